@@ -1,0 +1,35 @@
+# The two commands that do all set-up on a fresh machine:
+#   make demo   trains the default model on the embedded digits dataset
+#   make test   runs the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test bench golden clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/python examples/autodiff_tutorial.py
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+# Benchmarks against PyTorch / JAX / NumPy (installs the peers into the same venv).
+$(BIN)/.bench: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@
+
+bench: $(BIN)/.bench
+	$(BIN)/python bench/run.py
+
+# Regenerate the PyTorch golden files in tests/golden/ (needs the bench extra for torch).
+golden: $(BIN)/.bench
+	$(BIN)/python scripts/make_golden.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache
