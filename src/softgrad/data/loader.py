@@ -1,0 +1,95 @@
+"""Mini-batches over in-memory arrays, with shuffling that can be replayed exactly on resume.
+
+Shuffled order of epoch e is `np.random.default_rng([seed, e]).permutation(n)`: a pure
+function of (seed, epoch), so a run restarted at epoch e with the same seed sees the same
+batches as the original run, whatever happened before.
+"""
+
+import numpy as np
+
+
+class ArrayDataset:
+    """Equal-length arrays indexed together: `dataset[i]` is `(a[i], b[i], ...)`.
+
+    `i` may be an integer, a slice or an integer array.
+    """
+
+    def __init__(self, *arrays):
+        if not arrays:
+            raise ValueError("ArrayDataset needs at least one array, got none; pass e.g. ArrayDataset(x, y)")
+        self.arrays = tuple(np.asarray(array) for array in arrays)
+        lengths = [len(array) if array.ndim else None for array in self.arrays]
+        if None in lengths:
+            raise ValueError(
+                f"ArrayDataset: arrays[{lengths.index(None)}] is a 0-d scalar; pass arrays with one row per sample"
+            )
+        if len(set(lengths)) > 1:
+            described = ", ".join(f"arrays[{i}] has {length}" for i, length in enumerate(lengths))
+            raise ValueError(
+                f"ArrayDataset: arrays must have the same length (one row per sample), but {described}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.arrays[0])
+
+    def __getitem__(self, index) -> tuple[np.ndarray, ...]:
+        return tuple(array[index] for array in self.arrays)
+
+
+class DataLoader:
+    """Iterate over a dataset in batches; each batch is a tuple of NumPy arrays.
+
+    dataset_or_arrays: an ArrayDataset (or anything with len() whose [] takes slices and integer
+    arrays), a tuple/list of equal-length arrays, or a single array.
+    Unshuffled batches are views (slices); shuffled ones take one fancy-index per array.
+    Every iteration is one epoch and advances `epoch`; `set_epoch(e)` makes the next iteration
+    replay epoch e. With seed=None a random seed is drawn once and kept in `seed`.
+
+    >>> loader = DataLoader((np.arange(5), np.arange(5) * 10), batch_size=2)
+    >>> len(loader), [y.tolist() for x, y in loader]
+    (3, [[0, 10], [20, 30], [40]])
+    """
+
+    def __init__(
+        self, dataset_or_arrays, batch_size: int, shuffle: bool = False, drop_last: bool = False, seed: int | None = None
+    ):
+        if isinstance(dataset_or_arrays, (tuple, list)):
+            dataset_or_arrays = ArrayDataset(*dataset_or_arrays)
+        elif isinstance(dataset_or_arrays, np.ndarray):
+            dataset_or_arrays = ArrayDataset(dataset_or_arrays)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(
+                f"DataLoader: batch_size must be an integer >= 1, got {batch_size!r}; pass e.g. batch_size=32"
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"DataLoader: seed must be a non-negative integer or None, got {seed!r}")
+        self.dataset = dataset_or_arrays
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        full_batches, remainder = divmod(len(self.dataset), self.batch_size)
+        return full_batches + (1 if remainder and not self.drop_last else 0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration produce epoch `epoch`'s batches (for resuming a run)."""
+        if epoch < 0:
+            raise ValueError(f"DataLoader.set_epoch: epoch must be >= 0, got {epoch}")
+        self.epoch = int(epoch)
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """The sample order of `epoch` when shuffling: a function of (seed, epoch) only."""
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
+
+    def __iter__(self):
+        order = self.epoch_order(self.epoch) if self.shuffle else None
+        self.epoch += 1
+        return self._batches(order)
+
+    def _batches(self, order):
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            stop = start + self.batch_size
+            yield self.dataset[slice(start, stop) if order is None else order[start:stop]]
