@@ -1,0 +1,440 @@
+"""Functional transforms: ``grad``, ``value_and_grad`` (MindSpore's contract), ``vjp``, ``jvp``, ``jacobian``,
+``hessian``; and ``check_grad``.
+
+Each transform opens a trace level, boxes its inputs (arguments at ``grad_position`` and the ``weights``
+Parameters, boxed in place for the duration of the call), runs ``fn`` — every op is appended to the level's
+tape — and walks the tape backwards once (``backward``). Derivative rules run on the values below the level,
+so a transform inside another is differentiated by the outer one: any order, any nesting.
+
+Return structure of ``grad`` / ``value_and_grad`` (MindSpore's; ``value_and_grad`` returns ``(value, that)``):
+
+=====================================  ===========================================================
+arguments                              gradient part
+=====================================  ===========================================================
+``grad_position=i`` or ``(i,)``        ``g_i`` (one position collapses, unlike JAX)
+``grad_position=(i, j, ...)``          ``(g_i, g_j, ...)``
+``weights=p`` (one Parameter)          ``g_p``
+``weights=[p, q, ...]`` / ``()``       ``(g_p, g_q, ...)`` — a 1-tuple for one, ``()`` for none
+positions and weights                  ``(position_part, weights_part)``
+``grad_position=None``, weights        ``weights_part``
+``has_aux=True``                       ``(gradient_part, (aux_1, ...))``; only output 0 is differentiated
+``return_ids=True``                    every ``g`` becomes ``(position, g)`` or ``(parameter_name, g)``
+=====================================  ===========================================================
+
+Several or non-scalar outputs without ``has_aux`` are differentiated as the sum of all their entries
+(an all-ones sensitivity), as MindSpore does. NumPy arrays and Python floats at a differentiated position are
+differentiated like Tensors (MindSpore skips non-Tensor inputs).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from softgrad.ops.creation import ones_like, zeros_like
+from softgrad.ops.reductions import unbroadcast
+from softgrad.ops.shape import reshape, stack
+from softgrad.tensor import (
+    Parameter, Tensor, close_level, concrete, is_float_dtype, lift, new_level, value_of, wrap, add_leaf,
+)
+
+# ----- the backward pass -----
+
+
+def backward(tape: list, seeds: dict[int, Any]) -> list:
+    """Cotangents of every tape entry, given the cotangents ``seeds`` of some entries (node → value).
+
+    Entries are in creation order, which is a topological order, so one reverse sweep suffices.
+    """
+    cotangents: list = [None] * len(tape)
+    for node, seed in seeds.items():
+        cotangents[node] = seed if cotangents[node] is None else cotangents[node] + seed
+    for node in range(max(seeds, default=-1), -1, -1):
+        g = cotangents[node]
+        if g is None:
+            continue
+        prim, ans, args, params, parents = tape[node]
+        if prim is None:  # an input: keep its cotangent
+            continue
+        cotangents[node] = None
+        for rule, arg, parent in zip(prim.vjps, args, parents):
+            if parent < 0 or rule is None:
+                continue
+            ct = unbroadcast(rule(g, ans, *args, **params), np.shape(arg) if not isinstance(arg, Tensor)
+                             else arg.shape)
+            previous = cotangents[parent]
+            cotangents[parent] = ct if previous is None else previous + ct
+    return cotangents
+
+
+# ----- tracing a call -----
+
+
+def _check_differentiable(x, what: str) -> None:
+    dtype = concrete(x).dtype if hasattr(concrete(x), "dtype") else np.asarray(x).dtype
+    if not is_float_dtype(dtype):
+        raise TypeError(f"{what} has dtype {dtype}; only floating-point inputs can be differentiated. "
+                        "Cast it first (x.astype(softgrad.float32)) or leave it out of grad_position.")
+
+
+class _Trace:
+    """One traced call of ``fn``: its level, tape, boxed inputs, and output."""
+
+    __slots__ = ("level", "tape", "leaves", "output")
+
+    def __init__(self, fn: Callable, args: Sequence, positions: Sequence[int], weights: Sequence[Tensor]):
+        self.level, self.tape = new_level()
+        args = list(args)
+        self.leaves: list[tuple[int, Any]] = []  # (tape node, dtype-and-shape source) per differentiated input
+        saved = []
+        try:
+            for p in positions:
+                _check_differentiable(args[p], f"argument {p} (grad_position)")
+                box = lift(value_of(args[p]), self.level, self.tape)
+                args[p] = box
+                self.leaves.append((box._node, box._data))
+            for w in weights:
+                _check_differentiable(w, f"weight '{getattr(w, 'name', None)}'")
+                saved.append((w, w._data, w._trace, w._node))
+                value = value_of(w)
+                w._data, w._trace, w._node = value, self.level, add_leaf(self.tape, value)
+                self.leaves.append((w._node, value))
+            self.output = fn(*args)
+        finally:
+            for w, data, trace, node in reversed(saved):
+                w._data, w._trace, w._node = data, trace, node
+            close_level(self.level)
+
+    def seeds(self, outputs, cotangents) -> dict[int, Any]:
+        """Tape nodes of this level's outputs with their cotangents (outputs that don't depend on the
+        inputs contribute nothing)."""
+        seeds: dict[int, Any] = {}
+        for out, ct in zip(outputs, cotangents):
+            if isinstance(out, Tensor) and out._trace == self.level:
+                seeds[out._node] = ct if out._node not in seeds else seeds[out._node] + ct
+        return seeds
+
+    def input_cotangents(self, seeds) -> list:
+        """One cotangent per differentiated input, in order: zeros where untouched, in the input's dtype."""
+        cotangents = backward(self.tape, seeds)
+        grads = []
+        for node, value in self.leaves:
+            g = cotangents[node]
+            dtype = concrete(value).dtype
+            if g is None:
+                g = zeros_like(concrete(value))
+            elif g.dtype != dtype:
+                g = g.astype(dtype)
+            grads.append(wrap(g))
+        return grads
+
+    def drop(self, value):
+        """An output as the caller sees it: this level removed (lower levels kept)."""
+        if isinstance(value, tuple):
+            return tuple(self.drop(v) for v in value)
+        if isinstance(value, list):
+            return [self.drop(v) for v in value]
+        if isinstance(value, Tensor) and value._trace == self.level:
+            return wrap(value._data)
+        return value
+
+
+def _flatten(value) -> list:
+    if isinstance(value, (tuple, list)):
+        return [leaf for v in value for leaf in _flatten(v)]
+    return [value]
+
+
+def _ones_seed(out):
+    return np.ones(np.shape(concrete(out)), dtype=concrete(out).dtype)
+
+
+# ----- argument checks (errors say what to pass) -----
+
+
+def _positions(grad_position) -> tuple[int, ...] | None:
+    if grad_position is None:
+        return None
+    if isinstance(grad_position, (int, np.integer)) and not isinstance(grad_position, bool):
+        positions = (int(grad_position),)
+    elif isinstance(grad_position, (tuple, list)):
+        positions = tuple(grad_position)
+    else:
+        raise TypeError(f"grad_position must be an int or a tuple of ints, got {grad_position!r}")
+    if not positions:
+        raise ValueError("grad_position is empty; pass an int such as 0, a tuple such as (0, 1), "
+                         "or None together with weights=")
+    for p in positions:
+        if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or p < 0:
+            raise ValueError(f"grad_position must hold non-negative ints, got {p!r} in {grad_position!r}")
+    if len(set(positions)) != len(positions):
+        raise ValueError(f"grad_position {grad_position!r} repeats a position; list each argument once")
+    return positions
+
+
+def _weights(weights) -> tuple[tuple[Tensor, ...], bool] | None:
+    """(weights as a tuple, whether a single Parameter was given)."""
+    if weights is None:
+        return None
+    if isinstance(weights, Tensor):
+        return (weights,), True
+    weights = tuple(weights)
+    for w in weights:
+        if not isinstance(w, Tensor):
+            raise TypeError(f"weights must be Parameters (e.g. cell.trainable_params()), got {type(w).__name__}")
+    return weights, False
+
+
+def _check_arity(positions, args) -> None:
+    for p in positions:
+        if p >= len(args):
+            raise IndexError(f"grad_position {p} is out of range: the function was called with {len(args)} "
+                             f"argument(s); use a position in 0..{len(args) - 1}")
+
+
+def _split_aux(output, has_aux: bool):
+    if not has_aux:
+        return output, ()
+    if not isinstance(output, tuple) or len(output) < 2:
+        raise ValueError("has_aux=True needs fn to return a tuple of at least two outputs (loss, aux...), "
+                         f"got {type(output).__name__}" + ("" if not isinstance(output, tuple)
+                                                            else f" of length {len(output)}"))
+    return output[0], output[1:]
+
+
+# ----- grad and value_and_grad -----
+
+
+def _gradient_fn(fn, grad_position, weights, has_aux, return_ids):
+    positions = _positions(grad_position)
+    weight_spec = _weights(weights)
+    if positions is None and weight_spec is None:
+        raise ValueError("grad_position and weights are both None, so there is nothing to differentiate; "
+                         "pass grad_position=0 (the first argument) or weights=cell.trainable_params()")
+    weight_list, single_weight = weight_spec if weight_spec is not None else ((), False)
+
+    def value_and_gradient(*args):
+        if positions is not None:
+            _check_arity(positions, args)
+        trace = _Trace(fn, args, positions or (), weight_list)
+        differentiated, aux = _split_aux(trace.output, has_aux)
+        outs = _flatten(differentiated)
+        grads = trace.input_cotangents(trace.seeds(outs, [_ones_seed(o) for o in outs]))
+        n = len(positions or ())
+        position_grads = grads[:n]
+        weight_grads = grads[n:]
+        if return_ids:
+            position_grads = [(p, g) for p, g in zip(positions or (), position_grads)]
+            weight_grads = [(w.name, g) for w, g in zip(weight_list, weight_grads)]
+        position_part = position_grads[0] if n == 1 else tuple(position_grads)
+        weight_part = weight_grads[0] if single_weight else tuple(weight_grads)
+        if positions is None:
+            gradient = weight_part
+        elif weight_spec is None:
+            gradient = position_part
+        else:
+            gradient = (position_part, weight_part)
+        value = trace.drop(trace.output)
+        if has_aux:
+            aux = tuple(wrap(concrete(a)) if isinstance(a, Tensor) else a for a in aux)
+            return value, (gradient, aux)
+        return value, gradient
+
+    return value_and_gradient
+
+
+def grad(fn: Callable, grad_position=0, weights=None, has_aux: bool = False, return_ids: bool = False):
+    """The gradient function of ``fn`` (see the module docstring for what it returns).
+
+    >>> import softgrad as sg
+    >>> sg.grad(lambda x: (x * x).sum())(sg.Tensor([1.0, 2.0]))
+    Tensor(shape=[2], dtype=Float32, value=
+    [2., 4.])
+    """
+    value_and_gradient = _gradient_fn(fn, grad_position, weights, has_aux, return_ids)
+
+    def gradient(*args):
+        return value_and_gradient(*args)[1]
+
+    gradient.__name__ = f"grad_of_{getattr(fn, '__name__', 'fn')}"
+    return gradient
+
+
+def value_and_grad(fn: Callable, grad_position=0, weights=None, has_aux: bool = False, return_ids: bool = False):
+    """Like ``grad``, returning ``(everything fn returned, gradients)``.
+
+    >>> import softgrad as sg
+    >>> value, g = sg.value_and_grad(lambda x: (x * x).sum())(sg.Tensor([3.0]))
+    >>> float(value), float(g[0])
+    (9.0, 6.0)
+    """
+    value_and_gradient = _gradient_fn(fn, grad_position, weights, has_aux, return_ids)
+    value_and_gradient.__name__ = f"value_and_grad_of_{getattr(fn, '__name__', 'fn')}"
+    return value_and_gradient
+
+
+# ----- vjp, jvp -----
+
+
+def _vjp_all(fn, inputs):
+    """(outputs, vjp_fn) where vjp_fn always returns a list with one cotangent per input."""
+    trace = _Trace(fn, inputs, range(len(inputs)), ())
+    output = trace.output
+    outs = _flatten(output)
+
+    def vjp_fn(cotangent):
+        cts = _flatten(cotangent)
+        if len(cts) != len(outs):
+            raise ValueError(f"vjp_fn: expected {len(outs)} cotangent(s), one per output, got {len(cts)}")
+        for out, ct in zip(outs, cts):
+            if np.shape(concrete(ct)) != np.shape(concrete(out)):
+                raise ValueError(f"vjp_fn: cotangent shape {np.shape(concrete(ct))} does not match the output "
+                                 f"shape {np.shape(concrete(out))}")
+        values = [value_of(ct) for ct in cts]
+        return trace.input_cotangents(trace.seeds(outs, values))
+
+    return trace.drop(output), vjp_fn
+
+
+def vjp(fn: Callable, *inputs):
+    """``(fn(*inputs), vjp_fn)``: ``vjp_fn(v)`` is vᵀJ — one cotangent per input (a single one for one input).
+
+    >>> import softgrad as sg
+    >>> out, vjp_fn = sg.vjp(lambda x: x * x, sg.Tensor([1.0, 2.0]))
+    >>> vjp_fn(sg.Tensor([1.0, 10.0]))
+    Tensor(shape=[2], dtype=Float32, value=
+    [ 2., 40.])
+    """
+    output, vjp_all = _vjp_all(fn, inputs)
+
+    def vjp_fn(cotangent):
+        cts = vjp_all(cotangent)
+        return cts[0] if len(cts) == 1 else tuple(cts)
+
+    return output, vjp_fn
+
+
+def _as_tuple(x) -> tuple:
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def jvp(fn: Callable, primals, tangents):
+    """``(fn(*primals), J·tangents)``, by transposing the (linear) VJP: forward mode from reverse mode.
+
+    >>> import softgrad as sg
+    >>> sg.jvp(lambda x: x * x, (sg.Tensor([3.0]),), (sg.Tensor([1.0]),))[1]
+    Tensor(shape=[1], dtype=Float32, value=
+    [6.])
+    """
+    primals, tangents = _as_tuple(primals), _as_tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primal(s) but {len(tangents)} tangent(s); pass one tangent per primal")
+    for p, t in zip(primals, tangents):
+        if np.shape(concrete(p)) != np.shape(concrete(t)):
+            raise ValueError(f"jvp: tangent shape {np.shape(concrete(t))} does not match primal shape "
+                             f"{np.shape(concrete(p))}")
+    output, vjp_all = _vjp_all(fn, primals)
+    outs = _flatten(output)
+    dummy = tuple(zeros_like(o) for o in outs)
+    _, transpose_all = _vjp_all(lambda *u: tuple(vjp_all(u if len(u) > 1 else u[0])), dummy)
+    tangents_out = transpose_all(tuple(tangents))
+    if not isinstance(output, (tuple, list)):
+        return output, tangents_out[0]
+    return output, tuple(tangents_out)
+
+
+# ----- jacobian, hessian -----
+
+
+def jacobian(fn: Callable, grad_position=0):
+    """The function x ↦ ∂fn/∂x of shape ``out.shape + x.shape`` (one VJP per output entry); a tuple of
+    Jacobians when ``grad_position`` names several arguments.
+
+    >>> import softgrad as sg
+    >>> sg.jacobian(lambda x: x * x)(sg.Tensor([1.0, 2.0]))
+    Tensor(shape=[2, 2], dtype=Float32, value=
+    [[2., 0.],
+     [0., 4.]])
+    """
+    positions = _positions(grad_position)
+    if positions is None:
+        raise ValueError("jacobian needs grad_position (an int or a tuple of ints), got None")
+
+    def jacobian_fn(*args):
+        _check_arity(positions, args)
+
+        def restricted(*xs):
+            full = list(args)
+            for p, x in zip(positions, xs):
+                full[p] = x
+            return fn(*full)
+
+        output, vjp_all = _vjp_all(restricted, [args[p] for p in positions])
+        if isinstance(output, (tuple, list)):
+            raise ValueError("jacobian: fn must return a single Tensor; return one, or stack the outputs")
+        out = concrete(output)
+        basis = np.eye(int(np.prod(np.shape(out), dtype=np.int64)), dtype=out.dtype)
+        rows = [vjp_all(basis[i].reshape(np.shape(out))) for i in range(basis.shape[0])]
+        jacobians = []
+        for k, p in enumerate(positions):
+            in_shape = np.shape(concrete(args[p]))
+            if rows:
+                jac = reshape(stack([row[k] for row in rows]), np.shape(out) + in_shape)
+            else:
+                jac = zeros_like(np.zeros(np.shape(out) + in_shape, dtype=concrete(value_of(args[p])).dtype))
+            jacobians.append(jac)
+        return jacobians[0] if len(jacobians) == 1 else tuple(jacobians)
+
+    return jacobian_fn
+
+
+def hessian(fn: Callable, grad_position=0):
+    """The function x ↦ ∂²fn/∂x² (``fn`` scalar-valued), as ``jacobian(grad(fn))``.
+
+    >>> import softgrad as sg
+    >>> sg.hessian(lambda x: (x ** 3).sum())(sg.Tensor([1.0, 2.0]))
+    Tensor(shape=[2, 2], dtype=Float32, value=
+    [[ 6.,  0.],
+     [ 0., 12.]])
+    """
+    if not isinstance(grad_position, (int, np.integer)):
+        raise ValueError(f"hessian takes a single grad_position (an int), got {grad_position!r}")
+    return jacobian(grad(fn, grad_position), grad_position)
+
+
+# ----- the gradient checker -----
+
+
+def check_grad(fn: Callable, *inputs, eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7,
+               seed: int = 0, directions: int = 2) -> None:
+    """Check ``fn``'s reverse-mode gradients against central finite differences, in float64.
+
+    For random unit directions v (per input) it compares vᵀ∇(u·fn) with (u·fn(x+εv) − u·fn(x−εv))/2ε, where u
+    is a random cotangent, so a vector-valued fn is checked in full. Raises ``AssertionError`` with both
+    numbers when they differ.
+
+    >>> import softgrad as sg
+    >>> sg.check_grad(lambda x: sg.ops.sin(x) * x, np.array([0.5, 1.5]))
+    """
+    rng = np.random.default_rng(seed)
+    xs = [np.asarray(concrete(x), dtype=np.float64) for x in inputs]
+    out = fn(*[wrap(x) for x in xs])
+    u = [rng.standard_normal(np.shape(concrete(o))) for o in _flatten(out)]
+
+    def projected(*args):
+        return sum((concrete(o) * w).sum() for o, w in zip(_flatten(fn(*[wrap(a) for a in args])), u))
+
+    _, vjp_all = _vjp_all(fn, [wrap(x) for x in xs])
+    grads = [concrete(g) for g in vjp_all(tuple(wrap(w) for w in u) if len(u) > 1 else wrap(u[0]))]
+    for _ in range(directions):
+        vs = [rng.standard_normal(x.shape) for x in xs]
+        norm = np.sqrt(sum((v * v).sum() for v in vs)) or 1.0
+        vs = [v / norm for v in vs]
+        plus = projected(*[x + eps * v for x, v in zip(xs, vs)])
+        minus = projected(*[x - eps * v for x, v in zip(xs, vs)])
+        numeric = (plus - minus) / (2 * eps)
+        analytic = sum((g * v).sum() for g, v in zip(grads, vs))
+        if not np.isclose(analytic, numeric, rtol=rtol, atol=atol):
+            raise AssertionError(f"check_grad: reverse mode gives {analytic!r}, central differences give "
+                                 f"{numeric!r} (difference {analytic - numeric:.3e}, rtol={rtol}, atol={atol})")

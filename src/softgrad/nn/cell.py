@@ -1,0 +1,133 @@
+"""``Cell``: a function with Parameters. Parameters and sub-cells assigned as attributes register themselves,
+so ``trainable_params()`` finds them all, named by their path (``fc1.weight``).
+
+>>> import softgrad as sg
+>>> class Affine(sg.nn.Cell):
+...     def __init__(self):
+...         super().__init__()
+...         self.w = sg.Parameter(sg.ops.ones((2, 1)), name='w')
+...     def construct(self, x):
+...         return x @ self.w
+>>> [p.name for p in Affine().trainable_params()]
+['w']
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterator
+
+from softgrad.tensor import Parameter
+
+
+class Cell:
+    """Base class of layers and models: define ``construct`` (or PyTorch's ``forward``); call the cell."""
+
+    def __init__(self, auto_prefix: bool = True):
+        object.__setattr__(self, "_params", OrderedDict())
+        object.__setattr__(self, "_cells", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name: str, value) -> None:
+        if "_params" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before "
+                                 f"assigning attribute '{name}'")
+        self._params.pop(name, None)
+        self._cells.pop(name, None)
+        if isinstance(value, Parameter):
+            if value.name is None:
+                value.name = name
+            self._params[name] = value
+        elif isinstance(value, Cell):
+            self._cells[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self._params.pop(name, None)
+        self._cells.pop(name, None)
+        object.__delattr__(self, name)
+
+    def __call__(self, *args, **kwargs):
+        return self.construct(*args, **kwargs)
+
+    def construct(self, *args, **kwargs):
+        """The computation. Subclasses override this (or ``forward``, as in PyTorch)."""
+        if type(self).forward is not Cell.forward:
+            return self.forward(*args, **kwargs)
+        raise NotImplementedError(f"{type(self).__name__} must define construct(self, ...) (or forward)")
+
+    def forward(self, *args, **kwargs):
+        return self.construct(*args, **kwargs)
+
+    # ----- parameters -----
+
+    def insert_param_to_cell(self, name: str, param: Parameter) -> None:
+        setattr(self, name, param)
+
+    def cells_and_names(self, prefix: str = "") -> Iterator[tuple[str, "Cell"]]:
+        """This cell and every sub-cell, depth first, with dotted paths ('' for this cell)."""
+        yield prefix, self
+        for name, cell in self._cells.items():
+            yield from cell.cells_and_names(f"{prefix}.{name}" if prefix else name)
+
+    def parameters_and_names(self) -> Iterator[tuple[str, Parameter]]:
+        """Every Parameter once, in registration order, with its dotted path."""
+        seen: set[int] = set()
+        for path, cell in self.cells_and_names():
+            for name, param in cell._params.items():
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    yield (f"{path}.{name}" if path else name), param
+
+    def get_parameters(self) -> Iterator[Parameter]:
+        for _, param in self.parameters_and_names():
+            yield param
+
+    def parameters_dict(self) -> "OrderedDict[str, Parameter]":
+        """path → Parameter, for every Parameter (each named by its path)."""
+        out = OrderedDict()
+        for path, param in self.parameters_and_names():
+            if "." in path and (param.name is None or path.endswith("." + param.name)):
+                param.name = path
+            out[path] = param
+        return out
+
+    def trainable_params(self) -> list[Parameter]:
+        """The Parameters with ``requires_grad=True``, in a deterministic order (registration, depth first)."""
+        return [p for p in self.parameters_dict().values() if p.requires_grad]
+
+    def untrainable_params(self) -> list[Parameter]:
+        return [p for p in self.parameters_dict().values() if not p.requires_grad]
+
+    # PyTorch spellings
+    def parameters(self) -> list[Parameter]:
+        return self.trainable_params()
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        return iter(self.parameters_dict().items())
+
+    # ----- modes -----
+
+    def set_train(self, mode: bool = True) -> "Cell":
+        """Training (dropout active, batch statistics) or inference mode, for this cell and all sub-cells."""
+        for _, cell in self.cells_and_names():
+            object.__setattr__(cell, "training", bool(mode))
+        return self
+
+    def train(self, mode: bool = True) -> "Cell":
+        return self.set_train(mode)
+
+    def eval(self) -> "Cell":
+        return self.set_train(False)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}("]
+        for name, cell in self._cells.items():
+            body = repr(cell).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        for name, param in self._params.items():
+            lines.append(f"  {name}: shape={param.shape}, dtype={param.dtype}")
+        return "\n".join(lines) + ")" if len(lines) > 1 else f"{type(self).__name__}()"
+
+
+Module = Cell

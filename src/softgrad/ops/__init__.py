@@ -1,0 +1,22 @@
+"""softgrad.ops: the primitives (each with its derivative rule beside it) and the ops composed from them.
+
+Files by kind: ``elementwise`` (unary, binary with broadcasting, comparisons), ``reductions``, ``shape``,
+``linalg``, ``creation``, ``losses``. Tensor operators and methods are these same ops (attached in ``_tensor_methods``).
+"""
+
+from softgrad.ops.creation import arange, eye, full, full_like, linspace, ones, ones_like, zeros, zeros_like
+from softgrad.ops.elementwise import (
+    abs, add, clip, cos, div, equal, exp, expm1, floordiv, greater, greater_equal, isfinite, isnan, less,
+    less_equal, log, log1p, logical_and, logical_not, logical_or, logical_xor, maximum, minimum, mod, mul, neg,
+    not_equal, pow, relu, sigmoid, sign, softplus, sin, sqrt, square, sub, tanh, where,
+)
+from softgrad.ops.linalg import dot, matmul, outer
+from softgrad.ops.losses import binary_cross_entropy_with_logits
+from softgrad.ops.reductions import (
+    argmax, argmin, broadcast_to, logsumexp, max, mean, min, prod, std, sum, var,
+)
+from softgrad.ops.shape import (
+    astype, concat, copy, expand_dims, flatten, gather, getitem, one_hot, reshape, split, squeeze, stack,
+    stop_gradient, swapaxes, take, take_along_axis, transpose,
+)
+from softgrad.ops import _tensor_methods  # noqa: F401  (attaches operators and methods to Tensor)

@@ -1,0 +1,85 @@
+"""Tensor's operators and methods are the ops: ``x + y`` is ``ops.add(x, y)``, ``x.sum()`` is ``ops.sum(x)``.
+NumPy ufuncs applied to a Tensor (``np.exp(t)``, ``ndarray * t``) dispatch here too, so they stay traced."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from softgrad.ops import creation, elementwise as ew, linalg, reductions as red, shape
+from softgrad.tensor import Tensor, concrete, wrap
+
+
+def _reflected(op):
+    def method(self, other):
+        return op(other, self)
+
+    return method
+
+
+_BINARY = {
+    "add": ew.add, "sub": ew.sub, "mul": ew.mul, "truediv": ew.div, "floordiv": ew.floordiv, "mod": ew.mod,
+    "pow": ew.pow, "matmul": linalg.matmul,
+}
+for _name, _op in _BINARY.items():
+    setattr(Tensor, f"__{_name}__", _op)
+    setattr(Tensor, f"__r{_name}__", _reflected(_op))
+
+Tensor.__neg__ = ew.neg
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = ew.abs
+Tensor.__eq__ = ew.equal
+Tensor.__ne__ = ew.not_equal
+Tensor.__lt__ = ew.less
+Tensor.__le__ = ew.less_equal
+Tensor.__gt__ = ew.greater
+Tensor.__ge__ = ew.greater_equal
+Tensor.__and__ = ew.logical_and
+Tensor.__or__ = ew.logical_or
+Tensor.__xor__ = ew.logical_xor
+Tensor.__invert__ = ew.logical_not
+Tensor.__getitem__ = shape.getitem
+
+_METHODS = {
+    "sum": red.sum, "mean": red.mean, "var": red.var, "std": red.std, "max": red.max, "min": red.min,
+    "prod": red.prod, "logsumexp": red.logsumexp, "argmax": red.argmax, "argmin": red.argmin,
+    "reshape": shape.reshape, "transpose": shape.transpose, "swapaxes": shape.swapaxes,
+    "expand_dims": shape.expand_dims, "squeeze": shape.squeeze, "flatten": shape.flatten,
+    "broadcast_to": red.broadcast_to, "astype": shape.astype, "copy": shape.copy,
+    "exp": ew.exp, "log": ew.log, "log1p": ew.log1p, "expm1": ew.expm1, "sqrt": ew.sqrt, "square": ew.square,
+    "abs": ew.abs, "sign": ew.sign, "sin": ew.sin, "cos": ew.cos, "tanh": ew.tanh, "sigmoid": ew.sigmoid,
+    "relu": ew.relu, "clip": ew.clip, "matmul": linalg.matmul, "dot": linalg.dot,
+}
+for _name, _op in _METHODS.items():
+    setattr(Tensor, _name, _op)
+
+Tensor.T = property(lambda self: shape.transpose(self))
+Tensor.detach = shape.stop_gradient
+Tensor.all = lambda self, axis=None: wrap(np.all(concrete(self), axis=axis))
+Tensor.any = lambda self, axis=None: wrap(np.any(concrete(self), axis=axis))
+Tensor.ones_like = creation.ones_like
+Tensor.zeros_like = creation.zeros_like
+
+_UFUNCS = {
+    np.add: ew.add, np.subtract: ew.sub, np.multiply: ew.mul, np.true_divide: ew.div,
+    np.floor_divide: ew.floordiv, np.mod: ew.mod, np.power: ew.pow, np.matmul: linalg.matmul,
+    np.negative: ew.neg, np.exp: ew.exp, np.log: ew.log, np.log1p: ew.log1p, np.expm1: ew.expm1,
+    np.sqrt: ew.sqrt, np.square: ew.square, np.absolute: ew.abs, np.sign: ew.sign, np.sin: ew.sin,
+    np.cos: ew.cos, np.tanh: ew.tanh, np.maximum: ew.maximum, np.minimum: ew.minimum, np.equal: ew.equal,
+    np.not_equal: ew.not_equal, np.less: ew.less, np.less_equal: ew.less_equal, np.greater: ew.greater,
+    np.greater_equal: ew.greater_equal,
+}
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    """NumPy ufuncs on Tensors run as softgrad ops (traced); others see the concrete arrays."""
+    op = _UFUNCS.get(ufunc)
+    if method == "__call__" and op is not None and not kwargs:
+        return op(*inputs)
+    arrays = [concrete(i) if isinstance(i, Tensor) else i for i in inputs]
+    if any(isinstance(i, Tensor) and i.is_traced for i in inputs):
+        raise TypeError(f"np.{ufunc.__name__}{'' if method == '__call__' else '.' + method} is not "
+                        "differentiable in softgrad; use the softgrad.ops equivalent")
+    return getattr(ufunc, method)(*arrays, **kwargs)
+
+
+Tensor.__array_ufunc__ = _array_ufunc

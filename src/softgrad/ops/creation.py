@@ -1,0 +1,64 @@
+"""Creating tensors: constants, ranges, identity. Not differentiable; float32 unless ``dtype`` says."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from softgrad.tensor import Tensor, concrete, wrap
+
+
+def _shape(shape) -> tuple[int, ...]:
+    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
+
+
+def ones(shape, dtype=np.float32) -> Tensor:
+    """A tensor of ones.
+
+    >>> ones(3)
+    Tensor(shape=[3], dtype=Float32, value=
+    [1., 1., 1.])
+    """
+    return wrap(np.ones(_shape(shape), dtype=dtype))
+
+
+def zeros(shape, dtype=np.float32) -> Tensor:
+    """A tensor of zeros."""
+    return wrap(np.zeros(_shape(shape), dtype=dtype))
+
+
+def full(shape, fill_value, dtype=np.float32) -> Tensor:
+    """A tensor filled with ``fill_value``."""
+    return wrap(np.full(_shape(shape), fill_value, dtype=dtype))
+
+
+def ones_like(x, dtype=None) -> Tensor:
+    """Ones with x's shape (and dtype unless given)."""
+    return wrap(np.ones_like(concrete(x), dtype=dtype))
+
+
+def zeros_like(x, dtype=None) -> Tensor:
+    """Zeros with x's shape (and dtype unless given)."""
+    return wrap(np.zeros_like(concrete(x), dtype=dtype))
+
+
+def full_like(x, fill_value, dtype=None) -> Tensor:
+    """``fill_value`` with x's shape (and dtype unless given)."""
+    return wrap(np.full_like(concrete(x), fill_value, dtype=dtype))
+
+
+def arange(start, stop=None, step=1, dtype=None) -> Tensor:
+    """Evenly spaced values in [start, stop), as ``np.arange`` (int64 for ints, float32 for floats)."""
+    values = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    if dtype is None and values.dtype == np.float64:
+        dtype = np.float32
+    return wrap(values.astype(dtype) if dtype is not None else values)
+
+
+def linspace(start, stop, num, dtype=np.float32) -> Tensor:
+    """``num`` evenly spaced values from start to stop, both included."""
+    return wrap(np.linspace(start, stop, int(num), dtype=dtype))
+
+
+def eye(n, m=None, dtype=np.float32) -> Tensor:
+    """The n×m identity matrix (square when m is None)."""
+    return wrap(np.eye(n, m, dtype=dtype))

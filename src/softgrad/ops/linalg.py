@@ -1,0 +1,89 @@
+"""Linear algebra: ``matmul`` with exactly NumPy's rules (1-D operands promoted, batch dims broadcast),
+and ``dot``/``outer`` composed from it. Batch-dim broadcasting in the rules is undone by the engine."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from softgrad.ops._primitive import lift_python, shape_of, tensor_out
+from softgrad.ops.shape import reshape, transpose
+from softgrad.tensor import Primitive
+
+
+def _col(v):
+    return v.reshape(shape_of(v) + (1,))
+
+
+def _row(v):
+    shape = shape_of(v)
+    return v.reshape(shape[:-1] + (1, shape[-1]))
+
+
+def _mT(v):
+    return v.swapaxes(-1, -2)
+
+
+def _matmul_vjp_x(g, ans, x, y):
+    """∂(x@y)/∂x: g @ yᵀ, with 1-D operands handled as NumPy promotes them."""
+    x_vector, y_vector = len(shape_of(x)) == 1, len(shape_of(y)) == 1
+    if x_vector and y_vector:
+        return g * y
+    if y_vector:  # x (..., n, k) @ y (k,) = (..., n)
+        return _col(g) * y
+    if x_vector:  # x (k,) @ y (..., k, m) = (..., m)
+        return matmul_p.bind(y, _col(g)).reshape(shape_of(y)[:-1])
+    return matmul_p.bind(g, _mT(y))
+
+
+def _matmul_vjp_y(g, ans, x, y):
+    """∂(x@y)/∂y: xᵀ @ g, with 1-D operands handled as NumPy promotes them."""
+    x_vector, y_vector = len(shape_of(x)) == 1, len(shape_of(y)) == 1
+    if x_vector and y_vector:
+        return g * x
+    if x_vector:  # (..., m) → (..., k, m)
+        return _col(x) * _row(g)
+    if y_vector:  # g (..., n), x (..., n, k) → (..., k)
+        return matmul_p.bind(_row(g), x).reshape(shape_of(g)[:-1] + shape_of(x)[-1:])
+    return matmul_p.bind(_mT(x), g)
+
+
+matmul_p = Primitive("matmul", np.matmul, (_matmul_vjp_x, _matmul_vjp_y))
+
+
+def matmul(x, y):
+    """x @ y by NumPy's rules (1-D, 2-D, batched with broadcasting).  ∂/∂x = g yᵀ, ∂/∂y = xᵀ g
+
+    >>> matmul([[1.0, 2.0]], [[3.0], [4.0]])
+    Tensor(shape=[1, 1], dtype=Float32, value=
+    [[11.]])
+    """
+    x, y = lift_python(x, y)
+    x_shape, y_shape = shape_of(x), shape_of(y)
+    if not x_shape or not y_shape:
+        raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {x_shape} and {y_shape}; "
+                         "use mul (or *) to scale by a scalar")
+    k_x = x_shape[-1]
+    k_y = y_shape[-2] if len(y_shape) > 1 else y_shape[0]
+    if k_x != k_y:
+        raise ValueError(f"matmul: inner dimensions differ: x has shape {x_shape}, y has shape {y_shape} "
+                         f"({k_x} != {k_y})")
+    return tensor_out(matmul_p.bind(x, y))
+
+
+def dot(a, b):
+    """``np.dot``: scalar × array, matrix product for ≤ 2-D, and for N-D a sum over the last axis of a and
+    the second-to-last of b."""
+    a_shape, b_shape = shape_of(a), shape_of(b)
+    if not a_shape or not b_shape:
+        return tensor_out(a * b)
+    if len(b_shape) <= 2:
+        return matmul(a, b)
+    k = b_shape[-2]
+    moved = transpose(b, (len(b_shape) - 2, *range(len(b_shape) - 2), len(b_shape) - 1))
+    flat = matmul(reshape(a, (-1, k)), reshape(moved, (k, -1)))
+    return reshape(flat, a_shape[:-1] + b_shape[:-2] + b_shape[-1:])
+
+
+def outer(a, b):
+    """aᵢ bⱼ over the flattened inputs."""
+    return reshape(a, (-1, 1)) * reshape(b, (1, -1))

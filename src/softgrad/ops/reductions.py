@@ -1,0 +1,190 @@
+"""Reductions over ``axis`` (None, int or tuple) with ``keepdims``. The rules spread ``g`` back over the
+reduced axes: reshape to the kept shape, then ``broadcast_to`` the input's shape."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from softgrad.ops._primitive import kept_shape, lift_python, normalize_axis, shape_of, tensor_out
+from softgrad.ops.elementwise import exp_p, sqrt, where_p
+from softgrad.tensor import Primitive
+
+
+# ----- broadcast_to and its transpose, unbroadcast: the one place broadcasting is undone -----
+
+
+def unbroadcast(g, shape):
+    """Sum ``g`` over the axes that broadcasting to its shape added or stretched, so it has ``shape``."""
+    g_shape = shape_of(g)
+    if g_shape == shape:
+        return g
+    extra = len(g_shape) - len(shape)
+    if extra < 0:
+        return broadcast_to_p.bind(g, shape=shape)
+    if extra:
+        g = sum_p.bind(g, axis=tuple(range(extra)), keepdims=False)
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g_shape[i + extra] != 1)
+    if stretched:
+        g = sum_p.bind(g, axis=stretched, keepdims=True)
+    return g
+
+
+broadcast_to_p = Primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
+                           (lambda g, ans, x, shape: unbroadcast(g, shape_of(x)),))
+
+
+def broadcast_to(x, shape):
+    """x repeated (as a read-only view) to ``shape`` by NumPy's rules.  ∂: sum g over the repeated axes"""
+    return tensor_out(broadcast_to_p.bind(x, shape=tuple(shape)))
+
+
+def _spread(g, x, axis, keepdims):
+    """g, reduced over ``axis`` of x, broadcast back to x's shape."""
+    shape = shape_of(x)
+    if not keepdims:
+        g = g.reshape(kept_shape(shape, axis))
+    return broadcast_to_p.bind(g, shape=shape)
+
+
+def _reduce(prim, x, axis, keepdims):
+    (x,) = lift_python(x)
+    return tensor_out(prim.bind(x, axis=normalize_axis(axis, len(shape_of(x))), keepdims=keepdims))
+
+
+# ----- sum, mean, prod -----
+
+
+sum_p = Primitive("sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+                  (lambda g, ans, x, axis, keepdims: _spread(g, x, axis, keepdims),))
+
+
+def sum(x, axis=None, keepdims=False):
+    """Σ x over ``axis``.  ∂/∂x = 1 (g spread over the summed axes)
+
+    >>> sum([[1.0, 2.0], [3.0, 4.0]], axis=0)
+    Tensor(shape=[2], dtype=Float32, value=
+    [4., 6.])
+    """
+    return _reduce(sum_p, x, axis, keepdims)
+
+
+def _count(shape, axis) -> int:
+    return int(np.prod([shape[a] for a in axis] if axis is not None else shape, dtype=np.int64))
+
+
+def _mean_vjp(g, ans, x, axis, keepdims):
+    return _spread(g, x, axis, keepdims) / _count(shape_of(x), axis)
+
+
+mean_p = Primitive("mean", lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims), (_mean_vjp,))
+
+
+def mean(x, axis=None, keepdims=False):
+    """(1/n) Σ x over ``axis``.  ∂/∂x = 1/n"""
+    return _reduce(mean_p, x, axis, keepdims)
+
+
+def _prod_vjp(g, ans, x, axis, keepdims):
+    """∂/∂xᵢ Π x = Π_{j≠i} xⱼ, computed without dividing by zero: the product of the non-zero entries,
+    divided by xᵢ where no entry is zero, kept as is at the single zero, and 0 where two or more are zero.
+    (Second derivatives at inputs that contain zeros are not exact.)"""
+    is_zero = x == 0
+    safe_x = where_p.bind(is_zero, 1, x)
+    nonzero_prod = prod_p.bind(safe_x, axis=axis, keepdims=True)
+    zeros = sum_p.bind(is_zero, axis=axis, keepdims=True)
+    others = where_p.bind(zeros == 0, nonzero_prod / safe_x, where_p.bind(is_zero & (zeros == 1), nonzero_prod, 0))
+    return _spread(g, x, axis, keepdims) * others
+
+
+prod_p = Primitive("prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims), (_prod_vjp,))
+
+
+def prod(x, axis=None, keepdims=False):
+    """Π x over ``axis``.  ∂/∂xᵢ = Π_{j≠i} xⱼ (exact with zeros in x)"""
+    return _reduce(prod_p, x, axis, keepdims)
+
+
+# ----- max, min: the gradient is split evenly between ties, as in JAX -----
+
+
+def _extremum_vjp(g, ans, x, axis, keepdims):
+    if not keepdims:
+        ans = ans.reshape(kept_shape(shape_of(x), axis))
+    winners = x == ans
+    share = winners / sum_p.bind(winners, axis=axis, keepdims=True)
+    return _spread(g, x, axis, keepdims) * share.astype(x.dtype)
+
+
+max_p = Primitive("max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims), (_extremum_vjp,))
+min_p = Primitive("min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims), (_extremum_vjp,))
+
+
+def max(x, axis=None, keepdims=False):
+    """max x over ``axis``.  ∂/∂xᵢ = [xᵢ = max]/#ties"""
+    return _reduce(max_p, x, axis, keepdims)
+
+
+def min(x, axis=None, keepdims=False):
+    """min x over ``axis``.  ∂/∂xᵢ = [xᵢ = min]/#ties"""
+    return _reduce(min_p, x, axis, keepdims)
+
+
+# ----- logsumexp: a fused kernel, stable for any input -----
+
+
+def _logsumexp_impl(x, axis, keepdims):
+    """m + ln Σ e^{x−m} with m = max x (m = 0 where max is ±inf, so all −inf gives −inf, not NaN)."""
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else out.reshape(np.shape(np.sum(x, axis=axis)))
+
+
+def _logsumexp_vjp(g, ans, x, axis, keepdims):
+    if not keepdims:
+        ans = ans.reshape(kept_shape(shape_of(x), axis))
+    return _spread(g, x, axis, keepdims) * exp_p.bind(x - ans)
+
+
+logsumexp_p = Primitive("logsumexp", _logsumexp_impl, (_logsumexp_vjp,))
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """ln Σ eˣ over ``axis``, computed as m + ln Σ e^{x−m}.  ∂/∂x = softmax(x)
+
+    >>> logsumexp([1000.0, 1000.0])
+    Tensor(shape=[], dtype=Float32, value= 1000.6932)
+    """
+    return _reduce(logsumexp_p, x, axis, keepdims)
+
+
+# ----- variance and standard deviation: composed from the primitives above -----
+
+
+def var(x, axis=None, keepdims=False, ddof=0):
+    """Σ (x − x̄)² / (n − ddof), NumPy's convention (``ddof=0``; pass ``ddof=1`` for PyTorch's default)."""
+    axes = normalize_axis(axis, len(shape_of(x)))
+    centred = x - mean(x, axis=axes, keepdims=True)
+    n = _count(shape_of(x), axes)
+    return sum(centred * centred, axis=axes, keepdims=keepdims) / (n - ddof)
+
+
+def std(x, axis=None, keepdims=False, ddof=0):
+    """√var(x), NumPy's convention (``ddof=0``)."""
+    return sqrt(var(x, axis=axis, keepdims=keepdims, ddof=ddof))
+
+
+# ----- arg-reductions: not differentiable -----
+
+_argmax_p = Primitive("argmax", lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims))
+_argmin_p = Primitive("argmin", lambda x, axis, keepdims: np.argmin(x, axis=axis, keepdims=keepdims))
+
+
+def argmax(x, axis=None, keepdims=False):
+    """Index of the largest entry (first one on ties), over the flattened array when ``axis`` is None."""
+    return tensor_out(_argmax_p.bind(x, axis=axis, keepdims=keepdims))
+
+
+def argmin(x, axis=None, keepdims=False):
+    """Index of the smallest entry (first one on ties), over the flattened array when ``axis`` is None."""
+    return tensor_out(_argmin_p.bind(x, axis=axis, keepdims=keepdims))

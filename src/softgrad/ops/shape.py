@@ -1,0 +1,230 @@
+"""Shape primitives: views and rearrangements. Each rule is the inverse rearrangement of ``g``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from softgrad.ops._primitive import lift_python, normalize_axis, public, shape_of, tensor_out
+from softgrad.tensor import Primitive, Tensor, concrete, is_float_dtype, wrap, unwrap_index
+
+
+# ----- reshaping -----
+
+reshape_p = Primitive("reshape", lambda x, shape: np.reshape(x, shape),
+                      (lambda g, ans, x, shape: g.reshape(shape_of(x)),))
+
+
+def reshape(x, *shape):
+    """x with a new shape (−1 infers one dimension); a view when NumPy can make one.  ∂: reshape g back"""
+    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+        shape = tuple(shape[0])
+    (x,) = lift_python(x)
+    return tensor_out(reshape_p.bind(x, shape=tuple(int(n) for n in shape)))
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge dimensions ``start_dim..end_dim`` into one (PyTorch's defaults: everything)."""
+    shape = shape_of(x)
+    if not shape:
+        return reshape(x, (1,))
+    start, end = start_dim % len(shape), end_dim % len(shape)
+    return reshape(x, shape[:start] + (-1,) + shape[end + 1:])
+
+
+def _transpose_vjp(g, ans, x, axes):
+    return g.transpose(None if axes is None else tuple(np.argsort(axes)))
+
+
+transpose_p = Primitive("transpose", lambda x, axes: np.transpose(x, axes), (_transpose_vjp,))
+
+
+def transpose(x, *axes):
+    """Permute the axes (reverse them when none are given).  ∂: the inverse permutation of g"""
+    if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
+        axes = axes[0]
+    axes = None if axes is None or len(axes) == 0 else tuple(int(a) % len(shape_of(x)) for a in axes)
+    return tensor_out(transpose_p.bind(x, axes=axes))
+
+
+def swapaxes(x, axis1, axis2):
+    """Exchange two axes.  ∂: exchange them back"""
+    axes = list(range(len(shape_of(x))))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return transpose(x, axes)
+
+
+def expand_dims(x, axis):
+    """Insert a length-1 axis at ``axis``."""
+    shape = list(shape_of(x))
+    shape.insert(axis % (len(shape) + 1), 1)
+    return reshape(x, shape)
+
+
+def squeeze(x, axis=None):
+    """Remove length-1 axes (all of them, or those in ``axis``, which must have length 1)."""
+    shape = shape_of(x)
+    axes = normalize_axis(axis, len(shape))
+    if axes is None:
+        axes = tuple(i for i, n in enumerate(shape) if n == 1)
+    for a in axes:
+        if shape[a] != 1:
+            raise ValueError(f"squeeze: axis {a} has length {shape[a]}, expected 1 (shape {shape})")
+    return reshape(x, tuple(n for i, n in enumerate(shape) if i not in axes))
+
+
+# ----- joining and splitting -----
+
+
+def _concat_impl(*xs, axis):
+    return np.concatenate(xs, axis=axis)
+
+
+def _concat_piece_vjp(i):
+    def vjp(g, ans, *xs, axis):
+        start = int(np.sum([shape_of(x)[axis] for x in xs[:i]], dtype=np.int64))
+        index = [slice(None)] * len(shape_of(ans))
+        index[axis] = slice(start, start + shape_of(xs[i])[axis])
+        return getitem_p.bind(g, index=tuple(index))
+
+    return vjp
+
+
+_CONCAT_PRIMITIVES: dict[int, Primitive] = {}
+
+
+def _concat_primitive(n: int) -> Primitive:
+    """concat of n inputs: one primitive per arity, so every input has its own rule (its slice of g)."""
+    if n not in _CONCAT_PRIMITIVES:
+        _CONCAT_PRIMITIVES[n] = Primitive("concat", _concat_impl, tuple(_concat_piece_vjp(i) for i in range(n)))
+    return _CONCAT_PRIMITIVES[n]
+
+
+def concat(tensors, axis=0):
+    """Join along an existing axis.  ∂xᵢ = the slice of g that xᵢ filled"""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("concat: expected at least one tensor, got an empty sequence")
+    ndim = len(shape_of(tensors[0]))
+    return tensor_out(_concat_primitive(len(tensors)).bind(*tensors, axis=axis % max(ndim, 1)))
+
+
+def stack(tensors, axis=0):
+    """Join along a new axis (all shapes equal).  ∂xᵢ = g's i-th slice along ``axis``"""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected at least one tensor, got an empty sequence")
+    shapes = {shape_of(t) for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+    return concat([expand_dims(t, axis) for t in tensors], axis=axis)
+
+
+def split(x, sections, axis=0):
+    """Split into ``sections`` equal parts (an int) or at the given indices (a list), as ``np.split``."""
+    length = shape_of(x)[axis]
+    if isinstance(sections, (int, np.integer)):
+        if length % sections:
+            raise ValueError(f"split: axis {axis} has length {length}, not divisible into {sections} sections")
+        bounds = list(range(0, length + 1, length // sections))
+    else:
+        bounds = [0, *sections, length]
+    index = [slice(None)] * len(shape_of(x))
+    pieces = []
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        index[axis] = slice(start, stop)
+        pieces.append(getitem(x, tuple(index)))
+    return tuple(pieces)
+
+
+# ----- indexing -----
+
+
+def _untake_impl(g, index, shape):
+    """Zeros of ``shape`` with g added at ``index`` (repeated indices accumulate)."""
+    out = np.zeros(shape, dtype=g.dtype)
+    np.add.at(out, index, g)
+    return out
+
+
+untake_p = Primitive("untake", _untake_impl, (lambda g, ans, v, index, shape: getitem_p.bind(g, index=index),))
+getitem_p = Primitive("getitem", lambda x, index: x[index],
+                      (lambda g, ans, x, index: untake_p.bind(g, index=index, shape=shape_of(x)),))
+
+
+def getitem(x, index):
+    """x[index] with NumPy's basic, integer-array and boolean-mask indexing.  ∂: g scattered back, summed
+    over repeated indices"""
+    return tensor_out(getitem_p.bind(x, index=unwrap_index(index)))
+
+
+def take(x, indices, axis=None):
+    """Entries at ``indices`` along ``axis`` (of the flattened x when None), as ``np.take``."""
+    indices = _int_indices(indices, "indices")
+    if axis is None:
+        return getitem(reshape(x, -1), indices)
+    index = [slice(None)] * len(shape_of(x))
+    index[axis] = indices
+    return getitem(x, tuple(index))
+
+
+def gather(input_params, input_indices, axis=0):
+    """MindSpore's ``ops.gather``: slices of ``input_params`` at ``input_indices`` along ``axis`` (= take)."""
+    return take(input_params, input_indices, axis=axis)
+
+
+def take_along_axis(x, indices, axis):
+    """``np.take_along_axis`` (PyTorch's ``gather``): out[..., i, ...] = x[..., indices[..., i, ...], ...]."""
+    indices = _int_indices(indices, "indices")
+    shape = shape_of(x)
+    axis %= len(shape)
+    grids = np.ogrid[tuple(slice(n) for n in indices.shape)]
+    index = tuple(indices if a == axis else grids[a] for a in range(len(shape)))
+    return getitem(x, index)
+
+
+def _int_indices(indices, name):
+    array = np.asarray(concrete(indices))
+    if not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"{name}: expected integer indices, got dtype {array.dtype}")
+    return array
+
+
+def one_hot(indices, depth, dtype=np.float32):
+    """e_{indices} along a new last axis of length ``depth``; indices must lie in [0, depth).
+
+    >>> one_hot([2, 0], 3)
+    Tensor(shape=[2, 3], dtype=Float32, value=
+    [[0., 0., 1.],
+     [1., 0., 0.]])
+    """
+    labels = _int_indices(indices, "indices")
+    if labels.size and (labels.min() < 0 or labels.max() >= depth):
+        bad = labels[(labels < 0) | (labels >= depth)][0]
+        raise ValueError(f"one_hot: indices must lie in [0, {depth}), got {bad}")
+    return wrap((labels[..., None] == np.arange(depth)).astype(dtype))
+
+
+# ----- dtype -----
+
+
+def _astype_vjp(g, ans, x, dtype):
+    return g.astype(x.dtype)
+
+
+astype_p = Primitive("astype", lambda x, dtype: x.astype(dtype), (_astype_vjp,))
+
+
+def astype(x, dtype):
+    """x converted to ``dtype``.  ∂: g converted back (conversion to a non-float dtype is not traced)"""
+    dtype = np.dtype(dtype)
+    if not is_float_dtype(dtype) and isinstance(x, Tensor):
+        return wrap(concrete(x).astype(dtype))
+    return tensor_out(astype_p.bind(x, dtype=dtype))
+
+
+def stop_gradient(x) -> Tensor:
+    """x as a constant: no gradient flows through it, in any transform at any nesting depth."""
+    return wrap(concrete(x))
+
+
+copy = public(Primitive("copy", np.copy, (lambda g, ans, x: g,)), "A copy of x.  ∂/∂x = 1")
