@@ -39,9 +39,26 @@ Tensor.__xor__ = ew.logical_xor
 Tensor.__invert__ = ew.logical_not
 Tensor.__getitem__ = shape.getitem
 
+
+
+def _reduction_method(op):
+    """``t.sum(axis, keepdims)``; also takes NumPy's ``out=None`` so ``np.sum(t)`` works (and stays traced)."""
+
+    def method(self, axis=None, keepdims=False, out=None, **numpy_defaults):
+        if out is not None:
+            raise TypeError(f"Tensor.{op.__name__}: out= is not supported (Tensors are immutable inside transforms)")
+        return op(self, axis=axis, keepdims=keepdims)
+
+    method.__name__ = op.__name__
+    method.__doc__ = op.__doc__
+    return method
+
+
+for _op in (red.sum, red.mean, red.max, red.min, red.prod, red.argmax, red.argmin):
+    setattr(Tensor, _op.__name__, _reduction_method(_op))
+
 _METHODS = {
-    "sum": red.sum, "mean": red.mean, "var": red.var, "std": red.std, "max": red.max, "min": red.min,
-    "prod": red.prod, "logsumexp": red.logsumexp, "argmax": red.argmax, "argmin": red.argmin,
+    "var": red.var, "std": red.std, "logsumexp": red.logsumexp,
     "reshape": shape.reshape, "transpose": shape.transpose, "swapaxes": shape.swapaxes,
     "expand_dims": shape.expand_dims, "squeeze": shape.squeeze, "flatten": shape.flatten,
     "broadcast_to": red.broadcast_to, "astype": shape.astype, "copy": shape.copy,

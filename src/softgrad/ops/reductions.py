@@ -136,7 +136,8 @@ def _logsumexp_impl(x, axis, keepdims):
     """m + ln Σ e^{x−m} with m = max x (m = 0 where max is ±inf, so all −inf gives −inf, not NaN)."""
     m = np.max(x, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    with np.errstate(divide="ignore"):  # every entry −inf: ln 0 = −inf is the answer
+        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     return out if keepdims else out.reshape(np.shape(np.sum(x, axis=axis)))
 
 

@@ -1,0 +1,292 @@
+"""grad / value_and_grad follow MindSpore's return structure cell by cell; vjp, jvp, jacobian, hessian;
+nesting to any order without perturbation confusion."""
+
+import numpy as np
+import pytest
+
+import softgrad as sg
+from softgrad import ops
+from softgrad.nn import Cell
+from softgrad.tensor import Parameter, Tensor
+
+
+def f3(x, y, z):
+    """Gradients: ∂x = 2x·y·z... kept simple: f = Σ x²·y + 3z."""
+    return (x * x * y).sum() + 3 * z.sum()
+
+
+X, Y, Z = np.array([1.0, 2.0]), np.array([3.0, 4.0]), np.array([5.0])
+GX, GY, GZ = 2 * X * Y, X * X, np.array([3.0])
+
+
+def arr(t):
+    return t.numpy()
+
+
+# ----- positions -----
+
+@pytest.mark.parametrize("position", [0, (0,), [0]])
+def test_one_position_gives_one_gradient(position):
+    g = sg.grad(f3, position)(X, Y, Z)
+    assert isinstance(g, Tensor)
+    np.testing.assert_array_equal(arr(g), GX)
+
+
+def test_two_positions_give_a_tuple():
+    g = sg.grad(f3, (0, 2))(X, Y, Z)
+    assert isinstance(g, tuple) and len(g) == 2
+    np.testing.assert_array_equal(arr(g[0]), GX)
+    np.testing.assert_array_equal(arr(g[1]), GZ)
+
+
+def test_three_positions_keep_order():
+    g = sg.grad(f3, (2, 0, 1))(X, Y, Z)
+    for got, want in zip(g, [GZ, GX, GY]):
+        np.testing.assert_array_equal(arr(got), want)
+
+
+# ----- weights -----
+
+class Net(Cell):
+    def __init__(self):
+        super().__init__()
+        self.w = Parameter(Tensor([1.0, 2.0]), name="w")
+        self.b = Parameter(Tensor([0.5]), name="b")
+        self.unused = Parameter(Tensor([[1.0, 1.0]]), name="unused")
+
+    def construct(self, x):
+        return (self.w * x).sum() + self.b.sum()
+
+
+def test_single_parameter_gives_one_gradient():
+    net = Net()
+    g = sg.grad(net, None, weights=net.w)(Tensor([3.0, 4.0]))
+    assert isinstance(g, Tensor)
+    np.testing.assert_array_equal(arr(g), [3.0, 4.0])
+
+
+def test_weight_list_gives_tuple_in_order_and_zeros_for_untouched():
+    net = Net()
+    params = net.trainable_params()
+    assert [p.name for p in params] == ["w", "b", "unused"]
+    g = sg.grad(net, None, weights=params)(Tensor([3.0, 4.0]))
+    assert isinstance(g, tuple) and len(g) == 3
+    np.testing.assert_array_equal(arr(g[0]), [3.0, 4.0])
+    np.testing.assert_array_equal(arr(g[1]), [1.0])
+    np.testing.assert_array_equal(arr(g[2]), np.zeros((1, 2)))
+    assert g[2].dtype == np.float32
+
+
+def test_one_element_list_gives_one_tuple_and_empty_gives_empty():
+    net = Net()
+    g = sg.grad(net, None, weights=[net.b])(Tensor([3.0, 4.0]))
+    assert isinstance(g, tuple) and len(g) == 1
+    assert sg.grad(net, None, weights=())(Tensor([3.0, 4.0])) == ()
+
+
+def test_positions_and_weights_give_pair():
+    net = Net()
+    g = sg.grad(net, 0, weights=net.trainable_params())(Tensor([3.0, 4.0]))
+    position_part, weight_part = g
+    np.testing.assert_array_equal(arr(position_part), [1.0, 2.0])
+    assert len(weight_part) == 3
+    g = sg.grad(lambda x, y: (net(x) * y).sum(), (0, 1), weights=net.w)(Tensor([3.0, 4.0]), Tensor(2.0))
+    assert len(g) == 2 and len(g[0]) == 2 and isinstance(g[1], Tensor)
+
+
+def test_parameters_restored_after_transform_and_on_error():
+    net = Net()
+    sg.grad(net, None, weights=net.trainable_params())(Tensor([3.0, 4.0]))
+    assert not net.w.is_traced and isinstance(net.w.numpy(), np.ndarray)
+
+    def boom(x):
+        net(x)
+        raise RuntimeError("inside")
+
+    with pytest.raises(RuntimeError):
+        sg.grad(boom, None, weights=net.trainable_params())(Tensor([3.0, 4.0]))
+    assert not net.w.is_traced
+    np.testing.assert_array_equal(net.w.numpy(), [1.0, 2.0])
+
+
+# ----- has_aux, several outputs, value_and_grad, return_ids -----
+
+def test_has_aux_differentiates_first_output_only():
+    def fn(x):
+        return (x * x).sum(), x * 10, "label"
+
+    g, aux = sg.grad(fn, has_aux=True)(X)
+    np.testing.assert_array_equal(arr(g), 2 * X)
+    assert isinstance(aux, tuple) and len(aux) == 2
+    np.testing.assert_array_equal(arr(aux[0]), X * 10)
+    assert not aux[0].is_traced and aux[1] == "label"
+
+
+@pytest.mark.parametrize("returned", [lambda x: x.sum(), lambda x: (x.sum(),)])
+def test_has_aux_requires_tuple_of_two(returned):
+    with pytest.raises(ValueError, match="at least two"):
+        sg.grad(returned, has_aux=True)(X)
+
+
+def test_several_outputs_sum_their_gradients():
+    g = sg.grad(lambda x: ((x * x).sum(), 3 * x))(X)
+    np.testing.assert_array_equal(arr(g), 2 * X + 3)
+
+
+def test_non_scalar_output_uses_all_ones_sensitivity():
+    g = sg.grad(lambda x: x * x)(X)
+    np.testing.assert_array_equal(arr(g), 2 * X)
+
+
+def test_value_and_grad_returns_everything_fn_returned():
+    value, g = sg.value_and_grad(lambda x: ((x * x).sum(), x + 1))(X)
+    assert isinstance(value, tuple) and len(value) == 2
+    np.testing.assert_array_equal(arr(value[1]), X + 1)
+    np.testing.assert_array_equal(arr(g), 2 * X + 1)
+    value, (g, aux) = sg.value_and_grad(lambda x: ((x * x).sum(), x + 1), has_aux=True)(X)
+    np.testing.assert_array_equal(arr(g), 2 * X)
+    assert len(value) == 2 and len(aux) == 1
+    net = Net()
+    value, g = sg.value_and_grad(net, None, weights=net.trainable_params())(Tensor([3.0, 4.0]))
+    assert float(value) == 11.5 and len(g) == 3
+
+
+def test_return_ids():
+    g = sg.grad(f3, (0, 2), return_ids=True)(X, Y, Z)
+    assert [i for i, _ in g] == [0, 2]
+    g = sg.grad(f3, 1, return_ids=True)(X, Y, Z)
+    assert g[0] == 1 and isinstance(g[1], Tensor)
+    net = Net()
+    (pos, weights) = sg.grad(net, 0, weights=net.trainable_params(), return_ids=True)(Tensor([3.0, 4.0]))
+    assert pos[0] == 0 and [name for name, _ in weights] == ["w", "b", "unused"]
+    single = sg.grad(net, None, weights=net.b, return_ids=True)(Tensor([3.0, 4.0]))
+    assert single[0] == "b"
+
+
+# ----- errors that say what to pass -----
+
+def test_errors():
+    with pytest.raises(ValueError, match="both None"):
+        sg.grad(f3, None)
+    with pytest.raises(ValueError, match="empty"):
+        sg.grad(f3, ())
+    with pytest.raises(ValueError, match="non-negative"):
+        sg.grad(f3, -1)
+    with pytest.raises(ValueError, match="repeats"):
+        sg.grad(f3, (0, 0))
+    with pytest.raises(IndexError, match="out of range.*3 argument"):
+        sg.grad(f3, 3)(X, Y, Z)
+    with pytest.raises(TypeError, match="int64.*floating-point"):
+        sg.grad(lambda n: n * 2.0)(np.array([1, 2]))
+    with pytest.raises(TypeError, match="int or a tuple"):
+        sg.grad(f3, "0")
+
+
+# ----- input kinds and dtypes -----
+
+def test_numpy_and_python_inputs_are_differentiated():
+    assert float(sg.grad(lambda x: x * x)(3.0)) == 6.0
+    np.testing.assert_array_equal(arr(sg.grad(lambda x: (x * x).sum())(np.array([1.0, 2.0]))), [2.0, 4.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_gradient_keeps_input_dtype(dtype):
+    x = Tensor(np.array([1.0, 2.0], dtype=dtype))
+    g = sg.grad(lambda x: (x * np.float64(2.0)).sum())(x)  # float64 constant promotes inside
+    assert g.dtype == dtype
+
+
+def test_python_scalars_do_not_upcast_float32():
+    x = Tensor(np.ones(3, np.float32))
+    assert (x * 2.5 + 1).dtype == np.float32
+    assert sg.grad(lambda x: (x * 2.5).sum())(x).dtype == np.float32
+
+
+# ----- nesting -----
+
+def test_no_perturbation_confusion():
+    # d/dx [x · d/dy (x + y)] = 1
+    inner = lambda x: sg.grad(lambda y: x + y)(Tensor(1.0))
+    assert float(sg.grad(lambda x: x * inner(x))(Tensor(3.0))) == 1.0
+
+
+def test_grad_of_grad_of_grad():
+    d3 = sg.grad(sg.grad(sg.grad(lambda x: x ** 4)))
+    assert float(d3(Tensor(2.0, sg.float64))) == 48.0
+
+
+def test_grad_inside_differentiated_function():
+    # f(x) = x · g'(x) with g(y) = y³ → f = 3x³, f' = 9x²
+    f = lambda x: x * sg.grad(lambda y: y ** 3)(x)
+    assert float(sg.grad(f)(Tensor(2.0, sg.float64))) == 36.0
+
+
+def test_nested_grads_with_weights():
+    net = Net()
+    x = Tensor([3.0, 4.0])
+
+    def inner_norm(x):
+        g = sg.grad(net, None, weights=net.w)(x)
+        return (g * g).sum()
+
+    # ∂/∂x Σ (∂net/∂w)² = ∂/∂x Σ x² = 2x
+    np.testing.assert_array_equal(arr(sg.grad(inner_norm)(x)), [6.0, 8.0])
+
+
+def test_escaped_tracer_is_a_constant_afterwards():
+    leaked = []
+    sg.grad(lambda x: (leaked.append(x * 2) or x).sum())(X)
+    np.testing.assert_array_equal(arr(sg.grad(lambda y: (y * leaked[0]).sum())(np.ones(2))), 2 * X)
+
+
+# ----- vjp, jvp, jacobian, hessian -----
+
+def test_vjp_and_jvp():
+    A = np.arange(6.0).reshape(2, 3)
+    fn = lambda x: ops.tanh(A @ x)
+    x = np.array([0.1, -0.2, 0.3])
+    J = (1 - np.tanh(A @ x) ** 2)[:, None] * A
+    out, vjp_fn = sg.vjp(fn, x)
+    np.testing.assert_allclose(arr(out), np.tanh(A @ x))
+    np.testing.assert_allclose(arr(vjp_fn(np.array([1.0, -2.0]))), np.array([1.0, -2.0]) @ J)
+    out, jv = sg.jvp(fn, (x,), (np.array([1.0, 0.5, -1.0]),))
+    np.testing.assert_allclose(arr(jv), J @ np.array([1.0, 0.5, -1.0]))
+    out, vjp_fn = sg.vjp(lambda a, b: a * b, X, Y)
+    ga, gb = vjp_fn(np.ones(2))
+    np.testing.assert_array_equal(arr(ga), Y)
+    with pytest.raises(ValueError, match="shape"):
+        vjp_fn(np.ones(3))
+
+
+def test_jacobian_of_softmax_is_diag_minus_outer():
+    def softmax(x):
+        e = ops.exp(x - ops.max(x))
+        return e / e.sum()
+
+    x = np.array([0.2, -1.0, 3.0, 0.5])
+    p = np.exp(x - x.max()) / np.exp(x - x.max()).sum()
+    np.testing.assert_allclose(arr(sg.jacobian(softmax)(x)), np.diag(p) - np.outer(p, p), atol=1e-15)
+
+
+def test_hessian_of_quadratic_form():
+    A = np.random.default_rng(1).standard_normal((4, 4))
+    H = sg.hessian(lambda x: 0.5 * (x @ (A @ x)))(np.ones(4))
+    np.testing.assert_allclose(arr(H), (A + A.T) / 2, atol=1e-14)
+
+
+def test_jacobian_multiple_positions_and_matrix_input():
+    W = np.arange(6.0).reshape(2, 3)
+    jw, jx = sg.jacobian(lambda w, x: w @ x, (0, 1))(W, np.array([1.0, 2.0, 3.0]))
+    assert jw.shape == (2, 2, 3) and jx.shape == (2, 3)
+    np.testing.assert_array_equal(arr(jx), W)
+    np.testing.assert_array_equal(arr(jw)[1, 1], [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(arr(jw)[0, 1], 0)
+
+
+def test_check_grad_catches_a_wrong_rule():
+    from softgrad.tensor import Primitive
+    from softgrad.ops._primitive import public
+
+    wrong = public(Primitive("wrong_square", np.square, (lambda g, ans, x: g * x,)), "x², with a wrong rule")
+    with pytest.raises(AssertionError, match="central differences"):
+        sg.check_grad(wrong, np.array([1.0, 2.0]))
