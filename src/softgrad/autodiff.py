@@ -61,8 +61,9 @@ def backward(tape: list, seeds: dict[int, Any]) -> list:
         for rule, arg, parent in zip(prim.vjps, args, parents):
             if parent < 0 or rule is None:
                 continue
-            ct = unbroadcast(rule(g, ans, *args, **params), np.shape(arg) if not isinstance(arg, Tensor)
-                             else arg.shape)
+            ct = rule(g, ans, *args, **params)
+            if ct.shape != arg.shape:
+                ct = unbroadcast(ct, arg.shape)
             previous = cotangents[parent]
             cotangents[parent] = ct if previous is None else previous + ct
     return cotangents

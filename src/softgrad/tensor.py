@@ -90,7 +90,7 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return np.shape(self._data)
+        return self._data.shape
 
     @property
     def dtype(self) -> np.dtype:
@@ -280,24 +280,31 @@ def bind(prim: Primitive, *args, **params):
                 top = a._trace
     if not has_tensor:
         return prim.impl(*args, **params)
-    if top == 0 or prim.vjps is None:
+    if top == 0:
+        return wrap(prim.impl(*[a._data if isinstance(a, Tensor) else a for a in args], **params))
+    if prim.vjps is None:
         return wrap(prim.impl(*[concrete(a) for a in args], **params))
     tape = _TAPES.get(top)
     if tape is None:  # a Tensor that outlived its transform: a constant from now on
         return bind(prim, *[_drop_level(a, top) for a in args], **params)
     inner = []
     parents = []
+    nested = False  # does any value below this level still carry a (lower) trace?
     for a in args:
         if isinstance(a, Tensor):
             if a._trace == top:
-                inner.append(a._data)
-                parents.append(a._node)
+                a, node = a._data, a._node
+                nested = nested or isinstance(a, Tensor)
+                inner.append(a)
+                parents.append(node)
                 continue
             if a._trace == 0:
                 a = a._data
+            else:
+                nested = True
         inner.append(a)
         parents.append(-1)
-    ans = bind(prim, *inner, **params)
+    ans = bind(prim, *inner, **params) if nested else prim.impl(*inner, **params)
     tape.append((prim, ans, inner, params, parents))
     return _traced(ans, top, len(tape) - 1)
 
