@@ -54,7 +54,11 @@ def _reduce(prim, x, axis, keepdims):
 # ----- sum, mean, prod -----
 
 
-sum_p = Primitive("sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+def _sum_impl(x, axis, keepdims):
+    return x.sum(axis=axis, keepdims=keepdims)  # the ndarray method skips np.sum's dispatch layer
+
+
+sum_p = Primitive("sum", _sum_impl,
                   (lambda g, ans, x, axis, keepdims: _spread(g, x, axis, keepdims),))
 
 
@@ -76,7 +80,13 @@ def _mean_vjp(g, ans, x, axis, keepdims):
     return _spread(g, x, axis, keepdims) / _count(shape_of(x), axis)
 
 
-mean_p = Primitive("mean", lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims), (_mean_vjp,))
+def _mean_impl(x, axis, keepdims):
+    if x.dtype.kind != "f" or x.dtype.itemsize < 4:  # ints → float64, float16 accumulates in float32: np.mean
+        return np.mean(x, axis=axis, keepdims=keepdims)
+    return np.add.reduce(x, axis=axis, keepdims=keepdims) / _count(x.shape, axis)
+
+
+mean_p = Primitive("mean", _mean_impl, (_mean_vjp,))
 
 
 def mean(x, axis=None, keepdims=False):
@@ -115,8 +125,10 @@ def _extremum_vjp(g, ans, x, axis, keepdims):
     return _spread(g, x, axis, keepdims) * share.astype(x.dtype)
 
 
-max_p = Primitive("max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims), (_extremum_vjp,))
-min_p = Primitive("min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims), (_extremum_vjp,))
+max_p = Primitive("max", lambda x, axis, keepdims: np.maximum.reduce(x, axis=axis, keepdims=keepdims),
+                  (_extremum_vjp,))
+min_p = Primitive("min", lambda x, axis, keepdims: np.minimum.reduce(x, axis=axis, keepdims=keepdims),
+                  (_extremum_vjp,))
 
 
 def max(x, axis=None, keepdims=False):
