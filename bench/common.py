@@ -1,0 +1,350 @@
+"""Shared machinery for the benchmark peers and the runner.
+
+Nothing here imports a peer library (torch, jax, autograd, softgrad): a peer
+process imports exactly one of them, the runner imports none.
+
+What lives here:
+
+* the child-process protocol (``peer_main``): argument parsing, the JSON
+  line a peer prints, peak RSS, per-case status ``ok`` / ``FAILED`` /
+  ``unavailable``;
+* thread-count and allocator environments (``thread_env``, ``ENVIRONMENTS``);
+* the timing helper (``measure``: warm-up, then the median of >= 5 repeats
+  measured with ``time.perf_counter``);
+* the comparison helper used by every reference check (``compare``).
+
+Workload definitions, data generation and the NumPy references are in
+``workloads.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+PEERS_DIR = BENCH_DIR / "peers"
+
+#: Marker that starts the one line of stdout the runner parses; libraries may
+#: print whatever they like around it.
+RESULT_MARKER = "BENCH_RESULT "
+
+# --------------------------------------------------------------------------
+# Environments
+# --------------------------------------------------------------------------
+
+#: glibc malloc tuned so that large blocks are neither handed to mmap nor
+#: returned to the kernel after free: big temporaries are recycled instead of
+#: being page-faulted in again on every call.
+MALLOC_TUNED = {
+    "MALLOC_MMAP_THRESHOLD_": "4294967296",
+    "MALLOC_TRIM_THRESHOLD_": "68719476736",
+}
+
+ENVIRONMENTS: dict[str, dict[str, str]] = {
+    "stock": {},
+    "tuned": dict(MALLOC_TUNED),
+}
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment variables that pin every library's thread pool to ``threads``."""
+    n = str(int(threads))
+    return {
+        "OMP_NUM_THREADS": n,
+        "MKL_NUM_THREADS": n,
+        "OPENBLAS_NUM_THREADS": n,
+        "NUMEXPR_NUM_THREADS": n,
+        "VECLIB_MAXIMUM_THREADS": n,
+        "XLA_FLAGS": (
+            f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
+            f"intra_op_parallelism_threads={n}"
+        ),
+        "JAX_PLATFORMS": "cpu",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONHASHSEED": "0",
+    }
+
+
+def child_env(threads: int, env_name: str) -> dict[str, str]:
+    """Full environment for a peer process: the caller's, minus anything that
+    would change threading or the allocator behind our back, plus ours."""
+    env = dict(os.environ)
+    for key in list(env):
+        if key.startswith("MALLOC_") or key.startswith("GLIBC_TUNABLES"):
+            del env[key]
+    env.update(thread_env(threads))
+    env.update(ENVIRONMENTS[env_name])
+    src = str(REPO_DIR / "src")
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def pin_cpus(threads: int) -> list[int]:
+    """Restrict this process to ``threads`` CPUs (no-op if it has no more)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        return []
+    if threads < len(cpus):
+        cpus = cpus[:threads]
+        os.sched_setaffinity(0, cpus)
+    return cpus
+
+
+# --------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Budget:
+    """How hard to try. ``quick`` is the smoke-test setting."""
+
+    repeats: int = 7
+    warmup: int = 2
+    min_time: float = 0.05  # seconds per repeat for small kernels (inner loop)
+    mlp_repeats: int = 5
+    mlp_samples: int = 6000  # samples per MLP repeat (at least)
+    mlp_min_time: float = 0.5  # seconds per MLP repeat (at least)
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> "Budget":
+        if quick:
+            return cls(repeats=3, warmup=1, min_time=0.005,
+                       mlp_repeats=3, mlp_samples=512, mlp_min_time=0.03)
+        return cls()
+
+
+def measure(fn: Callable[[], Any], *, repeats: int, warmup: int,
+            min_time: float = 0.0, warmup_time: float | None = None) -> dict[str, Any]:
+    """Median wall time of ``fn()`` (seconds per call).
+
+    ``fn`` must return only once its work is finished (JAX peers block on
+    their result inside ``fn``). Warm-up: at least ``warmup`` untimed calls
+    and at least ``warmup_time`` seconds of them (default: ``2 * min_time``,
+    so that lazy initialisation, JIT caches and the allocator settle). The
+    fastest warm-up call sets ``number``, the count of calls per repeat, so
+    that each repeat lasts at least ``min_time``; then ``repeats`` repeats
+    are timed with ``time.perf_counter`` and the median per-call time is
+    reported.
+    """
+    if warmup_time is None:
+        warmup_time = 2 * min_time
+    calls, spent, fastest = 0, 0.0, math.inf
+    while calls < max(warmup, 1) or spent < warmup_time:
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        calls, spent, fastest = calls + 1, spent + dt, min(fastest, dt)
+        if calls >= 10_000:
+            break
+    number = 1
+    if min_time > 0 and fastest < min_time:
+        number = max(1, min(100_000, math.ceil(min_time / max(fastest, 1e-9))))
+    times = []
+    for _ in range(max(repeats, 1)):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - t0) / number)
+    trace = os.environ.get("BENCH_TRACE")
+    if trace:  # debugging aid: where did the time go?
+        with open(trace, "a") as f:
+            f.write(json.dumps({"pid": os.getpid(), "argv": sys.argv[1:], "warmup_calls": calls,
+                                "fastest_warmup": fastest, "number": number,
+                                "times": times}) + "\n")
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "repeats": len(times),
+        "number": number,
+        "warmup_calls": calls,
+    }
+
+
+# --------------------------------------------------------------------------
+# Reference checks
+# --------------------------------------------------------------------------
+
+
+class CheckFailed(Exception):
+    """A peer's result disagrees with the NumPy reference."""
+
+
+class Unavailable(Exception):
+    """The peer cannot run this case (library or API missing)."""
+
+
+def compare(name: str, got: Any, ref: np.ndarray, rtol: float) -> float:
+    """Relative max-norm error ``max|got - ref| / max|ref|``; raise if > rtol.
+
+    Also checks shape and finiteness. Returns the error.
+    """
+    got = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if got.shape != ref.shape:
+        raise CheckFailed(f"{name}: shape {got.shape} != reference {ref.shape}")
+    if not np.all(np.isfinite(got)):
+        raise CheckFailed(f"{name}: non-finite values")
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    err = float(np.max(np.abs(got - ref))) / (scale if scale > 0 else 1.0)
+    if not err <= rtol:
+        raise CheckFailed(f"{name}: relative error {err:.3g} > {rtol:g}")
+    return err
+
+
+# --------------------------------------------------------------------------
+# Peer process protocol
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What a workload driver gets: the parsed command line and the budget."""
+
+    threads: int
+    quick: bool
+    budget: Budget
+    cases: list[str] | None
+    weights: str | None
+    mode: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def wants(self, case: str) -> bool:
+        return self.cases is None or case in self.cases
+
+
+def maxrss_mb() -> float:
+    # Linux reports kilobytes.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def blas_info() -> list[dict[str, Any]]:
+    try:
+        from threadpoolctl import threadpool_info
+    except Exception:
+        return []
+    return [
+        {k: d.get(k) for k in ("user_api", "internal_api", "num_threads", "version")}
+        for d in threadpool_info()
+    ]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="benchmark peer (run by bench/run.py)")
+    p.add_argument("--workload", required=True)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--case", action="append", default=None,
+                   help="run only this case (repeatable)")
+    p.add_argument("--weights", default=None, help=".npz with the MLP's initial weights")
+    p.add_argument("--mode", default=None, help="peer-specific variant, e.g. jit/eager")
+    return p.parse_args(argv)
+
+
+def emit(payload: dict[str, Any]) -> None:
+    sys.stdout.flush()
+    sys.stdout.write(RESULT_MARKER + json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+def peer_main(
+    row: str | Callable[[argparse.Namespace], str],
+    setup: Callable[[Context], dict[str, Any]],
+    drivers: dict[str, Callable[[Context, Any], list[dict[str, Any]]]],
+    argv: list[str] | None = None,
+) -> None:
+    """Entry point of every peer script.
+
+    ``setup(ctx)`` imports the library (raising ``Unavailable`` if it cannot)
+    and returns ``{"version": ..., "impl": <object handed to the driver>}``.
+    ``drivers[workload](ctx, impl)`` returns the list of case results.
+    Whatever happens, exactly one result line is printed and the exit code is 0
+    unless the interpreter itself dies.
+    """
+    args = parse_args(argv)
+    row_name = row(args) if callable(row) else row
+    ctx = Context(threads=args.threads, quick=args.quick,
+                  budget=Budget.for_mode(args.quick), cases=args.case,
+                  weights=args.weights, mode=args.mode)
+    t_start = time.perf_counter()
+    payload: dict[str, Any] = {
+        "row": row_name,
+        "workload": args.workload,
+        "threads": args.threads,
+        "quick": args.quick,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
+        "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+    }
+    try:
+        info = setup(ctx)
+        payload["version"] = info.get("version")
+        payload["library_threads"] = info.get("threads")
+        if info.get("source"):
+            payload["source"] = info["source"]
+        impl = info.get("impl")
+        driver = drivers.get(args.workload)
+        if driver is None:
+            payload["status"] = "unavailable"
+            payload["reason"] = f"workload {args.workload!r} not implemented by this peer"
+            payload["cases"] = []
+        else:
+            payload["cases"] = driver(ctx, impl)
+            payload["status"] = "ok"
+    except Unavailable as exc:
+        payload["status"] = "unavailable"
+        payload["reason"] = str(exc)
+        payload["cases"] = []
+    except Exception as exc:  # a crash outside any case
+        payload["status"] = "FAILED"
+        payload["reason"] = f"{type(exc).__name__}: {exc}"
+        payload["traceback"] = traceback.format_exc(limit=8)
+        payload["cases"] = []
+    payload["blas"] = blas_info()
+    payload["maxrss_mb"] = round(maxrss_mb(), 1)
+    payload["wall_s"] = round(time.perf_counter() - t_start, 3)
+    emit(payload)
+
+
+def run_case(case: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one case's build + check + timing, turning exceptions into a status.
+
+    ``Unavailable`` -> ``unavailable``; ``CheckFailed`` or any other exception
+    -> ``FAILED`` (a peer that fails its check is never timed because ``body``
+    checks before it times).
+    """
+    try:
+        out = body()
+        out.setdefault("status", "ok")
+    except Unavailable as exc:
+        out = {"status": "unavailable", "reason": str(exc)}
+    except CheckFailed as exc:
+        out = {"status": "FAILED", "reason": f"check: {exc}"}
+    except Exception as exc:
+        out = {"status": "FAILED", "reason": f"{type(exc).__name__}: {exc}",
+               "traceback": traceback.format_exc(limit=6)}
+    out["case"] = case
+    return out
+
+
+def add_bench_dir_to_path() -> None:
+    if str(BENCH_DIR) not in sys.path:
+        sys.path.insert(0, str(BENCH_DIR))

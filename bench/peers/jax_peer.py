@@ -1,0 +1,133 @@
+"""Peer "jax": JAX on the CPU, ``--mode jit`` (the user function wrapped in
+``jax.jit``) or ``--mode eager`` (the same function, not jitted: dispatched
+op by op). The runner reports them as rows "jax-jit" and "jax-eager".
+
+Every timed call blocks on its result (``jax.block_until_ready``); the MLP
+loop blocks once per timed chunk of steps, as a real training loop would.
+float64 workloads need ``jax_enable_x64``, which is switched on here; float32
+inputs stay float32.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+import workloads  # noqa: E402
+from common import Unavailable  # noqa: E402
+
+
+def row_name(args) -> str:
+    return f"jax-{args.mode or 'jit'}"
+
+
+def setup(ctx):
+    mode = ctx.mode or "jit"
+    if mode not in ("jit", "eager"):
+        raise ValueError(f"--mode must be jit or eager, not {mode!r}")
+    try:
+        import jax
+    except Exception as exc:
+        raise Unavailable(f"not installed ({type(exc).__name__}: {exc})")
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_platforms", "cpu")
+    import jaxlib
+    return {"version": f"jax {jax.__version__} / jaxlib {jaxlib.__version__}",
+            "threads": ctx.threads, "impl": JaxImpl(jax, mode == "jit")}
+
+
+class JaxImpl:
+    def __init__(self, jax, use_jit: bool):
+        import jax.numpy as jnp
+        self.jax, self.jnp, self.use_jit = jax, jnp, use_jit
+
+    def _compile(self, fn, **kw):
+        return self.jax.jit(fn, **kw) if self.use_jit else fn
+
+    def _blocking(self, fn, *args):
+        block = self.jax.block_until_ready
+        return lambda: block(fn(*args))
+
+    def ce(self, logits, labels):
+        jax, jnp = self.jax, self.jnp
+
+        def loss_fn(z, y):
+            logp = jax.nn.log_softmax(z, axis=1)
+            return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+        f = self._compile(jax.value_and_grad(loss_fn))
+        z, y = jnp.asarray(logits), jnp.asarray(labels)
+        return self._blocking(f, z, y), lambda r: (float(r[0]), np.asarray(r[1]))
+
+    def mlp(self, params, lr):
+        return _JaxMLP(self, params, lr)
+
+    def overhead(self, x0, chain):
+        jax, jnp = self.jax, self.jnp
+        fns = {"sin": lambda x, c: jnp.sin(x), "exp": lambda x, c: jnp.exp(x),
+               "mul": lambda x, c: x * c, "add": lambda x, c: x + c}
+        steps = [(fns[op], c) for op, c in chain]
+
+        def chain_fn(x):
+            for f, c in steps:
+                x = f(x, c)
+            return jnp.sum(x)
+
+        f = self._compile(jax.value_and_grad(chain_fn))
+        return self._blocking(f, jnp.asarray(x0)), lambda r: (float(r[0]), np.asarray(r[1]))
+
+    def _f(self, a):
+        from jax.scipy.special import logsumexp
+        a = self.jnp.asarray(a)
+        return lambda x: logsumexp(a @ x)
+
+    def hvp(self, a, x, v):
+        jax = self.jax
+        f = self._f(a)
+        hvp = self._compile(lambda x, v: jax.jvp(jax.grad(f), (x,), (v,))[1])
+        return self._blocking(hvp, self.jnp.asarray(x), self.jnp.asarray(v)), np.asarray
+
+    def hessian(self, a, x):
+        h = self._compile(self.jax.hessian(self._f(a)))
+        return self._blocking(h, self.jnp.asarray(x)), np.asarray
+
+
+class _JaxMLP:
+    def __init__(self, impl: JaxImpl, params, lr):
+        jax, jnp = impl.jax, impl.jnp
+        self.jax = jax
+        self.params = [jnp.asarray(params[k]) for k in workloads.PARAM_NAMES]
+
+        def loss_fn(p, x, y):
+            w1, b1, w2, b2, w3, b3 = p
+            h = jax.nn.relu(x @ w1 + b1)
+            h = jax.nn.relu(h @ w2 + b2)
+            logp = jax.nn.log_softmax(h @ w3 + b3, axis=1)
+            return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+        vg = jax.value_and_grad(loss_fn)
+
+        def train_step(p, x, y):
+            _, g = vg(p, x, y)
+            return [pi - lr * gi for pi, gi in zip(p, g)]
+
+        self._vg = impl._compile(vg)
+        self._step = impl._compile(train_step)
+
+    def grads(self, x, y):
+        loss, g = self._vg(self.params, x, y)
+        return float(loss), [np.asarray(gi) for gi in g]
+
+    def step(self, x, y):
+        self.params = self._step(self.params, x, y)
+
+    def sync(self):
+        self.jax.block_until_ready(self.params)
+
+
+if __name__ == "__main__":
+    workloads.main(row_name, setup)

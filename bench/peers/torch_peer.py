@@ -1,0 +1,135 @@
+"""Peer "torch": PyTorch eager on the CPU (idiomatic use: F.cross_entropy,
+nn.Linear + optim.SGD, torch.func for second order).
+
+Run by bench/run.py; by hand: ``python bench/peers/torch_peer.py --workload ce``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+import workloads  # noqa: E402
+from common import Unavailable  # noqa: E402
+
+
+def setup(ctx):
+    try:
+        import torch
+    except Exception as exc:
+        raise Unavailable(f"not installed ({type(exc).__name__}: {exc})")
+    torch.set_num_threads(ctx.threads)
+    return {"version": torch.__version__, "threads": torch.get_num_threads(),
+            "impl": TorchImpl(torch)}
+
+
+class TorchImpl:
+    def __init__(self, torch):
+        self.torch = torch
+        import torch.nn.functional as F
+        self.F = F
+
+    def ce(self, logits, labels):
+        torch, F = self.torch, self.F
+        z = torch.from_numpy(logits)
+        y = torch.from_numpy(labels)
+
+        def step():
+            zz = z.detach().requires_grad_(True)
+            loss = F.cross_entropy(zz, y, reduction="mean")
+            (g,) = torch.autograd.grad(loss, zz)
+            return loss, g
+
+        return step, lambda r: (float(r[0].item()), r[1].numpy())
+
+    def mlp(self, params, lr):
+        return _TorchMLP(self.torch, params, lr)
+
+    def overhead(self, x0, chain):
+        torch = self.torch
+        x_init = torch.from_numpy(x0)
+        fns = {"sin": lambda x, c: torch.sin(x), "exp": lambda x, c: torch.exp(x),
+               "mul": lambda x, c: x * c, "add": lambda x, c: x + c}
+        steps = [(fns[op], c) for op, c in chain]
+
+        def step():
+            x0_ = x_init.detach().requires_grad_(True)
+            x = x0_
+            for f, c in steps:
+                x = f(x, c)
+            s = x.sum()
+            (g,) = torch.autograd.grad(s, x0_)
+            return s, g
+
+        return step, lambda r: (float(r[0].item()), r[1].numpy())
+
+    def _f(self, a):
+        torch = self.torch
+        return lambda x: torch.logsumexp(a @ x, dim=0)
+
+    def hvp(self, a, x, v):
+        from torch.func import grad, jvp
+        torch = self.torch
+        f = self._f(torch.from_numpy(a))
+        xt, vt = torch.from_numpy(x), torch.from_numpy(v)
+
+        def step():
+            return jvp(grad(f), (xt,), (vt,))[1]
+
+        return step, lambda r: r.numpy()
+
+    def hessian(self, a, x):
+        from torch.func import hessian
+        torch = self.torch
+        h = hessian(self._f(torch.from_numpy(a)))
+        xt = torch.from_numpy(x)
+        return (lambda: h(xt)), lambda r: r.numpy()
+
+
+class _TorchMLP:
+    def __init__(self, torch, params, lr):
+        self.torch = torch
+        nn = torch.nn
+        sizes = workloads.MLP_SIZES
+        self.model = nn.Sequential(
+            nn.Linear(sizes[0], sizes[1]), nn.ReLU(),
+            nn.Linear(sizes[1], sizes[2]), nn.ReLU(),
+            nn.Linear(sizes[2], sizes[3]),
+        )
+        linears = [m for m in self.model if isinstance(m, nn.Linear)]
+        with torch.no_grad():
+            for k, lin in enumerate(linears, start=1):
+                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(params[f"W{k}"].T)))
+                lin.bias.copy_(torch.from_numpy(params[f"b{k}"]))
+        self.linears = linears
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=lr)
+        self.loss_fn = nn.CrossEntropyLoss()
+
+    def grads(self, x, y):
+        torch = self.torch
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model(torch.from_numpy(x)), torch.from_numpy(y))
+        loss.backward()
+        out = []
+        for lin in self.linears:
+            out += [lin.weight.grad.numpy().T.copy(), lin.bias.grad.numpy().copy()]
+        self.opt.zero_grad(set_to_none=True)
+        return float(loss.item()), out
+
+    def step(self, x, y):
+        torch = self.torch
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model(torch.from_numpy(x)), torch.from_numpy(y))
+        loss.backward()
+        self.opt.step()
+
+    def sync(self):
+        pass
+
+
+if __name__ == "__main__":
+    workloads.main("torch", setup)

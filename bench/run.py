@@ -1,0 +1,536 @@
+#!/usr/bin/env python3
+"""Run the softgrad benchmark suite: every library in its own process, side by
+side, in the stock and the malloc-tuned environment.
+
+    python bench/run.py                      # everything, both environments
+    python bench/run.py --quick              # smoke test (< 60 s)
+    python bench/run.py --workloads ce,mlp --peers torch,softgrad --env tuned
+
+Writes bench/results/latest.json and bench/results/latest.md (quick runs:
+quick.json / quick.md) and prints the tables. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (BENCH_DIR, ENVIRONMENTS, PEERS_DIR, RESULT_MARKER, Budget,  # noqa: E402
+                    child_env, thread_env)
+import workloads as W  # noqa: E402
+
+#: row name -> (peer script, --mode)
+ROWS: dict[str, tuple[str, str | None]] = {
+    "numpy": ("numpy_peer.py", None),
+    "torch": ("torch_peer.py", None),
+    "jax-jit": ("jax_peer.py", "jit"),
+    "jax-eager": ("jax_peer.py", "eager"),
+    "autograd": ("autograd_peer.py", None),
+    "softgrad": ("softgrad_peer.py", None),
+}
+ALIASES = {"jax": ["jax-jit", "jax-eager"], "all": list(ROWS)}
+BENCH_WORKLOADS = ["ce", "mlp", "overhead", "second_order"]
+ALL_WORKLOADS = BENCH_WORKLOADS + ["limits"]
+LABELS = {
+    "numpy": "NumPy by hand", "torch": "PyTorch eager", "jax-jit": "JAX jit",
+    "jax-eager": "JAX eager", "autograd": "autograd", "softgrad": "softgrad",
+}
+
+
+# --------------------------------------------------------------------------
+# running peers
+# --------------------------------------------------------------------------
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_peer(row: str, workload: str, env_name: str, threads: int, *, quick: bool,
+             cases: list[str] | None, weights: str, timeout: float,
+             python: str, pythonpath: str | None = None) -> dict[str, Any]:
+    script, mode = ROWS[row]
+    cmd = [python, str(PEERS_DIR / script), "--workload", workload,
+           "--threads", str(threads), "--weights", weights]
+    if mode:
+        cmd += ["--mode", mode]
+    if quick:
+        cmd.append("--quick")
+    for c in cases or []:
+        cmd += ["--case", c]
+    env = child_env(threads, env_name)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath + os.pathsep + env["PYTHONPATH"]
+    try:
+        avail = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        avail = []
+    cpus = avail[:threads] if 0 < threads < len(avail) else avail
+
+    def pin() -> None:  # runs in the child before exec: every thread inherits it
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=str(BENCH_DIR.parent), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=pin)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        payload = {"status": "FAILED", "reason": f"timed out after {timeout:.0f} s", "cases": []}
+    else:
+        payload = None
+        for line in out.splitlines():
+            if line.startswith(RESULT_MARKER):
+                payload = json.loads(line[len(RESULT_MARKER):])
+        if payload is None:
+            tail = " | ".join((err or "").strip().splitlines()[-3:])
+            payload = {"status": "FAILED", "cases": [],
+                       "reason": f"peer process exited {proc.returncode} without a result: {tail}"}
+    payload.update(row=row, workload=workload, env=env_name, threads=threads,
+                   command=" ".join(shlex.quote(c) for c in cmd),
+                   process_s=round(time.perf_counter() - t0, 2))
+    if proc.returncode not in (0, None) and payload.get("status") == "ok":
+        payload["status"] = "FAILED"
+        payload["reason"] = f"exit code {proc.returncode}"
+    return payload
+
+
+def expand_peers(spec: str) -> list[str]:
+    rows: list[str] = []
+    for name in [s.strip() for s in spec.split(",") if s.strip()]:
+        for r in ALIASES.get(name, [name]):
+            if r not in ROWS:
+                raise SystemExit(f"unknown peer {r!r}; choose from {', '.join(ROWS)} or jax/all")
+            if r not in rows:
+                rows.append(r)
+    return rows
+
+
+# --------------------------------------------------------------------------
+# tables
+# --------------------------------------------------------------------------
+
+
+def sig(x: float | None, digits: int = 3) -> str:
+    if x is None or not isinstance(x, (int, float)) or not math.isfinite(x):
+        return ""
+    if x == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(x)))
+    decimals = max(0, digits - 1 - mag)
+    return f"{x:,.{decimals}f}"
+
+
+def pct(x: float | None) -> str:
+    return "" if x is None else f"{100 * x:.0f}%" if x >= 0.095 else f"{100 * x:.1f}%"
+
+
+def ratio(x: float | None) -> str:
+    return "" if x is None else (f"{x:.2f}×" if x >= 0.095 else sig(x, 2) + "×")
+
+
+#: (max - min) / median of the repeats above which a figure is marked noisy
+NOISY = 0.5
+
+
+def render(headers: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
+    """A padded GitHub-markdown table (readable as plain text too)."""
+    align = align or ["l"] * 2 + ["r"] * (len(headers) - 2)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+
+    def line(cells):
+        return "| " + " | ".join(c.rjust(w) if a == "r" else c.ljust(w)
+                                  for c, w, a in zip(cells, widths, align)) + " |"
+
+    sep = "|" + "|".join((":" if a == "l" else "-") + "-" * w + (":" if a == "r" else "-")
+                         for w, a in zip(widths, align)) + "|"
+    return "\n".join([line(headers), sep] + [line(r) for r in rows])
+
+
+class Results:
+    def __init__(self, runs: list[dict[str, Any]], envs: list[str], rows: list[str],
+                 threads: int):
+        self.runs, self.envs, self.rows, self.threads = runs, envs, rows, threads
+        self.index: dict[tuple, dict[str, Any]] = {}
+        for run in runs:
+            for case in run.get("cases", []):
+                key = (run["env"], run["row"], run["workload"], case["case"], run["threads"])
+                self.index[key] = dict(case, maxrss_mb=run.get("maxrss_mb"))
+        self.footnotes: list[str] = []
+        self.notes: dict[tuple, list] = {}
+
+    def case(self, env, row, workload, case, threads=None):
+        threads = self.threads if threads is None else threads
+        got = self.index.get((env, row, workload, case, threads))
+        if got is not None:
+            return got
+        # a process-level failure/unavailability: no case entries
+        for run in self.runs:
+            if (run["env"], run["row"], run["workload"], run["threads"]) == (env, row, workload, threads):
+                if run.get("status") != "ok" or not run.get("cases"):
+                    if case in (run.get("_cases_asked") or [case]):
+                        return {"status": run.get("status", "FAILED"),
+                                "reason": run.get("reason", "no result"), "case": case}
+        return None
+
+    def limit(self, env, case, key, threads=None):
+        c = self.case(env, "numpy", "limits", case, threads)
+        if c and c.get("status") == "ok":
+            return c.get(key)
+        return None
+
+    def status_cell(self, c, row, workload, env) -> str | None:
+        """None when ok; else the text for the table (and a footnote)."""
+        if c is None:
+            return "—"
+        status = c.get("status")
+        if status == "ok":
+            if c.get("note"):
+                where = self.notes.setdefault((row, workload, c["note"]), [])
+                if (c["case"], env) not in where:
+                    where.append((c["case"], env))
+            return None
+        reason = c.get("reason", "")
+        text = "not installed" if reason.startswith("not installed") else status
+        self.footnotes.append(f"{row} / {workload} {c['case']} [{env}]: {status}: {reason}")
+        return text
+
+    def table(self, workload: str, cases: list[str], case_label: str,
+              figures: list[tuple[str, Any]]) -> str:
+        """``figures``: (column name, fn(case_dict, env, case) -> str)."""
+        headers = [case_label, "library"]
+        for env in self.envs:
+            headers += [f"{env} {name}" for name, _ in figures]
+        out_rows = []
+        for case in cases:
+            for row in self.rows:
+                cells = [case, LABELS.get(row, row)]
+                for env in self.envs:
+                    c = self.case(env, row, workload, case)
+                    bad = self.status_cell(c, row, workload, env)
+                    if bad is not None:
+                        cells += [bad] + [""] * (len(figures) - 1)
+                    else:
+                        cells += [fn(c, env, case) for _, fn in figures]
+                        if self.noisy(c):
+                            cells[-len(figures)] += " †"
+                out_rows.append(cells)
+        return render(headers, out_rows)
+
+    @staticmethod
+    def spread(c) -> float | None:
+        try:
+            return (c["max_s"] - c["min_s"]) / c["median_s"]
+        except (KeyError, TypeError, ZeroDivisionError):
+            return None
+
+    def noisy(self, c) -> bool:
+        s = self.spread(c)
+        if s is not None and s > NOISY:
+            self.any_noisy = True
+            return True
+        return False
+
+    any_noisy = False
+
+    def vs_torch(self, workload, key):
+        def fn(c, env, case):
+            t = self.case(env, "torch", workload, case)
+            if not t or t.get("status") != "ok" or not t.get(key):
+                return ""
+            return ratio(c[key] / t[key])
+        return fn
+
+
+def build_report(res: Results, meta: dict[str, Any], workloads_run: list[str]) -> str:
+    n = res.threads
+    parts = ["# softgrad benchmarks", ""]
+    parts.append(
+        f"{meta['date']} · {meta['cpu']} · {meta['cores']} cores · **{n} threads for every "
+        f"library** · {'quick run' if meta['quick'] else 'full run'} · "
+        f"environments: {', '.join(res.envs)}")
+    parts.append("")
+    src = meta.get("softgrad_source", {})
+    parts.append("Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) +
+                 f" (softgrad from the {src.get('from', '?')}, commit {src.get('commit', '?')[:10]}"
+                 + (", with uncommitted changes" if src.get("uncommitted_changes") == "yes" else "")
+                 + ").")
+    parts.append("")
+    parts.append(
+        f"Each figure is the median of {meta['repeats']} timed repeats after warm-up "
+        f"(MLP: {meta['mlp_repeats']}), measured only after the library's result matched "
+        "the NumPy reference. *stock*: the default glibc malloc; *tuned*: "
+        "`MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736`. "
+        "*vs torch*: this row's time / PyTorch's (below 1 is faster).")
+    parts.append("")
+
+    if "limits" in workloads_run:
+        parts += ["## Machine limits (NumPy, same run)", ""]
+        headers = ["figure", "threads"] + list(res.envs)
+        rows = []
+        for t in meta["limit_threads"]:
+            rows.append([f"float32 GEMM {meta['gemm_n']}³, GFLOP/s", str(t)] +
+                        [sig(res.limit(e, "gemm", "gflops", t)) for e in res.envs])
+        for t in meta["limit_threads"]:
+            rows.append([f"memory copy {meta['copy_mib']} MiB, GB/s (read + write)", str(t)] +
+                        [sig(res.limit(e, "copy", "gbps", t)) for e in res.envs])
+        parts += [render(headers, rows), ""]
+
+    if "ce" in workloads_run:
+        parts += ["## ce: softmax cross-entropy, forward + backward w.r.t. logits", "",
+                  "float32, int64 labels, mean reduction. GB/s = (logits read + gradient "
+                  f"written) / time; *% copy* = that / the {n}-thread memory-copy GB/s.", ""]
+
+        def gb(c, env, case):
+            return sig(c.get("gbps"))
+
+        def frac(c, env, case):
+            lim = res.limit(env, "copy", "gbps")
+            return pct(c["gbps"] / lim) if lim else ""
+
+        parts += [res.table("ce", [W.ce_case(s) for s in W.CE_SHAPES], "shape", [
+            ("ms", lambda c, e, k: sig(c["median_s"] * 1e3)),
+            ("GB/s", gb), ("% copy", frac), ("vs torch", res.vs_torch("ce", "median_s")),
+        ]), ""]
+
+    if "mlp" in workloads_run:
+        parts += ["## mlp: 784-256-128-10 ReLU MLP, SGD lr 0.1, one epoch of 60 000 samples", "",
+                  f"Seconds per epoch, scaled from at least {meta['mlp_samples']} samples "
+                  f"(and at least {meta['mlp_min_time']} s) per timed repeat. *% GEMM* = "
+                  f"the step's GEMM FLOPs ({W.mlp_flops_per_sample() / 1e6:.2f} MFLOP/sample) "
+                  f"per second / the {n}-thread float32 GEMM GFLOP/s. RSS = peak resident "
+                  "memory of the process (includes the 188 MB data set).", ""]
+
+        def gemm_frac(c, env, case):
+            lim = res.limit(env, "gemm", "gflops")
+            return pct(c["gflops"] / lim) if lim else ""
+
+        parts += [res.table("mlp", [str(b) for b in W.MLP_BATCHES], "batch", [
+            ("s/epoch", lambda c, e, k: sig(c["sec_per_epoch"])),
+            ("% GEMM", gemm_frac), ("vs torch", res.vs_torch("mlp", "sec_per_epoch")),
+            ("RSS MB", lambda c, e, k: f"{c['maxrss_mb']:.0f}" if c.get("maxrss_mb") else ""),
+        ]), ""]
+
+    if "overhead" in workloads_run:
+        parts += ["## overhead: 200 tiny elementwise ops on an (8,) float64 vector", "",
+                  "Forward + backward (gradient of the sum) of the chain "
+                  "`x = exp(sin(x) * 1.01 + 0.1) * 0.3` x 40; time / 200 ops.", ""]
+        parts += [res.table("overhead", ["chain200"], "case", [
+            ("µs/op", lambda c, e, k: sig(c["us_per_op"])),
+            ("vs torch", res.vs_torch("overhead", "us_per_op")),
+        ]), ""]
+
+    if "second_order" in workloads_run:
+        parts += ["## second_order: f(x) = logsumexp(A x), A 64×64 float64", "",
+                  "Hessian-vector product and full Hessian, checked against "
+                  "H = Aᵀ(diag(p) − ppᵀ)A, p = softmax(Ax).", ""]
+        parts += [res.table("second_order", ["hvp", "hessian"], "case", [
+            ("µs", lambda c, e, k: sig(c["us"])),
+            ("vs torch", res.vs_torch("second_order", "us")),
+        ]), ""]
+
+    if res.any_noisy or res.notes:
+        parts += ["### Notes", ""]
+    if res.any_noisy:
+        parts.append(f"- †: the repeats of this figure spread by more than {NOISY:.0%} of "
+                     "the median ((max − min) / median); min and max are in the JSON.")
+    if res.notes:
+        for (row, workload, note), where in sorted(res.notes.items()):
+            cases = list(dict.fromkeys(c for c, _ in where))
+            envs = list(dict.fromkeys(e for _, e in where))
+            parts.append(f"- {LABELS.get(row, row)}, {workload} ({', '.join(cases)}; "
+                         f"{', '.join(envs)}): {note}")
+    if res.any_noisy or res.notes:
+        parts.append("")
+    if res.footnotes:
+        parts += ["### Not timed", ""]
+        merged: dict[str, list[str]] = {}
+        for f in res.footnotes:
+            head, _, rest = f.partition(" [")
+            env, _, reason = rest.partition("]: ")
+            merged.setdefault(f"{head}: {reason}", []).append(env)
+        parts += [f"- {k} [{', '.join(sorted(set(v)))}]" for k, v in merged.items()]
+        parts.append("")
+    parts.append(f"Command: `{meta['command']}` ({meta['wall_s']:.0f} s).")
+    return "\n".join(parts) + "\n"
+
+
+# --------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git(*args: str) -> str:
+    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0")  # never take the index lock
+    try:
+        return subprocess.run(["git", *args], cwd=str(BENCH_DIR.parent), env=env,
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def export_softgrad(rev: str, tmp: str) -> str:
+    """``src/softgrad`` as committed at ``rev``, extracted under ``tmp``; returns
+    the directory to put first on the softgrad peer's PYTHONPATH."""
+    dest = os.path.join(tmp, "softgrad-src")
+    os.makedirs(dest)
+    archive = subprocess.run(["git", "archive", "--format=tar", rev, "src/softgrad"],
+                             cwd=str(BENCH_DIR.parent), capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", dest], input=archive, check=True)
+    return os.path.join(dest, "src")
+
+
+def softgrad_source(rev: str | None) -> dict[str, str]:
+    if rev:
+        return {"from": f"git {rev}", "commit": git("rev-parse", rev)}
+    dirty = git("status", "--porcelain", "--untracked-files=no", "src/softgrad")
+    return {"from": "working tree", "commit": git("rev-parse", "HEAD"),
+            "uncommitted_changes": "yes" if dirty else "no"}
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
+                   help=f"comma-separated, from {','.join(ALL_WORKLOADS)} (default: all)")
+    p.add_argument("--peers", default="all",
+                   help=f"comma-separated rows, from {','.join(ROWS)}; 'jax' = both jax rows")
+    p.add_argument("--threads", type=int, default=2, help="threads for every library (default 2)")
+    p.add_argument("--env", choices=["stock", "tuned", "both"], default=None,
+                   help="allocator environment(s) (default both; --quick: stock)")
+    p.add_argument("--quick", action="store_true", help="smoke test: fewer repeats, smaller samples")
+    p.add_argument("--timeout", type=float, default=900, help="seconds per peer process")
+    p.add_argument("--out", default=str(BENCH_DIR / "results"), help="results directory")
+    p.add_argument("--name", default=None, help="results file stem (default latest, quick for --quick)")
+    p.add_argument("--python", default=sys.executable, help="interpreter for the peers")
+    p.add_argument("--softgrad-rev", default=None, metavar="REV",
+                   help="benchmark softgrad as committed at REV (e.g. HEAD) instead of the "
+                        "working tree (git archive into a temporary directory)")
+    args = p.parse_args(argv)
+
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    for w in workloads:
+        if w not in ALL_WORKLOADS:
+            raise SystemExit(f"unknown workload {w!r}; choose from {', '.join(ALL_WORKLOADS)}")
+    rows = expand_peers(args.peers)
+    env_choice = args.env or ("stock" if args.quick else "both")
+    envs = ["stock", "tuned"] if env_choice == "both" else [env_choice]
+    threads = max(1, args.threads)
+    limit_threads = sorted({1, 2, threads}) if threads >= 2 else [1]
+    if "limits" in workloads:
+        workloads = ["limits"] + [w for w in workloads if w != "limits"]
+    budget = Budget.for_mode(args.quick)
+    command = "python bench/run.py" + ("".join(" " + shlex.quote(a) for a in sys.argv[1:])
+                                      if argv is None else " " + " ".join(argv))
+    log(f"softgrad bench: workloads={','.join(workloads)} peers={','.join(rows)} "
+        f"threads={threads} env={','.join(envs)}{' quick' if args.quick else ''}")
+    log(f"thread settings for every peer: " + " ".join(
+        f"{k}={v!r}" if " " in v else f"{k}={v}" for k, v in thread_env(threads).items()
+        if k != "PYTHONHASHSEED"))
+
+    t_start = time.perf_counter()
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="softgrad-bench-") as tmp:
+        weights = os.path.join(tmp, "mlp_init.npz")
+        W.save_mlp_init(weights)
+        softgrad_path = None
+        if args.softgrad_rev:
+            softgrad_path = export_softgrad(args.softgrad_rev, tmp)
+            log(f"softgrad from {args.softgrad_rev}: {softgrad_path}")
+        for env in envs:
+            for workload in workloads:
+                if workload == "limits":
+                    jobs = [("numpy", None, t) for t in limit_threads]
+                elif workload == "mlp" and not args.quick:  # one process per batch size: RSS per batch size
+                    jobs = [(r, [str(b)], threads) for r in rows for b in W.MLP_BATCHES]
+                else:
+                    jobs = [(r, None, threads) for r in rows]
+                for row, cases, t in jobs:
+                    payload = run_peer(row, workload, env, t, quick=args.quick, cases=cases,
+                                       weights=weights, timeout=args.timeout, python=args.python,
+                                       pythonpath=softgrad_path if row == "softgrad" else None)
+                    payload["_cases_asked"] = cases
+                    runs.append(payload)
+                    summary = ", ".join(
+                        f"{c['case']}={c['status']}" for c in payload.get("cases", [])) or \
+                        f"{payload.get('status')}: {payload.get('reason', '')}"
+                    log(f"[{env}] {workload:<12} {row:<10} t={t} {payload['process_s']:6.1f} s  "
+                        f"{summary[:150]}")
+    wall = time.perf_counter() - t_start
+
+    versions: dict[str, str] = {"python": platform.python_version()}
+    for run in runs:
+        if run.get("version") and run["row"] not in ("jax-eager",):
+            key = {"jax-jit": "jax", "numpy": "numpy"}.get(run["row"], run["row"])
+            versions.setdefault(key, run["version"])
+    if "numpy" not in versions:
+        versions["numpy"] = next((r.get("numpy") for r in runs if r.get("numpy")), "?")
+    thread_check = sorted({(r["row"], r.get("library_threads")) for r in runs
+                           if r.get("library_threads") is not None and r["workload"] != "limits"})
+    meta = {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu_model(), "cores": os.cpu_count(), "threads": threads,
+        "thread_env": thread_env(threads), "library_threads": thread_check,
+        "environments": {e: ENVIRONMENTS[e] for e in envs}, "quick": args.quick,
+        "repeats": budget.repeats, "mlp_repeats": budget.mlp_repeats,
+        "mlp_samples": budget.mlp_samples, "mlp_min_time": budget.mlp_min_time,
+        "gemm_n": 1024 if args.quick else W.GEMM_N,
+        "copy_mib": (W.COPY_BYTES // 4 if args.quick else W.COPY_BYTES) // 2**20,
+        "limit_threads": limit_threads, "versions": versions,
+        "glibc": " ".join(platform.libc_ver()), "platform": platform.platform(),
+        "command": command, "wall_s": wall, "workloads": workloads, "peers": rows,
+        "softgrad_source": softgrad_source(args.softgrad_rev),
+        "bench_commit": git("rev-parse", "HEAD"),
+    }
+    res = Results(runs, envs, rows, threads)
+    report = build_report(res, meta, workloads)
+
+    name = args.name or ("quick" if args.quick else "latest")
+    out_dir = Path(args.out)
+    atomic_write(out_dir / f"{name}.json", json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+    atomic_write(out_dir / f"{name}.md", report)
+    print(report)
+    log(f"wrote {out_dir / (name + '.json')} and {out_dir / (name + '.md')} in {wall:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
