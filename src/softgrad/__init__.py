@@ -11,6 +11,7 @@ from softgrad.tensor import (
     Parameter, Tensor, bool_, float16, float32, float64, int32, int64,
 )
 from softgrad import nn
+from softgrad import optim
 
 __version__ = "0.1.0"
 
@@ -25,3 +26,4 @@ __all__ = [
     "jacobian", "hessian", "check_grad", "stop_gradient", "float16", "float32", "float64", "int32", "int64",
     "bool_",
 ]
+__all__ += ["optim"]

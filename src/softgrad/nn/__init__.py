@@ -1,6 +1,12 @@
 """softgrad.nn: cells (layers with Parameters), loss cells, and containers."""
 
 from softgrad.nn.cell import Cell, Module
+from softgrad.nn import init
+from softgrad.nn.conv import Conv2d, MaxPool2d
+from softgrad.nn.layers import BatchNorm1d, Dense, Dropout, Flatten, Linear, Sequential, SequentialCell
+from softgrad.nn.wrap import TrainOneStepCell, WithLossCell
 from softgrad.tensor import Parameter
 
 __all__ = ["Cell", "Module", "Parameter"]
+__all__ += ["init", "Dense", "Linear", "Flatten", "Dropout", "BatchNorm1d", "SequentialCell", "Sequential", "Conv2d",
+            "MaxPool2d", "WithLossCell", "TrainOneStepCell"]

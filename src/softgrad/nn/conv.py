@@ -1,0 +1,103 @@
+"""Convolution and pooling layers, NCHW, on the im2col + GEMM kernels of ``softgrad.ops.nn_kernels``.
+
+``pad_mode`` follows MindSpore: ``'same'`` (output size ⌈H / stride⌉, the extra padding row/column at the
+bottom/right, as TensorFlow), ``'valid'`` (no padding) or ``'pad'`` (the explicit ``padding``: an int,
+(ph, pw) or MindSpore's (top, bottom, left, right)).
+
+>>> import softgrad as sg
+>>> net = sg.nn.SequentialCell(Conv2d(1, 4, 3, generator=sg.random.Generator(0)), MaxPool2d(2))
+>>> net(sg.ops.zeros((2, 1, 8, 8))).shape
+(2, 4, 4, 4)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from softgrad import ops
+from softgrad.nn.cell import Cell
+from softgrad.nn.init import initialize
+from softgrad.ops.nn_kernels import conv2d, max_pool2d, normalize_padding
+from softgrad.random import Generator
+from softgrad.tensor import Parameter
+
+PAD_MODES = ("same", "valid", "pad")
+
+
+def _pair(value) -> tuple[int, int]:
+    return (int(value), int(value)) if isinstance(value, (int, np.integer)) else tuple(int(v) for v in value)
+
+
+def resolve_padding(pad_mode: str, padding, size: tuple[int, int], kernel: tuple[int, int],
+                    stride: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The explicit ((top, bottom), (left, right)) padding of ``pad_mode`` for an input of spatial ``size``."""
+    if pad_mode not in PAD_MODES:
+        raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+    if pad_mode == "pad":
+        return normalize_padding(padding)
+    if pad_mode == "valid":
+        return (0, 0), (0, 0)
+    pads = []
+    for n, k, s in zip(size, kernel, stride):
+        total = max((math.ceil(n / s) - 1) * s + k - n, 0)
+        pads.append((total // 2, total - total // 2))
+    return tuple(pads)
+
+
+class Conv2d(Cell):
+    """2-D convolution (cross-correlation, as every framework computes it) over NCHW inputs, MindSpore's
+    signature: weight (out_channels, in_channels, kh, kw); ``has_bias=False`` and ``pad_mode='same'`` by
+    default, as in MindSpore (pass ``pad_mode='pad', padding=p, has_bias=True`` for PyTorch's layer).
+    Default initialisation: PyTorch's (U(−1/√fan_in, 1/√fan_in) for weight and bias). Only ``dilation=1``
+    and ``group=1`` are supported.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, pad_mode: str = "same",
+                 padding=0, dilation=1, group: int = 1, has_bias: bool = False, weight_init=None, bias_init=None,
+                 data_format: str = "NCHW", generator: Generator | None = None, dtype=np.float32):
+        super().__init__()
+        if _pair(dilation) != (1, 1) or group != 1 or data_format != "NCHW":
+            raise NotImplementedError("Conv2d supports dilation=1, group=1 and data_format='NCHW' only; got "
+                                      f"dilation={dilation}, group={group}, data_format={data_format!r}")
+        if pad_mode not in PAD_MODES:
+            raise ValueError(f"Conv2d: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+        if pad_mode != "pad" and normalize_padding(padding) != ((0, 0), (0, 0)):
+            raise ValueError(f"Conv2d: padding={padding} needs pad_mode='pad' (got pad_mode={pad_mode!r})")
+        generator = generator if generator is not None else Generator()
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
+        self.pad_mode, self.padding, self.has_bias = pad_mode, padding, has_bias
+        shape = (self.out_channels, self.in_channels) + self.kernel_size
+        self.weight = Parameter(initialize("torch_default" if weight_init is None else weight_init, shape,
+                                           generator, dtype), name="weight")
+        if has_bias:
+            bound = 1.0 / math.sqrt(self.in_channels * math.prod(self.kernel_size))
+            default = lambda shape, rng: rng.uniform(-bound, bound, shape)  # noqa: E731
+            self.bias = Parameter(initialize(default if bias_init is None else bias_init, (self.out_channels,),
+                                             generator, dtype), name="bias")
+
+    def construct(self, x):
+        padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], self.kernel_size, self.stride)
+        y = conv2d(x, self.weight, stride=self.stride, padding=padding)
+        if self.has_bias:
+            y = y + ops.reshape(self.bias, (1, self.out_channels, 1, 1))
+        return y
+
+
+class MaxPool2d(Cell):
+    """The maximum over each ``kernel_size`` window, NCHW. ``stride`` defaults to ``kernel_size`` (PyTorch's
+    default; MindSpore's is 1); ``pad_mode`` as ``Conv2d`` ('valid' by default), padding counting as −∞."""
+
+    def __init__(self, kernel_size, stride=None, pad_mode: str = "valid", padding=0):
+        super().__init__()
+        self.kernel_size = _pair(kernel_size)
+        self.stride = self.kernel_size if stride is None else _pair(stride)
+        if pad_mode not in PAD_MODES:
+            raise ValueError(f"MaxPool2d: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+        self.pad_mode, self.padding = pad_mode, padding
+
+    def construct(self, x):
+        padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], self.kernel_size, self.stride)
+        return max_pool2d(x, self.kernel_size, stride=self.stride, padding=padding)

@@ -1,0 +1,262 @@
+"""Basic layers: ``Dense`` (``Linear``), ``Flatten``, ``Dropout``, ``BatchNorm1d`` and the ``SequentialCell``
+container. Each is a Cell whose ``construct`` composes differentiable ops, so its gradients come from the
+ops' rules (and are checked against finite differences in tests/test_layers.py).
+
+Randomness (initial weights, dropout masks) comes only from a ``softgrad.random.Generator`` passed as
+``generator=``; without one a fresh unseeded generator is used.
+
+>>> import softgrad as sg
+>>> net = sg.nn.SequentialCell([sg.nn.Dense(4, 3, generator=sg.random.Generator(0)), sg.nn.Flatten()])
+>>> net(sg.ops.ones((2, 4))).shape
+(2, 3)
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+import numpy as np
+
+from softgrad import ops
+from softgrad.nn.cell import Cell
+from softgrad.nn.init import initialize
+from softgrad.random import Generator
+from softgrad.tensor import Parameter, concrete
+
+
+def _activation(activation):
+    """None, a callable (op or Cell), or the name of an op in ``softgrad.ops`` ('relu', 'tanh', ...)."""
+    if activation is None or callable(activation):
+        return activation
+    op = getattr(ops, str(activation).lower(), None)
+    if not callable(op):
+        raise ValueError(f"unknown activation {activation!r}; pass an op name such as 'relu', 'sigmoid' or "
+                         "'tanh', a Cell, or a callable")
+    return op
+
+
+# ----- Dense -----
+
+
+class Dense(Cell):
+    """Fully connected layer: y = x Wᵀ + b, W of shape (out_channels, in_channels) as in PyTorch and MindSpore,
+    applied to the last axis of x; then ``activation`` if given.
+
+    Default initialisation is PyTorch's ``Linear``: W, b ~ U(−1/√in, 1/√in). ``weight_init`` / ``bias_init``
+    take any initialiser of ``softgrad.nn.init`` ('he_uniform', 'xavier_normal', 'zeros', a number, an
+    array, ...).
+
+    >>> import softgrad as sg
+    >>> layer = Dense(3, 2, weight_init='ones', bias_init='zeros')
+    >>> layer(sg.Tensor([[1.0, 2.0, 3.0]]))
+    Tensor(shape=[1, 2], dtype=Float32, value=
+    [[6., 6.]])
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, weight_init=None, bias_init=None,
+                 has_bias: bool = True, activation=None, generator: Generator | None = None, dtype=np.float32):
+        super().__init__()
+        generator = generator if generator is not None else Generator()
+        self.in_channels, self.out_channels, self.has_bias = int(in_channels), int(out_channels), has_bias
+        self.weight = Parameter(initialize("torch_default" if weight_init is None else weight_init,
+                                           (out_channels, in_channels), generator, dtype), name="weight")
+        if has_bias:
+            bound = 1.0 / math.sqrt(in_channels) if in_channels else 0.0
+            default = lambda shape, rng: rng.uniform(-bound, bound, shape)  # noqa: E731
+            self.bias = Parameter(initialize(default if bias_init is None else bias_init, (out_channels,),
+                                             generator, dtype), name="bias")
+        self.activation = _activation(activation)
+
+    def construct(self, x):
+        shape = x.shape
+        if not shape or shape[-1] != self.in_channels:
+            raise ValueError(f"{type(self).__name__}: expected inputs whose last axis has {self.in_channels} "
+                             f"features, got shape {shape}")
+        if len(shape) != 2:
+            x = ops.reshape(x, (-1, self.in_channels))
+        y = x @ self.weight.T
+        if self.has_bias:
+            y = y + self.bias
+        if len(shape) != 2:
+            y = ops.reshape(y, shape[:-1] + (self.out_channels,))
+        return self.activation(y) if self.activation is not None else y
+
+
+class Linear(Dense):
+    """PyTorch's spelling of ``Dense``: ``Linear(in_features, out_features, bias=True)``."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, weight_init=None,
+                 bias_init=None, generator: Generator | None = None, dtype=np.float32):
+        super().__init__(in_features, out_features, weight_init=weight_init, bias_init=bias_init, has_bias=bias,
+                         generator=generator, dtype=dtype)
+
+
+# ----- shape and regularisation -----
+
+
+class Flatten(Cell):
+    """Merge axes ``start_dim..end_dim`` (default: all but the batch axis), as ``x.reshape(N, -1)``.
+
+    >>> import softgrad as sg
+    >>> Flatten()(sg.ops.zeros((2, 3, 4))).shape
+    (2, 12)
+    """
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def construct(self, x):
+        return ops.flatten(x, self.start_dim, self.end_dim)
+
+
+class Dropout(Cell):
+    """In training mode, zero each entry with probability ``p`` and scale the rest by 1/(1 − p) (so the
+    expectation is unchanged); the identity in evaluation mode (``set_train(False)``). ``p`` is the drop
+    probability, as in PyTorch and MindSpore 2.x. ∂/∂x = the same mask and scale.
+
+    >>> import softgrad as sg
+    >>> layer = Dropout(p=0.5, generator=sg.random.Generator(0)).set_train(False)
+    >>> layer(sg.ops.ones(3))
+    Tensor(shape=[3], dtype=Float32, value=
+    [1., 1., 1.])
+    """
+
+    def __init__(self, p: float = 0.5, generator: Generator | None = None):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p is the probability of dropping an entry and must lie in [0, 1), got {p}")
+        self.p = float(p)
+        self.generator = generator if generator is not None else Generator()
+
+    def construct(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        dtype = concrete(x).dtype
+        keep = self.generator.numpy_generator.random(x.shape, dtype=np.float32) >= self.p
+        return ops.mul(x, keep.astype(dtype) * dtype.type(1.0 / (1.0 - self.p)))
+
+
+# ----- batch normalisation -----
+
+
+class BatchNorm1d(Cell):
+    """Batch normalisation over the batch axis of (N, C) or (N, C, L) inputs (MindSpore's names and momentum):
+
+        y = γ · (x − μ) / √(σ² + eps) + β,
+
+    with μ, σ² the batch mean and (biased) variance per channel in training mode, and the moving averages
+    ``moving ← momentum · moving + (1 − momentum) · batch`` (unbiased variance, as PyTorch) in evaluation
+    mode. ``gamma``/``beta`` are trainable; ``moving_mean``/``moving_variance`` are Parameters with
+    ``requires_grad=False`` (saved with the model, never differentiated).
+
+    >>> import softgrad as sg
+    >>> bn = BatchNorm1d(2)
+    >>> bn(sg.Tensor([[1.0, 10.0], [3.0, 30.0]])).numpy().round(3)
+    array([[-1., -1.],
+           [ 1.,  1.]], dtype=float32)
+    >>> bn.moving_mean.numpy(), bn.moving_variance.numpy()
+    (array([0.2, 2. ], dtype=float32), array([ 1.1, 20.9], dtype=float32))
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.9, affine: bool = True,
+                 gamma_init="ones", beta_init="zeros", moving_mean_init="zeros", moving_var_init="ones",
+                 use_batch_statistics: bool | None = None, dtype=np.float32):
+        super().__init__()
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm1d: momentum must lie in [0, 1] (MindSpore's convention: the weight of "
+                             f"the old moving average; PyTorch's 0.1 is 0.9 here), got {momentum}")
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        self.use_batch_statistics = use_batch_statistics
+        shape = (self.num_features,)
+        self.gamma = Parameter(initialize(gamma_init, shape, dtype=dtype), name="gamma", requires_grad=affine)
+        self.beta = Parameter(initialize(beta_init, shape, dtype=dtype), name="beta", requires_grad=affine)
+        self.moving_mean = Parameter(initialize(moving_mean_init, shape, dtype=dtype), name="moving_mean",
+                                     requires_grad=False)
+        self.moving_variance = Parameter(initialize(moving_var_init, shape, dtype=dtype), name="moving_variance",
+                                         requires_grad=False)
+
+    def construct(self, x):
+        shape = x.shape
+        if len(shape) not in (2, 3) or shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm1d({self.num_features}): expected input (N, {self.num_features}) or "
+                             f"(N, {self.num_features}, L), got shape {shape}")
+        axes = (0,) if len(shape) == 2 else (0, 2)
+        view = (1, self.num_features) + (1,) * (len(shape) - 2)
+        batch_stats = self.training if self.use_batch_statistics is None else self.use_batch_statistics
+        if batch_stats:
+            mean = ops.mean(x, axis=axes, keepdims=True)
+            centred = x - mean
+            var = ops.mean(centred * centred, axis=axes, keepdims=True)
+            if self.training:
+                self._update_moving_averages(mean, var, x.size // self.num_features)
+        else:
+            mean = ops.reshape(self.moving_mean, view)
+            var = ops.reshape(self.moving_variance, view)
+            centred = x - mean
+        normalised = centred / ops.sqrt(var + self.eps)
+        return normalised * ops.reshape(self.gamma, view) + ops.reshape(self.beta, view)
+
+    def _update_moving_averages(self, mean, var, count: int) -> None:
+        m = self.momentum
+        unbiased = concrete(var).reshape(-1) * (count / max(count - 1, 1))
+        self.moving_mean.set_data(m * concrete(self.moving_mean) + (1 - m) * concrete(mean).reshape(-1))
+        self.moving_variance.set_data(m * concrete(self.moving_variance) + (1 - m) * unbiased)
+
+
+# ----- containers -----
+
+
+class SequentialCell(Cell):
+    """Cells applied in order: ``SequentialCell([a, b, c])(x) = c(b(a(x)))``. Also takes cells as separate
+    arguments or an OrderedDict of name → cell; sub-cells are named '0', '1', ... (or by the dict's keys).
+
+    >>> import softgrad as sg
+    >>> net = SequentialCell(Flatten(), Dense(4, 2, generator=sg.random.Generator(0)))
+    >>> len(net), [name for name, _ in net.parameters_and_names()]
+    (2, ['1.weight', '1.bias'])
+    """
+
+    def __init__(self, *args):
+        super().__init__()
+        if len(args) == 1 and isinstance(args[0], (list, tuple)):
+            args = tuple(args[0])
+        if len(args) == 1 and isinstance(args[0], (dict, OrderedDict)):
+            items = list(args[0].items())
+        else:
+            items = [(str(i), cell) for i, cell in enumerate(args)]
+        for name, cell in items:
+            self._add(name, cell)
+
+    def _add(self, name: str, cell) -> None:
+        if not isinstance(cell, Cell):
+            raise TypeError(f"SequentialCell takes Cells, got {type(cell).__name__} at position {len(self)}; "
+                            "wrap plain functions in a Cell")
+        setattr(self, name, cell)
+
+    def append(self, cell: Cell) -> "SequentialCell":
+        self._add(str(len(self)), cell)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._cells)
+
+    def __iter__(self):
+        return iter(self._cells.values())
+
+    def __getitem__(self, index):
+        cells = list(self._cells.values())
+        if isinstance(index, slice):
+            return SequentialCell(cells[index])
+        return cells[index]
+
+    def construct(self, x):
+        for cell in self._cells.values():
+            x = cell(x)
+        return x
+
+
+Sequential = SequentialCell
+
+__all__ = ["Dense", "Linear", "Flatten", "Dropout", "BatchNorm1d", "SequentialCell", "Sequential"]

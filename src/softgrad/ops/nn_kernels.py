@@ -1,0 +1,276 @@
+"""Neural-network kernels: 2-D convolution (im2col + one BLAS GEMM) and max pooling, NCHW.
+
+Each family is a small set of linear primitives that are one another's transposes, so every rule is a
+``bind`` of another member and derivatives of any order come for free:
+
+=====================================  ==========================  ===================================
+primitive                              ∂ first argument            ∂ second argument
+=====================================  ==========================  ===================================
+``conv2d(x, w)``                       ``conv2d_input(g, w)``      ``conv2d_weight(x, g)``
+``conv2d_input(g, w)`` (= Aᵀ g)        ``conv2d(h, w)``            ``conv2d_weight(h, g)``
+``conv2d_weight(x, g)``                ``conv2d_input(g, k)``      ``conv2d(x, k)``
+``max_pool2d(x)``                      ``pool_scatter(g, x)``      —
+``pool_scatter(g, x)``                 ``pool_gather(h, x)``       — (piecewise constant in x)
+``pool_gather(h, x)``                  ``pool_scatter(k, x)``      — (piecewise constant in x)
+=====================================  ==========================  ===================================
+
+``padding`` is always explicit and possibly asymmetric: ``((top, bottom), (left, right))``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from softgrad.ops._primitive import lift_python, shape_of, tensor_out
+from softgrad.tensor import Primitive
+
+# ----- shared geometry -----
+
+
+def _pair(value, name: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or any(int(v) != v or v < 0 for v in pair):
+        raise ValueError(f"{name} must be a non-negative int or a pair of them, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def normalize_padding(padding) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``p``, ``(ph, pw)`` or ``((top, bottom), (left, right))`` as the last form."""
+    if isinstance(padding, (int, np.integer)):
+        return (int(padding),) * 2, (int(padding),) * 2
+    padding = tuple(padding)
+    if len(padding) == 2 and all(isinstance(p, (int, np.integer)) for p in padding):
+        return (int(padding[0]),) * 2, (int(padding[1]),) * 2
+    if len(padding) == 4:  # MindSpore's (top, bottom, left, right)
+        return (int(padding[0]), int(padding[1])), (int(padding[2]), int(padding[3]))
+    (top, bottom), (left, right) = padding
+    return (int(top), int(bottom)), (int(left), int(right))
+
+
+def output_size(size: int, kernel: int, stride: int, pad: tuple[int, int]) -> int:
+    """⌊(size + pad₀ + pad₁ − kernel) / stride⌋ + 1: how many windows fit along one axis."""
+    return (size + pad[0] + pad[1] - kernel) // stride + 1
+
+
+def _channels_last(x, padding, value=0.0):
+    """x (N, C, H, W) as an (N, H + pads, W + pads, C) array: a view when x is channels-last in memory and
+    unpadded, else one copy into a buffer filled with ``value``."""
+    nhwc = x.transpose(0, 2, 3, 1)
+    if padding == ((0, 0), (0, 0)):
+        return nhwc
+    (top, bottom), (left, right) = padding
+    n, h, w, c = nhwc.shape
+    out = np.full((n, h + top + bottom, w + left + right, c), value, dtype=x.dtype)
+    out[:, top:top + h, left:left + w] = nhwc
+    return out
+
+
+def _offsets(kernel, stride, out_hw):
+    """For each kernel offset (i, j), in row-major order, the (rows, cols) slices it reads of the padded input."""
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
+    return [(slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw))
+            for i in range(kh) for j in range(kw)]
+
+
+def _out_hw(x_shape, kernel, stride, padding) -> tuple[int, int]:
+    return tuple(output_size(x_shape[2 + a], kernel[a], stride[a], padding[a]) for a in range(2))
+
+
+def _im2col(x, kernel, stride, padding):
+    """Windows as the rows of an (N·Ho·Wo, kh·kw·C) matrix, columns ordered (i, j, c): one strided copy per
+    kernel offset, each moving contiguous runs of C channels."""
+    xp = _channels_last(x, padding)
+    n, c = x.shape[0], x.shape[1]
+    ho, wo = _out_hw(x.shape, kernel, stride, padding)
+    cols = np.empty((n, ho, wo, kernel[0] * kernel[1], c), dtype=x.dtype)
+    for k, (rows, columns) in enumerate(_offsets(kernel, stride, (ho, wo))):
+        cols[:, :, :, k] = xp[:, rows, columns]
+    return cols.reshape(n * ho * wo, -1)
+
+
+def _col2im(cols, x_shape, kernel, stride, padding):
+    """The transpose of ``_im2col``: rows (N·Ho·Wo, kh·kw·C) summed back into an (N, C, H, W) array (stored
+    channels-last)."""
+    n, c, h, w = x_shape
+    (top, bottom), (left, right) = padding
+    ho, wo = _out_hw(x_shape, kernel, stride, padding)
+    cols = cols.reshape(n, ho, wo, kernel[0] * kernel[1], c)
+    out = np.zeros((n, h + top + bottom, w + left + right, c), dtype=cols.dtype)
+    for k, (rows, columns) in enumerate(_offsets(kernel, stride, (ho, wo))):
+        out[:, rows, columns] += cols[:, :, :, k]
+    return out[:, top:top + h, left:left + w].transpose(0, 3, 1, 2)
+
+
+def _weight_matrix(w):
+    """(O, C, kh, kw) as (O, kh·kw·C), the column order of ``_im2col``."""
+    return w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
+
+
+def _rows(g):
+    """(N, O, Ho, Wo) as (N·Ho·Wo, O): a view when g is channels-last in memory, as conv2d returns it."""
+    return g.transpose(0, 2, 3, 1).reshape(-1, g.shape[1])
+
+
+# ----- convolution: conv2d, its input transpose and its weight gradient -----
+# Activations are returned as NCHW views of channels-last memory: the GEMM produces that layout, and the
+# next im2col, pooling and these rules all read it with contiguous channel runs.
+
+
+def _conv2d_impl(x, w, stride, padding):
+    """im2col(x) @ w_matᵀ."""
+    ho, wo = _out_hw(x.shape, w.shape[2:], stride, padding)
+    out = _im2col(x, w.shape[2:], stride, padding) @ _weight_matrix(w).T
+    return out.reshape(x.shape[0], ho, wo, w.shape[0]).transpose(0, 3, 1, 2)
+
+
+def _conv2d_input_impl(g, w, x_shape, stride, padding):
+    """Aᵀg = col2im(g_rows @ w_mat)."""
+    return _col2im(_rows(g) @ _weight_matrix(w), x_shape, w.shape[2:], stride, padding)
+
+
+def _conv2d_weight_impl(x, g, w_shape, stride, padding):
+    """Σ over windows of g ⊗ window = g_rowsᵀ @ im2col(x)."""
+    o, c, kh, kw = w_shape
+    w_mat = _rows(g).T @ _im2col(x, (kh, kw), stride, padding)
+    return np.ascontiguousarray(w_mat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
+
+
+conv2d_p = Primitive("conv2d", _conv2d_impl, (
+    lambda g, ans, x, w, stride, padding: conv2d_input_p.bind(
+        g, w, x_shape=shape_of(x), stride=stride, padding=padding),
+    lambda g, ans, x, w, stride, padding: conv2d_weight_p.bind(
+        x, g, w_shape=shape_of(w), stride=stride, padding=padding),
+))
+
+conv2d_input_p = Primitive("conv2d_input", _conv2d_input_impl, (
+    lambda h, ans, g, w, x_shape, stride, padding: conv2d_p.bind(h, w, stride=stride, padding=padding),
+    lambda h, ans, g, w, x_shape, stride, padding: conv2d_weight_p.bind(
+        h, g, w_shape=shape_of(w), stride=stride, padding=padding),
+))
+
+conv2d_weight_p = Primitive("conv2d_weight", _conv2d_weight_impl, (
+    lambda k, ans, x, g, w_shape, stride, padding: conv2d_input_p.bind(
+        g, k, x_shape=shape_of(x), stride=stride, padding=padding),
+    lambda k, ans, x, g, w_shape, stride, padding: conv2d_p.bind(x, k, stride=stride, padding=padding),
+))
+
+
+def conv2d(x, weight, stride=1, padding=0):
+    """2-D cross-correlation, NCHW: out[n, o, i, j] = Σ_{c,p,q} w[o, c, p, q] · x̃[n, c, s·i + p, s·j + q]
+    with x̃ the zero-padded input.  ∂/∂x = conv2d_input(g, w) (the transpose), ∂/∂w = conv2d_weight(x, g)
+
+    ``weight`` is (out_channels, in_channels, kh, kw); ``padding`` an int, ``(ph, pw)`` or
+    ``((top, bottom), (left, right))``.
+
+    >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+    >>> conv2d(x, np.ones((1, 1, 2, 2)), stride=2)
+    Tensor(shape=[1, 1, 2, 2], dtype=Float64, value=
+    [[[[10., 18.],
+       [42., 50.]]]])
+    """
+    x, weight = lift_python(x, weight)
+    x_shape, w_shape = shape_of(x), shape_of(weight)
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        raise ValueError(f"conv2d: expected x (N, C, H, W) and weight (O, C, kh, kw), got shapes {x_shape} and "
+                         f"{w_shape}; add a channel axis with x.reshape(N, 1, H, W) for grey images")
+    if x_shape[1] != w_shape[1]:
+        raise ValueError(f"conv2d: x has {x_shape[1]} channels but weight expects {w_shape[1]} "
+                         f"(x shape {x_shape}, weight shape {w_shape})")
+    stride, padding = _pair(stride, "stride"), normalize_padding(padding)
+    for axis, (size, k, s, pad) in enumerate(zip(x_shape[2:], w_shape[2:], stride, padding)):
+        if s < 1 or output_size(size, k, s, pad) < 1:
+            raise ValueError(f"conv2d: kernel {w_shape[2:]} with stride {stride} and padding {padding} does not fit "
+                             f"an input of spatial size {x_shape[2:]}")
+    return tensor_out(conv2d_p.bind(x, weight, stride=stride, padding=padding))
+
+
+# ----- max pooling: the pool, the scatter of g to the winners, and its transpose the gather -----
+
+
+def _winners(x, kernel, stride, padding):
+    """Each window's maximum and the offset k = i·kw + j of its first maximum, both (N, Ho, Wo, C)."""
+    xp = _channels_last(x, padding, value=-np.inf)
+    offsets = _offsets(kernel, stride, _out_hw(x.shape, kernel, stride, padding))
+    best = xp[:, offsets[0][0], offsets[0][1]].copy()
+    winner = np.zeros(best.shape, dtype=np.int8 if len(offsets) < 128 else np.int64)
+    for k, (rows, columns) in enumerate(offsets[1:], start=1):
+        candidate = xp[:, rows, columns]
+        better = candidate > best
+        np.copyto(best, candidate, where=better)
+        winner[better] = k
+    return best, winner
+
+
+def _max_pool2d_impl(x, kernel, stride, padding):
+    xp = _channels_last(x, padding, value=-np.inf)
+    offsets = _offsets(kernel, stride, _out_hw(x.shape, kernel, stride, padding))
+    out = xp[:, offsets[0][0], offsets[0][1]].copy()
+    for rows, columns in offsets[1:]:
+        np.maximum(out, xp[:, rows, columns], out=out)
+    return out.transpose(0, 3, 1, 2)
+
+
+def _pool_scatter_impl(g, x, kernel, stride, padding):
+    """g added at each window's winner, in an array of x's shape."""
+    _, winner = _winners(x, kernel, stride, padding)
+    n, c, h, w = x.shape
+    (top, bottom), (left, right) = padding
+    g = g.transpose(0, 2, 3, 1)
+    out = np.zeros((n, h + top + bottom, w + left + right, c), dtype=g.dtype)
+    for k, (rows, columns) in enumerate(_offsets(kernel, stride, winner.shape[1:3])):
+        out[:, rows, columns] += np.where(winner == k, g, 0)
+    return out[:, top:top + h, left:left + w].transpose(0, 3, 1, 2)
+
+
+def _pool_gather_impl(h, x, kernel, stride, padding):
+    """h read at each window's winner (the transpose of the scatter)."""
+    _, winner = _winners(x, kernel, stride, padding)
+    hp = _channels_last(h, padding)
+    out = np.zeros(winner.shape, dtype=h.dtype)
+    for k, (rows, columns) in enumerate(_offsets(kernel, stride, winner.shape[1:3])):
+        np.copyto(out, hp[:, rows, columns], where=winner == k)
+    return out.transpose(0, 3, 1, 2)
+
+
+max_pool2d_p = Primitive("max_pool2d", _max_pool2d_impl, (
+    lambda g, ans, x, kernel, stride, padding: pool_scatter_p.bind(
+        g, x, kernel=kernel, stride=stride, padding=padding),
+))
+
+pool_scatter_p = Primitive("max_pool2d_scatter", _pool_scatter_impl, (
+    lambda h, ans, g, x, kernel, stride, padding: pool_gather_p.bind(
+        h, x, kernel=kernel, stride=stride, padding=padding),
+    None,
+))
+
+pool_gather_p = Primitive("max_pool2d_gather", _pool_gather_impl, (
+    lambda k, ans, h, x, kernel, stride, padding: pool_scatter_p.bind(
+        k, x, kernel=kernel, stride=stride, padding=padding),
+    None,
+))
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """The maximum of every kernel_size window, NCHW (stride defaults to kernel_size; padding counts as −∞).
+    ∂/∂x: g routed to each window's first maximum (summed where windows overlap)
+
+    >>> max_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2)
+    Tensor(shape=[1, 1, 2, 2], dtype=Float64, value=
+    [[[[ 5.,  7.],
+       [13., 15.]]]])
+    """
+    (x,) = lift_python(x)
+    x_shape = shape_of(x)
+    if len(x_shape) != 4:
+        raise ValueError(f"max_pool2d: expected x of shape (N, C, H, W), got {x_shape}")
+    kernel = _pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else _pair(stride, "stride")
+    padding = normalize_padding(padding)
+    for k, pad in zip(kernel, padding):
+        if max(pad) * 2 > k:
+            raise ValueError(f"max_pool2d: padding {padding} must be at most half the kernel size {kernel}")
+    for size, k, s, pad in zip(x_shape[2:], kernel, stride, padding):
+        if s < 1 or output_size(size, k, s, pad) < 1:
+            raise ValueError(f"max_pool2d: kernel {kernel} with stride {stride} and padding {padding} does not fit "
+                             f"an input of spatial size {x_shape[2:]}")
+    return tensor_out(max_pool2d_p.bind(x, kernel=kernel, stride=stride, padding=padding))

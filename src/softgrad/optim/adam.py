@@ -1,0 +1,73 @@
+"""Adam and AdamW with PyTorch's update rules (bias correction, eps added to the corrected √v)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from softgrad.optim.optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), PyTorch's rule; ``weight_decay`` is an L2 term added to the gradient:
+
+        g ← ∇ + λ·p
+        m ← m + (1 − β₁)·(g − m),    v ← β₂·v + (1 − β₂)·g²       (v̂ ← max(v̂, v) with amsgrad)
+        p ← p − lr/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + eps)
+
+    >>> import softgrad as sg
+    >>> w = sg.Parameter(sg.Tensor([1.0, -1.0]), name='w')
+    >>> Adam([w], lr=0.1)(sg.grad(lambda: (w * w).sum(), None, weights=[w])())
+    >>> w.numpy().round(6)   # the first step moves every entry by lr
+    array([ 0.9, -0.9], dtype=float32)
+    """
+
+    hyperparameters = ("betas", "eps", "weight_decay", "amsgrad")
+    decoupled_weight_decay = False
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+                 amsgrad: bool = False):
+        super().__init__(params, lr)
+        beta1, beta2 = betas
+        if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
+            raise ValueError(f"{type(self).__name__}: betas must lie in [0, 1), got {betas}")
+        if eps < 0 or weight_decay < 0:
+            raise ValueError(f"{type(self).__name__}: eps and weight_decay must be >= 0, got {eps} and "
+                             f"{weight_decay}")
+        self.betas = (float(beta1), float(beta2))
+        self.eps, self.weight_decay, self.amsgrad = float(eps), float(weight_decay), bool(amsgrad)
+
+    def update(self, array, grad, state):
+        beta1, beta2 = self.betas
+        if self.weight_decay:
+            if self.decoupled_weight_decay:
+                array *= 1 - self.lr * self.weight_decay
+            else:
+                grad = grad + self.weight_decay * array
+        if not state:
+            state["exp_avg"] = np.zeros_like(array)
+            state["exp_avg_sq"] = np.zeros_like(array)
+            if self.amsgrad:
+                state["max_exp_avg_sq"] = np.zeros_like(array)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m += (1 - beta1) * (grad - m)
+        v *= beta2
+        v += (1 - beta2) * grad * grad
+        if self.amsgrad:
+            v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        t = self.step_count
+        step_size = self.lr / (1 - beta1 ** t)
+        denom = np.sqrt(v) / math.sqrt(1 - beta2 ** t) + self.eps
+        array -= step_size * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), PyTorch's rule: first p ← p·(1 − lr·λ), then the
+    Adam step on the plain gradient. ``weight_decay`` defaults to 0.01, as in PyTorch."""
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
+                 amsgrad: bool = False):
+        super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)

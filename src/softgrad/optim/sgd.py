@@ -1,0 +1,51 @@
+"""Stochastic gradient descent with PyTorch's update rule."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from softgrad.optim.optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    """SGD, optionally with momentum, dampening, Nesterov momentum and L2 weight decay (PyTorch's rule):
+
+        g ← ∇ + λ·p                                    (weight_decay λ)
+        b ← g at the first step, else μ·b + (1 − τ)·g   (momentum μ, dampening τ)
+        g ← g + μ·b  if nesterov,  else  b
+        p ← p − lr·g
+
+    >>> import softgrad as sg
+    >>> w = sg.Parameter(sg.Tensor([1.0, 2.0]), name='w')
+    >>> opt = SGD([w], lr=0.1)
+    >>> opt(sg.grad(lambda: (w * w).sum(), None, weights=[w])())
+    >>> w
+    Parameter (name=w, shape=(2,), dtype=Float32, requires_grad=True)
+    >>> w.numpy()
+    array([0.8, 1.6], dtype=float32)
+    """
+
+    hyperparameters = ("momentum", "dampening", "nesterov", "weight_decay")
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0):
+        super().__init__(params, lr)
+        if momentum < 0 or weight_decay < 0:
+            raise ValueError(f"SGD: momentum and weight_decay must be >= 0, got {momentum} and {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: nesterov=True needs momentum > 0 and dampening = 0")
+        self.momentum, self.dampening = float(momentum), float(dampening)
+        self.nesterov, self.weight_decay = bool(nesterov), float(weight_decay)
+
+    def update(self, array, grad, state):
+        if self.weight_decay:
+            grad = grad + self.weight_decay * array
+        if self.momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.array(grad, dtype=array.dtype)
+            else:
+                buf *= self.momentum
+                buf += (1 - self.dampening) * grad
+            grad = grad + self.momentum * buf if self.nesterov else buf
+        array -= self.lr * grad

@@ -1,0 +1,298 @@
+"""Layers: shapes, PyTorch-compatible defaults, train/eval behaviour, and every layer's gradient (inputs and
+Parameters) against central finite differences in float64 via ``softgrad.check_grad``."""
+
+import math
+
+import numpy as np
+import pytest
+
+import softgrad as sg
+from softgrad import nn, ops
+
+RNG = np.random.default_rng(0)
+
+
+def seeded(seed=0):
+    return sg.random.Generator(seed)
+
+
+def as_function(cell):
+    """``fn(x, *params)``: the cell with its trainable Parameters replaced by the given values (attribute
+    assignment on the owning sub-cell), so ``check_grad`` differentiates inputs and Parameters alike."""
+    cells = dict(cell.cells_and_names())
+    paths = [path for path, p in cell.parameters_dict().items() if p.requires_grad]
+    params = [cell.parameters_dict()[path] for path in paths]
+
+    def fn(x, *values):
+        owners = []
+        for path, value in zip(paths, values):
+            owner_path, _, name = path.rpartition(".")
+            owner = cells[owner_path]
+            owners.append((owner, name, getattr(owner, name)))
+            setattr(owner, name, value)
+        try:
+            return cell(x)
+        finally:
+            for owner, name, param in owners:
+                setattr(owner, name, param)
+
+    return fn, [p.numpy().astype(np.float64) for p in params]
+
+
+def check_cell(cell, x):
+    fn, params = as_function(cell)
+    sg.check_grad(fn, np.asarray(x, dtype=np.float64), *params)
+
+
+# ----- Dense -----
+
+
+def test_dense_matches_x_w_transpose_plus_b():
+    layer = nn.Dense(4, 3, generator=seeded())
+    x = RNG.standard_normal((5, 4)).astype(np.float32)
+    expected = x @ layer.weight.numpy().T + layer.bias.numpy()
+    np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-6)
+    assert layer(x).dtype == np.float32
+    assert [p.name for p in layer.trainable_params()] == ["weight", "bias"]
+
+
+def test_dense_default_init_is_pytorch_linear():
+    layer = nn.Dense(400, 300, generator=seeded())
+    bound = 1 / math.sqrt(400)
+    for p in (layer.weight, layer.bias):
+        assert p.dtype == np.float32
+        assert abs(p.numpy()).max() <= bound
+        assert abs(p.numpy()).max() > 0.95 * bound  # uniform over the whole interval
+    assert abs(layer.weight.numpy().std() - bound / math.sqrt(3)) < 0.01 * bound
+
+
+@pytest.mark.parametrize("name,std", [("he_normal", lambda i, o: math.sqrt(2 / i)),
+                                      ("he_uniform", lambda i, o: math.sqrt(2 / i)),
+                                      ("xavier_normal", lambda i, o: math.sqrt(2 / (i + o))),
+                                      ("XavierUniform", lambda i, o: math.sqrt(2 / (i + o)))])
+def test_named_initialisers_have_their_variance(name, std):
+    layer = nn.Dense(500, 200, weight_init=name, bias_init="zeros", generator=seeded())
+    assert abs(layer.weight.numpy().std() / std(500, 200) - 1) < 0.02
+    assert not layer.bias.numpy().any()
+
+
+def test_same_generator_seed_same_weights():
+    a, b = nn.Dense(5, 4, generator=seeded(3)), nn.Dense(5, 4, generator=seeded(3))
+    np.testing.assert_array_equal(a.weight.numpy(), b.weight.numpy())
+    assert not np.array_equal(a.weight.numpy(), nn.Dense(5, 4, generator=seeded(4)).weight.numpy())
+
+
+def test_initialisers_accept_values_and_callables():
+    w = np.arange(6.0).reshape(2, 3)
+    layer = nn.Dense(3, 2, weight_init=w, bias_init=0.5)
+    np.testing.assert_array_equal(layer.weight.numpy(), w.astype(np.float32))
+    np.testing.assert_array_equal(layer.bias.numpy(), [0.5, 0.5])
+    layer = nn.Dense(3, 2, weight_init=lambda shape, rng: np.ones(shape))
+    assert (layer.weight.numpy() == 1).all()
+    with pytest.raises(ValueError, match="unknown initialiser 'bogus'"):
+        nn.Dense(3, 2, weight_init="bogus")
+    with pytest.raises(ValueError, match="shape"):
+        nn.Dense(3, 2, weight_init=np.zeros((3, 2)))
+
+
+def test_dense_on_batched_inputs_and_activation():
+    layer = nn.Dense(4, 3, activation="relu", generator=seeded())
+    x = RNG.standard_normal((2, 5, 4)).astype(np.float32)
+    out = layer(x).numpy()
+    assert out.shape == (2, 5, 3) and (out >= 0).all()
+    with pytest.raises(ValueError, match="last axis has 4 features"):
+        layer(np.zeros((2, 5)))
+
+
+def test_linear_is_dense_with_pytorch_arguments():
+    layer = nn.Linear(3, 2, bias=False, generator=seeded())
+    assert isinstance(layer, nn.Dense) and [p.name for p in layer.trainable_params()] == ["weight"]
+
+
+@pytest.mark.parametrize("has_bias,activation", [(True, None), (False, None), (True, "tanh")])
+def test_dense_gradients(has_bias, activation):
+    layer = nn.Dense(4, 3, has_bias=has_bias, activation=activation, generator=seeded(), dtype=np.float64)
+    check_cell(layer, RNG.standard_normal((5, 4)))
+
+
+# ----- Flatten, Dropout, SequentialCell -----
+
+
+def test_flatten():
+    x = RNG.standard_normal((2, 3, 4, 5))
+    assert nn.Flatten()(x).shape == (2, 60)
+    assert nn.Flatten(0, 1)(x).shape == (6, 4, 5)
+    check_cell(nn.Flatten(), x)
+
+
+def test_dropout_train_and_eval():
+    layer = nn.Dropout(p=0.25, generator=seeded())
+    x = np.ones((200, 100), dtype=np.float32)
+    out = layer(x).numpy()
+    kept = out != 0
+    assert abs(kept.mean() - 0.75) < 0.01
+    np.testing.assert_allclose(out[kept], 1 / 0.75)
+    assert out.dtype == np.float32
+    layer.set_train(False)
+    assert layer(x) is x
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        nn.Dropout(p=1.0)
+
+
+def test_dropout_masks_come_from_the_generator():
+    x = np.ones((4, 5))
+    a, b = nn.Dropout(generator=seeded(1)), nn.Dropout(generator=seeded(1))
+    np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
+    assert not np.array_equal(a(x).numpy(), a(x).numpy())
+
+
+def test_dropout_gradient_uses_the_same_mask():
+    layer = nn.Dropout(p=0.5, generator=seeded())
+    x = RNG.standard_normal((6, 7))
+    state = layer.generator.state_dict()
+    g = sg.grad(lambda x: layer(x).sum())(x).numpy()
+    layer.generator.load_state_dict(state)
+    out = layer(x).numpy()
+    np.testing.assert_array_equal(g != 0, out != 0)
+    np.testing.assert_allclose(g[g != 0], 2.0)
+
+
+def test_dropout_gradcheck_with_a_fixed_mask():
+    layer = nn.Dropout(p=0.3, generator=seeded())
+    state = layer.generator.state_dict()
+
+    def fn(x):
+        layer.generator.load_state_dict(state)  # the same mask on every evaluation
+        return layer(x)
+
+    sg.check_grad(fn, RNG.standard_normal((4, 5)))
+
+
+def test_sequential_cell():
+    net = nn.SequentialCell([nn.Dense(4, 8, generator=seeded()), nn.Flatten(), nn.Dense(8, 2, generator=seeded(1))])
+    assert len(net) == 3 and isinstance(net[0], nn.Dense) and len(net[1:]) == 2
+    assert [name for name, _ in net.parameters_and_names()] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert nn.Sequential is nn.SequentialCell
+    net.append(nn.Dropout(0.5))
+    net.set_train(False)
+    assert not net[3].training
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_allclose(net(x).numpy(), net[2](net[0](x)).numpy())
+    with pytest.raises(TypeError, match="takes Cells"):
+        nn.SequentialCell([lambda x: x])
+
+
+def test_sequential_gradients():
+    net = nn.SequentialCell(nn.Dense(4, 6, generator=seeded(), dtype=np.float64),
+                            nn.Dense(6, 3, activation="sigmoid", generator=seeded(1), dtype=np.float64))
+    check_cell(net, RNG.standard_normal((5, 4)))
+
+
+# ----- BatchNorm1d -----
+
+
+def test_batchnorm_training_normalises_and_tracks_moving_averages():
+    bn = nn.BatchNorm1d(3)
+    x = RNG.standard_normal((50, 3)).astype(np.float32) * [1, 2, 3] + [0, 1, -1]
+    out = bn(x).numpy()
+    np.testing.assert_allclose(out.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(out.std(0), 1, atol=1e-3)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), 0.1 * x.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), 0.9 + 0.1 * x.var(0, ddof=1), rtol=1e-5)
+    assert [p.name for p in bn.trainable_params()] == ["gamma", "beta"]
+    assert {p.name for p in bn.untrainable_params()} == {"moving_mean", "moving_variance"}
+
+
+def test_batchnorm_eval_uses_moving_averages():
+    bn = nn.BatchNorm1d(2, moving_mean_init=1.0, moving_var_init=4.0).set_train(False)
+    np.testing.assert_allclose(bn(np.array([[3.0, 5.0]])).numpy(), [[1.0, 2.0]], rtol=1e-5)
+
+
+def test_batchnorm_on_sequences():
+    bn = nn.BatchNorm1d(3)
+    assert bn(RNG.standard_normal((4, 3, 5))).shape == (4, 3, 5)
+    with pytest.raises(ValueError, match=r"\(N, 3\)"):
+        bn(np.zeros((4, 2)))
+
+
+@pytest.mark.parametrize("shape,train", [((6, 3), True), ((4, 3, 5), True), ((6, 3), False)])
+def test_batchnorm_gradients(shape, train):
+    bn = nn.BatchNorm1d(3, gamma_init="normal", beta_init="normal", moving_var_init=2.0, dtype=np.float64)
+    bn.set_train(train)
+    check_cell(bn, RNG.standard_normal(shape))
+
+
+# ----- Conv2d, MaxPool2d -----
+
+
+def test_conv2d_pad_modes_and_shapes():
+    x = RNG.standard_normal((2, 3, 9, 8)).astype(np.float32)
+    assert nn.Conv2d(3, 4, 3, generator=seeded())(x).shape == (2, 4, 9, 8)
+    assert nn.Conv2d(3, 4, 3, stride=2, generator=seeded())(x).shape == (2, 4, 5, 4)
+    assert nn.Conv2d(3, 4, (3, 2), pad_mode="valid", generator=seeded())(x).shape == (2, 4, 7, 7)
+    assert nn.Conv2d(3, 4, 3, pad_mode="pad", padding=(1, 0), generator=seeded())(x).shape == (2, 4, 9, 6)
+    layer = nn.Conv2d(3, 4, 3, has_bias=True, generator=seeded())
+    assert layer(x).dtype == np.float32
+    assert [p.name for p in layer.trainable_params()] == ["weight", "bias"]
+    with pytest.raises(ValueError, match="pad_mode='pad'"):
+        nn.Conv2d(3, 4, 3, padding=1)
+    with pytest.raises(NotImplementedError, match="group=1"):
+        nn.Conv2d(3, 4, 3, group=3)
+    with pytest.raises(ValueError, match="3 channels"):
+        ops.conv2d(x, np.zeros((4, 2, 3, 3), np.float32))
+
+
+def test_conv2d_matches_a_direct_loop():
+    x = RNG.standard_normal((2, 2, 6, 5))
+    w = RNG.standard_normal((3, 2, 3, 2))
+    out = ops.conv2d(x, w, stride=(2, 1), padding=((1, 0), (0, 1))).numpy()
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 0), (0, 1)))
+    expected = np.zeros(out.shape)
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            window = xp[:, :, 2 * i:2 * i + 3, j:j + 2]
+            expected[:, :, i, j] = np.einsum("nchw,ochw->no", window, w)
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=3), dict(kernel_size=3, stride=2),
+                                    dict(kernel_size=(2, 3), pad_mode="pad", padding=(1, 2), has_bias=True),
+                                    dict(kernel_size=2, stride=2, pad_mode="valid", has_bias=True)])
+def test_conv2d_gradients(kwargs):
+    layer = nn.Conv2d(2, 3, generator=seeded(), dtype=np.float64, **kwargs)
+    check_cell(layer, RNG.standard_normal((2, 2, 5, 6)))
+
+
+def test_conv2d_second_order():
+    x, w = RNG.standard_normal((1, 2, 4, 4)), RNG.standard_normal((2, 2, 3, 3))
+
+    def gradient(x, w):
+        return sg.grad(lambda x, w: (ops.conv2d(x, w, stride=1, padding=1) ** 2).sum(), (0, 1))(x, w)
+
+    sg.check_grad(gradient, x, w)
+
+
+def test_max_pool():
+    x = np.array([[[[1.0, 2.0, 5.0, 0.0], [3.0, 4.0, 1.0, 1.0], [0.0, 0.0, 2.0, 2.0], [9.0, 0.0, 2.0, 1.0]]]])
+    np.testing.assert_array_equal(nn.MaxPool2d(2)(x).numpy(), [[[[4.0, 5.0], [9.0, 2.0]]]])
+    # ties: the whole gradient goes to the first maximum, as in PyTorch
+    g = sg.grad(lambda x: nn.MaxPool2d(2)(x).sum())(x).numpy()
+    np.testing.assert_array_equal(g[0, 0], [[0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 0]])
+    assert nn.MaxPool2d(3, stride=2, pad_mode="same")(RNG.standard_normal((1, 1, 7, 6))).shape == (1, 1, 4, 3)
+    with pytest.raises(ValueError, match="half the kernel"):
+        ops.max_pool2d(x, 2, padding=2)
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=2), dict(kernel_size=3, stride=2),
+                                    dict(kernel_size=3, stride=1, pad_mode="pad", padding=1),
+                                    dict(kernel_size=(2, 3), stride=(1, 2), pad_mode="same")])
+def test_max_pool_gradients(kwargs):
+    x = RNG.permutation(2 * 3 * 6 * 7).reshape(2, 3, 6, 7) / 10.0  # distinct values: no ties
+    check_cell(nn.MaxPool2d(**kwargs), x)
+    sg.check_grad(lambda x: sg.grad(lambda x: (nn.MaxPool2d(**kwargs)(x) ** 2).sum())(x), x)
+
+
+def test_small_cnn_gradients():
+    net = nn.SequentialCell(nn.Conv2d(1, 2, 3, has_bias=True, generator=seeded(), dtype=np.float64), nn.MaxPool2d(2),
+                            nn.Flatten(), nn.Dense(2 * 3 * 3, 3, generator=seeded(1), dtype=np.float64))
+    check_cell(net, RNG.standard_normal((2, 1, 6, 6)))

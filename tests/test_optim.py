@@ -1,0 +1,154 @@
+"""Optimizers and schedules against PyTorch's reference trajectories (tests/golden/optim.npz, written by
+scripts/golden/optim.py), plus in-place updates, state_dict round trips and the training-step helpers."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import softgrad as sg
+from softgrad import optim
+
+GOLDEN = np.load(Path(__file__).parent / "golden" / "optim.npz", allow_pickle=False)
+CONFIGS = json.loads(str(GOLDEN["configs"]))
+TOLERANCE = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=2e-5, atol=2e-6)}
+
+
+def make_problem(dtype):
+    X, Y = (GOLDEN[k].astype(dtype) for k in ("X", "Y"))
+    W = sg.Parameter(GOLDEN["W0"].astype(dtype), name="W")
+    b = sg.Parameter(GOLDEN["b0"].astype(dtype), name="b")
+
+    def loss():
+        return ((sg.ops.tanh(X @ W + b) - Y) ** 2).mean()
+
+    return W, b, sg.value_and_grad(loss, None, weights=[W, b])
+
+
+def make_optimizer(class_name, kwargs, params):
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+    return getattr(optim, class_name)(params, **kwargs)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", list(CONFIGS["optimizers"]))
+def test_trajectory_matches_pytorch(name, dtype):
+    class_name, kwargs = CONFIGS["optimizers"][name]
+    W, b, loss_and_grads = make_problem(dtype)
+    optimizer = make_optimizer(class_name, kwargs, [W, b])
+    for step in range(1, CONFIGS["steps"] + 1):
+        _, grads = loss_and_grads()
+        optimizer(grads)
+        np.testing.assert_allclose(W.numpy(), GOLDEN[f"{name}__{dtype}__W"][step], **TOLERANCE[dtype],
+                                   err_msg=f"{name} {dtype} W after step {step}")
+        np.testing.assert_allclose(b.numpy(), GOLDEN[f"{name}__{dtype}__b"][step], **TOLERANCE[dtype],
+                                   err_msg=f"{name} {dtype} b after step {step}")
+        assert W.dtype == np.dtype(dtype) and b.dtype == np.dtype(dtype)
+
+
+def make_schedule(class_name, kwargs, optimizer):
+    if class_name == "SequentialLR":
+        children = [getattr(optim, child)(optimizer, **child_kwargs) for child, child_kwargs in kwargs["schedulers"]]
+        return optim.SequentialLR(optimizer, children, milestones=kwargs["milestones"])
+    return getattr(optim, class_name)(optimizer, **kwargs)
+
+
+@pytest.mark.parametrize("name", list(CONFIGS["schedules"]))
+def test_schedule_matches_pytorch(name):
+    optimizer = optim.SGD([sg.Parameter(np.zeros(1), name="w")], lr=CONFIGS["schedule_base_lr"])
+    schedule = make_schedule(*CONFIGS["schedules"][name], optimizer)
+    lrs = [optimizer.lr]
+    for _ in range(len(GOLDEN[f"schedule__{name}"]) - 1):
+        schedule.step()
+        lrs.append(optimizer.lr)
+    np.testing.assert_allclose(lrs, GOLDEN[f"schedule__{name}"], rtol=1e-12, atol=1e-15)
+
+
+def test_schedule_state_dict_resumes():
+    optimizer = optim.SGD([sg.Parameter(np.zeros(1), name="w")], lr=0.1)
+    schedule = optim.CosineAnnealingLR(optimizer, T_max=10)
+    for _ in range(4):
+        schedule.step()
+    fresh_optimizer = optim.SGD([sg.Parameter(np.zeros(1), name="w")], lr=0.1)
+    fresh = optim.CosineAnnealingLR(fresh_optimizer, T_max=10)
+    fresh.load_state_dict(schedule.state_dict())
+    schedule.step()
+    fresh.step()
+    assert fresh_optimizer.lr == optimizer.lr
+
+
+def test_updates_parameters_in_place():
+    W, b, loss_and_grads = make_problem("float32")
+    arrays = [W.numpy(), b.numpy()]
+    optimizer = optim.Adam([W, b], lr=0.1)
+    optimizer(loss_and_grads()[1])
+    assert W.numpy() is arrays[0] and b.numpy() is arrays[1]
+    assert not np.allclose(arrays[0], GOLDEN["W0"])
+
+
+@pytest.mark.parametrize("class_name,kwargs", [("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+                                               ("Adam", {"lr": 0.01, "amsgrad": True}),
+                                               ("AdamW", {"lr": 0.01})])
+def test_state_dict_round_trip_continues_identically(class_name, kwargs):
+    W, b, loss_and_grads = make_problem("float32")
+    optimizer = make_optimizer(class_name, kwargs, [W, b])
+    for _ in range(3):
+        optimizer(loss_and_grads()[1])
+    saved_state = optimizer.state_dict()
+    saved_params = [W.numpy().copy(), b.numpy().copy()]
+    for _ in range(3):
+        optimizer.step(loss_and_grads()[1])
+    expected = [W.numpy().copy(), b.numpy().copy()]
+
+    W2, b2, loss_and_grads2 = make_problem("float32")
+    W2.set_data(saved_params[0])
+    b2.set_data(saved_params[1])
+    restored = make_optimizer(class_name, {"lr": 123.0}, [W2, b2])
+    restored.load_state_dict(json.loads(json.dumps(saved_state, default=lambda a: a.tolist())))
+    for _ in range(3):
+        restored.step(loss_and_grads2()[1])
+    assert restored.step_count == 6
+    np.testing.assert_array_equal(W2.numpy(), expected[0])
+    np.testing.assert_array_equal(b2.numpy(), expected[1])
+
+
+def test_state_dict_is_a_copy():
+    W, b, loss_and_grads = make_problem("float32")
+    optimizer = optim.SGD([W, b], lr=0.1, momentum=0.9)
+    optimizer(loss_and_grads()[1])
+    state = optimizer.state_dict()
+    optimizer(loss_and_grads()[1])
+    assert not np.array_equal(state["state"][0]["momentum_buffer"], optimizer.state[0]["momentum_buffer"])
+
+
+def test_errors_name_the_fix():
+    W, b, loss_and_grads = make_problem("float32")
+    with pytest.raises(ValueError, match="no parameters"):
+        optim.SGD([], lr=0.1)
+    with pytest.raises(TypeError, match="trainable_params"):
+        optim.SGD([np.zeros(2)], lr=0.1)
+    optimizer = optim.SGD([W, b], lr=0.1)
+    with pytest.raises(ValueError, match="1 gradient.*2 parameter"):
+        optimizer([np.zeros((4, 3))])
+    with pytest.raises(ValueError, match="shape"):
+        optimizer([np.zeros((3, 4)), np.zeros(3)])
+    with pytest.raises(ValueError, match="nesterov"):
+        optim.SGD([W], lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="betas"):
+        optim.Adam([W], betas=(0.9, 1.0))
+
+
+def test_train_one_step_cell_decreases_the_loss():
+    rng = sg.random.Generator(0)
+    net = sg.nn.Dense(3, 1, generator=rng)
+    x = rng.normal((32, 3))
+    y = x @ sg.Tensor([[1.0], [-2.0], [0.5]])
+
+    def mse(pred, target):
+        return ((pred - target) ** 2).mean()
+
+    step = sg.nn.TrainOneStepCell(sg.nn.WithLossCell(net, mse), optim.SGD(net.trainable_params(), lr=0.1,
+                                                                          momentum=0.5))
+    losses = [float(step(x, y)) for _ in range(50)]
+    assert losses[-1] < 1e-3 * losses[0]
