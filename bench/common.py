@@ -324,13 +324,50 @@ def peer_main(
     emit(payload)
 
 
+_CLK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def machine_busy_s() -> float | None:
+    """CPU-seconds the whole machine (all CPUs, every process, including ones
+    in other PID namespaces) has spent busy since boot, from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(v) - v[3] - v[4]) / _CLK  # all but idle and iowait
+
+
+class LoadProbe:
+    """Measures how much CPU *other* processes used while this one ran:
+    (machine busy CPU-seconds - this process's CPU-seconds) / wall seconds,
+    i.e. the average number of CPUs taken by someone else. On a shared
+    machine that is what turns a benchmark into noise."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.b0 = machine_busy_s()
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        self.c0 = r.ru_utime + r.ru_stime
+
+    def background_cpus(self) -> float | None:
+        b1 = machine_busy_s()
+        if self.b0 is None or b1 is None:
+            return None
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        wall = time.perf_counter() - self.t0
+        own = r.ru_utime + r.ru_stime - self.c0
+        return max(0.0, (b1 - self.b0) - own) / max(wall, 1e-9)
+
+
 def run_case(case: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run one case's build + check + timing, turning exceptions into a status.
 
     ``Unavailable`` -> ``unavailable``; ``CheckFailed`` or any other exception
     -> ``FAILED`` (a peer that fails its check is never timed because ``body``
-    checks before it times).
+    checks before it times). Records ``background_cpus`` (see ``LoadProbe``).
     """
+    probe = LoadProbe()
     try:
         out = body()
         out.setdefault("status", "ok")
@@ -342,6 +379,8 @@ def run_case(case: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         out = {"status": "FAILED", "reason": f"{type(exc).__name__}: {exc}",
                "traceback": traceback.format_exc(limit=6)}
     out["case"] = case
+    bg = probe.background_cpus()
+    out["background_cpus"] = None if bg is None else round(bg, 3)
     return out
 
 

@@ -115,6 +115,25 @@ def test_dense_gradients(has_bias, activation):
     check_cell(layer, RNG.standard_normal((5, 4)))
 
 
+def test_dense_kernel_gradients_to_second_order():
+    x, w, b = RNG.standard_normal((5, 4)), RNG.standard_normal((3, 4)), RNG.standard_normal(3)
+    np.testing.assert_allclose(ops.dense(x, w, b).numpy(), x @ w.T + b, rtol=1e-12)
+    sg.check_grad(ops.dense, x, w, b)
+    sg.check_grad(lambda x, w: ops.dense(x, w), x, w)
+    sg.check_grad(lambda x, w, b: sg.grad(lambda x, w, b: (ops.dense(x, w, b) ** 2).sum(), (0, 1, 2))(x, w, b),
+                  x, w, b)
+
+
+def test_dense_kernel_weight_gradient_keeps_the_weight_layout():
+    x, w = RNG.standard_normal((5, 4)).astype(np.float32), RNG.standard_normal((3, 4)).astype(np.float32)
+    g = sg.grad(lambda w: ops.dense(x, w).sum())(w).numpy()
+    assert g.flags.c_contiguous and g.dtype == np.float32
+    with pytest.raises(ValueError, match=r"reshape x to 2-D"):
+        ops.dense(np.zeros((2, 3, 4)), w)
+    with pytest.raises(ValueError, match="bias must have shape"):
+        ops.dense(x, w, np.zeros(4))
+
+
 # ----- Flatten, Dropout, SequentialCell -----
 
 

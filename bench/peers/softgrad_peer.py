@@ -56,25 +56,27 @@ class SoftgradImpl:
         ops = self.ops
         ce = getattr(ops, "cross_entropy", None)
         if ce is not None:
-            return (lambda z, y: ce(z, y, reduction="mean")), "ops.cross_entropy"
+            return (lambda z, y: ce(z, y, reduction="mean")), None
         lse = need(ops, "logsumexp", "softgrad.ops")
         mean = need(ops, "mean", "softgrad.ops")
         take = getattr(ops, "take_along_axis", None)
         if take is not None:
             def fn(z, y):
                 logp = z - lse(z, axis=1, keepdims=True)
-                return -mean(take(logp, y[:, None], axis=1))
+                return -mean(take(logp, _label_array(y)[:, None], axis=1))
         else:
             def fn(z, y):
                 logp = z - lse(z, axis=1, keepdims=True)
-                return -mean(logp[np.arange(y.shape[0]), y])
+                yy = _label_array(y)
+                return -mean(logp[np.arange(yy.shape[0]), yy])
         return fn, ("ops.cross_entropy missing: log_softmax from ops.logsumexp"
                     " + take_along_axis + mean")
 
     def ce(self, logits, labels):
         sg = self.sg
         fn, note = self._ce_fn()
-        vg = sg.value_and_grad(lambda z: fn(z, labels), grad_position=0)
+        y = sg.Tensor(labels)
+        vg = sg.value_and_grad(lambda z: fn(z, y), grad_position=0)
         z = sg.Tensor(logits)
 
         def step():
@@ -85,6 +87,9 @@ class SoftgradImpl:
 
     # -- mlp ---------------------------------------------------------------
     def mlp(self, params, lr):
+        nn, optim = getattr(self.sg, "nn", None), getattr(self.sg, "optim", None)
+        if all(hasattr(nn, a) for a in ("Dense", "SequentialCell")) and hasattr(optim, "SGD"):
+            return _SoftgradNNMLP(self, params, lr)
         return _SoftgradMLP(self, params, lr)
 
     # -- overhead ----------------------------------------------------------
@@ -142,6 +147,51 @@ class SoftgradImpl:
         return (lambda: h(xt)), _np
 
 
+class _SoftgradNNMLP:
+    """The idiomatic training step: ``nn.Dense`` layers in a ``SequentialCell``,
+    ``value_and_grad(loss, None, weights=optimizer.parameters)``,
+    ``optim.SGD(...)(grads)`` - what ``nn.TrainOneStepCell`` does."""
+
+    def __init__(self, impl: SoftgradImpl, params, lr):
+        sg = impl.sg
+        nn = sg.nn
+        ce, ce_note = impl._ce_fn()
+        sizes = workloads.MLP_SIZES
+        layers = []
+        for k in range(1, 4):
+            layers.append(nn.Dense(sizes[k - 1], sizes[k],
+                                   weight_init=np.ascontiguousarray(params[f"W{k}"].T),
+                                   bias_init=params[f"b{k}"].copy(),
+                                   activation="relu" if k < 3 else None))
+        self.model = nn.SequentialCell(*layers)
+        self.opt = sg.optim.SGD(self.model.trainable_params(), lr=lr)
+        ids = {}
+        for k, layer in enumerate(layers, start=1):
+            ids[id(layer.weight)] = (f"W{k}", True)
+            ids[id(layer.bias)] = (f"b{k}", False)
+        self.order = [ids[id(p)] for p in self.opt.parameters]
+        self.sg = sg
+        model = self.model
+        self.vg = sg.value_and_grad(lambda x, y: ce(model(x), y), None,
+                                    weights=self.opt.parameters)
+        self.note = "; ".join(n for n in ("nn.Dense + optim.SGD", ce_note) if n)
+
+    def grads(self, x, y):
+        loss, g = self.vg(self.sg.Tensor(x), self.sg.Tensor(y))
+        by_name = {}
+        for (name, transpose), gi in zip(self.order, g):
+            a = _np(gi)
+            by_name[name] = a.T if transpose else a
+        return float(_np(loss)), [by_name[k] for k in workloads.PARAM_NAMES]
+
+    def step(self, x, y):
+        _, g = self.vg(self.sg.Tensor(x), self.sg.Tensor(y))
+        self.opt(g)
+
+    def sync(self):
+        pass
+
+
 class _SoftgradMLP:
     """Functional training step: value_and_grad over the six parameters,
     then an in-place SGD update of the NumPy arrays the Tensors wrap."""
@@ -150,7 +200,8 @@ class _SoftgradMLP:
         sg, ops = impl.sg, impl.ops
         matmul = need(ops, "matmul", "softgrad.ops")
         relu = need(ops, "relu", "softgrad.ops")
-        ce, self.note = impl._ce_fn()
+        ce, ce_note = impl._ce_fn()
+        self.note = "; ".join(n for n in ("functional (nn.Dense / optim.SGD missing)", ce_note) if n)
         self.sg = sg
         self.arrays = [params[k] for k in workloads.PARAM_NAMES]
         self.tensors = [sg.Tensor(p) for p in self.arrays]
@@ -177,6 +228,10 @@ class _SoftgradMLP:
 
     def sync(self):
         pass
+
+
+def _label_array(y):
+    return y.numpy() if hasattr(y, "numpy") else np.asarray(y)
 
 
 def _np(t):

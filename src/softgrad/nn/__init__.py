@@ -3,10 +3,12 @@
 from softgrad.nn.cell import Cell, Module
 from softgrad.nn import init
 from softgrad.nn.conv import Conv2d, MaxPool2d
-from softgrad.nn.layers import BatchNorm1d, Dense, Dropout, Flatten, Linear, Sequential, SequentialCell
+from softgrad.nn.layers import (
+    BatchNorm1d, Dense, Dropout, Flatten, Linear, ReLU, Sequential, SequentialCell, Tanh,
+)
 from softgrad.nn.wrap import TrainOneStepCell, WithLossCell
 from softgrad.tensor import Parameter
 
 __all__ = ["Cell", "Module", "Parameter"]
-__all__ += ["init", "Dense", "Linear", "Flatten", "Dropout", "BatchNorm1d", "SequentialCell", "Sequential", "Conv2d",
-            "MaxPool2d", "WithLossCell", "TrainOneStepCell"]
+__all__ += ["init", "Dense", "Linear", "ReLU", "Tanh", "Flatten", "Dropout", "BatchNorm1d", "SequentialCell",
+            "Sequential", "Conv2d", "MaxPool2d", "WithLossCell", "TrainOneStepCell"]

@@ -1,6 +1,6 @@
-"""Basic layers: ``Dense`` (``Linear``), ``Flatten``, ``Dropout``, ``BatchNorm1d`` and the ``SequentialCell``
-container. Each is a Cell whose ``construct`` composes differentiable ops, so its gradients come from the
-ops' rules (and are checked against finite differences in tests/test_layers.py).
+"""Basic layers: ``Dense`` (``Linear``), ``ReLU``, ``Tanh``, ``Flatten``, ``Dropout``, ``BatchNorm1d`` and the
+``SequentialCell`` container. Each is a Cell whose ``construct`` composes differentiable ops, so its gradients
+come from the ops' rules (and are checked against finite differences in tests/test_layers.py).
 
 Randomness (initial weights, dropout masks) comes only from a ``softgrad.random.Generator`` passed as
 ``generator=``; without one a fresh unseeded generator is used.
@@ -21,6 +21,7 @@ import numpy as np
 from softgrad import ops
 from softgrad.nn.cell import Cell
 from softgrad.nn.init import initialize
+from softgrad.ops.nn_kernels import dense
 from softgrad.random import Generator
 from softgrad.tensor import Parameter, concrete
 
@@ -41,7 +42,7 @@ def _activation(activation):
 
 class Dense(Cell):
     """Fully connected layer: y = x Wᵀ + b, W of shape (out_channels, in_channels) as in PyTorch and MindSpore,
-    applied to the last axis of x; then ``activation`` if given.
+    applied to the last axis of x (one fused ``ops.dense`` primitive); then ``activation`` if given.
 
     Default initialisation is PyTorch's ``Linear``: W, b ~ U(−1/√in, 1/√in). ``weight_init`` / ``bias_init``
     take any initialiser of ``softgrad.nn.init`` ('he_uniform', 'xavier_normal', 'zeros', a number, an
@@ -75,9 +76,7 @@ class Dense(Cell):
                              f"features, got shape {shape}")
         if len(shape) != 2:
             x = ops.reshape(x, (-1, self.in_channels))
-        y = x @ self.weight.T
-        if self.has_bias:
-            y = y + self.bias
+        y = dense(x, self.weight, self.bias if self.has_bias else None)
         if len(shape) != 2:
             y = ops.reshape(y, shape[:-1] + (self.out_channels,))
         return self.activation(y) if self.activation is not None else y
@@ -90,6 +89,29 @@ class Linear(Dense):
                  bias_init=None, generator: Generator | None = None, dtype=np.float32):
         super().__init__(in_features, out_features, weight_init=weight_init, bias_init=bias_init, has_bias=bias,
                          generator=generator, dtype=dtype)
+
+
+# ----- elementwise activations (softmax, log-softmax and sigmoid cells are in nn/activation.py) -----
+
+
+class ReLU(Cell):
+    """max(x, 0).
+
+    >>> import softgrad as sg
+    >>> ReLU()(sg.Tensor([-1.0, 2.0]))
+    Tensor(shape=[2], dtype=Float32, value=
+    [0., 2.])
+    """
+
+    def construct(self, x):
+        return ops.relu(x)
+
+
+class Tanh(Cell):
+    """tanh x."""
+
+    def construct(self, x):
+        return ops.tanh(x)
 
 
 # ----- shape and regularisation -----
@@ -259,4 +281,4 @@ class SequentialCell(Cell):
 
 Sequential = SequentialCell
 
-__all__ = ["Dense", "Linear", "Flatten", "Dropout", "BatchNorm1d", "SequentialCell", "Sequential"]
+__all__ = ["Dense", "Linear", "ReLU", "Tanh", "Flatten", "Dropout", "BatchNorm1d", "SequentialCell", "Sequential"]

@@ -11,7 +11,7 @@ from softgrad.ops.elementwise import (
     not_equal, pow, relu, sigmoid, sign, softplus, sin, sqrt, square, sub, tanh, where,
 )
 from softgrad.ops.linalg import dot, matmul, outer
-from softgrad.ops.nn_kernels import conv2d, max_pool2d
+from softgrad.ops.nn_kernels import conv2d, dense, max_pool2d
 from softgrad.ops.losses import binary_cross_entropy_with_logits
 from softgrad.ops.reductions import (
     argmax, argmin, broadcast_to, logsumexp, max, mean, min, prod, std, sum, var,

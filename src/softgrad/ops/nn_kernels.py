@@ -1,11 +1,13 @@
-"""Neural-network kernels: 2-D convolution (im2col + one BLAS GEMM) and max pooling, NCHW.
+"""Neural-network kernels: the fused dense layer, 2-D convolution (im2col + one BLAS GEMM) and max pooling
+(NCHW).
 
-Each family is a small set of linear primitives that are one another's transposes, so every rule is a
-``bind`` of another member and derivatives of any order come for free:
+Each rule is a ``bind`` of a primitive, so derivatives of any order come for free. The convolution and
+pooling families are small sets of linear primitives that are one another's transposes:
 
 =====================================  ==========================  ===================================
 primitive                              ∂ first argument            ∂ second argument
 =====================================  ==========================  ===================================
+``dense(x, w, b)`` (= x wᵀ + b)        ``g @ w``                   ``gᵀ @ x``   (∂b = Σ_rows g)
 ``conv2d(x, w)``                       ``conv2d_input(g, w)``      ``conv2d_weight(x, g)``
 ``conv2d_input(g, w)`` (= Aᵀ g)        ``conv2d(h, w)``            ``conv2d_weight(h, g)``
 ``conv2d_weight(x, g)``                ``conv2d_input(g, k)``      ``conv2d(x, k)``
@@ -22,7 +24,45 @@ from __future__ import annotations
 import numpy as np
 
 from softgrad.ops._primitive import lift_python, shape_of, tensor_out
+from softgrad.ops.linalg import matmul_p
+from softgrad.ops.reductions import sum_p
 from softgrad.tensor import Primitive
+
+# ----- dense: matmul and bias in one primitive -----
+
+
+def _dense_impl(x, weight, bias):
+    y = np.matmul(x, weight.T)
+    if bias is not None:
+        y += bias
+    return y
+
+
+dense_p = Primitive("dense", _dense_impl, (
+    lambda g, ans, x, weight, bias: matmul_p.bind(g, weight),
+    lambda g, ans, x, weight, bias: matmul_p.bind(g.swapaxes(0, 1), x),
+    lambda g, ans, x, weight, bias: sum_p.bind(g, axis=(0,), keepdims=False),
+))
+
+
+def dense(x, weight, bias=None):
+    """x Wᵀ + b for x (N, in), W (out, in), b (out,) or None — a Dense layer in one primitive (MindSpore's
+    ``ops.dense``), so a layer costs one tape entry and its weight gradient comes out in W's own layout.
+    ∂/∂x = g W, ∂/∂W = gᵀ x, ∂/∂b = Σ_rows g
+
+    >>> dense([[1.0, 2.0]], [[1.0, 0.0], [1.0, 1.0]], [0.5, 0.0])
+    Tensor(shape=[1, 2], dtype=Float32, value=
+    [[1.5, 3. ]])
+    """
+    x, weight, bias = lift_python(x, weight, bias)
+    x_shape, w_shape = shape_of(x), shape_of(weight)
+    if len(x_shape) != 2 or len(w_shape) != 2 or x_shape[1] != w_shape[1]:
+        raise ValueError(f"dense: expected x (N, in) and weight (out, in), got shapes {x_shape} and {w_shape}; "
+                         "reshape x to 2-D first (x.reshape(-1, in))")
+    if bias is not None and shape_of(bias) != w_shape[:1]:
+        raise ValueError(f"dense: bias must have shape {w_shape[:1]} (one per output), got {shape_of(bias)}")
+    return tensor_out(dense_p.bind(x, weight, bias))
+
 
 # ----- shared geometry -----
 
@@ -188,17 +228,17 @@ def conv2d(x, weight, stride=1, padding=0):
 
 
 def _winners(x, kernel, stride, padding):
-    """Each window's maximum and the offset k = i·kw + j of its first maximum, both (N, Ho, Wo, C)."""
+    """The offset k = i·kw + j of each window's first maximum: (N, Ho, Wo, C)."""
     xp = _channels_last(x, padding, value=-np.inf)
     offsets = _offsets(kernel, stride, _out_hw(x.shape, kernel, stride, padding))
     best = xp[:, offsets[0][0], offsets[0][1]].copy()
-    winner = np.zeros(best.shape, dtype=np.int8 if len(offsets) < 128 else np.int64)
+    winner = np.zeros(best.shape, dtype=np.uint8 if len(offsets) < 256 else np.int64)
     for k, (rows, columns) in enumerate(offsets[1:], start=1):
         candidate = xp[:, rows, columns]
         better = candidate > best
         np.copyto(best, candidate, where=better)
-        winner[better] = k
-    return best, winner
+        np.copyto(winner, k, where=better)
+    return winner
 
 
 def _max_pool2d_impl(x, kernel, stride, padding):
@@ -211,20 +251,25 @@ def _max_pool2d_impl(x, kernel, stride, padding):
 
 
 def _pool_scatter_impl(g, x, kernel, stride, padding):
-    """g added at each window's winner, in an array of x's shape."""
-    _, winner = _winners(x, kernel, stride, padding)
+    """g added at each window's winner, in an array of x's shape. Windows that do not overlap (stride ≥
+    kernel) write their own cells; overlapping ones accumulate."""
+    winner = _winners(x, kernel, stride, padding)
     n, c, h, w = x.shape
     (top, bottom), (left, right) = padding
     g = g.transpose(0, 2, 3, 1)
     out = np.zeros((n, h + top + bottom, w + left + right, c), dtype=g.dtype)
+    overlapping = any(s < k for s, k in zip(stride, kernel))
     for k, (rows, columns) in enumerate(_offsets(kernel, stride, winner.shape[1:3])):
-        out[:, rows, columns] += np.where(winner == k, g, 0)
+        if overlapping:
+            out[:, rows, columns] += np.where(winner == k, g, 0)
+        else:
+            np.multiply(g, winner == k, out=out[:, rows, columns])
     return out[:, top:top + h, left:left + w].transpose(0, 3, 1, 2)
 
 
 def _pool_gather_impl(h, x, kernel, stride, padding):
     """h read at each window's winner (the transpose of the scatter)."""
-    _, winner = _winners(x, kernel, stride, padding)
+    winner = _winners(x, kernel, stride, padding)
     hp = _channels_last(h, padding)
     out = np.zeros(winner.shape, dtype=h.dtype)
     for k, (rows, columns) in enumerate(_offsets(kernel, stride, winner.shape[1:3])):
