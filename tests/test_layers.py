@@ -134,7 +134,14 @@ def test_dense_kernel_weight_gradient_keeps_the_weight_layout():
         ops.dense(x, w, np.zeros(4))
 
 
-# ----- Flatten, Dropout, SequentialCell -----
+# ----- ReLU, Tanh, Flatten, Dropout, SequentialCell -----
+
+
+@pytest.mark.parametrize("cell,reference", [(nn.ReLU(), lambda x: np.maximum(x, 0)), (nn.Tanh(), np.tanh)])
+def test_elementwise_activations(cell, reference):
+    x = RNG.choice([-1, 1], (3, 4)) * RNG.uniform(0.2, 2.0, (3, 4))  # away from ReLU's kink
+    np.testing.assert_allclose(cell(x).numpy(), reference(x), rtol=1e-12)
+    check_cell(cell, x)
 
 
 def test_flatten():
