@@ -350,12 +350,25 @@ def build_report(res: Results, meta: dict[str, Any], workloads_run: list[str]) -
         parts += ["## Machine limits (NumPy, same run)", ""]
         headers = ["figure", "threads"] + list(res.envs)
         rows = []
+        def cell(env, case, key, t):
+            c = res.case(env, "numpy", "limits", case, t)
+            bad = res.status_cell(c, "numpy", "limits", env)
+            if bad is not None:
+                return bad
+            text = sig(c.get(key))
+            if res.noisy(c):
+                text += " †"
+            if (c.get("background_cpus") or 0) > CONTENDED:
+                res.any_contended = True
+                text += " ‡"
+            return text
+
         for t in meta["limit_threads"]:
             rows.append([f"float32 GEMM {meta['gemm_n']}³, GFLOP/s", str(t)] +
-                        [sig(res.limit(e, "gemm", "gflops", t)) for e in res.envs])
+                        [cell(e, "gemm", "gflops", t) for e in res.envs])
         for t in meta["limit_threads"]:
             rows.append([f"memory copy {meta['copy_mib']} MiB, GB/s (read + write)", str(t)] +
-                        [sig(res.limit(e, "copy", "gbps", t)) for e in res.envs])
+                        [cell(e, "copy", "gbps", t) for e in res.envs])
         parts += [render(headers, rows), ""]
 
     if "ce" in workloads_run:
@@ -378,7 +391,8 @@ def build_report(res: Results, meta: dict[str, Any], workloads_run: list[str]) -
     if "mlp" in workloads_run:
         parts += ["## mlp: 784-256-128-10 ReLU MLP, SGD lr 0.1, one epoch of 60 000 samples", "",
                   f"Seconds per epoch, scaled from at least {meta['mlp_samples']} samples "
-                  f"(and at least {meta['mlp_min_time']} s) per timed repeat. *% GEMM* = "
+                  + (f"(and at least {meta['mlp_min_time']} s) " if meta['mlp_min_time'] else "")
+                  + "per timed repeat. *% GEMM* = "
                   f"the step's GEMM FLOPs ({W.mlp_flops_per_sample() / 1e6:.2f} MFLOP/sample) "
                   f"per second / the {n}-thread float32 GEMM GFLOP/s. RSS = peak resident "
                   "memory of the process (includes the 188 MB data set).", ""]

@@ -249,8 +249,7 @@ def drive_mlp(ctx: Context, impl) -> list[dict[str, Any]]:
 
             k = max(2, math.ceil(b.mlp_samples / bs))
             chunk(k)  # warm-up (compiles, first-touch, allocator steady state)
-            t_first = chunk(k)
-            if t_first < b.mlp_min_time:
+            if b.mlp_min_time > 0 and (t_first := chunk(k)) < b.mlp_min_time:
                 k = min(n_batches, math.ceil(k * b.mlp_min_time / max(t_first, 1e-9)))
             times = sorted(chunk(k) for _ in range(b.mlp_repeats))
             med = float(np.median(times))
@@ -407,7 +406,7 @@ def drive_limits(ctx: Context, _impl=None) -> list[dict[str, Any]]:
         step = lambda: np.matmul(a, bm, out=c)  # noqa: E731
         step()
         err = compare("gemm", c[:8], a[:8].astype(np.float64) @ bm.astype(np.float64), 1e-5)
-        t = measure(step, repeats=b.repeats, warmup=b.warmup, min_time=0.0)
+        t = measure(step, repeats=b.repeats, warmup=b.warmup, min_time=20 * b.min_time)
         return dict(t, check_err=err, n=n, gflops=2 * n**3 / t["median_s"] / 1e9)
 
     def copy() -> dict[str, Any]:
