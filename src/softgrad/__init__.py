@@ -11,6 +11,7 @@ from softgrad.tensor import (
     Parameter, Tensor, bool_, float16, float32, float64, int32, int64,
 )
 from softgrad import nn
+from softgrad import info
 from softgrad import optim
 
 __version__ = "0.1.0"
@@ -27,3 +28,4 @@ __all__ = [
     "bool_",
 ]
 __all__ += ["optim"]
+__all__ += ["info"]

@@ -7,8 +7,14 @@ from softgrad.nn.layers import (
     BatchNorm1d, Dense, Dropout, Flatten, Linear, ReLU, Sequential, SequentialCell, Tanh,
 )
 from softgrad.nn.wrap import TrainOneStepCell, WithLossCell
+from softgrad.nn.activation import LogSoftmax, Sigmoid, Softmax
+from softgrad.nn.loss import (
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
+)
 from softgrad.tensor import Parameter
 
 __all__ = ["Cell", "Module", "Parameter"]
 __all__ += ["init", "Dense", "Linear", "ReLU", "Tanh", "Flatten", "Dropout", "BatchNorm1d", "SequentialCell",
             "Sequential", "Conv2d", "MaxPool2d", "WithLossCell", "TrainOneStepCell"]
+__all__ += ["Softmax", "LogSoftmax", "Sigmoid", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
+            "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss"]

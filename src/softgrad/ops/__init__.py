@@ -12,7 +12,11 @@ from softgrad.ops.elementwise import (
 )
 from softgrad.ops.linalg import dot, matmul, outer
 from softgrad.ops.nn_kernels import conv2d, dense, max_pool2d
-from softgrad.ops.losses import binary_cross_entropy_with_logits
+from softgrad.ops.activations import elu, gelu, leaky_relu, log_softmax, logsigmoid, normalize, softmax
+from softgrad.ops.losses import (
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss,
+    nll_loss, smooth_l1_loss, xlogy,
+)
 from softgrad.ops.reductions import (
     argmax, argmin, broadcast_to, logsumexp, max, mean, min, prod, std, sum, var,
 )

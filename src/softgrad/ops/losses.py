@@ -1,13 +1,29 @@
-"""Losses: fused kernels with closed-form derivative rules, PyTorch's semantics."""
+"""Losses with PyTorch's semantics. Where stability or speed needs it (cross-entropy, NLL, binary cross-entropy
+on probabilities and on logits) a loss is one fused primitive with its closed-form rule beside it; the
+regression losses and ``kl_div`` are composed from primitives whose rules are already their closed forms.
+
+``reduction`` is 'mean', 'sum' or 'none' everywhere (``kl_div`` also takes 'batchmean'). float16 inputs are
+computed in float32 and the loss is returned as float16. Bad input raises ``ValueError``/``TypeError`` that
+names the argument, the expected and the actual value.
+
+Mean over nothing: a 'mean' with no terms (an empty batch, or cross_entropy / nll_loss where every target is
+``ignore_index``) is NaN, as in PyTorch (0/0); its gradient is 0. 'sum' gives 0.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from softgrad.ops._primitive import lift_python, shape_of, tensor_out
-from softgrad.ops.elementwise import _softplus, sigmoid_p, softplus_p
-from softgrad.ops.reductions import mean, sum
-from softgrad.tensor import Primitive
+from softgrad.ops.activations import cast_back, exp_shifted_p, in_float32, row_max, shifted_sumexp
+from softgrad.ops.elementwise import (
+    _softplus, abs, exp, log_p, maximum_p, sigmoid_p, softplus_p, square, where, where_p,
+)
+from softgrad.ops.reductions import mean, sum, sum_p
+from softgrad.ops.shape import astype, getitem_p, untake_p
+from softgrad.tensor import Primitive, Tensor, as_array, concrete, is_float_dtype
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -21,10 +37,498 @@ def reduce_loss(loss, reduction: str):
     """The per-element ``loss`` reduced as asked: 'mean' (over all elements), 'sum' or 'none'."""
     check_reduction(reduction)
     if reduction == "mean":
+        if not math.prod(shape_of(loss)):  # a mean over nothing: NaN, as PyTorch (without NumPy's warning)
+            return tensor_out(np.full((), np.nan, dtype=concrete(loss).dtype))
         return mean(loss)
     if reduction == "sum":
         return sum(loss)
     return tensor_out(loss)
+
+
+# ----- argument checks (shared by the losses below) -----
+
+
+def _array(value) -> np.ndarray:
+    return np.asarray(concrete(value))
+
+
+def _data(value):
+    """A loss argument as a value: Tensors and arrays as they are, Python data as ``Tensor(data)`` converts it
+    (floats to float32, ints to int64)."""
+    return value if isinstance(value, (Tensor, np.ndarray, np.generic)) else as_array(value)
+
+
+def _like(value, like):
+    """``value`` in the dtype of ``like`` (converted, traced, when it differs)."""
+    dtype = _array(like).dtype
+    return value if _array(value).dtype == dtype else astype(value, dtype)
+
+
+def _check_float(fn: str, name: str, value) -> None:
+    dtype = _array(value).dtype
+    if not is_float_dtype(dtype):
+        raise TypeError(f"{fn}: {name} must be floating point, got dtype {dtype}; cast it with "
+                        f"{name}.astype(softgrad.float32)")
+
+
+def _check_same_shape(fn: str, input_name: str, x, target_name: str, y) -> None:
+    if shape_of(x) != shape_of(y):
+        raise ValueError(f"{fn}: {target_name} shape {shape_of(y)} must equal {input_name} shape {shape_of(x)}")
+
+
+def _check_in_unit_interval(fn: str, name: str, value) -> None:
+    array = _array(value)
+    outside = ~((array >= 0) & (array <= 1))
+    if outside.any():
+        position = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise ValueError(f"{fn}: {name} must lie in [0, 1], got {array[position].item()!r} at index {position}")
+
+
+def _check_constant(fn: str, name: str, value) -> None:
+    if isinstance(value, Tensor) and value.is_traced:
+        raise TypeError(f"{fn}: {name} is a constant of this loss (its gradient is not implemented); "
+                        f"pass stop_gradient({name}) or a NumPy array")
+
+
+def _pair(fn: str, input, target, input_name="input", target_name="target"):
+    """``input`` and ``target`` of an elementwise loss, checked (float, same shape), the target in the input's
+    dtype, and both in float32 if that is float16 (``((input, target), dtype)``, see ``in_float32``)."""
+    input, target = _data(input), _data(target)
+    _check_float(fn, input_name, input)
+    _check_float(fn, target_name, target)
+    _check_same_shape(fn, input_name, input, target_name, target)
+    return in_float32(input, _like(target, input))
+
+
+# ----- cross-entropy and NLL: the targets, as the kernels see them -----
+
+
+class _Targets:
+    """The targets of one ``cross_entropy`` / ``nll_loss`` call, in the form the kernels use.
+
+    The loss of sample i is ℓᵢ = Σ_c Tᵢc·(lseᵢ − xᵢc) (lse = logsumexp over the class axis, computed as
+    m + ln Σ e^{x−m} with the row max m), with the *target mass*
+
+    * class indices yᵢ:  Tᵢc = (1 − ε)·wᵢ·[c = yᵢ] + (ε/C)·vᵢ·weight_c,  vᵢ = [yᵢ ≠ ignore_index],
+      wᵢ = weight[yᵢ]·vᵢ;  'mean' divides Σℓᵢ by Σwᵢ;
+    * probabilities tᵢc:  Tᵢc = weight_c·((1 − ε)·tᵢc + ε/C);  'mean' divides by the number of samples;
+
+    and the row mass aᵢ = Σ_c Tᵢc, so that ∂ℓᵢ/∂xᵢc = aᵢ·softmax(x)ᵢc − Tᵢc. Per-sample values are kept with
+    a length-1 class axis so they broadcast against x.
+    """
+
+    def __init__(self, target, weight, shape, axis, ignore_index, label_smoothing, dtype):
+        self.axis = axis
+        self.classes = shape[axis]
+        self.eps = label_smoothing
+        self.kept = shape[:axis] + (1,) + shape[axis + 1:]
+        self.class_weight = None if weight is None else weight.reshape((-1,) + (1,) * (len(shape) - axis - 1))
+        self.probabilities = is_float_dtype(concrete(target).dtype)
+        if self.probabilities:
+            self.target = target  # may be traced: the probability targets are differentiable
+            self.normaliser = math.prod(self.kept)
+            return
+        labels = concrete(target).reshape(self.kept)
+        valid = labels != ignore_index
+        everything_valid = bool(valid.all())
+        safe = labels if everything_valid else np.where(valid, labels, 0)
+        grids = np.ogrid[tuple(slice(n) for n in self.kept)]
+        self.index = tuple(safe if a == axis else grids[a] for a in range(len(shape)))
+        self.valid = None if everything_valid else valid
+        if weight is not None:  # wᵢ
+            self.row_weight = weight[safe] if everything_valid else np.where(valid, weight[safe], 0)
+            self.normaliser = self.row_weight.sum()
+        else:
+            self.row_weight = None if everything_valid else valid.astype(dtype)
+            self.normaliser = int(valid.sum())
+
+    # -- the pieces of T, over values (ndarrays, or traced Tensors inside rules) --
+
+    def mass(self):
+        """T for probability targets."""
+        t = self.target * (1 - self.eps) + self.eps / self.classes if self.eps else self.target
+        return t if self.class_weight is None else t * self.class_weight
+
+    def row_mass(self):
+        """a (None when every aᵢ is 1)."""
+        if self.probabilities:
+            return self.mass().sum(axis=self.axis, keepdims=True)
+        if not self.eps:
+            return self.row_weight
+        total = self.classes if self.class_weight is None else self.class_weight.sum()
+        share = self.eps / self.classes * total
+        a = (1 - self.eps) * (1 if self.row_weight is None else self.row_weight) + share
+        return a if self.valid is None else np.where(self.valid, a, 0)
+
+    def dot(self, h):
+        """Σ_c Tᵢc·hᵢc, per sample (length-1 class axis)."""
+        if self.probabilities:
+            return (h * self.mass()).sum(axis=self.axis, keepdims=True)
+        picked = getitem_p.bind(h, index=self.index)
+        if self.row_weight is not None:
+            picked = picked * self.row_weight
+        if not self.eps:
+            return picked
+        spread = (h if self.class_weight is None else h * self.class_weight).sum(axis=self.axis, keepdims=True)
+        if self.valid is not None:
+            spread = where_p.bind(self.valid, spread, 0)
+        return picked * (1 - self.eps) + spread * (self.eps / self.classes)
+
+    def subtract_from(self, out, s):
+        """out −= T·s, in place (out is a fresh ndarray; s a scalar or per-sample array)."""
+        if self.probabilities:
+            out -= self.mass() * s
+            return
+        picked = s * (1 - self.eps)
+        if self.row_weight is not None:
+            picked = picked * self.row_weight
+        out[self.index] -= picked
+        if self.eps:
+            spread = s * (self.eps / self.classes)
+            if self.valid is not None:
+                spread = np.where(self.valid, spread, 0)
+            out -= spread if self.class_weight is None else spread * self.class_weight
+
+    # -- reductions --
+
+    def reduce(self, loss, reduction):
+        """Per-sample losses reduced: 'none' (the target's shape), 'sum', or 'mean' (÷ normaliser; NaN if 0)."""
+        if reduction == "none":
+            return loss.reshape(self.kept[:self.axis] + self.kept[self.axis + 1:])
+        total = loss.sum()
+        if reduction == "sum":
+            return total
+        return total / self.normaliser if self.normaliser else np.asarray(np.nan, dtype=loss.dtype)
+
+    def scale(self, g, reduction):
+        """∂(reduced)/∂ℓᵢ · g: g/normaliser ('mean'; 0 when nothing counts), g ('sum'), gᵢ ('none')."""
+        if reduction == "none":
+            return g.reshape(self.kept)
+        if reduction == "sum":
+            return g
+        return g / self.normaliser if self.normaliser else g * 0
+
+    def reduce_rows(self, rows, g_shape, reduction):
+        """The cotangent of g from per-sample values ``rows`` (∂/∂sᵢ): the transpose of ``scale``."""
+        if reduction == "none":
+            return rows.reshape(g_shape)
+        total = rows.sum()
+        if reduction == "sum":
+            return total
+        return total / self.normaliser if self.normaliser else total * 0
+
+
+# ----- cross-entropy on logits: one fused kernel, closed-form rule -----
+#
+# cross_entropy_p(x, e, total, target, weight, shift=m) takes e = e^{x−m} (m the row max, a constant) and
+# total = Σ_c e as arguments: the forward's exponentials are kept for the backward, which is then a single
+# scaling pass, (a·e/total − T)·s. The rule for x is that *total* derivative, so e and total need no rules of
+# their own. In higher-order use the rule (the primitive cross_entropy_grad) is differentiated through e and
+# total, which exp_shifted_p and sum_p differentiate (∂e/∂x = e): exact at every order. When no gradient can
+# be taken (x untraced), e is None and total comes from a blocked kernel that allocates nothing of x's size.
+
+
+def _ce_impl(x, e, total, target, weight, shift, axis, ignore_index, reduction, label_smoothing):
+    targets = _Targets(target, weight, x.shape, axis, ignore_index, label_smoothing, x.dtype)
+    with np.errstate(divide="ignore"):  # a row of −inf logits: ln 0
+        r = np.log(total)  # logsumexp(x) = m + r
+    if targets.probabilities:
+        loss = ((r - (x - shift)) * targets.mass()).sum(axis=axis, keepdims=True)
+    else:
+        loss = r - (x[targets.index] - shift)  # = −log_softmax(x) at the target class
+        if targets.row_weight is not None:
+            loss = targets.row_weight * loss
+        if label_smoothing:
+            spread = r - (x - shift)
+            if targets.class_weight is not None:
+                spread *= targets.class_weight
+            spread = spread.sum(axis=axis, keepdims=True)
+            if targets.valid is not None:
+                spread = np.where(targets.valid, spread, 0)
+            loss = (1 - label_smoothing) * loss + (label_smoothing / targets.classes) * spread
+    return targets.reduce(loss, reduction)
+
+
+def _ce_vjp_logits(g, ans, x, e, total, target, weight, shift, **params):
+    """∂CE/∂x = (a·softmax(x) − T)·s:  (softmax(x) − onehot(y))/N for plain class indices."""
+    return ce_grad_p.bind(e, total, g, target, weight, **params)
+
+
+def _ce_vjp_target(g, ans, x, e, total, target, weight, shift, axis, ignore_index, reduction, label_smoothing):
+    """∂CE/∂t = −(1 − ε)·weight·log_softmax(x)·s  (probability targets)."""
+    targets = _Targets(target, weight, shape_of(x), axis, ignore_index, label_smoothing, concrete(x).dtype)
+    log_probs = (x - shift) - log_p.bind(total)
+    d = log_probs * (-(1 - label_smoothing) * targets.scale(g, reduction))
+    return d if weight is None else d * targets.class_weight
+
+
+cross_entropy_p = Primitive("cross_entropy", _ce_impl, (_ce_vjp_logits, None, None, _ce_vjp_target, None))
+
+
+def _ce_grad_impl(e, total, g, target, weight, axis, ignore_index, reduction, label_smoothing):
+    """(a·e/total − T)·s: one scaling pass into a fresh buffer, then the target mass subtracted in place."""
+    targets = _Targets(target, weight, e.shape, axis, ignore_index, label_smoothing, e.dtype)
+    s = targets.scale(g, reduction)
+    a = targets.row_mass()
+    out = np.multiply(e, (s if a is None else a * s) / total)
+    targets.subtract_from(out, s)
+    return out
+
+
+def _ce_grad_coefficient(total, g, targets, reduction):
+    """a·s/total per sample, over values."""
+    a = targets.row_mass()
+    s = targets.scale(g, reduction)
+    return (s if a is None else a * s) / total
+
+
+def _ce_grad_vjp_e(h, ans, e, total, g, target, weight, axis, ignore_index, reduction, label_smoothing):
+    targets = _Targets(target, weight, shape_of(e), axis, ignore_index, label_smoothing, concrete(e).dtype)
+    return h * _ce_grad_coefficient(total, g, targets, reduction)
+
+
+def _ce_grad_vjp_total(h, ans, e, total, g, target, weight, axis, ignore_index, reduction, label_smoothing):
+    targets = _Targets(target, weight, shape_of(e), axis, ignore_index, label_smoothing, concrete(e).dtype)
+    return -(h * e).sum(axis=axis, keepdims=True) * _ce_grad_coefficient(total, g, targets, reduction) / total
+
+
+def _ce_grad_vjp_g(h, ans, e, total, g, target, weight, axis, ignore_index, reduction, label_smoothing):
+    targets = _Targets(target, weight, shape_of(e), axis, ignore_index, label_smoothing, concrete(e).dtype)
+    a = targets.row_mass()
+    p = e / total
+    rows = (h * (p if a is None else p * a)).sum(axis=axis, keepdims=True) - targets.dot(h)
+    return targets.reduce_rows(rows, shape_of(g), reduction)
+
+
+def _ce_grad_vjp_target(h, ans, e, total, g, target, weight, axis, ignore_index, reduction, label_smoothing):
+    """Probability targets: a and T are linear in t, ∂/∂tᵢc = (1 − ε)·weight_c·sᵢ·(Σ_c' h·p − hᵢc)."""
+    targets = _Targets(target, weight, shape_of(e), axis, ignore_index, label_smoothing, concrete(e).dtype)
+    s = targets.scale(g, reduction) * (1 - label_smoothing)
+    d = ((h * e).sum(axis=axis, keepdims=True) / total - h) * s
+    return d if weight is None else d * targets.class_weight
+
+
+ce_grad_p = Primitive("cross_entropy_grad", _ce_grad_impl,
+                      (_ce_grad_vjp_e, _ce_grad_vjp_total, _ce_grad_vjp_g, _ce_grad_vjp_target, None))
+
+
+# ----- NLL on log-probabilities -----
+
+
+def _nll_impl(logp, target, weight, axis, ignore_index, reduction):
+    targets = _Targets(target, weight, logp.shape, axis, ignore_index, 0.0, logp.dtype)
+    loss = -logp[targets.index]
+    if targets.row_weight is not None:
+        loss = targets.row_weight * loss
+    return targets.reduce(loss, reduction)
+
+
+def _nll_vjp(g, ans, logp, target, weight, axis, ignore_index, reduction):
+    """∂NLL/∂log p = −w·s at the target class, 0 elsewhere."""
+    targets = _Targets(target, weight, shape_of(logp), axis, ignore_index, 0.0, concrete(logp).dtype)
+    w = np.ones(targets.kept, dtype=concrete(logp).dtype) if targets.row_weight is None else targets.row_weight
+    return untake_p.bind(-(targets.scale(g, reduction) * w), index=targets.index, shape=shape_of(logp))
+
+
+nll_p = Primitive("nll_loss", _nll_impl, (_nll_vjp, None, None))
+
+
+# ----- cross_entropy and nll_loss: argument checks and the public functions -----
+
+
+def _class_setup(fn: str, x, target, weight, ignore_index, input_name: str):
+    """Check x, target and weight; return (class axis, whether target holds probabilities, weight array)."""
+    _check_float(fn, input_name, x)
+    x_shape, t_shape = shape_of(x), shape_of(target)
+    if not x_shape:
+        raise ValueError(f"{fn}: {input_name} must have a class axis, shape (C,), (N, C) or (N, C, d1, ...), "
+                         "got a 0-d value")
+    axis = 0 if len(x_shape) == 1 else 1
+    classes = x_shape[axis]
+    index_shape = x_shape[:axis] + x_shape[axis + 1:]
+    t_dtype = _array(target).dtype
+    probabilities = t_shape == x_shape
+    if probabilities and not is_float_dtype(t_dtype):
+        raise TypeError(f"{fn}: target has the shape of {input_name} {x_shape}, so it holds class probabilities, "
+                        f"which must be floating point; got dtype {t_dtype}. For class indices pass shape "
+                        f"{index_shape}")
+    if not probabilities:
+        if t_shape != index_shape:
+            raise ValueError(f"{fn}: target shape {t_shape} does not match {input_name} shape {x_shape}: expected "
+                             f"class indices of shape {index_shape} or probabilities of shape {x_shape}")
+        if not np.issubdtype(t_dtype, np.integer):
+            raise TypeError(f"{fn}: target of shape {t_shape} holds class indices, which must be integers; got "
+                            f"dtype {t_dtype}. Cast it with target.astype(softgrad.int64), or pass probabilities "
+                            f"of shape {x_shape}")
+        labels = _array(target)
+        bad = (labels != ignore_index) & ((labels < 0) | (labels >= classes))
+        if bad.any():
+            position = tuple(int(i) for i in np.argwhere(bad)[0]) if labels.ndim else ()
+            raise ValueError(f"{fn}: target class index must lie in [0, {classes}) or equal ignore_index="
+                             f"{ignore_index}; got {labels[position]} at index {position}")
+    _check_constant(fn, "weight", weight)
+    if weight is not None:
+        weight = _array(weight)
+        if weight.shape != (classes,):
+            raise ValueError(f"{fn}: weight must have shape ({classes},), one per class, got {weight.shape}")
+        _check_float(fn, "weight", weight)
+    return axis, probabilities, weight
+
+
+def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """Softmax cross-entropy from logits, PyTorch's semantics, in one fused kernel.
+
+    ``logits`` is (C,), (N, C) or (N, C, d1, ...) (the class axis is 1, or 0 without a batch); ``target`` holds
+    class indices (the logits' shape without the class axis, integer) or class probabilities (the logits'
+    shape, float). With the target mass T (one-hot, smoothed, weighted; see below) and the row mass a = Σ_c T:
+
+        ℓᵢ = Σ_c Tᵢc·(logsumexp(xᵢ) − xᵢc),    ∂ℓᵢ/∂xᵢc = a·softmax(xᵢ)c − Tᵢc,
+
+    so for plain class indices with 'mean' the loss is −(1/N)·Σ log softmax(x)[y] and ∂/∂x = (softmax(x) −
+    onehot(y))/N.
+
+    * ``weight`` (C,): class indices: sample i counts with weight[yᵢ] and 'mean' divides by Σᵢ weight[yᵢ]
+      over the non-ignored samples; probabilities: the weights multiply per class and 'mean' divides by N.
+    * ``ignore_index``: samples with that class index contribute 0 and are not counted by 'mean' (all
+      ignored: NaN, as PyTorch; gradient 0). Not allowed (≥ 0) with probability targets.
+    * ``label_smoothing`` ε: class indices: (1 − ε)·nll + (ε/C)·Σ_c weight_c·(−log softmax(x)c) per
+      sample, normalised as nll is; probabilities: t → (1 − ε)·t + ε/C.
+    * Empty batch: 'mean' NaN, 'sum' 0, 'none' an empty array.
+
+    >>> round(cross_entropy([[0.0, 0.0]], [1]).item(), 6)  # ln 2
+    0.693147
+    """
+    fn = "cross_entropy"
+    check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{fn}: label_smoothing must lie in [0, 1], got {label_smoothing!r}")
+    logits, target = _data(logits), _data(target)
+    axis, probabilities, weight = _class_setup(fn, logits, target, weight, ignore_index, "logits")
+    if probabilities:
+        if ignore_index >= 0:
+            raise ValueError(f"{fn}: ignore_index={ignore_index} is not supported with probability targets; "
+                             "leave it at its default (-100)")
+        target = _like(target, logits)
+    (x, target), dtype = in_float32(logits, target)
+    weight = None if weight is None else weight.astype(concrete(x).dtype)
+    shift = row_max(concrete(x), axis)
+    if isinstance(x, Tensor) and x.is_traced:  # a gradient may be taken: keep e^{x−m} for the backward
+        e = exp_shifted_p.bind(x, shift=shift)
+        total = sum_p.bind(e, axis=(axis,), keepdims=True)
+    else:  # a value only: Σ e^{x−m} block by block, nothing of x's size allocated
+        e, total = None, shifted_sumexp(concrete(x), axis, shift)
+    loss = cross_entropy_p.bind(x, e, total, target, weight, shift=shift, axis=axis,
+                                ignore_index=int(ignore_index), reduction=reduction,
+                                label_smoothing=float(label_smoothing))
+    return cast_back(loss, dtype)
+
+
+def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"):
+    """Negative log-likelihood of class indices given log-probabilities (e.g. ``log_softmax`` output):
+
+        ℓᵢ = −weight[yᵢ]·log_probs[i, yᵢ],   ∂ℓᵢ/∂log_probs = −weight[yᵢ] at the target class, 0 elsewhere.
+
+    Shapes, ``weight``, ``ignore_index`` and the reductions as ``cross_entropy`` (class indices only);
+    ``nll_loss(log_softmax(x), y)`` equals ``cross_entropy(x, y)`` to the last bit.
+
+    >>> nll_loss([[-0.5, -2.0], [-0.1, -3.0]], [0, 1])
+    Tensor(shape=[], dtype=Float32, value= 1.75)
+    """
+    fn = "nll_loss"
+    check_reduction(reduction)
+    log_probs, target = _data(log_probs), _data(target)
+    axis, probabilities, weight = _class_setup(fn, log_probs, target, weight, ignore_index, "log_probs")
+    if probabilities:
+        raise TypeError(f"{fn}: target must hold class indices of shape {shape_of(target)[:axis]}"
+                        f"{shape_of(target)[axis + 1:]}, got probabilities of the log_probs' shape; use "
+                        "cross_entropy for probability targets")
+    (x,), dtype = in_float32(log_probs)
+    weight = None if weight is None else weight.astype(concrete(x).dtype)
+    loss = nll_p.bind(x, target, weight, axis=axis, ignore_index=int(ignore_index), reduction=reduction)
+    return cast_back(loss, dtype)
+
+
+# ----- binary cross-entropy on probabilities -----
+
+_BCE_EPS = float(np.float32(1e-12))  # PyTorch's floor for p(1 − p) in the gradient (a float32 constant there)
+
+
+def _clamped_log_impl(p, complement):
+    """max(ln p, −100), or max(ln(1 − p), −100) computed as log1p(−p): PyTorch's clamp of BCE's logs."""
+    with np.errstate(divide="ignore"):
+        return np.maximum(np.log1p(-p) if complement else np.log(p), -100)
+
+
+def _clamped_log_vjp(g, ans, p, complement):
+    """1/p (−1/(1 − p) for the complement) where the log is above the clamp, 0 where it is clamped."""
+    free = ans > -100
+    d = g / where_p.bind(free, 1 - p if complement else p, 1)
+    return where_p.bind(free, -d if complement else d, 0)
+
+
+clamped_log_p = Primitive("clamped_log", _clamped_log_impl, (_clamped_log_vjp,))
+
+
+def _bce_impl(p, y, weight):
+    """w·[(y − 1)·max(ln(1 − p), −100) − y·max(ln p, −100)]."""
+    loss = (y - 1) * _clamped_log_impl(p, True) - y * _clamped_log_impl(p, False)
+    return loss if weight is None else loss * weight
+
+
+def _bce_vjp_probs(g, ans, p, y, weight):
+    """∂/∂p = w·(p − y)/max(p(1 − p), 1e-12)  (PyTorch's form: finite at p = 0 and 1)."""
+    d = (p - y) / maximum_p.bind(p * (1 - p), _BCE_EPS)
+    return g * (d if weight is None else d * weight)
+
+
+def _bce_vjp_target(g, ans, p, y, weight):
+    """∂/∂y = w·[max(ln(1 − p), −100) − max(ln p, −100)]."""
+    d = clamped_log_p.bind(p, complement=True) - clamped_log_p.bind(p, complement=False)
+    return g * (d if weight is None else d * weight)
+
+
+def _bce_vjp_weight(g, ans, p, y, weight):
+    return g * bce_p.bind(p, y, None)
+
+
+bce_p = Primitive("binary_cross_entropy", _bce_impl, (_bce_vjp_probs, _bce_vjp_target, _bce_vjp_weight))
+
+
+def binary_cross_entropy(probs, target, weight=None, reduction="mean"):
+    """Binary cross-entropy of probabilities, with PyTorch's clamp of the logs at −100:
+
+        ℓ = −w·[y·ln p + (1 − y)·ln(1 − p)],   ∂ℓ/∂p = w·(p − y)/max(p(1 − p), 1e-12).
+
+    ``probs`` and ``target`` must have the same shape and lie in [0, 1]; ``weight`` broadcasts to it. Prefer
+    ``binary_cross_entropy_with_logits`` on logits: it is exact where p rounds to 0 or 1.
+
+    >>> round(binary_cross_entropy([0.8, 0.2, 0.4], [1.0, 0.0, 0.0]).item(), 6)
+    0.319038
+    """
+    fn = "binary_cross_entropy"
+    check_reduction(reduction)
+    (probs, target), dtype = _pair(fn, probs, target, "probs", "target")
+    _check_in_unit_interval(fn, "probs", probs)
+    _check_in_unit_interval(fn, "target", target)
+    weight = _elementwise_weight(fn, "weight", weight, probs)
+    return cast_back(reduce_loss(bce_p.bind(probs, target, weight), reduction), dtype)
+
+
+def _elementwise_weight(fn: str, name: str, weight, input):
+    """``weight`` (or ``pos_weight``) checked to broadcast to the input's shape, in the input's dtype (it may be
+    traced: these weights are differentiable)."""
+    if weight is None:
+        return None
+    weight = _data(weight)
+    w_shape, shape = shape_of(weight), shape_of(input)
+    try:
+        broadcast = np.broadcast_shapes(w_shape, shape)
+    except ValueError:
+        broadcast = None
+    if broadcast != shape:
+        raise ValueError(f"{fn}: {name} of shape {w_shape} must broadcast to the input shape {shape}")
+    _check_float(fn, name, weight)
+    return _like(weight, input)
 
 
 # ----- binary cross-entropy on logits -----
@@ -72,13 +576,120 @@ def binary_cross_entropy_with_logits(logits, label, weight=None, pos_weight=None
 
     with ``pos_weight`` p broadcasting along the last (class) axis. Finite for any logit.
 
-    >>> binary_cross_entropy_with_logits([0.0], [1.0])
-    Tensor(shape=[], dtype=Float32, value= 0.6931472)
+    >>> round(binary_cross_entropy_with_logits([0.0], [1.0]).item(), 6)  # ln 2
+    0.693147
+    """
+    fn = "binary_cross_entropy_with_logits"
+    check_reduction(reduction)
+    (logits, label), dtype = _pair(fn, logits, label, "logits", "label")
+    weight = _elementwise_weight(fn, "weight", weight, logits)
+    pos_weight = _elementwise_weight(fn, "pos_weight", pos_weight, logits)
+    return cast_back(reduce_loss(bce_logits_p.bind(logits, label, weight, pos_weight), reduction), dtype)
+
+
+# ----- regression losses: composed (the rules of sub, square, abs and where are their closed forms) -----
+
+
+def mse_loss(input, target, reduction="mean"):
+    """(x − y)².  ∂/∂x = 2(x − y)
+
+    >>> mse_loss([1.0, 2.0], [1.0, 4.0])
+    Tensor(shape=[], dtype=Float32, value= 2.)
     """
     check_reduction(reduction)
-    logits, label = lift_python(logits, label)
-    z_shape, y_shape = shape_of(logits), shape_of(label)
-    if z_shape != y_shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: label shape {y_shape} must equal logits shape "
-                         f"{z_shape}")
-    return reduce_loss(bce_logits_p.bind(logits, label, weight, pos_weight), reduction)
+    (x, y), dtype = _pair("mse_loss", input, target)
+    return cast_back(reduce_loss(square(x - y), reduction), dtype)
+
+
+def l1_loss(input, target, reduction="mean"):
+    """|x − y|.  ∂/∂x = sign(x − y) (0 at x = y, as PyTorch)
+
+    >>> l1_loss([1.0, 2.0], [1.0, 4.0])
+    Tensor(shape=[], dtype=Float32, value= 1.)
+    """
+    check_reduction(reduction)
+    (x, y), dtype = _pair("l1_loss", input, target)
+    return cast_back(reduce_loss(abs(x - y), reduction), dtype)
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """½d²/β for |d| < β, |d| − ½β otherwise (d = x − y; ``beta=0`` is l1_loss).  ∂/∂x = d/β or sign(d)
+
+    >>> smooth_l1_loss([0.0, 0.0], [0.5, 3.0])
+    Tensor(shape=[], dtype=Float32, value= 1.3125)
+    """
+    check_reduction(reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be ≥ 0, got {beta!r}")
+    (x, y), dtype = _pair("smooth_l1_loss", input, target)
+    d = x - y
+    size = abs(d)
+    loss = size if beta == 0 else where(size < beta, (0.5 / beta) * (d * d), size - 0.5 * beta)
+    return cast_back(reduce_loss(loss, reduction), dtype)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """½d² for |d| < δ, δ·(|d| − ½δ) otherwise (d = x − y).  ∂/∂x = d or δ·sign(d)
+
+    >>> huber_loss([0.0, 0.0], [0.5, 3.0], delta=2.0)
+    Tensor(shape=[], dtype=Float32, value= 2.0625)
+    """
+    check_reduction(reduction)
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta!r}")
+    (x, y), dtype = _pair("huber_loss", input, target)
+    d = x - y
+    size = abs(d)
+    loss = where(size < delta, 0.5 * (d * d), delta * (size - 0.5 * delta))
+    return cast_back(reduce_loss(loss, reduction), dtype)
+
+
+# ----- xlogy and the KL divergence -----
+
+
+def _xlogy_impl(x, y):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x == 0, 0, x * np.log(y))
+
+
+def _xlogy_vjp_y(g, ans, x, y):
+    """x/y (0 where x = 0, even at y = 0)."""
+    return g * (x / where_p.bind(x == 0, 1, y))
+
+
+xlogy_p = Primitive("xlogy", _xlogy_impl, (lambda g, ans, x, y: g * xlogy_p.bind(x != 0, y), _xlogy_vjp_y))
+
+
+def xlogy(x, y):
+    """x·ln y, with 0·ln y = 0 for every y (so 0·ln 0 = 0).  ∂/∂x = ln y (0 where x = 0), ∂/∂y = x/y
+
+    >>> xlogy([0.0, 2.0], [0.0, 1.0])
+    Tensor(shape=[2], dtype=Float32, value=
+    [0., 0.])
+    """
+    x, y = lift_python(x, y)
+    return tensor_out(xlogy_p.bind(x, y))
+
+
+def kl_div(log_input, target, reduction="mean", log_target=False):
+    """KL divergence with PyTorch's argument convention: ``log_input`` = ln q, ``target`` = p (or ln p with
+    ``log_target=True``); pointwise ℓ = p·(ln p − ln q) (0 where p = 0).  ∂ℓ/∂ln q = −p
+
+    ``reduction='batchmean'`` divides the sum by the batch size (the mathematical KL of each row, averaged);
+    'mean' divides by the number of elements, as PyTorch.
+
+    >>> round(kl_div([math.log(0.5), math.log(0.5)], [0.25, 0.75], reduction='sum').item(), 5)
+    0.13081
+    """
+    fn = "kl_div"
+    check_reduction(reduction, REDUCTIONS + ("batchmean",))
+    (log_q, p), dtype = _pair(fn, log_input, target, "log_input", "target")
+    if log_target:
+        loss = exp(p) * (p - log_q)
+    else:
+        loss = xlogy(p, p) - p * log_q
+    if reduction != "batchmean":
+        return cast_back(reduce_loss(loss, reduction), dtype)
+    shape = shape_of(log_q)
+    total = sum(loss)
+    return cast_back(total / shape[0] if shape else total, dtype)

@@ -1,0 +1,328 @@
+"""Activations and normalisations: the softmax family (a class ``axis``, default −1) and the pointwise
+non-linearities, each forward beside its closed-form rule.
+
+``sigmoid``, ``softplus``, ``relu`` and ``tanh`` are elementwise primitives the core needs too; they live in
+``elementwise`` (``ops.sigmoid`` etc.); ``ops.logsumexp`` is the reduction in ``reductions``. ``log_softmax``
+and ``cross_entropy`` compute logsumexp the same way, m + ln Σ e^{x−m} with m the row max (exact where
+|m| ≫ ln Σ e^{x−m}), so ``nll_loss(log_softmax(x), y) = cross_entropy(x, y)`` holds to the last bit.
+
+float16 inputs are computed in float32 and returned as float16 (``in_float32``): the exponentials and the
+sums of the softmax family, and ``x²`` in GELU, are out of float16's range long before the results are.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from softgrad.ops._primitive import lift_python, normalize_axis, shape_of, tensor_out
+from softgrad.ops.elementwise import abs as absolute, exp_p, sigmoid_p, sqrt, tanh_p, where_p
+from softgrad.ops.reductions import max as reduce_max, sum as reduce_sum
+from softgrad.ops.shape import astype
+from softgrad.tensor import Primitive, Tensor, concrete, float16, float32
+
+# ----- float16 in, float32 inside, float16 out -----
+
+
+def _is_half(value) -> bool:
+    return value is not None and np.asarray(concrete(value)).dtype == float16
+
+
+def in_float32(*values):
+    """``(values, dtype)``: if any value is float16, the float16 ones converted (traced) to float32 and
+    ``dtype = float16`` (hand it to ``cast_back``); otherwise the values unchanged and ``dtype = None``."""
+    if not any(_is_half(v) for v in values):
+        return values, None
+    return tuple(astype(v, float32) if _is_half(v) else v for v in values), float16
+
+
+def cast_back(out, dtype) -> Tensor:
+    """A result as a Tensor, converted (traced) back to float16 when ``in_float32`` said so (values beyond
+    float16's range round to ±inf, as float16 arithmetic would)."""
+    out = tensor_out(out)
+    if dtype is None:
+        return out
+    with np.errstate(over="ignore"):
+        return astype(out, dtype)
+
+
+def class_axis(x, axis, name: str) -> int:
+    """``axis`` of x as a non-negative int; x must have at least one axis."""
+    ndim = len(shape_of(x))
+    if ndim == 0:
+        raise ValueError(f"{name}: expected an input with at least one axis, got a 0-d value; "
+                         "reshape it to (1,) or (N, C)")
+    return normalize_axis(axis, ndim)[0]
+
+
+# ----- the softmax family: one pass of max / exp / sum, closed-form rules -----
+
+_BLOCK_BYTES = 256 * 1024  # the kernels below work on blocks of leading rows this large (cache-sized)
+
+
+def row_max(x, axis):
+    """max x over ``axis`` with keepdims, 0 where it is ±inf or NaN: the shift m of the softmax family."""
+    m = np.maximum.reduce(x, axis=axis, keepdims=True)
+    m[~np.isfinite(m)] = 0
+    return m
+
+
+def _row_blocks(x):
+    """Slices of x's leading rows, about ``_BLOCK_BYTES`` each."""
+    rows = max(1, _BLOCK_BYTES // max(1, x[:1].nbytes))
+    return [slice(start, start + rows) for start in range(0, max(x.shape[0], 1), rows)]  # an empty x: one block
+
+
+def _rows_of(shift, rows):
+    return shift if shift.shape[0] == 1 else shift[rows]
+
+
+def shifted_sumexp(x, axis, shift):
+    """Σ e^{x − m} over ``axis`` (keepdims) for m = ``shift``: exp and sum block by block in one cache-sized
+    buffer, so x passes through memory once and no array of x's size is allocated. The dtype of x is kept."""
+    out = np.empty(shift.shape, dtype=x.dtype)
+    blocks = _row_blocks(x) if axis else [slice(None)]
+    buffer = np.empty_like(x[blocks[0]])
+    for rows in blocks:
+        block = x[rows]
+        e = np.subtract(block, _rows_of(shift, rows), out=buffer[:len(block)])
+        np.exp(e, out=e)
+        np.add.reduce(e, axis=axis, keepdims=True, out=out[rows])
+    return out
+
+
+def _exp_shifted_impl(x, shift):
+    """e^{x − m}, subtracting and exponentiating block by block (each block once through memory)."""
+    out = np.empty(x.shape, dtype=x.dtype)
+    for rows in _row_blocks(x):
+        e = np.subtract(x[rows], _rows_of(shift, rows), out=out[rows])
+        np.exp(e, out=e)
+    return out
+
+
+exp_shifted_p = Primitive("exp_shifted", _exp_shifted_impl, (lambda g, ans, x, shift: g * ans,))
+# e^{x − m} with m = row_max(x) passed as a constant: softmax = e / Σe and logsumexp = m + ln Σe are then
+# exact where |m| ≫ ln Σe (a row of −1e4 in float32), and their derivatives follow from ∂e/∂x = e alone
+# (logsumexp − m and softmax are the same functions of x for any constant shift).
+
+
+def _softmax_impl(x, axis):
+    """e^{x−m} / Σ e^{x−m}, m = max x (exact for any finite x: every exponent is ≤ 0)."""
+    e = np.subtract(x, row_max(x, axis))
+    np.exp(e, out=e)
+    e /= np.add.reduce(e, axis=axis, keepdims=True)
+    return e
+
+
+def _softmax_vjp(g, ans, x, axis):
+    """∂softmax: p ⊙ (g − Σ g·p)."""
+    return ans * (g - (g * ans).sum(axis=axis, keepdims=True))
+
+
+softmax_p = Primitive("softmax", _softmax_impl, (_softmax_vjp,))
+
+
+def _log_softmax_impl(x, axis):
+    """(x − m) − ln Σ e^{x−m}, as cross_entropy computes it (so nll_loss(log_softmax(x)) = cross_entropy(x))."""
+    m = row_max(x, axis)
+    out = np.subtract(x, m)
+    with np.errstate(divide="ignore"):  # a row of −inf: ln 0 = −inf
+        out -= np.log(shifted_sumexp(x, axis, m))
+    return out
+
+
+def _log_softmax_vjp(g, ans, x, axis):
+    """∂log_softmax: g − softmax·Σg, with softmax = e^{log_softmax}."""
+    return g - exp_p.bind(ans) * g.sum(axis=axis, keepdims=True)
+
+
+log_softmax_p = Primitive("log_softmax", _log_softmax_impl, (_log_softmax_vjp,))
+
+
+def softmax(x, axis=-1):
+    """softmax(x)ᵢ = e^{xᵢ−m} / Σⱼ e^{xⱼ−m} along ``axis`` (m = max x: finite for any finite input).
+
+    ∂: p ⊙ (g − Σ g·p)
+
+    >>> softmax([1000.0, 1000.0, -1000.0])
+    Tensor(shape=[3], dtype=Float32, value=
+    [0.5, 0.5, 0. ])
+    """
+    (x,) = lift_python(x)
+    (x,), dtype = in_float32(x)
+    return cast_back(softmax_p.bind(x, axis=class_axis(x, axis, "softmax")), dtype)
+
+
+def log_softmax(x, axis=-1):
+    """log softmax(x) = x − logsumexp(x) along ``axis``, exact where softmax underflows to 0.
+
+    ∂: g − softmax(x)·Σg
+
+    >>> log_softmax([0.0, -1e4])
+    Tensor(shape=[2], dtype=Float32, value=
+    [     0., -10000.])
+    """
+    (x,) = lift_python(x)
+    (x,), dtype = in_float32(x)
+    return cast_back(log_softmax_p.bind(x, axis=class_axis(x, axis, "log_softmax")), dtype)
+
+
+# ----- pointwise activations -----
+
+
+def _logsigmoid_impl(x):
+    """ln σ(x) = min(x, 0) − ln(1 + e^{−|x|}): finite for every x, exact on both tails."""
+    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+logsigmoid_p = Primitive("logsigmoid", _logsigmoid_impl, (lambda g, ans, x: g * sigmoid_p.bind(-x),))
+
+
+def logsigmoid(x):
+    """ln σ(x) = −softplus(−x), stable for any x.  ∂/∂x = σ(−x) = 1 − σ(x)
+
+    >>> logsigmoid([-1e4, 0.0]).tolist()
+    [-10000.0, -0.6931471824645996]
+    """
+    (x,) = lift_python(x)
+    (x,), dtype = in_float32(x)
+    return cast_back(logsigmoid_p.bind(x), dtype)
+
+
+def _leaky_relu_vjp(g, ans, x, negative_slope):
+    return where_p.bind(x > 0, g, g * negative_slope)
+
+
+leaky_relu_p = Primitive("leaky_relu", lambda x, negative_slope: np.where(x > 0, x, x * negative_slope),
+                         (_leaky_relu_vjp,))
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x for x > 0, ``negative_slope``·x otherwise.  ∂/∂x = 1 for x > 0, else ``negative_slope`` (at 0 too,
+    as PyTorch)
+
+    >>> leaky_relu([-2.0, 3.0], negative_slope=0.1)
+    Tensor(shape=[2], dtype=Float32, value=
+    [-0.2,  3. ])
+    """
+    (x,) = lift_python(x)
+    return tensor_out(leaky_relu_p.bind(x, negative_slope=float(negative_slope)))
+
+
+def _elu_impl(x, alpha):
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))  # min: no overflow in the unused branch
+
+
+def _elu_vjp(g, ans, x, alpha):
+    """∂elu: 1 for x > 0, α·eˣ = elu(x) + α otherwise."""
+    return where_p.bind(x > 0, g, g * (ans + alpha))
+
+
+elu_p = Primitive("elu", _elu_impl, (_elu_vjp,))
+
+
+def elu(x, alpha=1.0):
+    """x for x > 0, α·(eˣ − 1) otherwise.  ∂/∂x = 1 for x > 0, α·eˣ otherwise
+
+    >>> elu([-1e4, 2.0])
+    Tensor(shape=[2], dtype=Float32, value=
+    [-1.,  2.])
+    """
+    (x,) = lift_python(x)
+    (x,), dtype = in_float32(x)
+    return cast_back(elu_p.bind(x, alpha=float(alpha)), dtype)
+
+
+# GELU needs the standard normal CDF Φ. SciPy's ufunc is used when installed; math.erfc (correctly rounded
+# to double, one Python call per element) otherwise.
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_erfc_elementwise = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def _erfc(x):
+    try:
+        from scipy.special import erfc
+    except ImportError:  # pragma: no cover - scipy is present wherever the test suite runs
+        erfc = _erfc_elementwise
+    return erfc(x)
+
+
+def _normal_cdf_impl(x):
+    """Φ(x) = ½·erfc(−x/√2) (erfc keeps the relative accuracy of the left tail)."""
+    return (0.5 * _erfc(-_INV_SQRT2 * x)).astype(x.dtype, copy=False)
+
+
+def _normal_pdf(x):
+    """φ(x) = e^{−x²/2}/√(2π), over values (traced or not)."""
+    return exp_p.bind(-0.5 * (x * x)) * _INV_SQRT_2PI
+
+
+normal_cdf_p = Primitive("normal_cdf", _normal_cdf_impl, (lambda g, ans, x: g * _normal_pdf(x),))
+
+_TANH_C = math.sqrt(2.0 / math.pi)  # constants of the tanh approximation of GELU (Hendrycks & Gimpel)
+_TANH_K = 0.044715
+
+
+def _gelu_impl(x, approximate):
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(_TANH_C * (x + _TANH_K * x * x * x)))
+    return x * _normal_cdf_impl(x)
+
+
+def _gelu_vjp(g, ans, x, approximate):
+    """exact: Φ(x) + x·φ(x);  tanh: ½(1 + t) + ½x(1 − t²)·c(1 + 3k·x²), t = tanh(c(x + k·x³))."""
+    if approximate == "tanh":
+        t = tanh_p.bind(_TANH_C * (x + _TANH_K * (x * x * x)))
+        return g * (0.5 * (1 + t) + (0.5 * x) * (1 - t * t) * (_TANH_C * (1 + 3 * _TANH_K * (x * x))))
+    return g * (normal_cdf_p.bind(x) + x * _normal_pdf(x))
+
+
+gelu_p = Primitive("gelu", _gelu_impl, (_gelu_vjp,))
+
+
+def gelu(x, approximate="none"):
+    """x·Φ(x), Φ the standard normal CDF (``approximate='tanh'``: ½x(1 + tanh(√(2/π)(x + 0.044715x³))),
+    as PyTorch).  ∂/∂x = Φ(x) + x·φ(x)
+
+    >>> gelu([-1e4, 0.0, 1e4])
+    Tensor(shape=[3], dtype=Float32, value=
+    [   -0.,     0., 10000.])
+    """
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    (x,) = lift_python(x)
+    (x,), dtype = in_float32(x)
+    return cast_back(gelu_p.bind(x, approximate=approximate), dtype)
+
+
+# ----- normalize: L1 / L2 / max scaling, composed (the rules follow from abs, max, sum, sqrt, div) -----
+
+
+def normalize(x, ord=2, axis=-1):
+    """x / ‖x‖ along ``axis`` for ``ord`` 1 (Σ|x|), 2 (√Σx²) or ``inf`` (max |x|); rows of zeros stay zero.
+
+    x is first divided by max |x| (the result is scale-invariant), so no square overflows or underflows for
+    any finite input.
+
+    >>> normalize([[3.0, -4.0], [0.0, 0.0]])
+    Tensor(shape=[2, 2], dtype=Float32, value=
+    [[ 0.6, -0.8],
+     [ 0. ,  0. ]])
+    """
+    if ord not in (1, 2, math.inf):
+        raise ValueError(f"normalize: ord must be 1, 2 or inf, got {ord!r}")
+    (x,) = lift_python(x)
+    (x,), dtype = in_float32(x)
+    axis = class_axis(x, axis, "normalize")
+    peak = reduce_max(absolute(x), axis=axis, keepdims=True)
+    scaled = x / where_p.bind(peak == 0, 1, peak)  # |scaled| ≤ 1, with an entry ±1 in every non-zero row
+    if ord == math.inf:
+        return cast_back(scaled, dtype)
+    total = reduce_sum(absolute(scaled) if ord == 1 else scaled * scaled, axis=axis, keepdims=True)  # ≥ 1, or 0
+    norm = where_p.bind(total == 0, 1, total)
+    if ord == 2:
+        norm = sqrt(norm)
+    return cast_back(scaled / norm, dtype)
