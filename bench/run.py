@@ -151,7 +151,7 @@ def expand_peers(spec: str) -> list[str]:
                 raise SystemExit(f"unknown peer {r!r}; choose from {', '.join(ROWS)} or jax/all")
             if r not in rows:
                 rows.append(r)
-    return rows
+    return sorted(rows, key=list(ROWS).index)
 
 
 # --------------------------------------------------------------------------
@@ -559,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
                                       if argv is None else " " + " ".join(argv))
     log(f"softgrad bench: workloads={','.join(workloads)} peers={','.join(rows)} "
         f"threads={threads} env={','.join(envs)}{' quick' if args.quick else ''}")
-    log(f"thread settings for every peer: " + " ".join(
+    log("thread settings for every peer: " + " ".join(
         f"{k}={v!r}" if " " in v else f"{k}={v}" for k, v in thread_env(threads).items()
         if k != "PYTHONHASHSEED"))
 

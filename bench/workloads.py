@@ -22,10 +22,9 @@ limits        NumPy-only machine limits: float32 GEMM GFLOP/s and memory-copy
 from __future__ import annotations
 
 import math
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 

@@ -36,7 +36,7 @@ def setup(ctx):
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_platforms", "cpu")
     import jaxlib
-    return {"version": f"jax {jax.__version__} / jaxlib {jaxlib.__version__}",
+    return {"version": f"{jax.__version__} (jaxlib {jaxlib.__version__})",
             "threads": ctx.threads, "impl": JaxImpl(jax, mode == "jit")}
 
 
