@@ -68,8 +68,11 @@ def run() -> dict:
 
 
 def main() -> None:
-    np.set_printoptions(precision=6, suppress=True)
-    r = run()
+    with np.printoptions(precision=6, suppress=True):
+        report(run())
+
+
+def report(r: dict) -> None:
     print("loss:", r["loss"])
     print("\ngrad(function, (2, 3)) -> (dw, db):")
     for g in r["grads"]:
