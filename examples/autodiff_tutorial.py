@@ -56,7 +56,7 @@ def run() -> dict:
     results["grads_has_aux"], (results["aux_z"],) = sg.grad(function_with_logits, (2, 3), has_aux=True)(x, y, w, b)
 
     model = Network()
-    loss_fn = nn.BCEWithLogitsLoss() if hasattr(nn, "BCEWithLogitsLoss") else ops.binary_cross_entropy_with_logits
+    loss_fn = nn.BCEWithLogitsLoss()
 
     def forward_fn(x, y):
         z = model(x)
