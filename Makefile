@@ -14,7 +14,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/python examples/autodiff_tutorial.py
+	$(BIN)/softgrad train
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

@@ -1,0 +1,1 @@
+"""The ``softgrad`` command line: ``softgrad train | evaluate | predict`` (see ``softgrad.cli.main``)."""

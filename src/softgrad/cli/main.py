@@ -1,0 +1,178 @@
+"""The ``softgrad`` command (also ``python -m softgrad``):
+
+    softgrad train [--dataset digits|mnist|fashion-mnist] [--model logreg|mlp|cnn] [--epochs N] ...
+    softgrad train --resume RUN_DIR [--epochs N]
+    softgrad evaluate RUN_DIR [--dataset ...] [--data-dir DIR]
+    softgrad predict RUN_DIR IMAGE.png [IMAGE.png ...]
+
+Bare ``softgrad train`` trains an MLP on the digits embedded in the package (seconds, offline).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+EXIT_INTERRUPTED = 130  # the shell's convention for a run ended by Ctrl-C
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    """'256,128' → (256, 128); '' → ()."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 256,128, got {text!r}") from None
+
+
+def _train_parser(subparsers, defaults) -> None:
+    from softgrad.training import config as cfg
+
+    train = subparsers.add_parser(
+        "train", help="train a classifier and save it, with metrics and plots, in a run directory",
+        description="Train a classifier. Every option has a default: bare `softgrad train` trains an MLP on the "
+                    "embedded 8x8 digits. Ctrl-C stops after the current step and saves a checkpoint; "
+                    "--resume continues it exactly.")
+    # every training option defaults to None here, so --resume can tell which ones were given
+    add = train.add_argument
+    add("--dataset", choices=cfg.DATASETS, help=f"dataset (default {defaults.dataset})")
+    add("--data-dir", help="directory of the MNIST / Fashion-MNIST IDX files (default ~/.cache/softgrad/<name>)")
+    add("--download", action="store_true", default=None, help="download missing MNIST / Fashion-MNIST files")
+    add("--model", choices=cfg.MODELS, help=f"model (default {defaults.model})")
+    add("--hidden", type=_widths, metavar="W,W", help="hidden Dense widths of the MLP and of the CNN's head "
+                                       f"(default {','.join(map(str, defaults.hidden))})")
+    add("--channels", type=_widths, metavar="C,C", help="convolution widths of the CNN, one 3x3 conv + 2x2 max-pool each "
+                                         f"(default {','.join(map(str, defaults.channels))})")
+    add("--dropout", type=float, help=f"dropout probability after each hidden layer (default {defaults.dropout})")
+    add("--epochs", type=int, help=f"passes over the training set (default {defaults.epochs})")
+    add("--batch-size", type=int, help=f"mini-batch size (default {defaults.batch_size})")
+    add("--optimizer", choices=cfg.OPTIMIZERS, help=f"optimizer (default {defaults.optimizer})")
+    add("--lr", type=float, help="learning rate (default " + ", ".join(f"{k} {v}" for k, v in cfg.DEFAULT_LR.items())
+        + ")")
+    add("--momentum", type=float, help=f"SGD momentum (default {defaults.momentum})")
+    add("--weight-decay", type=float, help=f"weight decay (default {defaults.weight_decay})")
+    add("--lr-schedule", choices=cfg.SCHEDULES,
+        help=f"learning-rate schedule, per step (default {defaults.lr_schedule})")
+    add("--warmup-epochs", type=float, help=f"linear learning-rate warm-up (default {defaults.warmup_epochs})")
+    add("--loss", choices=cfg.LOSSES, help=f"training loss (default {defaults.loss})")
+    add("--seed", type=int, help=f"seed of the weights, data order and dropout (default {defaults.seed})")
+    add("--out", help="run directory (default runs/<dataset>-<model>-<time>)")
+    add("--resume", metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its checkpoint (only --epochs, --data-dir, --download may be given)")
+    add("--no-progress", action="store_true", help="no progress bar (it is shown on terminals only anyway)")
+    add("--threads", type=int, default=1, help="BLAS threads (default 1: robust on a shared machine; more can be "
+                                               "faster on an idle one; never changes the results)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from softgrad.training import TrainConfig
+    from softgrad.training.config import DATASETS
+
+    parser = argparse.ArgumentParser(prog="softgrad", description="Train, evaluate and use handwritten-digit "
+                                                                    "classifiers built on softgrad.")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _train_parser(subparsers, TrainConfig())
+    evaluate = subparsers.add_parser("evaluate", help="test accuracy and confusion matrix of a trained run")
+    evaluate.add_argument("run_dir", help="a run directory written by `softgrad train`")
+    evaluate.add_argument("--dataset", choices=DATASETS, help="evaluate on this dataset's test split instead of the run's")
+    evaluate.add_argument("--data-dir", help="directory of the dataset's files")
+    predict = subparsers.add_parser("predict", help="class probabilities of images (PNG, JPEG, ...)")
+    predict.add_argument("run_dir", help="a run directory written by `softgrad train`")
+    predict.add_argument("images", nargs="+", help="image files, any size, dark-on-light or light-on-dark")
+    return parser
+
+
+# ----- train -----
+
+def _train(args) -> int:
+    from softgrad.training import TrainConfig, Trainer
+
+    options = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in TrainConfig.DERIVED]
+    given = {name: getattr(args, name) for name in options if getattr(args, name) is not None}
+    if args.resume:
+        changed = sorted(set(given) - {"epochs", "data_dir", "download"}) + (["out"] if args.out else [])
+        if changed:
+            options = ", ".join("--" + name.replace("_", "-") for name in changed)
+            raise ValueError(f"--resume continues a run with its own settings; drop {options} "
+                             "(only --epochs, --data-dir and --download may be given)")
+        run_dir = Path(args.resume)
+        if not (run_dir / "config.json").exists():
+            raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json)")
+        config = dataclasses.replace(TrainConfig.load(run_dir / "config.json"), **given)
+    else:
+        config = TrainConfig(**given)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(args.out) if args.out else Path("runs") / f"{config.dataset}-{config.model}-{stamp}"
+    trainer = Trainer(config, run_dir, progress=False if args.no_progress else None, threads=args.threads)
+    metrics = trainer.run(resume=bool(args.resume))
+    return 0 if metrics is not None else EXIT_INTERRUPTED
+
+
+# ----- evaluate and predict -----
+
+
+def _evaluate(args) -> int:
+    from softgrad.training import confusion_matrix, evaluate, make_loss
+    from softgrad.training.datasets import load_dataset
+    from softgrad.training.runs import load_run
+
+    config, model = load_run(args.run_dir)
+    dataset = args.dataset or config.dataset
+    data_dir = args.data_dir if args.data_dir is not None else (config.data_dir if dataset == config.dataset else None)
+    _, _, x_test, y_test, classes = load_dataset(dataset, data_dir)
+    if x_test.shape[1:] != tuple(config.input_shape):
+        raise ValueError(f"{dataset} images have shape {x_test.shape[1:]}, but the model was trained on "
+                         f"{tuple(config.input_shape)} ({config.dataset})")
+    result = evaluate(model, make_loss(config.loss, config.num_classes), x_test, y_test)
+    matrix = confusion_matrix(y_test, result["predictions"], config.num_classes)
+    print(f"{config.model} from {args.run_dir} on the {dataset} test set ({len(y_test)} images)")
+    print(f"test accuracy {100 * result['accuracy']:.2f}%  test loss {result['loss']:.4f}")
+    print("confusion matrix (rows: true class, columns: predicted):")
+    width = max(len(str(matrix.max())), 3)
+    print(" " * 4 + " ".join(f"{i:>{width}}" for i in range(len(matrix))))
+    for i, row in enumerate(matrix):
+        recall = row[i] / max(row.sum(), 1)
+        print(f"{i:>3} " + " ".join(f"{n:>{width}}" for n in row) + f"   {100 * recall:5.1f}%  {classes[i]}")
+    return 0
+
+
+def _predict(args) -> int:
+    from softgrad import ops
+    from softgrad.training.images import load_image
+    from softgrad.training.runs import load_run
+
+    config, model = load_run(args.run_dir)
+    images = np.stack([load_image(path, tuple(config.input_shape)) for path in args.images])
+    probabilities = ops.softmax(model(images), axis=-1).numpy()
+    for path, p in zip(args.images, probabilities):
+        best = int(np.argmax(p))
+        print(f"{path}: {config.class_names[best]} ({100 * p[best]:.1f}%)")
+        print("  " + "  ".join(f"{name}: {100 * q:.1f}%" for name, q in zip(config.class_names, p)))
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from softgrad.training.threads import DEFAULT_THREADS, blas_threads
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        with blas_threads(getattr(args, "threads", DEFAULT_THREADS)):
+            return COMMANDS[args.command](args)
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as error:
+        print(f"softgrad {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"softgrad {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""The datasets ``softgrad train`` knows, always as float32 images (N, 1, H, W) in [0, 1] and int64 labels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from softgrad import data
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
+
+
+def load_dataset(name: str, data_dir=None, download: bool = False):
+    """(x_train, y_train, x_test, y_test, class_names) of ``name`` ('digits', 'mnist' or 'fashion-mnist')."""
+    if name == "digits":
+        arrays = data.load_digits(flatten=False)
+        classes = tuple(str(d) for d in range(10))
+    elif name == "mnist":
+        arrays = data.load_mnist(data_dir, download=download, flatten=False)
+        classes = tuple(str(d) for d in range(10))
+    elif name == "fashion-mnist":
+        arrays = data.load_fashion_mnist(data_dir, download=download, flatten=False)
+        classes = FASHION_CLASSES
+    else:
+        raise ValueError(f"unknown dataset {name!r}; use digits, mnist or fashion-mnist")
+    x_train, y_train, x_test, y_test = arrays
+    return (np.ascontiguousarray(x_train, dtype=np.float32), y_train, np.ascontiguousarray(x_test, dtype=np.float32),
+            y_test, classes)

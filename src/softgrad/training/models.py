@@ -1,0 +1,47 @@
+"""The three classifiers of ``softgrad train``, all taking images (N, C, H, W) and returning logits (N, classes):
+
+* ``logreg``: Flatten → Dense — multinomial logistic regression, the maximum-likelihood linear model
+  (zero initial weights: the loss is convex, so the start does not matter);
+* ``mlp``: Flatten → [Dense → ReLU (→ Dropout)] per hidden width → Dense;
+* ``cnn``: [Conv2d 3×3 'same' → ReLU → MaxPool2d 2] per channel width → Flatten → the MLP head.
+"""
+
+from __future__ import annotations
+
+import math
+
+from softgrad import nn
+from softgrad.random import Generator
+from softgrad.training.config import TrainConfig
+
+
+def _head(in_features: int, config: TrainConfig, init: Generator, dropout: Generator) -> list:
+    layers = []
+    for width in config.hidden:
+        layers += [nn.Dense(in_features, width, generator=init), nn.ReLU()]
+        if config.dropout:
+            layers.append(nn.Dropout(config.dropout, generator=dropout))
+        in_features = width
+    layers.append(nn.Dense(in_features, config.num_classes, generator=init))
+    return layers
+
+
+def build_model(config: TrainConfig, init: Generator, dropout: Generator) -> nn.SequentialCell:
+    """The model ``config`` describes (``input_shape`` and ``num_classes`` must be set), with initial weights
+    from ``init`` and dropout masks from ``dropout``."""
+    channels, height, width = config.input_shape
+    if config.model == "logreg":
+        return nn.SequentialCell(nn.Flatten(), nn.Dense(channels * height * width, config.num_classes,
+                                                        weight_init="zeros", bias_init="zeros"))
+    if config.model == "mlp":
+        return nn.SequentialCell([nn.Flatten()] + _head(channels * height * width, config, init, dropout))
+    layers = []
+    for out_channels in config.channels:
+        layers += [nn.Conv2d(channels, out_channels, 3, pad_mode="same", has_bias=True, generator=init), nn.ReLU(),
+                   nn.MaxPool2d(2, pad_mode="same")]
+        channels, height, width = out_channels, math.ceil(height / 2), math.ceil(width / 2)
+    return nn.SequentialCell(layers + [nn.Flatten()] + _head(channels * height * width, config, init, dropout))
+
+
+def count_parameters(model: nn.Cell) -> int:
+    return sum(p.size for p in model.trainable_params())
