@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 from pathlib import Path
@@ -63,9 +64,9 @@ def _train_parser(subparsers, defaults) -> None:
     add("--out", help="run directory (default runs/<dataset>-<model>-<time>)")
     add("--resume", metavar="RUN_DIR",
         help="continue the run in RUN_DIR from its checkpoint (only --epochs, --data-dir, --download may be given)")
+    add("--threads", type=int, help=f"BLAS threads (default {defaults.threads}: robust on a shared machine; more can "
+                                    "be faster on an idle one, and change the last bits of the results)")
     add("--no-progress", action="store_true", help="no progress bar (it is shown on terminals only anyway)")
-    add("--threads", type=int, default=1, help="BLAS threads (default 1: robust on a shared machine; more can be "
-                                               "faster on an idle one; never changes the results)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,7 +108,7 @@ def _train(args) -> int:
         config = TrainConfig(**given)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = Path(args.out) if args.out else Path("runs") / f"{config.dataset}-{config.model}-{stamp}"
-    trainer = Trainer(config, run_dir, progress=False if args.no_progress else None, threads=args.threads)
+    trainer = Trainer(config, run_dir, progress=False if args.no_progress else None)
     metrics = trainer.run(resume=bool(args.resume))
     return 0 if metrics is not None else EXIT_INTERRUPTED
 
@@ -119,6 +120,7 @@ def _evaluate(args) -> int:
     from softgrad.training import confusion_matrix, evaluate, make_loss
     from softgrad.training.datasets import load_dataset
     from softgrad.training.runs import load_run
+    from softgrad.training.threads import blas_threads
 
     config, model = load_run(args.run_dir)
     dataset = args.dataset or config.dataset
@@ -127,16 +129,18 @@ def _evaluate(args) -> int:
     if x_test.shape[1:] != tuple(config.input_shape):
         raise ValueError(f"{dataset} images have shape {x_test.shape[1:]}, but the model was trained on "
                          f"{tuple(config.input_shape)} ({config.dataset})")
-    result = evaluate(model, make_loss(config.loss, config.num_classes), x_test, y_test)
+    with blas_threads(config.threads):
+        result = evaluate(model, make_loss(config.loss, config.num_classes), x_test, y_test)
     matrix = confusion_matrix(y_test, result["predictions"], config.num_classes)
     print(f"{config.model} from {args.run_dir} on the {dataset} test set ({len(y_test)} images)")
     print(f"test accuracy {100 * result['accuracy']:.2f}%  test loss {result['loss']:.4f}")
-    print("confusion matrix (rows: true class, columns: predicted):")
+    print("confusion matrix (rows: true class, columns: predicted; then the class's recall):")
     width = max(len(str(matrix.max())), 3)
     print(" " * 4 + " ".join(f"{i:>{width}}" for i in range(len(matrix))))
     for i, row in enumerate(matrix):
         recall = row[i] / max(row.sum(), 1)
-        print(f"{i:>3} " + " ".join(f"{n:>{width}}" for n in row) + f"   {100 * recall:5.1f}%  {classes[i]}")
+        name = "" if classes[i] == str(i) else f"  {classes[i]}"
+        print(f"{i:>3} " + " ".join(f"{n:>{width}}" for n in row) + f"   {100 * recall:5.1f}%{name}")
     return 0
 
 
@@ -144,10 +148,12 @@ def _predict(args) -> int:
     from softgrad import ops
     from softgrad.training.images import load_image
     from softgrad.training.runs import load_run
+    from softgrad.training.threads import blas_threads
 
     config, model = load_run(args.run_dir)
     images = np.stack([load_image(path, tuple(config.input_shape)) for path in args.images])
-    probabilities = ops.softmax(model(images), axis=-1).numpy()
+    with blas_threads(config.threads):
+        probabilities = ops.softmax(model(images), axis=-1).numpy()
     for path, p in zip(args.images, probabilities):
         best = int(np.argmax(p))
         print(f"{path}: {config.class_names[best]} ({100 * p[best]:.1f}%)")
@@ -159,19 +165,19 @@ COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from softgrad.training.threads import DEFAULT_THREADS, blas_threads
-
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with blas_threads(getattr(args, "threads", DEFAULT_THREADS)):
-            return COMMANDS[args.command](args)
+        return COMMANDS[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError, ImportError) as error:
         print(f"softgrad {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"softgrad {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the output was piped into a reader that stopped early (`| head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

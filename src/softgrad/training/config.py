@@ -41,6 +41,7 @@ class TrainConfig:
     warmup_epochs: float = 0.0
     loss: str = "cross-entropy"
     seed: int = 0
+    threads: int = 1  # BLAS threads; part of the run because the count changes the last bits (training.threads)
     # filled in from the data when the run starts
     DERIVED: ClassVar[tuple[str, ...]] = ("input_shape", "num_classes", "class_names")
     input_shape: tuple[int, ...] | None = None
@@ -57,7 +58,7 @@ class TrainConfig:
                                      ("lr_schedule", self.lr_schedule, SCHEDULES)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if any(h < 1 for h in self.hidden + self.channels):

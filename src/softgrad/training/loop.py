@@ -7,8 +7,9 @@ One step is the MindSpore pattern::
 
 Exact resume. Everything a step depends on is a function of saved state: the weights and optimizer state
 (checkpoint tensors), the data order (the DataLoader's permutation of (seed, epoch), replayed up to the
-saved step), the dropout generator's state and the schedule's step count. So a run stopped anywhere and
-resumed ends bit-identical to one that never stopped.
+saved step), the dropout generator's state and the schedule's step count; the BLAS thread count, which
+decides how the matrix products round, is in the config. So a run stopped anywhere and resumed ends
+bit-identical to one that never stopped.
 
 Stopping. Ctrl-C (SIGINT) asks the loop to stop after the current step; it then writes a checkpoint and
 returns. A second Ctrl-C aborts at once. ``request_stop()`` does the same from code (e.g. an ``on_step`` hook).
@@ -37,7 +38,7 @@ from softgrad.training.config import TrainConfig
 from softgrad.training.datasets import load_dataset
 from softgrad.training.metrics import confusion_matrix, evaluate, make_loss
 from softgrad.training.models import build_model, count_parameters
-from softgrad.training.threads import DEFAULT_THREADS, blas_threads
+from softgrad.training.threads import blas_threads
 
 CONFIG_FILE, CHECKPOINT_FILE, MODEL_FILE = "config.json", "checkpoint.safetensors", "model.safetensors"
 METRICS_FILE, CURVES_FILE, CONFUSION_FILE = "metrics.json", "curves.png", "confusion.png"
@@ -97,19 +98,16 @@ class Trainer:
     early (the checkpoint then lets ``run(resume=True)`` continue).
 
     ``log`` receives the human-readable lines; ``progress`` is True/False for the per-epoch progress bar
-    (None: shown on terminals only); ``on_step(trainer)`` is called after every optimisation step;
-    ``threads`` is the number of BLAS threads (see ``training.threads``; it never changes the results).
+    (None: shown on terminals only); ``on_step(trainer)`` is called after every optimisation step.
     """
 
     def __init__(self, config: TrainConfig, run_dir, *, log: Callable[[str], None] = print,
-                 progress: bool | None = None, on_step: Callable[["Trainer"], None] | None = None,
-                 threads: int = DEFAULT_THREADS):
+                 progress: bool | None = None, on_step: Callable[["Trainer"], None] | None = None):
         self.config = config
         self.run_dir = Path(run_dir)
         self.log = log
         self.progress = progress
         self.on_step = on_step
-        self.threads = threads
         self.stop_requested = False
 
     def request_stop(self) -> None:
@@ -180,7 +178,7 @@ class Trainer:
         self.log(f"training {self.config.model} ({count_parameters(self.model):,} parameters) on "
                  f"{self.config.dataset}: {len(self.loader.dataset)} train / {len(self.y_test)} test images, "
                  f"{self.config.epochs} epochs of {len(self.loader)} steps")
-        with blas_threads(self.threads):
+        with blas_threads(self.config.threads):
             with _stop_on_sigint(self):
                 while self.epoch < self.config.epochs:
                     session_start = time.perf_counter()
