@@ -3,6 +3,7 @@ errors, and a real Ctrl-C (SIGINT) through a subprocess followed by an exact --r
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -94,10 +95,10 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_is_exact(tmp_path):
     out, err = process.communicate(timeout=60)
     assert process.returncode == EXIT_INTERRUPTED, err
     assert "checkpoint saved" in out and "Traceback" not in err
-    stopped_at = json.loads((run / "config.json").read_text())
-    assert stopped_at["epochs"] == 100000 and (run / "checkpoint.safetensors").exists()
+    assert json.loads((run / "config.json").read_text())["epochs"] == 100000
+    stopped_epoch = int(re.search(r"stopped at epoch (\d+), step", out).group(1))
 
-    epochs = 4
+    epochs = stopped_epoch + 2  # continue (with fewer epochs in all) past the stop, then compare
     assert main(["train", "--resume", str(run), "--epochs", str(epochs), "--no-progress"]) == 0
     straight = tmp_path / "straight"
     Trainer(TrainConfig(hidden=(16,), batch_size=64, lr_schedule="constant", dropout=0.1, epochs=epochs), straight,
