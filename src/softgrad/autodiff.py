@@ -17,7 +17,8 @@ arguments                              gradient part
 ``weights=[p, q, ...]`` / ``()``       ``(g_p, g_q, ...)`` — a 1-tuple for one, ``()`` for none
 positions and weights                  ``(position_part, weights_part)``
 ``grad_position=None``, weights        ``weights_part``
-``has_aux=True``                       ``(gradient_part, (aux_1, ...))``; only output 0 is differentiated
+``has_aux=True``                       ``grad``: ``(gradient_part, (aux_1, ...))``; ``value_and_grad``:
+                                       ``((out_0, aux_1, ...), gradient_part)``; only output 0 is differentiated
 ``return_ids=True``                    every ``g`` becomes ``(position, g)`` or ``(parameter_name, g)``
 =====================================  ===========================================================
 
@@ -236,11 +237,8 @@ def _gradient_fn(fn, grad_position, weights, has_aux, return_ids):
             gradient = position_part
         else:
             gradient = (position_part, weight_part)
-        value = trace.drop(trace.output)
-        if has_aux:
-            aux = tuple(wrap(concrete(a)) if isinstance(a, Tensor) else a for a in aux)
-            return value, (gradient, aux)
-        return value, gradient
+        aux = tuple(wrap(concrete(a)) if isinstance(a, Tensor) else a for a in aux)
+        return trace.drop(trace.output), gradient, aux
 
     return value_and_gradient
 
@@ -253,24 +251,31 @@ def grad(fn: Callable, grad_position=0, weights=None, has_aux: bool = False, ret
     Tensor(shape=[2], dtype=Float32, value=
     [2., 4.])
     """
-    value_and_gradient = _gradient_fn(fn, grad_position, weights, has_aux, return_ids)
+    value_gradient_aux = _gradient_fn(fn, grad_position, weights, has_aux, return_ids)
 
     def gradient(*args):
-        return value_and_gradient(*args)[1]
+        _, gradient, aux = value_gradient_aux(*args)
+        return (gradient, aux) if has_aux else gradient
 
     gradient.__name__ = f"grad_of_{getattr(fn, '__name__', 'fn')}"
     return gradient
 
 
 def value_and_grad(fn: Callable, grad_position=0, weights=None, has_aux: bool = False, return_ids: bool = False):
-    """Like ``grad``, returning ``(everything fn returned, gradients)``.
+    """Like ``grad``, returning ``(everything fn returned, gradients)`` — with ``has_aux`` too, as MindSpore:
+    ``((loss, aux...), gradients)``.
 
     >>> import softgrad as sg
     >>> value, g = sg.value_and_grad(lambda x: (x * x).sum())(sg.Tensor([3.0]))
     >>> float(value), float(g[0])
     (9.0, 6.0)
     """
-    value_and_gradient = _gradient_fn(fn, grad_position, weights, has_aux, return_ids)
+    value_gradient_aux = _gradient_fn(fn, grad_position, weights, has_aux, return_ids)
+
+    def value_and_gradient(*args):
+        value, gradient, _ = value_gradient_aux(*args)
+        return value, gradient
+
     value_and_gradient.__name__ = f"value_and_grad_of_{getattr(fn, '__name__', 'fn')}"
     return value_and_gradient
 

@@ -2,7 +2,7 @@
 
 One step is the MindSpore pattern::
 
-    (loss, logits), (grads, _) = value_and_grad(loss_and_logits, None, weights=params, has_aux=True)(x, y)
+    (loss, logits), grads = value_and_grad(loss_and_logits, None, weights=params, has_aux=True)(x, y)
     optimizer(grads)
 
 Exact resume. Everything a step depends on is a function of saved state: the weights and optimizer state
@@ -204,7 +204,7 @@ class Trainer:
         start = time.perf_counter()
         try:
             for x, y in batches:
-                (loss, logits), (grads, _) = self.step_fn(x, y)
+                (loss, logits), grads = self.step_fn(x, y)
                 self.optimizer(grads)
                 if self.schedule is not None:
                     self.schedule.step()
