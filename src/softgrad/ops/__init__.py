@@ -1,7 +1,8 @@
 """softgrad.ops: the primitives (each with its derivative rule beside it) and the ops composed from them.
 
 Files by kind: ``elementwise`` (unary, binary with broadcasting, comparisons), ``reductions``, ``shape``,
-``linalg``, ``creation``, ``losses``. Tensor operators and methods are these same ops (attached in ``_tensor_methods``).
+``linalg``, ``creation``, ``activations`` (the softmax family and non-linearities), ``losses``, ``nn_kernels``
+(dense, conv2d, max_pool2d). Tensor operators and methods are these same ops (attached in ``_tensor_methods``).
 """
 
 from softgrad.ops.creation import arange, eye, full, full_like, linspace, ones, ones_like, zeros, zeros_like
@@ -12,13 +13,13 @@ from softgrad.ops.elementwise import (
 )
 from softgrad.ops.linalg import dot, matmul, outer
 from softgrad.ops.nn_kernels import conv2d, dense, max_pool2d
-from softgrad.ops.activations import elu, gelu, leaky_relu, log_softmax, logsigmoid, normalize, softmax
+from softgrad.ops.activations import elu, gelu, leaky_relu, log_softmax, logsigmoid, logsumexp, normalize, softmax
 from softgrad.ops.losses import (
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss,
     nll_loss, smooth_l1_loss, xlogy,
 )
 from softgrad.ops.reductions import (
-    argmax, argmin, broadcast_to, logsumexp, max, mean, min, prod, std, sum, var,
+    argmax, argmin, broadcast_to, max, mean, min, prod, std, sum, var,
 )
 from softgrad.ops.shape import (
     astype, concat, copy, expand_dims, flatten, gather, getitem, one_hot, reshape, split, squeeze, stack,

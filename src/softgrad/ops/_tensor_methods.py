@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from softgrad.ops import creation, elementwise as ew, linalg, reductions as red, shape
+from softgrad.ops import activations as act, creation, elementwise as ew, linalg, reductions as red, shape
 from softgrad.tensor import Tensor, concrete, wrap
 
 
@@ -58,7 +58,7 @@ for _op in (red.sum, red.mean, red.max, red.min, red.prod, red.argmax, red.argmi
     setattr(Tensor, _op.__name__, _reduction_method(_op))
 
 _METHODS = {
-    "var": red.var, "std": red.std, "logsumexp": red.logsumexp,
+    "var": red.var, "std": red.std, "logsumexp": act.logsumexp,
     "reshape": shape.reshape, "transpose": shape.transpose, "swapaxes": shape.swapaxes,
     "expand_dims": shape.expand_dims, "squeeze": shape.squeeze, "flatten": shape.flatten,
     "broadcast_to": red.broadcast_to, "astype": shape.astype, "copy": shape.copy,

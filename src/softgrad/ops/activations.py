@@ -2,8 +2,8 @@
 non-linearities, each forward beside its closed-form rule.
 
 ``sigmoid``, ``softplus``, ``relu`` and ``tanh`` are elementwise primitives the core needs too; they live in
-``elementwise`` (``ops.sigmoid`` etc.); ``ops.logsumexp`` is the reduction in ``reductions``. ``log_softmax``
-and ``cross_entropy`` compute logsumexp the same way, m + ln Σ e^{x−m} with m the row max (exact where
+``elementwise`` (``ops.sigmoid`` etc.). ``logsumexp``, ``log_softmax`` and ``cross_entropy`` compute
+logsumexp the same way, m + ln Σ e^{x−m} with m the row max (exact where
 |m| ≫ ln Σ e^{x−m}), so ``nll_loss(log_softmax(x), y) = cross_entropy(x, y)`` holds to the last bit.
 
 float16 inputs are computed in float32 and returned as float16 (``in_float32``): the exponentials and the
@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from softgrad.ops._primitive import lift_python, normalize_axis, shape_of, tensor_out
+from softgrad.ops._primitive import kept_shape, lift_python, normalize_axis, shape_of, tensor_out
 from softgrad.ops.elementwise import abs as absolute, exp_p, sigmoid_p, sqrt, tanh_p, where_p
 from softgrad.ops.reductions import max as reduce_max, sum as reduce_sum
 from softgrad.ops.shape import astype
@@ -105,6 +105,40 @@ exp_shifted_p = Primitive("exp_shifted", _exp_shifted_impl, (lambda g, ans, x, s
 # e^{x − m} with m = row_max(x) passed as a constant: softmax = e / Σe and logsumexp = m + ln Σe are then
 # exact where |m| ≫ ln Σe (a row of −1e4 in float32), and their derivatives follow from ∂e/∂x = e alone
 # (logsumexp − m and softmax are the same functions of x for any constant shift).
+
+
+def _logsumexp_impl(x, axis, keepdims):
+    """m + ln Σ e^{x−m}, m = max x (0 where ±inf, so a row of −inf gives −inf, not NaN)."""
+    m = row_max(x, axis)
+    leading_rows_free = axis is not None and 0 not in axis  # blocks of leading rows can then be summed apart
+    with np.errstate(divide="ignore"):  # every entry −inf: ln 0 = −inf is the answer
+        total = shifted_sumexp(x, axis, m) if leading_rows_free else np.add.reduce(np.exp(x - m), axis, keepdims=True)
+        out = np.log(total) + m
+    return out if keepdims else out.reshape(np.add.reduce(total, axis=axis).shape if axis is None else
+                                            tuple(n for i, n in enumerate(x.shape) if i not in axis))
+
+
+def _logsumexp_vjp(g, ans, x, axis, keepdims):
+    """∂ logsumexp = softmax(x) over ``axis``, as e^{x−m}/Σe^{x−m} (not e^{x − lse}: lse is rounded)."""
+    e = exp_shifted_p.bind(x, shift=row_max(concrete(x), axis))
+    p = e / e.sum(axis=axis, keepdims=True)
+    if not keepdims:
+        g = g.reshape(kept_shape(shape_of(x), axis))
+    return g * p
+
+
+logsumexp_p = Primitive("logsumexp", _logsumexp_impl, (_logsumexp_vjp,))
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """ln Σ eˣ over ``axis`` (all axes when None), computed as m + ln Σ e^{x−m}.  ∂/∂x = softmax(x)
+
+    >>> logsumexp([1000.0, 1000.0])
+    Tensor(shape=[], dtype=Float32, value= 1000.6932)
+    """
+    (x,) = lift_python(x)
+    (x,), dtype = in_float32(x)
+    return cast_back(logsumexp_p.bind(x, axis=normalize_axis(axis, len(shape_of(x))), keepdims=keepdims), dtype)
 
 
 def _softmax_impl(x, axis):

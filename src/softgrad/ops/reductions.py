@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from softgrad.ops._primitive import kept_shape, lift_python, normalize_axis, shape_of, tensor_out
-from softgrad.ops.elementwise import exp_p, sqrt, where_p
+from softgrad.ops.elementwise import sqrt, where_p
 from softgrad.tensor import Primitive
 
 
@@ -139,36 +139,6 @@ def max(x, axis=None, keepdims=False):
 def min(x, axis=None, keepdims=False):
     """min x over ``axis``.  ∂/∂xᵢ = [xᵢ = min]/#ties"""
     return _reduce(min_p, x, axis, keepdims)
-
-
-# ----- logsumexp: a fused kernel, stable for any input -----
-
-
-def _logsumexp_impl(x, axis, keepdims):
-    """m + ln Σ e^{x−m} with m = max x (m = 0 where max is ±inf, so all −inf gives −inf, not NaN)."""
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
-    with np.errstate(divide="ignore"):  # every entry −inf: ln 0 = −inf is the answer
-        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else out.reshape(np.shape(np.sum(x, axis=axis)))
-
-
-def _logsumexp_vjp(g, ans, x, axis, keepdims):
-    if not keepdims:
-        ans = ans.reshape(kept_shape(shape_of(x), axis))
-    return _spread(g, x, axis, keepdims) * exp_p.bind(x - ans)
-
-
-logsumexp_p = Primitive("logsumexp", _logsumexp_impl, (_logsumexp_vjp,))
-
-
-def logsumexp(x, axis=None, keepdims=False):
-    """ln Σ eˣ over ``axis``, computed as m + ln Σ e^{x−m}.  ∂/∂x = softmax(x)
-
-    >>> logsumexp([1000.0, 1000.0])
-    Tensor(shape=[], dtype=Float32, value= 1000.6932)
-    """
-    return _reduce(logsumexp_p, x, axis, keepdims)
 
 
 # ----- variance and standard deviation: composed from the primitives above -----
