@@ -347,7 +347,8 @@ def build_report(res: Results, meta: dict[str, Any], workloads_run: list[str]) -
         parts.append("")
 
     if "limits" in workloads_run:
-        parts += ["## Machine limits (NumPy, same run)", ""]
+        parts += ["## Machine limits (NumPy, same run)", "",
+                  "The fastest of the timed repeats (a limit is the best the machine does).", ""]
         headers = ["figure", "threads"] + list(res.envs)
         rows = []
         def cell(env, case, key, t):
@@ -365,10 +366,10 @@ def build_report(res: Results, meta: dict[str, Any], workloads_run: list[str]) -
 
         for t in meta["limit_threads"]:
             rows.append([f"float32 GEMM {meta['gemm_n']}³, GFLOP/s", str(t)] +
-                        [cell(e, "gemm", "gflops", t) for e in res.envs])
+                        [cell(e, "gemm", "peak_gflops", t) for e in res.envs])
         for t in meta["limit_threads"]:
             rows.append([f"memory copy {meta['copy_mib']} MiB, GB/s (read + write)", str(t)] +
-                        [cell(e, "copy", "gbps", t) for e in res.envs])
+                        [cell(e, "copy", "peak_gbps", t) for e in res.envs])
         parts += [render(headers, rows), ""]
 
     if "ce" in workloads_run:
@@ -380,7 +381,7 @@ def build_report(res: Results, meta: dict[str, Any], workloads_run: list[str]) -
             return sig(c.get("gbps"))
 
         def frac(c, env, case):
-            lim = res.limit(env, "copy", "gbps")
+            lim = res.limit(env, "copy", "peak_gbps")
             return pct(c["gbps"] / lim) if lim else ""
 
         parts += [res.table("ce", [W.ce_case(s) for s in W.CE_SHAPES], "shape", [
@@ -398,7 +399,7 @@ def build_report(res: Results, meta: dict[str, Any], workloads_run: list[str]) -
                   "memory of the process (includes the 188 MB data set).", ""]
 
         def gemm_frac(c, env, case):
-            lim = res.limit(env, "gemm", "gflops")
+            lim = res.limit(env, "gemm", "peak_gflops")
             return pct(c["gflops"] / lim) if lim else ""
 
         parts += [res.table("mlp", [str(b) for b in W.MLP_BATCHES], "batch", [
@@ -523,9 +524,11 @@ def main(argv: list[str] | None = None) -> int:
                         "best round (default 1)")
     p.add_argument("--retries", type=int, default=None,
                    help="re-run a peer process measured while other processes took more than "
-                        f"{CONTENDED} CPU, up to this many times (default 1; --quick: 0)")
-    p.add_argument("--retry-budget", type=int, default=24,
-                   help="at most this many re-runs in the whole run (default 24)")
+                        f"{CONTENDED} CPU, up to this many times (default 2; --quick: 0)")
+    p.add_argument("--retry-budget", type=int, default=40,
+                   help="at most this many re-runs in the whole run (default 40)")
+    p.add_argument("--time-budget", type=float, default=780,
+                   help="start no re-run after this many seconds (default 780)")
     p.add_argument("--idle-wait", type=float, default=None,
                    help="before each peer process wait up to this many seconds for the machine "
                         "to be idle (default 5; --quick: 0)")
@@ -545,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = expand_peers(args.peers)
     rounds = max(1, args.rounds or 1)
     if args.retries is None:
-        args.retries = 0 if args.quick else 1
+        args.retries = 0 if args.quick else 2
     if args.idle_wait is None:
         args.idle_wait = 0.0 if args.quick else 5.0
     env_choice = args.env or ("stock" if args.quick else "both")
@@ -590,8 +593,13 @@ def main(argv: list[str] | None = None) -> int:
         retry_budget = args.retry_budget
         wait_budget = 120.0  # seconds of idle-waiting in the whole run
         i = 0
+        base_jobs = len(schedule)
         while schedule:
             rnd, workload, row, cases, t, env = job = schedule.pop(0)
+            if i >= base_jobs and time.perf_counter() - t_start > args.time_budget:
+                log(f"time budget of {args.time_budget:.0f} s spent: skipping "
+                    f"{len(schedule) + 1} re-run(s)")
+                break
             i += 1
             waited, load = wait_for_quiet(min(args.idle_wait, wait_budget))
             wait_budget -= waited

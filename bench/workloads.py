@@ -406,7 +406,8 @@ def drive_limits(ctx: Context, _impl=None) -> list[dict[str, Any]]:
         step()
         err = compare("gemm", c[:8], a[:8].astype(np.float64) @ bm.astype(np.float64), 1e-5)
         t = measure(step, repeats=b.repeats, warmup=b.warmup, min_time=20 * b.min_time)
-        return dict(t, check_err=err, n=n, gflops=2 * n**3 / t["median_s"] / 1e9)
+        return dict(t, check_err=err, n=n, gflops=2 * n**3 / t["median_s"] / 1e9,
+                    peak_gflops=2 * n**3 / t["min_s"] / 1e9)
 
     def copy() -> dict[str, Any]:
         nbytes = (COPY_BYTES // 4) if ctx.quick else COPY_BYTES
@@ -433,7 +434,8 @@ def drive_limits(ctx: Context, _impl=None) -> list[dict[str, Any]]:
             if pool is not None:
                 pool.shutdown()
         return dict(t, check_err=0.0, bytes=2 * src.nbytes, copy_threads=t_count,
-                    gbps=2 * src.nbytes / t["median_s"] / 1e9)
+                    gbps=2 * src.nbytes / t["median_s"] / 1e9,
+                    peak_gbps=2 * src.nbytes / t["min_s"] / 1e9)
 
     if ctx.wants("gemm"):
         out.append(run_case("gemm", gemm))
