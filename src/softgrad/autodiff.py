@@ -73,8 +73,10 @@ def backward(tape: list, seeds: dict[int, Any]) -> list:
 # ----- tracing a call -----
 
 
-def _check_differentiable(x, what: str) -> None:
-    dtype = concrete(x).dtype if hasattr(concrete(x), "dtype") else np.asarray(x).dtype
+def _check_differentiable(value, what: str) -> None:
+    dtype = getattr(concrete(value), "dtype", None)
+    if dtype is None or dtype.kind not in "fc":
+        dtype = np.asarray(concrete(value)).dtype
     if not is_float_dtype(dtype):
         raise TypeError(f"{what} has dtype {dtype}; only floating-point inputs can be differentiated. "
                         "Cast it first (x.astype(softgrad.float32)) or leave it out of grad_position.")
@@ -97,7 +99,8 @@ class _Trace:
                 args[p] = box
                 self.leaves.append((box._node, box._data))
             for w in weights:
-                _check_differentiable(w, f"weight '{getattr(w, 'name', None)}'")
+                if w._trace or w._data.dtype.kind not in "fc":  # the common case, an untraced float, is fine
+                    _check_differentiable(w, f"weight '{getattr(w, 'name', None)}'")
                 saved.append((w, w._data, w._trace, w._node))
                 value = value_of(w)
                 w._data, w._trace, w._node = value, self.level, add_leaf(self.tape, value)
@@ -123,11 +126,12 @@ class _Trace:
         grads = []
         for node, value in self.leaves:
             g = cotangents[node]
-            dtype = concrete(value).dtype
             if g is None:
                 g = zeros_like(concrete(value))
-            elif g.dtype != dtype:
-                g = g.astype(dtype)
+            else:
+                dtype = concrete(value).dtype
+                if g.dtype != dtype:
+                    g = g.astype(dtype)
             grads.append(wrap(g))
         return grads
 

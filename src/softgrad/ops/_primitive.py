@@ -72,4 +72,8 @@ def kept_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[in
 
 
 def shape_of(x) -> tuple[int, ...]:
-    return np.shape(x) if not isinstance(x, Tensor) else x.shape
+    """The shape of a value: an ndarray, NumPy scalar, Tensor, or Python number/list."""
+    try:
+        return x.shape
+    except AttributeError:
+        return np.shape(x)
