@@ -287,6 +287,13 @@ def value_and_grad(fn: Callable, grad_position=0, weights=None, has_aux: bool = 
 # ----- vjp, jvp -----
 
 
+def _check_same_shapes(what: str, values, reference_name: str, references) -> None:
+    for value, reference in zip(values, references):
+        if np.shape(concrete(value)) != np.shape(concrete(reference)):
+            raise ValueError(f"{what} shape {np.shape(concrete(value))} does not match the shape of "
+                             f"{reference_name}, {np.shape(concrete(reference))}")
+
+
 def _vjp_all(fn, inputs):
     """(outputs, vjp_fn) where vjp_fn always returns a list with one cotangent per input."""
     trace = _Trace(fn, inputs, range(len(inputs)), ())
@@ -297,10 +304,7 @@ def _vjp_all(fn, inputs):
         cts = _flatten(cotangent)
         if len(cts) != len(outs):
             raise ValueError(f"vjp_fn: expected {len(outs)} cotangent(s), one per output, got {len(cts)}")
-        for out, ct in zip(outs, cts):
-            if np.shape(concrete(ct)) != np.shape(concrete(out)):
-                raise ValueError(f"vjp_fn: cotangent shape {np.shape(concrete(ct))} does not match the output "
-                                 f"shape {np.shape(concrete(out))}")
+        _check_same_shapes("vjp_fn: cotangent", cts, "the output", outs)
         values = [value_of(ct) for ct in cts]
         return trace.input_cotangents(trace.seeds(outs, values))
 
@@ -340,10 +344,7 @@ def jvp(fn: Callable, primals, tangents):
     primals, tangents = _as_tuple(primals), _as_tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primal(s) but {len(tangents)} tangent(s); pass one tangent per primal")
-    for p, t in zip(primals, tangents):
-        if np.shape(concrete(p)) != np.shape(concrete(t)):
-            raise ValueError(f"jvp: tangent shape {np.shape(concrete(t))} does not match primal shape "
-                             f"{np.shape(concrete(p))}")
+    _check_same_shapes("jvp: tangent", tangents, "its primal", primals)
     output, vjp_all = _vjp_all(fn, primals)
     outs = _flatten(output)
     dummy = tuple(zeros_like(o) for o in outs)
