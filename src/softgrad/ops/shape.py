@@ -116,6 +116,8 @@ def stack(tensors, axis=0):
     shapes = {shape_of(t) for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+    if not any(isinstance(t, Tensor) and t.is_traced for t in tensors):  # constants: one NumPy call
+        return wrap(np.stack([concrete(t) for t in tensors], axis=axis))
     return concat([expand_dims(t, axis) for t in tensors], axis=axis)
 
 
