@@ -6,13 +6,20 @@ non-linearities, each forward beside its closed-form rule.
 logsumexp the same way, m + ln Σ e^{x−m} with m the row max (exact where
 |m| ≫ ln Σ e^{x−m}), so ``nll_loss(log_softmax(x), y) = cross_entropy(x, y)`` holds to the last bit.
 
+The softmax family's kernels take large inputs block by block (about 1 MB of leading rows, in cache while it
+is worked on), blocks shared out between threads (NumPy releases the GIL inside its loops); every block is
+computed whole by one thread, so results do not depend on the number of threads.
+
 float16 inputs are computed in float32 and returned as float16 (``in_float32``): the exponentials and the
 sums of the softmax family, and ``x²`` in GELU, are out of float16's range long before the results are.
 """
 
 from __future__ import annotations
 
+import contextvars
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -58,13 +65,26 @@ def class_axis(x, axis, name: str) -> int:
 
 # ----- the softmax family: one pass of max / exp / sum, closed-form rules -----
 
-_BLOCK_BYTES = 256 * 1024  # the kernels below work on blocks of leading rows this large (cache-sized)
+_BLOCK_BYTES = 1 << 20  # the kernels below work on blocks of leading rows this large (they stay in cache)
+_SHORT_ROWS = 16  # rows of (N, C) with fewer classes are reduced by ``row_max`` column by column
+_THREADS = 4  # at most this many threads share out the blocks of one call (fewer if fewer CPUs are ours)
 
 
-def row_max(x, axis):
-    """max x over ``axis`` with keepdims, 0 where it is ±inf or NaN: the shift m of the softmax family."""
-    m = np.maximum.reduce(x, axis=axis, keepdims=True)
-    m[~np.isfinite(m)] = 0
+def row_max(x, axis, out=None):
+    """max x over ``axis`` with keepdims (into ``out`` if given), 0 where it is ±inf or NaN: the shift m of the
+    softmax family."""
+    if x.ndim == 2 and axis in (1, (1,)) and x.shape[1] < _SHORT_ROWS and x.nbytes <= _BLOCK_BYTES:
+        # NumPy's reduction loop starts once per row: over short rows, the max along a transposed copy is faster
+        # (and the same values: max is exact)
+        m = np.maximum.reduce(x.T.copy(), axis=0).reshape(-1, 1)
+        if out is not None:
+            out[...] = m
+            m = out
+    else:
+        m = np.maximum.reduce(x, axis=axis, keepdims=True, out=out)
+    finite = np.isfinite(m)
+    if not finite.all():
+        m[~finite] = 0
     return m
 
 
@@ -78,26 +98,104 @@ def _rows_of(shift, rows):
     return shift if shift.shape[0] == 1 else shift[rows]
 
 
-def shifted_sumexp(x, axis, shift):
-    """Σ e^{x − m} over ``axis`` (keepdims) for m = ``shift``: exp and sum block by block in one cache-sized
-    buffer, so x passes through memory once and no array of x's size is allocated. The dtype of x is kept."""
-    out = np.empty(shift.shape, dtype=x.dtype)
-    blocks = _row_blocks(x) if axis else [slice(None)]
-    buffer = np.empty_like(x[blocks[0]])
-    for rows in blocks:
-        block = x[rows]
-        e = np.subtract(block, _rows_of(shift, rows), out=buffer[:len(block)])
-        np.exp(e, out=e)
-        np.add.reduce(e, axis=axis, keepdims=True, out=out[rows])
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = -1
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    """The helper threads of this process (a forked child makes its own: threads don't survive a fork)."""
+    global _pool, _pool_pid
+    if _pool_pid != os.getpid():
+        _pool, _pool_pid = ThreadPoolExecutor(_THREADS - 1, thread_name_prefix="softgrad"), os.getpid()
+    return _pool
+
+
+def _cpus() -> int:
+    """The number of CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _by_blocks(task, blocks) -> None:
+    """``task(part)`` for consecutive parts of ``blocks``: one part on this thread, the others on helper threads
+    (NumPy releases the GIL inside its loops). Each block is processed whole by one thread, so results do not
+    depend on the number of threads. The helpers see this thread's NumPy error state."""
+    threads = min(_THREADS, len(blocks))
+    if threads > 1:
+        threads = min(threads, _cpus())
+    if threads <= 1:
+        task(blocks)
+        return
+    size = -(-len(blocks) // threads)
+    helpers = [_thread_pool().submit(contextvars.copy_context().run, task, blocks[start:start + size])
+               for start in range(size, len(blocks), size)]
+    task(blocks[:size])
+    for helper in helpers:
+        helper.result()
+
+
+def _shifted_exp_sum(x, axis, m=None, e=None, total=None):
+    """The softmax kernel on one block: the shift m = ``row_max(x, axis)``, e = e^{x−m} and total = Σ e over
+    ``axis``, each written into the array given or a fresh one; returns (m, total)."""
+    m = row_max(x, axis, out=m)
+    e = np.subtract(x, m, out=e)
+    np.exp(e, out=e)
+    return m, np.add.reduce(e, axis=axis, keepdims=True, out=total)
+
+
+def softmax_parts(x, axis, exps=None):
+    """``(m, Σ e^{x−m})`` over ``axis`` (an int or a tuple; keepdims), m = ``row_max(x, axis)``, and e^{x−m}
+    written into ``exps`` when given (an array of x's shape and dtype). The dtype of x is kept.
+
+    A large x (unless axis 0 is reduced) goes block by block over leading rows, blocks shared out between threads
+    (``_by_blocks``): max, exp and sum of a block while it is in cache, so x comes from memory once, and without
+    ``exps`` nothing of x's size is allocated.
+    """
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    if x.nbytes <= _BLOCK_BYTES or 0 in axes:
+        return _shifted_exp_sum(x, axis, e=exps)
+    m = np.empty(kept_shape(x.shape, axes), dtype=x.dtype)
+    total = np.empty_like(m)
+
+    def task(part):
+        scratch = np.empty_like(x[part[0]]) if exps is None else None
+        for rows in part:
+            block = x[rows]
+            e = scratch[:len(block)] if exps is None else exps[rows]
+            _shifted_exp_sum(block, axis, m=m[rows], e=e, total=total[rows])
+
+    _by_blocks(task, _row_blocks(x))
+    return m, total
+
+
+def scale_rows(x, factor, out=None):
+    """x · ``factor`` into ``out`` (a fresh array when None; it may be x); ``factor`` has one entry per leading
+    row of x or one for all (e.g. keepdims values of a reduction over a later axis). A large x goes block by
+    block, as ``softmax_parts``."""
+    if x.nbytes <= _BLOCK_BYTES:
+        return np.multiply(x, factor, out=out)
+    out = np.empty_like(x) if out is None else out
+
+    def task(part):
+        for rows in part:
+            np.multiply(x[rows], _rows_of(factor, rows), out=out[rows])
+
+    _by_blocks(task, _row_blocks(x))
     return out
 
 
 def _exp_shifted_impl(x, shift):
-    """e^{x − m}, subtracting and exponentiating block by block (each block once through memory)."""
+    """e^{x − m} (m a constant shift broadcasting against x), block by block as ``softmax_parts``."""
     out = np.empty(x.shape, dtype=x.dtype)
-    for rows in _row_blocks(x):
-        e = np.subtract(x[rows], _rows_of(shift, rows), out=out[rows])
-        np.exp(e, out=e)
+    if x.nbytes <= _BLOCK_BYTES or shift.shape[0] == 1:
+        np.subtract(x, shift, out=out)
+        return np.exp(out, out=out)
+
+    def task(part):
+        for rows in part:
+            e = np.subtract(x[rows], shift[rows], out=out[rows])
+            np.exp(e, out=e)
+
+    _by_blocks(task, _row_blocks(x))
     return out
 
 
@@ -109,10 +207,12 @@ exp_shifted_p = Primitive("exp_shifted", _exp_shifted_impl, (lambda g, ans, x, s
 
 def _logsumexp_impl(x, axis, keepdims):
     """m + ln Σ e^{x−m}, m = max x (0 where ±inf, so a row of −inf gives −inf, not NaN)."""
-    m = row_max(x, axis)
-    leading_rows_free = axis is not None and 0 not in axis  # blocks of leading rows can then be summed apart
+    if axis is not None and x.ndim:
+        m, total = softmax_parts(x, axis)
+    else:
+        m = row_max(x, axis)
+        total = np.add.reduce(np.exp(x - m), axis, keepdims=True)
     with np.errstate(divide="ignore"):  # every entry −inf: ln 0 = −inf is the answer
-        total = shifted_sumexp(x, axis, m) if leading_rows_free else np.add.reduce(np.exp(x - m), axis, keepdims=True)
         out = np.log(total) + m
     return out if keepdims else out.reshape(np.add.reduce(total, axis=axis).shape if axis is None else
                                             tuple(n for i, n in enumerate(x.shape) if i not in axis))
@@ -159,10 +259,10 @@ softmax_p = Primitive("softmax", _softmax_impl, (_softmax_vjp,))
 
 def _log_softmax_impl(x, axis):
     """(x − m) − ln Σ e^{x−m}, as cross_entropy computes it (so nll_loss(log_softmax(x)) = cross_entropy(x))."""
-    m = row_max(x, axis)
+    m, total = softmax_parts(x, axis)
     out = np.subtract(x, m)
     with np.errstate(divide="ignore"):  # a row of −inf: ln 0 = −inf
-        out -= np.log(shifted_sumexp(x, axis, m))
+        out -= np.log(total)
     return out
 
 

@@ -12,12 +12,15 @@ Mean over nothing: a 'mean' with no terms (an empty batch, or cross_entropy / nl
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from softgrad.ops._primitive import lift_python, shape_of, tensor_out
-from softgrad.ops.activations import cast_back, exp_shifted_p, in_float32, row_max, shifted_sumexp
+from softgrad.ops.activations import (
+    cast_back, exp_shifted_p, in_float32, row_max, scale_rows, softmax_parts,
+)
 from softgrad.ops.elementwise import (
     _softplus, abs, exp, log_p, maximum_p, sigmoid_p, softplus_p, square, where, where_p,
 )
@@ -104,7 +107,8 @@ def _pair(fn: str, input, target, input_name="input", target_name="target"):
 
 
 class _Targets:
-    """The targets of one ``cross_entropy`` / ``nll_loss`` call, in the form the kernels use.
+    """The targets of one ``cross_entropy`` / ``nll_loss`` call, in the form the kernels use: built once per call
+    and handed to the primitives and their rules as a parameter.
 
     The loss of sample i is ℓᵢ = Σ_c Tᵢc·(lseᵢ − xᵢc) (lse = logsumexp over the class axis, computed as
     m + ln Σ e^{x−m} with the row max m), with the *target mass*
@@ -114,45 +118,51 @@ class _Targets:
     * probabilities tᵢc:  Tᵢc = weight_c·((1 − ε)·tᵢc + ε/C);  'mean' divides by the number of samples;
 
     and the row mass aᵢ = Σ_c Tᵢc, so that ∂ℓᵢ/∂xᵢc = aᵢ·softmax(x)ᵢc − Tᵢc. Per-sample values are kept with
-    a length-1 class axis so they broadcast against x.
+    a length-1 class axis so they broadcast against x. Probabilities are differentiable (traced, in rules), so
+    they are not held here: the methods that need them take them as ``t``. Class indices are checked here (``fn``
+    names the loss in the error).
     """
 
-    def __init__(self, target, weight, shape, axis, ignore_index, label_smoothing, dtype):
+    def __init__(self, fn, target, weight, shape, axis, ignore_index, label_smoothing, dtype):
         self.axis = axis
         self.classes = shape[axis]
         self.eps = label_smoothing
         self.kept = shape[:axis] + (1,) + shape[axis + 1:]
         self.class_weight = None if weight is None else weight.reshape((-1,) + (1,) * (len(shape) - axis - 1))
-        self.probabilities = is_float_dtype(concrete(target).dtype)
+        labels = _array(target)
+        self.probabilities = is_float_dtype(labels.dtype)
         if self.probabilities:
-            self.target = target  # may be traced: the probability targets are differentiable
             self.normaliser = math.prod(self.kept)
             return
-        labels = concrete(target).reshape(self.kept)
-        valid = labels != ignore_index
-        everything_valid = bool(valid.all())
+        unsigned = labels.view(labels.dtype.str.replace("i", "u"))  # negative labels read as unsigned are huge,
+        in_range = not labels.size or unsigned.max() < self.classes  # so one reduction checks both ends
+        if not in_range:  # allowed for ignore_index only
+            _check_labels(fn, labels, self.classes, ignore_index)
+        labels = labels.reshape(self.kept)
+        valid = None if in_range and not 0 <= ignore_index < self.classes else labels != ignore_index
+        everything_valid = valid is None or bool(valid.all())
         safe = labels if everything_valid else np.where(valid, labels, 0)
-        grids = np.ogrid[tuple(slice(n) for n in self.kept)]
-        self.index = tuple(safe if a == axis else grids[a] for a in range(len(shape)))
+        grids = _sample_grids(self.kept, axis)
+        self.index = grids[:axis] + (safe,) + grids[axis + 1:]  # x[index]: each sample's entry of its class
         self.valid = None if everything_valid else valid
         if weight is not None:  # wᵢ
             self.row_weight = weight[safe] if everything_valid else np.where(valid, weight[safe], 0)
             self.normaliser = self.row_weight.sum()
         else:
             self.row_weight = None if everything_valid else valid.astype(dtype)
-            self.normaliser = int(valid.sum())
+            self.normaliser = math.prod(self.kept) if everything_valid else int(valid.sum())
 
     # -- the pieces of T, over values (ndarrays, or traced Tensors inside rules) --
 
-    def mass(self):
-        """T for probability targets."""
-        t = self.target * (1 - self.eps) + self.eps / self.classes if self.eps else self.target
+    def mass(self, t):
+        """T for probability targets t."""
+        t = t * (1 - self.eps) + self.eps / self.classes if self.eps else t
         return t if self.class_weight is None else t * self.class_weight
 
-    def row_mass(self):
-        """a (None when every aᵢ is 1)."""
+    def row_mass(self, t):
+        """a (None when every aᵢ is 1); ``t`` the probability targets, unused for class indices."""
         if self.probabilities:
-            return self.mass().sum(axis=self.axis, keepdims=True)
+            return self.mass(t).sum(axis=self.axis, keepdims=True)
         if not self.eps:
             return self.row_weight
         total = self.classes if self.class_weight is None else self.class_weight.sum()
@@ -160,10 +170,10 @@ class _Targets:
         a = (1 - self.eps) * (1 if self.row_weight is None else self.row_weight) + share
         return a if self.valid is None else np.where(self.valid, a, 0)
 
-    def dot(self, h):
+    def dot(self, h, t):
         """Σ_c Tᵢc·hᵢc, per sample (length-1 class axis)."""
         if self.probabilities:
-            return (h * self.mass()).sum(axis=self.axis, keepdims=True)
+            return (h * self.mass(t)).sum(axis=self.axis, keepdims=True)
         picked = getitem_p.bind(h, index=self.index)
         if self.row_weight is not None:
             picked = picked * self.row_weight
@@ -174,12 +184,12 @@ class _Targets:
             spread = where_p.bind(self.valid, spread, 0)
         return picked * (1 - self.eps) + spread * (self.eps / self.classes)
 
-    def subtract_from(self, out, s):
-        """out −= T·s, in place (out is a fresh ndarray; s a scalar or per-sample array)."""
+    def subtract_from(self, out, s, t):
+        """out −= T·s, in place (out an ndarray of the gradient's own; s a scalar or per-sample array)."""
         if self.probabilities:
-            out -= self.mass() * s
+            out -= self.mass(t) * s
             return
-        picked = s * (1 - self.eps)
+        picked = s * (1 - self.eps) if self.eps else s
         if self.row_weight is not None:
             picked = picked * self.row_weight
         out[self.index] -= picked
@@ -218,126 +228,184 @@ class _Targets:
         return total / self.normaliser if self.normaliser else total * 0
 
 
+@functools.lru_cache(maxsize=32)
+def _sample_grids(kept: tuple[int, ...], axis: int) -> tuple:
+    """Index arrays 0..n−1 along each axis of the per-sample shape ``kept`` (None at the class ``axis``), each
+    shaped to broadcast against the others; read-only, as they are shared between calls."""
+    grids = []
+    for a, n in enumerate(kept):
+        grid = None if a == axis else np.arange(n).reshape((n,) + (1,) * (len(kept) - a - 1))
+        if grid is not None:
+            grid.flags.writeable = False
+        grids.append(grid)
+    return tuple(grids)
+
+
+def _check_labels(fn: str, labels, classes: int, ignore_index: int) -> None:
+    """Raise unless every label is a class index in [0, classes) or ``ignore_index``."""
+    bad = (labels != ignore_index) & ((labels < 0) | (labels >= classes))
+    if bad.any():
+        position = tuple(int(i) for i in np.argwhere(bad)[0]) if labels.ndim else ()
+        raise ValueError(f"{fn}: target class index must lie in [0, {classes}) or equal ignore_index="
+                         f"{ignore_index}; got {labels[position]} at index {position}")
+
+
 # ----- cross-entropy on logits: one fused kernel, closed-form rule -----
 #
-# cross_entropy_p(x, e, total, target, weight, shift=m) takes e = e^{x−m} (m the row max, a constant) and
+# cross_entropy_p(x, e, total, target, shift=m, ...) takes e = e^{x−m} (m the row max, a constant) and
 # total = Σ_c e as arguments: the forward's exponentials are kept for the backward, which is then a single
 # scaling pass, (a·e/total − T)·s. The rule for x is that *total* derivative, so e and total need no rules of
-# their own. In higher-order use the rule (the primitive cross_entropy_grad) is differentiated through e and
-# total, which exp_shifted_p and sum_p differentiate (∂e/∂x = e): exact at every order. When no gradient can
-# be taken (x untraced), e is None and total comes from a blocked kernel that allocates nothing of x's size.
+# their own. How e and total are made depends on how x is traced:
+#
+# * not at all (no gradient can be taken): e is None, and total comes from a blocked kernel that allocates
+#   nothing of x's size;
+# * at one level (first order): one blocked pass computes m, e and total as plain ndarrays, constants of the
+#   tape. The rule's result is not differentiated further (nothing below that level depends on x), and e has a
+#   single reader, the rule, which may write the gradient into it (``_Exps``);
+# * at several levels (higher order): e and total are traced (exp_shifted_p, sum_p), and the rule (the primitive
+#   cross_entropy_grad) is differentiated through them, which exp_shifted_p and sum_p differentiate
+#   (∂e/∂x = e): exact at every order.
 
 
-def _ce_impl(x, e, total, target, weight, shift, axis, ignore_index, reduction, label_smoothing):
-    targets = _Targets(target, weight, x.shape, axis, ignore_index, label_smoothing, x.dtype)
+def _traced_once(x: Tensor) -> bool:
+    """Whether the traced x is traced by one transform only: below its level it holds an ndarray."""
+    return not isinstance(x._data, Tensor)
+
+
+class _Exps:
+    """Who may write into the e^{x−m} array of one first-order ``cross_entropy`` call.
+
+    Only the call's tape entry holds e, and only the rule for the logits reads it (e and total have no rules;
+    the target's reads total). The rule's state machine:
+
+    * 'free': the rule, called on plain values, writes the gradient into e, which becomes 'spent';
+    * 'spent': a later backward pass over the same tape (a vjp_fn called again, a Jacobian) recomputes e;
+    * 'shared': e went to a traced ``cross_entropy_grad`` (recorded on an outer tape): never overwritten.
+    """
+
+    __slots__ = ("state",)
+
+    def __init__(self):
+        self.state = "free"
+
+
+def _ce_impl(x, e, total, target, shift, targets, reduction, e_state):
     with np.errstate(divide="ignore"):  # a row of −inf logits: ln 0
         r = np.log(total)  # logsumexp(x) = m + r
     if targets.probabilities:
-        loss = ((r - (x - shift)) * targets.mass()).sum(axis=axis, keepdims=True)
+        loss = ((r - (x - shift)) * targets.mass(target)).sum(axis=targets.axis, keepdims=True)
     else:
         loss = r - (x[targets.index] - shift)  # = −log_softmax(x) at the target class
         if targets.row_weight is not None:
             loss = targets.row_weight * loss
-        if label_smoothing:
+        if targets.eps:
             spread = r - (x - shift)
             if targets.class_weight is not None:
                 spread *= targets.class_weight
-            spread = spread.sum(axis=axis, keepdims=True)
+            spread = spread.sum(axis=targets.axis, keepdims=True)
             if targets.valid is not None:
                 spread = np.where(targets.valid, spread, 0)
-            loss = (1 - label_smoothing) * loss + (label_smoothing / targets.classes) * spread
+            loss = (1 - targets.eps) * loss + (targets.eps / targets.classes) * spread
     return targets.reduce(loss, reduction)
 
 
-def _ce_vjp_logits(g, ans, x, e, total, target, weight, shift, **params):
-    """∂CE/∂x = (a·softmax(x) − T)·s:  (softmax(x) − onehot(y))/N for plain class indices."""
-    return ce_grad_p.bind(e, total, g, target, weight, **params)
+def _ce_vjp_logits(g, ans, x, e, total, target, shift, targets, reduction, e_state):
+    """∂CE/∂x = (a·softmax(x) − T)·s:  (softmax(x) − onehot(y))/N for plain class indices. In first-order use
+    the gradient is written into e when ``e_state`` allows it."""
+    if e_state is None:  # higher order: e and total are traced
+        return ce_grad_p.bind(e, total, g, target, targets=targets, reduction=reduction)
+    if e_state.state == "spent":
+        e = exp_shifted_p.impl(x, shift)  # a fresh array: the gradient may go into it too
+    if isinstance(g, Tensor) or isinstance(target, Tensor):  # g or t traced by an outer transform
+        if e_state.state == "free":
+            e_state.state = "shared"
+        return ce_grad_p.bind(e, total, g, target, targets=targets, reduction=reduction)
+    if e_state.state == "shared":
+        return _ce_grad_impl(e, total, g, target, targets, reduction)
+    e_state.state = "spent"
+    return _ce_grad_impl(e, total, g, target, targets, reduction, out=e)
 
 
-def _ce_vjp_target(g, ans, x, e, total, target, weight, shift, axis, ignore_index, reduction, label_smoothing):
+def _ce_vjp_target(g, ans, x, e, total, target, shift, targets, reduction, e_state):
     """∂CE/∂t = −(1 − ε)·weight·log_softmax(x)·s  (probability targets)."""
-    targets = _Targets(target, weight, shape_of(x), axis, ignore_index, label_smoothing, concrete(x).dtype)
     log_probs = (x - shift) - log_p.bind(total)
-    d = log_probs * (-(1 - label_smoothing) * targets.scale(g, reduction))
-    return d if weight is None else d * targets.class_weight
+    d = log_probs * (-(1 - targets.eps) * targets.scale(g, reduction))
+    return d if targets.class_weight is None else d * targets.class_weight
 
 
-cross_entropy_p = Primitive("cross_entropy", _ce_impl, (_ce_vjp_logits, None, None, _ce_vjp_target, None))
+cross_entropy_p = Primitive("cross_entropy", _ce_impl, (_ce_vjp_logits, None, None, _ce_vjp_target))
 
 
-def _ce_grad_impl(e, total, g, target, weight, axis, ignore_index, reduction, label_smoothing):
-    """(a·e/total − T)·s: one scaling pass into a fresh buffer, then the target mass subtracted in place."""
-    targets = _Targets(target, weight, e.shape, axis, ignore_index, label_smoothing, e.dtype)
+def _ce_grad_impl(e, total, g, target, targets, reduction, out=None):
+    """(a·e/total − T)·s: one scaling pass (into ``out``, which may be e, or a fresh array), then the target
+    mass subtracted in place."""
     s = targets.scale(g, reduction)
-    a = targets.row_mass()
-    out = np.multiply(e, (s if a is None else a * s) / total)
-    targets.subtract_from(out, s)
+    a = targets.row_mass(target)
+    out = scale_rows(e, (s if a is None else a * s) / total, out=out)
+    targets.subtract_from(out, s, target)
     return out
 
 
-def _ce_grad_coefficient(total, g, targets, reduction):
+def _ce_grad_coefficient(total, g, target, targets, reduction):
     """a·s/total per sample, over values."""
-    a = targets.row_mass()
+    a = targets.row_mass(target)
     s = targets.scale(g, reduction)
     return (s if a is None else a * s) / total
 
 
-def _ce_grad_vjp_e(h, ans, e, total, g, target, weight, axis, ignore_index, reduction, label_smoothing):
-    targets = _Targets(target, weight, shape_of(e), axis, ignore_index, label_smoothing, concrete(e).dtype)
-    return h * _ce_grad_coefficient(total, g, targets, reduction)
+def _ce_grad_vjp_e(h, ans, e, total, g, target, targets, reduction):
+    return h * _ce_grad_coefficient(total, g, target, targets, reduction)
 
 
-def _ce_grad_vjp_total(h, ans, e, total, g, target, weight, axis, ignore_index, reduction, label_smoothing):
-    targets = _Targets(target, weight, shape_of(e), axis, ignore_index, label_smoothing, concrete(e).dtype)
-    return -(h * e).sum(axis=axis, keepdims=True) * _ce_grad_coefficient(total, g, targets, reduction) / total
+def _ce_grad_vjp_total(h, ans, e, total, g, target, targets, reduction):
+    coefficient = _ce_grad_coefficient(total, g, target, targets, reduction)
+    return -(h * e).sum(axis=targets.axis, keepdims=True) * coefficient / total
 
 
-def _ce_grad_vjp_g(h, ans, e, total, g, target, weight, axis, ignore_index, reduction, label_smoothing):
-    targets = _Targets(target, weight, shape_of(e), axis, ignore_index, label_smoothing, concrete(e).dtype)
-    a = targets.row_mass()
+def _ce_grad_vjp_g(h, ans, e, total, g, target, targets, reduction):
+    a = targets.row_mass(target)
     p = e / total
-    rows = (h * (p if a is None else p * a)).sum(axis=axis, keepdims=True) - targets.dot(h)
+    rows = (h * (p if a is None else p * a)).sum(axis=targets.axis, keepdims=True) - targets.dot(h, target)
     return targets.reduce_rows(rows, shape_of(g), reduction)
 
 
-def _ce_grad_vjp_target(h, ans, e, total, g, target, weight, axis, ignore_index, reduction, label_smoothing):
+def _ce_grad_vjp_target(h, ans, e, total, g, target, targets, reduction):
     """Probability targets: a and T are linear in t, ∂/∂tᵢc = (1 − ε)·weight_c·sᵢ·(Σ_c' h·p − hᵢc)."""
-    targets = _Targets(target, weight, shape_of(e), axis, ignore_index, label_smoothing, concrete(e).dtype)
-    s = targets.scale(g, reduction) * (1 - label_smoothing)
-    d = ((h * e).sum(axis=axis, keepdims=True) / total - h) * s
-    return d if weight is None else d * targets.class_weight
+    s = targets.scale(g, reduction) * (1 - targets.eps)
+    d = ((h * e).sum(axis=targets.axis, keepdims=True) / total - h) * s
+    return d if targets.class_weight is None else d * targets.class_weight
 
 
 ce_grad_p = Primitive("cross_entropy_grad", _ce_grad_impl,
-                      (_ce_grad_vjp_e, _ce_grad_vjp_total, _ce_grad_vjp_g, _ce_grad_vjp_target, None))
+                      (_ce_grad_vjp_e, _ce_grad_vjp_total, _ce_grad_vjp_g, _ce_grad_vjp_target))
 
 
 # ----- NLL on log-probabilities -----
 
 
-def _nll_impl(logp, target, weight, axis, ignore_index, reduction):
-    targets = _Targets(target, weight, logp.shape, axis, ignore_index, 0.0, logp.dtype)
+def _nll_impl(logp, targets, reduction):
     loss = -logp[targets.index]
     if targets.row_weight is not None:
         loss = targets.row_weight * loss
     return targets.reduce(loss, reduction)
 
 
-def _nll_vjp(g, ans, logp, target, weight, axis, ignore_index, reduction):
+def _nll_vjp(g, ans, logp, targets, reduction):
     """∂NLL/∂log p = −w·s at the target class, 0 elsewhere."""
-    targets = _Targets(target, weight, shape_of(logp), axis, ignore_index, 0.0, concrete(logp).dtype)
-    w = np.ones(targets.kept, dtype=concrete(logp).dtype) if targets.row_weight is None else targets.row_weight
+    dtype = concrete(logp).dtype
+    w = np.ones(targets.kept, dtype=dtype) if targets.row_weight is None else targets.row_weight
     return untake_p.bind(-(targets.scale(g, reduction) * w), index=targets.index, shape=shape_of(logp))
 
 
-nll_p = Primitive("nll_loss", _nll_impl, (_nll_vjp, None, None))
+nll_p = Primitive("nll_loss", _nll_impl, (_nll_vjp,))
 
 
 # ----- cross_entropy and nll_loss: argument checks and the public functions -----
 
 
-def _class_setup(fn: str, x, target, weight, ignore_index, input_name: str):
-    """Check x, target and weight; return (class axis, whether target holds probabilities, weight array)."""
+def _class_setup(fn: str, x, target, weight, input_name: str):
+    """Check x, target (its shape and dtype; ``_Targets`` checks class indices) and weight; return (class axis,
+    whether target holds probabilities, weight array)."""
     _check_float(fn, input_name, x)
     x_shape, t_shape = shape_of(x), shape_of(target)
     if not x_shape:
@@ -356,16 +424,10 @@ def _class_setup(fn: str, x, target, weight, ignore_index, input_name: str):
         if t_shape != index_shape:
             raise ValueError(f"{fn}: target shape {t_shape} does not match {input_name} shape {x_shape}: expected "
                              f"class indices of shape {index_shape} or probabilities of shape {x_shape}")
-        if not np.issubdtype(t_dtype, np.integer):
+        if t_dtype.kind not in "iu":  # signed or unsigned integers
             raise TypeError(f"{fn}: target of shape {t_shape} holds class indices, which must be integers; got "
                             f"dtype {t_dtype}. Cast it with target.astype(softgrad.int64), or pass probabilities "
                             f"of shape {x_shape}")
-        labels = _array(target)
-        bad = (labels != ignore_index) & ((labels < 0) | (labels >= classes))
-        if bad.any():
-            position = tuple(int(i) for i in np.argwhere(bad)[0]) if labels.ndim else ()
-            raise ValueError(f"{fn}: target class index must lie in [0, {classes}) or equal ignore_index="
-                             f"{ignore_index}; got {labels[position]} at index {position}")
     _check_constant(fn, "weight", weight)
     if weight is not None:
         weight = _array(weight)
@@ -403,23 +465,29 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{fn}: label_smoothing must lie in [0, 1], got {label_smoothing!r}")
     logits, target = _data(logits), _data(target)
-    axis, probabilities, weight = _class_setup(fn, logits, target, weight, ignore_index, "logits")
+    axis, probabilities, weight = _class_setup(fn, logits, target, weight, "logits")
     if probabilities:
         if ignore_index >= 0:
             raise ValueError(f"{fn}: ignore_index={ignore_index} is not supported with probability targets; "
                              "leave it at its default (-100)")
         target = _like(target, logits)
     (x, target), dtype = in_float32(logits, target)
-    weight = None if weight is None else weight.astype(concrete(x).dtype)
-    shift = row_max(concrete(x), axis)
-    if isinstance(x, Tensor) and x.is_traced:  # a gradient may be taken: keep e^{x−m} for the backward
+    value = concrete(x)
+    weight = None if weight is None else weight.astype(value.dtype)
+    targets = _Targets(fn, target, weight, value.shape, axis, int(ignore_index), float(label_smoothing), value.dtype)
+    e_state = None
+    if not (isinstance(x, Tensor) and x.is_traced):  # a value only: nothing of x's size allocated
+        e = None
+        shift, total = softmax_parts(value, axis)
+    elif _traced_once(x):  # first order: m, e and total in one pass, e kept for the gradient
+        e, e_state = np.empty(value.shape, dtype=value.dtype), _Exps()
+        shift, total = softmax_parts(value, axis, exps=e)
+    else:  # higher order: e and total traced, so that the rule can be differentiated
+        shift = row_max(value, axis)
         e = exp_shifted_p.bind(x, shift=shift)
         total = sum_p.bind(e, axis=(axis,), keepdims=True)
-    else:  # a value only: Σ e^{x−m} block by block, nothing of x's size allocated
-        e, total = None, shifted_sumexp(concrete(x), axis, shift)
-    loss = cross_entropy_p.bind(x, e, total, target, weight, shift=shift, axis=axis,
-                                ignore_index=int(ignore_index), reduction=reduction,
-                                label_smoothing=float(label_smoothing))
+    loss = cross_entropy_p.bind(x, e, total, target if probabilities else None, shift=shift, targets=targets,
+                                reduction=reduction, e_state=e_state)
     return cast_back(loss, dtype)
 
 
@@ -437,14 +505,16 @@ def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"
     fn = "nll_loss"
     check_reduction(reduction)
     log_probs, target = _data(log_probs), _data(target)
-    axis, probabilities, weight = _class_setup(fn, log_probs, target, weight, ignore_index, "log_probs")
+    axis, probabilities, weight = _class_setup(fn, log_probs, target, weight, "log_probs")
     if probabilities:
         raise TypeError(f"{fn}: target must hold class indices of shape {shape_of(target)[:axis]}"
                         f"{shape_of(target)[axis + 1:]}, got probabilities of the log_probs' shape; use "
                         "cross_entropy for probability targets")
     (x,), dtype = in_float32(log_probs)
-    weight = None if weight is None else weight.astype(concrete(x).dtype)
-    loss = nll_p.bind(x, target, weight, axis=axis, ignore_index=int(ignore_index), reduction=reduction)
+    value = concrete(x)
+    weight = None if weight is None else weight.astype(value.dtype)
+    targets = _Targets(fn, target, weight, value.shape, axis, int(ignore_index), 0.0, value.dtype)
+    loss = nll_p.bind(x, targets=targets, reduction=reduction)
     return cast_back(loss, dtype)
 
 
