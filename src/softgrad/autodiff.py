@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from softgrad.ops.creation import ones_like, zeros_like
+from softgrad.ops.creation import eye, zeros, zeros_like
 from softgrad.ops.reductions import unbroadcast
 from softgrad.ops.shape import reshape, stack
 from softgrad.tensor import (
@@ -43,10 +43,12 @@ from softgrad.tensor import (
 # ----- the backward pass -----
 
 
-def backward(tape: list, seeds: dict[int, Any]) -> list:
+def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
     """Cotangents of every tape entry, given the cotangents ``seeds`` of some entries (node → value).
 
-    Entries are in creation order, which is a topological order, so one reverse sweep suffices.
+    Entries are in creation order, which is a topological order, so one reverse sweep suffices. With
+    ``batch_ndim`` > 0 every cotangent carries that many leading batch axes (several VJPs in one sweep; every
+    primitive on the tape must be ``batchable``).
     """
     cotangents: list = [None] * len(tape)
     for node, seed in seeds.items():
@@ -59,11 +61,15 @@ def backward(tape: list, seeds: dict[int, Any]) -> list:
         if prim is None:  # an input: keep its cotangent
             continue
         cotangents[node] = None
+        batch = g.shape[:batch_ndim] if batch_ndim else ()
         for rule, arg, parent in zip(prim.vjps, args, parents):
             if parent < 0 or rule is None:
                 continue
             ct = rule(g, ans, *args, **params)
-            if ct.shape != arg.shape:
+            if batch_ndim:
+                if ct.shape != batch + arg.shape:
+                    ct = unbroadcast(ct, arg.shape, batch_ndim)
+            elif ct.shape != arg.shape:
                 ct = unbroadcast(ct, arg.shape)
             previous = cotangents[parent]
             cotangents[parent] = ct if previous is None else previous + ct
@@ -120,14 +126,19 @@ class _Trace:
                 seeds[out._node] = ct if out._node not in seeds else seeds[out._node] + ct
         return seeds
 
-    def input_cotangents(self, seeds) -> list:
-        """One cotangent per differentiated input, in order: zeros where untouched, in the input's dtype."""
-        cotangents = backward(self.tape, seeds)
+    def batchable(self) -> bool:
+        """Can one sweep with batched cotangents replace a sweep per cotangent? (Primitive.batchable)"""
+        return all(prim is None or prim.batchable for prim, *_ in self.tape)
+
+    def input_cotangents(self, seeds, batch: tuple[int, ...] = ()) -> list:
+        """One cotangent per differentiated input, in order: zeros where untouched, in the input's dtype;
+        each with the leading ``batch`` axes of the seeds."""
+        cotangents = backward(self.tape, seeds, len(batch))
         grads = []
         for node, value in self.leaves:
             g = cotangents[node]
             if g is None:
-                g = zeros_like(concrete(value))
+                g = zeros(batch + np.shape(concrete(value)), dtype=concrete(value).dtype)
             else:
                 dtype = concrete(value).dtype
                 if g.dtype != dtype:
@@ -295,7 +306,7 @@ def _check_same_shapes(what: str, values, reference_name: str, references) -> No
 
 
 def _vjp_all(fn, inputs):
-    """(outputs, vjp_fn) where vjp_fn always returns a list with one cotangent per input."""
+    """(outputs, vjp_fn, trace) where vjp_fn always returns a list with one cotangent per input."""
     trace = _Trace(fn, inputs, range(len(inputs)), ())
     output = trace.output
     outs = _flatten(output)
@@ -308,7 +319,7 @@ def _vjp_all(fn, inputs):
         values = [value_of(ct) for ct in cts]
         return trace.input_cotangents(trace.seeds(outs, values))
 
-    return trace.drop(output), vjp_fn
+    return trace.drop(output), vjp_fn, trace
 
 
 def vjp(fn: Callable, *inputs):
@@ -320,7 +331,7 @@ def vjp(fn: Callable, *inputs):
     Tensor(shape=[2], dtype=Float32, value=
     [ 2., 40.])
     """
-    output, vjp_all = _vjp_all(fn, inputs)
+    output, vjp_all, _ = _vjp_all(fn, inputs)
 
     def vjp_fn(cotangent):
         cts = vjp_all(cotangent)
@@ -345,10 +356,10 @@ def jvp(fn: Callable, primals, tangents):
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primal(s) but {len(tangents)} tangent(s); pass one tangent per primal")
     _check_same_shapes("jvp: tangent", tangents, "its primal", primals)
-    output, vjp_all = _vjp_all(fn, primals)
+    output, vjp_all, _ = _vjp_all(fn, primals)
     outs = _flatten(output)
     dummy = tuple(zeros_like(o) for o in outs)
-    _, transpose_all = _vjp_all(lambda *u: tuple(vjp_all(u if len(u) > 1 else u[0])), dummy)
+    _, transpose_all, _ = _vjp_all(lambda *u: tuple(vjp_all(u if len(u) > 1 else u[0])), dummy)
     tangents_out = transpose_all(tuple(tangents))
     if not isinstance(output, (tuple, list)):
         return output, tangents_out[0]
@@ -359,8 +370,9 @@ def jvp(fn: Callable, primals, tangents):
 
 
 def jacobian(fn: Callable, grad_position=0):
-    """The function x ↦ ∂fn/∂x of shape ``out.shape + x.shape`` (one VJP per output entry); a tuple of
-    Jacobians when ``grad_position`` names several arguments.
+    """The function x ↦ ∂fn/∂x of shape ``out.shape + x.shape``; a tuple of Jacobians when ``grad_position``
+    names several arguments. Reverse mode: one backward sweep with the identity as a batch of cotangents when
+    every primitive on the tape is batchable, else one VJP per output entry.
 
     >>> import softgrad as sg
     >>> sg.jacobian(lambda x: x * x)(sg.Tensor([1.0, 2.0]))
@@ -381,20 +393,24 @@ def jacobian(fn: Callable, grad_position=0):
                 full[p] = x
             return fn(*full)
 
-        output, vjp_all = _vjp_all(restricted, [args[p] for p in positions])
+        output, vjp_all, trace = _vjp_all(restricted, [args[p] for p in positions])
         if isinstance(output, (tuple, list)):
             raise ValueError("jacobian: fn must return a single Tensor; return one, or stack the outputs")
-        out = concrete(output)
-        basis = np.eye(int(np.prod(np.shape(out), dtype=np.int64)), dtype=out.dtype)
-        rows = [vjp_all(basis[i].reshape(np.shape(out))) for i in range(basis.shape[0])]
+        out_shape = np.shape(concrete(output))
+        size = int(np.prod(out_shape, dtype=np.int64))
+        basis = eye(size, dtype=concrete(output).dtype).reshape((size,) + out_shape)  # row i: e_i
+        if trace.batchable():
+            columns = trace.input_cotangents(trace.seeds([trace.output], [basis.numpy()]), batch=(size,))
+        else:
+            rows = [vjp_all(basis[i]) for i in range(size)]
+            columns = [stack([row[k] for row in rows]) if rows else None for k in range(len(positions))]
         jacobians = []
         for k, p in enumerate(positions):
             in_shape = np.shape(concrete(args[p]))
-            if rows:
-                jac = reshape(stack([row[k] for row in rows]), np.shape(out) + in_shape)
+            if columns[k] is None:  # fn's output is empty
+                jacobians.append(zeros(out_shape + in_shape, dtype=concrete(value_of(args[p])).dtype))
             else:
-                jac = zeros_like(np.zeros(np.shape(out) + in_shape, dtype=concrete(value_of(args[p])).dtype))
-            jacobians.append(jac)
+                jacobians.append(reshape(columns[k], out_shape + in_shape))
         return jacobians[0] if len(jacobians) == 1 else tuple(jacobians)
 
     return jacobian_fn
@@ -436,7 +452,7 @@ def check_grad(fn: Callable, *inputs, eps: float = 1e-6, rtol: float = 1e-5, ato
     def projected(*args):
         return sum((concrete(o) * w).sum() for o, w in zip(_flatten(fn(*[wrap(a) for a in args])), u))
 
-    _, vjp_all = _vjp_all(fn, [wrap(x) for x in xs])
+    _, vjp_all, _ = _vjp_all(fn, [wrap(x) for x in xs])
     grads = [concrete(g) for g in vjp_all(tuple(wrap(w) for w in u) if len(u) > 1 else wrap(u[0]))]
     for _ in range(directions):
         vs = [rng.standard_normal(x.shape) for x in xs]

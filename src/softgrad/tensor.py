@@ -237,14 +237,19 @@ _LEAF = None  # tape entries of transform inputs have no primitive
 class Primitive:
     """One primitive: ``impl`` computes it on NumPy values; ``vjps[i](g, ans, *args, **params)`` is the
     cotangent of positional argument ``i`` (``None``: not differentiable in that argument). ``vjps=None``
-    marks a non-differentiable primitive (its output is never traced)."""
+    marks a non-differentiable primitive (its output is never traced).
 
-    __slots__ = ("name", "impl", "vjps")
+    ``batchable``: the rules also accept a ``g`` with extra leading (batch) axes, ``g.shape = batch + ans.shape``,
+    and return ``batch + broadcast shape``; ``jacobian`` then sweeps the tape once for all its rows."""
 
-    def __init__(self, name: str, impl: Callable, vjps: tuple[Callable | None, ...] | None = None):
+    __slots__ = ("name", "impl", "vjps", "batchable")
+
+    def __init__(self, name: str, impl: Callable, vjps: tuple[Callable | None, ...] | None = None,
+                 batchable: bool = False):
         self.name = name
         self.impl = impl
         self.vjps = vjps
+        self.batchable = batchable
 
     def bind(self, *args, **params):
         """Apply to values (see ``bind``): the way derivative rules call other primitives."""

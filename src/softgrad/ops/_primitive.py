@@ -71,6 +71,12 @@ def kept_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[in
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
+def batch_shape(g, ans) -> tuple[int, ...]:
+    """The leading axes g has beyond ans's shape (empty outside a batched sweep; see Primitive.batchable)."""
+    g_shape = shape_of(g)
+    return g_shape[:len(g_shape) - len(shape_of(ans))]
+
+
 def shape_of(x) -> tuple[int, ...]:
     """The shape of a value: an ndarray, NumPy scalar, Tensor, or Python number/list."""
     try:

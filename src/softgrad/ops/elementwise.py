@@ -167,3 +167,11 @@ logical_xor = public(Primitive("logical_xor", np.logical_xor), "x xor y")
 logical_not = public(Primitive("logical_not", np.logical_not), "not x")
 isfinite = public(Primitive("isfinite", np.isfinite), "x is neither inf nor NaN")
 isnan = public(Primitive("isnan", np.isnan), "x is NaN")
+
+
+# ----- batching -----
+# These rules combine g with the arguments elementwise, so extra leading (batch) axes of g broadcast through
+# them unchanged (see Primitive.batchable).
+for _prim in (neg_p, exp_p, log_p, log1p_p, expm1_p, sqrt_p, square_p, abs_p, sin_p, cos_p, tanh_p, sigmoid_p,
+              softplus_p, relu_p, add_p, sub_p, mul_p, div_p, pow_p, mod_p, maximum_p, minimum_p, where_p, clip_p):
+    _prim.batchable = True

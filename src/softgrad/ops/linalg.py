@@ -24,14 +24,13 @@ def _mT(v):
 
 
 def _matmul_vjp_x(g, ans, x, y):
-    """∂(x@y)/∂x: g @ yᵀ, with 1-D operands handled as NumPy promotes them."""
+    """∂(x@y)/∂x: g @ yᵀ, with 1-D operands handled as NumPy promotes them. (Every case also takes a g with
+    leading batch axes: batched matmul broadcasts them.)"""
     x_vector, y_vector = len(shape_of(x)) == 1, len(shape_of(y)) == 1
-    if x_vector and y_vector:
-        return g * y
-    if y_vector:  # x (..., n, k) @ y (k,) = (..., n)
+    if y_vector:  # x (..., n, k) @ y (k,) = (..., n); both vectors: a scalar times y
         return _col(g) * y
     if x_vector:  # x (k,) @ y (..., k, m) = (..., m)
-        return matmul_p.bind(y, _col(g)).reshape(shape_of(y)[:-1])
+        return matmul_p.bind(y, _col(g)).reshape(shape_of(g)[:-1] + shape_of(y)[-2:-1])
     return matmul_p.bind(g, _mT(y))
 
 
@@ -39,7 +38,7 @@ def _matmul_vjp_y(g, ans, x, y):
     """∂(x@y)/∂y: xᵀ @ g, with 1-D operands handled as NumPy promotes them."""
     x_vector, y_vector = len(shape_of(x)) == 1, len(shape_of(y)) == 1
     if x_vector and y_vector:
-        return g * x
+        return _col(g) * x
     if x_vector:  # (..., m) → (..., k, m)
         return _col(x) * _row(g)
     if y_vector:  # g (..., n), x (..., n, k) → (..., k)
@@ -47,7 +46,7 @@ def _matmul_vjp_y(g, ans, x, y):
     return matmul_p.bind(_mT(x), g)
 
 
-matmul_p = Primitive("matmul", np.matmul, (_matmul_vjp_x, _matmul_vjp_y))
+matmul_p = Primitive("matmul", np.matmul, (_matmul_vjp_x, _matmul_vjp_y), batchable=True)
 
 
 def matmul(x, y):

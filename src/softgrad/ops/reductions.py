@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from softgrad.ops._primitive import kept_shape, lift_python, normalize_axis, shape_of, tensor_out
+from softgrad.ops._primitive import batch_shape, kept_shape, lift_python, normalize_axis, shape_of, tensor_out
 from softgrad.ops.elementwise import sqrt, where_p
 from softgrad.tensor import Primitive
 
@@ -13,24 +13,28 @@ from softgrad.tensor import Primitive
 # ----- broadcast_to and its transpose, unbroadcast: the one place broadcasting is undone -----
 
 
-def unbroadcast(g, shape):
-    """Sum ``g`` over the axes that broadcasting to its shape added or stretched, so it has ``shape``."""
+def unbroadcast(g, shape, batch_ndim: int = 0):
+    """Sum ``g`` over the axes that broadcasting to its shape added or stretched, so it has ``shape`` (after
+    ``batch_ndim`` leading batch axes, which are kept as they are)."""
     g_shape = shape_of(g)
-    if g_shape == shape:
+    batch = g_shape[:batch_ndim]
+    if g_shape == batch + shape:
         return g
-    extra = len(g_shape) - len(shape)
-    if extra < 0:
-        return broadcast_to_p.bind(g, shape=shape)
+    extra = len(g_shape) - batch_ndim - len(shape)
+    if extra < 0:  # g is missing leading axes of shape: add them as length 1, then broadcast
+        g = g.reshape(batch + (1,) * -extra + g_shape[batch_ndim:])
+        return broadcast_to_p.bind(g, shape=batch + shape)
     if extra:
-        g = sum_p.bind(g, axis=tuple(range(extra)), keepdims=False)
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g_shape[i + extra] != 1)
+        g = sum_p.bind(g, axis=tuple(range(batch_ndim, batch_ndim + extra)), keepdims=False)
+    stretched = tuple(batch_ndim + i for i, n in enumerate(shape) if n == 1 and g_shape[batch_ndim + extra + i] != 1)
     if stretched:
         g = sum_p.bind(g, axis=stretched, keepdims=True)
     return g
 
 
 broadcast_to_p = Primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
-                           (lambda g, ans, x, shape: unbroadcast(g, shape_of(x)),))
+                           (lambda g, ans, x, shape: unbroadcast(g, shape_of(x), len(batch_shape(g, ans))),),
+                           batchable=True)
 
 
 def broadcast_to(x, shape):
@@ -38,12 +42,13 @@ def broadcast_to(x, shape):
     return tensor_out(broadcast_to_p.bind(x, shape=tuple(shape)))
 
 
-def _spread(g, x, axis, keepdims):
-    """g, reduced over ``axis`` of x, broadcast back to x's shape."""
+def _spread(g, ans, x, axis, keepdims):
+    """g, reduced over ``axis`` of x, broadcast back to x's shape (after g's batch axes, if any)."""
     shape = shape_of(x)
+    batch = batch_shape(g, ans)
     if not keepdims:
-        g = g.reshape(kept_shape(shape, axis))
-    return broadcast_to_p.bind(g, shape=shape)
+        g = g.reshape(batch + kept_shape(shape, axis))
+    return broadcast_to_p.bind(g, shape=batch + shape)
 
 
 def _reduce(prim, x, axis, keepdims):
@@ -59,7 +64,7 @@ def _sum_impl(x, axis, keepdims):
 
 
 sum_p = Primitive("sum", _sum_impl,
-                  (lambda g, ans, x, axis, keepdims: _spread(g, x, axis, keepdims),))
+                  (lambda g, ans, x, axis, keepdims: _spread(g, ans, x, axis, keepdims),), batchable=True)
 
 
 def sum(x, axis=None, keepdims=False):
@@ -77,7 +82,7 @@ def _count(shape, axis) -> int:
 
 
 def _mean_vjp(g, ans, x, axis, keepdims):
-    return _spread(g, x, axis, keepdims) / _count(shape_of(x), axis)
+    return _spread(g, ans, x, axis, keepdims) / _count(shape_of(x), axis)
 
 
 def _mean_impl(x, axis, keepdims):
@@ -86,7 +91,7 @@ def _mean_impl(x, axis, keepdims):
     return np.add.reduce(x, axis=axis, keepdims=keepdims) / _count(x.shape, axis)
 
 
-mean_p = Primitive("mean", _mean_impl, (_mean_vjp,))
+mean_p = Primitive("mean", _mean_impl, (_mean_vjp,), batchable=True)
 
 
 def mean(x, axis=None, keepdims=False):
@@ -103,10 +108,11 @@ def _prod_vjp(g, ans, x, axis, keepdims):
     nonzero_prod = prod_p.bind(safe_x, axis=axis, keepdims=True)
     zeros = sum_p.bind(is_zero, axis=axis, keepdims=True)
     others = where_p.bind(zeros == 0, nonzero_prod / safe_x, where_p.bind(is_zero & (zeros == 1), nonzero_prod, 0))
-    return _spread(g, x, axis, keepdims) * others
+    return _spread(g, ans, x, axis, keepdims) * others
 
 
-prod_p = Primitive("prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims), (_prod_vjp,))
+prod_p = Primitive("prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims), (_prod_vjp,),
+                   batchable=True)
 
 
 def prod(x, axis=None, keepdims=False):
@@ -118,17 +124,18 @@ def prod(x, axis=None, keepdims=False):
 
 
 def _extremum_vjp(g, ans, x, axis, keepdims):
+    spread = _spread(g, ans, x, axis, keepdims)
     if not keepdims:
         ans = ans.reshape(kept_shape(shape_of(x), axis))
     winners = x == ans
     share = winners / sum_p.bind(winners, axis=axis, keepdims=True)
-    return _spread(g, x, axis, keepdims) * share.astype(x.dtype)
+    return spread * share.astype(x.dtype)
 
 
 max_p = Primitive("max", lambda x, axis, keepdims: np.maximum.reduce(x, axis=axis, keepdims=keepdims),
-                  (_extremum_vjp,))
+                  (_extremum_vjp,), batchable=True)
 min_p = Primitive("min", lambda x, axis, keepdims: np.minimum.reduce(x, axis=axis, keepdims=keepdims),
-                  (_extremum_vjp,))
+                  (_extremum_vjp,), batchable=True)
 
 
 def max(x, axis=None, keepdims=False):

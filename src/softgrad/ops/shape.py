@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from softgrad.ops._primitive import lift_python, normalize_axis, public, shape_of, tensor_out
+from softgrad.ops._primitive import batch_shape, lift_python, normalize_axis, public, shape_of, tensor_out
 from softgrad.tensor import Primitive, Tensor, concrete, is_float_dtype, wrap, unwrap_index
 
 
 # ----- reshaping -----
 
 reshape_p = Primitive("reshape", lambda x, shape: np.reshape(x, shape),
-                      (lambda g, ans, x, shape: g.reshape(shape_of(x)),))
+                      (lambda g, ans, x, shape: g.reshape(batch_shape(g, ans) + shape_of(x)),), batchable=True)
 
 
 def reshape(x, *shape):
@@ -32,10 +32,14 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 
 def _transpose_vjp(g, ans, x, axes):
-    return g.transpose(None if axes is None else tuple(np.argsort(axes)))
+    """The inverse permutation, after g's batch axes."""
+    ndim = len(shape_of(x))
+    inverse = np.argsort(axes) if axes is not None else range(ndim - 1, -1, -1)
+    lead = len(batch_shape(g, ans))
+    return g.transpose(tuple(range(lead)) + tuple(lead + int(a) for a in inverse))
 
 
-transpose_p = Primitive("transpose", lambda x, axes: np.transpose(x, axes), (_transpose_vjp,))
+transpose_p = Primitive("transpose", lambda x, axes: np.transpose(x, axes), (_transpose_vjp,), batchable=True)
 
 
 def transpose(x, *axes):
@@ -82,8 +86,9 @@ def _concat_impl(*xs, axis):
 def _concat_piece_vjp(i):
     def vjp(g, ans, *xs, axis):
         start = int(np.sum([shape_of(x)[axis] for x in xs[:i]], dtype=np.int64))
-        index = [slice(None)] * len(shape_of(ans))
-        index[axis] = slice(start, start + shape_of(xs[i])[axis])
+        lead = len(batch_shape(g, ans))
+        index = [slice(None)] * (lead + len(shape_of(ans)))
+        index[lead + axis] = slice(start, start + shape_of(xs[i])[axis])
         return getitem_p.bind(g, index=tuple(index))
 
     return vjp
@@ -95,7 +100,8 @@ _CONCAT_PRIMITIVES: dict[int, Primitive] = {}
 def _concat_primitive(n: int) -> Primitive:
     """concat of n inputs: one primitive per arity, so every input has its own rule (its slice of g)."""
     if n not in _CONCAT_PRIMITIVES:
-        _CONCAT_PRIMITIVES[n] = Primitive("concat", _concat_impl, tuple(_concat_piece_vjp(i) for i in range(n)))
+        _CONCAT_PRIMITIVES[n] = Primitive("concat", _concat_impl, tuple(_concat_piece_vjp(i) for i in range(n)),
+                                          batchable=True)
     return _CONCAT_PRIMITIVES[n]
 
 
@@ -148,9 +154,47 @@ def _untake_impl(g, index, shape):
     return out
 
 
-untake_p = Primitive("untake", _untake_impl, (lambda g, ans, v, index, shape: getitem_p.bind(g, index=index),))
-getitem_p = Primitive("getitem", lambda x, index: x[index],
-                      (lambda g, ans, x, index: untake_p.bind(g, index=index, shape=shape_of(x)),))
+def _batched_index(index, lead: int):
+    """``index`` for an array with ``lead`` extra leading axes, or None where NumPy would then reorder the
+    result's axes (advanced indices that are not adjacent move to the front)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    advanced = [i for i, part in enumerate(parts) if not isinstance(part, (slice, type(None), type(Ellipsis)))]
+    has_array = any(isinstance(parts[i], (np.ndarray, list)) for i in advanced)
+    if has_array and advanced != list(range(advanced[0], advanced[0] + len(advanced))):
+        return None
+    return (slice(None),) * lead + parts
+
+
+def _per_batch_row(fn, g, ans):
+    """fn applied to each batch row of g, stacked (for the indices that cannot take the batch axes)."""
+    lead = len(batch_shape(g, ans))
+    flat = g.reshape((-1,) + shape_of(g)[lead:])
+    rows = [fn(flat[b]) for b in range(shape_of(flat)[0])]
+    return stack(rows).reshape(shape_of(g)[:lead] + shape_of(rows[0])) if rows else None
+
+
+def _untake_vjp(g, ans, v, index, shape):
+    lead = len(batch_shape(g, ans))
+    if not lead:
+        return getitem_p.bind(g, index=index)
+    batched = _batched_index(index, lead)
+    if batched is None:
+        return _per_batch_row(lambda row: getitem_p.bind(row, index=index), g, ans)
+    return getitem_p.bind(g, index=batched)
+
+
+def _getitem_vjp(g, ans, x, index):
+    batch = batch_shape(g, ans)
+    if not batch:
+        return untake_p.bind(g, index=index, shape=shape_of(x))
+    batched = _batched_index(index, len(batch))
+    if batched is None:
+        return _per_batch_row(lambda row: untake_p.bind(row, index=index, shape=shape_of(x)), g, ans)
+    return untake_p.bind(g, index=batched, shape=batch + shape_of(x))
+
+
+untake_p = Primitive("untake", _untake_impl, (_untake_vjp,), batchable=True)
+getitem_p = Primitive("getitem", lambda x, index: x[index], (_getitem_vjp,), batchable=True)
 
 
 def getitem(x, index):
@@ -213,7 +257,7 @@ def _astype_vjp(g, ans, x, dtype):
     return g.astype(x.dtype)
 
 
-astype_p = Primitive("astype", lambda x, dtype: x.astype(dtype), (_astype_vjp,))
+astype_p = Primitive("astype", lambda x, dtype: x.astype(dtype), (_astype_vjp,), batchable=True)
 
 
 def astype(x, dtype):
@@ -229,4 +273,4 @@ def stop_gradient(x) -> Tensor:
     return wrap(concrete(x))
 
 
-copy = public(Primitive("copy", np.copy, (lambda g, ans, x: g,)), "A copy of x.  ∂/∂x = 1")
+copy = public(Primitive("copy", np.copy, (lambda g, ans, x: g,), batchable=True), "A copy of x.  ∂/∂x = 1")
