@@ -340,3 +340,20 @@ def test_batched_jacobian_through_every_kind_of_index(index):
     eye = np.eye(out.size).reshape((out.size,) + out.shape)
     rows = np.stack([vjp_fn(e).numpy() for e in eye]).reshape(out.shape + x.shape)
     np.testing.assert_allclose(arr(sg.jacobian(fn)(x)), rows, rtol=1e-13)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: ops.softmax(x.reshape(2, 3), axis=0),
+    lambda x: ops.log_softmax(x.reshape(2, 3), axis=1),
+    lambda x: ops.logsumexp(x.reshape(2, 3), axis=1),
+    lambda x: sg.grad(lambda y: ops.logsumexp(y * y))(x),
+], ids=["softmax axis 0", "log_softmax axis 1", "logsumexp", "grad of logsumexp (Hessian)"])
+def test_batched_jacobian_of_the_softmax_family(fn):
+    from softgrad.autodiff import _vjp_all
+
+    x = np.array([0.3, -1.2, 0.7, 2.0, 0.1, -0.4])
+    assert _vjp_all(fn, [x])[2].batchable()
+    out, vjp_fn = sg.vjp(fn, x)
+    eye = np.eye(out.size).reshape((out.size,) + out.shape)
+    rows = np.stack([vjp_fn(e).numpy() for e in eye]).reshape(out.shape + x.shape)
+    np.testing.assert_allclose(arr(sg.jacobian(fn)(x)), rows, rtol=1e-12, atol=1e-15)

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from softgrad.ops._primitive import kept_shape, lift_python, normalize_axis, shape_of, tensor_out
+from softgrad.ops._primitive import batch_shape, kept_shape, lift_python, normalize_axis, shape_of, tensor_out
 from softgrad.ops.elementwise import abs as absolute, exp_p, sigmoid_p, sqrt, tanh_p, where_p
 from softgrad.ops.reductions import max as reduce_max, sum as reduce_sum
 from softgrad.ops.shape import astype
@@ -199,7 +199,7 @@ def _exp_shifted_impl(x, shift):
     return out
 
 
-exp_shifted_p = Primitive("exp_shifted", _exp_shifted_impl, (lambda g, ans, x, shift: g * ans,))
+exp_shifted_p = Primitive("exp_shifted", _exp_shifted_impl, (lambda g, ans, x, shift: g * ans,), batchable=True)
 # e^{x − m} with m = row_max(x) passed as a constant: softmax = e / Σe and logsumexp = m + ln Σe are then
 # exact where |m| ≫ ln Σe (a row of −1e4 in float32), and their derivatives follow from ∂e/∂x = e alone
 # (logsumexp − m and softmax are the same functions of x for any constant shift).
@@ -223,11 +223,11 @@ def _logsumexp_vjp(g, ans, x, axis, keepdims):
     e = exp_shifted_p.bind(x, shift=row_max(concrete(x), axis))
     p = e / e.sum(axis=axis, keepdims=True)
     if not keepdims:
-        g = g.reshape(kept_shape(shape_of(x), axis))
+        g = g.reshape(batch_shape(g, ans) + kept_shape(shape_of(x), axis))
     return g * p
 
 
-logsumexp_p = Primitive("logsumexp", _logsumexp_impl, (_logsumexp_vjp,))
+logsumexp_p = Primitive("logsumexp", _logsumexp_impl, (_logsumexp_vjp,), batchable=True)
 
 
 def logsumexp(x, axis=None, keepdims=False):
@@ -249,12 +249,20 @@ def _softmax_impl(x, axis):
     return e
 
 
+def _batched_axis(axis, g, ans):
+    """``axis`` of ans as an axis of g, which may carry leading batch axes (Primitive.batchable)."""
+    lead = len(batch_shape(g, ans))
+    if axis is None:
+        return tuple(range(lead, len(shape_of(g))))
+    return lead + axis if isinstance(axis, int) else tuple(lead + a for a in axis)
+
+
 def _softmax_vjp(g, ans, x, axis):
     """∂softmax: p ⊙ (g − Σ g·p)."""
-    return ans * (g - (g * ans).sum(axis=axis, keepdims=True))
+    return ans * (g - (g * ans).sum(axis=_batched_axis(axis, g, ans), keepdims=True))
 
 
-softmax_p = Primitive("softmax", _softmax_impl, (_softmax_vjp,))
+softmax_p = Primitive("softmax", _softmax_impl, (_softmax_vjp,), batchable=True)
 
 
 def _log_softmax_impl(x, axis):
@@ -268,10 +276,10 @@ def _log_softmax_impl(x, axis):
 
 def _log_softmax_vjp(g, ans, x, axis):
     """∂log_softmax: g − softmax·Σg, with softmax = e^{log_softmax}."""
-    return g - exp_p.bind(ans) * g.sum(axis=axis, keepdims=True)
+    return g - exp_p.bind(ans) * g.sum(axis=_batched_axis(axis, g, ans), keepdims=True)
 
 
-log_softmax_p = Primitive("log_softmax", _log_softmax_impl, (_log_softmax_vjp,))
+log_softmax_p = Primitive("log_softmax", _log_softmax_impl, (_log_softmax_vjp,), batchable=True)
 
 
 def softmax(x, axis=-1):
