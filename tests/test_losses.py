@@ -459,3 +459,22 @@ def test_a_loss_cell_trains_through_grad_with_weights():
     g = sg.grad(lambda inputs: loss_fn(inputs @ layer, y), grad_position=None, weights=layer)(x)
     expected = x.T @ ((softmax_ref(x @ layer.numpy()) - np.eye(3)[y]) / 5)
     np.testing.assert_allclose(g.numpy(), expected, atol=1e-14)
+
+
+def test_cross_entropy_backward_can_run_again_and_under_an_outer_transform():
+    """The first plain backward may write the gradient into the kept e^{x−m}; every later sweep over the same
+    tape (vjp_fn twice, a Jacobian, a traced cotangent) must still see the true e^{x−m}."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 4))
+    y = rng.integers(0, 4, 6)
+    p = np.exp(x - x.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    expected = (p - np.eye(4)[y]) / 6
+    _, vjp_fn = sg.vjp(lambda z: ops.cross_entropy(z, y), x)
+    first = vjp_fn(np.array(1.0)).numpy().copy()
+    second = vjp_fn(np.array(2.0)).numpy()
+    np.testing.assert_allclose(first, expected, rtol=1e-12)
+    np.testing.assert_allclose(second, 2 * expected, rtol=1e-12)
+    traced = sg.grad(lambda s: (vjp_fn(s) * x).sum())(np.array(3.0)).numpy()  # linear in s: Σ expected·x
+    np.testing.assert_allclose(traced, (expected * x).sum(), rtol=1e-12)
+    np.testing.assert_allclose(vjp_fn(np.array(1.0)).numpy(), expected, rtol=1e-12)
