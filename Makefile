@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench golden clean
+.PHONY: demo test bench bench-quick golden clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,10 @@ $(BIN)/.bench: $(BIN)/.installed
 	touch $@
 
 bench: $(BIN)/.bench
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-quick: $(BIN)/.bench
+	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)
 
 # Regenerate the PyTorch golden files in tests/golden/ (needs the bench extra for torch).
 golden: $(BIN)/.bench
