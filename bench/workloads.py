@@ -168,20 +168,12 @@ def mlp_reference(params: dict[str, np.ndarray], x: np.ndarray,
     """Hand-written backprop in float64: loss and [dW1, db1, dW2, db2, dW3, db3]."""
     p = {k: v.astype(np.float64) for k, v in params.items()}
     x = x.astype(np.float64)
-    n = x.shape[0]
     z1 = x @ p["W1"] + p["b1"]
     h1 = np.maximum(z1, 0.0)
     z2 = h1 @ p["W2"] + p["b2"]
     h2 = np.maximum(z2, 0.0)
     z3 = h2 @ p["W3"] + p["b3"]
-    m = z3.max(axis=1, keepdims=True)
-    e = np.exp(z3 - m)
-    s = e.sum(axis=1, keepdims=True)
-    rows = np.arange(n)
-    loss = float(np.mean(np.log(s[:, 0]) + m[:, 0] - z3[rows, y]))
-    d3 = e / s
-    d3[rows, y] -= 1.0
-    d3 /= n
+    loss, d3 = ce_reference(z3, y)
     dW3 = h2.T @ d3
     db3 = d3.sum(0)
     d2 = (d3 @ p["W3"].T) * (z2 > 0)
