@@ -40,6 +40,20 @@ CE_SHAPES: list[tuple[int, int]] = [(256, 10), (4096, 1000), (65536, 10), (1024,
 CE_RTOL = 1e-5
 
 
+def chain_steps(chain, sin, exp) -> list:
+    """The overhead chain as (function, constant) steps, built on a library's own ``sin`` and ``exp``."""
+    fns = {"sin": lambda x, c: sin(x), "exp": lambda x, c: exp(x),
+           "mul": lambda x, c: x * c, "add": lambda x, c: x + c}
+    return [(fns[op], c) for op, c in chain]
+
+
+def run_chain(steps, x):
+    """Apply the steps of ``chain_steps`` to x, in order."""
+    for f, c in steps:
+        x = f(x, c)
+    return x
+
+
 def ce_case(shape: tuple[int, int]) -> str:
     return f"{shape[0]}x{shape[1]}"
 

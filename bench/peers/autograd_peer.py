@@ -52,14 +52,10 @@ class AutogradImpl:
 
     def overhead(self, x0, chain):
         anp = self.anp
-        fns = {"sin": lambda x, c: anp.sin(x), "exp": lambda x, c: anp.exp(x),
-               "mul": lambda x, c: x * c, "add": lambda x, c: x + c}
-        steps = [(fns[op], c) for op, c in chain]
+        steps = workloads.chain_steps(chain, anp.sin, anp.exp)
 
         def chain_fn(x):
-            for f, c in steps:
-                x = f(x, c)
-            return anp.sum(x)
+            return anp.sum(workloads.run_chain(steps, x))
 
         vg = self.ag.value_and_grad(chain_fn)
         return (lambda: vg(x0)), lambda r: (float(r[0]), np.asarray(r[1]))

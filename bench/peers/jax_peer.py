@@ -68,14 +68,10 @@ class JaxImpl:
 
     def overhead(self, x0, chain):
         jax, jnp = self.jax, self.jnp
-        fns = {"sin": lambda x, c: jnp.sin(x), "exp": lambda x, c: jnp.exp(x),
-               "mul": lambda x, c: x * c, "add": lambda x, c: x + c}
-        steps = [(fns[op], c) for op, c in chain]
+        steps = workloads.chain_steps(chain, jnp.sin, jnp.exp)
 
         def chain_fn(x):
-            for f, c in steps:
-                x = f(x, c)
-            return jnp.sum(x)
+            return jnp.sum(workloads.run_chain(steps, x))
 
         f = self._compile(jax.value_and_grad(chain_fn))
         return self._blocking(f, jnp.asarray(x0)), lambda r: (float(r[0]), np.asarray(r[1]))

@@ -98,14 +98,10 @@ class SoftgradImpl:
         sin = need(ops, "sin", "softgrad.ops")
         exp = need(ops, "exp", "softgrad.ops")
         total = need(ops, "sum", "softgrad.ops")
-        fns = {"sin": lambda x, c: sin(x), "exp": lambda x, c: exp(x),
-               "mul": lambda x, c: x * c, "add": lambda x, c: x + c}
-        steps = [(fns[op], c) for op, c in chain]
+        steps = workloads.chain_steps(chain, sin, exp)
 
         def chain_fn(x):
-            for f, c in steps:
-                x = f(x, c)
-            return total(x)
+            return total(workloads.run_chain(steps, x))
 
         vg = sg.value_and_grad(chain_fn, grad_position=0)
         x = sg.Tensor(x0)

@@ -52,16 +52,11 @@ class TorchImpl:
     def overhead(self, x0, chain):
         torch = self.torch
         x_init = torch.from_numpy(x0)
-        fns = {"sin": lambda x, c: torch.sin(x), "exp": lambda x, c: torch.exp(x),
-               "mul": lambda x, c: x * c, "add": lambda x, c: x + c}
-        steps = [(fns[op], c) for op, c in chain]
+        steps = workloads.chain_steps(chain, torch.sin, torch.exp)
 
         def step():
             x0_ = x_init.detach().requires_grad_(True)
-            x = x0_
-            for f, c in steps:
-                x = f(x, c)
-            s = x.sum()
+            s = workloads.run_chain(steps, x0_).sum()
             (g,) = torch.autograd.grad(s, x0_)
             return s, g
 
