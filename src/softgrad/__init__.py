@@ -1,18 +1,14 @@
 """softgrad: exact, fast functional autodiff on NumPy for neural-network classification.
 
 Layers, lowest first: ``tensor`` (data + trace) → ``ops`` (primitives, each with its derivative rule) →
-``autodiff`` (transforms) → ``nn`` (cells, layers, losses) → ``optim`` → ``data`` → ``cli``.
+``autodiff`` (transforms) → ``info`` → ``nn`` (cells, layers, losses) → ``optim`` → ``data`` →
+``training`` → ``cli``.
 """
 
-from softgrad import ops, random
+from softgrad import info, nn, ops, optim, random
 from softgrad.autodiff import check_grad, grad, hessian, jacobian, jvp, value_and_grad, vjp
 from softgrad.ops import stop_gradient
-from softgrad.tensor import (
-    Parameter, Tensor, bool_, float16, float32, float64, int32, int64,
-)
-from softgrad import nn
-from softgrad import info
-from softgrad import optim
+from softgrad.tensor import Parameter, Tensor, bool_, float16, float32, float64, int32, int64
 
 __version__ = "0.1.0"
 
@@ -23,9 +19,7 @@ def tensor(data, dtype=None) -> Tensor:
 
 
 __all__ = [
-    "Tensor", "Parameter", "tensor", "ops", "nn", "random", "grad", "value_and_grad", "vjp", "jvp",
-    "jacobian", "hessian", "check_grad", "stop_gradient", "float16", "float32", "float64", "int32", "int64",
-    "bool_",
+    "Tensor", "Parameter", "tensor", "ops", "nn", "optim", "info", "random", "grad", "value_and_grad", "vjp",
+    "jvp", "jacobian", "hessian", "check_grad", "stop_gradient", "float16", "float32", "float64", "int32",
+    "int64", "bool_",
 ]
-__all__ += ["optim"]
-__all__ += ["info"]

@@ -13,8 +13,12 @@ from softgrad.nn.loss import (
 )
 from softgrad.tensor import Parameter
 
-__all__ = ["Cell", "Module", "Parameter"]
-__all__ += ["init", "Dense", "Linear", "ReLU", "Tanh", "Flatten", "Dropout", "BatchNorm1d", "SequentialCell",
-            "Sequential", "Conv2d", "MaxPool2d", "WithLossCell", "TrainOneStepCell"]
-__all__ += ["Softmax", "LogSoftmax", "Sigmoid", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
-            "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss"]
+__all__ = [
+    "Cell", "Module", "Parameter", "init",
+    # layers and containers
+    "Dense", "Linear", "ReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten", "Dropout", "BatchNorm1d",
+    "Conv2d", "MaxPool2d", "SequentialCell", "Sequential", "WithLossCell", "TrainOneStepCell",
+    # losses
+    "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss",
+    "HuberLoss", "KLDivLoss",
+]
