@@ -128,6 +128,10 @@ def test_dense_kernel_weight_gradient_keeps_the_weight_layout():
     x, w = RNG.standard_normal((5, 4)).astype(np.float32), RNG.standard_normal((3, 4)).astype(np.float32)
     g = sg.grad(lambda w: ops.dense(x, w).sum())(w).numpy()
     assert g.flags.c_contiguous and g.dtype == np.float32
+    column_major = np.asfortranarray(w)  # how nn.Dense stores its weight
+    g_f = sg.grad(lambda w: ops.dense(x, w).sum())(column_major).numpy()
+    assert g_f.flags.f_contiguous and not g_f.flags.c_contiguous
+    np.testing.assert_allclose(g_f, g, rtol=1e-6)
     with pytest.raises(ValueError, match=r"reshape x to 2-D"):
         ops.dense(np.zeros((2, 3, 4)), w)
     with pytest.raises(ValueError, match="bias must have shape"):
@@ -322,3 +326,15 @@ def test_small_cnn_gradients():
     net = nn.SequentialCell(nn.Conv2d(1, 2, 3, has_bias=True, generator=seeded(), dtype=np.float64), nn.MaxPool2d(2),
                             nn.Flatten(), nn.Dense(2 * 3 * 3, 3, generator=seeded(1), dtype=np.float64))
     check_cell(net, RNG.standard_normal((2, 1, 6, 6)))
+
+
+def test_dense_weight_stays_column_major_through_training_and_set_data():
+    layer = nn.Dense(4, 3, generator=sg.random.Generator(0))
+    assert layer.weight.shape == (3, 4) and np.asarray(layer.weight).flags.f_contiguous
+    opt = sg.optim.SGD(layer.trainable_params(), lr=0.1, momentum=0.9)
+    step = sg.value_and_grad(lambda x: (layer(x) ** 2).sum(), None, weights=opt.parameters)
+    for _ in range(2):
+        opt(step(np.ones((2, 4), np.float32))[1])
+    assert np.asarray(layer.weight).flags.f_contiguous
+    layer.weight.set_data(np.zeros((3, 4), np.float32))
+    assert np.asarray(layer.weight).flags.f_contiguous and not layer.weight.numpy().any()

@@ -205,7 +205,7 @@ class Parameter(Tensor):
     __slots__ = ("name", "requires_grad")
 
     def __init__(self, default_input, name: str | None = None, requires_grad: bool = True):
-        data = as_array(default_input).copy()  # updated in place by optimizers: never alias the caller's array
+        data = as_array(default_input).copy(order="K")  # updated in place: never alias the caller's array
         super().__init__(data)
         self.name = name
         self.requires_grad = requires_grad
@@ -217,7 +217,7 @@ class Parameter(Tensor):
 
     def set_data(self, data) -> "Parameter":
         """Replace the value (shape and dtype must match): ``p.set_data(new)``."""
-        new = as_array(data, self.dtype)
+        new = np.array(as_array(data, self.dtype), order="F" if _fortran_only(self._data) else "C")
         if new.shape != self.shape:
             raise ValueError(f"Parameter '{self.name}'.set_data: expected shape {self.shape}, got {new.shape}")
         if self._trace:
@@ -227,6 +227,12 @@ class Parameter(Tensor):
 
     def assign_value(self, data) -> "Parameter":
         return self.set_data(data)
+
+
+def _fortran_only(array) -> bool:
+    """Column-major and not also row-major (a Dense weight keeps this layout; see nn.Dense)."""
+    flags = np.asarray(array).flags
+    return flags.f_contiguous and not flags.c_contiguous
 
 
 # ----- primitives and tapes -----

@@ -60,8 +60,11 @@ class Dense(Cell):
         super().__init__()
         generator = generator if generator is not None else Generator()
         self.in_channels, self.out_channels, self.has_bias = int(in_channels), int(out_channels), has_bias
-        self.weight = Parameter(initialize("torch_default" if weight_init is None else weight_init,
-                                           (out_channels, in_channels), generator, dtype), name="weight")
+        # Shape (out, in) as in PyTorch, stored column-major: x Wᵀ and its weight gradient (xᵀ g)ᵀ are then
+        # the GEMM layouts BLAS runs fastest, and the SGD update meets the gradient in the same layout.
+        weight = initialize("torch_default" if weight_init is None else weight_init, (out_channels, in_channels),
+                            generator, dtype)
+        self.weight = Parameter(np.asfortranarray(weight), name="weight")
         if has_bias:
             bound = 1.0 / math.sqrt(in_channels) if in_channels else 0.0
             default = lambda shape, rng: rng.uniform(-bound, bound, shape)  # noqa: E731

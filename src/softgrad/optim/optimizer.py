@@ -20,7 +20,7 @@ def parameter_array(param: Parameter) -> np.ndarray:
         raise TypeError(f"Parameter '{param.name}' is being differentiated; update it after value_and_grad "
                         "returns, not inside the function being differentiated")
     array = param._data
-    if not array.flags.writeable or not array.flags.c_contiguous:
+    if not array.flags.writeable or not (array.flags.c_contiguous or array.flags.f_contiguous):
         array = param.set_data(np.ascontiguousarray(array).copy())._data
     return array
 
