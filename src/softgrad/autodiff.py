@@ -80,9 +80,7 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
 
 
 def _check_differentiable(value, what: str) -> None:
-    dtype = getattr(concrete(value), "dtype", None)
-    if dtype is None or dtype.kind not in "fc":
-        dtype = np.asarray(concrete(value)).dtype
+    dtype = np.asarray(concrete(value)).dtype
     if not is_float_dtype(dtype):
         raise TypeError(f"{what} has dtype {dtype}; only floating-point inputs can be differentiated. "
                         "Cast it first (x.astype(softgrad.float32)) or leave it out of grad_position.")

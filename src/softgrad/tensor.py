@@ -217,7 +217,7 @@ class Parameter(Tensor):
 
     def set_data(self, data) -> "Parameter":
         """Replace the value (shape and dtype must match): ``p.set_data(new)``."""
-        new = np.array(as_array(data, self.dtype), order="F" if _fortran_only(self._data) else "C")
+        new = np.array(as_array(data, self.dtype), order="F" if is_column_major(self._data) else "C")
         if new.shape != self.shape:
             raise ValueError(f"Parameter '{self.name}'.set_data: expected shape {self.shape}, got {new.shape}")
         if self._trace:
@@ -229,7 +229,7 @@ class Parameter(Tensor):
         return self.set_data(data)
 
 
-def _fortran_only(array) -> bool:
+def is_column_major(array) -> bool:
     """Column-major and not also row-major (a Dense weight keeps this layout; see nn.Dense)."""
     flags = np.asarray(array).flags
     return flags.f_contiguous and not flags.c_contiguous

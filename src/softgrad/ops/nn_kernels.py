@@ -26,7 +26,7 @@ import numpy as np
 from softgrad.ops._primitive import lift_python, shape_of, tensor_out
 from softgrad.ops.linalg import matmul_p
 from softgrad.ops.reductions import sum_p
-from softgrad.tensor import Primitive, concrete
+from softgrad.tensor import Primitive, concrete, is_column_major
 
 # ----- dense: matmul and bias in one primitive -----
 
@@ -41,7 +41,7 @@ def _dense_impl(x, weight, bias):
 def _dense_vjp_weight(g, ans, x, weight, bias):
     """∂/∂W = gᵀ x, produced in W's own memory layout (for a column-major W as (xᵀ g)ᵀ), so that an in-place
     update W −= lr·∂W runs over both arrays in the same order."""
-    if np.asarray(concrete(weight)).flags.f_contiguous and not np.asarray(concrete(weight)).flags.c_contiguous:
+    if is_column_major(concrete(weight)):
         return matmul_p.bind(x.swapaxes(0, 1), g).swapaxes(0, 1)
     return matmul_p.bind(g.swapaxes(0, 1), x)
 
