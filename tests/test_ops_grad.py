@@ -270,5 +270,6 @@ def test_stop_gradient():
 def test_numpy_ufuncs_on_tensors_stay_traced():
     g = sg.grad(lambda x: np.sum(np.exp(x) * np.ones(2)))(np.array([0.0, 1.0]))
     g2 = sg.grad(lambda x: (np.exp(x) * np.ones(2)).sum())(np.array([0.0, 1.0]))
+    np.testing.assert_allclose(g.numpy(), np.exp([0.0, 1.0]))
     np.testing.assert_allclose(g2.numpy(), np.exp([0.0, 1.0]))
     assert isinstance(np.exp(sg.Tensor([1.0])), sg.Tensor)

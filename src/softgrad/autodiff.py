@@ -37,7 +37,7 @@ from softgrad.ops.creation import eye, zeros, zeros_like
 from softgrad.ops.reductions import unbroadcast
 from softgrad.ops.shape import reshape, stack
 from softgrad.tensor import (
-    Parameter, Tensor, close_level, concrete, is_float_dtype, lift, new_level, value_of, wrap, add_leaf,
+    Tensor, close_level, concrete, is_float_dtype, lift, new_level, value_of, wrap, add_leaf,
 )
 
 # ----- the backward pass -----

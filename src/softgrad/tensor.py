@@ -15,7 +15,7 @@ rules evaluated outside any outer transform run at NumPy speed), any Tensor in g
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
