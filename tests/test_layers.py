@@ -109,7 +109,8 @@ def test_linear_is_dense_with_pytorch_arguments():
     assert isinstance(layer, nn.Dense) and [p.name for p in layer.trainable_params()] == ["weight"]
 
 
-@pytest.mark.parametrize("has_bias,activation", [(True, None), (False, None), (True, "tanh")])
+@pytest.mark.parametrize("has_bias,activation", [(True, None), (False, None), (True, "tanh"), (True, "relu"),
+                                                 (True, "sigmoid"), (True, nn.ReLU()), (False, ops.softplus)])
 def test_dense_gradients(has_bias, activation):
     layer = nn.Dense(4, 3, has_bias=has_bias, activation=activation, generator=seeded(), dtype=np.float64)
     check_cell(layer, RNG.standard_normal((5, 4)))
@@ -122,6 +123,46 @@ def test_dense_kernel_gradients_to_second_order():
     sg.check_grad(lambda x, w: ops.dense(x, w), x, w)
     sg.check_grad(lambda x, w, b: sg.grad(lambda x, w, b: (ops.dense(x, w, b) ** 2).sum(), (0, 1, 2))(x, w, b),
                   x, w, b)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_dense_kernel_fused_activation(activation, order):
+    """act(x Wᵀ + b) in one primitive: the op's value, first and second derivatives, and a batched Jacobian
+    (one sweep) equal to the row-by-row one, for each weight layout."""
+    from softgrad.autodiff import _vjp_all
+
+    x, b = RNG.standard_normal((5, 4)), RNG.standard_normal(3)
+    w = np.asarray(RNG.standard_normal((3, 4)), order=order)
+    act = getattr(ops, activation)
+    np.testing.assert_allclose(ops.dense(x, w, b, activation=activation).numpy(), act(x @ w.T + b).numpy(),
+                               rtol=1e-14)
+    fused = lambda x, w, b: ops.dense(x, w, b, activation=activation)  # noqa: E731
+    sg.check_grad(fused, x, w, b)
+    sg.check_grad(lambda x, w, b: sg.grad(lambda x, w, b: (fused(x, w, b) ** 2).sum(), (0, 1, 2))(x, w, b),
+                  x, w, b)
+    for position, value in enumerate((x, w, b)):
+        args = [x, w, b]
+        assert _vjp_all(lambda v: fused(*args[:position], v, *args[position + 1:]), [value])[2].batchable()
+        out, vjp_fn = sg.vjp(lambda v: fused(*args[:position], v, *args[position + 1:]), value)
+        eye = np.eye(out.size).reshape((out.size,) + out.shape)
+        rows = np.stack([vjp_fn(e).numpy() for e in eye]).reshape(out.shape + value.shape)
+        jacobian = sg.jacobian(lambda v: fused(*args[:position], v, *args[position + 1:]))(value)
+        np.testing.assert_allclose(jacobian.numpy(), rows, rtol=1e-13, atol=1e-15)
+    with pytest.raises(ValueError, match=r"activation must be None or one of \['relu', 'sigmoid', 'tanh'\], "
+                                         r"got 'gelu'"):
+        ops.dense(x, w, b, activation="gelu")
+
+
+def test_dense_layer_fuses_its_activation_into_one_tape_entry():
+    from softgrad.autodiff import _vjp_all
+
+    layer = nn.Dense(4, 3, activation="relu", generator=seeded())
+    x = RNG.standard_normal((5, 4)).astype(np.float32)
+    tape = _vjp_all(layer, [x])[2].tape
+    assert [entry[0].name for entry in tape if entry[0] is not None] == ["dense"]
+    expected = np.maximum(x @ layer.weight.numpy().T + layer.bias.numpy(), 0)
+    np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-6)
 
 
 def test_dense_kernel_weight_gradient_keeps_the_weight_layout():

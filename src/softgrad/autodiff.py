@@ -37,7 +37,7 @@ from softgrad.ops.creation import eye, zeros, zeros_like
 from softgrad.ops.reductions import unbroadcast
 from softgrad.ops.shape import reshape, stack
 from softgrad.tensor import (
-    Tensor, close_level, concrete, is_float_dtype, lift, new_level, value_of, wrap, add_leaf,
+    Tensor, add_leaf, close_level, concrete, is_float_dtype, lift, new_level, value_of, wrap,
 )
 
 # ----- the backward pass -----
@@ -61,6 +61,8 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
         if prim is None:  # an input: keep its cotangent
             continue
         cotangents[node] = None
+        if prim.output_vjp is not None:
+            g = prim.output_vjp(g, ans, **params)
         batch = g.shape[:batch_ndim] if batch_ndim else ()
         for rule, arg, parent in zip(prim.vjps, args, parents):
             if parent < 0 or rule is None:
@@ -102,13 +104,17 @@ class _Trace:
                 box = lift(value_of(args[p]), self.level, self.tape)
                 args[p] = box
                 self.leaves.append((box._node, box._data))
+            level, tape, leaves = self.level, self.tape, self.leaves
             for w in weights:
-                if w._trace or w._data.dtype.kind not in "fc":  # the common case, an untraced float, is fine
+                data, trace = w._data, w._trace
+                if trace or data.dtype.kind not in "fc":  # the common case, an untraced float, is fine
                     _check_differentiable(w, f"weight '{getattr(w, 'name', None)}'")
-                saved.append((w, w._data, w._trace, w._node))
-                value = value_of(w)
-                w._data, w._trace, w._node = value, self.level, add_leaf(self.tape, value)
-                self.leaves.append((w._node, value))
+                    value = value_of(w)
+                else:
+                    value = data
+                saved.append((w, data, trace, w._node))
+                w._data, w._trace, w._node = value, level, add_leaf(tape, value)
+                leaves.append((w._node, value))
             self.output = fn(*args)
         finally:
             for w, data, trace, node in reversed(saved):
@@ -135,12 +141,11 @@ class _Trace:
         grads = []
         for node, value in self.leaves:
             g = cotangents[node]
+            dtype = concrete(value).dtype
             if g is None:
-                g = zeros(batch + np.shape(concrete(value)), dtype=concrete(value).dtype)
-            else:
-                dtype = concrete(value).dtype
-                if g.dtype != dtype:
-                    g = g.astype(dtype)
+                g = zeros(batch + np.shape(concrete(value)), dtype=dtype)
+            elif g.dtype != dtype:
+                g = g.astype(dtype)
             grads.append(wrap(g))
         return grads
 

@@ -245,16 +245,21 @@ class Primitive:
     cotangent of positional argument ``i`` (``None``: not differentiable in that argument). ``vjps=None``
     marks a non-differentiable primitive (its output is never traced).
 
+    ``output_vjp(g, ans, **params)``: for a primitive ``f(h(args))`` that ends in an elementwise function ``f``
+    (a fused activation), ``g·f'`` computed from ``ans`` once per backward step; the ``vjps`` are then those of
+    ``h`` and receive that cotangent as ``g``.
+
     ``batchable``: the rules also accept a ``g`` with extra leading (batch) axes, ``g.shape = batch + ans.shape``,
     and return ``batch + broadcast shape``; ``jacobian`` then sweeps the tape once for all its rows."""
 
-    __slots__ = ("name", "impl", "vjps", "batchable")
+    __slots__ = ("name", "impl", "vjps", "output_vjp", "batchable")
 
     def __init__(self, name: str, impl: Callable, vjps: tuple[Callable | None, ...] | None = None,
-                 batchable: bool = False):
+                 batchable: bool = False, output_vjp: Callable | None = None):
         self.name = name
         self.impl = impl
         self.vjps = vjps
+        self.output_vjp = output_vjp
         self.batchable = batchable
 
     def bind(self, *args, **params):

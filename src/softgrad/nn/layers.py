@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from types import FunctionType
 
 import numpy as np
 
@@ -35,6 +36,10 @@ def _activation(activation):
         raise ValueError(f"unknown activation {activation!r}; pass an op name such as 'relu', 'sigmoid' or "
                          "'tanh', a Cell, or a callable")
     return op
+
+
+# activations that ops.dense applies inside its primitive
+_FUSABLE = {ops.relu: "relu", ops.tanh: "tanh", ops.sigmoid: "sigmoid"}
 
 
 # ----- Dense -----
@@ -79,10 +84,12 @@ class Dense(Cell):
                              f"features, got shape {shape}")
         if len(shape) != 2:
             x = ops.reshape(x, (-1, self.in_channels))
-        y = dense(x, self.weight, self.bias if self.has_bias else None)
+        activation = self.activation
+        fused = _FUSABLE.get(activation) if isinstance(activation, FunctionType) else None
+        y = dense(x, self.weight, self.bias if self.has_bias else None, activation=fused)
         if len(shape) != 2:
             y = ops.reshape(y, shape[:-1] + (self.out_channels,))
-        return self.activation(y) if self.activation is not None else y
+        return activation(y) if activation is not None and fused is None else y
 
 
 class Linear(Dense):

@@ -24,43 +24,60 @@ from __future__ import annotations
 import numpy as np
 
 from softgrad.ops._primitive import lift_python, shape_of, tensor_out
+from softgrad.ops.elementwise import relu_p, sigmoid_p, tanh_p
 from softgrad.ops.linalg import matmul_p
 from softgrad.ops.reductions import sum_p
 from softgrad.tensor import Primitive, concrete, is_column_major
 
-# ----- dense: matmul and bias in one primitive -----
+# ----- dense: matmul, bias and activation in one primitive -----
+
+# An activation fused into dense runs in place on the fresh x Wᵀ + b; its rule (the op's own, which reads
+# only ans: relu's x > 0 is ans > 0) maps g to the pre-activation cotangent once (Primitive.output_vjp).
+_ACTIVATIONS = {
+    "relu": (relu_p, lambda y: np.maximum(y, 0, out=y)),
+    "tanh": (tanh_p, lambda y: np.tanh(y, out=y)),
+    "sigmoid": (sigmoid_p, sigmoid_p.impl),
+}
 
 
-def _dense_impl(x, weight, bias):
+def _dense_impl(x, weight, bias, activation):
     y = np.matmul(x, weight.T)
     if bias is not None:
         y += bias
-    return y
+    return y if activation is None else _ACTIVATIONS[activation][1](y)
 
 
-def _dense_vjp_weight(g, ans, x, weight, bias):
+def _activation_vjp(g, ans, activation):
+    return g if activation is None else _ACTIVATIONS[activation][0].vjps[0](g, ans, ans)
+
+
+def _dense_vjp_weight(g, ans, x, weight, bias, activation):
     """∂/∂W = gᵀ x, produced in W's own memory layout (for a column-major W as (xᵀ g)ᵀ), so that an in-place
     update W −= lr·∂W runs over both arrays in the same order."""
     if is_column_major(concrete(weight)):
-        return matmul_p.bind(x.swapaxes(0, 1), g).swapaxes(0, 1)
-    return matmul_p.bind(g.swapaxes(0, 1), x)
+        return matmul_p.bind(x.swapaxes(0, 1), g).swapaxes(-1, -2)
+    return matmul_p.bind(g.swapaxes(-1, -2), x)
 
 
 dense_p = Primitive("dense", _dense_impl, (
-    lambda g, ans, x, weight, bias: matmul_p.bind(g, weight),
+    lambda g, ans, x, weight, bias, activation: matmul_p.bind(g, weight),
     _dense_vjp_weight,
-    lambda g, ans, x, weight, bias: sum_p.bind(g, axis=(0,), keepdims=False),
-))
+    lambda g, ans, x, weight, bias, activation: sum_p.bind(g, axis=(len(shape_of(g)) - 2,), keepdims=False),
+), batchable=True, output_vjp=_activation_vjp)
 
 
-def dense(x, weight, bias=None):
-    """x Wᵀ + b for x (N, in), W (out, in), b (out,) or None — a Dense layer in one primitive (MindSpore's
-    ``ops.dense``), so a layer costs one tape entry and its weight gradient comes out in W's own layout.
-    ∂/∂x = g W, ∂/∂W = gᵀ x, ∂/∂b = Σ_rows g
+def dense(x, weight, bias=None, activation=None):
+    """act(x Wᵀ + b) for x (N, in), W (out, in), b (out,) or None, act None, 'relu', 'tanh' or 'sigmoid' — a
+    Dense layer in one primitive (MindSpore's ``ops.dense``, plus the activation), so a layer costs one tape
+    entry and its weight gradient comes out in W's own layout. With ĝ = g·act'(y):
+    ∂/∂x = ĝ W, ∂/∂W = ĝᵀ x, ∂/∂b = Σ_rows ĝ
 
     >>> dense([[1.0, 2.0]], [[1.0, 0.0], [1.0, 1.0]], [0.5, 0.0])
     Tensor(shape=[1, 2], dtype=Float32, value=
     [[1.5, 3. ]])
+    >>> dense([[1.0, -2.0]], [[1.0, 0.0], [1.0, 1.0]], activation='relu')
+    Tensor(shape=[1, 2], dtype=Float32, value=
+    [[1., 0.]])
     """
     x, weight, bias = lift_python(x, weight, bias)
     x_shape, w_shape = shape_of(x), shape_of(weight)
@@ -69,7 +86,9 @@ def dense(x, weight, bias=None):
                          "reshape x to 2-D first (x.reshape(-1, in))")
     if bias is not None and shape_of(bias) != w_shape[:1]:
         raise ValueError(f"dense: bias must have shape {w_shape[:1]} (one per output), got {shape_of(bias)}")
-    return tensor_out(dense_p.bind(x, weight, bias))
+    if activation is not None and activation not in _ACTIVATIONS:
+        raise ValueError(f"dense: activation must be None or one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+    return tensor_out(dense_p.bind(x, weight, bias, activation=activation))
 
 
 # ----- shared geometry -----

@@ -11,16 +11,17 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from softgrad.tensor import Parameter, Tensor, concrete
+from softgrad.tensor import Parameter, Tensor, concrete, is_column_major
 
 
 def parameter_array(param: Parameter) -> np.ndarray:
     """The ndarray a Parameter holds, for in-place updates. Only valid outside transforms."""
-    if param.is_traced:
+    if param._trace:
         raise TypeError(f"Parameter '{param.name}' is being differentiated; update it after value_and_grad "
                         "returns, not inside the function being differentiated")
     array = param._data
-    if not array.flags.writeable or not (array.flags.c_contiguous or array.flags.f_contiguous):
+    flags = array.flags
+    if not flags.writeable or not (flags.c_contiguous or flags.f_contiguous):
         array = param.set_data(np.ascontiguousarray(array).copy())._data
     return array
 
@@ -49,6 +50,7 @@ class Optimizer:
         self.initial_lr = self.lr  # the base of learning-rate schedules
         self.step_count = 0
         self.state: list[dict[str, np.ndarray]] = [{} for _ in self.parameters]
+        self._scratch: dict[np.dtype, np.ndarray] = {}
 
     def __call__(self, grads: Sequence) -> None:
         self.step(grads)
@@ -61,15 +63,28 @@ class Optimizer:
                              "parameter(s); pass the gradients of value_and_grad(fn, None, "
                              "weights=optimizer.parameters)")
         self.step_count += 1
+        update = self.update
         for param, grad, state in zip(self.parameters, grads, self.state):
-            g = np.asarray(concrete(grad))
-            if g.shape != param.shape:
+            g = concrete(grad)
+            if not isinstance(g, np.ndarray):
+                g = np.asarray(g)
+            array = parameter_array(param)
+            if g.shape != array.shape:
                 raise ValueError(f"{type(self).__name__}: gradient of '{param.name}' has shape {g.shape}, "
-                                 f"expected {param.shape}")
-            self.update(parameter_array(param), g, state)
+                                 f"expected {array.shape}")
+            update(array, g, state)
 
     def update(self, array: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
+
+    def scratch_like(self, array: np.ndarray) -> np.ndarray:
+        """An uninitialised array of ``array``'s shape, dtype and layout, reused from step to step: a large
+        temporary allocated afresh each step is mapped and page-faulted in again by glibc's malloc."""
+        size = array.size
+        buffer = self._scratch.get(array.dtype)
+        if buffer is None or buffer.size < size:
+            buffer = self._scratch[array.dtype] = np.empty(size, dtype=array.dtype)
+        return buffer[:size].reshape(array.shape, order="F" if is_column_major(array) else "C")
 
     # ----- saving and restoring -----
 
