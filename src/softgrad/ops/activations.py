@@ -65,33 +65,47 @@ def class_axis(x, axis, name: str) -> int:
 
 # ----- the softmax family: one pass of max / exp / sum, closed-form rules -----
 
-_BLOCK_BYTES = 1 << 20  # the kernels below work on blocks of leading rows this large (they stay in cache)
-_SHORT_ROWS = 16  # rows of (N, C) with fewer classes are reduced by ``row_max`` column by column
+_BLOCK_BYTES = 1 << 20  # the kernels below work on blocks of leading rows about this large (they stay in cache)
+_SHORT_ROWS = 16  # (N, C) with fewer classes than this and at least _MANY_ROWS rows is worked on transposed
+_MANY_ROWS = 512
 _THREADS = 4  # at most this many threads share out the blocks of one call (fewer if fewer CPUs are ours)
 
 
-def row_max(x, axis, out=None):
-    """max x over ``axis`` with keepdims (into ``out`` if given), 0 where it is ±inf or NaN: the shift m of the
-    softmax family."""
-    if x.ndim == 2 and axis in (1, (1,)) and x.shape[1] < _SHORT_ROWS and x.nbytes <= _BLOCK_BYTES:
-        # NumPy's reduction loop starts once per row: over short rows, the max along a transposed copy is faster
-        # (and the same values: max is exact)
-        m = np.maximum.reduce(x.T.copy(), axis=0).reshape(-1, 1)
-        if out is not None:
-            out[...] = m
-            m = out
-    else:
-        m = np.maximum.reduce(x, axis=axis, keepdims=True, out=out)
+def _short_rows(x, axis) -> bool:
+    """Whether x is (N, C) reduced over axis 1, with many short rows. NumPy's reduction loop starts once per row:
+    over many short rows, transposing x to (C, N) and reducing along N is faster (and gives the same values)."""
+    return x.ndim == 2 and axis in (1, (1,)) and x.shape[1] < _SHORT_ROWS and x.shape[0] >= _MANY_ROWS
+
+
+def _zero_non_finite(m):
+    """m with its ±inf and NaN entries set to 0, in place."""
     finite = np.isfinite(m)
     if not finite.all():
         m[~finite] = 0
     return m
 
 
+def row_max(x, axis, out=None):
+    """max x over ``axis`` with keepdims (into ``out`` if given), 0 where it is ±inf or NaN: the shift m of the
+    softmax family."""
+    if x.ndim == 2 and axis in (1, (1,)) and x.shape[1] < _SHORT_ROWS and x.nbytes <= _BLOCK_BYTES:
+        m = np.maximum.reduce(x.T.copy(), axis=0).reshape(-1, 1)  # as _short_rows; max is exact: the same values
+        if out is not None:
+            out[...] = m
+            m = out
+    else:
+        m = np.maximum.reduce(x, axis=axis, keepdims=True, out=out)
+    return _zero_non_finite(m)
+
+
 def _row_blocks(x):
-    """Slices of x's leading rows, about ``_BLOCK_BYTES`` each."""
-    rows = max(1, _BLOCK_BYTES // max(1, x[:1].nbytes))
-    return [slice(start, start + rows) for start in range(0, max(x.shape[0], 1), rows)]  # an empty x: one block
+    """Slices of x's leading rows: blocks of about ``_BLOCK_BYTES``, of equal size, as many as a multiple of
+    ``_THREADS`` (so that threads get equal shares)."""
+    n = max(x.shape[0], 1)  # an empty x: one block
+    count = -(-x.nbytes // _BLOCK_BYTES)
+    count = min(n, -(-count // _THREADS) * _THREADS)
+    rows = -(-n // count)
+    return [slice(start, start + rows) for start in range(0, n, rows)]
 
 
 def _rows_of(shift, rows):
@@ -133,11 +147,47 @@ def _by_blocks(task, blocks) -> None:
         helper.result()
 
 
-def _shifted_exp_sum(x, axis, m=None, e=None, total=None):
+def _pairwise_sum(rows, out):
+    """Σ over the first axis of ``rows`` (C, B), C < 16, into ``out`` (B,), in NumPy's pairwise order: rows 0-7
+    added as a tree, ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then the rest in turn; so the bits are
+    those of np.add.reduce along a contiguous axis of length C."""
+    if len(rows) < 8:
+        np.copyto(out, rows[0])
+        for row in rows[1:]:
+            out += row
+        return out
+    pairs = np.add(rows[0:8:2], rows[1:8:2])
+    np.add(pairs[0:4:2], pairs[1:4:2], out=pairs[:2])
+    np.add(pairs[0], pairs[1], out=out)
+    for row in rows[8:]:
+        out += row
+    return out
+
+
+def _shifted_exp_sum(x, axis, m=None, e=None, total=None, work=None):
     """The softmax kernel on one block: the shift m = ``row_max(x, axis)``, e = e^{x−m} and total = Σ e over
-    ``axis``, each written into the array given or a fresh one; returns (m, total)."""
+    ``axis``, each written into the array given (e C-contiguous) or a fresh one; returns (m, total). ``work``, if
+    given, is a flat array of at least x.size entries the kernel may use (for e when e is None).
+
+    Many short rows (``_short_rows``) are worked on transposed, (C, B), in ``work``: max, exp and sum (row by
+    row, in NumPy's order) along B; e^{x−m} is then copied back into e."""
+    if _short_rows(x, axis):
+        rows, classes = x.shape
+        xt = np.empty((classes, rows), x.dtype) if work is None else work[:x.size].reshape(classes, rows)
+        np.copyto(xt, x.T)
+        m = np.empty((rows, 1), x.dtype) if m is None else m
+        _zero_non_finite(np.maximum.reduce(xt, axis=0, out=m[:, 0]))
+        np.subtract(xt, m[:, 0], out=xt)
+        np.exp(xt, out=xt)
+        total = np.empty((rows, 1), x.dtype) if total is None else total
+        _pairwise_sum(xt, total[:, 0])
+        if e is not None:
+            np.copyto(e, xt.T)
+        return m, total
+    if e is None:  # C-contiguous, whatever the layout of x: the sum's order (and so its bits) is NumPy's pairwise
+        e = np.empty(x.shape, x.dtype) if work is None else work[:x.size].reshape(x.shape)
     m = row_max(x, axis, out=m)
-    e = np.subtract(x, m, out=e)
+    np.subtract(x, m, out=e)
     np.exp(e, out=e)
     return m, np.add.reduce(e, axis=axis, keepdims=True, out=total)
 
@@ -155,25 +205,25 @@ def softmax_parts(x, axis, exps=None):
         return _shifted_exp_sum(x, axis, e=exps)
     m = np.empty(kept_shape(x.shape, axes), dtype=x.dtype)
     total = np.empty_like(m)
+    blocks = _row_blocks(x)
 
     def task(part):
-        scratch = np.empty_like(x[part[0]]) if exps is None else None
+        work = np.empty(x[blocks[0]].size, x.dtype) if exps is None or _short_rows(x, axis) else None
         for rows in part:
-            block = x[rows]
-            e = scratch[:len(block)] if exps is None else exps[rows]
-            _shifted_exp_sum(block, axis, m=m[rows], e=e, total=total[rows])
+            _shifted_exp_sum(x[rows], axis, m=m[rows], e=None if exps is None else exps[rows], total=total[rows],
+                             work=work)
 
-    _by_blocks(task, _row_blocks(x))
+    _by_blocks(task, blocks)
     return m, total
 
 
 def scale_rows(x, factor, out=None):
-    """x · ``factor`` into ``out`` (a fresh array when None; it may be x); ``factor`` has one entry per leading
-    row of x or one for all (e.g. keepdims values of a reduction over a later axis). A large x goes block by
-    block, as ``softmax_parts``."""
+    """x · ``factor`` into ``out`` (a fresh C-contiguous array when None; it may be x); ``factor`` has one entry
+    per leading row of x or one for all (e.g. keepdims values of a reduction over a later axis). A large x goes
+    block by block, as ``softmax_parts``."""
+    out = np.empty(x.shape, x.dtype) if out is None else out
     if x.nbytes <= _BLOCK_BYTES:
         return np.multiply(x, factor, out=out)
-    out = np.empty_like(x) if out is None else out
 
     def task(part):
         for rows in part:

@@ -118,9 +118,10 @@ class _Targets:
     * probabilities tᵢc:  Tᵢc = weight_c·((1 − ε)·tᵢc + ε/C);  'mean' divides by the number of samples;
 
     and the row mass aᵢ = Σ_c Tᵢc, so that ∂ℓᵢ/∂xᵢc = aᵢ·softmax(x)ᵢc − Tᵢc. Per-sample values are kept with
-    a length-1 class axis so they broadcast against x. Probabilities are differentiable (traced, in rules), so
-    they are not held here: the methods that need them take them as ``t``. Class indices are checked here (``fn``
-    names the loss in the error).
+    a length-1 class axis so they broadcast against x. Each sample's entry of its class is x[index] (for traced
+    values), or x.take(flat) (a gather from x flattened, many times faster). Probabilities are differentiable
+    (traced, in rules), so they are not held here: the methods that need them take them as ``t``. Class indices
+    are checked here (``fn`` names the loss in the error).
     """
 
     def __init__(self, fn, target, weight, shape, axis, ignore_index, label_smoothing, dtype):
@@ -141,9 +142,10 @@ class _Targets:
         labels = labels.reshape(self.kept)
         valid = None if in_range and not 0 <= ignore_index < self.classes else labels != ignore_index
         everything_valid = valid is None or bool(valid.all())
-        safe = labels if everything_valid else np.where(valid, labels, 0)
-        grids = _sample_grids(self.kept, axis)
+        safe = (labels if everything_valid else np.where(valid, labels, 0)).astype(np.intp, copy=False)
+        grids, offsets, stride = _sample_grids(shape, axis)
         self.index = grids[:axis] + (safe,) + grids[axis + 1:]  # x[index]: each sample's entry of its class
+        self.flat = offsets + (safe if stride == 1 else safe * stride)  # the same entries of x flattened
         self.valid = None if everything_valid else valid
         if weight is not None:  # wᵢ
             self.row_weight = weight[safe] if everything_valid else np.where(valid, weight[safe], 0)
@@ -185,14 +187,15 @@ class _Targets:
         return picked * (1 - self.eps) + spread * (self.eps / self.classes)
 
     def subtract_from(self, out, s, t):
-        """out −= T·s, in place (out an ndarray of the gradient's own; s a scalar or per-sample array)."""
+        """out −= T·s, in place (out a C-contiguous ndarray of the gradient's own; s a scalar or per-sample
+        array)."""
         if self.probabilities:
             out -= self.mass(t) * s
             return
         picked = s * (1 - self.eps) if self.eps else s
         if self.row_weight is not None:
             picked = picked * self.row_weight
-        out[self.index] -= picked
+        out.reshape(-1)[self.flat] -= picked  # a view of out, as out is C-contiguous
         if self.eps:
             spread = s * (self.eps / self.classes)
             if self.valid is not None:
@@ -229,16 +232,21 @@ class _Targets:
 
 
 @functools.lru_cache(maxsize=32)
-def _sample_grids(kept: tuple[int, ...], axis: int) -> tuple:
-    """Index arrays 0..n−1 along each axis of the per-sample shape ``kept`` (None at the class ``axis``), each
-    shaped to broadcast against the others; read-only, as they are shared between calls."""
+def _sample_grids(shape: tuple[int, ...], axis: int) -> tuple:
+    """For x of ``shape`` with the class ``axis``: index arrays 0..n−1 along each axis of the per-sample shape
+    (None at the class axis), each shaped to broadcast against the others; the offset of each sample's class 0
+    in x flattened (C order); and the class axis's stride there. Read-only: they are shared between calls."""
+    kept = shape[:axis] + (1,) + shape[axis + 1:]
     grids = []
+    offsets = np.zeros(kept, dtype=np.intp)
     for a, n in enumerate(kept):
         grid = None if a == axis else np.arange(n).reshape((n,) + (1,) * (len(kept) - a - 1))
         if grid is not None:
+            offsets = offsets + grid * math.prod(shape[a + 1:])
             grid.flags.writeable = False
         grids.append(grid)
-    return tuple(grids)
+    offsets.flags.writeable = False
+    return tuple(grids), offsets, math.prod(shape[axis + 1:])
 
 
 def _check_labels(fn: str, labels, classes: int, ignore_index: int) -> None:
@@ -295,7 +303,7 @@ def _ce_impl(x, e, total, target, shift, targets, reduction, e_state):
     if targets.probabilities:
         loss = ((r - (x - shift)) * targets.mass(target)).sum(axis=targets.axis, keepdims=True)
     else:
-        loss = r - (x[targets.index] - shift)  # = −log_softmax(x) at the target class
+        loss = r - (x.take(targets.flat) - shift)  # = −log_softmax(x) at the target class
         if targets.row_weight is not None:
             loss = targets.row_weight * loss
         if targets.eps:
@@ -384,7 +392,7 @@ ce_grad_p = Primitive("cross_entropy_grad", _ce_grad_impl,
 
 
 def _nll_impl(logp, targets, reduction):
-    loss = -logp[targets.index]
+    loss = -logp.take(targets.flat)
     if targets.row_weight is not None:
         loss = targets.row_weight * loss
     return targets.reduce(loss, reduction)
