@@ -33,13 +33,13 @@ from softgrad.tensor import Primitive, Tensor, concrete, float16, float32
 
 
 def _is_half(value) -> bool:
-    return value is not None and np.asarray(concrete(value)).dtype == float16
+    return getattr(concrete(value), "dtype", None) == float16
 
 
 def in_float32(*values):
     """``(values, dtype)``: if any value is float16, the float16 ones converted (traced) to float32 and
     ``dtype = float16`` (hand it to ``cast_back``); otherwise the values unchanged and ``dtype = None``."""
-    if not any(_is_half(v) for v in values):
+    if not any(map(_is_half, values)):
         return values, None
     return tuple(astype(v, float32) if _is_half(v) else v for v in values), float16
 
@@ -79,9 +79,8 @@ def _short_rows(x, axis) -> bool:
 
 def _zero_non_finite(m):
     """m with its ±inf and NaN entries set to 0, in place."""
-    finite = np.isfinite(m)
-    if not finite.all():
-        m[~finite] = 0
+    if not math.isfinite(np.add.reduce(m, axis=None)):  # one reduction: finite when every entry is (or checked)
+        m[~np.isfinite(m)] = 0
     return m
 
 

@@ -135,7 +135,7 @@ class _Targets:
         if self.probabilities:
             self.normaliser = math.prod(self.kept)
             return
-        unsigned = labels.view(labels.dtype.str.replace("i", "u"))  # negative labels read as unsigned are huge,
+        unsigned = labels.view(_unsigned(labels.dtype))  # negative labels read as unsigned are huge,
         in_range = not labels.size or unsigned.max() < self.classes  # so one reduction checks both ends
         if not in_range:  # allowed for ignore_index only
             _check_labels(fn, labels, self.classes, ignore_index)
@@ -247,6 +247,12 @@ def _sample_grids(shape: tuple[int, ...], axis: int) -> tuple:
         grids.append(grid)
     offsets.flags.writeable = False
     return tuple(grids), offsets, math.prod(shape[axis + 1:])
+
+
+@functools.cache
+def _unsigned(dtype: np.dtype) -> np.dtype:
+    """The unsigned integer dtype of the integer ``dtype``'s size."""
+    return np.dtype(dtype.str.replace("i", "u"))
 
 
 def _check_labels(fn: str, labels, classes: int, ignore_index: int) -> None:
