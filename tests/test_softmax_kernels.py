@@ -30,7 +30,7 @@ def logits(shape, dtype=np.float32):
 
 
 @pytest.mark.parametrize("classes", [1, 2, 7, 8, 9, 10, 15, 16])
-@pytest.mark.parametrize("rows", [600, 40000])  # one block; several, shared out between threads
+@pytest.mark.parametrize("rows", [8, 600, 40000])  # few rows; many: one block, several shared out between threads
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_softmax_parts_of_many_short_rows_give_numpys_bits(classes, rows, dtype):
     x = logits((rows, classes), dtype)

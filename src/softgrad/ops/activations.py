@@ -79,8 +79,9 @@ def _short_rows(x, axis) -> bool:
 
 def _zero_non_finite(m):
     """m with its ±inf and NaN entries set to 0, in place."""
-    if not math.isfinite(np.add.reduce(m, axis=None)):  # one reduction: finite when every entry is (or checked)
-        m[~np.isfinite(m)] = 0
+    finite = np.isfinite(m)
+    if np.count_nonzero(finite) < m.size:  # (on a small m, half the time of finite.all())
+        m[~finite] = 0
     return m
 
 
