@@ -24,6 +24,7 @@ import numpy as np
 float16, float32, float64 = np.float16, np.float32, np.float64
 int32, int64, bool_ = np.int32, np.int64, np.bool_
 DTYPES = (float16, float32, float64, int32, int64, bool_)
+ARRAY_TYPES = (np.ndarray, np.generic)  # what NumPy computes on: arrays and NumPy scalars
 
 _MINDSPORE_DTYPE_NAMES = {
     "float16": "Float16", "float32": "Float32", "float64": "Float64", "int8": "Int8", "int16": "Int16",
@@ -41,7 +42,7 @@ def as_array(data, dtype=None) -> np.ndarray:
     PyTorch, JAX and MindSpore); NumPy arrays keep their dtype unless ``dtype`` says otherwise."""
     if isinstance(data, Tensor):
         data = data.numpy()
-    from_python = not isinstance(data, (np.ndarray, np.generic))
+    from_python = not isinstance(data, ARRAY_TYPES)
     array = np.asarray(data, dtype=dtype)
     if dtype is None and from_python and array.dtype == np.float64:
         array = array.astype(np.float32)
@@ -167,9 +168,8 @@ def wrap(value) -> Tensor:
     if isinstance(value, Tensor):
         return value
     tensor = _new_tensor(Tensor)
-    tensor._data = np.asarray(value) if not isinstance(value, (np.ndarray, np.generic)) else value
-    tensor._trace = 0
-    tensor._node = -1
+    tensor._data = value if isinstance(value, ARRAY_TYPES) else np.asarray(value)
+    tensor._trace, tensor._node = 0, -1
     return tensor
 
 
@@ -262,10 +262,6 @@ class Primitive:
         self.output_vjp = output_vjp
         self.batchable = batchable
 
-    def bind(self, *args, **params):
-        """Apply to values (see ``bind``): the way derivative rules call other primitives."""
-        return bind(self, *args, **params)
-
     def __repr__(self) -> str:
         return f"Primitive({self.name})"
 
@@ -288,20 +284,17 @@ def close_level(level: int) -> None:
 
 def bind(prim: Primitive, *args, **params):
     """Apply ``prim``: NumPy in → NumPy out; any Tensor in → Tensor out, recorded on the highest active trace."""
-    top = 0
-    has_tensor = False
+    top = -1  # -1: no Tensor among args
     for a in args:
-        if isinstance(a, Tensor):
-            has_tensor = True
-            if a._trace > top:
-                top = a._trace
-    if not has_tensor:
+        if isinstance(a, Tensor) and a._trace > top:
+            top = a._trace
+    if top < 0:
         return prim.impl(*args, **params)
     if top == 0:
         return wrap(prim.impl(*[a._data if isinstance(a, Tensor) else a for a in args], **params))
+    tape = _TAPES.get(top)
     if prim.vjps is None:
         return wrap(prim.impl(*[concrete(a) for a in args], **params))
-    tape = _TAPES.get(top)
     if tape is None:  # a Tensor that outlived its transform: a constant from now on
         return bind(prim, *[_drop_level(a, top) for a in args], **params)
     inner = []
@@ -309,21 +302,28 @@ def bind(prim: Primitive, *args, **params):
     nested = False  # does any value below this level still carry a (lower) trace?
     for a in args:
         if isinstance(a, Tensor):
-            if a._trace == top:
-                a, node = a._data, a._node
-                nested = nested or isinstance(a, Tensor)
-                inner.append(a)
-                parents.append(node)
+            level = a._trace
+            if level == top:
+                value = a._data
+                if isinstance(value, Tensor):
+                    nested = True
+                inner.append(value)
+                parents.append(a._node)
                 continue
-            if a._trace == 0:
-                a = a._data
-            else:
+            if level:
                 nested = True
+            else:
+                a = a._data
         inner.append(a)
         parents.append(-1)
     ans = bind(prim, *inner, **params) if nested else prim.impl(*inner, **params)
     tape.append((prim, ans, inner, params, parents))
-    return _traced(ans, top, len(tape) - 1)
+    out = _new_tensor(Tensor)
+    out._data, out._trace, out._node = ans, top, len(tape) - 1
+    return out
+
+
+Primitive.bind = bind  # prim.bind(*args, **params): how derivative rules call other primitives
 
 
 def _drop_level(value, level: int):
@@ -348,4 +348,4 @@ def value_of(x):
         if x._trace in _TAPES:
             return _traced(x._data, x._trace, x._node)
         return value_of(x._data)
-    return np.asarray(x) if not isinstance(x, (np.ndarray, np.generic)) else x
+    return x if isinstance(x, ARRAY_TYPES) else np.asarray(x)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from softgrad.tensor import Primitive, Tensor, as_array, bind, wrap
+from softgrad.tensor import ARRAY_TYPES, Primitive, Tensor, as_array, bind, wrap
 
 
 def public(prim: Primitive, doc: str):
@@ -28,7 +28,10 @@ def public(prim: Primitive, doc: str):
 
 
 def _has_array(args) -> bool:
-    return any(isinstance(a, (np.ndarray, np.generic)) for a in args)
+    for a in args:
+        if isinstance(a, ARRAY_TYPES):
+            return True
+    return False
 
 
 def _python_data(a):
@@ -36,11 +39,15 @@ def _python_data(a):
     return as_array(a) if isinstance(a, (list, tuple, float, int)) and not isinstance(a, bool) else a
 
 
+_VALUE_TYPES = (Tensor,) + ARRAY_TYPES
+
+
 def lift_python(*args):
     """Arguments for a composite op: Python data converted as ``Tensor(data)`` would when no array is among
     them (so ``sum([1.0, 2.0])`` is float32, like ``Tensor([1.0, 2.0]).sum()``)."""
-    if any(isinstance(a, (Tensor, np.ndarray, np.generic)) for a in args):
-        return args
+    for a in args:
+        if isinstance(a, _VALUE_TYPES):
+            return args
     return tuple(_python_data(a) for a in args)
 
 

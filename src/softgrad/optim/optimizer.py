@@ -11,7 +11,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from softgrad.tensor import Parameter, Tensor, concrete, is_column_major
+from softgrad.tensor import Parameter, Tensor, concrete
+
+_SCRATCH_BYTES = 1 << 17  # glibc's default mmap threshold: smaller temporaries come from its free lists
 
 
 def parameter_array(param: Parameter) -> np.ndarray:
@@ -50,7 +52,7 @@ class Optimizer:
         self.initial_lr = self.lr  # the base of learning-rate schedules
         self.step_count = 0
         self.state: list[dict[str, np.ndarray]] = [{} for _ in self.parameters]
-        self._scratch: dict[np.dtype, np.ndarray] = {}
+        self._scratch: dict[tuple, np.ndarray] = {}  # see scaled
 
     def __call__(self, grads: Sequence) -> None:
         self.step(grads)
@@ -77,14 +79,16 @@ class Optimizer:
     def update(self, array: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
-    def scratch_like(self, array: np.ndarray) -> np.ndarray:
-        """An uninitialised array of ``array``'s shape, dtype and layout, reused from step to step: a large
-        temporary allocated afresh each step is mapped and page-faulted in again by glibc's malloc."""
-        size = array.size
-        buffer = self._scratch.get(array.dtype)
-        if buffer is None or buffer.size < size:
-            buffer = self._scratch[array.dtype] = np.empty(size, dtype=array.dtype)
-        return buffer[:size].reshape(array.shape, order="F" if is_column_major(array) else "C")
+    def scaled(self, grad: np.ndarray, factor: float, like: np.ndarray) -> np.ndarray:
+        """factor·grad, shaped like the parameter ``like``. A large result goes into a scratch array reused from
+        step to step: glibc's malloc would map a large temporary afresh and page-fault it in every step."""
+        if like.nbytes < _SCRATCH_BYTES:
+            return factor * grad
+        key = (like.shape, like.strides, like.dtype)
+        out = self._scratch.get(key)
+        if out is None:
+            out = self._scratch[key] = np.empty_like(like)
+        return np.multiply(grad, factor, out=out)
 
     # ----- saving and restoring -----
 

@@ -48,4 +48,4 @@ class SGD(Optimizer):
                 buf *= self.momentum
                 buf += (1 - self.dampening) * grad
             grad = grad + self.momentum * buf if self.nesterov else buf
-        array -= np.multiply(grad, self.lr, out=self.scratch_like(array))
+        array -= self.scaled(grad, self.lr, array)
