@@ -113,6 +113,26 @@ def test_state_dict_round_trip_continues_identically(class_name, kwargs):
     np.testing.assert_array_equal(b2.numpy(), expected[1])
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_sgd_large_parameter_update_reuses_one_scratch_array(order):
+    """p ← p − lr·g for a parameter above the scratch threshold, in either layout; the scaled gradient goes into
+    the same scratch array every step, and the gradient the caller passed is left untouched."""
+    rng = np.random.default_rng(0)
+    start = np.asarray(rng.standard_normal((300, 200)).astype(np.float32), order=order)
+    p = sg.Parameter(start, name="w")
+    opt = optim.SGD([p], lr=0.5)
+    grads = [rng.standard_normal((300, 200)).astype(np.float32) for _ in range(2)]
+    kept = [g.copy() for g in grads]
+    opt([grads[0]])
+    scratch = opt.scaled(grads[0], 0.5, p.numpy())
+    opt([grads[1]])
+    assert opt.scaled(grads[1], 0.5, p.numpy()) is scratch and scratch.flags.writeable
+    np.testing.assert_array_equal(p.numpy(), start - np.float32(0.5) * kept[0] - np.float32(0.5) * kept[1])
+    assert p.numpy().flags.f_contiguous == (order == "F")
+    for g, k in zip(grads, kept):
+        np.testing.assert_array_equal(g, k)
+
+
 def test_state_dict_is_a_copy():
     W, b, loss_and_grads = make_problem("float32")
     optimizer = optim.SGD([W, b], lr=0.1, momentum=0.9)
