@@ -40,6 +40,8 @@ ROWS: dict[str, tuple[str, str | None]] = {
     "jax-jit": ("jax_peer.py", "jit"),
     "jax-eager": ("jax_peer.py", "eager"),
     "autograd": ("autograd_peer.py", None),
+    "tinygrad": ("tinygrad_peer.py", None),
+    "mygrad": ("mygrad_peer.py", None),
     "softgrad": ("softgrad_peer.py", None),
 }
 ALIASES = {"jax": ["jax-jit", "jax-eager"], "all": list(ROWS)}
@@ -47,7 +49,8 @@ BENCH_WORKLOADS = ["ce", "mlp", "overhead", "second_order"]
 ALL_WORKLOADS = BENCH_WORKLOADS + ["limits"]
 LABELS = {
     "numpy": "NumPy by hand", "torch": "PyTorch eager", "jax-jit": "JAX jit",
-    "jax-eager": "JAX eager", "autograd": "autograd", "softgrad": "softgrad",
+    "jax-eager": "JAX eager", "autograd": "autograd", "tinygrad": "tinygrad",
+    "mygrad": "MyGrad", "softgrad": "softgrad",
 }
 
 
