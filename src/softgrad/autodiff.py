@@ -141,9 +141,9 @@ class _Trace:
         grads = []
         for node, value in self.leaves:
             g = cotangents[node]
-            dtype = concrete(value).dtype
+            dtype = value.dtype
             if g is None:
-                g = zeros(batch + np.shape(concrete(value)), dtype=dtype)
+                g = zeros(batch + value.shape, dtype=dtype)
             elif g.dtype != dtype:
                 g = g.astype(dtype)
             grads.append(wrap(g))

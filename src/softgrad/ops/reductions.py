@@ -60,7 +60,7 @@ def _reduce(prim, x, axis, keepdims):
 
 
 def _sum_impl(x, axis, keepdims):
-    return x.sum(axis=axis, keepdims=keepdims)  # the ndarray method skips np.sum's dispatch layer
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)  # what x.sum() calls, minus two Python layers
 
 
 sum_p = Primitive("sum", _sum_impl,
