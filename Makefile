@@ -20,8 +20,13 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
 # Benchmarks against PyTorch / JAX / NumPy (installs the peers into the same venv).
+# tinygrad's CPU backend compiles its kernels with clang: installed here when apt-get can (else that peer is
+# reported unavailable).
 $(BIN)/.bench: $(BIN)/.installed
 	$(BIN)/pip install --quiet -e '.[bench]'
+	command -v clang >/dev/null || apt-get install -y -qq clang >/dev/null 2>&1 \
+	  || (apt-get update -qq && apt-get install -y -qq clang >/dev/null) \
+	  || echo "clang could not be installed: the tinygrad peer will be reported unavailable"
 	touch $@
 
 bench: $(BIN)/.bench
