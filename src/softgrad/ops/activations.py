@@ -217,6 +217,15 @@ def softmax_parts(x, axis, exps=None):
     return m, total
 
 
+def log_total(total):
+    """ln Σ e^{x−m}: the softmax family's sums are ≥ 1 (the row max contributes e⁰), or 0 in a row of −inf,
+    whose ln, −inf, is the answer (NumPy's divide-by-zero warning is silenced then only: it costs a little)."""
+    if np.count_nonzero(total) == total.size:
+        return np.log(total)
+    with np.errstate(divide="ignore"):
+        return np.log(total)
+
+
 def scale_rows(x, factor, out=None):
     """x · ``factor`` into ``out`` (a fresh C-contiguous array when None; it may be x); ``factor`` has one entry
     per leading row of x or one for all (e.g. keepdims values of a reduction over a later axis). A large x goes
@@ -262,8 +271,7 @@ def _logsumexp_impl(x, axis, keepdims):
     else:
         m = row_max(x, axis)
         total = np.add.reduce(np.exp(x - m), axis, keepdims=True)
-    with np.errstate(divide="ignore"):  # every entry −inf: ln 0 = −inf is the answer
-        out = np.log(total) + m
+    out = log_total(total) + m
     return out if keepdims else out.reshape(np.add.reduce(total, axis=axis).shape if axis is None else
                                             tuple(n for i, n in enumerate(x.shape) if i not in axis))
 
@@ -319,8 +327,7 @@ def _log_softmax_impl(x, axis):
     """(x − m) − ln Σ e^{x−m}, as cross_entropy computes it (so nll_loss(log_softmax(x)) = cross_entropy(x))."""
     m, total = softmax_parts(x, axis)
     out = np.subtract(x, m)
-    with np.errstate(divide="ignore"):  # a row of −inf: ln 0 = −inf
-        out -= np.log(total)
+    out -= log_total(total)
     return out
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from softgrad.ops._primitive import lift_python, shape_of, tensor_out
 from softgrad.ops.activations import (
-    cast_back, exp_shifted_p, in_float32, row_max, scale_rows, softmax_parts,
+    cast_back, exp_shifted_p, in_float32, log_total, row_max, scale_rows, softmax_parts,
 )
 from softgrad.ops.elementwise import (
     _softplus, abs, exp, log_p, maximum_p, sigmoid_p, softplus_p, square, where, where_p,
@@ -304,8 +304,7 @@ class _Exps:
 
 
 def _ce_impl(x, e, total, target, shift, targets, reduction, e_state):
-    with np.errstate(divide="ignore"):  # a row of −inf logits: ln 0
-        r = np.log(total)  # logsumexp(x) = m + r
+    r = log_total(total)  # logsumexp(x) = m + r
     if targets.probabilities:
         loss = ((r - (x - shift)) * targets.mass(target)).sum(axis=targets.axis, keepdims=True)
     else:
