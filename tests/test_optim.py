@@ -113,24 +113,43 @@ def test_state_dict_round_trip_continues_identically(class_name, kwargs):
     np.testing.assert_array_equal(b2.numpy(), expected[1])
 
 
+@pytest.mark.parametrize("path", ["axpy", "scratch"])
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_sgd_large_parameter_update_reuses_one_scratch_array(order):
-    """p ← p − lr·g for a parameter above the scratch threshold, in either layout; the scaled gradient goes into
-    the same scratch array every step, and the gradient the caller passed is left untouched."""
+def test_sgd_large_parameter_update(order, path, monkeypatch):
+    """p ← p − lr·g for a parameter above the scratch threshold, in either layout, by BLAS axpy or (axpy
+    unavailable) through one scratch array reused every step; the caller's gradients are left untouched."""
+    import softgrad.optim.optimizer as optimizer_module
+
+    if path == "scratch":
+        monkeypatch.setattr(optimizer_module, "axpy", lambda a, x, y: False)
     rng = np.random.default_rng(0)
     start = np.asarray(rng.standard_normal((300, 200)).astype(np.float32), order=order)
     p = sg.Parameter(start, name="w")
     opt = optim.SGD([p], lr=0.5)
-    grads = [rng.standard_normal((300, 200)).astype(np.float32) for _ in range(2)]
+    grads = [np.asarray(rng.standard_normal((300, 200)).astype(np.float32), order=order) for _ in range(3)]
     kept = [g.copy() for g in grads]
-    opt([grads[0]])
-    scratch = opt.scaled(grads[0], 0.5, p.numpy())
-    opt([grads[1]])
-    assert opt.scaled(grads[1], 0.5, p.numpy()) is scratch and scratch.flags.writeable
-    np.testing.assert_array_equal(p.numpy(), start - np.float32(0.5) * kept[0] - np.float32(0.5) * kept[1])
+    expected = start.copy()
+    for g in grads:
+        opt([g])
+        expected = expected - np.float32(0.5) * g
+    np.testing.assert_allclose(p.numpy(), expected, rtol=0, atol=4 * np.finfo(np.float32).eps)  # FMA or not
     assert p.numpy().flags.f_contiguous == (order == "F")
+    assert len(opt._scratch) == (1 if path == "scratch" else 0)
     for g, k in zip(grads, kept):
         np.testing.assert_array_equal(g, k)
+
+
+def test_axpy_runs_only_where_blas_can():
+    from softgrad._blas import _kernels, axpy
+
+    bundled = list((Path(np.__file__).resolve().parent.parent / "numpy.libs").glob("libscipy_openblas64_*"))
+    assert bool(_kernels()) == bool(bundled)  # NumPy's wheels bundle it; then it must be found
+    x, y = np.arange(6.0).reshape(2, 3), np.ones((2, 3))
+    assert axpy(2.0, x, y) == bool(bundled)
+    np.testing.assert_array_equal(y, 2 * x + 1 if bundled else 1)
+    for other in (np.ones((2, 3), np.float32), np.ones((3, 2)).T, np.ones((2, 3))[:, ::1][::1, :2]):
+        assert axpy(2.0, x, other) is False  # dtype, layout or shape differ: left alone for NumPy
+    assert axpy(2.0, y, y.reshape(2, 3)) is False  # overlap
 
 
 def test_state_dict_is_a_copy():

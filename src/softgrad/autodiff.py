@@ -255,7 +255,8 @@ def _gradient_fn(fn, grad_position, weights, has_aux, return_ids):
             gradient = position_part
         else:
             gradient = (position_part, weight_part)
-        aux = tuple(wrap(concrete(a)) if isinstance(a, Tensor) else a for a in aux)
+        if aux:
+            aux = tuple(wrap(concrete(a)) if isinstance(a, Tensor) else a for a in aux)
         return trace.drop(trace.output), gradient, aux
 
     return value_and_gradient

@@ -11,6 +11,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from softgrad._blas import axpy
 from softgrad.tensor import Parameter, Tensor, concrete
 
 _SCRATCH_BYTES = 1 << 17  # glibc's default mmap threshold: smaller temporaries come from its free lists
@@ -52,7 +53,7 @@ class Optimizer:
         self.initial_lr = self.lr  # the base of learning-rate schedules
         self.step_count = 0
         self.state: list[dict[str, np.ndarray]] = [{} for _ in self.parameters]
-        self._scratch: dict[tuple, np.ndarray] = {}  # see scaled
+        self._scratch: dict[tuple, np.ndarray] = {}  # see add_scaled
 
     def __call__(self, grads: Sequence) -> None:
         self.step(grads)
@@ -79,16 +80,18 @@ class Optimizer:
     def update(self, array: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
-    def scaled(self, grad: np.ndarray, factor: float, like: np.ndarray) -> np.ndarray:
-        """factor·grad, shaped like the parameter ``like``. A large result goes into a scratch array reused from
-        step to step: glibc's malloc would map a large temporary afresh and page-fault it in every step."""
-        if like.nbytes < _SCRATCH_BYTES:
-            return factor * grad
-        key = (like.shape, like.strides, like.dtype)
-        out = self._scratch.get(key)
-        if out is None:
-            out = self._scratch[key] = np.empty_like(like)
-        return np.multiply(grad, factor, out=out)
+    def add_scaled(self, array: np.ndarray, factor: float, x: np.ndarray) -> None:
+        """array += factor·x, in place. A large array is updated in one pass by BLAS axpy where NumPy's OpenBLAS
+        is reachable (softgrad._blas), else through a scratch array reused from step to step: glibc's malloc
+        would map a large temporary afresh and page-fault it in every step."""
+        if array.nbytes < _SCRATCH_BYTES:
+            array += factor * x
+        elif not axpy(factor, x, array):
+            key = (array.shape, array.strides, array.dtype)
+            scratch = self._scratch.get(key)
+            if scratch is None:
+                scratch = self._scratch[key] = np.empty_like(array)
+            array += np.multiply(x, factor, out=scratch)
 
     # ----- saving and restoring -----
 

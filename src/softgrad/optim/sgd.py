@@ -46,6 +46,6 @@ class SGD(Optimizer):
                 buf = state["momentum_buffer"] = np.array(grad, dtype=array.dtype)
             else:
                 buf *= self.momentum
-                buf += (1 - self.dampening) * grad
+                self.add_scaled(buf, 1 - self.dampening, grad)
             grad = grad + self.momentum * buf if self.nesterov else buf
-        array -= self.scaled(grad, self.lr, array)
+        self.add_scaled(array, -self.lr, grad)

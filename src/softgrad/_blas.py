@@ -1,0 +1,49 @@
+"""``axpy``: y ← a·x + y in place, in one pass over memory, through the OpenBLAS that NumPy's wheels bundle
+(``numpy.libs/libscipy_openblas64_*``, 64-bit integers, called with ctypes). NumPy has no such ufunc:
+``y += a * x`` reads x, writes a temporary, and reads it again.
+
+The optimizers use it for large parameters. Where that library is absent (NumPy built against another BLAS)
+or the arrays do not fit (dtype, layout, overlap), ``axpy`` returns False and the caller uses NumPy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from pathlib import Path
+
+import numpy as np
+
+
+@functools.cache
+def _kernels() -> dict[np.dtype, ctypes._CFuncPtr]:
+    """{dtype: cblas ?axpy} from NumPy's bundled OpenBLAS, or {} when there is none."""
+    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+    for path in sorted(libs.glob("libscipy_openblas64_*")):
+        try:
+            lib = ctypes.CDLL(str(path))
+            kernels = {np.dtype(np.float32): (lib.scipy_cblas_saxpy64_, ctypes.c_float),
+                       np.dtype(np.float64): (lib.scipy_cblas_daxpy64_, ctypes.c_double)}
+        except (OSError, AttributeError):
+            continue
+        for kernel, scalar in kernels.values():
+            kernel.restype = None  # void cblas_?axpy(n, alpha, x, incx, y, incy), integers 64-bit
+            kernel.argtypes = (ctypes.c_int64, scalar, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
+                               ctypes.c_int64)
+        return {dtype: kernel for dtype, (kernel, _) in kernels.items()}
+    return {}
+
+
+def axpy(a: float, x: np.ndarray, y: np.ndarray) -> bool:
+    """y ← a·x + y in place when BLAS can do it in one pass (same dtype float32/float64, same shape, both C- or
+    both F-contiguous, no overlap, y writeable); otherwise leave y alone and return False."""
+    kernel = _kernels().get(y.dtype)
+    if kernel is None or x.dtype != y.dtype or x.shape != y.shape or not y.flags.writeable:
+        return False
+    x_flags, y_flags = x.flags, y.flags
+    if not (x_flags.c_contiguous and y_flags.c_contiguous or x_flags.f_contiguous and y_flags.f_contiguous):
+        return False
+    if np.may_share_memory(x, y):
+        return False
+    kernel(y.size, a, x.ctypes.data, 1, y.ctypes.data, 1)
+    return True
