@@ -154,6 +154,16 @@ def test_dense_kernel_fused_activation(activation, order):
         ops.dense(x, w, b, activation="gelu")
 
 
+def test_dense_layer_rejects_a_replacement_parameter_of_another_shape():
+    layer = nn.Dense(4, 3, generator=seeded())
+    with pytest.raises(ValueError, match=r"Dense.weight must have shape \(3, 4\), got \(4, 3\)"):
+        layer.weight = sg.Parameter(np.zeros((4, 3), np.float32))
+    with pytest.raises(ValueError, match=r"Dense.bias must have shape \(3,\), got \(1,\)"):
+        layer.bias = sg.Parameter(np.zeros(1, np.float32))
+    layer.bias = sg.Parameter(np.ones(3, np.float32), name="bias")
+    np.testing.assert_allclose(layer(np.zeros((2, 4), np.float32)).numpy(), np.ones((2, 3)))
+
+
 def test_dense_layer_fuses_its_activation_into_one_tape_entry():
     from softgrad.autodiff import _vjp_all
 

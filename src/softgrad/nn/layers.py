@@ -22,7 +22,8 @@ import numpy as np
 from softgrad import ops
 from softgrad.nn.cell import Cell
 from softgrad.nn.init import initialize
-from softgrad.ops.nn_kernels import dense
+from softgrad.ops._primitive import tensor_out
+from softgrad.ops.nn_kernels import dense_p
 from softgrad.random import Generator
 from softgrad.tensor import Parameter, concrete
 
@@ -77,6 +78,13 @@ class Dense(Cell):
                                              generator, dtype), name="bias")
         self.activation = _activation(activation)
 
+    def __setattr__(self, name: str, value) -> None:
+        if name in ("weight", "bias") and value is not None:  # construct relies on these shapes
+            expected = (self.out_channels, self.in_channels) if name == "weight" else (self.out_channels,)
+            if np.shape(value) != expected:
+                raise ValueError(f"{type(self).__name__}.{name} must have shape {expected}, got {np.shape(value)}")
+        super().__setattr__(name, value)
+
     def construct(self, x):
         shape = x.shape
         if not shape or shape[-1] != self.in_channels:
@@ -86,7 +94,8 @@ class Dense(Cell):
             x = ops.reshape(x, (-1, self.in_channels))
         activation = self.activation
         fused = _FUSABLE.get(activation) if isinstance(activation, FunctionType) else None
-        y = dense(x, self.weight, self.bias if self.has_bias else None, activation=fused)
+        # the weight and bias shapes were checked when they were assigned (__setattr__)
+        y = tensor_out(dense_p.bind(x, self.weight, self.bias if self.has_bias else None, activation=fused))
         if len(shape) != 2:
             y = ops.reshape(y, shape[:-1] + (self.out_channels,))
         return activation(y) if activation is not None and fused is None else y
