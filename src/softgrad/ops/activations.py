@@ -184,10 +184,10 @@ def _shifted_exp_sum(x, axis, m=None, e=None, total=None, work=None):
         if e is not None:
             np.copyto(e, xt.T)
         return m, total
-    if e is None:  # C-contiguous, whatever the layout of x: the sum's order (and so its bits) is NumPy's pairwise
-        e = np.empty(x.shape, x.dtype) if work is None else work[:x.size].reshape(x.shape)
+    if e is None and work is not None:
+        e = work[:x.size].reshape(x.shape)
     m = row_max(x, axis, out=m)
-    np.subtract(x, m, out=e)
+    e = np.subtract(x, m, out=e, order="C")  # whatever x's layout: the sum's order (its bits) is NumPy's pairwise
     np.exp(e, out=e)
     return m, np.add.reduce(e, axis=axis, keepdims=True, out=total)
 
