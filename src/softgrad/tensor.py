@@ -230,8 +230,9 @@ class Parameter(Tensor):
 
 
 def is_column_major(array) -> bool:
-    """Column-major and not also row-major (a Dense weight keeps this layout; see nn.Dense)."""
-    flags = np.asarray(array).flags
+    """Column-major and not also row-major (a Dense weight keeps this layout; see nn.Dense); of the innermost
+    array for a Tensor."""
+    flags = (array if isinstance(array, np.ndarray) else np.asarray(concrete(array))).flags
     return flags.f_contiguous and not flags.c_contiguous
 
 

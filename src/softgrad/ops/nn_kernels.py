@@ -27,7 +27,7 @@ from softgrad.ops._primitive import lift_python, shape_of, tensor_out
 from softgrad.ops.elementwise import relu_p, sigmoid_p, tanh_p
 from softgrad.ops.linalg import matmul_p
 from softgrad.ops.reductions import sum_p
-from softgrad.tensor import Primitive, concrete, is_column_major
+from softgrad.tensor import Primitive, is_column_major
 
 # ----- dense: matmul, bias and activation in one primitive -----
 
@@ -54,7 +54,7 @@ def _activation_vjp(g, ans, activation):
 def _dense_vjp_weight(g, ans, x, weight, bias, activation):
     """∂/∂W = gᵀ x, produced in W's own memory layout (for a column-major W as (xᵀ g)ᵀ), so that an in-place
     update W −= lr·∂W runs over both arrays in the same order."""
-    if is_column_major(concrete(weight)):
+    if is_column_major(weight):
         return matmul_p.bind(x.swapaxes(0, 1), g).swapaxes(-1, -2)
     return matmul_p.bind(g.swapaxes(-1, -2), x)
 
