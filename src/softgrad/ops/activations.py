@@ -8,7 +8,8 @@ logsumexp the same way, m + ln Σ e^{x−m} with m the row max (exact where
 
 The softmax family's kernels take large inputs block by block (about 1 MB of leading rows, in cache while it
 is worked on), blocks shared out between threads (NumPy releases the GIL inside its loops); every block is
-computed whole by one thread, so results do not depend on the number of threads.
+computed whole by one thread, so results do not depend on the number of threads. Many short rows ((N, C) with
+C < 16) are worked on transposed, their sums added in NumPy's pairwise order: every path gives the same bits.
 
 float16 inputs are computed in float32 and returned as float16 (``in_float32``): the exponentials and the
 sums of the softmax family, and ``x²`` in GELU, are out of float16's range long before the results are.
@@ -66,15 +67,15 @@ def class_axis(x, axis, name: str) -> int:
 # ----- the softmax family: one pass of max / exp / sum, closed-form rules -----
 
 _BLOCK_BYTES = 1 << 20  # the kernels below work on blocks of leading rows about this large (they stay in cache)
-_SHORT_ROWS = 16  # (N, C) with fewer classes than this and at least _MANY_ROWS rows is worked on transposed
-_MANY_ROWS = 512
+_SHORT_ROWS = 16  # rows of (N, C) with fewer classes are reduced along x transposed (``_short_rows``)
+_MANY_ROWS = 512  # from this many rows, the whole softmax kernel works on x transposed
 _THREADS = 4  # at most this many threads share out the blocks of one call (fewer if fewer CPUs are ours)
 
 
 def _short_rows(x, axis) -> bool:
-    """Whether x is (N, C) reduced over axis 1, with many short rows. NumPy's reduction loop starts once per row:
-    over many short rows, transposing x to (C, N) and reducing along N is faster (and gives the same values)."""
-    return x.ndim == 2 and axis in (1, (1,)) and x.shape[1] < _SHORT_ROWS and x.shape[0] >= _MANY_ROWS
+    """Whether x is (N, C) reduced over a short axis 1. NumPy's reduction loop starts once per row: over short
+    rows, a reduction along x transposed, (C, N), is faster (and max gives the same values; sums see below)."""
+    return x.ndim == 2 and axis in (1, (1,)) and x.shape[1] < _SHORT_ROWS
 
 
 def _zero_non_finite(m):
@@ -88,8 +89,8 @@ def _zero_non_finite(m):
 def row_max(x, axis, out=None):
     """max x over ``axis`` with keepdims (into ``out`` if given), 0 where it is ±inf or NaN: the shift m of the
     softmax family."""
-    if x.ndim == 2 and axis in (1, (1,)) and x.shape[1] < _SHORT_ROWS and x.nbytes <= _BLOCK_BYTES:
-        m = np.maximum.reduce(x.T.copy(), axis=0).reshape(-1, 1)  # as _short_rows; max is exact: the same values
+    if _short_rows(x, axis) and x.nbytes <= _BLOCK_BYTES:
+        m = np.maximum.reduce(x.T.copy(), axis=0).reshape(-1, 1)
         if out is not None:
             out[...] = m
             m = out
@@ -169,9 +170,9 @@ def _shifted_exp_sum(x, axis, m=None, e=None, total=None, work=None):
     ``axis``, each written into the array given (e C-contiguous) or a fresh one; returns (m, total). ``work``, if
     given, is a flat array of at least x.size entries the kernel may use (for e when e is None).
 
-    Many short rows (``_short_rows``) are worked on transposed, (C, B), in ``work``: max, exp and sum (row by
-    row, in NumPy's order) along B; e^{x−m} is then copied back into e."""
-    if _short_rows(x, axis):
+    Many short rows (``_short_rows``, at least ``_MANY_ROWS``) are worked on transposed, (C, B), in ``work``:
+    max, exp and sum (row by row, in NumPy's order) along B; e^{x−m} is then copied back into e."""
+    if _short_rows(x, axis) and len(x) >= _MANY_ROWS:
         rows, classes = x.shape
         xt = np.empty((classes, rows), x.dtype) if work is None else work[:x.size].reshape(classes, rows)
         np.copyto(xt, x.T)
@@ -219,7 +220,8 @@ def softmax_parts(x, axis, exps=None):
 
 def log_total(total):
     """ln Σ e^{x−m}: the softmax family's sums are ≥ 1 (the row max contributes e⁰), or 0 in a row of −inf,
-    whose ln, −inf, is the answer (NumPy's divide-by-zero warning is silenced then only: it costs a little)."""
+    whose ln, −inf, is the answer. Only then is NumPy's divide-by-zero warning silenced (np.errstate costs about
+    a microsecond)."""
     if np.count_nonzero(total) == total.size:
         return np.log(total)
     with np.errstate(divide="ignore"):
