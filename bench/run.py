@@ -3,7 +3,7 @@
 side, in the stock and the malloc-tuned environment.
 
     python bench/run.py                      # everything, both environments
-    python bench/run.py --quick              # smoke test (< 60 s)
+    python bench/run.py --quick              # smoke test (< 60 s, plus minutes for tinygrad's compiles)
     python bench/run.py --workloads ce,mlp --peers torch,softgrad --env tuned
 
 Writes bench/results/latest.json and bench/results/latest.md (quick runs:

@@ -34,7 +34,7 @@ _MINDSPORE_DTYPE_NAMES = {
 
 def is_float_dtype(dtype) -> bool:
     """Floating point (or complex): the dtypes that can be differentiated."""
-    return np.dtype(dtype).kind in "fc"
+    return (dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)).kind in "fc"
 
 
 def as_array(data, dtype=None) -> np.ndarray:
