@@ -48,7 +48,8 @@ _FUSABLE = {ops.relu: "relu", ops.tanh: "tanh", ops.sigmoid: "sigmoid"}
 
 class Dense(Cell):
     """Fully connected layer: y = x Wᵀ + b, W of shape (out_channels, in_channels) as in PyTorch and MindSpore,
-    applied to the last axis of x (one fused ``ops.dense`` primitive); then ``activation`` if given.
+    applied to the last axis of x (one fused ``ops.dense`` primitive); then ``activation`` if given ('relu',
+    'tanh' and 'sigmoid' (or those ops) run inside the primitive, in place).
 
     Default initialisation is PyTorch's ``Linear``: W, b ~ U(−1/√in, 1/√in). ``weight_init`` / ``bias_init``
     take any initialiser of ``softgrad.nn.init`` ('he_uniform', 'xavier_normal', 'zeros', a number, an
