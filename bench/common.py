@@ -61,6 +61,15 @@ ENVIRONMENTS: dict[str, dict[str, str]] = {
 }
 
 
+def package_version(distribution: str, module) -> str:
+    """The installed version of ``distribution`` (its metadata, else ``module.__version__``, else '?')."""
+    from importlib.metadata import version
+    try:
+        return version(distribution)
+    except Exception:
+        return getattr(module, "__version__", "?")
+
+
 def thread_env(threads: int) -> dict[str, str]:
     """Environment variables that pin every library's thread pool to ``threads``."""
     n = str(int(threads))

@@ -13,20 +13,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 import workloads  # noqa: E402
-from common import Unavailable  # noqa: E402
+from common import Unavailable, package_version  # noqa: E402
 
 
 def setup(ctx):
     try:
         import autograd
         import autograd.numpy  # noqa: F401
-        from importlib.metadata import version
     except Exception as exc:
         raise Unavailable(f"not installed ({type(exc).__name__}: {exc})")
-    try:
-        ver = version("autograd")
-    except Exception:
-        ver = getattr(autograd, "__version__", "?")
+    ver = package_version("autograd", autograd)
     return {"version": ver, "threads": ctx.threads, "impl": AutogradImpl()}
 
 

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 import workloads  # noqa: E402
-from common import Unavailable  # noqa: E402
+from common import Unavailable, package_version  # noqa: E402
 
 NO_SECOND_ORDER = ("MyGrad has no higher-order derivatives: backward() leaves plain "
                    "NumPy arrays in .grad, which cannot be differentiated again")
@@ -28,13 +28,9 @@ NO_SECOND_ORDER = ("MyGrad has no higher-order derivatives: backward() leaves pl
 def setup(ctx):
     try:
         import mygrad
-        from importlib.metadata import version
     except Exception as exc:
         raise Unavailable(f"not installed ({type(exc).__name__}: {exc})")
-    try:
-        ver = version("mygrad")
-    except Exception:
-        ver = getattr(mygrad, "__version__", "?")
+    ver = package_version("mygrad", mygrad)
     return {"version": ver, "threads": ctx.threads, "impl": MygradImpl()}
 
 

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 import workloads  # noqa: E402
-from common import Unavailable  # noqa: E402
+from common import Unavailable, package_version  # noqa: E402
 
 BACKEND = "CPU:CLANG"
 
@@ -53,7 +53,6 @@ def setup(ctx):
                           "kernels (Debian: apt-get install clang)")
     try:
         import tinygrad
-        from importlib.metadata import version
     except Exception as exc:
         raise Unavailable(f"not installed ({type(exc).__name__}: {exc})")
     from tinygrad import Device, Tensor
@@ -63,10 +62,7 @@ def setup(ctx):
     except Exception as exc:
         raise Unavailable(f"device {os.environ['DEV']} does not run "
                           f"({type(exc).__name__}: {exc})")
-    try:
-        ver = version("tinygrad")
-    except Exception:
-        ver = getattr(tinygrad, "__version__", "?")
+    ver = package_version("tinygrad", tinygrad)
     return {"version": f"{ver} ({os.environ['DEV']})", "threads": NUM_CPU_THREADS.value,
             "impl": TinygradImpl(Device[Device.DEFAULT])}
 
