@@ -369,13 +369,34 @@ class LoadProbe:
         return max(0.0, (b1 - self.b0) - own) / max(wall, 1e-9)
 
 
+def speed_probe() -> float:
+    """Seconds for a fixed piece of work on one thread, best of 3: a Python loop and NumPy adds of 1 MiB
+    arrays (no BLAS, whose idle threads a library may keep spinning). This VM has phases of minutes in which every
+    process runs 2-3x slower with no other process busy; the driver compares the probes of all cases of a
+    run to spot a case measured in such a phase (``run.SLOW``)."""
+    a, b = np.ones(1 << 18, np.float32), np.zeros(1 << 18, np.float32)
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(60_000):
+            total += i
+        for _ in range(40):
+            np.add(a, b, out=b)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def run_case(case: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run one case's build + check + timing, turning exceptions into a status.
 
     ``Unavailable`` -> ``unavailable``; ``CheckFailed`` or any other exception
     -> ``FAILED`` (a peer that fails its check is never timed because ``body``
-    checks before it times). Records ``background_cpus`` (see ``LoadProbe``).
+    checks before it times). Records ``background_cpus`` (see ``LoadProbe``)
+    and ``probe_s``, the slower ``speed_probe`` of the two taken before and
+    after the case (the latter once the library's threads have gone idle).
     """
+    before = speed_probe()
     probe = LoadProbe()
     try:
         out = body()
@@ -390,6 +411,8 @@ def run_case(case: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     out["case"] = case
     bg = probe.background_cpus()
     out["background_cpus"] = None if bg is None else round(bg, 3)
+    time.sleep(0.25)
+    out["probe_s"] = round(max(before, speed_probe()), 6)
     return out
 
 

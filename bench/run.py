@@ -67,6 +67,11 @@ def log(msg: str) -> None:
 #: counts as contended (re-run if retries are left; marked ‡ if it stays so).
 CONTENDED = 0.25
 
+#: A case whose speed probe (common.speed_probe) took more than SLOW x the
+#: fastest probe of the run was measured in one of the machine's slow phases:
+#: re-run like a contended one, and never preferred to a normal-speed round.
+SLOW = 1.3
+
 
 def machine_load(window: float = 0.5) -> float | None:
     """CPUs busy on the whole machine over ``window`` seconds (we are asleep)."""
@@ -91,6 +96,34 @@ def wait_for_quiet(max_wait: float, threshold: float = 0.2) -> tuple[float, floa
 def contended(payload: dict[str, Any]) -> bool:
     return any((c.get("background_cpus") or 0) > CONTENDED
                for c in payload.get("cases", []) if c.get("status") == "ok")
+
+
+def fastest_probe(runs: list[dict[str, Any]]) -> float | None:
+    probes = [c["probe_s"] for r in runs for c in r.get("cases", []) if c.get("probe_s")]
+    return min(probes) if probes else None
+
+
+def slow_case(c: dict[str, Any], fastest: float | None) -> bool:
+    return bool(fastest and c.get("probe_s") and c["probe_s"] > SLOW * fastest)
+
+
+def slow(payload: dict[str, Any], fastest: float | None) -> bool:
+    return any(slow_case(c, fastest) for c in payload.get("cases", []) if c.get("status") == "ok")
+
+
+def late_reruns(runs: list[dict[str, Any]], attempts: dict[tuple, int], retries: int) -> list[tuple]:
+    """Jobs (schedule entries) every attempt of which was slow by the run's fastest probe so far, and which
+    have re-runs left."""
+    fastest = fastest_probe(runs)
+    by_key: dict[tuple, list[dict[str, Any]]] = {}
+    for run in runs:
+        by_key.setdefault(run["_key"], []).append(run)
+    jobs = []
+    for key, tries in by_key.items():
+        if attempts[key] <= retries and all(slow(r, fastest) for r in tries):
+            rnd, workload, row, cases, t, env = key
+            jobs.append((rnd, workload, row, list(cases) or None, t, env))
+    return jobs
 
 
 def run_peer(row: str, workload: str, env_name: str, threads: int, *, quick: bool,
@@ -209,6 +242,7 @@ class Results:
     def __init__(self, runs: list[dict[str, Any]], envs: list[str], rows: list[str],
                  threads: int):
         self.runs, self.envs, self.rows, self.threads = runs, envs, rows, threads
+        fastest = fastest_probe(runs)
         # Every round of a case; the figure reported is the best ok round.
         groups: dict[tuple, list[dict[str, Any]]] = {}
         for run in runs:
@@ -219,7 +253,8 @@ class Results:
         self.index: dict[tuple, dict[str, Any]] = {}
         for key, lst in groups.items():
             ok = [c for c in lst if c.get("status") == "ok"]
-            calm = [c for c in ok if (c.get("background_cpus") or 0) <= CONTENDED]
+            calm = [c for c in ok if (c.get("background_cpus") or 0) <= CONTENDED
+                    and not slow_case(c, fastest)]
             if ok:
                 best = dict(min(calm or ok, key=primary))
                 best["rounds"] = [primary(c) if c.get("status") == "ok" else c.get("status")
@@ -351,7 +386,12 @@ def build_report(res: Results, meta: dict[str, Any], workloads_run: list[str]) -
             f"{meta['idle_wait']:.0f} s) for the CPUs to go idle, and one during which other "
             f"processes took more than {meta['contended_cpus']} CPU was run again (up to "
             f"{meta['retries']} times; the calmest, then fastest attempt is reported): "
-            f"{meta['contended_attempts']} of {meta['attempts']} peer processes were contended.")
+            f"{meta['contended_attempts']} of {meta['attempts']} peer processes were contended. "
+            "The machine also has phases of minutes in which every process runs 2-3x slower: a "
+            "peer process whose speed probe (a fixed Python + NumPy task timed before and after "
+            f"each case) took more than {meta['slow_factor']}x the run's fastest probe was run "
+            f"again the same way and is reported only if no other round of the case was normal: "
+            f"{meta['slow_attempts']} of {meta['attempts']} were slow.")
         parts.append("")
 
     if "limits" in workloads_run:
@@ -532,7 +572,8 @@ def main(argv: list[str] | None = None) -> int:
                         "best round (default 1)")
     p.add_argument("--retries", type=int, default=None,
                    help="re-run a peer process measured while other processes took more than "
-                        f"{CONTENDED} CPU, up to this many times (default 2; --quick: 0)")
+                        f"{CONTENDED} CPU, or in a slow phase of the machine (speed probe over "
+                        f"{SLOW}x the fastest), up to this many times (default 2; --quick: 0)")
     p.add_argument("--retry-budget", type=int, default=40,
                    help="at most this many re-runs in the whole run (default 40)")
     p.add_argument("--time-budget", type=float, default=780,
@@ -616,6 +657,7 @@ def main(argv: list[str] | None = None) -> int:
                                pythonpath=softgrad_path if row == "softgrad" else None)
             key = (rnd, workload, row, tuple(cases or ()), t, env)
             attempts[key] = attempts.get(key, 0) + 1
+            payload["_key"] = key
             payload.update(_cases_asked=cases, round=rnd, attempt=attempts[key],
                            waited_s=round(waited, 1),
                            load_before=None if load is None else round(load, 2))
@@ -626,13 +668,21 @@ def main(argv: list[str] | None = None) -> int:
                 f"{c['case']}={c['status']}" for c in payload.get("cases", [])) or \
                 f"{payload.get('status')}: {payload.get('reason', '')}"
             again = ""
-            if contended(payload) and attempts[key] <= args.retries and retry_budget > 0:
+            why = "contended" if contended(payload) else "slow phase" if slow(payload, fastest_probe(runs)) else ""
+            if why and attempts[key] <= args.retries and retry_budget > 0:
                 schedule.append(job)  # later, when the machine may be quieter
                 retry_budget -= 1
-                again = "  [contended: will retry]"
+                again = f"  [{why}: will retry]"
+            probes = [c["probe_s"] for c in payload.get("cases", []) if c.get("probe_s")]
             log(f"[{i:3d}/{i + len(schedule)} r{rnd} {env}] {workload:<12} {row:<10} t={t} "
                 f"{payload['process_s']:6.1f} s  bg={max(bg) if bg else 0:.2f} cpu  "
+                f"probe={max(probes) * 1e3 if probes else 0:.1f} ms  "
                 f"{'waited %.0f s  ' % waited if waited >= 1 else ''}{summary[:120]}{again}")
+            if not schedule:  # the fastest probe may have come late: catch up on slow-only jobs
+                for job in late_reruns(runs, attempts, args.retries):
+                    if retry_budget > 0:
+                        schedule.append(job)
+                        retry_budget -= 1
     wall = time.perf_counter() - t_start
 
     versions: dict[str, str] = {"python": platform.python_version()}
@@ -652,6 +702,8 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": rounds, "retries": args.retries, "idle_wait": args.idle_wait,
         "contended_cpus": CONTENDED,
         "attempts": len(runs), "contended_attempts": sum(contended(r) for r in runs),
+        "slow_factor": SLOW, "fastest_probe_s": fastest_probe(runs),
+        "slow_attempts": sum(slow(r, fastest_probe(runs)) for r in runs),
         "repeats": budget.repeats, "mlp_repeats": budget.mlp_repeats,
         "mlp_samples": budget.mlp_samples, "mlp_min_time": budget.mlp_min_time,
         "gemm_n": 1024 if args.quick else W.GEMM_N,

@@ -150,6 +150,14 @@ def test_axpy_runs_only_where_blas_can():
     for other in (np.ones((2, 3), np.float32), np.ones((3, 2)).T, np.ones((2, 3))[:, ::1][::1, :2]):
         assert axpy(2.0, x, other) is False  # dtype, layout or shape differ: left alone for NumPy
     assert axpy(2.0, y, y.reshape(2, 3)) is False  # overlap
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    for a, b in ((frozen, y.copy()), (x, frozen), (x[:0], y[:0])):
+        assert axpy(2.0, a, b) is False  # read-only or empty: left to NumPy
+    if bundled:
+        xf, yf = np.asfortranarray(x), np.asfortranarray(y)
+        assert axpy(-1.0, xf, yf) and yf.flags.f_contiguous
+        np.testing.assert_array_equal(yf, y - x)
 
 
 def test_state_dict_is_a_copy():

@@ -35,15 +35,22 @@ def _kernels() -> dict[np.dtype, ctypes._CFuncPtr]:
 
 
 def axpy(a: float, x: np.ndarray, y: np.ndarray) -> bool:
-    """y ← a·x + y in place when BLAS can do it in one pass (same dtype float32/float64, same shape, both C- or
-    both F-contiguous, no overlap, y writeable); otherwise leave y alone and return False."""
+    """y ← a·x + y in place when BLAS can do it in one pass (same dtype float32/float64, same non-zero size, both
+    C- or both F-contiguous, no overlap, both writeable); otherwise leave y alone and return False."""
     kernel = _kernels().get(y.dtype)
-    if kernel is None or x.dtype != y.dtype or x.shape != y.shape or not y.flags.writeable:
+    if kernel is None or x.dtype != y.dtype or x.shape != y.shape or not y.size:
         return False
     x_flags, y_flags = x.flags, y.flags
-    if not (x_flags.c_contiguous and y_flags.c_contiguous or x_flags.f_contiguous and y_flags.f_contiguous):
+    if not (x_flags.writeable and y_flags.writeable):  # (x too: ctypes takes the address of writeable buffers)
         return False
+    if not (x_flags.c_contiguous and y_flags.c_contiguous):
+        if not (x_flags.f_contiguous and y_flags.f_contiguous):
+            return False
+        x, y = x.T, y.T  # the same memory, C-contiguous
     if np.may_share_memory(x, y):
         return False
-    kernel(y.size, a, x.ctypes.data, 1, y.ctypes.data, 1)
+    kernel(y.size, a, _address(_bytes(x)), 1, _address(_bytes(y)), 1)
     return True
+
+
+_bytes, _address = ctypes.c_char.from_buffer, ctypes.addressof  # a C-contiguous writeable array's address
