@@ -175,6 +175,41 @@ def test_dense_layer_fuses_its_activation_into_one_tape_entry():
     np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-6)
 
 
+def test_sequential_fuses_dense_with_a_following_activation_cell():
+    """Dense, ReLU() (PyTorch's spelling) runs as Dense(activation='relu'): one tape entry per pair, the same
+    values and gradients as the unfused cells; pairs that cannot fuse run cell by cell."""
+    from softgrad.autodiff import _vjp_all
+
+    class Doubled(nn.Dense):  # its own construct: never bypassed
+        def construct(self, x):
+            return super().construct(x) * 2
+
+    x = RNG.standard_normal((5, 4))
+    for second in (nn.ReLU(), nn.Tanh(), nn.Sigmoid()):
+        net = nn.SequentialCell(nn.Dense(4, 3, generator=seeded(), dtype=np.float64), second,
+                                nn.Dense(3, 2, generator=seeded(1), dtype=np.float64))
+        tape = _vjp_all(net, [x])[2].tape
+        assert [entry[0].name for entry in tape if entry[0] is not None] == ["dense", "dense"]
+        first, last = net[0], net[2]
+        unfused = lambda x: last(second(ops.dense(x, first.weight, first.bias)))  # noqa: E731
+        np.testing.assert_array_equal(net(x).numpy(), unfused(x).numpy())
+        weights = net.trainable_params()
+        loss = lambda f: sg.value_and_grad(lambda x: (f(x) ** 2).sum(), None, weights=weights)(x)  # noqa: E731
+        (value, grads), (expected_value, expected_grads) = loss(net), loss(unfused)
+        assert value.item() == expected_value.item()
+        for g, e in zip(grads, expected_grads):
+            np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-14)
+        check_cell(net, x)
+    for net in (nn.SequentialCell(nn.Dense(4, 3, activation="tanh", generator=seeded()), nn.ReLU()),
+                nn.SequentialCell(Doubled(4, 3, generator=seeded()), nn.ReLU()),
+                nn.SequentialCell(nn.Dense(4, 3, generator=seeded()), nn.Softmax())):
+        tape = _vjp_all(net, [x.astype(np.float32)])[2].tape
+        assert len([entry for entry in tape if entry[0] is not None]) > 1  # not fused
+    doubled = nn.SequentialCell(Doubled(4, 3, generator=seeded()), nn.ReLU())
+    np.testing.assert_allclose(doubled(x).numpy(), np.maximum(2 * (x @ doubled[0].weight.numpy().T
+                                                                   + doubled[0].bias.numpy()), 0), rtol=1e-6)
+
+
 def test_dense_kernel_weight_gradient_keeps_the_weight_layout():
     x, w = RNG.standard_normal((5, 4)).astype(np.float32), RNG.standard_normal((3, 4)).astype(np.float32)
     g = sg.grad(lambda w: ops.dense(x, w).sum())(w).numpy()

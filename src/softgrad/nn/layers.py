@@ -20,6 +20,7 @@ from types import FunctionType
 import numpy as np
 
 from softgrad import ops
+from softgrad.nn.activation import Sigmoid
 from softgrad.nn.cell import Cell
 from softgrad.nn.init import initialize
 from softgrad.ops._primitive import tensor_out
@@ -87,13 +88,16 @@ class Dense(Cell):
         super().__setattr__(name, value)
 
     def construct(self, x):
+        return self.construct_with(x, self.activation)
+
+    def construct_with(self, x, activation):
+        """This layer with ``activation`` (None, or a callable such as an op or a Cell) in place of its own."""
         shape = x.shape
         if not shape or shape[-1] != self.in_channels:
             raise ValueError(f"{type(self).__name__}: expected inputs whose last axis has {self.in_channels} "
                              f"features, got shape {shape}")
         if len(shape) != 2:
             x = ops.reshape(x, (-1, self.in_channels))
-        activation = self.activation
         fused = _FUSABLE.get(activation) if isinstance(activation, FunctionType) else None
         # the weight and bias shapes were checked when they were assigned (__setattr__)
         y = tensor_out(dense_p.bind(x, self.weight, self.bias if self.has_bias else None, activation=fused))
@@ -294,9 +298,33 @@ class SequentialCell(Cell):
         return cells[index]
 
     def construct(self, x):
-        for cell in self._cells.values():
-            x = cell(x)
+        """The cells in turn; a ``Dense`` without an activation followed by a ``ReLU``, ``Tanh`` or ``Sigmoid``
+        cell runs as one Dense with that activation: one fused primitive, one tape entry (same values and
+        gradients)."""
+        cells = tuple(self._cells.values())
+        i = 0
+        while i < len(cells):
+            cell = cells[i]
+            activation = _fusable_activation(cell, cells[i + 1]) if i + 1 < len(cells) else None
+            if activation is None:
+                x = cell(x)
+                i += 1
+            else:
+                x = cell.construct_with(x, activation)
+                i += 2
         return x
+
+
+_ACTIVATION_CELLS = {ReLU: ops.relu, Tanh: ops.tanh, Sigmoid: ops.sigmoid}
+
+
+def _fusable_activation(cell, following):
+    """The op of ``following`` if ``cell`` followed by it can run as one fused Dense: ``cell`` a Dense (whose
+    construct is Dense's) without an activation, ``following`` exactly a ReLU, Tanh or Sigmoid cell."""
+    op = _ACTIVATION_CELLS.get(type(following))
+    if op is None or not isinstance(cell, Dense) or cell.activation is not None:
+        return None
+    return op if type(cell).construct is Dense.construct else None
 
 
 Sequential = SequentialCell
