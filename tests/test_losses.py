@@ -256,6 +256,28 @@ def test_ignore_index_may_be_any_value_outside_the_classes():
     np.testing.assert_allclose(loss, [math.log(4), 0.0, math.log(4)], rtol=1e-7)
 
 
+@pytest.mark.parametrize("options", [dict(), dict(label_smoothing=0.1), dict(weight="w"),
+                                     dict(weight="w", label_smoothing=0.2)],
+                         ids=["plain", "smoothing", "weight", "weight-smoothing"])
+@pytest.mark.parametrize("targets", ["indices", "probabilities"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_bits_do_not_depend_on_memory_layout(options, targets, reduction):
+    """Logits and probability targets in C or F order give the same loss and gradient, to the last bit (the
+    class sums add in NumPy's pairwise order: 37 classes, past its 8-element blocks)."""
+    x = RNG.standard_normal((6, 37)).astype(np.float32)
+    t = RNG.integers(0, 37, 6) if targets == "indices" else RNG.dirichlet(np.ones(37), 6).astype(np.float32)
+    options = {k: RNG.uniform(0.5, 2, 37).astype(np.float32) if v == "w" else v for k, v in options.items()}
+    fortran = [np.asfortranarray(a) if a.ndim == 2 else a for a in (x, t)]
+
+    def value_and_gradient(x, t):
+        loss = ops.cross_entropy(x, t, reduction=reduction, **options).numpy()
+        value, g = sg.value_and_grad(lambda v: ops.cross_entropy(v, t, reduction=reduction, **options).sum())(x)
+        return loss, value.numpy(), g.numpy()
+
+    for got, expected in zip(value_and_gradient(*fortran), value_and_gradient(x, t)):
+        np.testing.assert_array_equal(got, expected)
+
+
 # ----- gradients against finite differences (float64), first and second order -----
 
 CE_OPTIONS = [

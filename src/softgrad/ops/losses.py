@@ -303,16 +303,22 @@ class _Exps:
         self.state = "free"
 
 
+def _neg_log_softmax(x, shift, r):
+    """−log softmax(x) = r − (x − m), C-contiguous whatever x's layout, so that sums along the class axis add
+    in NumPy's pairwise order (the same bits for x in C or F order)."""
+    return r - np.subtract(x, shift, order="C")
+
+
 def _ce_impl(x, e, total, target, shift, targets, reduction, e_state):
     r = log_total(total)  # logsumexp(x) = m + r
     if targets.probabilities:
-        loss = ((r - (x - shift)) * targets.mass(target)).sum(axis=targets.axis, keepdims=True)
+        loss = (_neg_log_softmax(x, shift, r) * targets.mass(target)).sum(axis=targets.axis, keepdims=True)
     else:
         loss = r - (x.take(targets.flat) - shift)  # = −log_softmax(x) at the target class
         if targets.row_weight is not None:
             loss = targets.row_weight * loss
         if targets.eps:
-            spread = r - (x - shift)
+            spread = _neg_log_softmax(x, shift, r)
             if targets.class_weight is not None:
                 spread *= targets.class_weight
             spread = spread.sum(axis=targets.axis, keepdims=True)
@@ -484,6 +490,8 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
             raise ValueError(f"{fn}: ignore_index={ignore_index} is not supported with probability targets; "
                              "leave it at its default (-100)")
         target = _like(target, logits)
+        if not (isinstance(target, Tensor) and target.is_traced):  # (its row sums then add as for C order)
+            target = np.ascontiguousarray(concrete(target))
     (x, target), dtype = in_float32(logits, target)
     value = concrete(x)
     weight = None if weight is None else weight.astype(value.dtype)
