@@ -370,19 +370,19 @@ class LoadProbe:
 
 
 def speed_probe() -> float:
-    """Seconds for a fixed piece of work on one thread, best of 3: a Python loop and NumPy adds of 1 MiB
-    arrays (no BLAS, whose idle threads a library may keep spinning). This VM has phases of minutes in which every
-    process runs 2-3x slower with no other process busy; the driver compares the probes of all cases of a
-    run to spot a case measured in such a phase (``run.SLOW``)."""
-    a, b = np.ones(1 << 18, np.float32), np.zeros(1 << 18, np.float32)
+    """Seconds for a fixed piece of work, best of 3: a Python loop and float32 GEMMs through NumPy's BLAS on
+    the run's threads (when one CPU is slow, the other thread waits for it). This VM has phases of seconds to
+    minutes in which every process runs 1.3-3x slower with no other process busy; the driver compares the
+    probes of all cases of a run to spot a case measured in such a phase (``run.SLOW``)."""
+    m = np.full((256, 256), 0.5, np.float32)
     best = math.inf
     for _ in range(3):
         t0 = time.perf_counter()
         total = 0
         for i in range(60_000):
             total += i
-        for _ in range(40):
-            np.add(a, b, out=b)
+        for _ in range(16):
+            m @ m
         best = min(best, time.perf_counter() - t0)
     return best
 
