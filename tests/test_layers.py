@@ -154,6 +154,32 @@ def test_dense_kernel_fused_activation(activation, order):
         ops.dense(x, w, b, activation="gelu")
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_dense_activation_rule_written_into_an_owned_cotangent_gives_the_same_bits(activation):
+    """With ``out`` (a cotangent the backward sweep owns) the fused rule writes g·f'(ans) into it: bit for bit
+    the op's own rule, for float32, float64 and a batch of cotangents; other dtypes take the op's rule."""
+    from softgrad.ops.nn_kernels import _activation_vjp, _dense_impl
+
+    x, w = RNG.standard_normal((6, 4)), RNG.standard_normal((5, 4))
+    for dtype in (np.float32, np.float64):
+        ans = _dense_impl(x.astype(dtype), w.astype(dtype), None, activation)
+        for g in (RNG.standard_normal(ans.shape).astype(dtype), RNG.standard_normal((3,) + ans.shape).astype(dtype)):
+            expected = _activation_vjp(g, ans, None, activation)
+            out = g.copy()
+            result = _activation_vjp(out, ans, out, activation)
+            assert result is out
+            np.testing.assert_array_equal(result, expected)
+            assert result.dtype == expected.dtype
+    ans = _dense_impl(x, w, None, activation)
+    g32 = RNG.standard_normal(ans.shape).astype(np.float32)
+    out = g32.copy()
+    result = _activation_vjp(out, ans, out, activation)  # float32 g, float64 ans: the op's rule, not in place
+    expected = _activation_vjp(g32, ans, None, activation)
+    assert result is not out and result.dtype == expected.dtype
+    np.testing.assert_array_equal(result, expected)
+    np.testing.assert_array_equal(out, g32)
+
+
 def test_dense_layer_rejects_a_replacement_parameter_of_another_shape():
     layer = nn.Dense(4, 3, generator=seeded())
     with pytest.raises(ValueError, match=r"Dense.weight must have shape \(3, 4\), got \(4, 3\)"):

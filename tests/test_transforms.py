@@ -357,3 +357,30 @@ def test_batched_jacobian_of_the_softmax_family(fn):
     eye = np.eye(out.size).reshape((out.size,) + out.shape)
     rows = np.stack([vjp_fn(e).numpy() for e in eye]).reshape(out.shape + x.shape)
     np.testing.assert_allclose(arr(sg.jacobian(fn)(x)), rows, rtol=1e-12, atol=1e-15)
+
+
+def test_output_vjp_may_write_only_into_a_cotangent_the_sweep_owns():
+    """``output_vjp`` gets ``out=g`` only for a cotangent nothing else references: never a caller's seed,
+    never an array a rule handed to two parents (add passes the same g to both) while the other still needs it."""
+    from softgrad.tensor import Primitive, bind
+
+    seen = []
+
+    def doubling_rule(g, ans, out):  # f(x) = 2x; writes 2g into out when allowed
+        seen.append(out is not None)
+        return np.multiply(g, 2.0, out=out) if out is not None else g * 2.0
+
+    double_p = Primitive("double", lambda x: 2.0 * x, (lambda g, ans, x: g,), output_vjp=doubling_rule)
+    x = np.arange(3.0)
+    seed = np.array([1.0, -1.0, 0.5])
+    _, vjp_fn = sg.vjp(lambda x: bind(double_p, x), x)
+    np.testing.assert_array_equal(vjp_fn(seed).numpy(), [2.0, -2.0, 1.0])
+    np.testing.assert_array_equal(seed, [1.0, -1.0, 0.5])  # the caller's array is untouched
+    assert seen == [False]
+
+    m = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [1.0, 0.0, 1.0]])
+    seen.clear()
+    rows = np.stack([x, x + 1.0])
+    g = sg.grad(lambda x: ((bind(double_p, x) + bind(double_p, x * 3.0)) @ m).sum())(rows)
+    np.testing.assert_array_equal(g.numpy(), np.tile(8.0 * m.sum(1), (2, 1)))
+    assert seen == [False, True]  # the first holder of the shared g must leave it intact; the last may write

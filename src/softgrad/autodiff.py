@@ -29,6 +29,7 @@ differentiated like Tensors (MindSpore skips non-Tensor inputs).
 
 from __future__ import annotations
 
+from sys import getrefcount
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -41,6 +42,16 @@ from softgrad.tensor import (
 )
 
 # ----- the backward pass -----
+
+
+def _refcount_of_a_sole_local() -> int:
+    """What ``getrefcount(g)`` reads for an array held by one local variable and nothing else, on this
+    interpreter (the same call form as in ``backward``)."""
+    g = np.empty(0)
+    return getrefcount(g)
+
+
+_SOLE_OWNER = _refcount_of_a_sole_local()
 
 
 def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
@@ -62,7 +73,11 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
             continue
         cotangents[node] = None
         if prim.output_vjp is not None:
-            g = prim.output_vjp(g, ans, **params)
+            # The sweep owns g when nothing else references it (a fresh array no user or rule can see, as
+            # PyTorch's engine steals a gradient): the rule may then write g·f' into it.
+            out = g if (getrefcount(g) == _SOLE_OWNER and type(g) is np.ndarray and g.base is None
+                        and g.flags.writeable) else None
+            g = prim.output_vjp(g, ans, out, **params)
         batch = g.shape[:batch_ndim] if batch_ndim else ()
         for rule, arg, parent in zip(prim.vjps, args, parents):
             if parent < 0 or rule is None:

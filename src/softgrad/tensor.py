@@ -246,9 +246,10 @@ class Primitive:
     cotangent of positional argument ``i`` (``None``: not differentiable in that argument). ``vjps=None``
     marks a non-differentiable primitive (its output is never traced).
 
-    ``output_vjp(g, ans, **params)``: for a primitive ``f(h(args))`` that ends in an elementwise function ``f``
-    (a fused activation), ``g·f'`` computed from ``ans`` once per backward step; the ``vjps`` are then those of
-    ``h`` and receive that cotangent as ``g``.
+    ``output_vjp(g, ans, out, **params)``: for a primitive ``f(h(args))`` that ends in an elementwise function
+    ``f`` (a fused activation), ``g·f'`` computed from ``ans`` once per backward step; the ``vjps`` are then those
+    of ``h`` and receive that cotangent as ``g``. ``out`` is ``g`` itself when the backward sweep holds the only
+    reference to it (the rule may write its result there), else ``None``.
 
     ``batchable``: the rules also accept a ``g`` with extra leading (batch) axes, ``g.shape = batch + ans.shape``,
     and return ``batch + broadcast shape``; ``jacobian`` then sweeps the tape once for all its rows."""

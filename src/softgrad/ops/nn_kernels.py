@@ -31,12 +31,14 @@ from softgrad.tensor import Primitive, is_column_major
 
 # ----- dense: matmul, bias and activation in one primitive -----
 
-# An activation fused into dense runs in place on the fresh x Wᵀ + b; its rule (the op's own, which reads
-# only ans: relu's x > 0 is ans > 0) maps g to the pre-activation cotangent once (Primitive.output_vjp).
+# An activation fused into dense runs in place on the fresh y = x Wᵀ + b; its rule (the op's own, which reads
+# only ans: relu's x > 0 is ans > 0) maps g to the pre-activation cotangent once (Primitive.output_vjp), written
+# into g when the backward sweep owns g (the same bits, without a fresh array per layer and step).
+# activation: (primitive, forward in place on y, rule written into g)
 _ACTIVATIONS = {
-    "relu": (relu_p, lambda y: np.maximum(y, 0, out=y)),
-    "tanh": (tanh_p, lambda y: np.tanh(y, out=y)),
-    "sigmoid": (sigmoid_p, sigmoid_p.impl),
+    "relu": (relu_p, lambda y: np.maximum(y, 0, out=y), lambda g, y: np.multiply(g, y > 0, out=g)),
+    "tanh": (tanh_p, lambda y: np.tanh(y, out=y), lambda g, y: np.multiply(g, 1 - y * y, out=g)),
+    "sigmoid": (sigmoid_p, sigmoid_p.impl, lambda g, y: np.multiply(g, y * (1 - y), out=g)),
 }
 
 
@@ -47,8 +49,14 @@ def _dense_impl(x, weight, bias, activation):
     return y if activation is None else _ACTIVATIONS[activation][1](y)
 
 
-def _activation_vjp(g, ans, activation):
-    return g if activation is None else _ACTIVATIONS[activation][0].vjps[0](g, ans, ans)
+def _activation_vjp(g, ans, out, activation):
+    if activation is None:
+        return g
+    prim, _, rule_into = _ACTIVATIONS[activation]
+    if (out is not None and type(ans) is np.ndarray and out.dtype == ans.dtype
+            and out.shape[out.ndim - ans.ndim:] == ans.shape):
+        return rule_into(out, ans)
+    return prim.vjps[0](g, ans, ans)
 
 
 def _dense_vjp_weight(g, ans, x, weight, bias, activation):
