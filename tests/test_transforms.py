@@ -384,3 +384,17 @@ def test_output_vjp_may_write_only_into_a_cotangent_the_sweep_owns():
     g = sg.grad(lambda x: ((bind(double_p, x) + bind(double_p, x * 3.0)) @ m).sum())(rows)
     np.testing.assert_array_equal(g.numpy(), np.tile(8.0 * m.sum(1), (2, 1)))
     assert seen == [False, True]  # the first holder of the shared g must leave it intact; the last may write
+
+
+def test_fan_out_cotangents_are_summed_in_place_only_into_arrays_the_sweep_owns():
+    """y = eˣ feeds two ops; its two cotangents are added. The first is the caller's seed itself (add passes g
+    on unchanged): it must stay untouched, and the sum must be exact."""
+    x = np.array([0.5, -1.0, 2.0])
+    seed = np.array([1.0, 2.0, 3.0])
+    _, vjp_fn = sg.vjp(lambda x: (lambda y: y + y * 2.0)(ops.exp(x)), x)
+    np.testing.assert_array_equal(vjp_fn(seed).numpy(), 3.0 * seed * np.exp(x))
+    np.testing.assert_array_equal(seed, [1.0, 2.0, 3.0])
+    # x feeds dense, the add and the product: three cotangents, summed in place once the sweep owns the sum
+    w = np.array([[0.5, -0.25], [0.75, 0.5]])
+    f = lambda x: ops.tanh(ops.dense(x, w) + x) * x  # noqa: E731
+    sg.check_grad(f, np.array([[0.3, -0.2], [1.1, 0.4]]))

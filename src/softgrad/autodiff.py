@@ -29,6 +29,8 @@ differentiated like Tensors (MindSpore skips non-Tensor inputs).
 
 from __future__ import annotations
 
+import sys
+import sysconfig
 from sys import getrefcount
 from typing import Any, Callable, Sequence
 
@@ -45,13 +47,21 @@ from softgrad.tensor import (
 
 
 def _refcount_of_a_sole_local() -> int:
-    """What ``getrefcount(g)`` reads for an array held by one local variable and nothing else, on this
-    interpreter (the same call form as in ``backward``)."""
+    """What ``getrefcount(g)`` reads for an array held by one local variable and nothing else (the same call
+    form as in ``backward``); -1, so that nothing is ever owned, where that count is not exact: interpreters
+    other than CPython 3.11-3.13 (3.14 borrows references of locals) and free-threaded builds."""
+    exact = (sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (3, 13)
+             and not sysconfig.get_config_var("Py_GIL_DISABLED"))
     g = np.empty(0)
-    return getrefcount(g)
+    return getrefcount(g) if exact else -1
 
 
-_SOLE_OWNER = _refcount_of_a_sole_local()
+_SOLE_LOCAL = _refcount_of_a_sole_local()
+
+
+def _writable(a) -> bool:
+    """A plain ndarray that owns its writeable memory (writes into a view would reach its base)."""
+    return type(a) is np.ndarray and a.base is None and a.flags.writeable
 
 
 def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
@@ -60,6 +70,10 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
     Entries are in creation order, which is a topological order, so one reverse sweep suffices. With
     ``batch_ndim`` > 0 every cotangent carries that many leading batch axes (several VJPs in one sweep; every
     primitive on the tape must be ``batchable``).
+
+    The sweep writes into a cotangent only when it holds the only reference to it (a fresh array no caller or
+    rule can see; PyTorch's engine steals a gradient the same way): a fused activation's rule then writes g·f'
+    into g (``Primitive.output_vjp``'s ``out``), and a parent's next cotangent is added into its sum in place.
     """
     cotangents: list = [None] * len(tape)
     for node, seed in seeds.items():
@@ -73,10 +87,7 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
             continue
         cotangents[node] = None
         if prim.output_vjp is not None:
-            # The sweep owns g when nothing else references it (a fresh array no user or rule can see, as
-            # PyTorch's engine steals a gradient): the rule may then write g·f' into it.
-            out = g if (getrefcount(g) == _SOLE_OWNER and type(g) is np.ndarray and g.base is None
-                        and g.flags.writeable) else None
+            out = g if getrefcount(g) == _SOLE_LOCAL and _writable(g) else None
             g = prim.output_vjp(g, ans, out, **params)
         batch = g.shape[:batch_ndim] if batch_ndim else ()
         for rule, arg, parent in zip(prim.vjps, args, parents):
@@ -89,7 +100,13 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
             elif ct.shape != arg.shape:
                 ct = unbroadcast(ct, arg.shape)
             previous = cotangents[parent]
-            cotangents[parent] = ct if previous is None else previous + ct
+            if previous is None:
+                cotangents[parent] = ct
+            elif (getrefcount(previous) == _SOLE_LOCAL + 1 and _writable(previous)  # held here and in its slot
+                  and type(ct) is np.ndarray and ct.shape == previous.shape and ct.dtype == previous.dtype):
+                np.add(previous, ct, out=previous)
+            else:
+                cotangents[parent] = previous + ct
     return cotangents
 
 
