@@ -1,5 +1,6 @@
-"""The benchmark driver's choice among attempts (bench/run.py): contended and slow-phase attempts are re-run
-and never preferred to a normal one. (The timings themselves are never asserted.)"""
+"""The benchmark driver's choice among attempts (bench/run.py): contended and slow-phase attempts are re-run;
+a contended one is never preferred to a calm one, while the fastest round is reported whether or not the speed
+probe called its phase slow. (The timings themselves are never asserted.)"""
 
 import sys
 from pathlib import Path
@@ -19,13 +20,15 @@ def attempt(key, seconds, probe, background=0.0):
 KEY = (1, "mlp", "softgrad", ("32",), 2, "tuned")
 
 
-def test_slow_phase_attempts_are_not_reported_when_a_normal_one_exists():
-    runs = [attempt(KEY, 0.70, probe=0.0060), attempt(KEY, 0.80, probe=0.0030)]
+def test_the_fastest_round_is_reported_even_when_the_probe_called_its_phase_slow():
+    """A slow phase only slows a process; the probe, read before and after, can miss one that hit between its
+    readings (a round flagged normal that ran 2x slow), so the flag decides re-runs, not the figure."""
+    runs = [attempt(KEY, 0.70, probe=0.0060), attempt(KEY, 1.40, probe=0.0030)]
     assert run.fastest_probe(runs) == 0.0030
     assert run.slow(runs[0], 0.0030) and not run.slow(runs[1], 0.0030)
     best = run.Results(runs, ["tuned"], ["softgrad"], 2).case("tuned", "softgrad", "mlp", "32")
-    assert best["sec_per_epoch"] == 0.80  # the faster figure came from a slow-phase attempt: not reported
-    assert best["rounds"] == [0.70, 0.80]
+    assert best["sec_per_epoch"] == 0.70
+    assert best["rounds"] == [0.70, 1.40]
 
 
 def test_contended_attempts_are_not_reported_when_a_calm_one_exists():
