@@ -242,7 +242,6 @@ class Results:
     def __init__(self, runs: list[dict[str, Any]], envs: list[str], rows: list[str],
                  threads: int):
         self.runs, self.envs, self.rows, self.threads = runs, envs, rows, threads
-        fastest = fastest_probe(runs)
         # Every round of a case; the figure reported is the best ok round.
         groups: dict[tuple, list[dict[str, Any]]] = {}
         for run in runs:
@@ -253,8 +252,8 @@ class Results:
         self.index: dict[tuple, dict[str, Any]] = {}
         for key, lst in groups.items():
             ok = [c for c in lst if c.get("status") == "ok"]
-            # a slow phase only ever slows a process down (and the probe can miss one that hit
-            # between its two readings): the fastest round is the best estimate, slow-flagged or not
+            # a slow phase only ever slows a process (and the probe can miss one that hit between
+            # its two readings): the fastest calm round is reported, slow-flagged or not
             calm = [c for c in ok if (c.get("background_cpus") or 0) <= CONTENDED]
             if ok:
                 best = dict(min(calm or ok, key=primary))
