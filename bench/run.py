@@ -69,7 +69,7 @@ CONTENDED = 0.25
 
 #: A case whose speed probe (common.speed_probe) took more than SLOW x the
 #: fastest probe of the run was measured in one of the machine's slow phases:
-#: re-run like a contended one, and never preferred to a normal-speed round.
+#: re-run like a contended one (the fastest round is still the one reported).
 SLOW = 1.3
 
 
@@ -103,12 +103,9 @@ def fastest_probe(runs: list[dict[str, Any]]) -> float | None:
     return min(probes) if probes else None
 
 
-def slow_case(c: dict[str, Any], fastest: float | None) -> bool:
-    return bool(fastest and c.get("probe_s") and c["probe_s"] > SLOW * fastest)
-
-
 def slow(payload: dict[str, Any], fastest: float | None) -> bool:
-    return any(slow_case(c, fastest) for c in payload.get("cases", []) if c.get("status") == "ok")
+    return bool(fastest) and any(c.get("status") == "ok" and (c.get("probe_s") or 0) > SLOW * fastest
+                                 for c in payload.get("cases", []))
 
 
 def late_reruns(runs: list[dict[str, Any]], attempts: dict[tuple, int], retries: int) -> list[tuple]:
@@ -596,8 +593,6 @@ def main(argv: list[str] | None = None) -> int:
         source = Path(args.report_from)
         saved = json.loads(source.read_text())
         meta = saved["meta"]
-        meta["fastest_probe_s"] = fastest_probe(saved["runs"])
-        meta["slow_attempts"] = sum(slow(r, meta["fastest_probe_s"]) for r in saved["runs"])
         write_results(saved["runs"], meta, list(meta["environments"]), meta["peers"], meta["threads"],
                       meta["workloads"], source.parent, args.name or source.stem)
         return 0
@@ -714,8 +709,6 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": rounds, "retries": args.retries, "idle_wait": args.idle_wait,
         "contended_cpus": CONTENDED,
         "attempts": len(runs), "contended_attempts": sum(contended(r) for r in runs),
-        "slow_factor": SLOW, "fastest_probe_s": fastest_probe(runs),
-        "slow_attempts": sum(slow(r, fastest_probe(runs)) for r in runs),
         "repeats": budget.repeats, "mlp_repeats": budget.mlp_repeats,
         "mlp_samples": budget.mlp_samples, "mlp_min_time": budget.mlp_min_time,
         "gemm_n": 1024 if args.quick else W.GEMM_N,
@@ -734,7 +727,9 @@ def main(argv: list[str] | None = None) -> int:
 def write_results(runs: list[dict[str, Any]], meta: dict[str, Any], envs: list[str], rows: list[str],
                   threads: int, workloads: list[str], out_dir: Path, name: str) -> None:
     """Choose each case's figure among its attempts; write <name>.json (meta, figures, every attempt) and
-    <name>.md (the report), atomically, and print the report."""
+    <name>.md (the report), atomically, and print the report. The slow-phase counts are derived here."""
+    fastest = fastest_probe(runs)
+    meta.update(slow_factor=SLOW, fastest_probe_s=fastest, slow_attempts=sum(slow(r, fastest) for r in runs))
     res = Results(runs, envs, rows, threads)
     report = build_report(res, meta, workloads)
     figures = [dict(zip(("env", "row", "workload", "case", "threads"), key), **fig)
