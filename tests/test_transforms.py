@@ -285,10 +285,16 @@ def test_jacobian_multiple_positions_and_matrix_input():
 
 
 def test_check_grad_catches_a_wrong_rule():
-    from softgrad.tensor import Primitive
-    from softgrad.ops._primitive import public
+    from softgrad.ops._primitive import op
+    from softgrad.trace import Primitive
 
-    wrong = public(Primitive("wrong_square", np.square, (lambda g, ans, x: g * x,)), "x², with a wrong rule")
+    wrong_square_p = Primitive("wrong_square", np.square, (lambda g, ans, x: g * x,))
+
+    @op
+    def wrong(x):
+        """x², with a wrong rule"""
+        return wrong_square_p.bind(x)
+
     with pytest.raises(AssertionError, match="central differences"):
         sg.check_grad(wrong, np.array([1.0, 2.0]))
 
@@ -362,7 +368,7 @@ def test_batched_jacobian_of_the_softmax_family(fn):
 def test_output_vjp_may_write_only_into_a_cotangent_the_sweep_owns():
     """``output_vjp`` gets ``out=g`` only for a cotangent nothing else references: never a caller's seed,
     never an array a rule handed to two parents (add passes the same g to both) while the other still needs it."""
-    from softgrad.tensor import Primitive, bind
+    from softgrad.trace import Primitive, bind
 
     seen = []
 

@@ -39,9 +39,8 @@ import numpy as np
 from softgrad.ops.creation import eye, zeros, zeros_like
 from softgrad.ops.reductions import unbroadcast
 from softgrad.ops.shape import reshape, stack
-from softgrad.tensor import (
-    Tensor, add_leaf, close_level, concrete, is_float_dtype, lift, new_level, value_of, wrap,
-)
+from softgrad.tensor import Tensor, concrete, is_float_dtype, wrap
+from softgrad.trace import add_leaf, close_level, lift, new_level, value_of
 
 # ----- the backward pass -----
 

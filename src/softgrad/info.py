@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from softgrad import ops
-from softgrad.ops._primitive import lift_python
+from softgrad.ops._primitive import first_index, op
 from softgrad.tensor import Tensor, concrete
 
 
@@ -26,7 +26,7 @@ def _check(fn: str, name: str, value) -> None:
     array = np.asarray(concrete(value))
     negative = ~(array >= 0)
     if negative.any():
-        position = tuple(int(i) for i in np.argwhere(negative)[0]) if array.ndim else ()
+        position = first_index(negative)
         raise ValueError(f"{fn}: {name} must hold probabilities (≥ 0), got {array[position].item()!r} at index "
                          f"{position}")
 
@@ -39,29 +39,30 @@ def _in_base(nats, base) -> Tensor:
     return nats / math.log(base)
 
 
+@op
 def entropy(p, axis=-1, base=math.e) -> Tensor:
     """H(p) = −Σ p·log p along ``axis`` (0·log 0 = 0).  ∂H/∂p = −(log p + 1)/ln base
 
     >>> entropy([0.5, 0.5, 0.0], base=2)
     Tensor(shape=[], dtype=Float32, value= 1.)
     """
-    (p,) = lift_python(p)
     _check("entropy", "p", p)
     return _in_base(0.0 - ops.sum(ops.xlogy(p, p), axis=axis), base)  # 0 − s: no −0
 
 
+@op
 def cross_entropy_between(p, q, axis=-1, base=math.e) -> Tensor:
     """H(p, q) = −Σ p·log q along ``axis`` (0 where p = 0, +inf where p > 0 = q).
 
     >>> round(cross_entropy_between([0.0, 1.0, 0.0], [0.3, 0.6, 0.1]).item(), 6)  # −ln 0.6
     0.510826
     """
-    p, q = lift_python(p, q)
     _check("cross_entropy_between", "p", p)
     _check("cross_entropy_between", "q", q)
     return _in_base(0.0 - ops.sum(ops.xlogy(p, q), axis=axis), base)
 
 
+@op
 def kl_divergence(p, q, axis=-1, base=math.e) -> Tensor:
     """KL(p‖q) = Σ p·(log p − log q) along ``axis`` (0 where p = 0, +inf where p > 0 = q); exactly 0 for p = q.
 
@@ -70,12 +71,12 @@ def kl_divergence(p, q, axis=-1, base=math.e) -> Tensor:
     >>> kl_divergence([0.5, 0.5], [0.5, 0.5])
     Tensor(shape=[], dtype=Float32, value= 0.)
     """
-    p, q = lift_python(p, q)
     _check("kl_divergence", "p", p)
     _check("kl_divergence", "q", q)
     return _in_base(ops.sum(ops.xlogy(p, p) - ops.xlogy(p, q), axis=axis), base)
 
 
+@op
 def binary_entropy(p, base=math.e) -> Tensor:
     """H(p) = −p·log p − (1 − p)·log(1 − p), elementwise (the second term as (1 − p)·log1p(−p), exact for
     tiny p; 0 at p = 0 and p = 1).  ∂H/∂p = log((1 − p)/p)/ln base
@@ -84,11 +85,10 @@ def binary_entropy(p, base=math.e) -> Tensor:
     Tensor(shape=[3], dtype=Float32, value=
     [1., 0., 0.])
     """
-    (p,) = lift_python(p)
     array = np.asarray(concrete(p))
     outside = ~((array >= 0) & (array <= 1))
     if outside.any():
-        position = tuple(int(i) for i in np.argwhere(outside)[0]) if array.ndim else ()
+        position = first_index(outside)
         raise ValueError(f"binary_entropy: p must lie in [0, 1], got {array[position].item()!r} at index "
                          f"{position}")
     below_one = ops.less(p, 1)

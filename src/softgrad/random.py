@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from softgrad.tensor import Tensor, wrap
-
-
-def _shape(shape) -> tuple[int, ...]:
-    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
+from softgrad.tensor import Tensor, as_shape, wrap
 
 
 class Generator:
@@ -26,15 +22,15 @@ class Generator:
 
     def normal(self, shape, mean=0.0, std=1.0, dtype=np.float32) -> Tensor:
         """Samples of N(mean, std²)."""
-        return wrap(self._rng.normal(mean, std, _shape(shape)).astype(dtype))
+        return wrap(self._rng.normal(mean, std, as_shape(shape)).astype(dtype))
 
     def uniform(self, shape, low=0.0, high=1.0, dtype=np.float32) -> Tensor:
         """Samples of U[low, high)."""
-        return wrap(self._rng.uniform(low, high, _shape(shape)).astype(dtype))
+        return wrap(self._rng.uniform(low, high, as_shape(shape)).astype(dtype))
 
     def integers(self, low, high=None, shape=(), dtype=np.int64) -> Tensor:
         """Integers in [low, high) (in [0, low) when high is None)."""
-        return wrap(self._rng.integers(low, high, _shape(shape), dtype=dtype))
+        return wrap(self._rng.integers(low, high, as_shape(shape), dtype=dtype))
 
     def permutation(self, n: int) -> Tensor:
         """A random permutation of range(n)."""

@@ -1,21 +1,11 @@
-"""Tensor and trace: an ndarray, and — inside a transform — its place on that transform's tape.
+"""``Tensor`` (an ndarray and, inside a transform, its place on that transform's tape), ``Parameter``, dtypes.
 
-A *value* is what primitives compute on: a NumPy array (or scalar), or a traced ``Tensor``.
-
-* An untraced Tensor has ``trace == 0`` and holds an ndarray.
-* Inside the transform of level ``k`` (``grad``, ``vjp``, ...) a traced Tensor has ``trace == k``; it holds the
-  value at the levels below ``k`` (an ndarray, or a Tensor of a lower level) and the index of its entry on
-  level ``k``'s tape. Nested transforms therefore nest boxes, and an op is recorded on the highest level among
-  its inputs only — lower-level inputs are constants there (no perturbation confusion, as in HIPS autograd).
-
-``bind`` is the single entry point of every primitive: plain NumPy in gives plain NumPy out (so derivative
-rules evaluated outside any outer transform run at NumPy speed), any Tensor in gives a Tensor out.
+A Tensor holds ``_data`` (an ndarray, or inside a transform the value one level below), ``_trace`` (0, or the
+level of the transform tracing it) and ``_node`` (its entry on that level's tape); ``softgrad.trace`` makes and
+reads the traced ones.
 """
 
 from __future__ import annotations
-
-import itertools
-from typing import Callable
 
 import numpy as np
 
@@ -35,6 +25,11 @@ _MINDSPORE_DTYPE_NAMES = {
 def is_float_dtype(dtype) -> bool:
     """Floating point (or complex): the dtypes that can be differentiated."""
     return (dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)).kind in "fc"
+
+
+def as_shape(shape) -> tuple[int, ...]:
+    """An int or a sequence of ints as a shape tuple."""
+    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
 
 
 def as_array(data, dtype=None) -> np.ndarray:
@@ -176,14 +171,6 @@ def wrap(value) -> Tensor:
 _new_tensor = object.__new__
 
 
-def _traced(value, level: int, node: int) -> Tensor:
-    tensor = _new_tensor(Tensor)
-    tensor._data = value
-    tensor._trace = level
-    tensor._node = node
-    return tensor
-
-
 def concrete(value):
     """The innermost ndarray/scalar of a value: every level of tracing removed."""
     while isinstance(value, Tensor):
@@ -234,120 +221,3 @@ def is_column_major(array) -> bool:
     array for a Tensor."""
     flags = (array if isinstance(array, np.ndarray) else np.asarray(concrete(array))).flags
     return flags.f_contiguous and not flags.c_contiguous
-
-
-# ----- primitives and tapes -----
-
-_LEAF = None  # tape entries of transform inputs have no primitive
-
-
-class Primitive:
-    """One primitive: ``impl`` computes it on NumPy values; ``vjps[i](g, ans, *args, **params)`` is the
-    cotangent of positional argument ``i`` (``None``: not differentiable in that argument). ``vjps=None``
-    marks a non-differentiable primitive (its output is never traced).
-
-    ``output_vjp(g, ans, out, **params)``: for a primitive ``f(h(args))`` that ends in an elementwise function
-    ``f`` (a fused activation), ``g·f'`` computed from ``ans`` once per backward step; the ``vjps`` are then those
-    of ``h`` and receive that cotangent as ``g``. ``out`` is ``g`` itself when the backward sweep holds the only
-    reference to it (the rule may write its result there), else ``None``.
-
-    ``batchable``: the rules also accept a ``g`` with extra leading (batch) axes, ``g.shape = batch + ans.shape``,
-    and return ``batch + broadcast shape``; ``jacobian`` then sweeps the tape once for all its rows."""
-
-    __slots__ = ("name", "impl", "vjps", "output_vjp", "batchable")
-
-    def __init__(self, name: str, impl: Callable, vjps: tuple[Callable | None, ...] | None = None,
-                 batchable: bool = False, output_vjp: Callable | None = None):
-        self.name = name
-        self.impl = impl
-        self.vjps = vjps
-        self.output_vjp = output_vjp
-        self.batchable = batchable
-
-    def __repr__(self) -> str:
-        return f"Primitive({self.name})"
-
-
-# level -> tape (list of entries (primitive, ans, args, params, parent_nodes)); only active levels are here.
-_TAPES: dict[int, list] = {}
-_levels = itertools.count(1)
-
-
-def new_level() -> tuple[int, list]:
-    level = next(_levels)
-    tape: list = []
-    _TAPES[level] = tape
-    return level, tape
-
-
-def close_level(level: int) -> None:
-    _TAPES.pop(level, None)
-
-
-def bind(prim: Primitive, *args, **params):
-    """Apply ``prim``: NumPy in → NumPy out; any Tensor in → Tensor out, recorded on the highest active trace."""
-    top = -1  # -1: no Tensor among args
-    for a in args:
-        if isinstance(a, Tensor) and a._trace > top:
-            top = a._trace
-    if top < 0:
-        return prim.impl(*args, **params)
-    if top == 0:
-        return wrap(prim.impl(*[a._data if isinstance(a, Tensor) else a for a in args], **params))
-    tape = _TAPES.get(top)
-    if prim.vjps is None:
-        return wrap(prim.impl(*[concrete(a) for a in args], **params))
-    if tape is None:  # a Tensor that outlived its transform: a constant from now on
-        return bind(prim, *[_drop_level(a, top) for a in args], **params)
-    inner = []
-    parents = []
-    nested = False  # does any value below this level still carry a (lower) trace?
-    for a in args:
-        if isinstance(a, Tensor):
-            level = a._trace
-            if level == top:
-                value = a._data
-                if isinstance(value, Tensor):
-                    nested = True
-                inner.append(value)
-                parents.append(a._node)
-                continue
-            if level:
-                nested = True
-            else:
-                a = a._data
-        inner.append(a)
-        parents.append(-1)
-    ans = bind(prim, *inner, **params) if nested else prim.impl(*inner, **params)
-    tape.append((prim, ans, inner, params, parents))
-    out = _new_tensor(Tensor)
-    out._data, out._trace, out._node = ans, top, len(tape) - 1
-    return out
-
-
-Primitive.bind = bind  # prim.bind(*args, **params): how derivative rules call other primitives
-
-
-def _drop_level(value, level: int):
-    return value._data if isinstance(value, Tensor) and value._trace == level else value
-
-
-def add_leaf(tape: list, value) -> int:
-    tape.append((_LEAF, value, (), {}, ()))
-    return len(tape) - 1
-
-
-def lift(value, level: int, tape: list) -> Tensor:
-    """Box ``value`` as an input of the transform at ``level``."""
-    return _traced(value, level, add_leaf(tape, value))
-
-
-def value_of(x):
-    """What a transform boxes for input ``x``: a lower-level traced Tensor as it is, else its ndarray."""
-    if isinstance(x, Tensor):
-        if x._trace == 0:
-            return x._data
-        if x._trace in _TAPES:
-            return _traced(x._data, x._trace, x._node)
-        return value_of(x._data)
-    return x if isinstance(x, ARRAY_TYPES) else np.asarray(x)

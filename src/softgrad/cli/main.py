@@ -118,7 +118,7 @@ def _train(args) -> int:
 
 def _evaluate(args) -> int:
     from softgrad.training import confusion_matrix, evaluate, make_loss
-    from softgrad.training.datasets import load_dataset
+    from softgrad.training.sources import load_dataset
     from softgrad.training.runs import load_run
     from softgrad.training.threads import blas_threads
 

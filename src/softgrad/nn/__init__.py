@@ -3,12 +3,10 @@
 from softgrad.nn.cell import Cell, Module
 from softgrad.nn import init
 from softgrad.nn.conv import Conv2d, MaxPool2d
-from softgrad.nn.layers import (
-    BatchNorm1d, Dense, Dropout, Flatten, Linear, ReLU, Sequential, SequentialCell, Tanh,
-)
+from softgrad.nn.layers import BatchNorm1d, Dense, Dropout, Flatten, Linear, Sequential, SequentialCell
 from softgrad.nn.wrap import TrainOneStepCell, WithLossCell
-from softgrad.nn.activation import LogSoftmax, Sigmoid, Softmax
-from softgrad.nn.loss import (
+from softgrad.nn.activations import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from softgrad.nn.losses import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
 )
 from softgrad.tensor import Parameter

@@ -24,9 +24,13 @@ class Cell:
     """Base class of layers and models: define ``construct`` (or PyTorch's ``forward``); call the cell."""
 
     def __init__(self, auto_prefix: bool = True):
+        """``auto_prefix`` (MindSpore's): whether the names of the sub-cells' Parameters start with their
+        attribute paths in this cell (``net.fc.weight``); a wrapper that must not rename its network's
+        Parameters (an optimizer, a training step) passes False (``fc.weight``)."""
         object.__setattr__(self, "_params", OrderedDict())
         object.__setattr__(self, "_cells", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_auto_prefix", bool(auto_prefix))
 
     def __setattr__(self, name: str, value) -> None:
         if "_params" not in self.__dict__:
@@ -71,13 +75,21 @@ class Cell:
             yield from cell.cells_and_names(f"{prefix}.{name}" if prefix else name)
 
     def parameters_and_names(self) -> Iterator[tuple[str, Parameter]]:
-        """Every Parameter once, in registration order, with its dotted path."""
+        """Every Parameter once, in registration order, with its dotted path (without the prefixes of cells
+        built with ``auto_prefix=False``)."""
         seen: set[int] = set()
-        for path, cell in self.cells_and_names():
+        for path, cell in self._parameter_paths():
             for name, param in cell._params.items():
                 if id(param) not in seen:
                     seen.add(id(param))
                     yield (f"{path}.{name}" if path else name), param
+
+    def _parameter_paths(self, prefix: str = "") -> Iterator[tuple[str, "Cell"]]:
+        """As ``cells_and_names``, with the path restarted below a cell whose ``auto_prefix`` is False."""
+        yield prefix, self
+        for name, cell in self._cells.items():
+            path = (f"{prefix}.{name}" if prefix else name) if self._auto_prefix else ""
+            yield from cell._parameter_paths(path)
 
     def get_parameters(self) -> Iterator[Parameter]:
         for _, param in self.parameters_and_names():

@@ -19,15 +19,11 @@ import numpy as np
 from softgrad import ops
 from softgrad.nn.cell import Cell
 from softgrad.nn.init import initialize
-from softgrad.ops.nn_kernels import conv2d, max_pool2d, normalize_padding
+from softgrad.ops.nn_kernels import int_pair, normalize_padding
 from softgrad.random import Generator
 from softgrad.tensor import Parameter
 
 PAD_MODES = ("same", "valid", "pad")
-
-
-def _pair(value) -> tuple[int, int]:
-    return (int(value), int(value)) if isinstance(value, (int, np.integer)) else tuple(int(v) for v in value)
 
 
 def resolve_padding(pad_mode: str, padding, size: tuple[int, int], kernel: tuple[int, int],
@@ -58,7 +54,7 @@ class Conv2d(Cell):
                  padding=0, dilation=1, group: int = 1, has_bias: bool = False, weight_init=None, bias_init=None,
                  data_format: str = "NCHW", generator: Generator | None = None, dtype=np.float32):
         super().__init__()
-        if _pair(dilation) != (1, 1) or group != 1 or data_format != "NCHW":
+        if int_pair(dilation, "dilation") != (1, 1) or group != 1 or data_format != "NCHW":
             raise NotImplementedError("Conv2d supports dilation=1, group=1 and data_format='NCHW' only; got "
                                       f"dilation={dilation}, group={group}, data_format={data_format!r}")
         if pad_mode not in PAD_MODES:
@@ -67,7 +63,7 @@ class Conv2d(Cell):
             raise ValueError(f"Conv2d: padding={padding} needs pad_mode='pad' (got pad_mode={pad_mode!r})")
         generator = generator if generator is not None else Generator()
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
+        self.kernel_size, self.stride = int_pair(kernel_size, "kernel_size"), int_pair(stride, "stride")
         self.pad_mode, self.padding, self.has_bias = pad_mode, padding, has_bias
         shape = (self.out_channels, self.in_channels) + self.kernel_size
         self.weight = Parameter(initialize("torch_default" if weight_init is None else weight_init, shape,
@@ -80,7 +76,7 @@ class Conv2d(Cell):
 
     def construct(self, x):
         padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], self.kernel_size, self.stride)
-        y = conv2d(x, self.weight, stride=self.stride, padding=padding)
+        y = ops.conv2d(x, self.weight, stride=self.stride, padding=padding)
         if self.has_bias:
             y = y + ops.reshape(self.bias, (1, self.out_channels, 1, 1))
         return y
@@ -92,12 +88,12 @@ class MaxPool2d(Cell):
 
     def __init__(self, kernel_size, stride=None, pad_mode: str = "valid", padding=0):
         super().__init__()
-        self.kernel_size = _pair(kernel_size)
-        self.stride = self.kernel_size if stride is None else _pair(stride)
+        self.kernel_size = int_pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else int_pair(stride, "stride")
         if pad_mode not in PAD_MODES:
             raise ValueError(f"MaxPool2d: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
         self.pad_mode, self.padding = pad_mode, padding
 
     def construct(self, x):
         padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], self.kernel_size, self.stride)
-        return max_pool2d(x, self.kernel_size, stride=self.stride, padding=padding)
+        return ops.max_pool2d(x, self.kernel_size, stride=self.stride, padding=padding)

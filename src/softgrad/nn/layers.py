@@ -1,5 +1,5 @@
-"""Basic layers: ``Dense`` (``Linear``), ``ReLU``, ``Tanh``, ``Flatten``, ``Dropout``, ``BatchNorm1d`` and the
-``SequentialCell`` container. Each is a Cell whose ``construct`` composes differentiable ops, so its gradients
+"""Basic layers: ``Dense`` (``Linear``), ``Flatten``, ``Dropout``, ``BatchNorm1d`` and the ``SequentialCell``
+container (activation cells are in ``nn.activations``). Each is a Cell whose ``construct`` composes differentiable ops, so its gradients
 come from the ops' rules (and are checked against finite differences in tests/test_layers.py).
 
 Randomness (initial weights, dropout masks) comes only from a ``softgrad.random.Generator`` passed as
@@ -15,33 +15,27 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from types import FunctionType
 
 import numpy as np
 
 from softgrad import ops
-from softgrad.nn.activation import Sigmoid
+from softgrad.nn.activations import elementwise_op
 from softgrad.nn.cell import Cell
 from softgrad.nn.init import initialize
-from softgrad.ops._primitive import tensor_out
-from softgrad.ops.nn_kernels import dense_p
 from softgrad.random import Generator
 from softgrad.tensor import Parameter, concrete
 
 
 def _activation(activation):
-    """None, a callable (op or Cell), or the name of an op in ``softgrad.ops`` ('relu', 'tanh', ...)."""
+    """None, a callable (an op, or a Cell: an elementwise activation cell as its op), or the name of an op in
+    ``softgrad.ops`` ('relu', 'tanh', ...)."""
     if activation is None or callable(activation):
-        return activation
+        return elementwise_op(activation) or activation
     op = getattr(ops, str(activation).lower(), None)
     if not callable(op):
         raise ValueError(f"unknown activation {activation!r}; pass an op name such as 'relu', 'sigmoid' or "
                          "'tanh', a Cell, or a callable")
     return op
-
-
-# activations that ops.dense applies inside its primitive
-_FUSABLE = {ops.relu: "relu", ops.tanh: "tanh", ops.sigmoid: "sigmoid"}
 
 
 # ----- Dense -----
@@ -91,19 +85,18 @@ class Dense(Cell):
         return self.construct_with(x, self.activation)
 
     def construct_with(self, x, activation):
-        """This layer with ``activation`` (None, or a callable such as an op or a Cell) in place of its own."""
+        """This layer with ``activation`` (None, or a callable such as an op or a Cell) in place of its own:
+        ``ops.dense`` runs relu, tanh and sigmoid inside its primitive, and applies any other callable after."""
         shape = x.shape
         if not shape or shape[-1] != self.in_channels:
             raise ValueError(f"{type(self).__name__}: expected inputs whose last axis has {self.in_channels} "
                              f"features, got shape {shape}")
-        if len(shape) != 2:
-            x = ops.reshape(x, (-1, self.in_channels))
-        fused = _FUSABLE.get(activation) if isinstance(activation, FunctionType) else None
-        # the weight and bias shapes were checked when they were assigned (__setattr__)
-        y = tensor_out(dense_p.bind(x, self.weight, self.bias if self.has_bias else None, activation=fused))
-        if len(shape) != 2:
-            y = ops.reshape(y, shape[:-1] + (self.out_channels,))
-        return activation(y) if activation is not None and fused is None else y
+        bias = self.bias if self.has_bias else None
+        if len(shape) == 2:
+            return ops.dense(x, self.weight, bias, activation=activation)
+        y = ops.dense(ops.reshape(x, (-1, self.in_channels)), self.weight, bias)
+        y = ops.reshape(y, shape[:-1] + (self.out_channels,))
+        return y if activation is None else activation(y)
 
 
 class Linear(Dense):
@@ -113,29 +106,6 @@ class Linear(Dense):
                  bias_init=None, generator: Generator | None = None, dtype=np.float32):
         super().__init__(in_features, out_features, weight_init=weight_init, bias_init=bias_init, has_bias=bias,
                          generator=generator, dtype=dtype)
-
-
-# ----- elementwise activations (softmax, log-softmax and sigmoid cells are in nn/activation.py) -----
-
-
-class ReLU(Cell):
-    """max(x, 0).
-
-    >>> import softgrad as sg
-    >>> ReLU()(sg.Tensor([-1.0, 2.0]))
-    Tensor(shape=[2], dtype=Float32, value=
-    [0., 2.])
-    """
-
-    def construct(self, x):
-        return ops.relu(x)
-
-
-class Tanh(Cell):
-    """tanh x."""
-
-    def construct(self, x):
-        return ops.tanh(x)
 
 
 # ----- shape and regularisation -----
@@ -298,9 +268,9 @@ class SequentialCell(Cell):
         return cells[index]
 
     def construct(self, x):
-        """The cells in turn; a ``Dense`` without an activation followed by a ``ReLU``, ``Tanh`` or ``Sigmoid``
-        cell runs as one Dense with that activation: one fused primitive, one tape entry (same values and
-        gradients)."""
+        """The cells in turn; a ``Dense`` without an activation followed by an elementwise activation cell
+        (``ReLU``, ``Tanh``, ``Sigmoid``) runs as that Dense with the cell's op as its activation: for those three
+        one fused primitive, one tape entry (same values and gradients)."""
         cells = tuple(self._cells.values())
         i = 0
         while i < len(cells):
@@ -315,18 +285,14 @@ class SequentialCell(Cell):
         return x
 
 
-_ACTIVATION_CELLS = {ReLU: ops.relu, Tanh: ops.tanh, Sigmoid: ops.sigmoid}
-
-
 def _fusable_activation(cell, following):
-    """The op of ``following`` if ``cell`` followed by it can run as one fused Dense: ``cell`` a Dense (whose
-    construct is Dense's) without an activation, ``following`` exactly a ReLU, Tanh or Sigmoid cell."""
-    op = _ACTIVATION_CELLS.get(type(following))
-    if op is None or not isinstance(cell, Dense) or cell.activation is not None:
+    """The op of ``following`` if ``cell`` followed by it can run as one Dense with that activation: ``cell`` a
+    Dense (whose construct is Dense's) without an activation, ``following`` an elementwise activation cell."""
+    if not isinstance(cell, Dense) or cell.activation is not None or type(cell).construct is not Dense.construct:
         return None
-    return op if type(cell).construct is Dense.construct else None
+    return elementwise_op(following)
 
 
 Sequential = SequentialCell
 
-__all__ = ["Dense", "Linear", "ReLU", "Tanh", "Flatten", "Dropout", "BatchNorm1d", "SequentialCell", "Sequential"]
+__all__ = ["Dense", "Linear", "Flatten", "Dropout", "BatchNorm1d", "SequentialCell", "Sequential"]

@@ -21,7 +21,7 @@ class WithLossCell(Cell):
     """``loss_fn(backbone(data), label)``."""
 
     def __init__(self, backbone: Cell, loss_fn):
-        super().__init__()
+        super().__init__(auto_prefix=False)  # the backbone's Parameters keep their names (as MindSpore)
         self.backbone = backbone
         self.loss_fn = loss_fn
 
@@ -34,7 +34,7 @@ class TrainOneStepCell(Cell):
     ``optimizer`` in place. The network is put in training mode."""
 
     def __init__(self, network: Cell, optimizer):
-        super().__init__()
+        super().__init__(auto_prefix=False)
         self.network = network
         self.optimizer = optimizer
         self.network.set_train(True)

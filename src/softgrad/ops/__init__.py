@@ -1,23 +1,25 @@
 """softgrad.ops: the primitives (each with its derivative rule beside it) and the ops composed from them.
 
-Files by kind: ``elementwise`` (unary, binary with broadcasting, comparisons), ``reductions``, ``shape``,
-``linalg``, ``creation``, ``activations`` (the softmax family and non-linearities), ``losses``, ``nn_kernels``
-(dense, conv2d, max_pool2d). Tensor operators and methods are these same ops (attached in ``_tensor_methods``).
+Files by kind: ``elementwise`` (unary, binary with broadcasting, comparisons, xlogy), ``reductions``, ``shape``,
+``linalg``, ``creation``, ``activations`` (the softmax family and non-linearities), ``losses`` (and the argument
+checks losses share), ``cross_entropy`` (cross-entropy and NLL), ``nn_kernels`` (dense, conv2d, max_pool2d).
+``_primitive`` is how an op is declared; ``softmax_kernels`` holds the blocked, threaded kernels of the softmax
+family. Tensor operators and methods are these same ops (attached in ``_tensor_methods``).
 """
 
 from softgrad.ops.creation import arange, eye, full, full_like, linspace, ones, ones_like, zeros, zeros_like
 from softgrad.ops.elementwise import (
     abs, add, clip, cos, div, equal, exp, expm1, floordiv, greater, greater_equal, isfinite, isnan, less,
     less_equal, log, log1p, logical_and, logical_not, logical_or, logical_xor, maximum, minimum, mod, mul, neg,
-    not_equal, pow, relu, sigmoid, sign, softplus, sin, sqrt, square, sub, tanh, where,
+    not_equal, pow, relu, sigmoid, sign, softplus, sin, sqrt, square, sub, tanh, where, xlogy,
 )
 from softgrad.ops.linalg import dot, matmul, outer
 from softgrad.ops.nn_kernels import conv2d, dense, max_pool2d
 from softgrad.ops.activations import elu, gelu, leaky_relu, log_softmax, logsigmoid, logsumexp, normalize, softmax
 from softgrad.ops.losses import (
-    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss,
-    nll_loss, smooth_l1_loss, xlogy,
+    binary_cross_entropy, binary_cross_entropy_with_logits, huber_loss, kl_div, l1_loss, mse_loss, smooth_l1_loss,
 )
+from softgrad.ops.cross_entropy import cross_entropy, nll_loss
 from softgrad.ops.reductions import (
     argmax, argmin, broadcast_to, max, mean, min, prod, std, sum, var,
 )

@@ -1,59 +1,140 @@
-"""How an op is declared: a ``Primitive`` (NumPy forward + one VJP rule per argument) and its public function.
+"""How an op is declared, and the helpers every op file shares.
+
+One op is, in one file, side by side:
+
+1. its ``Primitive`` (``softgrad.trace``): the NumPy forward, one VJP rule per argument, its flags
+   (``batchable``, ``output_vjp``), the slots for forward-mode and batching rules, and the ``samples`` the
+   registry's gradient test differentiates it at;
+2. its public function, a plain ``def`` decorated with ``@op``: the real signature and a docstring that states
+   the math (``∂/∂x = …``) with a ``>>>`` example; its body checks the arguments and binds the primitive.
+
+>>> import numpy as np
+>>> from softgrad.trace import Primitive
+>>> cube_p = Primitive("cube_example", lambda x: x ** 3, (lambda g, ans, x: g * (3 * x * x),),
+...                    batchable=True, samples=[Sample(In((3,)))])
+>>> @op
+... def cube(x):
+...     '''x³.  ∂/∂x = 3x²'''
+...     return cube_p.bind(x)
+>>> cube([1.0, 2.0])
+Tensor(shape=[2], dtype=Float32, value=
+[1., 8.])
 
 Rules are written over *values* (ndarrays, or traced Tensors in higher-order use) with operators, ndarray
 methods (``.sum .reshape .swapaxes .astype``) and ``other_p.bind(...)``; so one rule serves first order at
-NumPy speed and any higher order by tracing itself.
+NumPy speed and any higher order by tracing itself. Broadcasting is undone in one place, the backward sweep
+(``reductions.unbroadcast``): a binary rule returns its cotangent at the broadcast shape.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, ParamSpec
+
 import numpy as np
 
-from softgrad.tensor import ARRAY_TYPES, Primitive, Tensor, as_array, bind, wrap
+from softgrad.tensor import ARRAY_TYPES, Tensor, as_array, concrete, float16, float32, wrap
+
+P = ParamSpec("P")
+_VALUE_TYPES = (Tensor,) + ARRAY_TYPES
+
+# ----- the public op -----
 
 
-def public(prim: Primitive, doc: str):
-    """The user-facing op of ``prim``: accepts Tensors, ndarrays and scalars, always returns a Tensor."""
+def op(fn: Callable[P, Any] | None = None, *, data: int | None = None):
+    """Declare a public op (``@op``, or ``@op(data=n)``). ``fn`` computes on values (binding primitives or
+    composing other ops); the op keeps fn's name, signature and docstring, and
 
-    def op(*args, **params):
-        out = bind(prim, *args, **params)
+    * converts Python data once, on the way in: when no Tensor or array is among the arguments, its data
+      arguments become arrays as ``Tensor(data)`` makes them (floats float32), so ``ops.sum([1.0, 2.0])`` and
+      ``ops.transpose([[1.0, 2.0]])`` are float32 like ``Tensor([1.0, 2.0]).sum()``. The data arguments are
+      the first ``data`` positional ones: by default, the leading positional parameters without a default
+      (say ``data=1`` for ``broadcast_to(x, shape)``, whose ``shape`` is not data);
+    * returns a Tensor (a tuple of Tensors for a tuple), wrapping NumPy results without a copy.
+    """
+    if fn is None:
+        return functools.partial(op, data=data)
+    count = _data_parameter_count(fn) if data is None else data
+
+    @functools.wraps(fn)
+    def public(*args, **kwargs):
+        for a in args:
+            if isinstance(a, _VALUE_TYPES):
+                break
+        else:
+            args = tuple(python_data(a) for a in args[:count]) + args[count:]
+        out = fn(*args, **kwargs)
         if isinstance(out, Tensor):
             return out
-        return wrap(out if _has_array(args) else prim.impl(*[_python_data(a) for a in args], **params))
+        return tuple(map(wrap, out)) if isinstance(out, tuple) else wrap(out)
 
-    op.__name__ = op.__qualname__ = prim.name
-    op.__doc__ = doc
-    op.primitive = prim
-    return op
+    return public
 
 
-def _has_array(args) -> bool:
-    for a in args:
-        if isinstance(a, ARRAY_TYPES):
-            return True
-    return False
+def _data_parameter_count(fn) -> int:
+    """How many leading positional parameters of ``fn`` have no default: the op's data arguments."""
+    count = 0
+    for parameter in inspect.signature(fn).parameters.values():
+        if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            break
+        if parameter.default is not parameter.empty:
+            break
+        count += 1
+    return count
 
 
-def _python_data(a):
-    """Python numbers and lists, where no array fixes the dtype, convert as Tensor(data) does (floats to float32)."""
+def python_data(a):
+    """Python numbers and lists as ``Tensor(data)`` converts them (floats to float32); anything else as it is."""
     return as_array(a) if isinstance(a, (list, tuple, float, int)) and not isinstance(a, bool) else a
 
 
-_VALUE_TYPES = (Tensor,) + ARRAY_TYPES
+# ----- samples: where the registry's gradient test differentiates a primitive -----
+
+#: name -> (low, high) magnitudes and sign of the values drawn (see ``In``)
+DOMAINS = {
+    "real": None,  # standard normal
+    "positive": (0.5, 2.0),
+    "nonzero": (0.3, 2.0),  # either sign, |x| ≥ 0.3: away from a kink or pole at 0
+    "unit": (0.05, 0.95),  # inside (0, 1): probabilities
+}
 
 
-def lift_python(*args):
-    """Arguments for a composite op: Python data converted as ``Tensor(data)`` would when no array is among
-    them (so ``sum([1.0, 2.0])`` is float32, like ``Tensor([1.0, 2.0]).sum()``)."""
-    for a in args:
-        if isinstance(a, _VALUE_TYPES):
-            return args
-    return tuple(_python_data(a) for a in args)
+@dataclass(frozen=True)
+class In:
+    """A differentiable float64 input of ``shape`` drawn from ``domain`` (a key of ``DOMAINS``)."""
+
+    shape: tuple[int, ...]
+    domain: str = "real"
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        bounds = DOMAINS[self.domain]
+        if bounds is None:
+            return rng.standard_normal(self.shape)
+        values = rng.uniform(*bounds, self.shape)
+        return values * rng.choice([-1.0, 1.0], self.shape) if self.domain == "nonzero" else values
 
 
-def tensor_out(value) -> Tensor:
-    """A primitive's result as a Tensor (values from NumPy inputs are wrapped without a copy)."""
-    return value if isinstance(value, Tensor) else wrap(value)
+class Sample:
+    """Arguments at which to check a primitive's rules: ``Sample(*args, order=2, build=None, **params)``.
+
+    Each positional argument is an ``In`` (differentiated where the primitive has a rule for it) or a constant;
+    ``params`` are its keyword parameters. ``order``: the highest derivative order to check (2 unless the rule
+    is not itself differentiable there). ``build``, when given, maps the drawn inputs to the primitive's full
+    argument list (for primitives whose arguments derive from one another, such as ``cross_entropy``'s kept
+    exponentials); it is traced with them."""
+
+    __slots__ = ("args", "params", "order", "build")
+
+    def __init__(self, *args, order: int = 2, build: Callable | None = None, **params):
+        self.args, self.params, self.order, self.build = args, params, order, build
+
+    def __repr__(self) -> str:
+        return f"Sample{self.args + tuple(f'{k}={v!r}' for k, v in self.params.items())}"
+
+
+# ----- axes and shapes -----
 
 
 def normalize_axis(axis, ndim: int) -> tuple[int, ...] | None:
@@ -90,3 +171,38 @@ def shape_of(x) -> tuple[int, ...]:
         return x.shape
     except AttributeError:
         return np.shape(x)
+
+
+def first_index(mask: np.ndarray) -> tuple[int, ...]:
+    """The index of the first True entry of ``mask`` (for error messages: "got v at index i")."""
+    return tuple(int(i) for i in np.argwhere(mask)[0]) if mask.ndim else ()
+
+
+# ----- float16 in, float32 inside, float16 out -----
+
+
+def _is_half(value) -> bool:
+    return getattr(concrete(value), "dtype", None) == float16
+
+
+def in_float32(*values):
+    """``(values, dtype)``: if any value is float16, the float16 ones converted (traced) to float32 and
+    ``dtype = float16`` (hand it to ``cast_back``); otherwise the values unchanged and ``dtype = None``.
+    (The exponentials and sums of the softmax family, and x² in GELU, leave float16's range long before their
+    results do.)"""
+    if not any(map(_is_half, values)):
+        return values, None
+    from softgrad.ops.shape import astype_p  # (shape's ops use this module's helpers)
+
+    return tuple(astype_p.bind(v, dtype=np.dtype(float32)) if _is_half(v) else v for v in values), float16
+
+
+def cast_back(out, dtype):
+    """A result converted (traced) back to float16 when ``in_float32`` said so (values beyond float16's range
+    round to ±inf, as float16 arithmetic would)."""
+    if dtype is None:
+        return out
+    from softgrad.ops.shape import astype_p
+
+    with np.errstate(over="ignore"):
+        return astype_p.bind(out, dtype=np.dtype(dtype))

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from softgrad.tensor import Tensor, concrete, wrap
-
-
-def _shape(shape) -> tuple[int, ...]:
-    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
+from softgrad.tensor import Tensor, as_shape, concrete, wrap
 
 
 def ones(shape, dtype=np.float32) -> Tensor:
@@ -18,17 +14,17 @@ def ones(shape, dtype=np.float32) -> Tensor:
     Tensor(shape=[3], dtype=Float32, value=
     [1., 1., 1.])
     """
-    return wrap(np.ones(_shape(shape), dtype=dtype))
+    return wrap(np.ones(as_shape(shape), dtype=dtype))
 
 
 def zeros(shape, dtype=np.float32) -> Tensor:
     """A tensor of zeros."""
-    return wrap(np.zeros(_shape(shape), dtype=dtype))
+    return wrap(np.zeros(as_shape(shape), dtype=dtype))
 
 
 def full(shape, fill_value, dtype=np.float32) -> Tensor:
     """A tensor filled with ``fill_value``."""
-    return wrap(np.full(_shape(shape), fill_value, dtype=dtype))
+    return wrap(np.full(as_shape(shape), fill_value, dtype=dtype))
 
 
 def ones_like(x, dtype=None) -> Tensor:

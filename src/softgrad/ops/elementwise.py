@@ -1,19 +1,134 @@
 """Elementwise primitives: unary, binary with broadcasting, comparisons. Each forward sits beside its rule.
 
-Broadcasting is undone in one place, the backward engine (``softgrad.autodiff.unbroadcast``): binary rules
-return the cotangent at the broadcast shape.
+Broadcasting is undone in one place, the backward sweep (``reductions.unbroadcast``): binary rules return the
+cotangent at the broadcast shape. Every differentiable rule here combines g with the arguments elementwise, so
+extra leading (batch) axes of g broadcast through it unchanged: all are ``batchable``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from softgrad.ops._primitive import public, tensor_out
-from softgrad.tensor import Primitive
+from softgrad.ops._primitive import In, Sample, op
+from softgrad.trace import Primitive
+
+UNARY_SAMPLES = [Sample(In(())), Sample(In((2, 3)))]
+POSITIVE_SAMPLES = [Sample(In((2, 3), "positive"))]
+NONZERO_SAMPLES = [Sample(In((2, 3), "nonzero"))]
+BROADCAST_SAMPLES = [Sample(In((3, 4)), In((3, 4))), Sample(In((2, 1, 4)), In((3, 1))), Sample(In(()), In((2, 3)))]
+
+# ----- unary -----
+
+neg_p = Primitive("neg", np.negative, (lambda g, ans, x: -g,), batchable=True, samples=UNARY_SAMPLES)
 
 
-def _where_impl(condition, x, y):
-    return np.where(condition, x, y)
+@op
+def neg(x):
+    """−x.  ∂/∂x = −1"""
+    return neg_p.bind(x)
+
+
+exp_p = Primitive("exp", np.exp, (lambda g, ans, x: g * ans,), batchable=True, samples=UNARY_SAMPLES)
+
+
+@op
+def exp(x):
+    """eˣ.  ∂/∂x = eˣ
+
+    >>> exp(0.0)
+    Tensor(shape=[], dtype=Float32, value= 1.)
+    """
+    return exp_p.bind(x)
+
+
+log_p = Primitive("log", np.log, (lambda g, ans, x: g / x,), batchable=True, samples=POSITIVE_SAMPLES)
+
+
+@op
+def log(x):
+    """ln x.  ∂/∂x = 1/x"""
+    return log_p.bind(x)
+
+
+log1p_p = Primitive("log1p", np.log1p, (lambda g, ans, x: g / (1 + x),), batchable=True, samples=POSITIVE_SAMPLES)
+
+
+@op
+def log1p(x):
+    """ln(1 + x), exact for tiny x.  ∂/∂x = 1/(1 + x)"""
+    return log1p_p.bind(x)
+
+
+expm1_p = Primitive("expm1", np.expm1, (lambda g, ans, x: g * (ans + 1),), batchable=True, samples=UNARY_SAMPLES)
+
+
+@op
+def expm1(x):
+    """eˣ − 1, exact for tiny x.  ∂/∂x = eˣ"""
+    return expm1_p.bind(x)
+
+
+sqrt_p = Primitive("sqrt", np.sqrt, (lambda g, ans, x: g / (2 * ans),), batchable=True, samples=POSITIVE_SAMPLES)
+
+
+@op
+def sqrt(x):
+    """√x.  ∂/∂x = 1/(2√x)"""
+    return sqrt_p.bind(x)
+
+
+square_p = Primitive("square", np.square, (lambda g, ans, x: g * (2 * x),), batchable=True, samples=UNARY_SAMPLES)
+
+
+@op
+def square(x):
+    """x².  ∂/∂x = 2x"""
+    return square_p.bind(x)
+
+
+sign_p = Primitive("sign", np.sign)  # piecewise constant: no rule, the output is never traced
+
+
+@op
+def sign(x):
+    """sign(x) ∈ {−1, 0, 1}.  Not differentiable (zero gradient)."""
+    return sign_p.bind(x)
+
+
+abs_p = Primitive("abs", np.abs, (lambda g, ans, x: g * sign_p.bind(x),), batchable=True, samples=NONZERO_SAMPLES)
+
+
+@op
+def abs(x):
+    """|x|.  ∂/∂x = sign(x) (0 at 0, as in PyTorch)"""
+    return abs_p.bind(x)
+
+
+sin_p = Primitive("sin", np.sin, (lambda g, ans, x: g * cos_p.bind(x),), batchable=True, samples=UNARY_SAMPLES)
+
+
+@op
+def sin(x):
+    """sin x.  ∂/∂x = cos x"""
+    return sin_p.bind(x)
+
+
+cos_p = Primitive("cos", np.cos, (lambda g, ans, x: -g * sin_p.bind(x),), batchable=True, samples=UNARY_SAMPLES)
+
+
+@op
+def cos(x):
+    """cos x.  ∂/∂x = −sin x"""
+    return cos_p.bind(x)
+
+
+tanh_p = Primitive("tanh", np.tanh, (lambda g, ans, x: g * (1 - ans * ans),), batchable=True, samples=UNARY_SAMPLES)
+
+
+@op
+def tanh(x):
+    """tanh x.  ∂/∂x = 1 − tanh²x"""
+    return tanh_p.bind(x)
 
 
 def _stable_sigmoid(x):
@@ -23,72 +138,86 @@ def _stable_sigmoid(x):
     return np.where(x >= 0, r, e * r)
 
 
-# ----- unary -----
+sigmoid_p = Primitive("sigmoid", _stable_sigmoid, (lambda g, ans, x: g * (ans * (1 - ans)),), batchable=True,
+                      samples=UNARY_SAMPLES)
 
-neg_p = Primitive("neg", np.negative, (lambda g, ans, x: -g,))
-neg = public(neg_p, "−x.  ∂/∂x = −1")
 
-exp_p = Primitive("exp", np.exp, (lambda g, ans, x: g * ans,))
-exp = public(exp_p, "eˣ.  ∂/∂x = eˣ\n\n>>> exp(0.0)\nTensor(shape=[], dtype=Float32, value= 1.0)")
+@op
+def sigmoid(x):
+    """σ(x) = 1/(1 + e⁻ˣ), stable on both tails.  ∂/∂x = σ(1 − σ)
 
-log_p = Primitive("log", np.log, (lambda g, ans, x: g / x,))
-log = public(log_p, "ln x.  ∂/∂x = 1/x")
+    >>> sigmoid(0.0)
+    Tensor(shape=[], dtype=Float32, value= 0.5)
+    """
+    return sigmoid_p.bind(x)
 
-log1p_p = Primitive("log1p", np.log1p, (lambda g, ans, x: g / (1 + x),))
-log1p = public(log1p_p, "ln(1 + x), exact for tiny x.  ∂/∂x = 1/(1 + x)")
 
-expm1_p = Primitive("expm1", np.expm1, (lambda g, ans, x: g * (ans + 1),))
-expm1 = public(expm1_p, "eˣ − 1, exact for tiny x.  ∂/∂x = eˣ")
-
-sqrt_p = Primitive("sqrt", np.sqrt, (lambda g, ans, x: g / (2 * ans),))
-sqrt = public(sqrt_p, "√x.  ∂/∂x = 1/(2√x)")
-
-square_p = Primitive("square", np.square, (lambda g, ans, x: g * (2 * x),))
-square = public(square_p, "x².  ∂/∂x = 2x")
-
-sign_p = Primitive("sign", np.sign)  # piecewise constant: no rule, the output is never traced
-sign = public(sign_p, "sign(x) ∈ {−1, 0, 1}.  Not differentiable (zero gradient).")
-
-abs_p = Primitive("abs", np.abs, (lambda g, ans, x: g * sign_p.bind(x),))
-abs = public(abs_p, "|x|.  ∂/∂x = sign(x) (0 at 0, as in PyTorch)")
-
-sin_p = Primitive("sin", np.sin, (lambda g, ans, x: g * cos_p.bind(x),))
-sin = public(sin_p, "sin x.  ∂/∂x = cos x")
-
-cos_p = Primitive("cos", np.cos, (lambda g, ans, x: -g * sin_p.bind(x),))
-cos = public(cos_p, "cos x.  ∂/∂x = −sin x")
-
-tanh_p = Primitive("tanh", np.tanh, (lambda g, ans, x: g * (1 - ans * ans),))
-tanh = public(tanh_p, "tanh x.  ∂/∂x = 1 − tanh²x")
-
-sigmoid_p = Primitive("sigmoid", _stable_sigmoid, (lambda g, ans, x: g * (ans * (1 - ans)),))
-sigmoid = public(sigmoid_p, "σ(x) = 1/(1 + e⁻ˣ), stable on both tails.  ∂/∂x = σ(1 − σ)\n\n"
-                            ">>> sigmoid(0.0)\nTensor(shape=[], dtype=Float32, value= 0.5)")
-
-def _softplus(x):
+def softplus_impl(x):
     """ln(1 + eˣ) = max(x, 0) + ln(1 + e^{−|x|}): finite for every x, exact for large |x|."""
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
-softplus_p = Primitive("softplus", _softplus, (lambda g, ans, x: g * sigmoid_p.bind(x),))
-softplus = public(softplus_p, "ln(1 + eˣ), stable.  ∂/∂x = σ(x)")
+softplus_p = Primitive("softplus", softplus_impl, (lambda g, ans, x: g * sigmoid_p.bind(x),), batchable=True,
+                       samples=UNARY_SAMPLES)
 
-relu_p = Primitive("relu", lambda x: np.maximum(x, 0), (lambda g, ans, x: g * (x > 0),))
-relu = public(relu_p, "max(x, 0).  ∂/∂x = 1 where x > 0, else 0")
+
+@op
+def softplus(x):
+    """ln(1 + eˣ), stable.  ∂/∂x = σ(x)"""
+    return softplus_p.bind(x)
+
+
+relu_p = Primitive("relu", lambda x: np.maximum(x, 0), (lambda g, ans, x: g * (x > 0),), batchable=True,
+                   samples=NONZERO_SAMPLES)
+
+
+@op
+def relu(x):
+    """max(x, 0).  ∂/∂x = 1 where x > 0, else 0"""
+    return relu_p.bind(x)
+
 
 # ----- binary, with NumPy broadcasting -----
 
-add_p = Primitive("add", np.add, (lambda g, ans, x, y: g, lambda g, ans, x, y: g))
-add = public(add_p, "x + y.  ∂/∂x = 1, ∂/∂y = 1")
+add_p = Primitive("add", np.add, (lambda g, ans, x, y: g, lambda g, ans, x, y: g), batchable=True,
+                  samples=BROADCAST_SAMPLES)
 
-sub_p = Primitive("sub", np.subtract, (lambda g, ans, x, y: g, lambda g, ans, x, y: -g))
-sub = public(sub_p, "x − y.  ∂/∂x = 1, ∂/∂y = −1")
 
-mul_p = Primitive("mul", np.multiply, (lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x))
-mul = public(mul_p, "x · y.  ∂/∂x = y, ∂/∂y = x")
+@op
+def add(x, y):
+    """x + y.  ∂/∂x = 1, ∂/∂y = 1"""
+    return add_p.bind(x, y)
 
-div_p = Primitive("div", np.true_divide, (lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y))
-div = public(div_p, "x / y.  ∂/∂x = 1/y, ∂/∂y = −x/y²")
+
+sub_p = Primitive("sub", np.subtract, (lambda g, ans, x, y: g, lambda g, ans, x, y: -g), batchable=True,
+                  samples=BROADCAST_SAMPLES)
+
+
+@op
+def sub(x, y):
+    """x − y.  ∂/∂x = 1, ∂/∂y = −1"""
+    return sub_p.bind(x, y)
+
+
+mul_p = Primitive("mul", np.multiply, (lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x), batchable=True,
+                  samples=BROADCAST_SAMPLES)
+
+
+@op
+def mul(x, y):
+    """x · y.  ∂/∂x = y, ∂/∂y = x"""
+    return mul_p.bind(x, y)
+
+
+div_p = Primitive("div", np.true_divide, (lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y),
+                  batchable=True, samples=[Sample(In((3, 4)), In((4,), "nonzero")),
+                                           Sample(In(()), In((2, 3), "nonzero"))])
+
+
+@op
+def div(x, y):
+    """x / y.  ∂/∂x = 1/y, ∂/∂y = −x/y²"""
+    return div_p.bind(x, y)
 
 
 def _pow_vjp_base(g, ans, x, y):
@@ -100,15 +229,33 @@ def _pow_vjp_exponent(g, ans, x, y):
     return g * (ans * log_p.bind(safe_x))
 
 
-pow_p = Primitive("pow", np.power, (_pow_vjp_base, _pow_vjp_exponent))
-pow = public(pow_p, "xʸ.  ∂/∂x = y·xʸ⁻¹, ∂/∂y = xʸ·ln x")
+pow_p = Primitive("pow", np.power, (_pow_vjp_base, _pow_vjp_exponent), batchable=True,
+                  samples=[Sample(In((3, 4), "positive"), In((4,))), Sample(In((2, 3), "positive"), In(()))])
+
+
+@op
+def pow(x, y):
+    """xʸ.  ∂/∂x = y·xʸ⁻¹, ∂/∂y = xʸ·ln x"""
+    return pow_p.bind(x, y)
+
 
 floordiv_p = Primitive("floordiv", np.floor_divide)
-floordiv = public(floordiv_p, "⌊x / y⌋.  Piecewise constant: not differentiable (zero gradient).")
 
-mod_p = Primitive("mod", np.mod, (lambda g, ans, x, y: g,
-                                  lambda g, ans, x, y: -g * floordiv_p.bind(x, y)))
-mod = public(mod_p, "x mod y (sign of y, as NumPy).  ∂/∂x = 1, ∂/∂y = −⌊x/y⌋")
+
+@op
+def floordiv(x, y):
+    """⌊x / y⌋.  Piecewise constant: not differentiable (zero gradient)."""
+    return floordiv_p.bind(x, y)
+
+
+mod_p = Primitive("mod", np.mod, (lambda g, ans, x, y: g, lambda g, ans, x, y: -g * floordiv_p.bind(x, y)),
+                  batchable=True, samples=[Sample(In((3, 4), "positive"), In((4,), "positive"))])
+
+
+@op
+def mod(x, y):
+    """x mod y (sign of y, as NumPy).  ∂/∂x = 1, ∂/∂y = −⌊x/y⌋"""
+    return mod_p.bind(x, y)
 
 
 def _winner_share(g, a, b):
@@ -117,61 +264,130 @@ def _winner_share(g, a, b):
 
 
 maximum_p = Primitive("maximum", np.maximum, (lambda g, ans, x, y: _winner_share(g, x, y),
-                                              lambda g, ans, x, y: _winner_share(g, y, x)))
-maximum = public(maximum_p, "max(x, y) elementwise.  ∂/∂x = [x > y] + ½[x = y]")
+                                              lambda g, ans, x, y: _winner_share(g, y, x)),
+                      batchable=True, samples=BROADCAST_SAMPLES)
+
+
+@op
+def maximum(x, y):
+    """max(x, y) elementwise.  ∂/∂x = [x > y] + ½[x = y]"""
+    return maximum_p.bind(x, y)
+
 
 minimum_p = Primitive("minimum", np.minimum, (lambda g, ans, x, y: _winner_share(g, y, x),
-                                              lambda g, ans, x, y: _winner_share(g, x, y)))
-minimum = public(minimum_p, "min(x, y) elementwise.  ∂/∂x = [x < y] + ½[x = y]")
-
-where_p = Primitive("where", _where_impl, (None,
-                                           lambda g, ans, c, x, y: where_p.bind(c, g, 0),
-                                           lambda g, ans, c, x, y: where_p.bind(c, 0, g)))
-where = public(where_p, "condition ? x : y elementwise.  ∂/∂x = [condition], ∂/∂y = [¬condition]")
+                                              lambda g, ans, x, y: _winner_share(g, x, y)),
+                      batchable=True, samples=BROADCAST_SAMPLES)
 
 
-def _clip_impl(x, lower, upper):
-    return np.clip(x, lower, upper)
+@op
+def minimum(x, y):
+    """min(x, y) elementwise.  ∂/∂x = [x < y] + ½[x = y]"""
+    return minimum_p.bind(x, y)
+
+
+where_p = Primitive("where", lambda condition, x, y: np.where(condition, x, y), (
+    None,
+    lambda g, ans, c, x, y: where_p.bind(c, g, 0),
+    lambda g, ans, c, x, y: where_p.bind(c, 0, g),
+), batchable=True, samples=[Sample(np.array([[True, False, True], [False, False, True]]), In((2, 3)), In((3,)))])
+
+
+@op
+def where(condition, x, y):
+    """condition ? x : y elementwise.  ∂/∂x = [condition], ∂/∂y = [¬condition]"""
+    return where_p.bind(condition, x, y)
 
 
 def _clip_vjp(g, ans, x, lower, upper):
-    inside = True
-    if lower is not None:
-        inside = inside & (x >= lower)
-    if upper is not None:
-        inside = inside & (x <= upper)
+    if lower is None:
+        inside = x <= upper
+    elif upper is None:
+        inside = x >= lower
+    else:
+        inside = (x >= lower) & (x <= upper)
     return g * inside
 
 
-clip_p = Primitive("clip", _clip_impl, (_clip_vjp, None, None))
+clip_p = Primitive("clip", lambda x, lower, upper: np.clip(x, lower, upper), (_clip_vjp, None, None),
+                   batchable=True, samples=[Sample(In((3, 4)), -0.5, 0.5), Sample(In((5,)), None, 0.2)])
 
 
+@op
 def clip(x, lower=None, upper=None):
     """min(max(x, lower), upper).  ∂/∂x = 1 where lower ≤ x ≤ upper (bounds included, as PyTorch's clamp)."""
     if lower is None and upper is None:
         raise ValueError("clip: pass at least one of lower= and upper=")
-    return tensor_out(clip_p.bind(x, lower, upper))
+    return clip_p.bind(x, lower, upper)
+
+
+def _xlogy_impl(x, y):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x == 0, 0, x * np.log(y))
+
+
+def _xlogy_vjp_y(g, ans, x, y):
+    """x/y (0 where x = 0, even at y = 0)."""
+    return g * (x / where_p.bind(x == 0, 1, y))
+
+
+xlogy_p = Primitive("xlogy", _xlogy_impl, (lambda g, ans, x, y: g * xlogy_p.bind(x != 0, y), _xlogy_vjp_y),
+                    batchable=True, samples=[Sample(In((3, 4)), In((4,), "positive"))])
+
+
+@op
+def xlogy(x, y):
+    """x·ln y, with 0·ln y = 0 for every y (so 0·ln 0 = 0).  ∂/∂x = ln y (0 where x = 0), ∂/∂y = x/y
+
+    >>> xlogy([0.0, 2.0], [0.0, 1.0])
+    Tensor(shape=[2], dtype=Float32, value=
+    [0., 0.])
+    """
+    return xlogy_p.bind(x, y)
 
 
 # ----- comparisons and logic: not differentiable, return bool tensors -----
 
-equal = public(Primitive("equal", np.equal), "x == y")
-not_equal = public(Primitive("not_equal", np.not_equal), "x != y")
-less = public(Primitive("less", np.less), "x < y")
-less_equal = public(Primitive("less_equal", np.less_equal), "x <= y")
-greater = public(Primitive("greater", np.greater), "x > y")
-greater_equal = public(Primitive("greater_equal", np.greater_equal), "x >= y")
-logical_and = public(Primitive("logical_and", np.logical_and), "x and y")
-logical_or = public(Primitive("logical_or", np.logical_or), "x or y")
-logical_xor = public(Primitive("logical_xor", np.logical_xor), "x xor y")
-logical_not = public(Primitive("logical_not", np.logical_not), "not x")
-isfinite = public(Primitive("isfinite", np.isfinite), "x is neither inf nor NaN")
-isnan = public(Primitive("isnan", np.isnan), "x is NaN")
+
+def _comparison(name: str, ufunc, doc: str):
+    """The op ``name(x, y)`` of a NumPy comparison or logical ufunc (a primitive without rules)."""
+    prim = Primitive(name, ufunc)
+
+    def compare(x, y):
+        return prim.bind(x, y)
+
+    compare.__name__ = compare.__qualname__ = name
+    compare.__doc__ = doc
+    return op(compare)
 
 
-# ----- batching -----
-# These rules combine g with the arguments elementwise, so extra leading (batch) axes of g broadcast through
-# them unchanged (see Primitive.batchable).
-for _prim in (neg_p, exp_p, log_p, log1p_p, expm1_p, sqrt_p, square_p, abs_p, sin_p, cos_p, tanh_p, sigmoid_p,
-              softplus_p, relu_p, add_p, sub_p, mul_p, div_p, pow_p, mod_p, maximum_p, minimum_p, where_p, clip_p):
-    _prim.batchable = True
+equal = _comparison("equal", np.equal, "x == y")
+not_equal = _comparison("not_equal", np.not_equal, "x != y")
+less = _comparison("less", np.less, "x < y")
+less_equal = _comparison("less_equal", np.less_equal, "x <= y")
+greater = _comparison("greater", np.greater, "x > y")
+greater_equal = _comparison("greater_equal", np.greater_equal, "x >= y")
+logical_and = _comparison("logical_and", np.logical_and, "x and y")
+logical_or = _comparison("logical_or", np.logical_or, "x or y")
+logical_xor = _comparison("logical_xor", np.logical_xor, "x xor y")
+
+logical_not_p = Primitive("logical_not", np.logical_not)
+isfinite_p = Primitive("isfinite", np.isfinite)
+isnan_p = Primitive("isnan", np.isnan)
+
+
+@op
+def logical_not(x):
+    """not x"""
+    return logical_not_p.bind(x)
+
+
+@op
+def isfinite(x):
+    """x is neither inf nor NaN"""
+    return isfinite_p.bind(x)
+
+
+@op
+def isnan(x):
+    """x is NaN"""
+    return isnan_p.bind(x)

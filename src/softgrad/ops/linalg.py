@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from softgrad.ops._primitive import lift_python, shape_of, tensor_out
+from softgrad.ops._primitive import In, Sample, op, shape_of
 from softgrad.ops.shape import reshape, transpose
-from softgrad.tensor import Primitive
+from softgrad.trace import Primitive
 
 
 def _col(v):
@@ -46,9 +46,13 @@ def _matmul_vjp_y(g, ans, x, y):
     return matmul_p.bind(_mT(x), g)
 
 
-matmul_p = Primitive("matmul", np.matmul, (_matmul_vjp_x, _matmul_vjp_y), batchable=True)
+MATMUL_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)), ((5, 1, 2, 3), (4, 3, 2)),
+                 ((3,), (2, 3, 2))]
+matmul_p = Primitive("matmul", np.matmul, (_matmul_vjp_x, _matmul_vjp_y), batchable=True,
+                     samples=[Sample(In(x), In(y)) for x, y in MATMUL_SHAPES])
 
 
+@op
 def matmul(x, y):
     """x @ y by NumPy's rules (1-D, 2-D, batched with broadcasting).  ∂/∂x = g yᵀ, ∂/∂y = xᵀ g
 
@@ -56,7 +60,6 @@ def matmul(x, y):
     Tensor(shape=[1, 1], dtype=Float32, value=
     [[11.]])
     """
-    x, y = lift_python(x, y)
     x_shape, y_shape = shape_of(x), shape_of(y)
     if not x_shape or not y_shape:
         raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {x_shape} and {y_shape}; "
@@ -66,15 +69,16 @@ def matmul(x, y):
     if k_x != k_y:
         raise ValueError(f"matmul: inner dimensions differ: x has shape {x_shape}, y has shape {y_shape} "
                          f"({k_x} != {k_y})")
-    return tensor_out(matmul_p.bind(x, y))
+    return matmul_p.bind(x, y)
 
 
+@op
 def dot(a, b):
     """``np.dot``: scalar × array, matrix product for ≤ 2-D, and for N-D a sum over the last axis of a and
     the second-to-last of b."""
     a_shape, b_shape = shape_of(a), shape_of(b)
     if not a_shape or not b_shape:
-        return tensor_out(a * b)
+        return a * b
     if len(b_shape) <= 2:
         return matmul(a, b)
     k = b_shape[-2]
@@ -83,6 +87,7 @@ def dot(a, b):
     return reshape(flat, a_shape[:-1] + b_shape[:-2] + b_shape[-1:])
 
 
+@op
 def outer(a, b):
     """aᵢ bⱼ over the flattened inputs."""
     return reshape(a, (-1, 1)) * reshape(b, (1, -1))

@@ -23,40 +23,62 @@ from __future__ import annotations
 
 import numpy as np
 
-from softgrad.ops._primitive import lift_python, shape_of, tensor_out
-from softgrad.ops.elementwise import relu_p, sigmoid_p, tanh_p
+from typing import Callable, NamedTuple
+
+from softgrad.ops._primitive import In, Sample, op, shape_of
+from softgrad.ops.elementwise import relu, relu_p, sigmoid, sigmoid_p, tanh, tanh_p
 from softgrad.ops.linalg import matmul_p
 from softgrad.ops.reductions import sum_p
-from softgrad.tensor import Primitive, is_column_major
+from softgrad.tensor import is_column_major
+from softgrad.trace import Primitive
 
 # ----- dense: matmul, bias and activation in one primitive -----
 
-# An activation fused into dense runs in place on the fresh y = x Wᵀ + b; its rule (the op's own, which reads
-# only ans: relu's x > 0 is ans > 0) maps g to the pre-activation cotangent once (Primitive.output_vjp), written
-# into g when the backward sweep owns g (the same bits, without a fresh array per layer and step).
-# activation: (primitive, forward in place on y, rule written into g)
-_ACTIVATIONS = {
-    "relu": (relu_p, lambda y: np.maximum(y, 0, out=y), lambda g, y: np.multiply(g, y > 0, out=g)),
-    "tanh": (tanh_p, lambda y: np.tanh(y, out=y), lambda g, y: np.multiply(g, 1 - y * y, out=g)),
-    "sigmoid": (sigmoid_p, sigmoid_p.impl, lambda g, y: np.multiply(g, y * (1 - y), out=g)),
+
+class FusedActivation(NamedTuple):
+    """An activation ``dense`` runs inside its primitive: in place on the fresh y = x Wᵀ + b (``forward``); its
+    rule, the op's own (``primitive``'s, which reads only ans: relu's x > 0 is ans > 0), maps g to the
+    pre-activation cotangent once (``Primitive.output_vjp``), written into g by ``rule_into`` when the backward
+    sweep owns g (the same bits, without a fresh array per layer and step)."""
+
+    op: Callable
+    primitive: Primitive
+    forward: Callable
+    rule_into: Callable
+
+
+#: The one table of fusable activations, by name ('relu' is also ``ops.relu``: see ``fused_activation``).
+DENSE_ACTIVATIONS = {
+    "relu": FusedActivation(relu, relu_p, lambda y: np.maximum(y, 0, out=y), lambda g, y: np.multiply(g, y > 0, out=g)),
+    "tanh": FusedActivation(tanh, tanh_p, lambda y: np.tanh(y, out=y), lambda g, y: np.multiply(g, 1 - y * y, out=g)),
+    "sigmoid": FusedActivation(sigmoid, sigmoid_p, sigmoid_p.impl,
+                               lambda g, y: np.multiply(g, y * (1 - y), out=g)),
 }
+_NAME_OF_OP = {fused.op: name for name, fused in DENSE_ACTIVATIONS.items()}
+
+
+def fused_activation(activation) -> str | None:
+    """The ``DENSE_ACTIVATIONS`` name of ``activation`` (a name, or its op such as ``ops.relu``), else None."""
+    if isinstance(activation, str):
+        return activation if activation in DENSE_ACTIVATIONS else None
+    return _NAME_OF_OP.get(activation)
 
 
 def _dense_impl(x, weight, bias, activation):
     y = np.matmul(x, weight.T)
     if bias is not None:
         y += bias
-    return y if activation is None else _ACTIVATIONS[activation][1](y)
+    return y if activation is None else DENSE_ACTIVATIONS[activation].forward(y)
 
 
 def _activation_vjp(g, ans, out, activation):
     if activation is None:
         return g
-    prim, _, rule_into = _ACTIVATIONS[activation]
+    fused = DENSE_ACTIVATIONS[activation]
     if (out is not None and type(ans) is np.ndarray and out.dtype == ans.dtype
             and out.shape[out.ndim - ans.ndim:] == ans.shape):
-        return rule_into(out, ans)
-    return prim.vjps[0](g, ans, ans)
+        return fused.rule_into(out, ans)
+    return fused.primitive.vjps[0](g, ans, ans)
 
 
 def _dense_vjp_weight(g, ans, x, weight, bias, activation):
@@ -67,17 +89,27 @@ def _dense_vjp_weight(g, ans, x, weight, bias, activation):
     return matmul_p.bind(g.swapaxes(-1, -2), x)
 
 
+def _dense_samples():
+    x, w, b = In((5, 4)), In((3, 4)), In((3,))
+    return ([Sample(x, w, b, activation=None), Sample(x, w, None, activation=None),
+             Sample(x, np.asfortranarray(np.arange(12.0).reshape(3, 4) / 10 - 0.5), b, activation=None)]
+            + [Sample(x, w, b, activation=name) for name in DENSE_ACTIVATIONS if name != "relu"]
+            + [Sample(In((5, 4), "nonzero"), np.eye(3, 4), In((3,), "nonzero"), activation="relu")])
+
+
 dense_p = Primitive("dense", _dense_impl, (
     lambda g, ans, x, weight, bias, activation: matmul_p.bind(g, weight),
     _dense_vjp_weight,
     lambda g, ans, x, weight, bias, activation: sum_p.bind(g, axis=(len(shape_of(g)) - 2,), keepdims=False),
-), batchable=True, output_vjp=_activation_vjp)
+), batchable=True, output_vjp=_activation_vjp, samples=_dense_samples())
 
 
+@op
 def dense(x, weight, bias=None, activation=None):
-    """act(x Wᵀ + b) for x (N, in), W (out, in), b (out,) or None, act None, 'relu', 'tanh' or 'sigmoid' — a
-    Dense layer in one primitive (MindSpore's ``ops.dense``, plus the activation), so a layer costs one tape
-    entry and its weight gradient comes out in W's own layout. With ĝ = g·act'(y):
+    """act(x Wᵀ + b) for x (N, in), W (out, in), b (out,) or None — a Dense layer in one primitive (MindSpore's
+    ``ops.dense``, plus the activation), so a layer costs one tape entry and its weight gradient comes out in W's
+    own layout. ``activation``: None, a name or op of ``DENSE_ACTIVATIONS`` ('relu' or ``ops.relu``, 'tanh',
+    'sigmoid'), run inside the primitive; any other callable is applied to the result. With ĝ = g·act'(y):
     ∂/∂x = ĝ W, ∂/∂W = ĝᵀ x, ∂/∂b = Σ_rows ĝ
 
     >>> dense([[1.0, 2.0]], [[1.0, 0.0], [1.0, 1.0]], [0.5, 0.0])
@@ -87,22 +119,24 @@ def dense(x, weight, bias=None, activation=None):
     Tensor(shape=[1, 2], dtype=Float32, value=
     [[1., 0.]])
     """
-    x, weight, bias = lift_python(x, weight, bias)
     x_shape, w_shape = shape_of(x), shape_of(weight)
     if len(x_shape) != 2 or len(w_shape) != 2 or x_shape[1] != w_shape[1]:
         raise ValueError(f"dense: expected x (N, in) and weight (out, in), got shapes {x_shape} and {w_shape}; "
                          "reshape x to 2-D first (x.reshape(-1, in))")
     if bias is not None and shape_of(bias) != w_shape[:1]:
         raise ValueError(f"dense: bias must have shape {w_shape[:1]} (one per output), got {shape_of(bias)}")
-    if activation is not None and activation not in _ACTIVATIONS:
-        raise ValueError(f"dense: activation must be None or one of {sorted(_ACTIVATIONS)}, got {activation!r}")
-    return tensor_out(dense_p.bind(x, weight, bias, activation=activation))
+    fused = fused_activation(activation)
+    if fused is None and activation is not None and not callable(activation):
+        raise ValueError(f"dense: activation must be None or one of {sorted(DENSE_ACTIVATIONS)}, got {activation!r} "
+                         "(or pass an op, e.g. ops.gelu, to apply it to the result)")
+    y = dense_p.bind(x, weight, bias, activation=fused)
+    return activation(y) if fused is None and activation is not None else y
 
 
 # ----- shared geometry -----
 
 
-def _pair(value, name: str) -> tuple[int, int]:
+def int_pair(value, name: str) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
     if len(pair) != 2 or any(int(v) != v or v < 0 for v in pair):
         raise ValueError(f"{name} must be a non-negative int or a pair of them, got {value!r}")
@@ -210,26 +244,31 @@ def _conv2d_weight_impl(x, g, w_shape, stride, padding):
     return np.ascontiguousarray(w_mat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
 
 
+_CONV_GEOMETRY = dict(stride=(2, 1), padding=((1, 0), (1, 2)))
+_CONV_X, _CONV_W, _CONV_G = (2, 3, 5, 4), (4, 3, 3, 2), (2, 4, 2, 6)  # x, weight, and output shapes of that geometry
+
 conv2d_p = Primitive("conv2d", _conv2d_impl, (
     lambda g, ans, x, w, stride, padding: conv2d_input_p.bind(
         g, w, x_shape=shape_of(x), stride=stride, padding=padding),
     lambda g, ans, x, w, stride, padding: conv2d_weight_p.bind(
         x, g, w_shape=shape_of(w), stride=stride, padding=padding),
-))
+), samples=[Sample(In(_CONV_X), In(_CONV_W), **_CONV_GEOMETRY), Sample(In((1, 2, 4, 4)), In((3, 2, 2, 2)),
+                                                                        stride=(1, 1), padding=((0, 0), (0, 0)))])
 
 conv2d_input_p = Primitive("conv2d_input", _conv2d_input_impl, (
     lambda h, ans, g, w, x_shape, stride, padding: conv2d_p.bind(h, w, stride=stride, padding=padding),
     lambda h, ans, g, w, x_shape, stride, padding: conv2d_weight_p.bind(
         h, g, w_shape=shape_of(w), stride=stride, padding=padding),
-))
+), samples=[Sample(In(_CONV_G), In(_CONV_W), x_shape=_CONV_X, **_CONV_GEOMETRY)])
 
 conv2d_weight_p = Primitive("conv2d_weight", _conv2d_weight_impl, (
     lambda k, ans, x, g, w_shape, stride, padding: conv2d_input_p.bind(
         g, k, x_shape=shape_of(x), stride=stride, padding=padding),
     lambda k, ans, x, g, w_shape, stride, padding: conv2d_p.bind(x, k, stride=stride, padding=padding),
-))
+), samples=[Sample(In(_CONV_X), In(_CONV_G), w_shape=_CONV_W, **_CONV_GEOMETRY)])
 
 
+@op
 def conv2d(x, weight, stride=1, padding=0):
     """2-D cross-correlation, NCHW: out[n, o, i, j] = Σ_{c,p,q} w[o, c, p, q] · x̃[n, c, s·i + p, s·j + q]
     with x̃ the zero-padded input.  ∂/∂x = conv2d_input(g, w) (the transpose), ∂/∂w = conv2d_weight(x, g)
@@ -243,7 +282,6 @@ def conv2d(x, weight, stride=1, padding=0):
     [[[[10., 18.],
        [42., 50.]]]])
     """
-    x, weight = lift_python(x, weight)
     x_shape, w_shape = shape_of(x), shape_of(weight)
     if len(x_shape) != 4 or len(w_shape) != 4:
         raise ValueError(f"conv2d: expected x (N, C, H, W) and weight (O, C, kh, kw), got shapes {x_shape} and "
@@ -251,12 +289,12 @@ def conv2d(x, weight, stride=1, padding=0):
     if x_shape[1] != w_shape[1]:
         raise ValueError(f"conv2d: x has {x_shape[1]} channels but weight expects {w_shape[1]} "
                          f"(x shape {x_shape}, weight shape {w_shape})")
-    stride, padding = _pair(stride, "stride"), normalize_padding(padding)
+    stride, padding = int_pair(stride, "stride"), normalize_padding(padding)
     for axis, (size, k, s, pad) in enumerate(zip(x_shape[2:], w_shape[2:], stride, padding)):
         if s < 1 or output_size(size, k, s, pad) < 1:
             raise ValueError(f"conv2d: kernel {w_shape[2:]} with stride {stride} and padding {padding} does not fit "
                              f"an input of spatial size {x_shape[2:]}")
-    return tensor_out(conv2d_p.bind(x, weight, stride=stride, padding=padding))
+    return conv2d_p.bind(x, weight, stride=stride, padding=padding)
 
 
 # ----- max pooling: the pool, the scatter of g to the winners, and its transpose the gather -----
@@ -312,24 +350,30 @@ def _pool_gather_impl(h, x, kernel, stride, padding):
     return out.transpose(0, 3, 1, 2)
 
 
+_POOL_X = np.random.default_rng(0).permutation(2 * 3 * 5 * 4).reshape(2, 3, 5, 4) / 10.0  # no ties
+# (geometry, output shape): windows apart; overlapping and padded
+_POOL_GEOMETRIES = [(dict(kernel=(2, 2), stride=(2, 2), padding=((0, 0), (0, 0))), (2, 3, 2, 2)),
+                    (dict(kernel=(3, 2), stride=(1, 2), padding=((1, 1), (0, 1))), (2, 3, 5, 2))]
+
 max_pool2d_p = Primitive("max_pool2d", _max_pool2d_impl, (
     lambda g, ans, x, kernel, stride, padding: pool_scatter_p.bind(
         g, x, kernel=kernel, stride=stride, padding=padding),
-))
+), samples=[Sample(In(_POOL_X.shape), **geometry) for geometry, _ in _POOL_GEOMETRIES])
 
 pool_scatter_p = Primitive("max_pool2d_scatter", _pool_scatter_impl, (
     lambda h, ans, g, x, kernel, stride, padding: pool_gather_p.bind(
         h, x, kernel=kernel, stride=stride, padding=padding),
     None,
-))
+), samples=[Sample(In(out_shape), _POOL_X, **geometry) for geometry, out_shape in _POOL_GEOMETRIES])
 
 pool_gather_p = Primitive("max_pool2d_gather", _pool_gather_impl, (
     lambda k, ans, h, x, kernel, stride, padding: pool_scatter_p.bind(
         k, x, kernel=kernel, stride=stride, padding=padding),
     None,
-))
+), samples=[Sample(In(_POOL_X.shape), _POOL_X, **geometry) for geometry, _ in _POOL_GEOMETRIES])
 
 
+@op(data=1)
 def max_pool2d(x, kernel_size, stride=None, padding=0):
     """The maximum of every kernel_size window, NCHW (stride defaults to kernel_size; padding counts as −∞).
     ∂/∂x: g routed to each window's first maximum (summed where windows overlap)
@@ -339,12 +383,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     [[[[ 5.,  7.],
        [13., 15.]]]])
     """
-    (x,) = lift_python(x)
     x_shape = shape_of(x)
     if len(x_shape) != 4:
         raise ValueError(f"max_pool2d: expected x of shape (N, C, H, W), got {x_shape}")
-    kernel = _pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None else _pair(stride, "stride")
+    kernel = int_pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else int_pair(stride, "stride")
     padding = normalize_padding(padding)
     for k, pad in zip(kernel, padding):
         if max(pad) * 2 > k:
@@ -353,4 +396,4 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
         if s < 1 or output_size(size, k, s, pad) < 1:
             raise ValueError(f"max_pool2d: kernel {kernel} with stride {stride} and padding {padding} does not fit "
                              f"an input of spatial size {x_shape[2:]}")
-    return tensor_out(max_pool2d_p.bind(x, kernel=kernel, stride=stride, padding=padding))
+    return max_pool2d_p.bind(x, kernel=kernel, stride=stride, padding=padding)

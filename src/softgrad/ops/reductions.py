@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from softgrad.ops._primitive import batch_shape, kept_shape, lift_python, normalize_axis, shape_of, tensor_out
+from softgrad.ops._primitive import In, Sample, batch_shape, kept_shape, normalize_axis, op, shape_of
 from softgrad.ops.elementwise import sqrt, where_p
-from softgrad.tensor import Primitive
+from softgrad.trace import Primitive
+
+REDUCTION_SAMPLES = [Sample(In((2, 3, 4)), axis=None, keepdims=False), Sample(In((2, 3, 4)), axis=(0, 2), keepdims=True),
+                     Sample(In((2, 3, 4)), axis=(1,), keepdims=False)]
 
 
 # ----- broadcast_to and its transpose, unbroadcast: the one place broadcasting is undone -----
@@ -34,12 +37,13 @@ def unbroadcast(g, shape, batch_ndim: int = 0):
 
 broadcast_to_p = Primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
                            (lambda g, ans, x, shape: unbroadcast(g, shape_of(x), len(batch_shape(g, ans))),),
-                           batchable=True)
+                           batchable=True, samples=[Sample(In((2, 1, 4)), shape=(3, 2, 5, 4)), Sample(In(()), shape=(3,))])
 
 
+@op(data=1)
 def broadcast_to(x, shape):
     """x repeated (as a read-only view) to ``shape`` by NumPy's rules.  ∂: sum g over the repeated axes"""
-    return tensor_out(broadcast_to_p.bind(x, shape=tuple(shape)))
+    return broadcast_to_p.bind(x, shape=tuple(shape))
 
 
 def _spread(g, ans, x, axis, keepdims):
@@ -52,8 +56,7 @@ def _spread(g, ans, x, axis, keepdims):
 
 
 def _reduce(prim, x, axis, keepdims):
-    (x,) = lift_python(x)
-    return tensor_out(prim.bind(x, axis=normalize_axis(axis, len(shape_of(x))), keepdims=keepdims))
+    return prim.bind(x, axis=normalize_axis(axis, len(shape_of(x))), keepdims=keepdims)
 
 
 # ----- sum, mean, prod -----
@@ -63,10 +66,11 @@ def _sum_impl(x, axis, keepdims):
     return np.add.reduce(x, axis=axis, keepdims=keepdims)  # what x.sum() calls, minus two Python layers
 
 
-sum_p = Primitive("sum", _sum_impl,
-                  (lambda g, ans, x, axis, keepdims: _spread(g, ans, x, axis, keepdims),), batchable=True)
+sum_p = Primitive("sum", _sum_impl, (lambda g, ans, x, axis, keepdims: _spread(g, ans, x, axis, keepdims),),
+                  batchable=True, samples=REDUCTION_SAMPLES)
 
 
+@op
 def sum(x, axis=None, keepdims=False):
     """Σ x over ``axis``.  ∂/∂x = 1 (g spread over the summed axes)
 
@@ -91,9 +95,10 @@ def _mean_impl(x, axis, keepdims):
     return np.add.reduce(x, axis=axis, keepdims=keepdims) / _count(x.shape, axis)
 
 
-mean_p = Primitive("mean", _mean_impl, (_mean_vjp,), batchable=True)
+mean_p = Primitive("mean", _mean_impl, (_mean_vjp,), batchable=True, samples=REDUCTION_SAMPLES)
 
 
+@op
 def mean(x, axis=None, keepdims=False):
     """(1/n) Σ x over ``axis``.  ∂/∂x = 1/n"""
     return _reduce(mean_p, x, axis, keepdims)
@@ -112,9 +117,10 @@ def _prod_vjp(g, ans, x, axis, keepdims):
 
 
 prod_p = Primitive("prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims), (_prod_vjp,),
-                   batchable=True)
+                   batchable=True, samples=REDUCTION_SAMPLES)
 
 
+@op
 def prod(x, axis=None, keepdims=False):
     """Π x over ``axis``.  ∂/∂xᵢ = Π_{j≠i} xⱼ (exact with zeros in x)"""
     return _reduce(prod_p, x, axis, keepdims)
@@ -133,16 +139,18 @@ def _extremum_vjp(g, ans, x, axis, keepdims):
 
 
 max_p = Primitive("max", lambda x, axis, keepdims: np.maximum.reduce(x, axis=axis, keepdims=keepdims),
-                  (_extremum_vjp,), batchable=True)
+                  (_extremum_vjp,), batchable=True, samples=REDUCTION_SAMPLES)
 min_p = Primitive("min", lambda x, axis, keepdims: np.minimum.reduce(x, axis=axis, keepdims=keepdims),
-                  (_extremum_vjp,), batchable=True)
+                  (_extremum_vjp,), batchable=True, samples=REDUCTION_SAMPLES)
 
 
+@op
 def max(x, axis=None, keepdims=False):
     """max x over ``axis``.  ∂/∂xᵢ = [xᵢ = max]/#ties"""
     return _reduce(max_p, x, axis, keepdims)
 
 
+@op
 def min(x, axis=None, keepdims=False):
     """min x over ``axis``.  ∂/∂xᵢ = [xᵢ = min]/#ties"""
     return _reduce(min_p, x, axis, keepdims)
@@ -151,6 +159,7 @@ def min(x, axis=None, keepdims=False):
 # ----- variance and standard deviation: composed from the primitives above -----
 
 
+@op
 def var(x, axis=None, keepdims=False, ddof=0):
     """Σ (x − x̄)² / (n − ddof), NumPy's convention (``ddof=0``; pass ``ddof=1`` for PyTorch's default)."""
     axes = normalize_axis(axis, len(shape_of(x)))
@@ -159,6 +168,7 @@ def var(x, axis=None, keepdims=False, ddof=0):
     return sum(centred * centred, axis=axes, keepdims=keepdims) / (n - ddof)
 
 
+@op
 def std(x, axis=None, keepdims=False, ddof=0):
     """√var(x), NumPy's convention (``ddof=0``)."""
     return sqrt(var(x, axis=axis, keepdims=keepdims, ddof=ddof))
@@ -166,15 +176,17 @@ def std(x, axis=None, keepdims=False, ddof=0):
 
 # ----- arg-reductions: not differentiable -----
 
-_argmax_p = Primitive("argmax", lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims))
-_argmin_p = Primitive("argmin", lambda x, axis, keepdims: np.argmin(x, axis=axis, keepdims=keepdims))
+argmax_p = Primitive("argmax", lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims))
+argmin_p = Primitive("argmin", lambda x, axis, keepdims: np.argmin(x, axis=axis, keepdims=keepdims))
 
 
+@op
 def argmax(x, axis=None, keepdims=False):
     """Index of the largest entry (first one on ties), over the flattened array when ``axis`` is None."""
-    return tensor_out(_argmax_p.bind(x, axis=axis, keepdims=keepdims))
+    return argmax_p.bind(x, axis=axis, keepdims=keepdims)
 
 
+@op
 def argmin(x, axis=None, keepdims=False):
     """Index of the smallest entry (first one on ties), over the flattened array when ``axis`` is None."""
-    return tensor_out(_argmin_p.bind(x, axis=axis, keepdims=keepdims))
+    return argmin_p.bind(x, axis=axis, keepdims=keepdims)

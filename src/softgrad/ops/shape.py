@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from softgrad.ops._primitive import batch_shape, lift_python, normalize_axis, public, shape_of, tensor_out
-from softgrad.tensor import Primitive, Tensor, concrete, is_float_dtype, wrap, unwrap_index
+from softgrad.ops._primitive import In, Sample, batch_shape, normalize_axis, op, python_data, shape_of
+from softgrad.tensor import Tensor, concrete, is_float_dtype, unwrap_index
+from softgrad.trace import Primitive
 
 
 # ----- reshaping -----
 
 reshape_p = Primitive("reshape", lambda x, shape: np.reshape(x, shape),
-                      (lambda g, ans, x, shape: g.reshape(batch_shape(g, ans) + shape_of(x)),), batchable=True)
+                      (lambda g, ans, x, shape: g.reshape(batch_shape(g, ans) + shape_of(x)),), batchable=True,
+                      samples=[Sample(In((2, 3, 4)), shape=(4, 6)), Sample(In((6,)), shape=(3, 1, 2))])
 
 
+@op
 def reshape(x, *shape):
     """x with a new shape (−1 infers one dimension); a view when NumPy can make one.  ∂: reshape g back"""
     if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
         shape = tuple(shape[0])
-    (x,) = lift_python(x)
-    return tensor_out(reshape_p.bind(x, shape=tuple(int(n) for n in shape)))
+    return reshape_p.bind(x, shape=tuple(int(n) for n in shape))
 
 
+@op
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge dimensions ``start_dim..end_dim`` into one (PyTorch's defaults: everything)."""
     shape = shape_of(x)
@@ -39,17 +42,20 @@ def _transpose_vjp(g, ans, x, axes):
     return g.transpose(tuple(range(lead)) + tuple(lead + int(a) for a in inverse))
 
 
-transpose_p = Primitive("transpose", lambda x, axes: np.transpose(x, axes), (_transpose_vjp,), batchable=True)
+transpose_p = Primitive("transpose", lambda x, axes: np.transpose(x, axes), (_transpose_vjp,), batchable=True,
+                        samples=[Sample(In((2, 3, 4)), axes=(2, 0, 1)), Sample(In((2, 3)), axes=None)])
 
 
+@op
 def transpose(x, *axes):
     """Permute the axes (reverse them when none are given).  ∂: the inverse permutation of g"""
     if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
         axes = axes[0]
     axes = None if axes is None or len(axes) == 0 else tuple(int(a) % len(shape_of(x)) for a in axes)
-    return tensor_out(transpose_p.bind(x, axes=axes))
+    return transpose_p.bind(x, axes=axes)
 
 
+@op(data=1)
 def swapaxes(x, axis1, axis2):
     """Exchange two axes.  ∂: exchange them back"""
     axes = list(range(len(shape_of(x))))
@@ -57,6 +63,7 @@ def swapaxes(x, axis1, axis2):
     return transpose(x, axes)
 
 
+@op(data=1)
 def expand_dims(x, axis):
     """Insert a length-1 axis at ``axis``."""
     shape = list(shape_of(x))
@@ -64,6 +71,7 @@ def expand_dims(x, axis):
     return reshape(x, shape)
 
 
+@op
 def squeeze(x, axis=None):
     """Remove length-1 axes (all of them, or those in ``axis``, which must have length 1)."""
     shape = shape_of(x)
@@ -98,35 +106,50 @@ _CONCAT_PRIMITIVES: dict[int, Primitive] = {}
 
 
 def _concat_primitive(n: int) -> Primitive:
-    """concat of n inputs: one primitive per arity, so every input has its own rule (its slice of g)."""
+    """concat of n inputs: one primitive per arity (``concat[n]``), so every input has its own rule (its slice
+    of g)."""
     if n not in _CONCAT_PRIMITIVES:
-        _CONCAT_PRIMITIVES[n] = Primitive("concat", _concat_impl, tuple(_concat_piece_vjp(i) for i in range(n)),
-                                          batchable=True)
+        shapes = [(2, 1 + i % 3, 3) for i in range(n)]
+        _CONCAT_PRIMITIVES[n] = Primitive(
+            f"concat[{n}]", _concat_impl, tuple(_concat_piece_vjp(i) for i in range(n)), batchable=True,
+            samples=[Sample(*(In(shape) for shape in shapes), axis=1)])
     return _CONCAT_PRIMITIVES[n]
 
 
+_concat_primitive(2)  # (made on import, so the registry's test covers the family)
+
+
+def _joined_values(fn: str, tensors) -> list:
+    """The values to join, Python data among them converted as ``Tensor(data)`` would when none is a value."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{fn}: expected at least one tensor, got an empty sequence")
+    if not any(isinstance(t, (Tensor, np.ndarray, np.generic)) for t in tensors):
+        tensors = [python_data(t) for t in tensors]
+    return tensors
+
+
+@op(data=0)
 def concat(tensors, axis=0):
     """Join along an existing axis.  ∂xᵢ = the slice of g that xᵢ filled"""
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("concat: expected at least one tensor, got an empty sequence")
+    tensors = _joined_values("concat", tensors)
     ndim = len(shape_of(tensors[0]))
-    return tensor_out(_concat_primitive(len(tensors)).bind(*tensors, axis=axis % max(ndim, 1)))
+    return _concat_primitive(len(tensors)).bind(*tensors, axis=axis % max(ndim, 1))
 
 
+@op(data=0)
 def stack(tensors, axis=0):
     """Join along a new axis (all shapes equal).  ∂xᵢ = g's i-th slice along ``axis``"""
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("stack: expected at least one tensor, got an empty sequence")
+    tensors = _joined_values("stack", tensors)
     shapes = {shape_of(t) for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
     if not any(isinstance(t, Tensor) and t.is_traced for t in tensors):  # constants: one NumPy call
-        return wrap(np.stack([concrete(t) for t in tensors], axis=axis))
+        return np.stack([concrete(t) for t in tensors], axis=axis)
     return concat([expand_dims(t, axis) for t in tensors], axis=axis)
 
 
+@op(data=1)
 def split(x, sections, axis=0):
     """Split into ``sections`` equal parts (an int) or at the given indices (a list), as ``np.split``."""
     length = shape_of(x)[axis]
@@ -193,16 +216,21 @@ def _getitem_vjp(g, ans, x, index):
     return untake_p.bind(g, index=batched, shape=batch + shape_of(x))
 
 
-untake_p = Primitive("untake", _untake_impl, (_untake_vjp,), batchable=True)
-getitem_p = Primitive("getitem", lambda x, index: x[index], (_getitem_vjp,), batchable=True)
+_INDICES = (1, slice(None), np.array([2, 0, 2]))
+untake_p = Primitive("untake", _untake_impl, (_untake_vjp,), batchable=True,
+                     samples=[Sample(In((3, 3)), index=_INDICES, shape=(2, 4, 3))])
+getitem_p = Primitive("getitem", lambda x, index: x[index], (_getitem_vjp,), batchable=True,
+                      samples=[Sample(In((2, 4, 3)), index=_INDICES), Sample(In((5,)), index=np.array([0, 0, 3]))])
 
 
+@op(data=1)
 def getitem(x, index):
     """x[index] with NumPy's basic, integer-array and boolean-mask indexing.  ∂: g scattered back, summed
     over repeated indices"""
-    return tensor_out(getitem_p.bind(x, index=unwrap_index(index)))
+    return getitem_p.bind(x, index=unwrap_index(index))
 
 
+@op(data=1)
 def take(x, indices, axis=None):
     """Entries at ``indices`` along ``axis`` (of the flattened x when None), as ``np.take``."""
     indices = _int_indices(indices, "indices")
@@ -213,11 +241,13 @@ def take(x, indices, axis=None):
     return getitem(x, tuple(index))
 
 
+@op(data=1)
 def gather(input_params, input_indices, axis=0):
     """MindSpore's ``ops.gather``: slices of ``input_params`` at ``input_indices`` along ``axis`` (= take)."""
     return take(input_params, input_indices, axis=axis)
 
 
+@op(data=1)
 def take_along_axis(x, indices, axis):
     """``np.take_along_axis`` (PyTorch's ``gather``): out[..., i, ...] = x[..., indices[..., i, ...], ...]."""
     indices = _int_indices(indices, "indices")
@@ -235,6 +265,7 @@ def _int_indices(indices, name):
     return array
 
 
+@op(data=0)
 def one_hot(indices, depth, dtype=np.float32):
     """e_{indices} along a new last axis of length ``depth``; indices must lie in [0, depth).
 
@@ -247,7 +278,7 @@ def one_hot(indices, depth, dtype=np.float32):
     if labels.size and (labels.min() < 0 or labels.max() >= depth):
         bad = labels[(labels < 0) | (labels >= depth)][0]
         raise ValueError(f"one_hot: indices must lie in [0, {depth}), got {bad}")
-    return wrap((labels[..., None] == np.arange(depth)).astype(dtype))
+    return (labels[..., None] == np.arange(depth)).astype(dtype)
 
 
 # ----- dtype -----
@@ -257,20 +288,29 @@ def _astype_vjp(g, ans, x, dtype):
     return g.astype(x.dtype)
 
 
-astype_p = Primitive("astype", lambda x, dtype: x.astype(dtype), (_astype_vjp,), batchable=True)
+astype_p = Primitive("astype", lambda x, dtype: x.astype(dtype), (_astype_vjp,), batchable=True,
+                     samples=[Sample(In((2, 3)), dtype=np.dtype(np.float64))])
 
 
+@op(data=1)
 def astype(x, dtype):
     """x converted to ``dtype``.  ∂: g converted back (conversion to a non-float dtype is not traced)"""
     dtype = np.dtype(dtype)
     if not is_float_dtype(dtype) and isinstance(x, Tensor):
-        return wrap(concrete(x).astype(dtype))
-    return tensor_out(astype_p.bind(x, dtype=dtype))
+        return concrete(x).astype(dtype)
+    return astype_p.bind(x, dtype=dtype)
 
 
-def stop_gradient(x) -> Tensor:
+@op
+def stop_gradient(x):
     """x as a constant: no gradient flows through it, in any transform at any nesting depth."""
-    return wrap(concrete(x))
+    return concrete(x)
 
 
-copy = public(Primitive("copy", np.copy, (lambda g, ans, x: g,), batchable=True), "A copy of x.  ∂/∂x = 1")
+copy_p = Primitive("copy", np.copy, (lambda g, ans, x: g,), batchable=True, samples=[Sample(In((2, 3)))])
+
+
+@op
+def copy(x):
+    """A copy of x.  ∂/∂x = 1"""
+    return copy_p.bind(x)

@@ -35,7 +35,7 @@ from softgrad.data import DataLoader
 from softgrad.random import Generator
 from softgrad.training import checkpoint, plots
 from softgrad.training.config import TrainConfig
-from softgrad.training.datasets import load_dataset
+from softgrad.training.sources import load_dataset
 from softgrad.training.metrics import confusion_matrix, evaluate, make_loss
 from softgrad.training.models import build_model, count_parameters
 from softgrad.training.threads import blas_threads

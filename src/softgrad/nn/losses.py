@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from softgrad import ops
 from softgrad.nn.cell import Cell
-from softgrad.ops.losses import REDUCTIONS, check_reduction
+from softgrad.ops import losses  # the options' checks: each option is checked by the same code as in the op
 
 
 class _Loss(Cell):
-    def __init__(self, reduction: str = "mean", allowed=REDUCTIONS):
+    def __init__(self, reduction: str = "mean", allowed=losses.REDUCTIONS):
         super().__init__()
-        check_reduction(reduction, allowed)
+        losses.check_reduction(reduction, allowed)
         self.reduction = reduction
 
     def __repr__(self) -> str:
@@ -34,8 +34,7 @@ class CrossEntropyLoss(_Loss):
 
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(reduction)
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"CrossEntropyLoss: label_smoothing must lie in [0, 1], got {label_smoothing!r}")
+        losses.check_label_smoothing("CrossEntropyLoss", label_smoothing)
         self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
 
     def construct(self, logits, target):
@@ -99,8 +98,7 @@ class SmoothL1Loss(_Loss):
 
     def __init__(self, reduction: str = "mean", beta: float = 1.0):
         super().__init__(reduction)
-        if beta < 0:
-            raise ValueError(f"SmoothL1Loss: beta must be ≥ 0, got {beta!r}")
+        losses.check_beta("SmoothL1Loss", beta)
         self.beta = beta
 
     def construct(self, input, target):
@@ -115,8 +113,7 @@ class HuberLoss(_Loss):
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0):
         super().__init__(reduction)
-        if not delta > 0:
-            raise ValueError(f"HuberLoss: delta must be > 0, got {delta!r}")
+        losses.check_delta("HuberLoss", delta)
         self.delta = delta
 
     def construct(self, input, target):
@@ -130,7 +127,7 @@ class KLDivLoss(_Loss):
     """``ops.kl_div(log_input, target, reduction, log_target)`` as a cell ('batchmean' allowed)."""
 
     def __init__(self, reduction: str = "mean", log_target: bool = False):
-        super().__init__(reduction, REDUCTIONS + ("batchmean",))
+        super().__init__(reduction, losses.REDUCTIONS + ("batchmean",))
         self.log_target = log_target
 
     def construct(self, log_input, target):

@@ -1,4 +1,5 @@
-"""The datasets ``softgrad train`` knows, always as float32 images (N, 1, H, W) in [0, 1] and int64 labels."""
+"""The datasets ``softgrad train`` knows (its sources of data), always as float32 images (N, 1, H, W) in [0, 1] and
+int64 labels."""
 
 from __future__ import annotations
 

@@ -1,0 +1,215 @@
+"""The softmax family's kernels: one pass of max / exp / sum over large inputs, block by block, on threads.
+
+This is where the performance tricks of ``softmax``, ``log_softmax``, ``logsumexp`` and ``cross_entropy`` live;
+the op files call these and keep only the math.
+
+* Large inputs go block by block (about 1 MB of leading rows, in cache while it is worked on), blocks shared
+  out between threads (NumPy releases the GIL inside its loops); every block is computed whole by one thread,
+  so results do not depend on the number of threads.
+* Many short rows ((N, C) with C < 16) are worked on transposed, their sums added in NumPy's pairwise order:
+  every path gives the same bits.
+* The shift m is the row max (0 where it is ±inf or NaN), so e^{x−m} ≤ 1 for any finite input.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from softgrad.ops._primitive import kept_shape
+
+_BLOCK_BYTES = 1 << 20  # the kernels below work on blocks of leading rows about this large (they stay in cache)
+_SHORT_ROWS = 16  # rows of (N, C) with fewer classes are reduced along x transposed (``_short_rows``)
+_MANY_ROWS = 512  # from this many rows, the whole softmax kernel works on x transposed
+_THREADS = 4  # at most this many threads share out the blocks of one call (fewer if fewer CPUs are ours)
+
+
+def _short_rows(x, axis) -> bool:
+    """Whether x is (N, C) reduced over a short axis 1. NumPy's reduction loop starts once per row: over short
+    rows, a reduction along x transposed, (C, N), is faster (and max gives the same values; sums see below)."""
+    return x.ndim == 2 and axis in (1, (1,)) and x.shape[1] < _SHORT_ROWS
+
+
+def _zero_non_finite(m):
+    """m with its ±inf and NaN entries set to 0, in place."""
+    finite = np.isfinite(m)
+    if np.count_nonzero(finite) < m.size:  # (on a small m, half the time of finite.all())
+        m[~finite] = 0
+    return m
+
+
+def row_max(x, axis, out=None):
+    """max x over ``axis`` with keepdims (into ``out`` if given), 0 where it is ±inf or NaN: the shift m of the
+    softmax family."""
+    if _short_rows(x, axis) and x.nbytes <= _BLOCK_BYTES:
+        m = np.maximum.reduce(x.T.copy(), axis=0).reshape(-1, 1)
+        if out is not None:
+            out[...] = m
+            m = out
+    else:
+        m = np.maximum.reduce(x, axis=axis, keepdims=True, out=out)
+    return _zero_non_finite(m)
+
+
+def _row_blocks(x):
+    """Slices of x's leading rows: blocks of about ``_BLOCK_BYTES``, of equal size, as many as a multiple of
+    ``_THREADS`` (so that threads get equal shares)."""
+    n = max(x.shape[0], 1)  # an empty x: one block
+    count = -(-x.nbytes // _BLOCK_BYTES)
+    count = min(n, -(-count // _THREADS) * _THREADS)
+    rows = -(-n // count)
+    return [slice(start, start + rows) for start in range(0, n, rows)]
+
+
+def _rows_of(shift, rows):
+    return shift if shift.shape[0] == 1 else shift[rows]
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = -1
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    """The helper threads of this process (a forked child makes its own: threads don't survive a fork)."""
+    global _pool, _pool_pid
+    if _pool_pid != os.getpid():
+        _pool, _pool_pid = ThreadPoolExecutor(_THREADS - 1, thread_name_prefix="softgrad"), os.getpid()
+    return _pool
+
+
+def _cpus() -> int:
+    """The number of CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _by_blocks(task, blocks) -> None:
+    """``task(part)`` for consecutive parts of ``blocks``: one part on this thread, the others on helper threads
+    (NumPy releases the GIL inside its loops). Each block is processed whole by one thread, so results do not
+    depend on the number of threads. The helpers see this thread's NumPy error state."""
+    threads = min(_THREADS, len(blocks))
+    if threads > 1:
+        threads = min(threads, _cpus())
+    if threads <= 1:
+        task(blocks)
+        return
+    size = -(-len(blocks) // threads)
+    helpers = [_thread_pool().submit(contextvars.copy_context().run, task, blocks[start:start + size])
+               for start in range(size, len(blocks), size)]
+    task(blocks[:size])
+    for helper in helpers:
+        helper.result()
+
+
+def _pairwise_sum(rows, out):
+    """Σ over the first axis of ``rows`` (C, B), C < 16, into ``out`` (B,), in NumPy's pairwise order: rows 0-7
+    added as a tree, ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then the rest in turn; so the bits are
+    those of np.add.reduce along a contiguous axis of length C."""
+    if len(rows) < 8:
+        np.copyto(out, rows[0])
+        for row in rows[1:]:
+            out += row
+        return out
+    pairs = np.add(rows[0:8:2], rows[1:8:2])
+    np.add(pairs[0:4:2], pairs[1:4:2], out=pairs[:2])
+    np.add(pairs[0], pairs[1], out=out)
+    for row in rows[8:]:
+        out += row
+    return out
+
+
+def _shifted_exp_sum(x, axis, m=None, e=None, total=None, work=None):
+    """The softmax kernel on one block: the shift m = ``row_max(x, axis)``, e = e^{x−m} and total = Σ e over
+    ``axis``, each written into the array given (e C-contiguous) or a fresh one; returns (m, total). ``work``, if
+    given, is a flat array of at least x.size entries the kernel may use (for e when e is None).
+
+    Many short rows (``_short_rows``, at least ``_MANY_ROWS``) are worked on transposed, (C, B), in ``work``:
+    max, exp and sum (row by row, in NumPy's order) along B; e^{x−m} is then copied back into e."""
+    if _short_rows(x, axis) and len(x) >= _MANY_ROWS:
+        rows, classes = x.shape
+        xt = np.empty((classes, rows), x.dtype) if work is None else work[:x.size].reshape(classes, rows)
+        np.copyto(xt, x.T)
+        m = np.empty((rows, 1), x.dtype) if m is None else m
+        _zero_non_finite(np.maximum.reduce(xt, axis=0, out=m[:, 0]))
+        np.subtract(xt, m[:, 0], out=xt)
+        np.exp(xt, out=xt)
+        total = np.empty((rows, 1), x.dtype) if total is None else total
+        _pairwise_sum(xt, total[:, 0])
+        if e is not None:
+            np.copyto(e, xt.T)
+        return m, total
+    if e is None and work is not None:
+        e = work[:x.size].reshape(x.shape)
+    m = row_max(x, axis, out=m)
+    e = np.subtract(x, m, out=e, order="C")  # whatever x's layout: the sum's order (its bits) is NumPy's pairwise
+    np.exp(e, out=e)
+    return m, np.add.reduce(e, axis=axis, keepdims=True, out=total)
+
+
+def softmax_parts(x, axis, exps=None):
+    """``(m, Σ e^{x−m})`` over ``axis`` (an int or a tuple; keepdims), m = ``row_max(x, axis)``, and e^{x−m}
+    written into ``exps`` when given (an array of x's shape and dtype). The dtype of x is kept.
+
+    A large x (unless axis 0 is reduced) goes block by block over leading rows, blocks shared out between threads
+    (``_by_blocks``): max, exp and sum of a block while it is in cache, so x comes from memory once, and without
+    ``exps`` nothing of x's size is allocated.
+    """
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    if x.nbytes <= _BLOCK_BYTES or 0 in axes:
+        return _shifted_exp_sum(x, axis, e=exps)
+    m = np.empty(kept_shape(x.shape, axes), dtype=x.dtype)
+    total = np.empty_like(m)
+    blocks = _row_blocks(x)
+
+    def task(part):
+        work = np.empty(x[blocks[0]].size, x.dtype) if exps is None or _short_rows(x, axis) else None
+        for rows in part:
+            _shifted_exp_sum(x[rows], axis, m=m[rows], e=None if exps is None else exps[rows], total=total[rows],
+                             work=work)
+
+    _by_blocks(task, blocks)
+    return m, total
+
+
+def log_total(total):
+    """ln Σ e^{x−m}: the softmax family's sums are ≥ 1 (the row max contributes e⁰), or 0 in a row of −inf,
+    whose ln, −inf, is the answer. Only then is NumPy's divide-by-zero warning silenced (np.errstate costs about
+    a microsecond)."""
+    if np.count_nonzero(total) == total.size:
+        return np.log(total)
+    with np.errstate(divide="ignore"):
+        return np.log(total)
+
+
+def scale_rows(x, factor, out=None):
+    """x · ``factor`` into ``out`` (a fresh C-contiguous array when None; it may be x); ``factor`` has one entry
+    per leading row of x or one for all (e.g. keepdims values of a reduction over a later axis). A large x goes
+    block by block, as ``softmax_parts``."""
+    out = np.empty(x.shape, x.dtype) if out is None else out
+    if x.nbytes <= _BLOCK_BYTES:
+        return np.multiply(x, factor, out=out)
+
+    def task(part):
+        for rows in part:
+            np.multiply(x[rows], _rows_of(factor, rows), out=out[rows])
+
+    _by_blocks(task, _row_blocks(x))
+    return out
+
+
+def exp_shifted(x, shift):
+    """e^{x − m} (m a constant shift broadcasting against x), block by block as ``softmax_parts``."""
+    out = np.empty(x.shape, dtype=x.dtype)
+    if x.nbytes <= _BLOCK_BYTES or shift.shape[0] == 1:
+        np.subtract(x, shift, out=out)
+        return np.exp(out, out=out)
+
+    def task(part):
+        for rows in part:
+            e = np.subtract(x[rows], shift[rows], out=out[rows])
+            np.exp(e, out=e)
+
+    _by_blocks(task, _row_blocks(x))
+    return out
