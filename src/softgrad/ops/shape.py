@@ -218,7 +218,7 @@ def _getitem_vjp(g, ans, x, index):
 
 _INDICES = (1, slice(None), np.array([2, 0, 2]))
 untake_p = Primitive("untake", _untake_impl, (_untake_vjp,), batchable=True,
-                     samples=[Sample(In((3, 3)), index=_INDICES, shape=(2, 4, 3))])
+                     samples=[Sample(In((3, 4)), index=_INDICES, shape=(2, 4, 3))])
 getitem_p = Primitive("getitem", lambda x, index: x[index], (_getitem_vjp,), batchable=True,
                       samples=[Sample(In((2, 4, 3)), index=_INDICES), Sample(In((5,)), index=np.array([0, 0, 3]))])
 
