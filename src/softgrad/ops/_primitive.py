@@ -29,7 +29,6 @@ NumPy speed and any higher order by tracing itself. Broadcasting is undone in on
 from __future__ import annotations
 
 import functools
-import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, ParamSpec
 
@@ -75,14 +74,7 @@ def op(fn: Callable[P, Any] | None = None, *, data: int | None = None):
 
 def _data_parameter_count(fn) -> int:
     """How many leading positional parameters of ``fn`` have no default: the op's data arguments."""
-    count = 0
-    for parameter in inspect.signature(fn).parameters.values():
-        if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
-            break
-        if parameter.default is not parameter.empty:
-            break
-        count += 1
-    return count
+    return fn.__code__.co_argcount - len(fn.__defaults__ or ())
 
 
 def python_data(a):

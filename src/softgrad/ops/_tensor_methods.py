@@ -7,24 +7,33 @@ import numpy as np
 
 from softgrad.ops import activations as act, creation, elementwise as ew, linalg, reductions as red, shape
 from softgrad.tensor import Tensor, concrete, wrap
+from softgrad.trace import bind
 
 
-def _reflected(op):
+# The arithmetic operators bind their primitive directly: ``self`` is a Tensor, so the op's conversion of Python
+# data never applies and bind returns a Tensor, the same result without the op's layer (the per-op cost).
+
+
+def _binary(prim):
     def method(self, other):
-        return op(other, self)
+        return bind(prim, self, other)
 
-    return method
+    def reflected(self, other):
+        return bind(prim, other, self)
+
+    return method, reflected
 
 
-_BINARY = {
-    "add": ew.add, "sub": ew.sub, "mul": ew.mul, "truediv": ew.div, "floordiv": ew.floordiv, "mod": ew.mod,
-    "pow": ew.pow, "matmul": linalg.matmul,
-}
-for _name, _op in _BINARY.items():
-    setattr(Tensor, f"__{_name}__", _op)
-    setattr(Tensor, f"__r{_name}__", _reflected(_op))
+_BINARY = {"add": ew.add_p, "sub": ew.sub_p, "mul": ew.mul_p, "truediv": ew.div_p, "floordiv": ew.floordiv_p,
+           "mod": ew.mod_p, "pow": ew.pow_p}
+for _name, _prim in _BINARY.items():
+    _method, _reflected = _binary(_prim)
+    setattr(Tensor, f"__{_name}__", _method)
+    setattr(Tensor, f"__r{_name}__", _reflected)
 
-Tensor.__neg__ = ew.neg
+Tensor.__matmul__ = linalg.matmul  # (its shape checks)
+Tensor.__rmatmul__ = lambda self, other: linalg.matmul(other, self)
+Tensor.__neg__ = lambda self: bind(ew.neg_p, self)
 Tensor.__pos__ = lambda self: self
 Tensor.__abs__ = ew.abs
 Tensor.__eq__ = ew.equal
