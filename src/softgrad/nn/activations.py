@@ -56,29 +56,29 @@ class Sigmoid(ElementwiseActivation):
     op = staticmethod(ops.sigmoid)
 
 
-class Softmax(Cell):
-    """softmax along ``axis`` (default −1, as MindSpore)."""
+class AxisActivation(Cell):
+    """A cell that applies the op ``op`` (a class attribute) along ``axis`` (default −1, as MindSpore)."""
+
+    op = staticmethod(ops.softmax)
 
     def __init__(self, axis: int = -1):
         super().__init__()
         self.axis = axis
 
     def construct(self, x):
-        return ops.softmax(x, axis=self.axis)
+        return self.op(x, axis=self.axis)
 
     def __repr__(self) -> str:
-        return f"Softmax(axis={self.axis})"
+        return f"{type(self).__name__}(axis={self.axis})"
 
 
-class LogSoftmax(Cell):
-    """log_softmax along ``axis`` (default −1)."""
+class Softmax(AxisActivation):
+    """softmax along ``axis``."""
 
-    def __init__(self, axis: int = -1):
-        super().__init__()
-        self.axis = axis
+    op = staticmethod(ops.softmax)
 
-    def construct(self, x):
-        return ops.log_softmax(x, axis=self.axis)
 
-    def __repr__(self) -> str:
-        return f"LogSoftmax(axis={self.axis})"
+class LogSoftmax(AxisActivation):
+    """log_softmax along ``axis``."""
+
+    op = staticmethod(ops.log_softmax)
