@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Callable, ParamSpec
+from typing import Any, Callable, ParamSpec, overload
 
 import numpy as np
 
@@ -42,7 +42,15 @@ _VALUE_TYPES = (Tensor,) + ARRAY_TYPES
 # ----- the public op -----
 
 
-def op(fn: Callable[P, Any] | None = None, *, data: int | None = None):
+@overload
+def op(fn: Callable[P, Any], *, data: int | None = None) -> Callable[P, Tensor]: ...
+
+
+@overload
+def op(fn: None = None, *, data: int | None = None) -> Callable[[Callable[P, Any]], Callable[P, Tensor]]: ...
+
+
+def op(fn=None, *, data=None):
     """Declare a public op (``@op``, or ``@op(data=n)``). ``fn`` computes on values (binding primitives or
     composing other ops); the op keeps fn's name, signature and docstring, and
 
