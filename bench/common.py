@@ -103,18 +103,6 @@ def child_env(threads: int, env_name: str) -> dict[str, str]:
     return env
 
 
-def pin_cpus(threads: int) -> list[int]:
-    """Restrict this process to ``threads`` CPUs (no-op if it has no more)."""
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - non-Linux
-        return []
-    if threads < len(cpus):
-        cpus = cpus[:threads]
-        os.sched_setaffinity(0, cpus)
-    return cpus
-
-
 # --------------------------------------------------------------------------
 # Timing
 # --------------------------------------------------------------------------
@@ -414,8 +402,3 @@ def run_case(case: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     time.sleep(0.25)
     out["probe_s"] = round(max(before, speed_probe()), 6)
     return out
-
-
-def add_bench_dir_to_path() -> None:
-    if str(BENCH_DIR) not in sys.path:
-        sys.path.insert(0, str(BENCH_DIR))

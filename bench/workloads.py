@@ -491,5 +491,3 @@ class _Guard:
         if not callable(fn):
             raise Unavailable(f"peer has no {name} implementation")
         return fn
-
-WORKLOADS = ("ce", "mlp", "overhead", "second_order", "limits")
