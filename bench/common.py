@@ -43,6 +43,12 @@ PEERS_DIR = BENCH_DIR / "peers"
 #: print whatever they like around it.
 RESULT_MARKER = "BENCH_RESULT "
 
+
+def log(msg: str) -> None:
+    """A progress line of the runner, on stderr."""
+    print(msg, file=sys.stderr, flush=True)
+
+
 # --------------------------------------------------------------------------
 # Environments
 # --------------------------------------------------------------------------
@@ -361,7 +367,7 @@ def speed_probe() -> float:
     """Seconds for a fixed piece of work, best of 3: a Python loop and float32 GEMMs through NumPy's BLAS on
     the run's threads (when one CPU is slow, the other thread waits for it). This VM has phases of seconds to
     minutes in which every process runs 1.3-3x slower with no other process busy; the driver compares the
-    probes of all cases of a run to spot a case measured in such a phase (``run.SLOW``)."""
+    probes of all cases of a run to spot a case measured in such a phase (``schedule.SLOW``)."""
     m = np.full((256, 256), 0.5, np.float32)
     best = math.inf
     for _ in range(3):
