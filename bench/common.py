@@ -1,13 +1,14 @@
 """Shared machinery for the benchmark peers and the runner.
 
-Nothing here imports a peer library (torch, jax, autograd, softgrad): a peer
-process imports exactly one of them, the runner imports none.
+Nothing here imports a peer library (torch, jax, autograd, softgrad) unless a
+peer asks (``require``): a peer process imports exactly one of them, the runner
+imports none.
 
 What lives here:
 
 * the child-process protocol (``peer_main``): argument parsing, the JSON
   line a peer prints, peak RSS, per-case status ``ok`` / ``FAILED`` /
-  ``unavailable``;
+  ``unavailable`` (``run_case``, ``run_cases``);
 * thread-count and allocator environments (``thread_env``, ``ENVIRONMENTS``);
 * the timing helper (``measure``: warm-up, then the median of >= 5 repeats
   measured with ``time.perf_counter``);
@@ -20,6 +21,7 @@ Workload definitions, data generation and the NumPy references are in
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -194,6 +196,14 @@ class Unavailable(Exception):
     """The peer cannot run this case (library or API missing)."""
 
 
+def require(module: str, failure: str = "not installed") -> Any:
+    """``import module``; if that fails, raise ``Unavailable`` with ``failure`` and the reason."""
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:
+        raise Unavailable(f"{failure} ({type(exc).__name__}: {exc})")
+
+
 def compare(name: str, got: Any, ref: np.ndarray, rtol: float) -> float:
     """Relative max-norm error ``max|got - ref| / max|ref|``; raise if > rtol.
 
@@ -267,6 +277,45 @@ def emit(payload: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def process_info(args: argparse.Namespace, row: str) -> dict[str, Any]:
+    """The start of a peer's payload: what it was asked to run, and where (interpreter, allocator, CPUs)."""
+    return {
+        "row": row,
+        "workload": args.workload,
+        "threads": args.threads,
+        "quick": args.quick,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
+        "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+    }
+
+
+def run_workload(payload: dict[str, Any], ctx: Context, workload: str,
+                 setup: Callable[[Context], dict[str, Any]],
+                 drivers: dict[str, Callable[[Context, Any], list[dict[str, Any]]]]) -> None:
+    """Set the library up and run the workload's driver, adding the library's version and threads, the
+    status and the cases to ``payload``; an exception outside any case becomes the status."""
+    try:
+        info = setup(ctx)
+        payload["version"] = info.get("version")
+        payload["library_threads"] = info.get("threads", ctx.threads)
+        if info.get("source"):
+            payload["source"] = info["source"]
+        driver = drivers.get(workload)
+        if driver is None:
+            payload.update(status="unavailable",
+                           reason=f"workload {workload!r} not implemented by this peer", cases=[])
+        else:
+            payload["cases"] = driver(ctx, info.get("impl"))
+            payload["status"] = "ok"
+    except Unavailable as exc:
+        payload.update(status="unavailable", reason=str(exc), cases=[])
+    except Exception as exc:  # a crash outside any case
+        payload.update(status="FAILED", reason=f"{type(exc).__name__}: {exc}",
+                       traceback=traceback.format_exc(limit=8), cases=[])
+
+
 def peer_main(
     row: str | Callable[[argparse.Namespace], str],
     setup: Callable[[Context], dict[str, Any]],
@@ -276,51 +325,19 @@ def peer_main(
     """Entry point of every peer script.
 
     ``setup(ctx)`` imports the library (raising ``Unavailable`` if it cannot)
-    and returns ``{"version": ..., "impl": <object handed to the driver>}``.
-    ``drivers[workload](ctx, impl)`` returns the list of case results.
-    Whatever happens, exactly one result line is printed and the exit code is 0
-    unless the interpreter itself dies.
+    and returns ``{"version": ..., "impl": <object handed to the driver>}``,
+    and ``"threads"`` if the library reports a thread count of its own (default:
+    ``ctx.threads``). ``drivers[workload](ctx, impl)`` returns the list of case
+    results. Whatever happens, exactly one result line is printed and the exit
+    code is 0 unless the interpreter itself dies.
     """
     args = parse_args(argv)
-    row_name = row(args) if callable(row) else row
     ctx = Context(threads=args.threads, quick=args.quick,
                   budget=Budget.for_mode(args.quick), cases=args.case,
                   weights=args.weights, mode=args.mode)
     t_start = time.perf_counter()
-    payload: dict[str, Any] = {
-        "row": row_name,
-        "workload": args.workload,
-        "threads": args.threads,
-        "quick": args.quick,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
-        "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-    }
-    try:
-        info = setup(ctx)
-        payload["version"] = info.get("version")
-        payload["library_threads"] = info.get("threads")
-        if info.get("source"):
-            payload["source"] = info["source"]
-        impl = info.get("impl")
-        driver = drivers.get(args.workload)
-        if driver is None:
-            payload["status"] = "unavailable"
-            payload["reason"] = f"workload {args.workload!r} not implemented by this peer"
-            payload["cases"] = []
-        else:
-            payload["cases"] = driver(ctx, impl)
-            payload["status"] = "ok"
-    except Unavailable as exc:
-        payload["status"] = "unavailable"
-        payload["reason"] = str(exc)
-        payload["cases"] = []
-    except Exception as exc:  # a crash outside any case
-        payload["status"] = "FAILED"
-        payload["reason"] = f"{type(exc).__name__}: {exc}"
-        payload["traceback"] = traceback.format_exc(limit=8)
-        payload["cases"] = []
+    payload = process_info(args, row(args) if callable(row) else row)
+    run_workload(payload, ctx, args.workload, setup, drivers)
     payload["blas"] = blas_info()
     payload["maxrss_mb"] = round(maxrss_mb(), 1)
     payload["wall_s"] = round(time.perf_counter() - t_start, 3)
@@ -408,3 +425,8 @@ def run_case(case: str, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     time.sleep(0.25)
     out["probe_s"] = round(max(before, speed_probe()), 6)
     return out
+
+
+def run_cases(ctx: Context, bodies: dict[str, Callable[[], dict[str, Any]]]) -> list[dict[str, Any]]:
+    """``run_case`` of each case (name -> body) that the command line asks for, in order."""
+    return [run_case(name, body) for name, body in bodies.items() if ctx.wants(name)]

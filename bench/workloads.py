@@ -24,11 +24,12 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, Sequence
+from functools import partial
+from typing import Any, Sequence
 
 import numpy as np
 
-from common import (CheckFailed, Context, Unavailable, compare, measure, peer_main, run_case)
+from common import CheckFailed, Context, Unavailable, compare, measure, peer_main, run_cases
 
 SEED = 20240601
 
@@ -52,6 +53,22 @@ def run_chain(steps, x):
     for f, c in steps:
         x = f(x, c)
     return x
+
+
+def loss_and_grad(r) -> tuple[float, np.ndarray]:
+    """``to_numpy`` of a (loss, gradient) result that NumPy converts as it is (NumPy, autograd, JAX)."""
+    return float(r[0]), np.asarray(r[1])
+
+
+def tensor_loss_and_grad(r) -> tuple[float, np.ndarray]:
+    """``to_numpy`` of a (loss, gradient) pair of tensors with ``.item()`` and ``.numpy()`` (PyTorch,
+    tinygrad)."""
+    return float(r[0].item()), r[1].numpy()
+
+
+def tensor_numpy(r) -> np.ndarray:
+    """``to_numpy`` of a tensor with ``.numpy()`` (PyTorch, tinygrad)."""
+    return r.numpy()
 
 
 def ce_case(shape: tuple[int, int]) -> str:
@@ -89,32 +106,26 @@ def drive_ce(ctx: Context, impl) -> list[dict[str, Any]]:
     + backward and returns the library's (loss, grad) once computed;
     ``to_numpy(result) -> (float loss, ndarray grad)``."""
     b = ctx.budget
-    out = []
-    for shape in CE_SHAPES:
-        name = ce_case(shape)
-        if not ctx.wants(name):
-            continue
 
-        def body(shape=shape) -> dict[str, Any]:
-            logits, labels = ce_data(shape)
-            ref_loss, ref_grad = ce_reference(logits, labels)
-            step, to_numpy = impl.ce(logits, labels)
-            loss, grad = to_numpy(step())
-            grad_dtype = str(np.asarray(grad).dtype)
-            err_l = compare("loss", np.float64(loss), np.float64(ref_loss), CE_RTOL)
-            err_g = compare("grad", grad, ref_grad, CE_RTOL)
-            del grad, ref_grad
-            t = measure(step, repeats=b.repeats, warmup=b.warmup, min_time=b.min_time)
-            nbytes = 2 * logits.nbytes  # logits read + float32 gradient written
-            notes = [getattr(step, "note", None)]
-            if grad_dtype != "float32":
-                notes.append(f"gradient returned as {grad_dtype}")
-            return dict(t, check_err=max(err_l, err_g), bytes=nbytes,
-                        gbps=nbytes / t["median_s"] / 1e9, grad_dtype=grad_dtype,
-                        note=_join(notes))
+    def body(shape) -> dict[str, Any]:
+        logits, labels = ce_data(shape)
+        ref_loss, ref_grad = ce_reference(logits, labels)
+        step, to_numpy = impl.ce(logits, labels)
+        loss, grad = to_numpy(step())
+        grad_dtype = str(np.asarray(grad).dtype)
+        err_l = compare("loss", np.float64(loss), np.float64(ref_loss), CE_RTOL)
+        err_g = compare("grad", grad, ref_grad, CE_RTOL)
+        del grad, ref_grad
+        t = measure(step, repeats=b.repeats, warmup=b.warmup, min_time=b.min_time)
+        nbytes = 2 * logits.nbytes  # logits read + float32 gradient written
+        notes = [getattr(step, "note", None)]
+        if grad_dtype != "float32":
+            notes.append(f"gradient returned as {grad_dtype}")
+        return dict(t, check_err=max(err_l, err_g), bytes=nbytes,
+                    gbps=nbytes / t["median_s"] / 1e9, grad_dtype=grad_dtype,
+                    note=_join(notes))
 
-        out.append(run_case(name, body))
-    return out
+    return run_cases(ctx, {ce_case(s): partial(body, s) for s in CE_SHAPES})
 
 
 def _join(notes) -> str | None:
@@ -199,19 +210,31 @@ def mlp_reference(params: dict[str, np.ndarray], x: np.ndarray,
     return loss, [dW1, db1, dW2, db2, dW3, db3]
 
 
-class MLPTrainer(Protocol):
-    """What a peer's MLP factory returns.
+class MLPTrainer:
+    """Base of what a peer's MLP factory returns.
 
     ``grads(x, y)`` -> (loss, [dW1, db1, dW2, db2, dW3, db3]) as NumPy, at the
     current weights and without updating them (the check);
     ``step(x, y)`` -> one SGD step (forward, backward, update);
-    ``sync()`` -> wait for outstanding asynchronous work (JAX) - no-op otherwise.
+    ``sync()`` -> wait for outstanding asynchronous work (JAX, tinygrad).
     Gradients of W are reported in the (in, out) layout of ``mlp_init``.
     """
 
-    def grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, Sequence[np.ndarray]]: ...
-    def step(self, x: np.ndarray, y: np.ndarray) -> None: ...
-    def sync(self) -> None: ...
+    def grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, Sequence[np.ndarray]]:
+        raise NotImplementedError
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def sync(self) -> None:
+        """Nothing to wait for: a step's work is done when it returns."""
+
+
+def linear_init(params: dict[str, np.ndarray]):
+    """The initial (weight, bias) of each layer, the weight in the (out, in) layout of ``nn.Linear``-style
+    layers (C-contiguous)."""
+    for k in range(1, len(MLP_SIZES)):
+        yield np.ascontiguousarray(params[f"W{k}"].T), params[f"b{k}"]
 
 
 def drive_mlp(ctx: Context, impl) -> list[dict[str, Any]]:
@@ -220,56 +243,49 @@ def drive_mlp(ctx: Context, impl) -> list[dict[str, Any]]:
     b = ctx.budget
     x_all, y_all = mnist_like()
     init = load_mlp_init(ctx.weights)
-    out = []
-    for bs in MLP_BATCHES:
-        name = str(bs)
-        if not ctx.wants(name):
-            continue
+    def body(bs) -> dict[str, Any]:
+        params = {k: v.copy() for k, v in init.items()}
+        trainer = impl.mlp(params, MLP_LR)
+        xb, yb = x_all[:bs], y_all[:bs]
+        ref_loss, ref_grads = mlp_reference(init, xb, yb)
+        loss, grads = trainer.grads(xb, yb)
+        err = compare("loss", np.float64(loss), np.float64(ref_loss), MLP_RTOL)
+        if len(grads) != len(ref_grads):
+            raise CheckFailed(f"{len(grads)} gradients, expected {len(ref_grads)}")
+        for pname, g, r in zip(PARAM_NAMES, grads, ref_grads):
+            err = max(err, compare("d" + pname, g, r, MLP_RTOL))
 
-        def body(bs=bs) -> dict[str, Any]:
-            params = {k: v.copy() for k, v in init.items()}
-            trainer = impl.mlp(params, MLP_LR)
-            xb, yb = x_all[:bs], y_all[:bs]
-            ref_loss, ref_grads = mlp_reference(init, xb, yb)
-            loss, grads = trainer.grads(xb, yb)
-            err = compare("loss", np.float64(loss), np.float64(ref_loss), MLP_RTOL)
-            if len(grads) != len(ref_grads):
-                raise CheckFailed(f"{len(grads)} gradients, expected {len(ref_grads)}")
-            for pname, g, r in zip(PARAM_NAMES, grads, ref_grads):
-                err = max(err, compare("d" + pname, g, r, MLP_RTOL))
+        n_batches = MLP_N_TRAIN // bs
+        pos = [0]
 
-            n_batches = MLP_N_TRAIN // bs
-            pos = [0]
+        def chunk(k: int) -> float:
+            t0 = time.perf_counter()
+            i = pos[0]
+            for _ in range(k):
+                s = (i % n_batches) * bs
+                trainer.step(x_all[s:s + bs], y_all[s:s + bs])
+                i += 1
+            trainer.sync()
+            pos[0] = i
+            return time.perf_counter() - t0
 
-            def chunk(k: int) -> float:
-                t0 = time.perf_counter()
-                i = pos[0]
-                for _ in range(k):
-                    s = (i % n_batches) * bs
-                    trainer.step(x_all[s:s + bs], y_all[s:s + bs])
-                    i += 1
-                trainer.sync()
-                pos[0] = i
-                return time.perf_counter() - t0
+        k = max(2, math.ceil(b.mlp_samples / bs))
+        chunk(k)  # warm-up (compiles, first-touch, allocator steady state)
+        if b.mlp_min_time > 0 and (t_first := chunk(k)) < b.mlp_min_time:
+            k = min(n_batches, math.ceil(k * b.mlp_min_time / max(t_first, 1e-9)))
+        times = sorted(chunk(k) for _ in range(b.mlp_repeats))
+        med = float(np.median(times))
+        samples = k * bs
+        per_epoch = med / samples * MLP_N_TRAIN
+        return {
+            "median_s": med, "min_s": times[0], "max_s": times[-1],
+            "repeats": len(times), "steps_per_repeat": k, "samples_timed": samples,
+            "sec_per_epoch": per_epoch,
+            "gflops": mlp_flops_per_sample() * MLP_N_TRAIN / per_epoch / 1e9,
+            "check_err": err, "note": getattr(trainer, "note", None),
+        }
 
-            k = max(2, math.ceil(b.mlp_samples / bs))
-            chunk(k)  # warm-up (compiles, first-touch, allocator steady state)
-            if b.mlp_min_time > 0 and (t_first := chunk(k)) < b.mlp_min_time:
-                k = min(n_batches, math.ceil(k * b.mlp_min_time / max(t_first, 1e-9)))
-            times = sorted(chunk(k) for _ in range(b.mlp_repeats))
-            med = float(np.median(times))
-            samples = k * bs
-            per_epoch = med / samples * MLP_N_TRAIN
-            return {
-                "median_s": med, "min_s": times[0], "max_s": times[-1],
-                "repeats": len(times), "steps_per_repeat": k, "samples_timed": samples,
-                "sec_per_epoch": per_epoch,
-                "gflops": mlp_flops_per_sample() * MLP_N_TRAIN / per_epoch / 1e9,
-                "check_err": err, "note": getattr(trainer, "note", None),
-            }
-
-        out.append(run_case(name, body))
-    return out
+    return run_cases(ctx, {str(bs): partial(body, bs) for bs in MLP_BATCHES})
 
 
 # --------------------------------------------------------------------------
@@ -332,9 +348,7 @@ def drive_overhead(ctx: Context, impl) -> list[dict[str, Any]]:
         return dict(t, check_err=err, n_ops=len(OVERHEAD_CHAIN), note=getattr(step, "note", None),
                     us_per_op=t["median_s"] / len(OVERHEAD_CHAIN) * 1e6)
 
-    if not ctx.wants("chain200"):
-        return []
-    return [run_case("chain200", body)]
+    return run_cases(ctx, {"chain200": body})
 
 
 # --------------------------------------------------------------------------
@@ -369,20 +383,15 @@ def drive_second_order(ctx: Context, impl) -> list[dict[str, Any]]:
     h_ref = second_order_reference(a, x)
     cases = {"hvp": (lambda: impl.hvp(a.copy(), x.copy(), v.copy()), h_ref @ v),
              "hessian": (lambda: impl.hessian(a.copy(), x.copy()), h_ref)}
-    out = []
-    for name, (build, ref) in cases.items():
-        if not ctx.wants(name):
-            continue
 
-        def body(build=build, ref=ref, name=name) -> dict[str, Any]:
-            step, to_numpy = build()
-            err = compare(name, to_numpy(step()), ref, SO_RTOL)
-            t = measure(step, repeats=b.repeats, warmup=b.warmup, min_time=b.min_time)
-            return dict(t, check_err=err, us=t["median_s"] * 1e6,
-                        note=getattr(step, "note", None))
+    def body(name, build, ref) -> dict[str, Any]:
+        step, to_numpy = build()
+        err = compare(name, to_numpy(step()), ref, SO_RTOL)
+        t = measure(step, repeats=b.repeats, warmup=b.warmup, min_time=b.min_time)
+        return dict(t, check_err=err, us=t["median_s"] * 1e6,
+                    note=getattr(step, "note", None))
 
-        out.append(run_case(name, body))
-    return out
+    return run_cases(ctx, {name: partial(body, name, build, ref) for name, (build, ref) in cases.items()})
 
 
 # --------------------------------------------------------------------------
@@ -400,7 +409,6 @@ def drive_limits(ctx: Context, _impl=None) -> list[dict[str, Any]]:
     Python threads (NumPy releases the GIL); GB/s = (bytes read + bytes
     written) / t, the same convention as the ce workload's GB/s."""
     b = ctx.budget
-    out = []
     n = 1024 if ctx.quick else GEMM_N
 
     def gemm() -> dict[str, Any]:
@@ -443,11 +451,7 @@ def drive_limits(ctx: Context, _impl=None) -> list[dict[str, Any]]:
                     gbps=2 * src.nbytes / t["median_s"] / 1e9,
                     peak_gbps=2 * src.nbytes / t["min_s"] / 1e9)
 
-    if ctx.wants("gemm"):
-        out.append(run_case("gemm", gemm))
-    if ctx.wants("copy"):
-        out.append(run_case("copy", copy))
-    return out
+    return run_cases(ctx, {"gemm": gemm, "copy": copy})
 
 
 DRIVERS = {
@@ -460,24 +464,25 @@ DRIVERS = {
 
 
 def main(row, setup, argv=None) -> None:
-    """Entry point of a peer script: ``setup(ctx)`` returns
-    ``{"version": str, "threads": ..., "impl": obj}`` where ``obj`` has any of
-    the methods ``ce``, ``mlp``, ``overhead``, ``hvp``, ``hessian``; a missing
+    """Entry point of a peer script: ``setup(ctx)`` returns ``{"version": str,
+    "impl": obj}`` (see ``common.peer_main``) where ``obj`` has any of the
+    methods ``ce``, ``mlp``, ``overhead``, ``hvp``, ``hessian``; a missing
     method makes its cases ``unavailable``. Only the numpy peer runs limits."""
-    def wrap(workload, driver):
-        def run(ctx, impl):
-            if workload == "limits":
-                if not getattr(impl, "limits", False):
-                    raise Unavailable("limits are measured by the numpy peer only")
-                return driver(ctx, impl)
-            needed = {"second_order": ()}.get(workload, (workload,))
-            for attr in needed:
-                if not callable(getattr(impl, attr, None)):
-                    raise Unavailable(f"peer has no {workload} implementation")
-            return driver(ctx, _Guard(impl))
-        return run
+    peer_main(row, setup, {w: _on_impl(w, d) for w, d in DRIVERS.items()}, argv)
 
-    peer_main(row, setup, {w: wrap(w, d) for w, d in DRIVERS.items()}, argv)
+
+def _on_impl(workload, driver):
+    """``driver``, run only on an impl that has the workload: limits on the numpy peer alone (``impl.limits``),
+    ce / mlp / overhead on one with the method of that name; second order asks case by case (``_Guard``)."""
+    def run(ctx, impl):
+        if workload == "limits":
+            if not getattr(impl, "limits", False):
+                raise Unavailable("limits are measured by the numpy peer only")
+            return driver(ctx, impl)
+        if workload != "second_order" and not callable(getattr(impl, workload, None)):
+            raise Unavailable(f"peer has no {workload} implementation")
+        return driver(ctx, _Guard(impl))
+    return run
 
 
 class _Guard:

@@ -13,17 +13,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 import workloads  # noqa: E402
-from common import Unavailable, package_version  # noqa: E402
+from common import package_version, require  # noqa: E402
 
 
 def setup(ctx):
-    try:
-        import autograd
-        import autograd.numpy  # noqa: F401
-    except Exception as exc:
-        raise Unavailable(f"not installed ({type(exc).__name__}: {exc})")
-    ver = package_version("autograd", autograd)
-    return {"version": ver, "threads": ctx.threads, "impl": AutogradImpl()}
+    autograd = require("autograd")
+    require("autograd.numpy")
+    return {"version": package_version("autograd", autograd), "impl": AutogradImpl()}
 
 
 class AutogradImpl:
@@ -41,7 +37,7 @@ class AutogradImpl:
             return anp.mean(lse(z, axis=1) - z[rows, labels])
 
         vg = self.ag.value_and_grad(loss_fn)
-        return (lambda: vg(logits)), lambda r: (float(r[0]), np.asarray(r[1]))
+        return (lambda: vg(logits)), workloads.loss_and_grad
 
     def mlp(self, params, lr):
         return _AutogradMLP(self, params, lr)
@@ -54,7 +50,7 @@ class AutogradImpl:
             return anp.sum(workloads.run_chain(steps, x))
 
         vg = self.ag.value_and_grad(chain_fn)
-        return (lambda: vg(x0)), lambda r: (float(r[0]), np.asarray(r[1]))
+        return (lambda: vg(x0)), workloads.loss_and_grad
 
     def _f(self, a):
         lse = self.logsumexp
@@ -69,7 +65,7 @@ class AutogradImpl:
         return (lambda: h(x)), np.asarray
 
 
-class _AutogradMLP:
+class _AutogradMLP(workloads.MLPTrainer):
     def __init__(self, impl: AutogradImpl, params, lr):
         anp, lse = impl.anp, impl.logsumexp
         self.p = [params[k] for k in workloads.PARAM_NAMES]
@@ -92,9 +88,6 @@ class _AutogradMLP:
         _, g = self.vg(self.p, x, y)
         for pi, gi in zip(self.p, g):
             pi -= self.lr * gi
-
-    def sync(self):
-        pass
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 import workloads  # noqa: E402
-from common import Unavailable  # noqa: E402
+from common import require  # noqa: E402
 
 
 def row_name(args) -> str:
@@ -29,15 +29,12 @@ def setup(ctx):
     mode = ctx.mode or "jit"
     if mode not in ("jit", "eager"):
         raise ValueError(f"--mode must be jit or eager, not {mode!r}")
-    try:
-        import jax
-    except Exception as exc:
-        raise Unavailable(f"not installed ({type(exc).__name__}: {exc})")
+    jax = require("jax")
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_platforms", "cpu")
     import jaxlib
     return {"version": f"{jax.__version__} (jaxlib {jaxlib.__version__})",
-            "threads": ctx.threads, "impl": JaxImpl(jax, mode == "jit")}
+            "impl": JaxImpl(jax, mode == "jit")}
 
 
 class JaxImpl:
@@ -61,7 +58,7 @@ class JaxImpl:
 
         f = self._compile(jax.value_and_grad(loss_fn))
         z, y = jnp.asarray(logits), jnp.asarray(labels)
-        return self._blocking(f, z, y), lambda r: (float(r[0]), np.asarray(r[1]))
+        return self._blocking(f, z, y), workloads.loss_and_grad
 
     def mlp(self, params, lr):
         return _JaxMLP(self, params, lr)
@@ -74,7 +71,7 @@ class JaxImpl:
             return jnp.sum(workloads.run_chain(steps, x))
 
         f = self._compile(jax.value_and_grad(chain_fn))
-        return self._blocking(f, jnp.asarray(x0)), lambda r: (float(r[0]), np.asarray(r[1]))
+        return self._blocking(f, jnp.asarray(x0)), workloads.loss_and_grad
 
     def _f(self, a):
         from jax.scipy.special import logsumexp
@@ -92,7 +89,7 @@ class JaxImpl:
         return self._blocking(h, self.jnp.asarray(x)), np.asarray
 
 
-class _JaxMLP:
+class _JaxMLP(workloads.MLPTrainer):
     def __init__(self, impl: JaxImpl, params, lr):
         jax, jnp = impl.jax, impl.jnp
         self.jax = jax

@@ -19,19 +19,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 import workloads  # noqa: E402
-from common import Unavailable, package_version  # noqa: E402
+from common import Unavailable, package_version, require  # noqa: E402
 
 NO_SECOND_ORDER = ("MyGrad has no higher-order derivatives: backward() leaves plain "
                    "NumPy arrays in .grad, which cannot be differentiated again")
 
 
 def setup(ctx):
-    try:
-        import mygrad
-    except Exception as exc:
-        raise Unavailable(f"not installed ({type(exc).__name__}: {exc})")
-    ver = package_version("mygrad", mygrad)
-    return {"version": ver, "threads": ctx.threads, "impl": MygradImpl()}
+    mygrad = require("mygrad")
+    return {"version": package_version("mygrad", mygrad), "impl": MygradImpl()}
 
 
 class MygradImpl:
@@ -49,7 +45,7 @@ class MygradImpl:
             loss.backward()
             return loss, z.grad
 
-        return step, lambda r: (float(r[0].item()), np.asarray(r[1]))
+        return step, _loss_and_grad
 
     def mlp(self, params, lr):
         return _MygradMLP(self, params, lr)
@@ -64,7 +60,7 @@ class MygradImpl:
             s.backward()
             return s, x.grad
 
-        return step, lambda r: (float(r[0].item()), np.asarray(r[1]))
+        return step, _loss_and_grad
 
     def hvp(self, a, x, v):
         raise Unavailable(NO_SECOND_ORDER)
@@ -73,7 +69,7 @@ class MygradImpl:
         raise Unavailable(NO_SECOND_ORDER)
 
 
-class _MygradMLP:
+class _MygradMLP(workloads.MLPTrainer):
     def __init__(self, impl: MygradImpl, params, lr):
         self.mg, self.relu, self.softmax_ce = impl.mg, impl.relu, impl.softmax_ce
         self.p = [self.mg.tensor(params[k]) for k in workloads.PARAM_NAMES]
@@ -96,8 +92,10 @@ class _MygradMLP:
         for p in self.p:
             p.data -= self.lr * p.grad
 
-    def sync(self):
-        pass
+
+def _loss_and_grad(r):
+    """A step's (loss tensor, gradient array) as (float, ndarray)."""
+    return float(r[0].item()), np.asarray(r[1])
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ class NumpyImpl:
             e[rows, labels] -= inv_n
             return loss, e
 
-        return step, lambda r: (float(r[0]), r[1])
+        return step, workloads.loss_and_grad
 
     # -- mlp ---------------------------------------------------------------
     def mlp(self, params: dict, lr: float):
@@ -69,7 +69,7 @@ class NumpyImpl:
                     g = g * c
             return value, g
 
-        return step, lambda r: (float(r[0]), r[1])
+        return step, workloads.loss_and_grad
 
     # -- second order ------------------------------------------------------
     def hvp(self, a: np.ndarray, x: np.ndarray, v: np.ndarray):
@@ -80,7 +80,7 @@ class NumpyImpl:
             u = a @ v
             return a.T @ (p * u - p * (p @ u))
 
-        return step, lambda r: r
+        return step, np.asarray
 
     def hessian(self, a: np.ndarray, x: np.ndarray):
         def step():
@@ -90,10 +90,10 @@ class NumpyImpl:
             pa = p[:, None] * a
             return a.T @ pa - np.outer(p @ a, p @ a)
 
-        return step, lambda r: r
+        return step, np.asarray
 
 
-class _NumpyMLP:
+class _NumpyMLP(workloads.MLPTrainer):
     def __init__(self, params: dict, lr: float):
         self.p = params  # updated in place
         self.lr = np.float32(lr)
@@ -139,12 +139,9 @@ class _NumpyMLP:
             g *= self.lr
             self.p[name] -= g
 
-    def sync(self):
-        pass
-
 
 def setup(ctx):
-    return {"version": np.__version__, "threads": ctx.threads, "impl": NumpyImpl()}
+    return {"version": np.__version__, "impl": NumpyImpl()}
 
 
 if __name__ == "__main__":

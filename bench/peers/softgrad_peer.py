@@ -12,16 +12,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 import workloads  # noqa: E402
-from common import Unavailable  # noqa: E402
+from common import require  # noqa: E402
 
 
 def setup(ctx):
-    try:
-        import softgrad as sg
-    except Exception as exc:
-        raise Unavailable(f"import softgrad failed ({type(exc).__name__}: {exc})")
-    return {"version": getattr(sg, "__version__", "?"), "threads": ctx.threads,
-            "source": str(Path(sg.__file__).parent), "impl": SoftgradImpl(sg)}
+    sg = require("softgrad", "import softgrad failed")
+    return {"version": getattr(sg, "__version__", "?"), "source": str(Path(sg.__file__).parent),
+            "impl": SoftgradImpl(sg)}
 
 
 class SoftgradImpl:
@@ -33,7 +30,7 @@ class SoftgradImpl:
         y = sg.Tensor(labels)
         vg = sg.value_and_grad(lambda z: ops.cross_entropy(z, y, reduction="mean"), grad_position=0)
         z = sg.Tensor(logits)
-        return (lambda: vg(z)), lambda r: (float(_np(r[0])), _np(r[1]))
+        return (lambda: vg(z)), _loss_and_grad
 
     def mlp(self, params, lr):
         return _SoftgradMLP(self.sg, params, lr)
@@ -43,7 +40,7 @@ class SoftgradImpl:
         steps = workloads.chain_steps(chain, ops.sin, ops.exp)
         vg = sg.value_and_grad(lambda x: ops.sum(workloads.run_chain(steps, x)), grad_position=0)
         x = sg.Tensor(x0)
-        return (lambda: vg(x)), lambda r: (float(_np(r[0])), _np(r[1]))
+        return (lambda: vg(x)), _loss_and_grad
 
     def _f(self, a):
         ops = self.ops
@@ -67,7 +64,7 @@ class SoftgradImpl:
         return (lambda: h(xt)), _np
 
 
-class _SoftgradMLP:
+class _SoftgradMLP(workloads.MLPTrainer):
     """The idiomatic training step: ``nn.Dense`` layers in a ``SequentialCell``,
     ``value_and_grad(loss, None, weights=optimizer.parameters)``,
     ``optim.SGD(...)(grads)`` - what ``nn.TrainOneStepCell`` does."""
@@ -76,10 +73,8 @@ class _SoftgradMLP:
         nn, ops = sg.nn, sg.ops
         sizes = workloads.MLP_SIZES
         layers = []
-        for k in range(1, 4):
-            layers.append(nn.Dense(sizes[k - 1], sizes[k],
-                                   weight_init=np.ascontiguousarray(params[f"W{k}"].T),
-                                   bias_init=params[f"b{k}"].copy(),
+        for k, (w, b) in enumerate(workloads.linear_init(params), start=1):
+            layers.append(nn.Dense(sizes[k - 1], sizes[k], weight_init=w, bias_init=b.copy(),
                                    activation="relu" if k < 3 else None))
         self.model = nn.SequentialCell(*layers)
         self.opt = sg.optim.SGD(self.model.trainable_params(), lr=lr)
@@ -106,12 +101,15 @@ class _SoftgradMLP:
         _, g = self.vg(self.sg.Tensor(x), self.sg.Tensor(y))
         self.opt(g)
 
-    def sync(self):
-        pass
-
 
 def _np(t):
+    """A softgrad Tensor (or anything array-like) as an ndarray."""
     return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
+
+
+def _loss_and_grad(r):
+    """A (loss, gradient) pair of Tensors as (float, ndarray)."""
+    return float(_np(r[0])), _np(r[1])
 
 
 if __name__ == "__main__":

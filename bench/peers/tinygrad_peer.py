@@ -35,10 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-
 import workloads  # noqa: E402
-from common import Unavailable, package_version  # noqa: E402
+from common import Unavailable, package_version, require  # noqa: E402
 
 BACKEND = "CPU:CLANG"
 
@@ -51,10 +49,7 @@ def setup(ctx):
     if os.environ["DEV"].startswith("CPU") and shutil.which(compiler) is None:
         raise Unavailable(f"tinygrad's CPU device needs {compiler!r} on PATH to compile its "
                           "kernels (Debian: apt-get install clang)")
-    try:
-        import tinygrad
-    except Exception as exc:
-        raise Unavailable(f"not installed ({type(exc).__name__}: {exc})")
+    tinygrad = require("tinygrad")
     from tinygrad import Device, Tensor
     from tinygrad.helpers import NUM_CPU_THREADS
     try:
@@ -87,7 +82,7 @@ class TinygradImpl:
             loss = z.sparse_categorical_crossentropy(y).backward()
             return self._done(loss, z.grad)
 
-        return step, lambda r: (float(r[0].item()), r[1].numpy())
+        return step, workloads.tensor_loss_and_grad
 
     def mlp(self, params, lr):
         return _TinygradMLP(self, params, lr)
@@ -102,7 +97,7 @@ class TinygradImpl:
             s = workloads.run_chain(steps, x).sum().backward()
             return self._done(s, x.grad)
 
-        return step, lambda r: (float(r[0].item()), r[1].numpy())
+        return step, workloads.tensor_loss_and_grad
 
     def _grad(self, a, x):
         """The gradient of logsumexp(a @ x) w.r.t. x, as a lazy tensor."""
@@ -117,7 +112,7 @@ class TinygradImpl:
             return self._done(hv)[0]
 
         step.note = "reverse-over-reverse (no forward mode)"
-        return step, lambda r: r.numpy()
+        return step, workloads.tensor_numpy
 
     def hessian(self, a, x):
         at, xt = (self.Tensor(t).realize() for t in (a, x))
@@ -128,18 +123,18 @@ class TinygradImpl:
             return self._done(self.Tensor.stack(*rows))[0]
 
         step.note = "one reverse-over-reverse pass per row"
-        return step, lambda r: r.numpy()
+        return step, workloads.tensor_numpy
 
 
-class _TinygradMLP:
+class _TinygradMLP(workloads.MLPTrainer):
     def __init__(self, impl: TinygradImpl, params, lr):
         Tensor, nn = impl.Tensor, impl.nn
         self.Tensor, self.Context, self.device = Tensor, impl.Context, impl.device
         sizes = workloads.MLP_SIZES
         self.layers = [nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:])]
-        for k, lin in enumerate(self.layers, start=1):  # nn.Linear keeps weight as (out, in)
-            lin.weight = Tensor(np.ascontiguousarray(params[f"W{k}"].T)).realize()
-            lin.bias = Tensor(params[f"b{k}"]).realize()
+        for lin, (w, b) in zip(self.layers, workloads.linear_init(params)):
+            lin.weight = Tensor(w).realize()
+            lin.bias = Tensor(b).realize()
         self.opt = nn.optim.SGD(nn.state.get_parameters(self.layers), lr=lr)
 
     def _loss(self, x, y):

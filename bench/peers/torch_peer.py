@@ -11,17 +11,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-
 import workloads  # noqa: E402
-from common import Unavailable  # noqa: E402
+from common import require  # noqa: E402
 
 
 def setup(ctx):
-    try:
-        import torch
-    except Exception as exc:
-        raise Unavailable(f"not installed ({type(exc).__name__}: {exc})")
+    torch = require("torch")
     torch.set_num_threads(ctx.threads)
     return {"version": torch.__version__, "threads": torch.get_num_threads(),
             "impl": TorchImpl(torch)}
@@ -44,7 +39,7 @@ class TorchImpl:
             (g,) = torch.autograd.grad(loss, zz)
             return loss, g
 
-        return step, lambda r: (float(r[0].item()), r[1].numpy())
+        return step, workloads.tensor_loss_and_grad
 
     def mlp(self, params, lr):
         return _TorchMLP(self.torch, params, lr)
@@ -60,7 +55,7 @@ class TorchImpl:
             (g,) = torch.autograd.grad(s, x0_)
             return s, g
 
-        return step, lambda r: (float(r[0].item()), r[1].numpy())
+        return step, workloads.tensor_loss_and_grad
 
     def _f(self, a):
         torch = self.torch
@@ -75,17 +70,17 @@ class TorchImpl:
         def step():
             return jvp(grad(f), (xt,), (vt,))[1]
 
-        return step, lambda r: r.numpy()
+        return step, workloads.tensor_numpy
 
     def hessian(self, a, x):
         from torch.func import hessian
         torch = self.torch
         h = hessian(self._f(torch.from_numpy(a)))
         xt = torch.from_numpy(x)
-        return (lambda: h(xt)), lambda r: r.numpy()
+        return (lambda: h(xt)), workloads.tensor_numpy
 
 
-class _TorchMLP:
+class _TorchMLP(workloads.MLPTrainer):
     def __init__(self, torch, params, lr):
         self.torch = torch
         nn = torch.nn
@@ -97,9 +92,9 @@ class _TorchMLP:
         )
         linears = [m for m in self.model if isinstance(m, nn.Linear)]
         with torch.no_grad():
-            for k, lin in enumerate(linears, start=1):
-                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(params[f"W{k}"].T)))
-                lin.bias.copy_(torch.from_numpy(params[f"b{k}"]))
+            for lin, (w, b) in zip(linears, workloads.linear_init(params)):
+                lin.weight.copy_(torch.from_numpy(w))
+                lin.bias.copy_(torch.from_numpy(b))
         self.linears = linears
         self.opt = torch.optim.SGD(self.model.parameters(), lr=lr)
         self.loss_fn = nn.CrossEntropyLoss()
@@ -121,9 +116,6 @@ class _TorchMLP:
         loss = self.loss_fn(self.model(torch.from_numpy(x)), torch.from_numpy(y))
         loss.backward()
         self.opt.step()
-
-    def sync(self):
-        pass
 
 
 if __name__ == "__main__":
