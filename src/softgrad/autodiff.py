@@ -39,8 +39,8 @@ import numpy as np
 from softgrad.ops.creation import eye, zeros, zeros_like
 from softgrad.ops.reductions import unbroadcast
 from softgrad.ops.shape import reshape, stack
-from softgrad.tensor import Tensor, concrete, is_float_dtype, wrap
-from softgrad.trace import add_leaf, close_level, lift, new_level, value_of
+from softgrad.tensor import Parameter, Tensor, concrete, is_float_dtype, wrap
+from softgrad.trace import CHECKS, add_leaf, check_value, close_level, lift, new_level, traced, value_of
 
 # ----- the backward pass -----
 
@@ -75,6 +75,7 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
     into g (``Primitive.output_vjp``'s ``out``), and a parent's next cotangent is added into its sum in place.
     """
     cotangents: list = [None] * len(tape)
+    checking = CHECKS["nan"] or CHECKS["inf"]  # softgrad.config.debug_nans / debug_infs
     for node, seed in seeds.items():
         cotangents[node] = seed if cotangents[node] is None else cotangents[node] + seed
     for node in range(max(seeds, default=-1), -1, -1):
@@ -93,6 +94,8 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
             if parent < 0 or rule is None:
                 continue
             ct = rule(g, ans, *args, **params)
+            if checking:
+                check_value(ct, lambda: f"the derivative rule of '{prim.name}' (backward)", (g,) + tuple(args))
             if batch_ndim:
                 if ct.shape != batch + arg.shape:
                     ct = unbroadcast(ct, arg.shape, batch_ndim)
@@ -143,10 +146,13 @@ class _Trace:
                     value = value_of(w)
                 else:
                     value = data
+                if getattr(w, "requires_grad", True) is False:  # a frozen Parameter: a constant, zero gradient
+                    leaves.append((add_leaf(tape, value), value))  # (a leaf nothing reaches, as MindSpore)
+                    continue
                 saved.append((w, data, trace, w._node))
                 w._data, w._trace, w._node = value, level, add_leaf(tape, value)
                 leaves.append((w._node, value))
-            self.output = fn(*args)
+            self.output = _unbox_weights(fn(*args), level)
         finally:
             for w, data, trace, node in reversed(saved):
                 w._data, w._trace, w._node = data, trace, node
@@ -189,6 +195,16 @@ class _Trace:
         if isinstance(value, Tensor) and value._trace == self.level:
             return wrap(value._data)
         return value
+
+
+def _unbox_weights(value, level: int):
+    """fn's output with every weight it returns itself (a Parameter boxed in place for the call) replaced by a
+    Tensor on the same tape entry, so that it keeps its place on the trace once the Parameter is unboxed."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(_unbox_weights(v, level) for v in value)
+    if isinstance(value, Parameter) and value._trace == level:
+        return traced(value._data, level, value._node)
+    return value
 
 
 def _flatten(value) -> list:
@@ -248,6 +264,14 @@ def _check_arity(positions, args) -> None:
                              f"argument(s); use a position in 0..{len(args) - 1}")
 
 
+def _check_outputs(outs, name: str) -> None:
+    """The values to differentiate must be Tensors, arrays or numbers (not None, strings, ...)."""
+    for out in outs:
+        if not isinstance(out, (Tensor, np.ndarray, np.generic, float, int)) or isinstance(out, bool):
+            raise TypeError(f"{name} returned {type(out).__name__} {out!r:.40}; the function to differentiate must "
+                            "return a Tensor (or a tuple of Tensors): did it forget a return?")
+
+
 def _split_aux(output, has_aux: bool):
     if not has_aux:
         return output, ()
@@ -275,6 +299,7 @@ def _gradient_fn(fn, grad_position, weights, has_aux, return_ids):
         trace = _Trace(fn, args, positions or (), weight_list)
         differentiated, aux = _split_aux(trace.output, has_aux)
         outs = _flatten(differentiated)
+        _check_outputs(outs, getattr(fn, "__name__", "fn"))
         grads = trace.input_cotangents(trace.seeds(outs, [_ones_seed(o) for o in outs]))
         n = len(positions or ())
         position_grads = grads[:n]
@@ -349,6 +374,7 @@ def _vjp_all(fn, inputs):
     trace = _Trace(fn, inputs, range(len(inputs)), ())
     output = trace.output
     outs = _flatten(output)
+    _check_outputs(outs, getattr(fn, "__name__", "fn"))
 
     def vjp_fn(cotangent):
         cts = _flatten(cotangent)

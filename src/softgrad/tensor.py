@@ -32,19 +32,32 @@ def as_shape(shape) -> tuple[int, ...]:
     return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
 
 
-def as_array(data, dtype=None) -> np.ndarray:
+def as_array(data, dtype=None, name: str = "data") -> np.ndarray:
     """Convert user data to an ndarray. Python floats become float32 (the deep-learning default, as in
-    PyTorch, JAX and MindSpore); NumPy arrays keep their dtype unless ``dtype`` says otherwise."""
+    PyTorch, JAX and MindSpore); NumPy arrays keep their dtype unless ``dtype`` says otherwise. Only numbers
+    (bool, integers, floats, complex) are data: strings, None and other objects raise a TypeError naming
+    ``name``, ragged nested lists a ValueError."""
     if isinstance(data, Tensor):
         data = data.numpy()
     from_python = not isinstance(data, ARRAY_TYPES)
-    array = np.asarray(data, dtype=dtype)
+    try:
+        array = np.asarray(data, dtype=dtype)
+    except ValueError as error:  # ragged lists, strings that are not numbers
+        raise ValueError(f"{name}: cannot make a numeric array of {data!r:.80} ({error}); pass numbers in a "
+                         "rectangular nested list, or an ndarray") from None
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"{name} must hold numbers (bool, int, float or complex), got {type(data).__name__} "
+                        f"{data!r:.80} (NumPy dtype {array.dtype}); pass numeric data, e.g. Tensor([1.0, 2.0])")
     if dtype is None and from_python and array.dtype == np.float64:
         array = array.astype(np.float32)
     return array
 
 
 # ----- Tensor -----
+
+_NUMPY_OF_TRACED = ("{what} on a Tensor that is being differentiated would return its value and silently cut the "
+                    "gradient path; use softgrad.stop_gradient(x).numpy() for the value as a constant, .item() or "
+                    "float(x) for a scalar, or keep computing with softgrad.ops")
 
 
 class Tensor:
@@ -59,31 +72,41 @@ class Tensor:
     __array_priority__ = 100  # NumPy defers binary operators to Tensor
 
     def __init__(self, data, dtype=None):
-        self._data = as_array(data, dtype)
+        self._data = as_array(data, dtype, name="Tensor: data")
         self._trace = 0
         self._node = -1
 
     # -- what it holds --
     def numpy(self) -> np.ndarray:
-        """The concrete ndarray (shared, not copied); works inside transforms too."""
+        """The concrete ndarray (shared, not copied). Refused while the Tensor is being differentiated: its
+        value as an ndarray would silently cut the gradient path (as PyTorch refuses); ``stop_gradient(x).numpy()``
+        says that on purpose, and ``.item()`` / ``float(x)`` read a scalar."""
+        if self._trace:
+            raise TypeError(_NUMPY_OF_TRACED.format(what="numpy()"))
+        return self._value()
+
+    asnumpy = numpy
+
+    def _value(self) -> np.ndarray:
+        """The concrete ndarray at any trace level (for reading shapes, dtypes and scalars on purpose)."""
         data = self._data
         while isinstance(data, Tensor):
             data = data._data
         return np.asarray(data)
 
-    asnumpy = numpy
-
     def __array__(self, dtype=None, copy=None):
-        array = self.numpy()
+        if self._trace:
+            raise TypeError(_NUMPY_OF_TRACED.format(what="np.asarray(x)"))
+        array = self._value()
         if dtype is not None and array.dtype != dtype:
             return array.astype(dtype)
         return array.copy() if copy else array
 
     def item(self):
-        return self.numpy().item()
+        return self._value().item()
 
     def tolist(self):
-        return self.numpy().tolist()
+        return self._value().tolist()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -91,7 +114,7 @@ class Tensor:
 
     @property
     def dtype(self) -> np.dtype:
-        return self.numpy().dtype
+        return self._value().dtype
 
     @property
     def ndim(self) -> int:
@@ -116,21 +139,21 @@ class Tensor:
             yield self[i]
 
     def __bool__(self) -> bool:
-        return bool(self.numpy())
+        return bool(self._value())
 
     def __float__(self) -> float:
-        return float(self.numpy())
+        return float(self._value())
 
     def __int__(self) -> int:
-        return int(self.numpy())
+        return int(self._value())
 
     def __index__(self) -> int:
-        return self.numpy().__index__()
+        return self._value().__index__()
 
     __hash__ = object.__hash__  # == is elementwise, so hashing is by identity (as in PyTorch)
 
     def __repr__(self) -> str:
-        array = self.numpy()
+        array = self._value()
         name = _MINDSPORE_DTYPE_NAMES.get(array.dtype.name, array.dtype.name)
         body = np.array2string(array, separator=", ")
         sep = "\n" if array.ndim else " "
@@ -150,11 +173,11 @@ class Tensor:
 def unwrap_index(index):
     """Tensor indices become their ndarrays (indices are never differentiated)."""
     if isinstance(index, Tensor):
-        return index.numpy()
+        return index._value()
     if isinstance(index, tuple):
-        return tuple(i.numpy() if isinstance(i, Tensor) else i for i in index)
+        return tuple(i._value() if isinstance(i, Tensor) else i for i in index)
     if isinstance(index, list):
-        return np.asarray([i.numpy() if isinstance(i, Tensor) else i for i in index])
+        return np.asarray([i._value() if isinstance(i, Tensor) else i for i in index])
     return index
 
 
@@ -192,10 +215,16 @@ class Parameter(Tensor):
     __slots__ = ("name", "requires_grad")
 
     def __init__(self, default_input, name: str | None = None, requires_grad: bool = True):
-        data = as_array(default_input).copy(order="K")  # updated in place: never alias the caller's array
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"Parameter: name must be a str or None, got {type(name).__name__} {name!r}")
+        if not isinstance(requires_grad, (bool, np.bool_)):
+            raise TypeError(f"Parameter: requires_grad must be True or False, got {type(requires_grad).__name__} "
+                            f"{requires_grad!r}")
+        # updated in place: never alias the caller's array
+        data = as_array(default_input, name="Parameter: default_input").copy(order="K")
         super().__init__(data)
         self.name = name
-        self.requires_grad = requires_grad
+        self.requires_grad = bool(requires_grad)
 
     def __repr__(self) -> str:
         name = _MINDSPORE_DTYPE_NAMES.get(self.dtype.name, self.dtype.name)

@@ -144,7 +144,61 @@ def bind(prim: Primitive, *args, **params):
     return out
 
 
-Primitive.bind = bind  # prim.bind(*args, **params): how derivative rules call other primitives
+Primitive.bind = bind  # prim.bind(*args, **params): how ops and derivative rules call primitives
+
+
+# ----- NaN / inf hunting (softgrad.config.debug_nans, debug_infs) -----
+# When on, ``Primitive.bind`` is ``checked_bind``: every primitive's result is checked as it is made, in the
+# forward pass and inside derivative rules; the backward sweep checks each rule's result. When off, ``bind`` is
+# the plain function again: the checks cost nothing.
+
+CHECKS = {"nan": False, "inf": False}
+
+
+def set_checks(*, nan: bool, inf: bool) -> None:
+    """Turn the NaN and ±inf checks on or off (``softgrad.config`` calls this)."""
+    CHECKS["nan"], CHECKS["inf"] = bool(nan), bool(inf)
+    Primitive.bind = checked_bind if nan or inf else bind
+
+
+def checked_bind(prim: Primitive, *args, **params):
+    """``bind``, then raise if the result holds a NaN (or ±inf) that the checks look for."""
+    out = bind(prim, *args, **params)
+    check_value(out, lambda: f"the forward of '{prim.name}'", args)
+    return out
+
+
+def check_value(value, where: Callable[[], str], inputs=()) -> None:
+    """Raise ``FloatingPointError`` naming ``where`` (and the inputs' shapes and value ranges) if ``value`` holds
+    a NaN, or ±inf, that the checks look for."""
+    array = np.asarray(concrete(value)) if isinstance(value, (Tensor,) + ARRAY_TYPES) else None
+    if array is None or array.dtype.kind not in "fc" or not array.size:
+        return
+    kinds = []
+    if CHECKS["nan"] and np.isnan(array).any():
+        kinds.append("NaN")
+    if CHECKS["inf"] and np.isinf(array).any():
+        kinds.append("±inf")
+    if kinds:
+        raise FloatingPointError(f"{' and '.join(kinds)} in the result of {where()} (shape {array.shape}); "
+                                 f"its inputs: {_describe(inputs)}. Turn the check off with "
+                                 "softgrad.config.debug_nans = False (debug_infs for ±inf)")
+
+
+def _describe(inputs) -> str:
+    parts = []
+    for i, value in enumerate(inputs):
+        array = np.asarray(concrete(value)) if isinstance(value, (Tensor,) + ARRAY_TYPES) else None
+        if array is None:
+            parts.append(f"#{i} {value!r:.30}")
+        elif array.dtype.kind == "f" and array.size:
+            numbers = array[~np.isnan(array)]
+            span = f"in [{numbers.min().item()!r}, {numbers.max().item()!r}]" if numbers.size else "all NaN"
+            parts.append(f"#{i} shape {array.shape} {array.dtype} {span}"
+                         + (" with NaN" if numbers.size < array.size and numbers.size else ""))
+        else:
+            parts.append(f"#{i} shape {array.shape} {array.dtype}")
+    return "; ".join(parts) or "none"
 
 
 def _drop_level(value, level: int):

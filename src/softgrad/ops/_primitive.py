@@ -173,6 +173,15 @@ def shape_of(x) -> tuple[int, ...]:
         return np.shape(x)
 
 
+def number(fn: str, name: str, value) -> float:
+    """A hyperparameter of ``fn`` as a float; a Tensor being differentiated is refused (it has no rule, so its
+    gradient would silently be 0)."""
+    if isinstance(value, Tensor) and value.is_traced:
+        raise TypeError(f"{fn}: {name} is a constant of this op and is not differentiated; pass a number (or "
+                        f"stop_gradient({name}) to use its value)")
+    return float(concrete(value))
+
+
 def first_index(mask: np.ndarray) -> tuple[int, ...]:
     """The index of the first True entry of ``mask`` (for error messages: "got v at index i")."""
     return tuple(int(i) for i in np.argwhere(mask)[0]) if mask.ndim else ()

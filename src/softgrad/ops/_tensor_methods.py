@@ -7,7 +7,6 @@ import numpy as np
 
 from softgrad.ops import activations as act, creation, elementwise as ew, linalg, reductions as red, shape
 from softgrad.tensor import Tensor, concrete, wrap
-from softgrad.trace import bind
 
 
 # The arithmetic operators bind their primitive directly: ``self`` is a Tensor, so the op's conversion of Python
@@ -16,10 +15,10 @@ from softgrad.trace import bind
 
 def _binary(prim):
     def method(self, other):
-        return bind(prim, self, other)
+        return prim.bind(self, other)
 
     def reflected(self, other):
-        return bind(prim, other, self)
+        return prim.bind(other, self)
 
     return method, reflected
 
@@ -33,7 +32,7 @@ for _name, _prim in _BINARY.items():
 
 Tensor.__matmul__ = linalg.matmul  # (its shape checks)
 Tensor.__rmatmul__ = lambda self, other: linalg.matmul(other, self)
-Tensor.__neg__ = lambda self: bind(ew.neg_p, self)
+Tensor.__neg__ = lambda self: ew.neg_p.bind(self)
 Tensor.__pos__ = lambda self: self
 Tensor.__abs__ = ew.abs
 Tensor.__eq__ = ew.equal

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from softgrad.ops._primitive import (
-    In, Sample, batch_shape, cast_back, in_float32, kept_shape, normalize_axis, op, shape_of,
+    In, Sample, batch_shape, cast_back, in_float32, kept_shape, normalize_axis, number, op, shape_of,
 )
 from softgrad.ops.elementwise import abs as absolute, exp_p, sigmoid_p, sqrt, tanh_p, where_p
 from softgrad.ops.reductions import max as reduce_max, sum as reduce_sum
@@ -27,16 +27,23 @@ from softgrad.tensor import concrete
 from softgrad.trace import Primitive
 
 
-def class_axis(x, axis, name: str) -> int:
-    """``axis`` of x as a non-negative int; x must have at least one axis."""
+def softmax_axes(x, axis, name: str) -> int | tuple[int, ...]:
+    """``axis`` of x (an int or a tuple of ints, as MindSpore's softmax) as a non-negative int, or a sorted tuple
+    for several axes; x must have at least one axis."""
     ndim = len(shape_of(x))
     if ndim == 0:
         raise ValueError(f"{name}: expected an input with at least one axis, got a 0-d value; "
                          "reshape it to (1,) or (N, C)")
-    return normalize_axis(axis, ndim)[0]
+    if axis is None:
+        raise ValueError(f"{name}: axis must be an int or a tuple of ints, got None; pass axis=-1 for the last")
+    axes = normalize_axis(axis, ndim)
+    if not axes:
+        raise ValueError(f"{name}: axis must name at least one axis, got {axis!r}")
+    return axes[0] if len(axes) == 1 else axes
 
 
-SOFTMAX_SAMPLES = [Sample(In((3, 4)), axis=1), Sample(In((2, 3, 2)), axis=0), Sample(In((5,)), axis=0)]
+SOFTMAX_SAMPLES = [Sample(In((3, 4)), axis=1), Sample(In((2, 3, 2)), axis=0), Sample(In((5,)), axis=0),
+                   Sample(In((2, 3, 2)), axis=(0, 2))]
 
 # ----- the softmax family: one pass of max / exp / sum, closed-form rules -----
 
@@ -127,7 +134,8 @@ log_softmax_p = Primitive("log_softmax", _log_softmax_impl, (_log_softmax_vjp,),
 
 @op
 def softmax(x, axis=-1):
-    """softmax(x)ᵢ = e^{xᵢ−m} / Σⱼ e^{xⱼ−m} along ``axis`` (m = max x: finite for any finite input).
+    """softmax(x)ᵢ = e^{xᵢ−m} / Σⱼ e^{xⱼ−m} along ``axis`` (an int, or a tuple: jointly over those axes, as
+    MindSpore); m = max x, so it is finite for any finite input.
 
     ∂: p ⊙ (g − Σ g·p)
 
@@ -136,12 +144,12 @@ def softmax(x, axis=-1):
     [0.5, 0.5, 0. ])
     """
     (x,), dtype = in_float32(x)
-    return cast_back(softmax_p.bind(x, axis=class_axis(x, axis, "softmax")), dtype)
+    return cast_back(softmax_p.bind(x, axis=softmax_axes(x, axis, "softmax")), dtype)
 
 
 @op
 def log_softmax(x, axis=-1):
-    """log softmax(x) = x − logsumexp(x) along ``axis``, exact where softmax underflows to 0.
+    """log softmax(x) = x − logsumexp(x) along ``axis`` (an int or a tuple), exact where softmax underflows to 0.
 
     ∂: g − softmax(x)·Σg
 
@@ -150,7 +158,7 @@ def log_softmax(x, axis=-1):
     [     0., -10000.])
     """
     (x,), dtype = in_float32(x)
-    return cast_back(log_softmax_p.bind(x, axis=class_axis(x, axis, "log_softmax")), dtype)
+    return cast_back(log_softmax_p.bind(x, axis=softmax_axes(x, axis, "log_softmax")), dtype)
 
 
 # ----- pointwise activations -----
@@ -195,7 +203,7 @@ def leaky_relu(x, negative_slope=0.01):
     Tensor(shape=[2], dtype=Float32, value=
     [-0.2,  3. ])
     """
-    return leaky_relu_p.bind(x, negative_slope=float(negative_slope))
+    return leaky_relu_p.bind(x, negative_slope=number("leaky_relu", "negative_slope", negative_slope))
 
 
 def _elu_impl(x, alpha):
@@ -219,7 +227,7 @@ def elu(x, alpha=1.0):
     [-1.,  2.])
     """
     (x,), dtype = in_float32(x)
-    return cast_back(elu_p.bind(x, alpha=float(alpha)), dtype)
+    return cast_back(elu_p.bind(x, alpha=number("elu", "alpha", alpha)), dtype)
 
 
 # GELU needs the standard normal CDF Φ. SciPy's ufunc is used when installed; math.erfc (correctly rounded
@@ -293,7 +301,8 @@ def gelu(x, approximate="none"):
 
 @op
 def normalize(x, ord=2, axis=-1):
-    """x / ‖x‖ along ``axis`` for ``ord`` 1 (Σ|x|), 2 (√Σx²) or ``inf`` (max |x|); rows of zeros stay zero.
+    """x / ‖x‖ along ``axis`` (an int or a tuple) for ``ord`` 1 (Σ|x|), 2 (√Σx²) or ``inf`` (max |x|); rows of
+    zeros stay zero.
 
     x is first divided by max |x| (the result is scale-invariant), so no square overflows or underflows for
     any finite input.
@@ -306,7 +315,7 @@ def normalize(x, ord=2, axis=-1):
     if ord not in (1, 2, math.inf):
         raise ValueError(f"normalize: ord must be 1, 2 or inf, got {ord!r}")
     (x,), dtype = in_float32(x)
-    axis = class_axis(x, axis, "normalize")
+    axis = softmax_axes(x, axis, "normalize")
     peak = reduce_max(absolute(x), axis=axis, keepdims=True)
     scaled = x / where_p.bind(peak == 0, 1, peak)  # |scaled| ≤ 1, with an entry ±1 in every non-zero row
     if ord == math.inf:

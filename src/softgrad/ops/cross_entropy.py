@@ -21,7 +21,8 @@ from softgrad.ops._primitive import In, Sample, cast_back, first_index, in_float
 from softgrad.ops.activations import exp_shifted_p
 from softgrad.ops.elementwise import log_p, where_p
 from softgrad.ops.losses import (
-    array_of, check_constant, check_float, check_label_smoothing, check_reduction, like, loss_argument,
+    array_of, check_constant, check_float, check_ignore_index, check_label_smoothing, check_reduction, like,
+    loss_argument,
 )
 from softgrad.ops.reductions import sum_p
 from softgrad.ops.shape import getitem_p, untake_p
@@ -429,6 +430,7 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     """
     fn = "cross_entropy"
     check_reduction(reduction)
+    check_ignore_index(fn, ignore_index)
     check_label_smoothing(fn, label_smoothing)
     logits, target = loss_argument(logits), loss_argument(target)
     axis, probabilities, weight = _class_setup(fn, logits, target, weight, "logits")
@@ -485,6 +487,7 @@ def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"
     """
     fn = "nll_loss"
     check_reduction(reduction)
+    check_ignore_index(fn, ignore_index)
     log_probs, target = loss_argument(log_probs), loss_argument(target)
     axis, probabilities, weight = _class_setup(fn, log_probs, target, weight, "log_probs")
     if probabilities:

@@ -221,21 +221,28 @@ def div(x, y):
 
 
 def _pow_vjp_base(g, ans, x, y):
-    return g * (y * x ** (y - 1))
+    """y·xʸ⁻¹, taken as 0 where y = 0 (PyTorch's convention: at x = 0 it would be 0·0⁻¹)."""
+    exponent_zero = y == 0
+    safe_x = where_p.bind(exponent_zero, 1, x)
+    return g * where_p.bind(exponent_zero, 0, y * safe_x ** (y - 1))
 
 
 def _pow_vjp_exponent(g, ans, x, y):
-    safe_x = where_p.bind(x == 0, 1, x)  # d/dy xʸ = xʸ ln x, taken as 0 where x = 0
-    return g * (ans * log_p.bind(safe_x))
+    """xʸ·ln x, taken as 0 where x = 0 and y ≥ 0 (PyTorch's convention; −∞ at x = 0 for y < 0, NaN for x < 0)."""
+    base_zero = x == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_x = where_p.bind(base_zero, -np.inf, log_p.bind(where_p.bind(base_zero, 1, x)))
+        return g * where_p.bind(base_zero & (y >= 0), 0, ans * log_x)
 
 
 pow_p = Primitive("pow", np.power, (_pow_vjp_base, _pow_vjp_exponent), batchable=True,
-                  samples=[Sample(In((3, 4), "positive"), In((4,))), Sample(In((2, 3), "positive"), In(()))])
+                  samples=[Sample(In((3, 4), "positive"), In((4,))), Sample(In((2, 3), "positive"), In(())),
+                           Sample(In((3, 1), "nonzero"), np.arange(4.0))])  # polynomial features, y = 0 included
 
 
 @op
 def pow(x, y):
-    """xʸ.  ∂/∂x = y·xʸ⁻¹, ∂/∂y = xʸ·ln x"""
+    """xʸ.  ∂/∂x = y·xʸ⁻¹ (0 where y = 0), ∂/∂y = xʸ·ln x (0 where x = 0 and y ≥ 0), as PyTorch"""
     return pow_p.bind(x, y)
 
 
@@ -298,23 +305,40 @@ def where(condition, x, y):
     return where_p.bind(condition, x, y)
 
 
-def _clip_vjp(g, ans, x, lower, upper):
+def _clip_vjp_x(g, ans, x, lower, upper):
+    """g where lower ≤ x ≤ upper (the bounds belong to the inside, as PyTorch's clamp)."""
     if lower is None:
         inside = x <= upper
     elif upper is None:
         inside = x >= lower
     else:
         inside = (x >= lower) & (x <= upper)
-    return g * inside
+    return where_p.bind(inside, g, 0)
 
 
-clip_p = Primitive("clip", lambda x, lower, upper: np.clip(x, lower, upper), (_clip_vjp, None, None),
-                   batchable=True, samples=[Sample(In((3, 4)), -0.5, 0.5), Sample(In((5,)), None, 0.2)])
+def _clip_vjp_lower(g, ans, x, lower, upper):
+    """g where x < lower (and lower < upper: past upper the result is upper's), as PyTorch."""
+    below = x < lower
+    return where_p.bind(below if upper is None else below & (lower < upper), g, 0)
+
+
+def _clip_vjp_upper(g, ans, x, lower, upper):
+    """g where x > upper, or everywhere upper < lower (the result is upper there), as PyTorch."""
+    above = x > upper
+    return where_p.bind(above if lower is None else above | (upper < lower), g, 0)
+
+
+clip_p = Primitive("clip", lambda x, lower, upper: np.clip(x, lower, upper),
+                   (_clip_vjp_x, _clip_vjp_lower, _clip_vjp_upper), batchable=True, samples=[
+                       Sample(In((3, 4)), -0.5, 0.5), Sample(In((5,)), None, 0.2), Sample(In((5,)), -0.2, None),
+                       Sample(In((3, 4)), In((4,)), In((3, 1))), Sample(In((3, 4)), In(()), None)])
 
 
 @op
 def clip(x, lower=None, upper=None):
-    """min(max(x, lower), upper).  ∂/∂x = 1 where lower ≤ x ≤ upper (bounds included, as PyTorch's clamp)."""
+    """min(max(x, lower), upper) (upper where lower > upper).  ∂/∂x = 1 where lower ≤ x ≤ upper (bounds
+    included), ∂/∂lower = 1 where x < lower < upper, ∂/∂upper = 1 where x > upper or upper < lower: PyTorch's
+    clamp. The bounds may be numbers or Tensors (differentiated)."""
     if lower is None and upper is None:
         raise ValueError("clip: pass at least one of lower= and upper=")
     return clip_p.bind(x, lower, upper)

@@ -37,13 +37,19 @@ def check_reduction(reduction: str, allowed=REDUCTIONS) -> None:
         raise ValueError(f"reduction must be one of {', '.join(map(repr, allowed))}, got {reduction!r}")
 
 
+def check_ignore_index(fn: str, ignore_index) -> None:
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"{fn}: ignore_index must be an int (a class index to skip, default -100), got "
+                        f"{ignore_index!r}")
+
+
 def check_label_smoothing(fn: str, label_smoothing) -> None:
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{fn}: label_smoothing must lie in [0, 1], got {label_smoothing!r}")
 
 
 def check_beta(fn: str, beta) -> None:
-    if beta < 0:
+    if not beta >= 0:  # (NaN too)
         raise ValueError(f"{fn}: beta must be ≥ 0, got {beta!r}")
 
 

@@ -1,0 +1,77 @@
+"""softgrad's switches, as attributes of ``softgrad.config``, and context managers of the same names.
+
+* ``debug_nans``: every primitive whose result — in the forward pass or a derivative rule in the backward — holds
+  a NaN raises ``FloatingPointError``, naming the op, its input shapes and value ranges (as JAX's
+  ``jax_debug_nans``). The first such op is where a NaN is born.
+* ``debug_infs``: the same for ±inf (separate, because some results are legitimately infinite: ``log(0)``).
+
+Both are off by default and then cost nothing (``Primitive.bind`` is the plain ``bind``).
+
+>>> import numpy as np, softgrad as sg
+>>> with sg.debug_nans(), np.errstate(invalid="ignore"):  # (NumPy's own warning silenced)
+...     sg.ops.log(sg.Tensor([-1.0]))
+Traceback (most recent call last):
+...
+FloatingPointError: NaN in the result of the forward of 'log' (shape (1,)); its inputs: #0 shape (1,) float32 in [-1.0, -1.0]. Turn the check off with softgrad.config.debug_nans = False (debug_infs for ±inf)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from softgrad import trace
+
+
+class Config:
+    """``softgrad.config``: ``debug_nans`` and ``debug_infs`` (booleans; see the module docstring)."""
+
+    @property
+    def debug_nans(self) -> bool:
+        return trace.CHECKS["nan"]
+
+    @debug_nans.setter
+    def debug_nans(self, enabled: bool) -> None:
+        trace.set_checks(nan=_flag("debug_nans", enabled), inf=trace.CHECKS["inf"])
+
+    @property
+    def debug_infs(self) -> bool:
+        return trace.CHECKS["inf"]
+
+    @debug_infs.setter
+    def debug_infs(self, enabled: bool) -> None:
+        trace.set_checks(nan=trace.CHECKS["nan"], inf=_flag("debug_infs", enabled))
+
+    def __repr__(self) -> str:
+        return f"softgrad.config(debug_nans={self.debug_nans}, debug_infs={self.debug_infs})"
+
+
+def _flag(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"softgrad.config.{name} must be True or False, got {value!r}")
+    return value
+
+
+config = Config()
+
+
+@contextlib.contextmanager
+def debug_nans(enabled: bool = True) -> Iterator[None]:
+    """``with softgrad.debug_nans():`` — ``config.debug_nans`` set for the block, restored after it."""
+    previous = config.debug_nans
+    config.debug_nans = enabled
+    try:
+        yield
+    finally:
+        config.debug_nans = previous
+
+
+@contextlib.contextmanager
+def debug_infs(enabled: bool = True) -> Iterator[None]:
+    """``with softgrad.debug_infs():`` — ``config.debug_infs`` set for the block, restored after it."""
+    previous = config.debug_infs
+    config.debug_infs = enabled
+    try:
+        yield
+    finally:
+        config.debug_infs = previous
