@@ -1,17 +1,31 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never a torn half.
+"""Files softgrad writes and reads: atomic writes, bounded reads, and the one size cap.
 
-Every file softgrad writes (checkpoints, metrics, downloads) goes through here, so a crash or
-Ctrl-C mid-write cannot leave a truncated file where a good one used to be.
+Writes. Every file softgrad writes (checkpoints, metrics, downloads) goes through ``atomic_open``: a reader
+sees the old file or the complete new one, never a torn half, even after a crash or Ctrl-C mid-write. The
+temporary file is named ``.<name>.<pid>.<random>.tmp``; one left behind by a killed process (SIGKILL gives no
+chance to clean up) is removed by the next save into that directory, or by ``remove_stale_temp_files``.
+
+Reads. Nothing is read or allocated on a file's say-so past ``max_bytes()``: 1 GiB by default, twenty times
+MNIST's largest file (47 MB) and far below a machine's memory; ``$SOFTGRAD_MAX_BYTES`` raises (or lowers) it.
+``read_bounded`` reads regular files only (not a directory, a device such as /dev/zero, or a pipe) and checks
+their size before reading a byte.
 """
 
 import contextlib
+import errno
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 _WRITE_MODES = ("wb", "w")
+MAX_BYTES_VARIABLE = "SOFTGRAD_MAX_BYTES"
+DEFAULT_MAX_BYTES = 1 << 30
+_TEMP_NAME = re.compile(r"\..+\.(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp")  # what atomic_open names its temporary files
+_READ_CHUNK = 1 << 20
 
 
 def _default_permissions() -> int:
@@ -24,9 +38,112 @@ def _default_permissions() -> int:
 _NEW_FILE_PERMISSIONS = _default_permissions()
 
 
+# ----- the size cap -----
+
+
+def max_bytes() -> int:
+    """The most bytes softgrad reads from one file or allocates because a file says so: ``$SOFTGRAD_MAX_BYTES``,
+    else ``DEFAULT_MAX_BYTES`` (1 GiB)."""
+    text = os.environ.get(MAX_BYTES_VARIABLE)
+    if text is None:
+        return DEFAULT_MAX_BYTES
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{MAX_BYTES_VARIABLE} must be a positive whole number of bytes such as {2 * DEFAULT_MAX_BYTES}, "
+                         f"got {text!r}")
+    return value
+
+
+def check_size(what: str, size: int, limit: int | None = None) -> None:
+    """Raise ValueError if ``size`` bytes of ``what`` exceed ``limit`` (default ``max_bytes()``)."""
+    limit = max_bytes() if limit is None else limit
+    if size > limit:
+        raise ValueError(f"{what} is {size:,} bytes, above the cap of {limit:,} bytes; if it is genuine, raise the "
+                         f"cap: {MAX_BYTES_VARIABLE}={size}")
+
+
+# ----- bounded reads -----
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a pipe"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def check_regular_file(path: str | os.PathLike) -> int:
+    """The size of the regular file at ``path`` (symlinks followed); ValueError naming it if it is a directory,
+    a device or a pipe, FileNotFoundError if it does not exist."""
+    mode = os.stat(path)
+    if not stat.S_ISREG(mode.st_mode):
+        raise ValueError(f"{path} is {_kind(mode.st_mode)}, expected a file")
+    return mode.st_size
+
+
+def read_bounded(path: str | os.PathLike, limit: int | None = None) -> bytes:
+    """The bytes of the regular file at ``path``, refused (ValueError naming the file) before anything is read
+    if it is not a regular file or holds more than ``limit`` bytes (default ``max_bytes()``)."""
+    limit = max_bytes() if limit is None else limit
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: opening a pipe must not wait for a writer
+    try:
+        mode = os.fstat(fd)
+        if not stat.S_ISREG(mode.st_mode):
+            raise ValueError(f"{path} is {_kind(mode.st_mode)}, expected a file")
+        check_size(str(path), mode.st_size, limit)
+        with open(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)  # the file may have grown since fstat
+    finally:
+        os.close(fd)
+    check_size(str(path), len(data), limit)
+    return data
+
+
+# ----- atomic writes -----
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    except OverflowError:  # not a pid at all
+        return False
+    return True
+
+
+def remove_stale_temp_files(directory: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files ``atomic_open`` left in ``directory`` when its process was killed (the pid in
+    their name is gone); return them. Files of running processes and all other files are left alone."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            match = _TEMP_NAME.fullmatch(entry.name)
+            if match and not _process_exists(int(match["pid"])):
+                with contextlib.suppress(OSError):  # a read-only directory, or another cleaner was first
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable: without it a power cut can lose the new name."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Write to a temporary file beside `path`; on success fsync it and rename it onto `path`.
+    """Write to a temporary file beside `path`; on success fsync it, rename it onto `path` and fsync the directory.
 
     If the block raises, the temporary file is deleted and `path` is left as it was.
     Parent directories are created. Text mode ('w') writes UTF-8.
@@ -43,11 +160,12 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         raise ValueError(f"atomic_open: mode must be one of {_WRITE_MODES}, got {mode!r}")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(target.parent)
     permissions = target.stat().st_mode & 0o7777 if target.exists() else _NEW_FILE_PERMISSIONS
     tmp = tempfile.NamedTemporaryFile(
         mode,
         dir=target.parent,
-        prefix=f".{target.name}.",
+        prefix=f".{target.name}.{os.getpid()}.",
         suffix=".tmp",
         delete=False,
         encoding=None if "b" in mode else "utf-8",
@@ -63,6 +181,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp.name)
         raise
+    _fsync_directory(target.parent)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -75,3 +194,17 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Replace `path` with `text` encoded as UTF-8, atomically (see `atomic_open`)."""
     with atomic_open(path, "w") as f:
         f.write(text)
+
+
+def check_writable(directory: str | os.PathLike, needed_bytes: int = 0) -> None:
+    """Create ``directory`` if needed and make sure a file can be written in it and ``needed_bytes`` are free:
+    the OSError of the failed attempt, or OSError(ENOSPC) naming the free and the needed space."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=directory) as probe:  # unnamed, gone when closed
+        probe.write(b"\0")
+        probe.flush()
+    usage = os.statvfs(directory)
+    free = usage.f_bavail * usage.f_frsize
+    if free < needed_bytes:
+        raise OSError(errno.ENOSPC, f"{directory} has {free:,} bytes free, about {needed_bytes:,} are needed")

@@ -1,11 +1,17 @@
-"""softgrad._files: a failed write must leave the old file intact and no temporary files behind."""
+"""softgrad._files: a failed write must leave the old file intact and no temporary files behind (even after a
+SIGKILL, by the next save); reads are bounded and of regular files only."""
 
 import os
+import signal
 import stat
+import subprocess
+import sys
+import types
 
 import pytest
 
-from softgrad._files import atomic_open, atomic_write_bytes, atomic_write_text
+from softgrad._files import (atomic_open, atomic_write_bytes, atomic_write_text, check_writable, read_bounded,
+                             remove_stale_temp_files)
 
 
 def test_write_bytes_creates_parent_directories(tmp_path):
@@ -61,3 +67,72 @@ def test_read_or_append_modes_are_rejected(tmp_path):
         with atomic_open(tmp_path / "x", "ab"):
             pass
     assert os.listdir(tmp_path) == []
+
+
+def test_the_directory_is_fsynced_after_the_rename(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    atomic_write_bytes(tmp_path / "a.bin", b"x")
+    assert synced == [False, True]  # the file's data, then the directory entry of its new name
+
+
+def test_temp_files_of_a_killed_save_are_removed_by_the_next_save(tmp_path):
+    """SIGKILL mid-write leaves the temporary file behind (no handler runs); the next save cleans it up, and
+    leaves alone the temporary files of live processes and files that merely look similar."""
+    target = tmp_path / "checkpoint.safetensors"
+    code = ("import sys, time; from softgrad._files import atomic_open\n"
+            f"with atomic_open({str(target)!r}) as f:\n"
+            "    f.write(b'half'); f.flush(); print('writing', flush=True); time.sleep(60)\n")
+    writer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "writing\n"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=30)
+    (stale,) = tmp_path.iterdir()
+    assert stale.name.startswith(".checkpoint.safetensors.") and stale.name.endswith(".tmp")
+    live = tmp_path / f".metrics.json.{os.getpid()}.abcd1234.tmp"  # a save in progress in this process
+    lookalike = tmp_path / ".notes.12.tmp"
+    live.write_bytes(b"")
+    lookalike.write_bytes(b"")
+    atomic_write_bytes(tmp_path / "other.bin", b"new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, lookalike.name, "other.bin"])
+    live.unlink()
+    (tmp_path / "killed-again").write_bytes(b"")
+    (tmp_path / ".x.999999999.abcd1234.tmp").write_bytes(b"")  # no such process
+    assert remove_stale_temp_files(tmp_path) == [tmp_path / ".x.999999999.abcd1234.tmp"]
+
+
+@pytest.mark.parametrize("make, kind", [(lambda p: p.mkdir(), "a directory"),
+                                        (lambda p: p.symlink_to("/dev/zero"), "a character device"),
+                                        (lambda p: os.mkfifo(p), "a pipe")])
+def test_bounded_reads_refuse_what_is_not_a_regular_file(tmp_path, make, kind):
+    make(tmp_path / "config.json")
+    with pytest.raises(ValueError, match=f"config.json is {kind}, expected a file"):
+        read_bounded(tmp_path / "config.json")
+
+
+def test_bounded_reads_check_the_size_before_reading(tmp_path):
+    sparse = tmp_path / "model.safetensors"
+    with open(sparse, "wb") as f:
+        f.truncate(8 << 30)  # 8 GiB of holes: no disk used, but a full read would allocate it all
+    with pytest.raises(ValueError, match=r"model.safetensors is 8,589,934,592 bytes, above the cap of "
+                                         r"1,073,741,824 bytes; if it is genuine, raise the cap: SOFTGRAD_MAX_BYTES="):
+        read_bounded(sparse)
+    small = tmp_path / "small"
+    small.write_bytes(b"12345")
+    assert read_bounded(small, limit=5) == b"12345"
+    with pytest.raises(ValueError, match="small is 5 bytes, above the cap of 4 bytes"):
+        read_bounded(small, limit=4)
+
+
+def test_check_writable_reports_a_full_disk(tmp_path, monkeypatch):
+    check_writable(tmp_path / "new", needed_bytes=1)
+    assert (tmp_path / "new").is_dir() and os.listdir(tmp_path / "new") == []
+    monkeypatch.setattr(os, "statvfs", lambda path: types.SimpleNamespace(f_bavail=0, f_frsize=4096))
+    with pytest.raises(OSError, match=r"new has 0 bytes free, about 1,000 are needed"):
+        check_writable(tmp_path / "new", needed_bytes=1000)
