@@ -136,6 +136,24 @@ def test_labels_outside_0_to_9_are_rejected(tmp_path):
         load_mnist(tmp_path)
 
 
+def test_labels_stored_as_floats_are_refused_not_truncated(tmp_path):
+    write_fake_mnist(tmp_path)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([0, 1, 3.7, 3, 4], dtype=np.float32))
+    with pytest.raises(ValueError, match=r"t10k-labels-idx1-ubyte.gz: labels are stored as float32, expected integers"):
+        load_mnist(tmp_path)
+
+
+def test_the_test_split_alone_needs_only_the_test_files(tmp_path):
+    written = write_fake_mnist(tmp_path)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        (tmp_path / name).unlink()
+    x_train, y_train, x_test, y_test = load_mnist(tmp_path, train=False)
+    assert x_train is None and y_train is None and x_test.shape == (5, 16)
+    np.testing.assert_array_equal(y_test, written["t10k-labels-idx1-ubyte.gz"])
+    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
+        load_mnist(tmp_path)
+
+
 def test_files_listed_in_sha256sums_are_verified(tmp_path):
     write_fake_mnist(tmp_path)
     sums = [f"{hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()}  {name}" for name in FILE_NAMES]
@@ -223,10 +241,30 @@ def test_checksum_mismatch_on_every_mirror_raises_and_leaves_no_file(tmp_path, f
     assert not cache.exists() or os.listdir(cache) == []
 
 
-def test_unreachable_network_error_lists_each_mirror(tmp_path, fake_network):
+def test_unreachable_network_error_lists_each_mirror_on_one_line(tmp_path, fake_network):
     with pytest.raises(OSError) as error:
         load_fashion_mnist(tmp_path, download=True)
     assert "Name or service not known" in str(error.value) and "fashion-mnist.s3-website" in str(error.value)
+    assert "\n" not in str(error.value) and "check the network connection" in str(error.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_download_larger_than_the_cap_is_cut_off_and_refused(tmp_path, monkeypatch):
+    class Response:  # a server that would send bytes without end
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self, size=-1):
+            assert size >= 0, "an unbounded read"
+            return bytes(size)
+
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", lambda url, timeout: Response())
+    monkeypatch.setenv("SOFTGRAD_MAX_BYTES", "1000")
+    with pytest.raises(OSError, match=r"is 1,001 bytes, above the cap of 1,000 bytes"):
+        load_mnist(tmp_path, download=True)
     assert os.listdir(tmp_path) == []
 
 

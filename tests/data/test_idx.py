@@ -89,7 +89,23 @@ def test_header_claiming_huge_array_fails_fast_without_allocating(tmp_path):
     huge = (2**32 - 1,) * 4  # ~3e38 float64 values
     path = tmp_path / "liar.idx.gz"
     path.write_bytes(gzip.compress(idx_bytes(0x0E, huge, bytes(64))))
-    with pytest.raises(ValueError, match=r"file holds 64$"):
+    with pytest.raises(ValueError, match=r"liar.idx.gz: the data its header announces \(4294967295x4294967295x"
+                                         r"4294967295x4294967295 float64\) is [0-9,]+ bytes, above the cap of "
+                                         r"1,073,741,824 bytes; if it is genuine, raise the cap: SOFTGRAD_MAX_BYTES="):
+        read_idx(path)
+
+
+def test_the_byte_cap_is_an_argument_and_an_environment_variable(tmp_path, monkeypatch):
+    path = tmp_path / "ten-idx1-ubyte"
+    path.write_bytes(idx_bytes(0x08, (10,), bytes(range(10))))
+    assert read_idx(path, max_bytes=10).tolist() == list(range(10))
+    with pytest.raises(ValueError, match=r"\(10 uint8\) is 10 bytes, above the cap of 9 bytes"):
+        read_idx(path, max_bytes=9)
+    monkeypatch.setenv("SOFTGRAD_MAX_BYTES", "9")
+    with pytest.raises(ValueError, match=r"above the cap of 9 bytes; .* SOFTGRAD_MAX_BYTES=10$"):
+        read_idx(path)
+    monkeypatch.setenv("SOFTGRAD_MAX_BYTES", "lots")
+    with pytest.raises(ValueError, match=r"SOFTGRAD_MAX_BYTES must be a positive whole number of bytes .*, got 'lots'"):
         read_idx(path)
 
 

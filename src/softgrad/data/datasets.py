@@ -8,6 +8,7 @@ download them, verified against SHA-256 values pinned below.
 import functools
 import gzip
 import hashlib
+import http.client
 import importlib.resources
 import os
 import urllib.request
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from softgrad._files import atomic_write_bytes
+from softgrad._files import atomic_write_bytes, check_size, max_bytes, read_bounded
 from softgrad.data.idx import read_idx
 
 NUM_CLASSES = 10
@@ -118,12 +119,16 @@ _SPLITS = (
 )
 _IDX_MAX_PIXEL = 255
 _DOWNLOAD_TIMEOUT_SECONDS = 60
+_SHA256SUMS_MAX_BYTES = 1 << 20
 
 
 def _fetch(url: str) -> bytes:
-    """The bytes at `url` (the one network call; tests replace it)."""
+    """The bytes at `url`, at most `max_bytes()` of them (the one network call; tests replace it)."""
+    limit = max_bytes()
     with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_SECONDS) as response:
-        return response.read()
+        data = response.read(limit + 1)
+    check_size(url, len(data), limit)
+    return data
 
 
 def _sha256_of_file(path: Path) -> str:
@@ -139,7 +144,7 @@ def _download(source: _IdxSource, directory: Path, filename: str) -> Path:
         url = mirror + filename
         try:
             data = _fetch(url)
-        except OSError as error:
+        except (OSError, http.client.HTTPException, ValueError) as error:  # no network, a broken transfer, too big
             failures.append(f"{url}: {error}")
             continue
         actual = hashlib.sha256(data).hexdigest()
@@ -149,16 +154,17 @@ def _download(source: _IdxSource, directory: Path, filename: str) -> Path:
         atomic_write_bytes(directory / filename, data)
         return directory / filename
     raise OSError(
-        f"could not download {source.title} file {filename} into {directory}:\n  "
-        + "\n  ".join(failures)
-        + f"\ncheck the network connection, or copy the file into {directory} yourself"
+        f"could not download {source.title} file {filename} into {directory}: "
+        + "; ".join(failures)
+        + f"; check the network connection, or copy the file into {directory} yourself"
     )
 
 
 def _read_sha256sums(sums_file: Path) -> dict[str, str]:
     """Parse `sha256sum` output: '<hex>  <filename>' per line ('*' before the name marks binary mode)."""
     digests = {}
-    for line_number, line in enumerate(sums_file.read_text().splitlines(), start=1):
+    text = read_bounded(sums_file, _SHA256SUMS_MAX_BYTES).decode("utf-8", errors="replace")
+    for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         digest, _, name = line.strip().partition(" ")
@@ -191,6 +197,9 @@ def _read_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.nd
         )
     if labels.ndim != 1:
         raise ValueError(f"{labels_path}: expected labels of shape (N,), got shape {labels.shape}")
+    if labels.dtype.kind not in "ui":
+        raise ValueError(f"{labels_path}: labels are stored as {labels.dtype}, expected integers (MNIST's are "
+                         "uint8); a float label would be truncated: write the file with an integer IDX type")
     if len(labels) != len(images):
         raise ValueError(
             f"{labels_path} holds {len(labels)} labels but {images_path} holds {len(images)} images; "
@@ -211,10 +220,12 @@ def _find_idx_file(directory: Path, stem: str) -> Path | None:
     return next((path for path in (directory / f"{stem}.gz", directory / stem) if path.is_file()), None)
 
 
-def _load_idx_dataset(source: _IdxSource, root, download: bool, flatten: bool, normalize: bool) -> TrainTestArrays:
+def _load_idx_dataset(source: _IdxSource, root, download: bool, flatten: bool, normalize: bool,
+                      train: bool) -> TrainTestArrays:
     default_directory = Path.home() / ".cache" / "softgrad" / source.cache_name
     directory = default_directory if root is None else Path(root).expanduser()
-    paths = {stem: _find_idx_file(directory, stem) for split in _SPLITS for stem in split}
+    splits = _SPLITS if train else _SPLITS[1:]
+    paths = {stem: _find_idx_file(directory, stem) for split in splits for stem in split}
     missing = [stem for stem, path in paths.items() if path is None]
     if missing and not download:
         raise FileNotFoundError(
@@ -225,15 +236,16 @@ def _load_idx_dataset(source: _IdxSource, root, download: bool, flatten: bool, n
     for stem in missing:
         paths[stem] = _download(source, directory, stem + ".gz")
     _verify_against_sha256sums(directory, list(paths.values()))
-    arrays = []
-    for images_stem, labels_stem in _SPLITS:
+    arrays = [] if train else [None, None]
+    for images_stem, labels_stem in splits:
         images, labels = _read_split(paths[images_stem], paths[labels_stem])
         arrays += [_format_images(images, _IDX_MAX_PIXEL, flatten, normalize), labels]
     return tuple(arrays)
 
 
 def load_mnist(
-    root: str | os.PathLike | None = None, download: bool = False, flatten: bool = True, normalize: bool = True
+    root: str | os.PathLike | None = None, download: bool = False, flatten: bool = True, normalize: bool = True,
+    train: bool = True,
 ) -> TrainTestArrays:
     """MNIST handwritten digits: 60000 training and 10000 test images, 28x28, labels 0..9.
 
@@ -242,17 +254,19 @@ def load_mnist(
     Files listed in a SHA256SUMS file in `root` are verified. With download=True, missing files
     are fetched from public mirrors and checked against pinned SHA-256 digests.
     Images are float32 in [0, 1] (or raw uint8 with normalize=False), shaped (N, 784), or
-    (N, 1, 28, 28) with flatten=False; labels are int64.
+    (N, 1, 28, 28) with flatten=False; labels are int64. With train=False only the two t10k files
+    are read (the training files need not exist) and x_train, y_train are None.
     """
-    return _load_idx_dataset(_MNIST, root, download, flatten, normalize)
+    return _load_idx_dataset(_MNIST, root, download, flatten, normalize, train)
 
 
 def load_fashion_mnist(
-    root: str | os.PathLike | None = None, download: bool = False, flatten: bool = True, normalize: bool = True
+    root: str | os.PathLike | None = None, download: bool = False, flatten: bool = True, normalize: bool = True,
+    train: bool = True,
 ) -> TrainTestArrays:
     """Fashion-MNIST (Zalando article images): same files, shapes and options as `load_mnist`.
 
     Default directory ~/.cache/softgrad/fashion_mnist. Labels: 0 T-shirt/top, 1 Trouser,
     2 Pullover, 3 Dress, 4 Coat, 5 Sandal, 6 Shirt, 7 Sneaker, 8 Bag, 9 Ankle boot.
     """
-    return _load_idx_dataset(_FASHION_MNIST, root, download, flatten, normalize)
+    return _load_idx_dataset(_FASHION_MNIST, root, download, flatten, normalize, train)

@@ -3,9 +3,10 @@
 Layout: two zero bytes, a dtype code, the number of dimensions, then each dimension as a
 big-endian uint32, then the data in big-endian C order. Files may be gzip-compressed.
 
-The header is validated before anything is allocated, and the payload is read with a cap of
-(size the header promises + 1) bytes, so a damaged or lying header gives a clear error instead
-of a gigabyte allocation or an endless read.
+The header is validated before anything is allocated: the size it announces must not exceed
+`max_bytes` (default `softgrad._files.max_bytes()`, 1 GiB, raised with $SOFTGRAD_MAX_BYTES), and the
+payload is read, and decompressed, only up to (that size + 1) bytes. So a damaged or lying header
+gives a clear ValueError instead of a gigabyte allocation or an endless read.
 """
 
 import gzip
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from softgrad._files import atomic_write_bytes
+from softgrad._files import atomic_write_bytes, check_size
 
 # IDX dtype code -> big-endian dtype of the stored values.
 _DTYPE_OF_CODE = {
@@ -62,6 +63,10 @@ def _read_header(stream, name: str) -> tuple[np.dtype, tuple[int, ...]]:
     return _DTYPE_OF_CODE[code], shape
 
 
+def _describe(shape: tuple[int, ...], dtype: np.dtype) -> str:
+    return "x".join(map(str, shape)) + " " + dtype.newbyteorder("=").name
+
+
 def _read_payload(stream, expected_bytes: int) -> bytearray:
     """Read at most expected_bytes + 1 bytes: enough to tell 'too short', 'exact' and 'too long' apart."""
     payload = bytearray()
@@ -73,11 +78,12 @@ def _read_payload(stream, expected_bytes: int) -> bytearray:
     return payload
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+def read_idx(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarray:
     """Read an IDX file (raw or gzip, told apart by magic bytes) into a native-endian array.
 
     Raises ValueError naming the file, the expected and the actual value if the header is
-    malformed or the data does not match the header's shape.
+    malformed, announces more than `max_bytes` of data (default `softgrad._files.max_bytes()`),
+    or the data does not match the header's shape; OSError if the file cannot be opened.
     """
     path = Path(path)
     with open(path, "rb") as raw:
@@ -87,16 +93,14 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         try:
             dtype, shape = _read_header(stream, str(path))
             expected_bytes = math.prod(shape) * dtype.itemsize
+            check_size(f"{path}: the data its header announces ({_describe(shape, dtype)})", expected_bytes,
+                       max_bytes)
             payload = _read_payload(stream, expected_bytes)
         except (OSError, EOFError, zlib.error) as error:  # corrupt or truncated gzip stream
             raise ValueError(f"{path}: cannot read IDX data: {error}") from error
     if len(payload) != expected_bytes:
         holds = f"more than {expected_bytes}" if len(payload) > expected_bytes else str(len(payload))
-        size = "x".join(map(str, shape))
-        raise ValueError(
-            f"{path}: header says {size} {dtype.newbyteorder('=').name} = {expected_bytes} bytes of data, "
-            f"file holds {holds}"
-        )
+        raise ValueError(f"{path}: header says {_describe(shape, dtype)} = {expected_bytes} bytes of data, file holds {holds}")
     return np.frombuffer(payload, dtype=dtype).astype(dtype.newbyteorder("="), copy=False).reshape(shape)
 
 
