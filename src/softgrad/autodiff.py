@@ -285,7 +285,14 @@ def _split_aux(output, has_aux: bool):
 # ----- grad and value_and_grad -----
 
 
+def _check_callable(fn, transform: str) -> None:
+    if not callable(fn):
+        raise TypeError(f"{transform}: fn must be a function (or a Cell) to differentiate, got "
+                        f"{type(fn).__name__} {fn!r:.40}")
+
+
 def _gradient_fn(fn, grad_position, weights, has_aux, return_ids):
+    _check_callable(fn, "grad")
     positions = _positions(grad_position)
     weight_spec = _weights(weights)
     if positions is None and weight_spec is None:
@@ -371,6 +378,7 @@ def _check_same_shapes(what: str, values, reference_name: str, references) -> No
 
 def _vjp_all(fn, inputs):
     """(outputs, vjp_fn, trace) where vjp_fn always returns a list with one cotangent per input."""
+    _check_callable(fn, "vjp")
     trace = _Trace(fn, inputs, range(len(inputs)), ())
     output = trace.output
     outs = _flatten(output)
@@ -445,6 +453,7 @@ def jacobian(fn: Callable, grad_position=0):
     [[2., 0.],
      [0., 4.]])
     """
+    _check_callable(fn, "jacobian")
     positions = _positions(grad_position)
     if positions is None:
         raise ValueError("jacobian needs grad_position (an int or a tuple of ints), got None")

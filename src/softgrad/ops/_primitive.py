@@ -72,7 +72,11 @@ def op(fn=None, *, data=None):
                 break
         else:
             args = tuple(python_data(a) for a in args[:count]) + args[count:]
-        out = fn(*args, **kwargs)
+        try:
+            out = fn(*args, **kwargs)
+        except TypeError as error:  # (free until raised) say which argument is not data, if one is not
+            _raise_for_non_numeric(fn, count, args, kwargs, error)
+            raise
         if isinstance(out, Tensor):
             return out
         return tuple(map(wrap, out)) if isinstance(out, tuple) else wrap(out)
@@ -80,9 +84,40 @@ def op(fn=None, *, data=None):
     return public
 
 
+def _raise_for_non_numeric(fn, count: int, args, kwargs, error: TypeError) -> None:
+    """After a TypeError inside op ``fn``: raise one naming the argument that is not numeric (a string, None as
+    data, another object), the value and what to pass, if there is such an argument; else return."""
+    names = fn.__code__.co_varnames
+    named = [(names[i] if i < fn.__code__.co_argcount else f"argument {i}", a, i < count) for i, a in enumerate(args)]
+    named += [(name, a, False) for name, a in kwargs.items()]
+    for name, value, is_data in named:
+        if isinstance(value, _VALUE_TYPES + (bool, int, float, complex, list, tuple, type, np.dtype)):
+            continue
+        if value is None and not is_data:
+            continue
+        if callable(value) and not isinstance(value, (str, bytes)):
+            continue
+        if name in str(error) and repr(value)[:60] in str(error):  # the error says it already
+            return
+        if is_data:
+            raise TypeError(f"{fn.__name__}: {name} must be a Tensor, an array or a number, got "
+                            f"{type(value).__name__} {value!r:.60}") from error
+        raise TypeError(f"{fn.__name__}: {name}={value!r:.60} ({type(value).__name__}) is not a valid value: "
+                        f"{error}; see help(softgrad.ops.{fn.__name__})") from error
+
+
 def _data_parameter_count(fn) -> int:
     """How many leading positional parameters of ``fn`` have no default: the op's data arguments."""
     return fn.__code__.co_argcount - len(fn.__defaults__ or ())
+
+
+def check_numeric(fn: str, **arguments) -> None:
+    """Raise unless each argument is a Tensor, an array, a number or a list (for ops that NumPy would apply to
+    any object, such as the logical ones: ``np.logical_not(None)`` is True)."""
+    for name, value in arguments.items():
+        if not isinstance(value, _VALUE_TYPES + (bool, int, float, complex, list, tuple)):
+            raise TypeError(f"{fn}: {name} must be a Tensor, an array or a number, got {type(value).__name__} "
+                            f"{value!r:.60}")
 
 
 def python_data(a):
@@ -179,6 +214,9 @@ def number(fn: str, name: str, value) -> float:
     if isinstance(value, Tensor) and value.is_traced:
         raise TypeError(f"{fn}: {name} is a constant of this op and is not differentiated; pass a number (or "
                         f"stop_gradient({name}) to use its value)")
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number, Tensor, np.ndarray)) \
+            or np.size(concrete(value)) != 1:
+        raise TypeError(f"{fn}: {name} must be a number, got {type(value).__name__} {value!r:.60}")
     return float(concrete(value))
 
 

@@ -44,6 +44,8 @@ def full_like(x, fill_value, dtype=None) -> Tensor:
 
 def arange(start, stop=None, step=1, dtype=None) -> Tensor:
     """Evenly spaced values in [start, stop), as ``np.arange`` (int64 for ints, float32 for floats)."""
+    if step == 0:
+        raise ValueError(f"arange: step must not be 0, got {step!r}")
     values = np.arange(start, stop, step) if stop is not None else np.arange(start)
     if dtype is None and values.dtype == np.float64:
         dtype = np.float32
@@ -57,4 +59,7 @@ def linspace(start, stop, num, dtype=np.float32) -> Tensor:
 
 def eye(n, m=None, dtype=np.float32) -> Tensor:
     """The n×m identity matrix (square when m is None)."""
+    for name, size in (("n", n), ("m", m)):
+        if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0):
+            raise ValueError(f"eye: {name} must be an int ≥ 0, got {size!r}")
     return wrap(np.eye(n, m, dtype=dtype))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from softgrad.ops._primitive import In, Sample, op
+from softgrad.ops._primitive import In, Sample, check_numeric, op
 from softgrad.trace import Primitive
 
 UNARY_SAMPLES = [Sample(In(())), Sample(In((2, 3)))]
@@ -377,6 +377,7 @@ def _comparison(name: str, ufunc, doc: str):
     prim = Primitive(name, ufunc)
 
     def compare(x, y):
+        check_numeric(name, x=x, y=y)
         return prim.bind(x, y)
 
     compare.__name__ = compare.__qualname__ = name
@@ -402,6 +403,7 @@ isnan_p = Primitive("isnan", np.isnan)
 @op
 def logical_not(x):
     """not x"""
+    check_numeric("logical_not", x=x)
     return logical_not_p.bind(x)
 
 

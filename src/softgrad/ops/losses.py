@@ -51,11 +51,15 @@ def check_label_smoothing(fn: str, label_smoothing) -> None:
 def check_beta(fn: str, beta) -> None:
     if not beta >= 0:  # (NaN too)
         raise ValueError(f"{fn}: beta must be ≥ 0, got {beta!r}")
+    if beta == math.inf:
+        raise ValueError(f"{fn}: beta must be finite, got {beta!r}")
 
 
 def check_delta(fn: str, delta) -> None:
     if not delta > 0:
         raise ValueError(f"{fn}: delta must be > 0, got {delta!r}")
+    if delta == math.inf:
+        raise ValueError(f"{fn}: delta must be finite, got {delta!r}")
 
 
 def reduce_loss(loss, reduction: str):

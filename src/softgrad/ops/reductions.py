@@ -43,7 +43,14 @@ broadcast_to_p = Primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, s
 @op(data=1)
 def broadcast_to(x, shape):
     """x repeated (as a read-only view) to ``shape`` by NumPy's rules.  ∂: sum g over the repeated axes"""
-    return broadcast_to_p.bind(x, shape=tuple(shape))
+    shape = tuple(shape)
+    try:
+        fits = np.broadcast_shapes(shape_of(x), shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"broadcast_to: an input of shape {shape_of(x)} cannot be broadcast to shape {shape}")
+    return broadcast_to_p.bind(x, shape=shape)
 
 
 def _spread(g, ans, x, axis, keepdims):
@@ -162,6 +169,8 @@ def min(x, axis=None, keepdims=False):
 @op
 def var(x, axis=None, keepdims=False, ddof=0):
     """Σ (x − x̄)² / (n − ddof), NumPy's convention (``ddof=0``; pass ``ddof=1`` for PyTorch's default)."""
+    if isinstance(ddof, bool) or not isinstance(ddof, (int, np.integer)) or ddof < 0:
+        raise ValueError(f"var: ddof (delta degrees of freedom) must be an int ≥ 0, got {ddof!r}")
     axes = normalize_axis(axis, len(shape_of(x)))
     centred = x - mean(x, axis=axes, keepdims=True)
     n = _count(shape_of(x), axes)

@@ -30,8 +30,21 @@ def flatten(x, start_dim=0, end_dim=-1):
     shape = shape_of(x)
     if not shape:
         return reshape(x, (1,))
-    start, end = start_dim % len(shape), end_dim % len(shape)
+    start = _axis("flatten", "start_dim", start_dim, len(shape))
+    end = _axis("flatten", "end_dim", end_dim, len(shape))
+    if start > end:
+        raise ValueError(f"flatten: start_dim={start_dim} comes after end_dim={end_dim} for shape {shape}")
     return reshape(x, shape[:start] + (-1,) + shape[end + 1:])
+
+
+def _axis(fn: str, name: str, axis, ndim: int) -> int:
+    """``axis`` as a non-negative int, checked to lie in [−ndim, ndim)."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{fn}: {name} must be an int, got {type(axis).__name__} {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{fn}: {name}={axis} is out of range for an input of {ndim} dimension(s); use an axis "
+                         f"in [{-ndim}, {ndim - 1}]")
+    return int(axis) % ndim
 
 
 def _transpose_vjp(g, ans, x, axes):
@@ -51,14 +64,21 @@ def transpose(x, *axes):
     """Permute the axes (reverse them when none are given).  ∂: the inverse permutation of g"""
     if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
         axes = axes[0]
-    axes = None if axes is None or len(axes) == 0 else tuple(int(a) % len(shape_of(x)) for a in axes)
-    return transpose_p.bind(x, axes=axes)
+    if axes is not None and len(axes):
+        ndim = len(shape_of(x))
+        axes = tuple(_axis("transpose", "axes", a, ndim) for a in axes)
+        if sorted(axes) != list(range(ndim)):
+            raise ValueError(f"transpose: axes {tuple(axes)} must be a permutation of the {ndim} axes of an input "
+                             f"of shape {shape_of(x)}, e.g. {tuple(reversed(range(ndim)))}")
+    return transpose_p.bind(x, axes=axes or None)
 
 
 @op(data=1)
 def swapaxes(x, axis1, axis2):
     """Exchange two axes.  ∂: exchange them back"""
-    axes = list(range(len(shape_of(x))))
+    ndim = len(shape_of(x))
+    axis1, axis2 = _axis("swapaxes", "axis1", axis1, ndim), _axis("swapaxes", "axis2", axis2, ndim)
+    axes = list(range(ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return transpose(x, axes)
 
@@ -67,7 +87,7 @@ def swapaxes(x, axis1, axis2):
 def expand_dims(x, axis):
     """Insert a length-1 axis at ``axis``."""
     shape = list(shape_of(x))
-    shape.insert(axis % (len(shape) + 1), 1)
+    shape.insert(_axis("expand_dims", "axis", axis, len(shape) + 1), 1)
     return reshape(x, shape)
 
 
@@ -133,8 +153,14 @@ def _joined_values(fn: str, tensors) -> list:
 def concat(tensors, axis=0):
     """Join along an existing axis.  ∂xᵢ = the slice of g that xᵢ filled"""
     tensors = _joined_values("concat", tensors)
-    ndim = len(shape_of(tensors[0]))
-    return _concat_primitive(len(tensors)).bind(*tensors, axis=axis % max(ndim, 1))
+    shapes = [shape_of(t) for t in tensors]
+    if not shapes[0]:
+        raise ValueError("concat: 0-d values have no axis to join along; use stack")
+    axis = _axis("concat", "axis", axis, len(shapes[0]))
+    others = {s[:axis] + s[axis + 1:] for s in shapes}
+    if len(others) > 1 or len({len(s) for s in shapes}) > 1:
+        raise ValueError(f"concat: the shapes must agree except along axis {axis}, got {shapes}")
+    return _concat_primitive(len(tensors)).bind(*tensors, axis=axis)
 
 
 @op(data=0)
@@ -275,6 +301,8 @@ def one_hot(indices, depth, dtype=np.float32):
      [1., 0., 0.]])
     """
     labels = _int_indices(indices, "indices")
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ValueError(f"one_hot: depth (the number of classes) must be an int ≥ 1, got {depth!r}")
     if labels.size and (labels.min() < 0 or labels.max() >= depth):
         bad = labels[(labels < 0) | (labels >= depth)][0]
         raise ValueError(f"one_hot: indices must lie in [0, {depth}), got {bad}")
