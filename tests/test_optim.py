@@ -199,3 +199,74 @@ def test_train_one_step_cell_decreases_the_loss():
                                                                           momentum=0.5))
     losses = [float(step(x, y)) for _ in range(50)]
     assert losses[-1] < 1e-3 * losses[0]
+
+
+# ----- exact resume: state restored in its parameter's layout (issue #12) -----
+
+
+@pytest.mark.parametrize("class_name,kwargs", [("SGD", {"lr": 0.05, "momentum": 0.9}),
+                                               ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+                                               ("Adam", {"lr": 1e-3, "amsgrad": True}), ("AdamW", {"lr": 1e-3})])
+def test_state_restored_from_a_checkpoint_keeps_its_parameters_layout(class_name, kwargs):
+    """A column-major parameter of ≥ 128 KiB (nn.Dense's weight) is updated by BLAS axpy, which needs the state in
+    the same layout. A checkpoint stores row-major arrays; restored row-major, the update would run through NumPy
+    after a resume and round differently (1e-7 off in the default `softgrad train`)."""
+    from softgrad.optim.optimizer import _SCRATCH_BYTES
+
+    rng = np.random.default_rng(0)
+    start = np.asfortranarray(rng.standard_normal((256, 128)).astype(np.float32))
+    assert start.nbytes >= _SCRATCH_BYTES
+    grads = [np.asfortranarray(rng.standard_normal(start.shape).astype(np.float32)) for _ in range(6)]
+
+    straight_w = sg.Parameter(start, name="w")
+    straight = make_optimizer(class_name, kwargs, [straight_w])
+    for g in grads:
+        straight([g])
+
+    w = sg.Parameter(start, name="w")
+    first = make_optimizer(class_name, kwargs, [w])
+    for g in grads[:3]:
+        first([g])
+    saved = first.state_dict()
+    saved["state"] = [{k: np.ascontiguousarray(a) for k, a in s.items()} for s in saved["state"]]  # as on disk
+    resumed_w = sg.Parameter(np.asfortranarray(w.numpy()), name="w")
+    resumed = make_optimizer(class_name, kwargs, [resumed_w])
+    resumed.load_state_dict(saved)
+    assert all(a.flags.f_contiguous for a in resumed.state[0].values())
+    for g in grads[3:]:
+        resumed([g])
+    np.testing.assert_array_equal(resumed_w.numpy(), straight_w.numpy())
+
+
+def test_load_state_dict_checks_everything_before_changing_anything():
+    W, b, loss_and_grads = make_problem("float32")
+    optimizer = optim.SGD([W, b], lr=0.1, momentum=0.9)
+    optimizer(loss_and_grads()[1])
+    good = optimizer.state_dict()
+    bad = dict(good, lr=0.5, hyperparameters=dict(good["hyperparameters"], momentum=0.5),
+               state=[good["state"][0], {"momentum_buffer": np.full(3, np.nan)}])
+    with pytest.raises(ValueError, match="momentum_buffer.*non-finite"):
+        optimizer.load_state_dict(bad)
+    assert optimizer.lr == 0.1 and optimizer.momentum == 0.9
+    np.testing.assert_array_equal(optimizer.state[1]["momentum_buffer"], good["state"][1]["momentum_buffer"])
+
+
+def test_a_bad_gradient_leaves_every_parameter_and_the_step_count_alone():
+    W, b, loss_and_grads = make_problem("float32")
+    optimizer = optim.Adam([W, b], lr=0.1)
+    before = W.numpy().copy()
+    with pytest.raises(ValueError, match="'b'"):
+        optimizer([loss_and_grads()[1][0], np.zeros(7)])
+    np.testing.assert_array_equal(W.numpy(), before)
+    assert optimizer.step_count == 0 and optimizer.state == [{}, {}]
+
+
+@pytest.mark.parametrize("make", [lambda p: optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-4),
+                                  lambda p: optim.Adam(p, lr=0.1, betas=[0.8, 0.9], eps=1e-6, amsgrad=True),
+                                  lambda p: optim.AdamW(p)])
+def test_hyperparameters_round_trip_through_json(make):
+    W, b, _ = make_problem("float32")
+    optimizer = make([W, b])
+    restored = make([W, b])
+    restored.load_state_dict(json.loads(json.dumps(optimizer.state_dict())))
+    assert restored.state_dict()["hyperparameters"] == optimizer.state_dict()["hyperparameters"]

@@ -249,3 +249,94 @@ def test_runs_with_several_blas_threads_are_deterministic_too(tmp_path):
     second = quiet(TrainConfig(**config), tmp_path / "second").run()
     assert without_times(first) == without_times(second)
     assert TrainConfig.load(tmp_path / "first" / "config.json").threads == 2  # a resumed run keeps it
+
+
+# ----- exact resume at the default sizes (issue #12) -----
+# The default model (digits MLP 64-256-128-10) has a (128, 256) column-major weight of 128 KiB: large enough for
+# the optimizers' BLAS axpy path, which needs the optimizer state in the weight's layout. hidden=(16,) never gets
+# there, so these runs use the default sizes.
+
+DEFAULT_SIZES = dict(dataset="digits", epochs=3)  # 45 steps an epoch at the default batch size 32
+
+
+def test_the_default_model_reaches_the_axpy_path():
+    from softgrad.optim.optimizer import _SCRATCH_BYTES
+    from softgrad.tensor import is_column_major
+
+    net = build_model(TrainConfig(input_shape=(1, 8, 8), num_classes=10), sg.random.Generator(0),
+                      sg.random.Generator(1))
+    assert any(p.numpy().nbytes >= _SCRATCH_BYTES and is_column_major(p) for p in net.trainable_params())
+
+
+def run_stopping_at(config: dict, run, stops: set) -> tuple[dict, int]:
+    """Train ``config`` into ``run``, stopping after each global step in ``stops`` and resuming at once: the final
+    metrics and the number of sessions."""
+    def stop(trainer):
+        if trainer.global_step in stops:
+            trainer.request_stop()
+
+    result, sessions = quiet(TrainConfig(**config), run, on_step=stop).run(), 1
+    while result is None:
+        result = quiet(TrainConfig.load(run / "config.json"), run, on_step=stop).run(resume=True)
+        sessions += 1
+    return result, sessions
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+def test_resume_at_the_default_sizes_after_several_stops_is_bit_identical(tmp_path, optimizer):
+    config = dict(DEFAULT_SIZES, optimizer=optimizer)  # cosine schedule, SGD with momentum 0.9: the defaults
+    straight = quiet(TrainConfig(**config), tmp_path / "straight").run()
+    stops = {1, 17, 45, 46, 100}  # the first step, mid-epoch, the last step of epoch 1, the first of epoch 2, ...
+    result, sessions = run_stopping_at(config, tmp_path / "stopped", stops)
+    assert sessions == len(stops) + 1
+    assert without_times(result) == without_times(straight)
+    assert (tmp_path / "stopped" / "model.safetensors").read_bytes() == \
+        (tmp_path / "straight" / "model.safetensors").read_bytes()
+
+
+def _checkpoint_progress(run) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(run / "checkpoint.safetensors", framework="np") as f:
+        return json.loads(f.metadata()[checkpoint.METADATA_KEY])["progress"]
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
+def test_softgrad_train_stopped_by_a_signal_resumes_bit_identical(tmp_path, signal_name):
+    """A real `softgrad train` of the default model and optimizer (constant schedule, so the run can be extended past
+    wherever the signal lands) stopped by Ctrl-C, which saves a checkpoint after the current step, or by SIGKILL,
+    after which the last periodic checkpoint (written at the end of every epoch) resumes and the partial epoch is
+    trained again: both end bit-identical to a run that never stopped."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from softgrad.cli.main import EXIT_INTERRUPTED, main
+
+    run = tmp_path / "signalled"
+    command = [sys.executable, "-m", "softgrad", "train", "--epochs", "100000", "--lr-schedule", "constant",
+               "--out", str(run), "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    finished = 0
+    for line in process.stdout:  # two finished epochs: the end-of-epoch checkpoint of the first is on disk
+        finished += line.startswith("epoch")
+        if finished == 2:
+            break
+    process.send_signal(getattr(signal, signal_name))
+    out, err = process.communicate(timeout=120)
+    if signal_name == "SIGINT":
+        assert process.returncode == EXIT_INTERRUPTED and "checkpoint saved" in out, err
+    else:
+        assert process.returncode == -signal.SIGKILL, err
+    progress = _checkpoint_progress(run)
+    assert progress["epoch"] >= 1
+    if signal_name == "SIGKILL":
+        assert progress["step_in_epoch"] == 0  # only Ctrl-C saves mid-epoch
+
+    epochs = progress["epoch"] + 2
+    assert main(["train", "--resume", str(run), "--epochs", str(epochs), "--no-progress"]) == 0
+    straight = quiet(TrainConfig(lr_schedule="constant", epochs=epochs), tmp_path / "straight").run()
+    assert (run / "model.safetensors").read_bytes() == (tmp_path / "straight" / "model.safetensors").read_bytes()
+    assert without_times(json.loads((run / "metrics.json").read_text())) == without_times(straight)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from softgrad.optim.optimizer import Optimizer
+from softgrad.optim.optimizer import Optimizer, check_bool, check_real
 
 
 class Adam(Optimizer):
@@ -29,14 +29,22 @@ class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
                  amsgrad: bool = False):
         super().__init__(params, lr)
-        beta1, beta2 = betas
-        if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
-            raise ValueError(f"{type(self).__name__}: betas must lie in [0, 1), got {betas}")
-        if eps < 0 or weight_decay < 0:
-            raise ValueError(f"{type(self).__name__}: eps and weight_decay must be >= 0, got {eps} and "
-                             f"{weight_decay}")
-        self.betas = (float(beta1), float(beta2))
-        self.eps, self.weight_decay, self.amsgrad = float(eps), float(weight_decay), bool(amsgrad)
+        self.__dict__.update(self.check_hyperparameters(betas=betas, eps=eps, weight_decay=weight_decay,
+                                                        amsgrad=amsgrad))
+
+    def check_hyperparameters(self, *, betas, eps, weight_decay, amsgrad):
+        name = type(self).__name__
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"{name}: betas must be a pair (beta1, beta2) of numbers in [0, 1), e.g. (0.9, 0.999); "
+                             f"got {betas!r}")
+        return {"betas": tuple(check_real(name, f"betas[{i}]", beta, 0.0, 1.0, high_open=True)
+                               for i, beta in enumerate(betas)),
+                "eps": check_real(name, "eps", eps),
+                "weight_decay": check_real(name, "weight_decay", weight_decay),
+                "amsgrad": check_bool(name, "amsgrad", amsgrad)}
+
+    def state_names(self, hyperparameters):
+        return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if hyperparameters["amsgrad"] else ())
 
     def update(self, array, grad, state):
         beta1, beta2 = self.betas

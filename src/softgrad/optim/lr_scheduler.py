@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import math
 
-from softgrad.optim.optimizer import Optimizer
+from softgrad.optim.optimizer import Optimizer, check_integer, check_known_keys, check_real
 
 
 class LRScheduler:
@@ -27,6 +27,9 @@ class LRScheduler:
     (the optimizer's ``initial_lr``). Creating a scheduler sets the optimizer to ``lr_at(0)``."""
 
     def __init__(self, optimizer: Optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(self).__name__}: optimizer must be a softgrad.optim Optimizer, got "
+                            f"{type(optimizer).__name__} {optimizer!r:.80}")
         self.optimizer = optimizer
         self.base_lr = optimizer.initial_lr
         self.last_epoch = 0
@@ -46,7 +49,11 @@ class LRScheduler:
         return {"last_epoch": self.last_epoch}
 
     def load_state_dict(self, state: dict) -> None:
-        self.last_epoch = int(state["last_epoch"])
+        owner = f"{type(self).__name__}.load_state_dict"
+        check_known_keys(owner, "state", state, ("last_epoch",))
+        if "last_epoch" not in state:
+            raise ValueError(f"{owner}: the state lacks 'last_epoch'; pass what scheduler.state_dict() returned")
+        self.last_epoch = check_integer(owner, "last_epoch", state["last_epoch"], 0)
         self.optimizer.lr = self.lr_at(self.last_epoch)
 
 
@@ -54,9 +61,8 @@ class StepLR(LRScheduler):
     """lr = base · γ^⌊t / step_size⌋."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        if step_size < 1:
-            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
-        self.step_size, self.gamma = int(step_size), float(gamma)
+        self.step_size = check_integer("StepLR", "step_size", step_size, 1)
+        self.gamma = check_real("StepLR", "gamma", gamma, low_open=True)
         super().__init__(optimizer)
 
     def lr_at(self, t: int) -> float:
@@ -67,9 +73,8 @@ class CosineAnnealingLR(LRScheduler):
     """lr = η_min + (base − η_min) · (1 + cos(π t / T_max)) / 2: half a cosine from base down to η_min."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):  # noqa: N803 (PyTorch's name)
-        if T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
-        self.T_max, self.eta_min = int(T_max), float(eta_min)
+        self.T_max = check_integer("CosineAnnealingLR", "T_max", T_max, 1)
+        self.eta_min = check_real("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer)
 
     def lr_at(self, t: int) -> float:
@@ -82,10 +87,9 @@ class LinearLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, start_factor: float = 1 / 3, end_factor: float = 1.0,
                  total_iters: int = 5):
-        if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1 or total_iters < 1:
-            raise ValueError("LinearLR: need 0 < start_factor <= 1, 0 <= end_factor <= 1 and total_iters >= 1, "
-                             f"got {start_factor}, {end_factor}, {total_iters}")
-        self.start_factor, self.end_factor, self.total_iters = float(start_factor), float(end_factor), int(total_iters)
+        self.start_factor = check_real("LinearLR", "start_factor", start_factor, 0.0, 1.0, low_open=True)
+        self.end_factor = check_real("LinearLR", "end_factor", end_factor, 0.0, 1.0)
+        self.total_iters = check_integer("LinearLR", "total_iters", total_iters, 1)
         super().__init__(optimizer)
 
     def lr_at(self, t: int) -> float:
@@ -98,10 +102,19 @@ class SequentialLR(LRScheduler):
     (e.g. a LinearLR warm-up, then CosineAnnealingLR)."""
 
     def __init__(self, optimizer: Optimizer, schedulers: list[LRScheduler], milestones: list[int]):
-        if len(milestones) != len(schedulers) - 1 or list(milestones) != sorted(milestones):
-            raise ValueError(f"SequentialLR: need len(schedulers) - 1 = {len(schedulers) - 1} increasing "
-                             f"milestones, got {milestones}")
-        self.schedulers, self.milestones = list(schedulers), [int(m) for m in milestones]
+        if not isinstance(schedulers, (list, tuple)) or not schedulers:
+            raise TypeError(f"SequentialLR: schedulers must be a non-empty list of schedulers, got {schedulers!r:.80}")
+        for i, scheduler in enumerate(schedulers):
+            if not isinstance(scheduler, LRScheduler) or scheduler.optimizer is not optimizer:
+                raise ValueError(f"SequentialLR: schedulers[{i}] must be a scheduler of this optimizer, got "
+                                 f"{scheduler!r:.80}; build every scheduler on the optimizer passed to SequentialLR")
+        if not isinstance(milestones, (list, tuple)):
+            raise TypeError(f"SequentialLR: milestones must be a list of integers, got {milestones!r:.80}")
+        milestones = [check_integer("SequentialLR", f"milestones[{i}]", m, 1) for i, m in enumerate(milestones)]
+        if len(milestones) != len(schedulers) - 1 or any(a >= b for a, b in zip(milestones, milestones[1:])):
+            raise ValueError(f"SequentialLR: milestones must be len(schedulers) - 1 = {len(schedulers) - 1} "
+                             f"increasing step counts, got {milestones}")
+        self.schedulers, self.milestones = list(schedulers), milestones
         super().__init__(optimizer)
 
     def lr_at(self, t: int) -> float:

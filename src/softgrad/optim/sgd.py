@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from softgrad.optim.optimizer import Optimizer
+from softgrad.optim.optimizer import Optimizer, check_bool, check_real, state_array
 
 
 class SGD(Optimizer):
@@ -30,12 +28,22 @@ class SGD(Optimizer):
     def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
         super().__init__(params, lr)
-        if momentum < 0 or weight_decay < 0:
-            raise ValueError(f"SGD: momentum and weight_decay must be >= 0, got {momentum} and {weight_decay}")
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("SGD: nesterov=True needs momentum > 0 and dampening = 0")
-        self.momentum, self.dampening = float(momentum), float(dampening)
-        self.nesterov, self.weight_decay = bool(nesterov), float(weight_decay)
+        self.__dict__.update(self.check_hyperparameters(momentum=momentum, dampening=dampening, nesterov=nesterov,
+                                                        weight_decay=weight_decay))
+
+    def check_hyperparameters(self, *, momentum, dampening, nesterov, weight_decay):
+        name = type(self).__name__
+        checked = {"momentum": check_real(name, "momentum", momentum),
+                   "dampening": check_real(name, "dampening", dampening, 0.0, 1.0),
+                   "nesterov": check_bool(name, "nesterov", nesterov),
+                   "weight_decay": check_real(name, "weight_decay", weight_decay)}
+        if checked["nesterov"] and (checked["momentum"] <= 0 or checked["dampening"] != 0):
+            raise ValueError(f"{name}: nesterov=True needs momentum > 0 and dampening = 0, got momentum={momentum!r} "
+                             f"and dampening={dampening!r}")
+        return checked
+
+    def state_names(self, hyperparameters):
+        return ("momentum_buffer",) if hyperparameters["momentum"] else ()
 
     def update(self, array, grad, state):
         if self.weight_decay:
@@ -43,7 +51,7 @@ class SGD(Optimizer):
         if self.momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = np.array(grad, dtype=array.dtype)
+                buf = state["momentum_buffer"] = state_array(grad, array)
             else:
                 buf *= self.momentum
                 self.add_scaled(buf, 1 - self.dampening, grad)
