@@ -7,8 +7,11 @@ bits), with 0·log 0 = 0 handled exactly (``ops.xlogy``).
 * ``binary_entropy(p)``           H(p, 1 − p), elementwise
 
 H(p, q) = H(p) + KL(p‖q), and KL ≥ 0 with equality iff p = q (Gibbs), for p and q that sum to 1 along
-``axis``. Entries must be ≥ 0 (checked); normalisation is not checked. All are differentiable (the rules of
-xlogy, log1p and the arithmetic ops).
+``axis``. p and q must be distributions along ``axis``: entries ≥ 0 and sums within 1e-3 of 1 (0.03 in
+float16; a sanity check, loose enough for rounding and for finite differences); anything else raises, naming
+the entry or the sum. They are not normalised for you (SciPy's ``entropy`` and PyTorch's ``Categorical``
+divide by the sum): a silent normalisation would hide counts or logits passed by mistake and change the
+gradient, which here is that of the formula on the simplex. All are differentiable (the rules of xlogy, log1p and the arithmetic ops).
 """
 
 from __future__ import annotations
@@ -19,16 +22,25 @@ import numpy as np
 
 from softgrad import ops
 from softgrad.ops._primitive import first_index, op
-from softgrad.tensor import Tensor, concrete
+from softgrad.tensor import Tensor, as_array, concrete
 
 
-def _check(fn: str, name: str, value) -> None:
-    array = np.asarray(concrete(value))
+def _check(fn: str, name: str, value, axis) -> None:
+    """``value`` is a distribution along ``axis``: entries ≥ 0 (NaN fails) summing to 1 within 1e-3 (or √ε)."""
+    array = as_array(concrete(value), name=f"{fn}: {name}")
     negative = ~(array >= 0)
     if negative.any():
         position = first_index(negative)
         raise ValueError(f"{fn}: {name} must hold probabilities (≥ 0), got {array[position].item()!r} at index "
                          f"{position}")
+    total = np.sum(array, axis=axis, dtype=np.float64)
+    tolerance = max(1e-3, math.sqrt(np.finfo(array.dtype if array.dtype.kind == "f" else np.float64).eps))
+    off = ~(np.abs(total - 1) <= tolerance)
+    if off.any():
+        position = first_index(off)
+        raise ValueError(f"{fn}: {name} must sum to 1 along axis={axis} (within {tolerance:.2g}), got a sum of "
+                         f"{np.asarray(total)[position].item()!r} at index {position}; divide by the sum "
+                         f"({name} / {name}.sum(axis, keepdims=True)) if it holds unnormalised weights")
 
 
 def _in_base(nats, base) -> Tensor:
@@ -46,7 +58,7 @@ def entropy(p, axis=-1, base=math.e) -> Tensor:
     >>> entropy([0.5, 0.5, 0.0], base=2)
     Tensor(shape=[], dtype=Float32, value= 1.)
     """
-    _check("entropy", "p", p)
+    _check("entropy", "p", p, axis)
     return _in_base(0.0 - ops.sum(ops.xlogy(p, p), axis=axis), base)  # 0 − s: no −0
 
 
@@ -57,8 +69,8 @@ def cross_entropy_between(p, q, axis=-1, base=math.e) -> Tensor:
     >>> round(cross_entropy_between([0.0, 1.0, 0.0], [0.3, 0.6, 0.1]).item(), 6)  # −ln 0.6
     0.510826
     """
-    _check("cross_entropy_between", "p", p)
-    _check("cross_entropy_between", "q", q)
+    _check("cross_entropy_between", "p", p, axis)
+    _check("cross_entropy_between", "q", q, axis)
     return _in_base(0.0 - ops.sum(ops.xlogy(p, q), axis=axis), base)
 
 
@@ -71,8 +83,8 @@ def kl_divergence(p, q, axis=-1, base=math.e) -> Tensor:
     >>> kl_divergence([0.5, 0.5], [0.5, 0.5])
     Tensor(shape=[], dtype=Float32, value= 0.)
     """
-    _check("kl_divergence", "p", p)
-    _check("kl_divergence", "q", q)
+    _check("kl_divergence", "p", p, axis)
+    _check("kl_divergence", "q", q, axis)
     return _in_base(ops.sum(ops.xlogy(p, p) - ops.xlogy(p, q), axis=axis), base)
 
 
@@ -85,7 +97,7 @@ def binary_entropy(p, base=math.e) -> Tensor:
     Tensor(shape=[3], dtype=Float32, value=
     [1., 0., 0.])
     """
-    array = np.asarray(concrete(p))
+    array = as_array(concrete(p), name="binary_entropy: p")
     outside = ~((array >= 0) & (array <= 1))
     if outside.any():
         position = first_index(outside)

@@ -18,6 +18,10 @@ class Generator:
     """A stream of random numbers (NumPy's PCG64) fixed by ``seed``; pass it to whatever needs randomness."""
 
     def __init__(self, seed: int | None = None):
+        if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
+            raise TypeError(f"Generator: seed must be a non-negative int or None, got {type(seed).__name__} {seed!r}")
+        if seed is not None and seed < 0:
+            raise ValueError(f"Generator: seed must be a non-negative int or None, got {seed!r}")
         self._rng = np.random.default_rng(seed)
 
     def normal(self, shape, mean=0.0, std=1.0, dtype=np.float32) -> Tensor:

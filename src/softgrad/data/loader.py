@@ -18,6 +18,10 @@ class ArrayDataset:
         if not arrays:
             raise ValueError("ArrayDataset needs at least one array, got none; pass e.g. ArrayDataset(x, y)")
         self.arrays = tuple(np.asarray(array) for array in arrays)
+        for i, array in enumerate(self.arrays):
+            if array.dtype.kind not in "biufc":
+                raise TypeError(f"ArrayDataset: arrays[{i}] must hold numbers, got {type(arrays[i]).__name__} "
+                                f"{arrays[i]!r:.60} (NumPy dtype {array.dtype}); pass numeric arrays")
         lengths = [len(array) if array.ndim else None for array in self.arrays]
         if None in lengths:
             raise ValueError(
@@ -57,16 +61,24 @@ class DataLoader:
             dataset_or_arrays = ArrayDataset(*dataset_or_arrays)
         elif isinstance(dataset_or_arrays, np.ndarray):
             dataset_or_arrays = ArrayDataset(dataset_or_arrays)
+        elif isinstance(dataset_or_arrays, (str, bytes, dict)) or not (
+                hasattr(dataset_or_arrays, "__len__") and hasattr(dataset_or_arrays, "__getitem__")):
+            raise TypeError(f"DataLoader: dataset_or_arrays must be an ArrayDataset (or a dataset with len() and "
+                            f"[]), a tuple of equal-length arrays or one array, got {type(dataset_or_arrays).__name__} "
+                            f"{dataset_or_arrays!r:.60}; pass e.g. DataLoader((x, y), batch_size=32)")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(
                 f"DataLoader: batch_size must be an integer >= 1, got {batch_size!r}; pass e.g. batch_size=32"
             )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
             raise ValueError(f"DataLoader: seed must be a non-negative integer or None, got {seed!r}")
+        for name, flag in (("shuffle", shuffle), ("drop_last", drop_last)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"DataLoader: {name} must be True or False, got {type(flag).__name__} {flag!r}")
         self.dataset = dataset_or_arrays
         self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.drop_last = drop_last
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
         self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
         self.epoch = 0
 
@@ -76,8 +88,8 @@ class DataLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration produce epoch `epoch`'s batches (for resuming a run)."""
-        if epoch < 0:
-            raise ValueError(f"DataLoader.set_epoch: epoch must be >= 0, got {epoch}")
+        if isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"DataLoader.set_epoch: epoch must be an integer >= 0, got {epoch!r}")
         self.epoch = int(epoch)
 
     def epoch_order(self, epoch: int) -> np.ndarray:

@@ -30,6 +30,22 @@ class ElementwiseActivation(Cell):
         return f"{type(self).__name__}()"
 
 
+#: the activations a layer takes by name (``Dense(..., activation='relu')``): the elementwise activation ops.
+#: Names are matched ignoring case and underscores, so MindSpore's 'leakyrelu' is 'leaky_relu'.
+ACTIVATION_OPS = {"relu": ops.relu, "tanh": ops.tanh, "sigmoid": ops.sigmoid, "gelu": ops.gelu, "elu": ops.elu,
+                  "leaky_relu": ops.leaky_relu, "softplus": ops.softplus, "logsigmoid": ops.logsigmoid}
+
+
+def activation_op(name: str):
+    """The op of ``ACTIVATION_OPS`` called ``name`` (case and underscores ignored)."""
+    key = name.lower().replace("_", "") if isinstance(name, str) else None
+    for known, fn in ACTIVATION_OPS.items():
+        if known.replace("_", "") == key:
+            return fn
+    raise ValueError(f"unknown activation {name!r}; pass one of {', '.join(map(repr, ACTIVATION_OPS))}, an "
+                     "activation Cell such as nn.ReLU(), or a callable")
+
+
 def elementwise_op(cell):
     """The op of ``cell`` if it is an ``ElementwiseActivation`` that computes exactly ``op(x)`` (its construct not
     overridden), else None."""

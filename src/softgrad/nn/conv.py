@@ -13,12 +13,14 @@ bottom/right, as TensorFlow), ``'valid'`` (no padding) or ``'pad'`` (the explici
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
 from softgrad import ops
 from softgrad.nn.cell import Cell
 from softgrad.nn.init import initialize
+from softgrad.nn.layers import check_count
 from softgrad.ops.nn_kernels import int_pair, normalize_padding
 from softgrad.random import Generator
 from softgrad.tensor import Parameter
@@ -42,6 +44,28 @@ def resolve_padding(pad_mode: str, padding, size: tuple[int, int], kernel: tuple
     return tuple(pads)
 
 
+def window_pair(owner: str, name: str, value) -> tuple[int, int]:
+    """A kernel size or stride (an int or a pair) as a pair of ints ≥ 1."""
+    pair = (value, value) if isinstance(value, numbers.Integral) else value
+    if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and v >= 1 for v in pair)):
+        raise ValueError(f"{owner}: {name} must be an int >= 1 or a pair of them, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def checked_padding(owner: str, padding) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``padding`` (an int, (ph, pw), (top, bottom, left, right) or ((top, bottom), (left, right))) as the last
+    form, every entry a non-negative int."""
+    try:
+        pads = normalize_padding(padding)
+    except (TypeError, ValueError):
+        pads = None
+    if pads is None or min(sum(pads, ())) < 0 or isinstance(padding, bool):
+        raise ValueError(f"{owner}: padding must be a non-negative int, (ph, pw), (top, bottom, left, right) or "
+                         f"((top, bottom), (left, right)), got {padding!r}")
+    return pads
+
+
 class Conv2d(Cell):
     """2-D convolution (cross-correlation, as every framework computes it) over NCHW inputs, MindSpore's
     signature: weight (out_channels, in_channels, kh, kw); ``has_bias=False`` and ``pad_mode='same'`` by
@@ -59,11 +83,13 @@ class Conv2d(Cell):
                                       f"dilation={dilation}, group={group}, data_format={data_format!r}")
         if pad_mode not in PAD_MODES:
             raise ValueError(f"Conv2d: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
-        if pad_mode != "pad" and normalize_padding(padding) != ((0, 0), (0, 0)):
+        if checked_padding("Conv2d", padding) != ((0, 0), (0, 0)) and pad_mode != "pad":
             raise ValueError(f"Conv2d: padding={padding} needs pad_mode='pad' (got pad_mode={pad_mode!r})")
         generator = generator if generator is not None else Generator()
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
-        self.kernel_size, self.stride = int_pair(kernel_size, "kernel_size"), int_pair(stride, "stride")
+        self.in_channels = check_count("Conv2d", "in_channels", in_channels)
+        self.out_channels = check_count("Conv2d", "out_channels", out_channels)
+        self.kernel_size = window_pair("Conv2d", "kernel_size", kernel_size)
+        self.stride = window_pair("Conv2d", "stride", stride)
         self.pad_mode, self.padding, self.has_bias = pad_mode, padding, has_bias
         shape = (self.out_channels, self.in_channels) + self.kernel_size
         self.weight = Parameter(initialize("torch_default" if weight_init is None else weight_init, shape,
@@ -88,10 +114,11 @@ class MaxPool2d(Cell):
 
     def __init__(self, kernel_size, stride=None, pad_mode: str = "valid", padding=0):
         super().__init__()
-        self.kernel_size = int_pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else int_pair(stride, "stride")
+        self.kernel_size = window_pair("MaxPool2d", "kernel_size", kernel_size)
+        self.stride = self.kernel_size if stride is None else window_pair("MaxPool2d", "stride", stride)
         if pad_mode not in PAD_MODES:
             raise ValueError(f"MaxPool2d: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+        checked_padding("MaxPool2d", padding)
         self.pad_mode, self.padding = pad_mode, padding
 
     def construct(self, x):

@@ -14,12 +14,13 @@ Randomness (initial weights, dropout masks) comes only from a ``softgrad.random.
 from __future__ import annotations
 
 import math
+import numbers
 from collections import OrderedDict
 
 import numpy as np
 
 from softgrad import ops
-from softgrad.nn.activations import elementwise_op
+from softgrad.nn.activations import activation_op, elementwise_op
 from softgrad.nn.cell import Cell
 from softgrad.nn.init import initialize
 from softgrad.random import Generator
@@ -27,15 +28,30 @@ from softgrad.tensor import Parameter, concrete
 
 
 def _activation(activation):
-    """None, a callable (an op, or a Cell: an elementwise activation cell as its op), or the name of an op in
-    ``softgrad.ops`` ('relu', 'tanh', ...)."""
+    """None, a callable (an op, or a Cell: an elementwise activation cell as its op), or the name of an
+    activation op (``nn.activations.ACTIVATION_OPS``: 'relu', 'tanh', 'gelu', ...)."""
     if activation is None or callable(activation):
         return elementwise_op(activation) or activation
-    op = getattr(ops, str(activation).lower(), None)
-    if not callable(op):
-        raise ValueError(f"unknown activation {activation!r}; pass an op name such as 'relu', 'sigmoid' or "
-                         "'tanh', a Cell, or a callable")
-    return op
+    return activation_op(activation)
+
+
+def check_count(owner: str, name: str, value) -> int:
+    """``value`` as an int, after checking that it is an integer ≥ 1 (a width, a number of features)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{owner}: {name} must be an integer >= 1, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{owner}: {name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def check_fraction(owner: str, name: str, value, *, include_one: bool) -> float:
+    """``value`` as a float, after checking that it is a real number in [0, 1] (or [0, 1)); NaN fails."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a number in [0, 1{']' if include_one else ')'}, got "
+                        f"{type(value).__name__} {value!r}")
+    if not (0.0 <= value <= 1.0 if include_one else 0.0 <= value < 1.0):
+        raise ValueError(f"{owner}: {name} must lie in [0, 1{']' if include_one else ')'}, got {value!r}")
+    return float(value)
 
 
 # ----- Dense -----
@@ -61,14 +77,17 @@ class Dense(Cell):
                  has_bias: bool = True, activation=None, generator: Generator | None = None, dtype=np.float32):
         super().__init__()
         generator = generator if generator is not None else Generator()
-        self.in_channels, self.out_channels, self.has_bias = int(in_channels), int(out_channels), has_bias
+        name = type(self).__name__
+        in_channels, out_channels = check_count(name, "in_channels", in_channels), check_count(name, "out_channels",
+                                                                                               out_channels)
+        self.in_channels, self.out_channels, self.has_bias = in_channels, out_channels, has_bias
         # Shape (out, in) as in PyTorch, stored column-major: x Wᵀ and its weight gradient (xᵀ g)ᵀ are then
         # the GEMM layouts BLAS runs fastest, and the SGD update meets the gradient in the same layout.
         weight = initialize("torch_default" if weight_init is None else weight_init, (out_channels, in_channels),
                             generator, dtype)
         self.weight = Parameter(np.asfortranarray(weight), name="weight")
         if has_bias:
-            bound = 1.0 / math.sqrt(in_channels) if in_channels else 0.0
+            bound = 1.0 / math.sqrt(in_channels)
             default = lambda shape, rng: rng.uniform(-bound, bound, shape)  # noqa: E731
             self.bias = Parameter(initialize(default if bias_init is None else bias_init, (out_channels,),
                                              generator, dtype), name="bias")
@@ -121,9 +140,17 @@ class Flatten(Cell):
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
-        self.start_dim, self.end_dim = start_dim, end_dim
+        for name, value in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"Flatten: {name} must be an int (an axis), got {type(value).__name__} {value!r}")
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
     def construct(self, x):
+        ndim = len(x.shape)
+        start, end = (d + ndim if d < 0 else d for d in (self.start_dim, self.end_dim))
+        if not (0 <= start <= end < ndim):
+            raise ValueError(f"Flatten: start_dim={self.start_dim} and end_dim={self.end_dim} must be axes of the "
+                             f"input, start_dim first, but the input has shape {x.shape} ({ndim} axes)")
         return ops.flatten(x, self.start_dim, self.end_dim)
 
 
@@ -141,9 +168,7 @@ class Dropout(Cell):
 
     def __init__(self, p: float = 0.5, generator: Generator | None = None):
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"Dropout: p is the probability of dropping an entry and must lie in [0, 1), got {p}")
-        self.p = float(p)
+        self.p = check_fraction("Dropout", "p (the probability of dropping an entry)", p, include_one=False)
         self.generator = generator if generator is not None else Generator()
 
     def construct(self, x):
@@ -180,10 +205,11 @@ class BatchNorm1d(Cell):
                  gamma_init="ones", beta_init="zeros", moving_mean_init="zeros", moving_var_init="ones",
                  use_batch_statistics: bool | None = None, dtype=np.float32):
         super().__init__()
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNorm1d: momentum must lie in [0, 1] (MindSpore's convention: the weight of "
-                             f"the old moving average; PyTorch's 0.1 is 0.9 here), got {momentum}")
-        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        self.momentum = check_fraction("BatchNorm1d", "momentum (MindSpore's: the weight of the old moving average; "
+                                       "PyTorch's 0.1 is 0.9 here)", momentum, include_one=True)
+        if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, numbers.Real) or not 0 < eps < math.inf:
+            raise ValueError(f"BatchNorm1d: eps must be a finite number > 0 (e.g. 1e-5), got {eps!r}")
+        self.num_features, self.eps = check_count("BatchNorm1d", "num_features", num_features), float(eps)
         self.use_batch_statistics = use_batch_statistics
         shape = (self.num_features,)
         self.gamma = Parameter(initialize(gamma_init, shape, dtype=dtype), name="gamma", requires_grad=affine)

@@ -34,6 +34,7 @@ class CrossEntropyLoss(_Loss):
 
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(reduction)
+        losses.check_ignore_index("CrossEntropyLoss", ignore_index)
         losses.check_label_smoothing("CrossEntropyLoss", label_smoothing)
         self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
 
@@ -50,6 +51,7 @@ class NLLLoss(_Loss):
 
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
         super().__init__(reduction)
+        losses.check_ignore_index("NLLLoss", ignore_index)
         self.weight, self.ignore_index = weight, ignore_index
 
     def construct(self, log_probs, target):

@@ -1,0 +1,503 @@
+"""The bad-input contract of the public API (README: "Bad input: what raises, what propagates"): every wrong
+call below raises the exception type of its row, and the message names the argument and the actual value
+(each fragment of the row must appear in it). Wrong types, shapes, out-of-range options and non-finite
+hyperparameters raise; NaN inside the data propagates as in NumPy, so it is not in this table.
+
+Every new public function, layer and option joins this table.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import softgrad as sg
+from softgrad import info, nn, ops, optim
+from softgrad.data import ArrayDataset, DataLoader
+
+NAN, INF = float("nan"), float("inf")
+X23 = np.ones((2, 3), np.float32)
+X4 = np.ones((2, 1, 6, 6), np.float32)  # an NCHW batch
+Y3 = np.array([0, 1, 2])
+P3 = np.array([0.2, 0.3, 0.5])
+
+ROWS = []
+
+
+def bad(name, call, error, *fragments):
+    """One wrong call: ``call()`` raises ``error`` whose message contains every fragment."""
+    ROWS.append(pytest.param(call, error, fragments, id=name))
+
+
+def params(*shapes):
+    return [sg.Parameter(np.zeros(shape, np.float32), name=f"p{i}") for i, shape in enumerate(shapes)]
+
+
+def sgd(**kwargs):
+    return optim.SGD(params((2,)), **dict({"lr": 0.1}, **kwargs))
+
+
+def adam(cls=optim.Adam, **kwargs):
+    return cls(params((2,)), **kwargs)
+
+
+# ----- Tensor and Parameter -----
+
+bad("Tensor(str)", lambda: sg.Tensor("abc"), TypeError, "data", "'abc'")
+bad("Tensor(None)", lambda: sg.Tensor(None), TypeError, "data", "None")
+bad("Tensor(list of str)", lambda: sg.Tensor(["x", "y"]), TypeError, "data", "['x', 'y']")
+bad("Tensor(list with None)", lambda: sg.Tensor([1.0, None]), TypeError, "data", "[1.0, None]")
+bad("Tensor(dict)", lambda: sg.Tensor({"a": 1}), TypeError, "data", "{'a': 1}")
+bad("Tensor(object)", lambda: sg.Tensor(object()), TypeError, "data", "object")
+bad("Tensor(object array)", lambda: sg.Tensor(np.array([1, "a"], dtype=object)), TypeError, "data", "object")
+bad("Tensor(ragged)", lambda: sg.Tensor([[1.0, 2.0], [3.0]]), ValueError, "data", "[[1.0, 2.0], [3.0]]")
+bad("Tensor(str, dtype)", lambda: sg.Tensor("abc", sg.float32), ValueError, "data", "'abc'")
+bad("Tensor(bytes)", lambda: sg.Tensor(b"ab"), TypeError, "data", "b'ab'")
+bad("Parameter(str)", lambda: sg.Parameter("abc"), TypeError, "default_input", "'abc'")
+bad("Parameter(None)", lambda: sg.Parameter(None), TypeError, "default_input", "None")
+bad("Parameter(name=3)", lambda: sg.Parameter(X23, name=3), TypeError, "name", "3")
+bad("Parameter(requires_grad='yes')", lambda: sg.Parameter(X23, requires_grad="yes"), TypeError, "requires_grad",
+    "'yes'")
+bad("Parameter.set_data(shape)", lambda: sg.Parameter(X23, name="w").set_data(np.ones(3)), ValueError, "'w'", "(3,)")
+
+# ----- elementwise ops: data that is not numbers -----
+
+UNARY = ["abs", "cos", "exp", "expm1", "log", "log1p", "neg", "relu", "sigmoid", "sign", "softplus", "sin", "sqrt",
+         "square", "tanh", "isfinite", "isnan", "logical_not", "elu", "gelu", "leaky_relu", "logsigmoid"]
+for _name in UNARY:
+    bad(f"{_name}(str)", lambda f=getattr(ops, _name): f("abc"), TypeError, "'abc'")
+    bad(f"{_name}(None)", lambda f=getattr(ops, _name): f(None), TypeError, "None")
+
+BINARY = ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "mod", "floordiv", "equal", "not_equal", "greater",
+          "greater_equal", "less", "less_equal", "logical_and", "logical_or", "logical_xor", "xlogy"]
+for _name in BINARY:
+    bad(f"{_name}(shapes)", lambda f=getattr(ops, _name): f(np.ones(2), np.ones(3)), ValueError, "(2,)", "(3,)")
+    bad(f"{_name}(str)", lambda f=getattr(ops, _name): f(np.ones(2), "abc"), TypeError, "'abc'")
+bad("where(shapes)", lambda: ops.where(np.ones(2, bool), np.ones(2), np.ones(3)), ValueError, "(2,)", "(3,)")
+bad("clip(str)", lambda: ops.clip(np.ones(2), "a", 1.0), TypeError, "'a'")
+
+# ----- reductions and the softmax family: axes -----
+
+AXIS_OPS = ["sum", "mean", "prod", "max", "min", "var", "std", "argmax", "argmin", "logsumexp", "softmax",
+            "log_softmax", "normalize"]
+for _name in AXIS_OPS:
+    bad(f"{_name}(axis=5)", lambda f=getattr(ops, _name): f(X23, axis=5), ValueError, "axis", "5")
+    bad(f"{_name}(axis=str)", lambda f=getattr(ops, _name): f(X23, axis="a"), TypeError, "axis", "'a'")
+for _name in ["sum", "mean", "max", "var", "logsumexp"]:
+    bad(f"{_name}(axis repeated)", lambda f=getattr(ops, _name): f(X23, axis=(0, 0)), ValueError, "axis", "(0, 0)")
+bad("var(ddof=-1)", lambda: ops.var(X23, ddof=-1), ValueError, "ddof", "-1")
+bad("normalize(ord=3)", lambda: ops.normalize(X23, ord=3), ValueError, "ord", "3")
+bad("gelu(approximate)", lambda: ops.gelu(X23, approximate="fast"), ValueError, "approximate", "'fast'")
+bad("leaky_relu(negative_slope=str)", lambda: ops.leaky_relu(X23, negative_slope="a"), TypeError, "negative_slope",
+    "'a'")
+bad("elu(alpha=str)", lambda: ops.elu(X23, alpha="a"), TypeError, "alpha", "'a'")
+
+# ----- shape ops -----
+
+bad("reshape(size)", lambda: ops.reshape(np.ones(6), (4,)), ValueError, "6", "(4,)")
+bad("transpose(axes repeated)", lambda: ops.transpose(X23, (0, 0)), ValueError, "(0, 0)")
+bad("transpose(axes length)", lambda: ops.transpose(X23, (0,)), ValueError, "(0,)")
+bad("swapaxes(axis)", lambda: ops.swapaxes(X23, 0, 5), ValueError, "5")
+bad("expand_dims(axis)", lambda: ops.expand_dims(X23, 5), ValueError, "5")
+bad("squeeze(axis of size 3)", lambda: ops.squeeze(X23, 1), ValueError, "1")
+bad("concat(shapes)", lambda: ops.concat([X23, np.ones((2, 4))], axis=0), ValueError, "(2, 3)", "(2, 4)")
+bad("concat(axis)", lambda: ops.concat([X23, X23], axis=5), ValueError, "5")
+bad("stack(shapes)", lambda: ops.stack([X23, np.ones((3, 2))]), ValueError, "(2, 3)", "(3, 2)")
+bad("split(sections)", lambda: ops.split(np.ones(5), 2), ValueError, "2", "5")
+bad("take(index)", lambda: ops.take(np.ones(3), np.array([5])), IndexError, "5")
+bad("gather(index)", lambda: ops.gather(np.ones(3), np.array([5])), IndexError, "5")
+bad("take_along_axis(float indices)", lambda: ops.take_along_axis(X23, np.ones((2, 1)), 1), TypeError, "indices",
+    "float64")
+bad("one_hot(float)", lambda: ops.one_hot(np.array([0.5]), 3), TypeError, "indices", "float64")
+bad("one_hot(depth=0)", lambda: ops.one_hot(np.array([0]), 0), ValueError, "depth", "0")
+bad("astype(dtype)", lambda: ops.astype(X23, "abc"), TypeError, "'abc'")
+bad("broadcast_to(shape)", lambda: ops.broadcast_to(np.ones(3), (2, 2)), ValueError, "(3,)", "(2, 2)")
+bad("flatten(start_dim=5)", lambda: ops.flatten(np.ones((2, 3, 4)), 5), ValueError, "start_dim", "5")
+bad("getitem(index)", lambda: ops.getitem(np.ones(3), 5), IndexError, "5")
+
+# ----- creation and linear algebra -----
+
+bad("ones(-1)", lambda: ops.ones(-1), ValueError, "negative")
+bad("zeros(str)", lambda: ops.zeros("a"), ValueError, "'a'")
+bad("full(fill str)", lambda: ops.full((2,), "x"), ValueError, "'x'")
+bad("arange(step=0)", lambda: ops.arange(0, 10, 0), ValueError, "step", "0")
+bad("linspace(num=-1)", lambda: ops.linspace(0, 1, -1), ValueError, "-1")
+bad("eye(-1)", lambda: ops.eye(-1), ValueError, "-1")
+bad("matmul(shapes)", lambda: ops.matmul(X23, X23), ValueError, "(2, 3)")
+bad("matmul(0-d)", lambda: ops.matmul(np.float32(1), X23), ValueError, "matmul")
+bad("dot(lengths)", lambda: ops.dot(np.ones(2), np.ones(3)), ValueError, "(2,)", "(3,)")
+bad("outer(str)", lambda: ops.outer(np.ones(2), "a"), TypeError, "'a'")
+
+# ----- the fused NN kernels -----
+
+bad("dense(x 1-d)", lambda: ops.dense(np.ones(3), X23), ValueError, "(3,)", "(2, 3)")
+bad("dense(in mismatch)", lambda: ops.dense(np.ones((4, 2)), X23), ValueError, "(4, 2)", "(2, 3)")
+bad("dense(bias shape)", lambda: ops.dense(np.ones((4, 3)), X23, np.ones(3)), ValueError, "bias", "(3,)")
+bad("dense(activation='ones')", lambda: ops.dense(np.ones((4, 3)), X23, activation="ones"), ValueError,
+    "activation", "'ones'")
+bad("conv2d(x 3-d)", lambda: ops.conv2d(np.ones((1, 6, 6)), np.ones((2, 1, 3, 3))), ValueError, "(1, 6, 6)")
+bad("conv2d(channels)", lambda: ops.conv2d(X4, np.ones((2, 3, 3, 3))), ValueError, "channels", "3")
+bad("conv2d(stride=0)", lambda: ops.conv2d(X4, np.ones((2, 1, 3, 3)), stride=0), ValueError, "stride", "0")
+bad("conv2d(stride=-1)", lambda: ops.conv2d(X4, np.ones((2, 1, 3, 3)), stride=-1), ValueError, "stride", "-1")
+bad("conv2d(kernel too big)", lambda: ops.conv2d(X4, np.ones((2, 1, 9, 9))), ValueError, "(9, 9)", "(6, 6)")
+bad("max_pool2d(x 3-d)", lambda: ops.max_pool2d(np.ones((1, 6, 6)), 2), ValueError, "(1, 6, 6)")
+bad("max_pool2d(kernel too big)", lambda: ops.max_pool2d(X4, 9), ValueError, "(9, 9)")
+bad("max_pool2d(kernel=-1)", lambda: ops.max_pool2d(X4, -1), ValueError, "kernel_size", "-1")
+
+# ----- losses -----
+
+LOSS_CALLS = {
+    "cross_entropy": lambda **kw: ops.cross_entropy(X23, np.array([0, 1]), **kw),
+    "nll_loss": lambda **kw: ops.nll_loss(X23, np.array([0, 1]), **kw),
+    "binary_cross_entropy": lambda **kw: ops.binary_cross_entropy(X23 / 2, X23 / 2, **kw),
+    "binary_cross_entropy_with_logits": lambda **kw: ops.binary_cross_entropy_with_logits(X23, X23, **kw),
+    "mse_loss": lambda **kw: ops.mse_loss(X23, X23, **kw),
+    "l1_loss": lambda **kw: ops.l1_loss(X23, X23, **kw),
+    "smooth_l1_loss": lambda **kw: ops.smooth_l1_loss(X23, X23, **kw),
+    "huber_loss": lambda **kw: ops.huber_loss(X23, X23, **kw),
+    "kl_div": lambda **kw: ops.kl_div(X23, X23, **kw),
+}
+for _name, _call in LOSS_CALLS.items():
+    bad(f"{_name}(reduction)", lambda c=_call: c(reduction="avg"), ValueError, "reduction", "'avg'")
+for _name, _input, _target in [("mse_loss", "input", "target"), ("l1_loss", "input", "target"),
+                               ("smooth_l1_loss", "input", "target"), ("huber_loss", "input", "target"),
+                               ("binary_cross_entropy_with_logits", "logits", "label")]:
+    bad(f"{_name}(target shape)", lambda f=getattr(ops, _name): f(X23, np.ones((3, 2), np.float32)), ValueError,
+        _target, "(3, 2)")
+    bad(f"{_name}(int input)", lambda f=getattr(ops, _name): f(np.ones((2, 3), np.int64), X23), TypeError,
+        _input, "int64")
+bad("smooth_l1_loss(beta=-1)", lambda: ops.smooth_l1_loss(X23, X23, beta=-1.0), ValueError, "beta", "-1.0")
+bad("smooth_l1_loss(beta=nan)", lambda: ops.smooth_l1_loss(X23, X23, beta=NAN), ValueError, "beta", "nan")
+bad("smooth_l1_loss(beta=inf)", lambda: ops.smooth_l1_loss(X23, X23, beta=INF), ValueError, "beta", "inf")
+bad("huber_loss(delta=0)", lambda: ops.huber_loss(X23, X23, delta=0.0), ValueError, "delta", "0.0")
+bad("huber_loss(delta=nan)", lambda: ops.huber_loss(X23, X23, delta=NAN), ValueError, "delta", "nan")
+bad("huber_loss(delta=inf)", lambda: ops.huber_loss(X23, X23, delta=INF), ValueError, "delta", "inf")
+bad("cross_entropy(label_smoothing=2)", lambda: ops.cross_entropy(X23, np.array([0, 1]), label_smoothing=2.0),
+    ValueError, "label_smoothing", "2.0")
+bad("cross_entropy(label_smoothing=nan)", lambda: ops.cross_entropy(X23, np.array([0, 1]), label_smoothing=NAN),
+    ValueError, "label_smoothing", "nan")
+bad("cross_entropy(ignore_index=1.5)", lambda: ops.cross_entropy(X23, np.array([0, 1]), ignore_index=1.5),
+    TypeError, "ignore_index", "1.5")
+bad("nll_loss(ignore_index=1.5)", lambda: ops.nll_loss(X23, np.array([0, 1]), ignore_index=1.5), TypeError,
+    "ignore_index", "1.5")
+bad("cross_entropy(class 5)", lambda: ops.cross_entropy(X23, np.array([0, 5])), ValueError, "target", "5")
+bad("cross_entropy(float target shape)", lambda: ops.cross_entropy(X23, np.ones((2, 4), np.float32)), ValueError,
+    "target", "(2, 4)")
+bad("cross_entropy(weight shape)", lambda: ops.cross_entropy(X23, np.array([0, 1]), weight=np.ones(4)), ValueError,
+    "weight", "(4,)")
+bad("binary_cross_entropy(probs > 1)", lambda: ops.binary_cross_entropy(X23 * 2, X23 / 2), ValueError, "probs",
+    "2.0")
+bad("binary_cross_entropy(target < 0)", lambda: ops.binary_cross_entropy(X23 / 2, -X23), ValueError, "target",
+    "-1.0")
+bad("bce_with_logits(pos_weight shape)",
+    lambda: ops.binary_cross_entropy_with_logits(X23, X23, pos_weight=np.ones(4, np.float32)), ValueError,
+    "pos_weight", "(4,)")
+bad("kl_div(reduction batchmean typo)", lambda: ops.kl_div(X23, X23, reduction="batch_mean"), ValueError,
+    "reduction", "'batch_mean'")
+
+# ----- layers -----
+
+bad("Dense(0, 10)", lambda: nn.Dense(0, 10), ValueError, "in_channels", "0")
+bad("Dense(-1, 10)", lambda: nn.Dense(-1, 10), ValueError, "in_channels", "-1")
+bad("Dense(2.5, 10)", lambda: nn.Dense(2.5, 10), TypeError, "in_channels", "2.5")
+bad("Dense(3, 0)", lambda: nn.Dense(3, 0), ValueError, "out_channels", "0")
+bad("Dense(True, 3)", lambda: nn.Dense(True, 3), TypeError, "in_channels", "True")
+bad("Dense(activation='ones')", lambda: nn.Dense(3, 2, activation="ones"), ValueError, "activation", "'ones'")
+bad("Dense(activation='softmax_kernels')", lambda: nn.Dense(3, 2, activation="softmax_kernels"), ValueError,
+    "activation", "'softmax_kernels'")
+bad("Dense(activation=3)", lambda: nn.Dense(3, 2, activation=3), ValueError, "activation", "3")
+bad("Dense(weight_init)", lambda: nn.Dense(3, 2, weight_init="nope"), ValueError, "initialiser", "'nope'")
+bad("Dense(weight_init shape)", lambda: nn.Dense(3, 2, weight_init=np.ones((3, 2))), ValueError, "(3, 2)", "(2, 3)")
+bad("Dense()(features)", lambda: nn.Dense(4, 2)(X23), ValueError, "4", "(2, 3)")
+bad("Dense.weight = other shape", lambda: setattr(nn.Dense(3, 2), "weight", sg.Parameter(np.ones((3, 3)))),
+    ValueError, "weight", "(3, 3)")
+bad("Linear(0, 1)", lambda: nn.Linear(0, 1), ValueError, "in_channels", "0")
+bad("Flatten(start_dim=5)", lambda: nn.Flatten(start_dim=5)(np.ones((2, 3, 4))), ValueError, "start_dim=5",
+    "(2, 3, 4)")
+bad("Flatten(end_dim=-5)", lambda: nn.Flatten(end_dim=-5)(np.ones((2, 3, 4))), ValueError, "end_dim=-5",
+    "(2, 3, 4)")
+bad("Flatten(start after end)", lambda: nn.Flatten(2, 1)(np.ones((2, 3, 4))), ValueError, "start_dim=2", "end_dim=1")
+bad("Flatten(start_dim=1.5)", lambda: nn.Flatten(start_dim=1.5), TypeError, "start_dim", "1.5")
+bad("Dropout(p=1)", lambda: nn.Dropout(p=1.0), ValueError, "p", "1.0")
+bad("Dropout(p=-0.1)", lambda: nn.Dropout(p=-0.1), ValueError, "p", "-0.1")
+bad("Dropout(p=nan)", lambda: nn.Dropout(p=NAN), ValueError, "p", "nan")
+bad("Dropout(p=str)", lambda: nn.Dropout(p="0.5"), TypeError, "p", "'0.5'")
+bad("BatchNorm1d(0)", lambda: nn.BatchNorm1d(0), ValueError, "num_features", "0")
+bad("BatchNorm1d(2.5)", lambda: nn.BatchNorm1d(2.5), TypeError, "num_features", "2.5")
+bad("BatchNorm1d(momentum=nan)", lambda: nn.BatchNorm1d(3, momentum=NAN), ValueError, "momentum", "nan")
+bad("BatchNorm1d(momentum=1.5)", lambda: nn.BatchNorm1d(3, momentum=1.5), ValueError, "momentum", "1.5")
+bad("BatchNorm1d(eps=0)", lambda: nn.BatchNorm1d(3, eps=0.0), ValueError, "eps", "0.0")
+bad("BatchNorm1d(eps=nan)", lambda: nn.BatchNorm1d(3, eps=NAN), ValueError, "eps", "nan")
+bad("BatchNorm1d()(features)", lambda: nn.BatchNorm1d(4)(X23), ValueError, "4", "(2, 3)")
+bad("Conv2d(stride=0)", lambda: nn.Conv2d(1, 4, 3, stride=0), ValueError, "stride", "0")
+bad("Conv2d(stride=(1, 0))", lambda: nn.Conv2d(1, 4, 3, stride=(1, 0)), ValueError, "stride", "(1, 0)")
+bad("Conv2d(kernel_size=0)", lambda: nn.Conv2d(1, 4, 0), ValueError, "kernel_size", "0")
+bad("Conv2d(kernel_size=1.5)", lambda: nn.Conv2d(1, 4, 1.5), ValueError, "kernel_size", "1.5")
+bad("Conv2d(in_channels=0)", lambda: nn.Conv2d(0, 4, 3), ValueError, "in_channels", "0")
+bad("Conv2d(out_channels=-2)", lambda: nn.Conv2d(1, -2, 3), ValueError, "out_channels", "-2")
+bad("Conv2d(pad_mode)", lambda: nn.Conv2d(1, 4, 3, pad_mode="full"), ValueError, "pad_mode", "'full'")
+bad("Conv2d(padding without pad_mode)", lambda: nn.Conv2d(1, 4, 3, padding=1), ValueError, "padding=1", "'same'")
+bad("Conv2d(padding=-1)", lambda: nn.Conv2d(1, 4, 3, pad_mode="pad", padding=-1), ValueError, "padding", "-1")
+bad("Conv2d(padding=str)", lambda: nn.Conv2d(1, 4, 3, pad_mode="pad", padding="a"), ValueError, "padding", "'a'")
+bad("Conv2d(dilation=2)", lambda: nn.Conv2d(1, 4, 3, dilation=2), NotImplementedError, "dilation=2")
+bad("Conv2d()(channels)", lambda: nn.Conv2d(3, 4, 3)(X4), ValueError, "channels", "3")
+bad("MaxPool2d(0)", lambda: nn.MaxPool2d(0), ValueError, "kernel_size", "0")
+bad("MaxPool2d(stride=0)", lambda: nn.MaxPool2d(2, stride=0), ValueError, "stride", "0")
+bad("MaxPool2d(pad_mode)", lambda: nn.MaxPool2d(2, pad_mode="full"), ValueError, "pad_mode", "'full'")
+bad("MaxPool2d(padding=-1)", lambda: nn.MaxPool2d(2, pad_mode="pad", padding=-1), ValueError, "padding", "-1")
+bad("SequentialCell(function)", lambda: nn.SequentialCell(nn.ReLU(), ops.relu), TypeError, "function",
+    "position 1")
+bad("init.initialize(name)", lambda: nn.init.initialize("nope", (2, 2)), ValueError, "initialiser", "'nope'")
+bad("init.initialize(shape)", lambda: nn.init.initialize(np.ones(3), (2, 2)), ValueError, "(3,)", "(2, 2)")
+bad("init fan of a vector", lambda: nn.init.initialize("he_uniform", (3,)), ValueError, "shape", "(3,)")
+for _cell in ["CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss",
+              "HuberLoss", "KLDivLoss"]:
+    bad(f"{_cell}(reduction)", lambda c=getattr(nn, _cell): c(reduction="avg"), ValueError, "reduction", "'avg'")
+bad("CrossEntropyLoss(label_smoothing=-1)", lambda: nn.CrossEntropyLoss(label_smoothing=-1.0), ValueError,
+    "label_smoothing", "-1.0")
+bad("CrossEntropyLoss(ignore_index=1.5)", lambda: nn.CrossEntropyLoss(ignore_index=1.5), TypeError, "ignore_index",
+    "1.5")
+bad("NLLLoss(ignore_index=None)", lambda: nn.NLLLoss(ignore_index=None), TypeError, "ignore_index", "None")
+bad("SmoothL1Loss(beta=nan)", lambda: nn.SmoothL1Loss(beta=NAN), ValueError, "beta", "nan")
+bad("HuberLoss(delta=-1)", lambda: nn.HuberLoss(delta=-1.0), ValueError, "delta", "-1.0")
+
+# ----- optimizers -----
+
+for _name, _value in [("lr", NAN), ("lr", INF), ("lr", -1.0), ("momentum", NAN), ("momentum", INF),
+                      ("momentum", -0.5), ("dampening", NAN), ("dampening", 2.0), ("weight_decay", NAN),
+                      ("weight_decay", INF), ("weight_decay", -1.0)]:
+    bad(f"SGD({_name}={_value})", lambda n=_name, v=_value: sgd(**{n: v}), ValueError, _name, repr(_value))
+for _name, _value in [("lr", "0.1"), ("momentum", None), ("weight_decay", [0.1]), ("lr", True)]:
+    bad(f"SGD({_name}={_value!r})", lambda n=_name, v=_value: sgd(**{n: v}), TypeError, _name, repr(_value))
+bad("SGD(nesterov, momentum 0)", lambda: sgd(nesterov=True), ValueError, "nesterov", "momentum=0.0")
+bad("SGD(nesterov, dampening)", lambda: sgd(nesterov=True, momentum=0.9, dampening=0.1), ValueError, "nesterov",
+    "dampening=0.1")
+bad("SGD(nesterov='yes')", lambda: sgd(nesterov="yes", momentum=0.9), TypeError, "nesterov", "'yes'")
+for _cls in (optim.Adam, optim.AdamW):
+    _n = _cls.__name__
+    for _name, _value in [("lr", NAN), ("lr", INF), ("lr", -0.1), ("eps", NAN), ("eps", -1e-8),
+                          ("weight_decay", NAN), ("weight_decay", INF), ("weight_decay", -0.1)]:
+        bad(f"{_n}({_name}={_value})", lambda c=_cls, n=_name, v=_value: adam(c, **{n: v}), ValueError, _name,
+            repr(_value))
+    bad(f"{_n}(betas=(0.9,))", lambda c=_cls: adam(c, betas=(0.9,)), ValueError, "betas", "(0.9,)")
+    bad(f"{_n}(betas=0.9)", lambda c=_cls: adam(c, betas=0.9), ValueError, "betas", "0.9")
+    bad(f"{_n}(betas=(0.9, 1.0))", lambda c=_cls: adam(c, betas=(0.9, 1.0)), ValueError, "betas[1]", "1.0")
+    bad(f"{_n}(betas=(nan, 0.9))", lambda c=_cls: adam(c, betas=(NAN, 0.9)), ValueError, "betas[0]", "nan")
+    bad(f"{_n}(betas=(-0.1, 0.9))", lambda c=_cls: adam(c, betas=(-0.1, 0.9)), ValueError, "betas[0]", "-0.1")
+    bad(f"{_n}(betas=(0.9, 0.99, 0.9))", lambda c=_cls: adam(c, betas=(0.9, 0.99, 0.9)), ValueError, "betas",
+        "(0.9, 0.99, 0.9)")
+    bad(f"{_n}(amsgrad='no')", lambda c=_cls: adam(c, amsgrad="no"), TypeError, "amsgrad", "'no'")
+bad("SGD(no params)", lambda: optim.SGD([], lr=0.1), ValueError, "no parameters", "trainable_params")
+bad("SGD(ndarray params)", lambda: optim.SGD([np.ones(2)], lr=0.1), TypeError, "Parameters", "ndarray")
+bad("SGD(one Parameter)", lambda: optim.SGD(params((2,))[0], lr=0.1), TypeError, "params", "Parameter")
+bad("opt(ndarray) for two parameters", lambda: optim.SGD(params((2,), (3,)), lr=0.1)(np.ones(2)), TypeError, "grads",
+    "ndarray", "tuple of 2 gradients")
+bad("opt.step()", lambda: sgd().step(), TypeError, "step()", "optimizer.step(grads)")
+bad("opt()", lambda: sgd()(), TypeError, "step()", "optimizer(grads)")
+bad("opt(str)", lambda: sgd()("ab"), TypeError, "grads", "str")
+bad("opt(dict)", lambda: sgd()({"p0": np.ones(2)}), TypeError, "grads", "dict")
+bad("opt(count)", lambda: sgd()([np.ones(2), np.ones(2)]), ValueError, "2 gradient(s)", "1 parameter(s)")
+bad("opt(shape)", lambda: sgd()([np.ones(3)]), ValueError, "'p0'", "(3,)")
+bad("opt(None gradient)", lambda: sgd()([None]), TypeError, "'p0'", "None")
+bad("opt(str gradient)", lambda: sgd()([np.array(["a", "b"])]), TypeError, "'p0'", "['a', 'b']")
+
+
+def load(optimizer, **changes):
+    state = optimizer.state_dict()
+    for key, value in changes.items():
+        if key in state["hyperparameters"]:
+            state["hyperparameters"][key] = value
+        else:
+            state[key] = value
+    optimizer.load_state_dict(state)
+
+
+bad("load_state_dict(momentum=-5)", lambda: load(sgd(momentum=0.9), momentum=-5), ValueError, "momentum", "-5")
+bad("load_state_dict(momentum=nan)", lambda: load(sgd(momentum=0.9), momentum=NAN), ValueError, "momentum", "nan")
+bad("load_state_dict(update=1)", lambda: sgd().load_state_dict(dict(sgd().state_dict(), hyperparameters={"update": 1})),
+    ValueError, "hyperparameters", "'update'")
+bad("load_state_dict(unknown key)", lambda: load(sgd(), step=3), ValueError, "state_dict", "'step'")
+bad("load_state_dict(lr=nan)", lambda: load(sgd(), lr=NAN), ValueError, "lr", "nan")
+bad("load_state_dict(lr=str)", lambda: load(sgd(), lr="0.1"), TypeError, "lr", "'0.1'")
+bad("load_state_dict(initial_lr=inf)", lambda: load(sgd(), initial_lr=INF), ValueError, "initial_lr", "inf")
+bad("load_state_dict(step_count=-1)", lambda: load(sgd(), step_count=-1), ValueError, "step_count", "-1")
+bad("load_state_dict(step_count=1.5)", lambda: load(sgd(), step_count=1.5), TypeError, "step_count", "1.5")
+bad("load_state_dict(betas=(0.9,))", lambda: load(adam(), betas=[0.9]), ValueError, "betas", "[0.9]")
+bad("load_state_dict(eps=-1)", lambda: load(adam(), eps=-1.0), ValueError, "eps", "-1.0")
+bad("load_state_dict(nesterov=str)", lambda: load(sgd(momentum=0.9), nesterov="true"), TypeError, "nesterov",
+    "'true'")
+bad("load_state_dict(not a dict)", lambda: sgd().load_state_dict([1, 2]), TypeError, "state_dict", "[1, 2]")
+bad("load_state_dict(missing state)", lambda: sgd().load_state_dict({"lr": 0.1, "step_count": 0}), ValueError,
+    "lacks", "'state'")
+bad("load_state_dict(state count)", lambda: load(sgd(), state=[{}, {}]), ValueError, "2 parameter(s)", "1")
+bad("load_state_dict(state name)", lambda: load(sgd(momentum=0.9), state=[{"buffer": np.zeros(2)}]), ValueError,
+    "'p0'", "['buffer']")
+bad("load_state_dict(state shape)", lambda: load(sgd(momentum=0.9), state=[{"momentum_buffer": np.zeros(3)}]),
+    ValueError, "momentum_buffer", "(3,)")
+bad("load_state_dict(state nan)", lambda: load(sgd(momentum=0.9), state=[{"momentum_buffer": [NAN, 0.0]}]),
+    ValueError, "momentum_buffer", "nan")
+bad("load_state_dict(state str)", lambda: load(sgd(momentum=0.9), state=[{"momentum_buffer": ["a", "b"]}]),
+    ValueError, "momentum_buffer", "<U1")
+bad("load_state_dict(Adam state half)", lambda: load(adam(), state=[{"exp_avg": np.zeros(2)}]), ValueError, "'p0'",
+    "['exp_avg']")
+
+# ----- schedulers -----
+
+
+def opt():
+    return sgd()
+
+
+for _call, _name, _value, _error in [
+    (lambda v: optim.StepLR(opt(), step_size=v), "step_size", 0, ValueError),
+    (lambda v: optim.StepLR(opt(), step_size=v), "step_size", 1.5, TypeError),
+    (lambda v: optim.StepLR(opt(), step_size=v), "step_size", -3, ValueError),
+    (lambda v: optim.StepLR(opt(), 2, gamma=v), "gamma", NAN, ValueError),
+    (lambda v: optim.StepLR(opt(), 2, gamma=v), "gamma", INF, ValueError),
+    (lambda v: optim.StepLR(opt(), 2, gamma=v), "gamma", 0.0, ValueError),
+    (lambda v: optim.StepLR(opt(), 2, gamma=v), "gamma", -0.5, ValueError),
+    (lambda v: optim.CosineAnnealingLR(opt(), T_max=v), "T_max", 0, ValueError),
+    (lambda v: optim.CosineAnnealingLR(opt(), T_max=v), "T_max", 2.5, TypeError),
+    (lambda v: optim.CosineAnnealingLR(opt(), T_max=v), "T_max", INF, TypeError),
+    (lambda v: optim.CosineAnnealingLR(opt(), 5, eta_min=v), "eta_min", NAN, ValueError),
+    (lambda v: optim.CosineAnnealingLR(opt(), 5, eta_min=v), "eta_min", -1.0, ValueError),
+    (lambda v: optim.LinearLR(opt(), start_factor=v), "start_factor", 0.0, ValueError),
+    (lambda v: optim.LinearLR(opt(), start_factor=v), "start_factor", 2.0, ValueError),
+    (lambda v: optim.LinearLR(opt(), start_factor=v), "start_factor", NAN, ValueError),
+    (lambda v: optim.LinearLR(opt(), end_factor=v), "end_factor", 1.5, ValueError),
+    (lambda v: optim.LinearLR(opt(), end_factor=v), "end_factor", NAN, ValueError),
+    (lambda v: optim.LinearLR(opt(), total_iters=v), "total_iters", 0, ValueError),
+    (lambda v: optim.LinearLR(opt(), total_iters=v), "total_iters", 2.5, TypeError),
+]:
+    bad(f"{_name}={_value!r}", lambda c=_call, v=_value: c(v), _error, _name, repr(_value))
+
+
+def sequential(milestones, schedulers=None):
+    optimizer = opt()
+    if schedulers is None:
+        schedulers = [optim.LinearLR(optimizer, total_iters=2), optim.CosineAnnealingLR(optimizer, 4),
+                      optim.StepLR(optimizer, 2)]
+    return optim.SequentialLR(optimizer, schedulers, milestones)
+
+
+bad("SequentialLR(milestones length)", lambda: sequential([2]), ValueError, "milestones", "[2]")
+bad("SequentialLR(milestones decreasing)", lambda: sequential([5, 2]), ValueError, "milestones", "[5, 2]")
+bad("SequentialLR(milestones repeated)", lambda: sequential([2, 2]), ValueError, "milestones", "[2, 2]")
+bad("SequentialLR(milestone 0)", lambda: sequential([0, 2]), ValueError, "milestones[0]", "0")
+bad("SequentialLR(milestone float)", lambda: sequential([1.5, 3]), TypeError, "milestones[0]", "1.5")
+bad("SequentialLR(milestones int)", lambda: sequential(3), TypeError, "milestones", "3")
+bad("SequentialLR(other optimizer)", lambda: sequential([2], [optim.StepLR(opt(), 2), optim.StepLR(opt(), 2)]),
+    ValueError, "schedulers[0]", "StepLR")
+bad("SequentialLR(no schedulers)", lambda: sequential([], []), TypeError, "schedulers", "[]")
+bad("SequentialLR(not a scheduler)", lambda: sequential([], ["cosine"]), ValueError, "schedulers[0]", "'cosine'")
+bad("StepLR(not an optimizer)", lambda: optim.StepLR("sgd", 2), TypeError, "optimizer", "'sgd'")
+bad("scheduler.load_state_dict(-1)", lambda: optim.StepLR(opt(), 2).load_state_dict({"last_epoch": -1}), ValueError,
+    "last_epoch", "-1")
+bad("scheduler.load_state_dict(1.5)", lambda: optim.StepLR(opt(), 2).load_state_dict({"last_epoch": 1.5}), TypeError,
+    "last_epoch", "1.5")
+bad("scheduler.load_state_dict(unknown)", lambda: optim.StepLR(opt(), 2).load_state_dict({"last_epoch": 1, "gamma": 5}),
+    ValueError, "state", "'gamma'")
+bad("scheduler.load_state_dict(empty)", lambda: optim.StepLR(opt(), 2).load_state_dict({}), ValueError, "last_epoch")
+
+# ----- transforms -----
+
+W = sg.Parameter(np.ones(2, np.float32), name="w")
+bad("grad(fn returning None)", lambda: sg.grad(lambda x: None)(np.ones(2, np.float32)), TypeError, "None")
+bad("value_and_grad(fn returning str)", lambda: sg.value_and_grad(lambda x: "a")(np.ones(2, np.float32)), TypeError,
+    "'a'")
+bad("grad(not callable)", lambda: sg.grad(3)(np.ones(2, np.float32)), TypeError, "fn", "3")
+bad("grad(position beyond)", lambda: sg.grad(lambda x: x.sum(), 3)(np.ones(2, np.float32)), IndexError, "3")
+bad("grad(negative position)", lambda: sg.grad(lambda x: x.sum(), -1)(np.ones(2, np.float32)), ValueError, "-1")
+bad("grad(repeated positions)", lambda: sg.grad(lambda x, y: x.sum(), (0, 0))(np.ones(2), np.ones(2)), ValueError,
+    "(0, 0)")
+bad("grad(no position, no weights)", lambda: sg.grad(lambda x: x.sum(), None)(np.ones(2)), ValueError,
+    "grad_position", "weights")
+bad("grad(weights not Parameters)", lambda: sg.grad(lambda x: x.sum(), None, weights=[np.ones(2)])(np.ones(2)),
+    TypeError, "weights", "ndarray")
+bad("grad(has_aux, one output)", lambda: sg.grad(lambda x: x.sum(), has_aux=True)(np.ones(2)), ValueError,
+    "has_aux")
+bad("vjp(cotangent shape)", lambda: sg.vjp(lambda x: x * 2, np.ones(2))[1](np.ones(3)), ValueError, "(3,)", "(2,)")
+bad("jvp(tangent shape)", lambda: sg.jvp(lambda x: x * 2, (np.ones(2),), (np.ones(3),)), ValueError, "(3,)", "(2,)")
+bad("jvp(tangent count)", lambda: sg.jvp(lambda x: x * 2, (np.ones(2),), (np.ones(2), np.ones(2))), ValueError,
+    "2", "1")
+bad("jacobian(position beyond)", lambda: sg.jacobian(lambda x: x * 2, 2)(np.ones(2)), IndexError, "2")
+bad("hessian(position beyond)", lambda: sg.hessian(lambda x: (x * x).sum(), 2)(np.ones(2)), IndexError, "2")
+bad("check_grad(fn returning None)", lambda: sg.check_grad(lambda x: None, np.ones(2)), TypeError, "None")
+
+# ----- data -----
+
+bad("DataLoader(str)", lambda: DataLoader("abcdef", 2), TypeError, "dataset_or_arrays", "'abcdef'")
+bad("DataLoader(None)", lambda: DataLoader(None, 2), TypeError, "dataset_or_arrays", "None")
+bad("DataLoader(int)", lambda: DataLoader(5, 2), TypeError, "dataset_or_arrays", "5")
+bad("DataLoader(dict)", lambda: DataLoader({"x": np.ones(3)}, 2), TypeError, "dataset_or_arrays", "dict")
+bad("DataLoader(str arrays)", lambda: DataLoader((np.array(["a", "b"]),), 1), TypeError, "arrays[0]", "<U1")
+for _value in (0, -1, 1.5, True, "2", None):
+    bad(f"DataLoader(batch_size={_value!r})", lambda v=_value: DataLoader(np.ones(4), v), ValueError, "batch_size",
+        repr(_value))
+for _value in (-1, 1.5, "0", True):
+    bad(f"DataLoader(seed={_value!r})", lambda v=_value: DataLoader(np.ones(4), 2, seed=v), ValueError, "seed",
+        repr(_value))
+bad("DataLoader(shuffle='yes')", lambda: DataLoader(np.ones(4), 2, shuffle="yes"), TypeError, "shuffle", "'yes'")
+bad("DataLoader(drop_last=1)", lambda: DataLoader(np.ones(4), 2, drop_last=1), TypeError, "drop_last", "1")
+bad("DataLoader.set_epoch(-1)", lambda: DataLoader(np.ones(4), 2).set_epoch(-1), ValueError, "epoch", "-1")
+bad("DataLoader.set_epoch(1.5)", lambda: DataLoader(np.ones(4), 2).set_epoch(1.5), ValueError, "epoch", "1.5")
+bad("ArrayDataset()", lambda: ArrayDataset(), ValueError, "ArrayDataset", "none")
+bad("ArrayDataset(lengths)", lambda: ArrayDataset(np.ones(3), np.ones(4)), ValueError, "arrays[0] has 3",
+    "arrays[1] has 4")
+bad("ArrayDataset(scalar)", lambda: ArrayDataset(np.float64(1.0)), ValueError, "arrays[0]", "0-d")
+bad("ArrayDataset(None)", lambda: ArrayDataset(None), TypeError, "arrays[0]", "None")
+
+# ----- information measures -----
+
+bad("entropy([1, 1])", lambda: info.entropy([1.0, 1.0]), ValueError, "p", "sum of 2.0")
+bad("entropy(rows)", lambda: info.entropy(np.array([[0.5, 0.5], [0.5, 0.6]])), ValueError, "p", "1.1", "(1,)")
+bad("entropy(negative)", lambda: info.entropy([-0.5, 1.5]), ValueError, "p", "-0.5")
+bad("entropy(nan)", lambda: info.entropy([NAN, 1.0]), ValueError, "p", "nan")
+bad("entropy(str)", lambda: info.entropy("abc"), TypeError, "p", "'abc'")
+bad("entropy(base=1)", lambda: info.entropy(P3, base=1), ValueError, "base", "1")
+bad("entropy(base=-2)", lambda: info.entropy(P3, base=-2), ValueError, "base", "-2")
+bad("entropy(axis=5)", lambda: info.entropy(P3, axis=5), ValueError, "axis", "5")
+bad("cross_entropy_between(q sum)", lambda: info.cross_entropy_between(P3, [0.5, 0.5, 0.5]), ValueError, "q",
+    "sum of 1.5")
+bad("cross_entropy_between(q negative)", lambda: info.cross_entropy_between(P3, [1.5, -0.5, 0.0]), ValueError, "q",
+    "-0.5")
+bad("kl_divergence(p sum)", lambda: info.kl_divergence([0.1, 0.1, 0.1], P3), ValueError, "p", "sum of")
+bad("kl_divergence(q None)", lambda: info.kl_divergence(P3, None), TypeError, "q", "None")
+bad("binary_entropy(1.5)", lambda: info.binary_entropy([1.5]), ValueError, "p", "1.5")
+bad("binary_entropy(nan)", lambda: info.binary_entropy([NAN]), ValueError, "p", "nan")
+bad("binary_entropy(str)", lambda: info.binary_entropy("a"), TypeError, "p", "'a'")
+
+# ----- random -----
+
+bad("Generator(-1)", lambda: sg.random.Generator(-1), ValueError, "seed", "-1")
+bad("Generator(1.5)", lambda: sg.random.Generator(1.5), TypeError, "seed", "1.5")
+bad("Generator('a')", lambda: sg.random.Generator("a"), TypeError, "seed", "'a'")
+bad("Generator.normal(shape)", lambda: sg.random.Generator(0).normal((-1,)), ValueError, "negative")
+
+
+@pytest.mark.parametrize("call,error,fragments", ROWS)
+def test_bad_input_raises_naming_the_argument_and_the_value(call, error, fragments):
+    with pytest.raises(error) as raised:
+        call()
+    message = str(raised.value)
+    missing = [fragment for fragment in fragments if fragment not in message]
+    assert not missing, f"the message lacks {missing}: {message!r}"
+
+
+def test_the_table_is_large_and_covers_every_public_op():
+    assert len(ROWS) >= 300
+    named = " ".join(str(row.id) for row in ROWS)
+    uncovered = [name for name in dir(ops) if not name.startswith("_") and callable(getattr(ops, name))
+                 and name not in named and name not in ("copy", "stop_gradient", "ones_like", "zeros_like",
+                                                         "full_like", "isfinite")]
+    assert not uncovered, f"public ops without a bad-input row: {uncovered}"
+
+
+def test_data_values_propagate_nan_as_numpy_does():
+    """The other half of the policy: NaN inside the data is not an error (ops compute as NumPy does)."""
+    x = np.array([1.0, NAN], np.float32)
+    assert np.isnan(ops.exp(x).numpy()[1]) and np.isnan(ops.softmax(x).numpy()).all()
+    assert math.isnan(ops.mse_loss(x, np.zeros(2, np.float32)).item())
+    w = sg.Parameter(np.zeros(2, np.float32), name="w")
+    optim.SGD([w], lr=0.1)([x])
+    assert np.isnan(w.numpy()[1]) and w.numpy()[0] == np.float32(-0.1)
