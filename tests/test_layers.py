@@ -146,7 +146,7 @@ def test_dense_kernel_fused_activation(activation, order):
         assert _vjp_all(lambda v: fused(*args[:position], v, *args[position + 1:]), [value])[2].batchable()
         out, vjp_fn = sg.vjp(lambda v: fused(*args[:position], v, *args[position + 1:]), value)
         eye = np.eye(out.size).reshape((out.size,) + out.shape)
-        rows = np.stack([vjp_fn(e).numpy() for e in eye]).reshape(out.shape + value.shape)
+        rows = np.stack([vjp_fn(e)[0].numpy() for e in eye]).reshape(out.shape + value.shape)
         jacobian = sg.jacobian(lambda v: fused(*args[:position], v, *args[position + 1:]))(value)
         np.testing.assert_allclose(jacobian.numpy(), rows, rtol=1e-13, atol=1e-15)
     with pytest.raises(ValueError, match=r"activation must be None or one of \['relu', 'sigmoid', 'tanh'\], "

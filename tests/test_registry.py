@@ -80,5 +80,5 @@ def test_batchable_rules_give_the_row_by_row_jacobian(prim, index, sample):
         assert _vjp_all(of_one, [xs[k]])[2].batchable()
         out, vjp_fn = sg.vjp(of_one, xs[k])
         eye = np.eye(out.size).reshape((out.size,) + out.shape)
-        rows = np.stack([vjp_fn(e).numpy() for e in eye]).reshape(out.shape + np.shape(xs[k]))
+        rows = np.stack([vjp_fn(e)[0].numpy() for e in eye]).reshape(out.shape + np.shape(xs[k]))
         np.testing.assert_allclose(sg.jacobian(of_one)(xs[k]).numpy(), rows, rtol=1e-12, atol=1e-14)

@@ -29,88 +29,15 @@ differentiated like Tensors (MindSpore skips non-Tensor inputs).
 
 from __future__ import annotations
 
-import sys
-import sysconfig
-from sys import getrefcount
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from softgrad.ops.creation import eye, zeros, zeros_like
-from softgrad.ops.reductions import unbroadcast
 from softgrad.ops.shape import reshape, stack
 from softgrad.tensor import Parameter, Tensor, concrete, is_float_dtype, wrap
-from softgrad.trace import CHECKS, add_leaf, check_value, close_level, lift, new_level, traced, value_of
-
-# ----- the backward pass -----
-
-
-def _refcount_of_a_sole_local() -> int:
-    """What ``getrefcount(g)`` reads for an array held by one local variable and nothing else (the same call
-    form as in ``backward``); -1, so that nothing is ever owned, where that count is not exact: interpreters
-    other than CPython 3.11-3.13 (3.14 borrows references of locals) and free-threaded builds."""
-    exact = (sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (3, 13)
-             and not sysconfig.get_config_var("Py_GIL_DISABLED"))
-    g = np.empty(0)
-    return getrefcount(g) if exact else -1
-
-
-_SOLE_LOCAL = _refcount_of_a_sole_local()
-
-
-def _writable(a) -> bool:
-    """A plain ndarray that owns its writeable memory (writes into a view would reach its base)."""
-    return type(a) is np.ndarray and a.base is None and a.flags.writeable
-
-
-def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
-    """Cotangents of every tape entry, given the cotangents ``seeds`` of some entries (node → value).
-
-    Entries are in creation order, which is a topological order, so one reverse sweep suffices. With
-    ``batch_ndim`` > 0 every cotangent carries that many leading batch axes (several VJPs in one sweep; every
-    primitive on the tape must be ``batchable``).
-
-    The sweep writes into a cotangent only when it holds the only reference to it (a fresh array no caller or
-    rule can see; PyTorch's engine steals a gradient the same way): a fused activation's rule then writes g·f'
-    into g (``Primitive.output_vjp``'s ``out``), and a parent's next cotangent is added into its sum in place.
-    """
-    cotangents: list = [None] * len(tape)
-    checking = CHECKS["nan"] or CHECKS["inf"]  # softgrad.config.debug_nans / debug_infs
-    for node, seed in seeds.items():
-        cotangents[node] = seed if cotangents[node] is None else cotangents[node] + seed
-    for node in range(max(seeds, default=-1), -1, -1):
-        g = cotangents[node]
-        if g is None:
-            continue
-        prim, ans, args, params, parents = tape[node]
-        if prim is None:  # an input: keep its cotangent
-            continue
-        cotangents[node] = None
-        if prim.output_vjp is not None:
-            out = g if getrefcount(g) == _SOLE_LOCAL and _writable(g) else None
-            g = prim.output_vjp(g, ans, out, **params)
-        batch = g.shape[:batch_ndim] if batch_ndim else ()
-        for rule, arg, parent in zip(prim.vjps, args, parents):
-            if parent < 0 or rule is None:
-                continue
-            ct = rule(g, ans, *args, **params)
-            if checking:
-                check_value(ct, lambda: f"the derivative rule of '{prim.name}' (backward)", (g,) + tuple(args))
-            if batch_ndim:
-                if ct.shape != batch + arg.shape:
-                    ct = unbroadcast(ct, arg.shape, batch_ndim)
-            elif ct.shape != arg.shape:
-                ct = unbroadcast(ct, arg.shape)
-            previous = cotangents[parent]
-            if previous is None:
-                cotangents[parent] = ct
-            elif (getrefcount(previous) == _SOLE_LOCAL + 1 and _writable(previous)  # held here and in its slot
-                  and type(ct) is np.ndarray and ct.shape == previous.shape and ct.dtype == previous.dtype):
-                np.add(previous, ct, out=previous)
-            else:
-                cotangents[parent] = previous + ct
-    return cotangents
-
+from softgrad.autodiff.backward import backward
+from softgrad.trace import add_leaf, close_level, lift, new_level, traced, value_of
 
 # ----- tracing a call -----
 
@@ -125,7 +52,7 @@ def _check_differentiable(value, what: str) -> None:
 class _Trace:
     """One traced call of ``fn``: its level, tape, boxed inputs, and output."""
 
-    __slots__ = ("level", "tape", "leaves", "output")
+    __slots__ = ("level", "tape", "leaves", "output", "aux", "outs")
 
     def __init__(self, fn: Callable, args: Sequence, positions: Sequence[int], weights: Sequence[Tensor]):
         self.level, self.tape = new_level()
@@ -291,6 +218,28 @@ def _check_callable(fn, transform: str) -> None:
                         f"{type(fn).__name__} {fn!r:.40}")
 
 
+def differentiate(fn, args, positions, weights, has_aux: bool = False, sens=None):
+    """Trace ``fn(*args)`` and sweep back once: ``(output, aux, position_grads, weight_grads)``, lists with one
+    gradient per position and per weight. The sensitivity of the differentiated output(s) is ``sens`` (one
+    cotangent per output, flattened as the outputs are), or ones of each output's shape."""
+    trace = _Trace(fn, args, positions, weights)
+    differentiated, aux = _split_aux(trace.output, has_aux)
+    outs = _flatten(differentiated)
+    _check_outputs(outs, getattr(fn, "__name__", "fn"))
+    if sens is None:
+        cotangents = [_ones_seed(o) for o in outs]
+    else:
+        cotangents = [value_of(c) for c in _flatten(sens)]
+        if len(cotangents) != len(outs):
+            raise ValueError(f"sens: expected {len(outs)} sensitivity value(s), one per output of fn, got "
+                             f"{len(cotangents)}")
+        _check_same_shapes("sens", cotangents, "fn's output", outs)
+    grads = trace.input_cotangents(trace.seeds(outs, cotangents))
+    if aux:
+        aux = tuple(wrap(concrete(a)) if isinstance(a, Tensor) else a for a in aux)
+    return trace.drop(trace.output), aux, grads[:len(positions)], grads[len(positions):]
+
+
 def _gradient_fn(fn, grad_position, weights, has_aux, return_ids):
     _check_callable(fn, "grad")
     positions = _positions(grad_position)
@@ -303,18 +252,11 @@ def _gradient_fn(fn, grad_position, weights, has_aux, return_ids):
     def value_and_gradient(*args):
         if positions is not None:
             _check_arity(positions, args)
-        trace = _Trace(fn, args, positions or (), weight_list)
-        differentiated, aux = _split_aux(trace.output, has_aux)
-        outs = _flatten(differentiated)
-        _check_outputs(outs, getattr(fn, "__name__", "fn"))
-        grads = trace.input_cotangents(trace.seeds(outs, [_ones_seed(o) for o in outs]))
-        n = len(positions or ())
-        position_grads = grads[:n]
-        weight_grads = grads[n:]
+        output, aux, position_grads, weight_grads = differentiate(fn, args, positions or (), weight_list, has_aux)
         if return_ids:
             position_grads = [(p, g) for p, g in zip(positions or (), position_grads)]
             weight_grads = [(w.name, g) for w, g in zip(weight_list, weight_grads)]
-        position_part = position_grads[0] if n == 1 else tuple(position_grads)
+        position_part = position_grads[0] if len(position_grads) == 1 else tuple(position_grads)
         weight_part = weight_grads[0] if single_weight else tuple(weight_grads)
         if positions is None:
             gradient = weight_part
@@ -322,9 +264,7 @@ def _gradient_fn(fn, grad_position, weights, has_aux, return_ids):
             gradient = position_part
         else:
             gradient = (position_part, weight_part)
-        if aux:
-            aux = tuple(wrap(concrete(a)) if isinstance(a, Tensor) else a for a in aux)
-        return trace.drop(trace.output), gradient, aux
+        return output, gradient, aux
 
     return value_and_gradient
 
@@ -376,12 +316,13 @@ def _check_same_shapes(what: str, values, reference_name: str, references) -> No
                              f"{reference_name}, {np.shape(concrete(reference))}")
 
 
-def _vjp_all(fn, inputs):
-    """(outputs, vjp_fn, trace) where vjp_fn always returns a list with one cotangent per input."""
+def _vjp_all(fn, inputs, weights=(), has_aux: bool = False):
+    """``(output, vjp_fn, trace)`` where ``vjp_fn(cotangent)`` returns a list with one cotangent per input and
+    then per weight; ``output`` is what is differentiated (without the aux outputs, in ``trace.aux``)."""
     _check_callable(fn, "vjp")
-    trace = _Trace(fn, inputs, range(len(inputs)), ())
-    output = trace.output
-    outs = _flatten(output)
+    trace = _Trace(fn, inputs, range(len(inputs)), weights)
+    output, trace.aux = _split_aux(trace.output, has_aux)
+    outs = trace.outs = _flatten(output)  # (traced)
     _check_outputs(outs, getattr(fn, "__name__", "fn"))
 
     def vjp_fn(cotangent):
@@ -395,48 +336,69 @@ def _vjp_all(fn, inputs):
     return trace.drop(output), vjp_fn, trace
 
 
-def vjp(fn: Callable, *inputs):
-    """``(fn(*inputs), vjp_fn)``: ``vjp_fn(v)`` is vᵀJ — one cotangent per input (a single one for one input).
+def vjp(fn: Callable, *inputs, weights=None, has_aux: bool = False):
+    """MindSpore's ``vjp``: ``(fn(*inputs), vjp_fn)``, or ``(out_0, vjp_fn, aux)`` with ``has_aux`` (only output 0
+    is differentiated; ``aux`` is one value or a tuple, stop-gradiented). ``vjp_fn(*v)`` takes one cotangent per
+    output (vᵀ, the shape of each) and returns vᵀJ as a tuple with one gradient per input — and with ``weights``
+    (a Parameter or a list of them) ``((input gradients), (weight gradients))``.
 
     >>> import softgrad as sg
     >>> out, vjp_fn = sg.vjp(lambda x: x * x, sg.Tensor([1.0, 2.0]))
     >>> vjp_fn(sg.Tensor([1.0, 10.0]))
-    Tensor(shape=[2], dtype=Float32, value=
-    [ 2., 40.])
+    (Tensor(shape=[2], dtype=Float32, value=
+    [ 2., 40.]),)
     """
-    output, vjp_all, _ = _vjp_all(fn, inputs)
+    weight_spec = _weights(weights)
+    weight_list = weight_spec[0] if weight_spec is not None else ()
+    output, vjp_all, trace = _vjp_all(fn, inputs, weight_list, has_aux)
 
-    def vjp_fn(cotangent):
-        cts = vjp_all(cotangent)
-        return cts[0] if len(cts) == 1 else tuple(cts)
+    def vjp_fn(*cotangents):
+        cts = vjp_all(cotangents[0] if len(cotangents) == 1 else cotangents)
+        input_part = tuple(cts[:len(inputs)])
+        if weight_spec is None:
+            return input_part
+        weight_part = cts[len(inputs)] if weight_spec[1] else tuple(cts[len(inputs):])
+        return input_part, weight_part
 
-    return output, vjp_fn
+    if not has_aux:
+        return output, vjp_fn
+    return output, vjp_fn, _aux_value(trace.aux)
+
+
+def _aux_value(aux: tuple):
+    """MindSpore's aux value: the one auxiliary output as it is, several as a tuple (stop-gradiented)."""
+    aux = tuple(wrap(concrete(a)) if isinstance(a, Tensor) else a for a in aux)
+    return aux[0] if len(aux) == 1 else aux
 
 
 def _as_tuple(x) -> tuple:
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
-def jvp(fn: Callable, primals, tangents):
-    """``(fn(*primals), J·tangents)``, by transposing the (linear) VJP: forward mode from reverse mode.
+def jvp(fn: Callable, inputs, v, has_aux: bool = False):
+    """MindSpore's ``jvp``: ``(fn(*inputs), J·v)``, or ``(out_0, J·v, aux)`` with ``has_aux``. ``inputs`` and ``v``
+    are one Tensor each or tuples of them (one tangent per input); J·v has the structure of the output. Computed
+    by transposing the (linear) VJP: forward mode from reverse mode, two sweeps.
 
     >>> import softgrad as sg
     >>> sg.jvp(lambda x: x * x, (sg.Tensor([3.0]),), (sg.Tensor([1.0]),))[1]
     Tensor(shape=[1], dtype=Float32, value=
     [6.])
     """
-    primals, tangents = _as_tuple(primals), _as_tuple(tangents)
+    primals, tangents = _as_tuple(inputs), _as_tuple(v)
     if len(primals) != len(tangents):
-        raise ValueError(f"jvp: {len(primals)} primal(s) but {len(tangents)} tangent(s); pass one tangent per primal")
-    _check_same_shapes("jvp: tangent", tangents, "its primal", primals)
-    output, vjp_all, _ = _vjp_all(fn, primals)
+        raise ValueError(f"jvp: {len(primals)} input(s) but {len(tangents)} tangent(s) in v; pass one tangent per "
+                         "input")
+    _check_same_shapes("jvp: tangent", tangents, "its input", primals)
+    output, vjp_all, trace = _vjp_all(fn, primals, (), has_aux)
     outs = _flatten(output)
     dummy = tuple(zeros_like(o) for o in outs)
     _, transpose_all, _ = _vjp_all(lambda *u: tuple(vjp_all(u if len(u) > 1 else u[0])), dummy)
     tangents_out = transpose_all(tuple(tangents))
-    if not isinstance(output, (tuple, list)):
-        return output, tangents_out[0]
-    return output, tuple(tangents_out)
+    tangent_part = tuple(tangents_out) if isinstance(output, (tuple, list)) else tangents_out[0]
+    if not has_aux:
+        return output, tangent_part
+    return output, tangent_part, _aux_value(trace.aux)
 
 
 # ----- jacobian, hessian -----
@@ -469,25 +431,42 @@ def jacobian(fn: Callable, grad_position=0):
 
         output, vjp_all, trace = _vjp_all(restricted, [args[p] for p in positions])
         if isinstance(output, (tuple, list)):
-            raise ValueError("jacobian: fn must return a single Tensor; return one, or stack the outputs")
-        out_shape = np.shape(concrete(output))
-        size = int(np.prod(out_shape, dtype=np.int64))
-        basis = eye(size, dtype=concrete(output).dtype).reshape((size,) + out_shape)  # row i: e_i
-        if trace.batchable():
-            columns = trace.input_cotangents(trace.seeds([trace.output], [basis.numpy()]), batch=(size,))
-        else:
-            rows = [vjp_all(basis[i]) for i in range(size)]
-            columns = [stack([row[k] for row in rows]) if rows else None for k in range(len(positions))]
-        jacobians = []
-        for k, p in enumerate(positions):
-            in_shape = np.shape(concrete(args[p]))
-            if columns[k] is None:  # fn's output is empty
-                jacobians.append(zeros(out_shape + in_shape, dtype=concrete(value_of(args[p])).dtype))
-            else:
-                jacobians.append(reshape(columns[k], out_shape + in_shape))
+            raise ValueError("jacobian: fn must return a single Tensor; return one, or stack the outputs "
+                             "(jacrev and jacfwd take several)")
+        jacobians = jacobian_rows(trace, vjp_all, 0, [args[p] for p in positions])
         return jacobians[0] if len(jacobians) == 1 else tuple(jacobians)
 
     return jacobian_fn
+
+
+def jacobian_rows(trace, vjp_all, index: int, inputs) -> list:
+    """∂out/∂xₖ, shaped ``out.shape + xₖ.shape``, for output ``index`` of a traced call (``_vjp_all``) and each of
+    its inputs: one backward sweep with the identity as a batch of cotangents when every primitive on the tape is
+    batchable, else one VJP per output entry."""
+    outs = trace.outs
+    output = outs[index]
+    out_shape = np.shape(concrete(output))
+    size = int(np.prod(out_shape, dtype=np.int64))
+    basis = eye(size, dtype=concrete(output).dtype).reshape((size,) + out_shape)  # row i: e_i
+    if trace.batchable():
+        columns = trace.input_cotangents(trace.seeds([output], [basis.numpy()]), batch=(size,))
+    else:
+        others = [zeros_like(o) for o in outs]
+
+        def cotangent(row):
+            return basis[row] if len(outs) == 1 else tuple(basis[row] if i == index else z
+                                                          for i, z in enumerate(others))
+
+        rows = [vjp_all(cotangent(row)) for row in range(size)]
+        columns = [stack([row[k] for row in rows]) if rows else None for k in range(len(inputs))]
+    jacobians = []
+    for k, x in enumerate(inputs):
+        in_shape = np.shape(concrete(x))
+        if columns[k] is None:  # the output is empty
+            jacobians.append(zeros(out_shape + in_shape, dtype=concrete(value_of(x)).dtype))
+        else:
+            jacobians.append(reshape(columns[k], out_shape + in_shape))
+    return jacobians
 
 
 def hessian(fn: Callable, grad_position=0):

@@ -1,0 +1,84 @@
+"""The backward sweep: one reverse pass over a tape, applying each primitive's derivative rules.
+
+The sweep writes into a cotangent only when it holds the only reference to it (a fresh array no caller or rule
+can see; PyTorch's engine steals a gradient the same way): a fused activation's rule then writes g·f' into g
+(``Primitive.output_vjp``'s ``out``), and a parent's next cotangent is added into its sum in place.
+"""
+
+from __future__ import annotations
+
+import sys
+import sysconfig
+from sys import getrefcount
+from typing import Any
+
+import numpy as np
+
+from softgrad.ops.reductions import unbroadcast
+from softgrad.trace import CHECKS, check_value
+
+def _refcount_of_a_sole_local() -> int:
+    """What ``getrefcount(g)`` reads for an array held by one local variable and nothing else (the same call
+    form as in ``backward``); -1, so that nothing is ever owned, where that count is not exact: interpreters
+    other than CPython 3.11-3.13 (3.14 borrows references of locals) and free-threaded builds."""
+    exact = (sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (3, 13)
+             and not sysconfig.get_config_var("Py_GIL_DISABLED"))
+    g = np.empty(0)
+    return getrefcount(g) if exact else -1
+
+
+_SOLE_LOCAL = _refcount_of_a_sole_local()
+
+
+def _writable(a) -> bool:
+    """A plain ndarray that owns its writeable memory (writes into a view would reach its base)."""
+    return type(a) is np.ndarray and a.base is None and a.flags.writeable
+
+
+def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
+    """Cotangents of every tape entry, given the cotangents ``seeds`` of some entries (node → value).
+
+    Entries are in creation order, which is a topological order, so one reverse sweep suffices. With
+    ``batch_ndim`` > 0 every cotangent carries that many leading batch axes (several VJPs in one sweep; every
+    primitive on the tape must be ``batchable``).
+
+    The sweep writes into a cotangent only when it holds the only reference to it (a fresh array no caller or
+    rule can see; PyTorch's engine steals a gradient the same way): a fused activation's rule then writes g·f'
+    into g (``Primitive.output_vjp``'s ``out``), and a parent's next cotangent is added into its sum in place.
+    """
+    cotangents: list = [None] * len(tape)
+    checking = CHECKS["nan"] or CHECKS["inf"]  # softgrad.config.debug_nans / debug_infs
+    for node, seed in seeds.items():
+        cotangents[node] = seed if cotangents[node] is None else cotangents[node] + seed
+    for node in range(max(seeds, default=-1), -1, -1):
+        g = cotangents[node]
+        if g is None:
+            continue
+        prim, ans, args, params, parents = tape[node]
+        if prim is None:  # an input: keep its cotangent
+            continue
+        cotangents[node] = None
+        if prim.output_vjp is not None:
+            out = g if getrefcount(g) == _SOLE_LOCAL and _writable(g) else None
+            g = prim.output_vjp(g, ans, out, **params)
+        batch = g.shape[:batch_ndim] if batch_ndim else ()
+        for rule, arg, parent in zip(prim.vjps, args, parents):
+            if parent < 0 or rule is None:
+                continue
+            ct = rule(g, ans, *args, **params)
+            if checking:
+                check_value(ct, lambda: f"the derivative rule of '{prim.name}' (backward)", (g,) + tuple(args))
+            if batch_ndim:
+                if ct.shape != batch + arg.shape:
+                    ct = unbroadcast(ct, arg.shape, batch_ndim)
+            elif ct.shape != arg.shape:
+                ct = unbroadcast(ct, arg.shape)
+            previous = cotangents[parent]
+            if previous is None:
+                cotangents[parent] = ct
+            elif (getrefcount(previous) == _SOLE_LOCAL + 1 and _writable(previous)  # held here and in its slot
+                  and type(ct) is np.ndarray and ct.shape == previous.shape and ct.dtype == previous.dtype):
+                np.add(previous, ct, out=previous)
+            else:
+                cotangents[parent] = previous + ct
+    return cotangents
