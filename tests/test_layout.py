@@ -23,8 +23,17 @@ def _layer_of(module: str) -> str | None:
     return parts[1]
 
 
+def _lazy_attribute_nodes(tree) -> set:
+    """The nodes inside a module-level ``__getattr__`` (a lazy attribute may name a later layer: ops.GradOperation)."""
+    return {id(n) for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "__getattr__" for n in ast.walk(f)}
+
+
 def _softgrad_imports(path: Path):
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    lazy = _lazy_attribute_nodes(tree)
+    for node in ast.walk(tree):
+        if id(node) in lazy:
+            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("softgrad"):
             if node.module == "softgrad":  # from softgrad import ops, nn
                 yield from (f"softgrad.{alias.name}" for alias in node.names)

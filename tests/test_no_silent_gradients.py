@@ -128,7 +128,7 @@ def test_a_frozen_parameter_in_weights_gets_zeros():
     np.testing.assert_array_equal(gb.numpy(), [2.0])
 
 
-# ----- a Cell with MindSpore's custom gradient bprop: refused while it would be ignored -----
+# ----- a Cell with MindSpore's custom gradient bprop: differentiated through it (tests/test_mindspore.py) -----
 
 
 class WithCustomGradient(nn.Cell):
@@ -139,11 +139,10 @@ class WithCustomGradient(nn.Cell):
         return (dout * 100,)
 
 
-def test_a_cell_with_bprop_is_refused_inside_a_transform():
+def test_a_cell_with_bprop_is_differentiated_through_bprop_not_construct():
     cell = WithCustomGradient()
-    np.testing.assert_array_equal(cell(np.array([1.0])), [2.0])  # outside transforms: forward only, fine
-    with pytest.raises(NotImplementedError, match="defines bprop"):
-        sg.grad(lambda x: cell(x).sum())(np.array([1.0]))
+    np.testing.assert_array_equal(np.asarray(cell(np.array([1.0]))), [2.0])
+    np.testing.assert_array_equal(sg.grad(lambda x: cell(x).sum())(np.array([1.0])).numpy(), [100.0])
 
 
 # ----- constants of an op passed as traced Tensors: refused rather than cut -----

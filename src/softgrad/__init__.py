@@ -6,7 +6,10 @@ Layers, lowest first: ``tensor`` (data + trace) → ``ops`` (primitives, each wi
 """
 
 from softgrad import info, nn, ops, optim, random
-from softgrad.autodiff import check_grad, grad, hessian, jacobian, jvp, value_and_grad, vjp
+from softgrad.autodiff import (
+    GradOperation, check_grad, custom_vjp, get_grad, grad, hessian, jacfwd, jacobian, jacrev, jit, jvp, linearize, set_context,
+    value_and_grad, vjp,
+)
 from softgrad.config import config, debug_infs, debug_nans
 from softgrad.ops import stop_gradient
 from softgrad.tensor import Parameter, Tensor, bool_, float16, float32, float64, int32, int64
@@ -22,5 +25,6 @@ def tensor(data, dtype=None) -> Tensor:
 __all__ = [
     "Tensor", "Parameter", "tensor", "ops", "nn", "optim", "info", "random", "grad", "value_and_grad", "vjp",
     "jvp", "jacobian", "hessian", "check_grad", "stop_gradient", "float16", "float32", "float64", "int32",
-    "int64", "bool_", "config", "debug_nans", "debug_infs",
+    "int64", "bool_", "config", "debug_nans", "debug_infs", "GradOperation", "custom_vjp", "get_grad", "jacfwd", "jacrev",
+    "linearize", "jit", "set_context",
 ]

@@ -50,14 +50,15 @@ class Primitive:
     * ``samples``: inputs the registry's gradient test differentiates this primitive at
       (``softgrad.ops._primitive.Sample``); every differentiable primitive must have some.
 
-    Creating a Primitive registers it in ``PRIMITIVES``.
+    Creating a Primitive registers it in ``PRIMITIVES`` (``register=False``: a user's custom rule, made per
+    function, which the registry's gradient test cannot know samples for).
     """
 
     __slots__ = ("name", "impl", "vjps", "output_vjp", "batchable", "jvp", "batch", "samples")
 
     def __init__(self, name: str, impl: Callable, vjps: Sequence[Callable | None] | None = None, *,
                  batchable: bool = False, output_vjp: Callable | None = None, jvp: Callable | None = None,
-                 batch: Callable | None = None, samples: Sequence = ()):
+                 batch: Callable | None = None, samples: Sequence = (), register: bool = True):
         self.name = name
         self.impl = impl
         self.vjps = None if vjps is None else tuple(vjps)
@@ -66,7 +67,8 @@ class Primitive:
         self.jvp = jvp
         self.batch = batch
         self.samples = tuple(samples)
-        PRIMITIVES.append(self)
+        if register:
+            PRIMITIVES.append(self)
 
     @property
     def differentiable(self) -> bool:

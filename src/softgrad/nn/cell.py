@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Iterator
 
+from softgrad.autodiff.custom import call_with_bprop
 from softgrad.tensor import Parameter, Tensor
 
 
@@ -51,26 +52,19 @@ class Cell:
         self._cells.pop(name, None)
         object.__delattr__(self, name)
 
-    _defines_bprop = False  # set for subclasses that define MindSpore's custom-gradient method ``bprop``
+    _defines_bprop = False  # set for subclasses that define MindSpore's custom gradient ``bprop(*inputs, out, dout)``
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls._defines_bprop = any("bprop" in vars(base) for base in cls.__mro__ if base is not Cell)
 
     def __call__(self, *args, **kwargs):
-        if self._defines_bprop:
-            self._refuse_custom_gradient(args, kwargs)
+        if self._defines_bprop and any(isinstance(a, Tensor) and a.is_traced for a in args):
+            if kwargs:
+                raise TypeError(f"{type(self).__name__} defines bprop: pass its inputs by position, got keywords "
+                                f"{sorted(kwargs)}")
+            return call_with_bprop(self, args)  # differentiated through bprop, as MindSpore
         return self.construct(*args, **kwargs)
-
-    def _refuse_custom_gradient(self, args, kwargs) -> None:
-        """A Cell with ``bprop`` called while being differentiated: refuse rather than differentiate ``construct``
-        as if ``bprop`` did not exist (custom gradients are not implemented yet)."""
-        values = list(args) + list(kwargs.values()) + [p for _, p in self.parameters_and_names()]
-        if any(isinstance(v, Tensor) and v.is_traced for v in values):
-            raise NotImplementedError(
-                f"{type(self).__name__} defines bprop (a custom gradient), which softgrad does not apply yet: "
-                "differentiating construct instead would silently give other gradients. Remove bprop to "
-                "differentiate construct, or call the cell outside grad/value_and_grad")
 
     def construct(self, *args, **kwargs):
         """The computation. Subclasses override this (or ``forward``, as in PyTorch)."""

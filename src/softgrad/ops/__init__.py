@@ -28,3 +28,13 @@ from softgrad.ops.shape import (
     stop_gradient, swapaxes, take, take_along_axis, transpose,
 )
 from softgrad.ops import _tensor_methods  # noqa: F401  (attaches operators and methods to Tensor)
+
+
+def __getattr__(name: str):
+    """``ops.GradOperation``, where MindSpore code looks for it: a lazy attribute, so that ops (a layer below
+    autodiff) does not import the transforms."""
+    if name == "GradOperation":
+        from softgrad.autodiff.mindspore import GradOperation
+
+        return GradOperation
+    raise AttributeError(f"module 'softgrad.ops' has no attribute {name!r}")

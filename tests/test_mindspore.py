@@ -1,0 +1,279 @@
+"""MindSpore's autodiff surface, checked with the examples of MindSpore's own documentation and their printed
+outputs (GradOperation, grad/value_and_grad/get_grad, vjp, jvp, linearize, jacrev, jacfwd, custom bprop,
+custom_vjp), and gradient-checked where the values are not printed there. docs/MINDSPORE.md is the table."""
+
+import numpy as np
+import pytest
+
+import softgrad as sg
+from softgrad import nn, ops
+
+F32 = np.float32
+
+
+def T(values):
+    return sg.Tensor(np.array(values, dtype=F32))
+
+
+def close(actual, expected, rtol=1e-5):
+    np.testing.assert_allclose(np.asarray(actual.numpy() if isinstance(actual, sg.Tensor) else actual),
+                               np.array(expected, dtype=F32), rtol=rtol, atol=1e-6)
+
+
+class MatMulNet(nn.Cell):
+    """GradOperation's example: out = (x · z) @ y with a Parameter z = [1]."""
+
+    def __init__(self):
+        super().__init__()
+        self.z = sg.Parameter(T([1.0]), name="z")
+
+    def construct(self, x, y):
+        return ops.matmul(x * self.z, y)
+
+
+# ----- GradOperation -----
+
+
+def test_grad_operation_of_the_first_input():
+    x = T([[0.5, 0.6, 0.4], [1.2, 1.3, 1.1]])
+    y = T([[0.01, 0.3, 1.1], [0.1, 0.2, 1.3], [2.1, 1.2, 3.3]])
+    close(ops.GradOperation()(MatMulNet())(x, y), [[1.4100001, 1.5999999, 6.6], [1.4100001, 1.5999999, 6.6]])
+
+
+def test_grad_operation_get_all():
+    x = T([[0.8, 0.6, 0.2], [1.8, 1.3, 1.1]])
+    y = T([[0.1, 3.3, 1.1], [1.1, 0.2, 1.4], [1.1, 2.2, 0.3]])
+    dx, dy = ops.GradOperation(get_all=True)(MatMulNet())(x, y)
+    close(dx, [[4.5, 2.7, 3.6], [4.5, 2.7, 3.6]])
+    close(dy, [[2.6, 2.6, 2.6], [1.9, 1.9, 1.9], [1.3, 1.3, 1.3]])
+    single = ops.GradOperation(get_all=True)(lambda x: x * 2)(T([1.0]))
+    assert isinstance(single, tuple) and len(single) == 1
+
+
+def test_grad_operation_with_a_sensitivity():
+    x = T([[0.8, 0.6, 0.2], [1.8, 1.3, 1.1]])
+    y = T([[0.11, 3.3, 1.1], [1.1, 0.2, 1.4], [1.1, 2.2, 0.3]])
+    sens = T([[0.1, 0.6, 0.2], [0.8, 1.3, 1.1]])
+    grad_fn = ops.GradOperation(get_all=True, sens_param=True)(MatMulNet())
+    for dx, dy in (grad_fn(x, y, sens), grad_fn(x, y, sens=sens)):
+        close(dx, [[2.211, 0.51, 1.49], [5.588, 2.68, 4.07]])
+        close(dy, [[1.52, 2.82, 2.14], [1.1, 2.05, 1.55], [0.9, 1.55, 1.25]])
+    da = ops.GradOperation(sens_param=True)(lambda a: (a * 2, a * 3))(T([1.0]), (T([1.0]), T([10.0])))
+    close(da, [32.0])  # a tuple output takes a tuple of sensitivities
+
+
+def test_grad_operation_by_list_and_both():
+    net = MatMulNet()
+    x = T([[0.8, 0.6, 0.2], [1.8, 1.3, 1.1]])
+    y = T([[0.11, 3.3, 1.1], [1.1, 0.2, 1.4], [1.1, 2.2, 0.3]])
+    (dz,) = ops.GradOperation(get_by_list=True)(net, net.trainable_params())(x, y)
+    close(dz, [21.536])
+    x = T([[0.1, 0.6, 1.2], [0.5, 1.3, 0.1]])
+    y = T([[0.12, 2.3, 1.1], [1.3, 0.2, 2.4], [0.1, 2.2, 0.3]])
+    (dx, dy), (dz,) = ops.GradOperation(get_all=True, get_by_list=True)(net, net.trainable_params())(x, y)
+    close(dx, [[3.52, 3.9, 2.6], [3.52, 3.9, 2.6]])
+    close(dy, [[0.6, 0.6, 0.6], [1.9, 1.9, 1.9], [1.3, 1.3, 1.3]])
+    close(dz, [12.902])
+
+
+def test_grad_operation_checks_its_flags_as_mindspore():
+    with pytest.raises(TypeError, match="For 'GradOperation', the 'get_all' should be bool, but got int"):
+        ops.GradOperation(get_all=1)
+    with pytest.raises(ValueError, match="get_by_list=True"):
+        ops.GradOperation(get_by_list=True)(MatMulNet())
+    with pytest.raises(ValueError, match="sensitivity value"):
+        ops.GradOperation(sens_param=True)(lambda a: (a, a))(T([1.0]), T([1.0]))
+
+
+# ----- grad, value_and_grad, get_grad -----
+
+
+class XYZ(nn.Cell):
+    def construct(self, x, y, z):
+        return x * y * z
+
+
+XYZ_INPUTS = (T([1, 2]), T([-2, 3]), T([0, 3]))
+
+
+def test_grad_and_value_and_grad_examples():
+    dy, dz = sg.grad(XYZ(), grad_position=(1, 2))(*XYZ_INPUTS)
+    close(dy, [0, 6])
+    close(dz, [-2, 6])
+
+    def fn(x, y, z):
+        return x * ops.exp(y) * ops.pow(z, 2), z
+
+    gradient, aux = sg.grad(fn, (1, 2), None, True)(T([3, 3]), T([0, 0]), T([5, 5]))
+    close(gradient[0], [75, 75])
+    close(gradient[1], [30, 30])
+    close(aux[0], [5, 5])
+    output, inputs_gradient = sg.value_and_grad(XYZ(), grad_position=1)(*XYZ_INPUTS)
+    close(output, [-0.0, 18])
+    close(inputs_gradient, [0, 6])
+
+
+def test_get_grad_finds_positions_and_parameters():
+    out_grad = sg.grad(XYZ(), grad_position=(1, 2), return_ids=True)(*XYZ_INPUTS)
+    assert out_grad[0][0] == 1 and out_grad[1][0] == 2
+    close(sg.get_grad(out_grad, 1), [0, 6])
+    net = MatMulNet()
+    x, y = T([[1.0, 2.0]]), T([[1.0], [1.0]])
+    both = sg.grad(net, 0, net.trainable_params(), return_ids=True)(x, y)
+    close(sg.get_grad(both, net.z), [3.0])
+    close(sg.get_grad(both, 0), [[1.0, 1.0]])
+    with pytest.raises(RuntimeError, match="no gradient for 1"):
+        sg.get_grad(both, 1)
+    with pytest.raises(TypeError, match="identifier must be a position"):
+        sg.get_grad(both, "z")
+
+
+# ----- vjp, jvp, linearize -----
+
+X22 = T([[1, 2], [3, 4]])
+
+
+class Cube(nn.Cell):
+    def construct(self, x, y):
+        return x ** 3 + y
+
+
+def test_vjp_examples():
+    outputs, vjp_fn = sg.vjp(Cube(), X22, X22)
+    close(outputs, [[2, 10], [30, 68]])
+    gx, gy = vjp_fn(T([[1, 1], [1, 1]]))
+    close(gx, [[3, 12], [27, 48]])
+    close(gy, [[1, 1], [1, 1]])
+    outputs, vjp_fn, aux = sg.vjp(lambda x, y: (2 * x + y, y ** 3), X22, X22, has_aux=True)
+    close(outputs, [[3, 6], [9, 12]])
+    close(aux, [[1, 8], [27, 64]])
+    gx, gy = vjp_fn(T([[1, 1], [1, 1]]))
+    close(gx, [[2, 2], [2, 2]])
+    close(gy, [[1, 1], [1, 1]])
+
+
+def test_vjp_with_weights_and_several_outputs():
+    net = MatMulNet()
+    x, y = T([[1.0, 2.0]]), T([[1.0], [1.0]])
+    _, vjp_fn = sg.vjp(net, x, y, weights=net.trainable_params())
+    (gx, gy), (gz,) = vjp_fn(T([[2.0]]))
+    close(gx, [[2.0, 2.0]])
+    close(gz, [6.0])
+    _, vjp_fn = sg.vjp(lambda a: (a * 2, a * 3), T([1.0]))
+    (ga,) = vjp_fn(T([1.0]), T([10.0]))  # one cotangent per output
+    close(ga, [32.0])
+
+
+def test_jvp_and_linearize_examples():
+    ones = T([[1, 1], [1, 1]])
+    output, tangent = sg.jvp(Cube(), (X22, X22), (ones, ones))
+    close(output, [[2, 10], [30, 68]])
+    close(tangent, [[4, 13], [28, 49]])
+    output, tangent, aux = sg.jvp(lambda x, y: (x ** 3 + y, y), (X22, X22), (ones, ones), has_aux=True)
+    close(tangent, [[4, 13], [28, 49]])
+    close(aux, [[1, 2], [3, 4]])
+    x, y = T([[1, 2, 3], [3, 4, 5]]), T([[1, 2], [3, 4], [5, 6]])
+    output, jvp_fn = sg.linearize(ops.matmul, (x, y))
+    close(output, [[22, 28], [40, 52]])
+    close(jvp_fn((T([[1, 1, 1], [1, 1, 1]]), T([[1, 1], [1, 1], [0, 0]]))), [[12, 15], [16, 19]])
+
+
+# ----- jacrev, jacfwd -----
+
+
+class TwoOutputs(nn.Cell):
+    def construct(self, x, y, z):
+        return x ** 2 + y ** 2 + z ** 2, x * y * z
+
+
+JAC_INPUTS = (T([[1, 2], [3, 4]]), T([[1, 2], [3, 4]]), T([[1, 1], [1, 1]]))
+JAC_EXPECTED = [[[[2, 0], [0, 0]], [[0, 4], [0, 0]]], [[[0, 0], [6, 0]], [[0, 0], [0, 8]]]]
+
+
+@pytest.mark.parametrize("jac", [sg.jacrev, sg.jacfwd], ids=["jacrev", "jacfwd"])
+def test_jacobian_examples(jac):
+    jacobian, aux = jac(TwoOutputs(), grad_position=0, has_aux=True)(*JAC_INPUTS)
+    close(jacobian, JAC_EXPECTED)
+    close(aux, [[1, 4], [9, 16]])
+
+
+@pytest.mark.parametrize("jac", [sg.jacrev, sg.jacfwd], ids=["jacrev", "jacfwd"])
+def test_jacobian_structure_for_several_outputs_and_inputs(jac):
+    x, y, z = (np.random.default_rng(i).standard_normal((2, 3)) for i in range(3))
+    nested = jac(TwoOutputs(), grad_position=(0, 1))(x, y, z)
+    assert len(nested) == 2 and all(len(row) == 2 for row in nested)  # one tuple per output, one entry per input
+    assert nested[1][0].shape == (2, 3, 2, 3)
+    np.testing.assert_allclose(nested[1][0].numpy().reshape(6, 6), np.diag((y * z).ravel()), atol=1e-12)
+    np.testing.assert_allclose(nested[0][1].numpy().reshape(6, 6), np.diag(2 * y.ravel()), atol=1e-12)
+    flat = jac(TwoOutputs(), grad_position=2)(x, y, z)  # several outputs, one input: a flat tuple
+    assert isinstance(flat, tuple) and len(flat) == 2
+    reverse = sg.jacrev(lambda x: ops.tanh(x) @ x.T)(x)
+    np.testing.assert_allclose(sg.jacfwd(lambda x: ops.tanh(x) @ x.T)(x).numpy(), reverse.numpy(), rtol=1e-12)
+
+
+# ----- custom gradients -----
+
+
+class MatMulWithBprop(nn.Cell):
+    def construct(self, x, y):
+        return ops.matmul(x, y)
+
+    def bprop(self, x, y, out, dout):
+        return x + 1, y + 1
+
+
+def test_cell_bprop_example_of_mindspore():
+    x = T([[0.5, 0.6, 0.4], [1.2, 1.3, 1.1]])
+    y = T([[0.01, 0.3, 1.1], [0.1, 0.2, 1.3], [2.1, 1.2, 3.3]])
+    dx, dy = ops.GradOperation(get_all=True)(MatMulWithBprop())(x, y)
+    close(dx, [[1.5, 1.6, 1.4], [2.2, 2.3, 2.1]])
+    close(dy, [[1.01, 1.3, 2.1], [1.1, 1.2, 2.3], [3.1, 2.2, 4.3]])
+
+
+class ProductWithBprop(nn.Cell):
+    def construct(self, x, y):
+        return x * y * y
+
+    def bprop(self, x, y, out, dout):
+        return x + y, x * y
+
+
+def test_cell_bprop_tutorial_and_its_checks():
+    dx, dy = ops.GradOperation(get_all=True)(ProductWithBprop())(T(1.0), T(2.0))
+    close(dx, 3.0)
+    close(dy, 2.0)
+
+    class WrongCount(nn.Cell):
+        def construct(self, x, y):
+            return x * y
+
+        def bprop(self, x, y, out, dout):
+            return (dout,)
+
+    with pytest.raises(ValueError, match="must return one gradient per input, a tuple of 2; got 1 value"):
+        sg.grad(lambda x, y: WrongCount()(x, y).sum(), (0, 1))(T([1.0]), T([2.0]))
+
+
+def test_custom_vjp_both_forms_and_higher_order():
+    @sg.custom_vjp
+    def square(x):
+        return x * x
+
+    square.defbwd(lambda x, out, dout: (2 * x * dout,))
+    sg.check_grad(lambda x: square(x), np.array([0.5, -1.5]))
+    sg.check_grad(lambda x: sg.grad(lambda y: square(y).sum())(x), np.array([0.5, -1.5]))  # through the rule
+
+    @sg.custom_vjp
+    def sine(x):
+        return ops.sin(x)
+
+    sine.defvjp(lambda x: (ops.sin(x), ops.cos(x)), lambda cos_x, dout: (cos_x * dout,))
+    np.testing.assert_allclose(sg.grad(lambda x: sine(x).sum())(np.array([0.3])).numpy(), np.cos([0.3]))
+    with pytest.raises(TypeError, match="define its backward first"):
+        sg.custom_vjp(lambda x: x)(np.ones(1))
+
+
+def test_jit_and_set_context_are_accepted():
+    assert sg.jit(np.sin) is np.sin
+    assert sg.jit()(np.cos) is np.cos
+    assert sg.set_context(mode=0, device_target="CPU") is None
