@@ -423,6 +423,40 @@ bad("jvp(tangent count)", lambda: sg.jvp(lambda x: x * 2, (np.ones(2),), (np.one
 bad("jacobian(position beyond)", lambda: sg.jacobian(lambda x: x * 2, 2)(np.ones(2)), IndexError, "2")
 bad("hessian(position beyond)", lambda: sg.hessian(lambda x: (x * x).sum(), 2)(np.ones(2)), IndexError, "2")
 bad("check_grad(fn returning None)", lambda: sg.check_grad(lambda x: None, np.ones(2)), TypeError, "None")
+bad("GradOperation(get_all=1)", lambda: sg.GradOperation(get_all=1), TypeError, "get_all", "int")
+bad("GradOperation(sens_param='yes')", lambda: sg.GradOperation(sens_param="yes"), TypeError, "sens_param", "str")
+bad("GradOperation(get_by_list, no weights)", lambda: sg.GradOperation(get_by_list=True)(lambda x: x), ValueError,
+    "get_by_list=True", "trainable_params")
+bad("GradOperation(not callable)", lambda: sg.GradOperation()(3), TypeError, "fn", "3")
+bad("GradOperation(sens count)", lambda: sg.GradOperation(sens_param=True)(lambda x: (x, x))(np.ones(2), np.ones(2)),
+    ValueError, "sens", "2", "1")
+bad("GradOperation(sens shape)", lambda: sg.GradOperation(sens_param=True)(lambda x: x * 2)(np.ones(2), np.ones(3)),
+    ValueError, "(3,)", "(2,)")
+bad("get_grad(identifier str)", lambda: sg.get_grad(((0, sg.Tensor([1.0])),), "w"), TypeError, "identifier", "'w'")
+bad("get_grad(absent)", lambda: sg.get_grad(((0, sg.Tensor([1.0])),), 3), RuntimeError, "3", "[0]")
+bad("get_grad(not a tuple)", lambda: sg.get_grad([1], 0), TypeError, "gradients", "list")
+bad("vjp(weights not Parameters)", lambda: sg.vjp(lambda x: x, np.ones(2), weights=[np.ones(2)]), TypeError,
+    "weights", "ndarray")
+bad("vjp_fn(cotangent count)", lambda: sg.vjp(lambda x: (x, x), np.ones(2))[1](np.ones(2)), ValueError, "2", "1")
+bad("jacrev(has_aux=1)", lambda: sg.jacrev(lambda x: x, has_aux=1), TypeError, "has_aux", "int")
+bad("jacfwd(grad_position=None)", lambda: sg.jacfwd(lambda x: x, None), ValueError, "grad_position", "None")
+bad("jacrev(position beyond)", lambda: sg.jacrev(lambda x: x, 2)(np.ones(2)), IndexError, "2")
+bad("linearize(tangent count)", lambda: sg.linearize(lambda x: x * 2, np.ones(2))[1]((np.ones(2), np.ones(2))),
+    ValueError, "1", "2")
+bad("vmap(sizes)", lambda: sg.vmap(lambda a, b: a + b)(np.ones(2), np.ones(3)), ValueError, "same length", "[2, 3]")
+bad("vmap(in_axes count)", lambda: sg.vmap(lambda a, b: a, in_axes=(0,))(np.ones(2), np.ones(2)), ValueError,
+    "in_axes", "1", "2")
+bad("vmap(in_axes beyond)", lambda: sg.vmap(lambda a: a, in_axes=3)(np.ones(2)), ValueError, "in_axes", "3")
+bad("vmap(nothing mapped)", lambda: sg.vmap(lambda a: a, in_axes=None)(np.ones(2)), ValueError, "in_axes is None")
+bad("vmap(not callable)", lambda: sg.vmap(3), TypeError, "fn", "3")
+bad("custom_vjp(not callable)", lambda: sg.custom_vjp(3), TypeError, "fn", "int")
+bad("custom_vjp(no backward)", lambda: sg.custom_vjp(lambda x: x)(np.ones(1)), TypeError, "defbwd")
+bad("TrainOneStepCell(sens=nan)", lambda: nn.TrainOneStepCell(nn.Dense(2, 1), optim.SGD(params((2,)), lr=0.1),
+                                                              sens=NAN), ValueError, "sens", "nan")
+bad("ForwardValueAndGrad(get_all=1)", lambda: nn.ForwardValueAndGrad(nn.Dense(2, 1), get_all=1), TypeError,
+    "get_all", "int")
+bad("config.debug_nans=1", lambda: setattr(sg.config, "debug_nans", 1), TypeError, "debug_nans", "1")
+bad("config.debug_infs='yes'", lambda: setattr(sg.config, "debug_infs", "yes"), TypeError, "debug_infs", "'yes'")
 
 # ----- data -----
 

@@ -277,3 +277,104 @@ def test_jit_and_set_context_are_accepted():
     assert sg.jit(np.sin) is np.sin
     assert sg.jit()(np.cos) is np.cos
     assert sg.set_context(mode=0, device_target="CPU") is None
+
+
+# ----- pytrees, integer inputs -----
+
+
+def test_dicts_lists_and_tuples_of_tensors_are_differentiated_leaf_by_leaf():
+    params = {"w": T([1.0, 2.0]), "b": [T([0.5]), (T([3.0]),)]}
+
+    def loss(p, x):
+        return (p["w"] * x).sum() + p["b"][0].sum() * p["b"][1][0].sum()
+
+    g = sg.grad(loss)(params, T([10.0, 20.0]))
+    assert set(g) == {"w", "b"} and isinstance(g["b"], list) and isinstance(g["b"][1], tuple)
+    close(g["w"], [10.0, 20.0])
+    close(g["b"][0], [3.0])
+    close(g["b"][1][0], [0.5])
+    (gp,) = sg.vjp(lambda p: p["w"] * 2, {"w": T([1.0])})[1](T([1.0]))
+    close(gp["w"], [2.0])
+    value, (gx, gp) = sg.value_and_grad(lambda x, p: (x * p[0]).sum(), (0, 1))(T([2.0]), (T([3.0]),))
+    close(gp[0], [2.0])
+
+
+def test_integer_inputs_are_differentiated_in_floating_point():
+    g = sg.grad(lambda x: (0.5 * x).sum())(sg.Tensor(np.array([1, 2])))
+    assert g.dtype == np.float32
+    close(g, [0.5, 0.5])  # MindSpore returns it in the integer dtype: [0, 0]
+
+
+# ----- vmap -----
+
+
+def test_vmap_maps_axes_in_and_out_and_nests():
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(sg.vmap(lambda r: r.sum())(x).numpy(), x.sum(1))
+    np.testing.assert_array_equal(sg.vmap(lambda c: c * 2, in_axes=1, out_axes=1)(x).numpy(), x * 2)
+    np.testing.assert_array_equal(sg.vmap(lambda a, b: a + b, in_axes=(0, None))(x, np.ones(3)).numpy(), x + 1)
+    outer = sg.vmap(sg.vmap(lambda a, b: a * b, in_axes=(None, 0)), in_axes=(0, None))(np.arange(2.0),
+                                                                                        np.arange(3.0))
+    np.testing.assert_array_equal(outer.numpy(), np.outer(np.arange(2.0), np.arange(3.0)))
+    out = sg.vmap(lambda d: {"s": d["a"].sum(), "k": d["a"]}, in_axes=({"a": 0},), out_axes={"k": 1, "s": 0})(
+        {"a": x})
+    np.testing.assert_array_equal(out["k"].numpy(), x.T)
+    with pytest.raises(ValueError, match="same length"):
+        sg.vmap(lambda a, b: a + b)(np.ones(2), np.ones(3))
+    with pytest.raises(ValueError, match="in_axes has 1 entries"):
+        sg.vmap(lambda a, b: a + b, in_axes=(0,))(np.ones(2), np.ones(2))
+
+
+def test_per_example_gradients_of_the_readme_mlp():
+    g = sg.random.Generator(0)
+    model = nn.SequentialCell(nn.Dense(4, 8, generator=g, dtype=np.float64), nn.ReLU(),
+                              nn.Dense(8, 3, generator=g, dtype=np.float64))
+    xs, ys = np.random.default_rng(0).standard_normal((5, 4)), np.array([0, 2, 1, 1, 0])
+    weights = model.trainable_params()
+
+    def loss(x, y):
+        return ops.cross_entropy(model(x[None]), y[None])
+
+    per_example = sg.vmap(sg.grad(loss, None, weights), in_axes=(0, 0))(xs, ys)
+    assert [p.shape for p in per_example] == [(5,) + w.shape for w in weights]
+    for i in range(5):
+        expected = sg.grad(loss, None, weights)(xs[i], ys[i])
+        for got, want in zip(per_example, expected):
+            np.testing.assert_allclose(got.numpy()[i], want.numpy(), rtol=1e-12)
+    mean = sg.grad(lambda: ops.cross_entropy(model(xs), ys), None, weights)()
+    for got, want in zip(per_example, mean):
+        np.testing.assert_allclose(got.numpy().mean(0), want.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_grad_of_vmap():
+    sg.check_grad(lambda x: sg.vmap(lambda r: ops.tanh(r).sum() * r)(x), np.random.default_rng(1).standard_normal((3, 2)))
+
+
+# ----- Cells: ForwardValueAndGrad, TrainOneStepCell with a sensitivity, set_grad -----
+
+
+def test_forward_value_and_grad_returns_the_output_and_grad_operations_gradients():
+    net = MatMulNet()
+    x = T([[0.8, 0.6, 0.2], [1.8, 1.3, 1.1]])
+    y = T([[0.11, 3.3, 1.1], [1.1, 0.2, 1.4], [1.1, 2.2, 0.3]])
+    out, ((dx, dy), (dz,)) = nn.ForwardValueAndGrad(net, net.trainable_params(), get_all=True, get_by_list=True)(x, y)
+    close(out, ops.matmul(x, y).numpy())
+    close(dz, [21.536])
+    sens = T([[0.1, 0.6, 0.2], [0.8, 1.3, 1.1]])
+    out, (dx, dy) = nn.ForwardValueAndGrad(net, get_all=True, sens_param=True)(x, y, sens)
+    close(dx, [[2.211, 0.51, 1.49], [5.588, 2.68, 4.07]])
+    assert net.set_grad() is net
+
+
+def test_train_one_step_with_a_sensitivity_scales_the_gradients():
+    def run(sens):
+        net = nn.Dense(2, 1, weight_init="zeros", bias_init="zeros", dtype=np.float64)
+        opt = sg.optim.SGD(net.trainable_params(), lr=0.1)
+        step = nn.TrainOneStepCell(nn.WithLossCell(net, ops.mse_loss), opt, sens=sens)
+        step(np.array([[1.0, 2.0]]), np.array([[1.0]]))
+        return net.weight.numpy()
+
+    np.testing.assert_allclose(run(0.5), run(1.0) / 2, rtol=1e-12)
+    with pytest.raises(ValueError, match="sens must be a finite number, got nan"):
+        nn.TrainOneStepCell(nn.WithLossCell(nn.Dense(2, 1), ops.mse_loss), sg.optim.SGD(
+            nn.Dense(2, 1).trainable_params(), lr=0.1), sens=float("nan"))

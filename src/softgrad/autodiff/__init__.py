@@ -1,9 +1,10 @@
 """softgrad.autodiff: the backward sweep (``backward``), the transforms built on it (``transforms``: ``grad``,
 ``value_and_grad``, ``vjp``, ``jvp``, ``jacobian``, ``hessian``, ``check_grad``), and MindSpore's other entry points
-(``mindspore``: ``GradOperation``, ``get_grad``, ``jacrev``, ``jacfwd``, ``linearize``, ``jit``, ``set_context``), and custom gradients (``custom``: ``custom_vjp``, ``Cell.bprop``)."""
+(``mindspore``: ``GradOperation``, ``get_grad``, ``jacrev``, ``jacfwd``, ``linearize``, ``jit``, ``set_context``), custom gradients (``custom``: ``custom_vjp``, ``Cell.bprop``) and ``vmap``."""
 
 from softgrad.autodiff.transforms import (  # noqa: F401  (_vjp_all: the traced call, for tests of the tape)
     _vjp_all, check_grad, grad, hessian, jacobian, jvp, value_and_grad, vjp,
 )
 from softgrad.autodiff.custom import custom_vjp
+from softgrad.autodiff.vmap import vmap
 from softgrad.autodiff.mindspore import GradOperation, get_grad, jacfwd, jacrev, jit, linearize, set_context

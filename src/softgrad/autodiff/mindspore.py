@@ -113,7 +113,7 @@ def get_grad(gradients, identifier):
     found = _find(gradients, key)
     if found is None:
         raise RuntimeError(f"get_grad: no gradient for {identifier!r:.60} among the ids "
-                           f"{sorted(map(repr, _ids(gradients)))}; was it in grad_position or weights?")
+                           f"{_ids(gradients)}; was it in grad_position or weights?")
     return found
 
 

@@ -45,26 +45,57 @@ from softgrad.trace import add_leaf, close_level, lift, new_level, traced, value
 def _check_differentiable(value, what: str) -> None:
     dtype = np.asarray(concrete(value)).dtype
     if not is_float_dtype(dtype):
-        raise TypeError(f"{what} has dtype {dtype}; only floating-point inputs can be differentiated. "
-                        "Cast it first (x.astype(softgrad.float32)) or leave it out of grad_position.")
+        raise TypeError(f"{what} has dtype {dtype}; only floating-point (or integer) inputs can be "
+                        "differentiated. Cast it first (x.astype(softgrad.float32)) or leave it out of grad_position.")
+
+
+def _differentiable_value(x, what: str):
+    """What a transform boxes for input ``x``: its value, integers as float32 (so their gradient is a float, not
+    truncated to the integer dtype as MindSpore returns it); bools and other dtypes raise."""
+    value = value_of(x)
+    if getattr(value, "dtype", None) is not None and value.dtype.kind in "iu":
+        return value.astype(np.float32)
+    _check_differentiable(value, what)
+    return value
+
+
+def tree_flatten(value) -> tuple[list, Callable]:
+    """The leaves of nested dicts, lists and tuples (dict keys in sorted order, as JAX), and ``rebuild(leaves)``,
+    which puts leaves back into that structure."""
+    if not isinstance(value, (dict, list, tuple)):
+        return [value], lambda leaves: leaves[0]
+    items = sorted(value.items()) if isinstance(value, dict) else list(enumerate(value))
+    parts = [tree_flatten(v) for _, v in items]
+
+    def rebuild(leaves):
+        out, start = [], 0
+        for part_leaves, part_rebuild in parts:
+            out.append(part_rebuild(leaves[start:start + len(part_leaves)]))
+            start += len(part_leaves)
+        return {k: o for (k, _), o in zip(items, out)} if isinstance(value, dict) else type(value)(out)
+
+    return [leaf for part_leaves, _ in parts for leaf in part_leaves], rebuild
 
 
 class _Trace:
     """One traced call of ``fn``: its level, tape, boxed inputs, and output."""
 
-    __slots__ = ("level", "tape", "leaves", "output", "aux", "outs")
+    __slots__ = ("level", "tape", "leaves", "trees", "output", "aux", "outs")
 
     def __init__(self, fn: Callable, args: Sequence, positions: Sequence[int], weights: Sequence[Tensor]):
         self.level, self.tape = new_level()
         args = list(args)
-        self.leaves: list[tuple[int, Any]] = []  # (tape node, dtype-and-shape source) per differentiated input
+        self.leaves: list[tuple[int, Any]] = []  # (tape node, dtype-and-shape source) per differentiated leaf
+        self.trees: list[tuple[int, Callable]] = []  # (number of leaves, rebuild) per differentiated position
         saved = []
         try:
-            for p in positions:
-                _check_differentiable(args[p], f"argument {p} (grad_position)")
-                box = lift(value_of(args[p]), self.level, self.tape)
-                args[p] = box
-                self.leaves.append((box._node, box._data))
+            for p in positions:  # each a Tensor, or a dict / list / tuple of them (a pytree, as JAX)
+                leaves, rebuild = tree_flatten(args[p])
+                boxes = [lift(_differentiable_value(leaf, f"argument {p} (grad_position)"), self.level, self.tape)
+                         for leaf in leaves]
+                args[p] = rebuild(boxes)
+                self.leaves.extend((box._node, box._data) for box in boxes)
+                self.trees.append((len(boxes), rebuild))
             level, tape, leaves = self.level, self.tape, self.leaves
             for w in weights:
                 data, trace = w._data, w._trace
@@ -112,6 +143,14 @@ class _Trace:
                 g = g.astype(dtype)
             grads.append(wrap(g))
         return grads
+
+    def grouped(self, cotangents: list) -> tuple[list, list]:
+        """Cotangents of the leaves as ``(one per position, in its structure; one per weight)``."""
+        positions, start = [], 0
+        for count, rebuild in self.trees:
+            positions.append(rebuild(cotangents[start:start + count]))
+            start += count
+        return positions, cotangents[start:]
 
     def drop(self, value):
         """An output as the caller sees it: this level removed (lower levels kept)."""
@@ -221,23 +260,26 @@ def _check_callable(fn, transform: str) -> None:
 def differentiate(fn, args, positions, weights, has_aux: bool = False, sens=None):
     """Trace ``fn(*args)`` and sweep back once: ``(output, aux, position_grads, weight_grads)``, lists with one
     gradient per position and per weight. The sensitivity of the differentiated output(s) is ``sens`` (one
-    cotangent per output, flattened as the outputs are), or ones of each output's shape."""
+    cotangent per output, flattened as the outputs are; or a number for every entry), or ones of each output's
+    shape."""
     trace = _Trace(fn, args, positions, weights)
     differentiated, aux = _split_aux(trace.output, has_aux)
     outs = _flatten(differentiated)
     _check_outputs(outs, getattr(fn, "__name__", "fn"))
     if sens is None:
         cotangents = [_ones_seed(o) for o in outs]
+    elif isinstance(sens, (int, float)) and not isinstance(sens, bool):  # a number: every entry's sensitivity
+        cotangents = [np.full(np.shape(concrete(o)), sens, dtype=concrete(o).dtype) for o in outs]
     else:
         cotangents = [value_of(c) for c in _flatten(sens)]
         if len(cotangents) != len(outs):
             raise ValueError(f"sens: expected {len(outs)} sensitivity value(s), one per output of fn, got "
                              f"{len(cotangents)}")
         _check_same_shapes("sens", cotangents, "fn's output", outs)
-    grads = trace.input_cotangents(trace.seeds(outs, cotangents))
+    position_grads, weight_grads = trace.grouped(trace.input_cotangents(trace.seeds(outs, cotangents)))
     if aux:
         aux = tuple(wrap(concrete(a)) if isinstance(a, Tensor) else a for a in aux)
-    return trace.drop(trace.output), aux, grads[:len(positions)], grads[len(positions):]
+    return trace.drop(trace.output), aux, position_grads, weight_grads
 
 
 def _gradient_fn(fn, grad_position, weights, has_aux, return_ids):
@@ -353,12 +395,10 @@ def vjp(fn: Callable, *inputs, weights=None, has_aux: bool = False):
     output, vjp_all, trace = _vjp_all(fn, inputs, weight_list, has_aux)
 
     def vjp_fn(*cotangents):
-        cts = vjp_all(cotangents[0] if len(cotangents) == 1 else cotangents)
-        input_part = tuple(cts[:len(inputs)])
+        position_part, weight_part = trace.grouped(vjp_all(cotangents[0] if len(cotangents) == 1 else cotangents))
         if weight_spec is None:
-            return input_part
-        weight_part = cts[len(inputs)] if weight_spec[1] else tuple(cts[len(inputs):])
-        return input_part, weight_part
+            return tuple(position_part)
+        return tuple(position_part), weight_part[0] if weight_spec[1] else tuple(weight_part)
 
     if not has_aux:
         return output, vjp_fn

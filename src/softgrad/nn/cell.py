@@ -132,6 +132,11 @@ class Cell:
 
     # ----- modes -----
 
+    def set_grad(self, requires_grad: bool = True) -> "Cell":
+        """MindSpore's switch for building the backward graph in PyNative mode: softgrad traces whatever a
+        transform differentiates, so this only returns the cell."""
+        return self
+
     def set_train(self, mode: bool = True) -> "Cell":
         """Training (dropout active, batch statistics) or inference mode, for this cell and all sub-cells."""
         for _, cell in self.cells_and_names():

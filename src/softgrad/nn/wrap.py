@@ -1,5 +1,6 @@
 """Training wrappers with MindSpore's names: ``WithLossCell`` joins a network and a loss; ``TrainOneStepCell``
-runs one optimisation step per call (forward, ``value_and_grad``, ``optimizer(grads)``).
+runs one optimisation step per call (forward, ``value_and_grad``, ``optimizer(grads)``); ``ForwardValueAndGrad``
+returns the network's output with ``GradOperation``'s gradients.
 
 >>> import softgrad as sg
 >>> net = sg.nn.Dense(2, 1, weight_init='zeros', bias_init='zeros')
@@ -13,7 +14,8 @@ runs one optimisation step per call (forward, ``value_and_grad``, ``optimizer(gr
 
 from __future__ import annotations
 
-from softgrad.autodiff import value_and_grad
+from softgrad.autodiff import GradOperation, value_and_grad
+from softgrad.autodiff.transforms import differentiate
 from softgrad.nn.cell import Cell
 
 
@@ -31,16 +33,42 @@ class WithLossCell(Cell):
 
 class TrainOneStepCell(Cell):
     """One step of training per call: returns the loss (before the update) and updates the Parameters of
-    ``optimizer`` in place. The network is put in training mode."""
+    ``optimizer`` in place. The network is put in training mode. ``sens`` (MindSpore's) is the sensitivity the
+    backward starts from: the gradients are those of ``sens · loss``."""
 
-    def __init__(self, network: Cell, optimizer):
+    def __init__(self, network: Cell, optimizer, sens: float = 1.0):
         super().__init__(auto_prefix=False)
+        if isinstance(sens, bool) or not isinstance(sens, (int, float)) or not abs(sens) < float("inf"):
+            raise ValueError(f"TrainOneStepCell: sens must be a finite number, got {sens!r}")
         self.network = network
         self.optimizer = optimizer
+        self.sens = float(sens)
         self.network.set_train(True)
         self._value_and_grad = value_and_grad(network, None, weights=optimizer.parameters)
 
     def construct(self, *inputs):
-        loss, grads = self._value_and_grad(*inputs)
-        self.optimizer(grads)
+        if self.sens == 1.0:
+            loss, grads = self._value_and_grad(*inputs)
+        else:
+            loss, _, _, grads = differentiate(self.network, inputs, (), tuple(self.optimizer.parameters),
+                                              sens=self.sens)
+        self.optimizer(tuple(grads))
         return loss
+
+
+class ForwardValueAndGrad(Cell):
+    """MindSpore's ``nn.ForwardValueAndGrad(network, weights=None, get_all=False, get_by_list=False,
+    sens_param=False)``: a call returns ``(network's output, gradients)``, the gradients as ``GradOperation``
+    with the same flags returns them (``sens_param``: the sensitivity is the last input)."""
+
+    def __init__(self, network, weights=None, get_all: bool = False, get_by_list: bool = False,
+                 sens_param: bool = False):
+        super().__init__(auto_prefix=False)
+        self.network = network
+        self.weights = weights
+        self._grad = GradOperation(get_all=get_all, get_by_list=get_by_list, sens_param=sens_param)(network, weights)
+        self.sens_param = sens_param
+
+    def construct(self, *inputs):
+        values = inputs[:-1] if self.sens_param else inputs
+        return self.network(*values), self._grad(*inputs)
