@@ -4,11 +4,13 @@ keeps it as config.json, which is all ``--resume``, ``evaluate`` and ``predict``
 from __future__ import annotations
 
 import dataclasses
-import json
+import math
 from pathlib import Path
 from typing import ClassVar
 
-from softgrad._files import atomic_write_text
+from softgrad._files import atomic_write_text, check_size
+from softgrad.training import jsonfiles
+from softgrad.training.jsonfiles import KINDS, check, matches
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
 MODELS = ("logreg", "mlp", "cnn")
@@ -16,6 +18,37 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 LOSSES = ("cross-entropy", "mse")
 SCHEDULES = ("constant", "cosine", "step")
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
+CHOICES = {"dataset": DATASETS, "model": MODELS, "optimizer": OPTIMIZERS, "loss": LOSSES, "lr_schedule": SCHEDULES}
+MAX_LAYERS = 64  # hidden layers, and convolutions
+MAX_THREADS = 1024
+
+
+def _option(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def _widths(config: "TrainConfig", name: str) -> tuple[int, ...]:
+    widths = getattr(config, name)
+    if not isinstance(widths, (list, tuple)) or not all(matches(w, "int") and w >= 1 for w in widths):
+        raise ValueError(f"{name} must be positive layer widths such as 256,128 ({_option(name)}), got {widths!r}")
+    if len(widths) > MAX_LAYERS:
+        raise ValueError(f"{name} lists {len(widths)} layers, at most {MAX_LAYERS} are supported ({_option(name)})")
+    return tuple(int(w) for w in widths)
+
+
+def _ranges(config: "TrainConfig") -> tuple:
+    """(field, kind, test, what the test asks) of every numeric setting. ``kind`` is checked first: 'number'
+    is finite, and NaN fails every comparison, so a test written ``lr <= 0`` would let it through."""
+    return (("epochs", "int", lambda v: v >= 1, ">= 1"),
+            ("batch_size", "int", lambda v: v >= 1, ">= 1"),
+            ("threads", "int", lambda v: 1 <= v <= MAX_THREADS, f"in 1..{MAX_THREADS}"),
+            ("seed", "int", lambda v: v >= 0, ">= 0"),
+            ("lr", "number", lambda v: v > 0, "> 0"),
+            ("momentum", "number", lambda v: 0 <= v < 1, "in [0, 1)"),
+            ("weight_decay", "number", lambda v: v >= 0, ">= 0"),
+            ("dropout", "number", lambda v: 0 <= v < 1, "in [0, 1), a drop probability"),
+            ("warmup_epochs", "number", lambda v: 0 <= v < config.epochs,
+             f"in [0, {config.epochs}): the warm-up ends within --epochs"))
 
 
 @dataclasses.dataclass
@@ -49,37 +82,49 @@ class TrainConfig:
     class_names: tuple[str, ...] | None = None
 
     def __post_init__(self):
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)} ({_option(name)}); got {value!r}")
         if self.lr is None:
-            self.lr = DEFAULT_LR.get(self.optimizer, 0.0)
-        self.hidden = tuple(int(h) for h in self.hidden)
-        self.channels = tuple(int(c) for c in self.channels)
-        for name, value, allowed in (("dataset", self.dataset, DATASETS), ("model", self.model, MODELS),
-                                     ("optimizer", self.optimizer, OPTIMIZERS), ("loss", self.loss, LOSSES),
-                                     ("lr_schedule", self.lr_schedule, SCHEDULES)):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-        for name in ("epochs", "batch_size", "threads"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if any(h < 1 for h in self.hidden + self.channels):
-            raise ValueError(f"hidden and channels must be positive widths, got {self.hidden} and {self.channels}")
+            self.lr = DEFAULT_LR[self.optimizer]
+        self.hidden, self.channels = _widths(self, "hidden"), _widths(self, "channels")
         if self.model == "cnn" and not self.channels:
-            raise ValueError("the cnn model needs at least one convolution width in channels (e.g. 16,32)")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout is a drop probability in [0, 1), got {self.dropout}")
-        if self.lr <= 0 or self.seed < 0 or self.warmup_epochs < 0:
-            raise ValueError(f"need lr > 0, seed >= 0 and warmup_epochs >= 0; got lr={self.lr}, seed={self.seed}, "
-                             f"warmup_epochs={self.warmup_epochs}")
+            raise ValueError("the cnn model needs at least one convolution width in channels (e.g. --channels 16,32)")
+        for name, kind, test, expected in _ranges(self):
+            value = getattr(self, name)
+            if not matches(value, kind) or not test(value):
+                raise ValueError(f"{name} must be {expected} ({KINDS[kind][1]}; {_option(name)}), got {value!r}")
+            setattr(self, name, int(value) if kind == "int" else float(value))
+        check(self.download, "bool", "download (--download)")
+        if self.data_dir is not None:
+            check(self.data_dir, "str", "data_dir (--data-dir)")
+        self._check_derived()
+
+    def _check_derived(self) -> None:
         if self.input_shape is not None:
-            self.input_shape = tuple(int(n) for n in self.input_shape)
+            shape = check(list(self.input_shape) if isinstance(self.input_shape, tuple) else self.input_shape,
+                          "list", "input_shape")
+            if len(shape) != 3 or not all(matches(n, "int") and n >= 1 for n in shape):
+                raise ValueError(f"input_shape must be 3 positive integers (channels, height, width), got {shape!r}")
+            self.input_shape = tuple(int(n) for n in shape)
+            check_size(f"one input image of shape {self.input_shape} (as float32)", 4 * math.prod(self.input_shape))
+        if self.num_classes is not None:
+            self.num_classes = int(check(self.num_classes, "int", "num_classes", minimum=2))
         if self.class_names is not None:
-            self.class_names = tuple(self.class_names)
+            names = list(self.class_names) if isinstance(self.class_names, tuple) else self.class_names
+            if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+                raise ValueError(f"class_names must be a list of strings, got {jsonfiles.shown(self.class_names)}")
+            if self.num_classes is not None and len(names) != self.num_classes:
+                raise ValueError(f"class_names has {len(names)} names for num_classes = {self.num_classes}")
+            self.class_names = tuple(names)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
+        """Every value is checked (types, ranges, finiteness) as by the constructor."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -87,8 +132,16 @@ class TrainConfig:
         return cls(**values)
 
     def save(self, path: Path) -> None:
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        atomic_write_text(path, jsonfiles.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """The config in ``path``; ValueError naming the file if it is not a valid config."""
+        values = jsonfiles.read(path)
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} must hold a JSON object of settings, got {type(values).__name__} "
+                             f"{jsonfiles.shown(values)}; the file is damaged: restore or delete it")
+        try:
+            return cls.from_dict(values)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None

@@ -11,8 +11,11 @@ from __future__ import annotations
 import math
 
 from softgrad import nn
+from softgrad._files import check_size
 from softgrad.random import Generator
 from softgrad.training.config import TrainConfig
+
+FLOAT32_BYTES = 4
 
 
 def _head(in_features: int, config: TrainConfig, init: Generator, dropout: Generator) -> list:
@@ -26,9 +29,37 @@ def _head(in_features: int, config: TrainConfig, init: Generator, dropout: Gener
     return layers
 
 
+def parameter_count(config: TrainConfig) -> int:
+    """The number of trainable parameters of ``build_model(config, ...)``, computed without building it."""
+    channels, height, width = config.input_shape
+    count = 0
+    if config.model == "cnn":
+        for out_channels in config.channels:
+            count += out_channels * channels * 3 * 3 + out_channels
+            channels, height, width = out_channels, math.ceil(height / 2), math.ceil(width / 2)
+    in_features = channels * height * width
+    widths = () if config.model == "logreg" else config.hidden
+    for width in (*widths, config.num_classes):
+        count += in_features * width + width
+        in_features = width
+    return count
+
+
+def check_model_size(config: TrainConfig) -> int:
+    """The bytes of ``config``'s weights; ValueError before anything is allocated if they exceed the cap
+    (``softgrad._files.max_bytes()``)."""
+    count = parameter_count(config)
+    widths = f"--hidden {','.join(map(str, config.hidden))}" + (
+        f" --channels {','.join(map(str, config.channels))}" if config.model == "cnn" else "")
+    check_size(f"the {count:,} float32 weights of the {config.model} ({widths}, inputs {config.input_shape})",
+               FLOAT32_BYTES * count)
+    return FLOAT32_BYTES * count
+
+
 def build_model(config: TrainConfig, init: Generator, dropout: Generator) -> nn.SequentialCell:
     """The model ``config`` describes (``input_shape`` and ``num_classes`` must be set), with initial weights
-    from ``init`` and dropout masks from ``dropout``."""
+    from ``init`` and dropout masks from ``dropout``; its size is checked first (``check_model_size``)."""
+    check_model_size(config)
     channels, height, width = config.input_shape
     if config.model == "logreg":
         return nn.SequentialCell(nn.Flatten(), nn.Dense(channels * height * width, config.num_classes,
