@@ -13,12 +13,21 @@ bit-identical to one that never stopped.
 
 Stopping. Ctrl-C (SIGINT) asks the loop to stop after the current step; it then writes a checkpoint and
 returns. A second Ctrl-C aborts at once. ``request_stop()`` does the same from code (e.g. an ``on_step`` hook).
+
+Divergence. A training loss that is NaN or infinite, or weights that are, stop the run with
+``TrainingDiverged`` before the step is applied or anything is saved: the last good checkpoint is kept, never
+overwritten with NaN weights. Data holding NaN or inf is refused before training starts.
+
+Extending a run. ``--resume`` with a larger ``--epochs`` recomputes the schedule for the new length: a cosine
+or step schedule then continues from where a run of the new length would be at that step (for a cosine run
+that had decayed towards 0, the rate rises again), so the result matches neither the old run nor a run
+trained for the new length from the start. The loop says so when it happens.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import math
 import signal
 import threading
@@ -29,22 +38,28 @@ from typing import Callable
 import numpy as np
 
 from softgrad import optim
-from softgrad._files import atomic_write_text
+from softgrad._files import atomic_write_text, check_writable, remove_stale_temp_files
 from softgrad.autodiff import value_and_grad
 from softgrad.data import DataLoader
 from softgrad.random import Generator
-from softgrad.training import checkpoint, plots
+from softgrad.training import checkpoint, jsonfiles, plots
 from softgrad.training.config import TrainConfig
-from softgrad.training.sources import load_dataset
+from softgrad.training.jsonfiles import field
 from softgrad.training.metrics import confusion_matrix, evaluate, make_loss
-from softgrad.training.models import build_model, count_parameters
-from softgrad.training.threads import blas_threads
+from softgrad.training.models import build_model, check_model_size, count_parameters
+from softgrad.training.sources import SHAPES, load_dataset
+from softgrad.training.threads import blas_threads, thread_limit_source
 
 CONFIG_FILE, CHECKPOINT_FILE, MODEL_FILE = "config.json", "checkpoint.safetensors", "model.safetensors"
 METRICS_FILE, CURVES_FILE, CONFUSION_FILE = "metrics.json", "curves.png", "confusion.png"
 HISTORY_KEYS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds")
 WARMUP_START_FACTOR = 0.01
 STEP_SCHEDULE_GAMMA = 0.1  # 'step': ×0.1 after each third of the run
+SPACE_PER_WEIGHT_BYTE, SPACE_FIXED_BYTES = 8, 1 << 20  # a run directory's files, with a checkpoint being replaced
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss, or the weights, became NaN or infinite; the run stopped without saving."""
 
 
 def make_optimizer(config: TrainConfig, params) -> optim.Optimizer:
@@ -71,6 +86,15 @@ def make_schedule(config: TrainConfig, optimizer: optim.Optimizer, steps_per_epo
     if main is None:
         return ramp
     return optim.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
+
+
+def _check_finite_images(images: np.ndarray, what: str) -> None:
+    if np.isfinite(np.sum(images, dtype=np.float64)):  # one pass; the pixels are in [0, 1], the sum cannot overflow
+        return
+    bad = np.flatnonzero(~np.isfinite(images.reshape(len(images), -1)).all(axis=1))
+    if bad.size:
+            raise ValueError(f"{what} hold NaN or infinite values ({len(bad)} images, the first at index {bad[0]}); "
+                         "training on them would diverge: fix the data")
 
 
 @contextlib.contextmanager
@@ -119,6 +143,8 @@ class Trainer:
         config = self.config
         x_train, y_train, self.x_test, self.y_test, classes = load_dataset(config.dataset, config.data_dir,
                                                                            config.download)
+        for split, images in (("training", x_train), ("test", self.x_test)):
+            _check_finite_images(images, f"the {config.dataset} {split} images")
         config.input_shape, config.num_classes, config.class_names = x_train.shape[1:], len(classes), classes
         init_generator, self.dropout_generator = Generator(config.seed).spawn(2)
         self.model = build_model(config, init_generator, self.dropout_generator)
@@ -133,6 +159,7 @@ class Trainer:
         self.history: dict[str, list] = {key: [] for key in HISTORY_KEYS}
         self.running = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
         self.seconds = 0.0  # training time of previous sessions of this run
+        self.saved_at: str | None = None  # where the checkpoint on disk stands
 
     def _loss_and_logits(self, x, y):
         logits = self.model(x)
@@ -146,39 +173,134 @@ class Trainer:
 
     def _restore(self) -> None:
         path = self.run_dir / CHECKPOINT_FILE
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist: nothing to resume (the run ended before its first "
-                                    f"checkpoint); start it again with another --out, or delete {self.run_dir}")
+        remove_stale_temp_files(self.run_dir)
         optimizer_state, progress = checkpoint.load_checkpoint(path, self.model)
-        self.optimizer.load_state_dict(optimizer_state)
-        self.epoch, self.step_in_epoch = progress["epoch"], progress["step_in_epoch"]
-        self.global_step, self.history = progress["global_step"], progress["history"]
-        self.running, self.seconds = progress["running"], progress["seconds"]
-        self.dropout_generator.load_state_dict(progress["dropout_generator"])
-        if self.schedule is not None:
-            self.schedule.load_state_dict(progress["schedule"])
+        checkpoint.restore_optimizer(self.optimizer, optimizer_state, path)
+        self._restore_progress(progress, f"{path}: metadata 'progress'")
+        self.saved_at = self._position()
+        if self.schedule is None and self.optimizer.lr != self.optimizer.initial_lr:
+            raise ValueError(f"{path}: the optimizer's lr is {self.optimizer.lr}, a constant schedule keeps "
+                             f"{self.optimizer.initial_lr}; the checkpoint is damaged or from another run")
+        if self.schedule is not None and self.optimizer.lr != optimizer_state["lr"]:
+            self.log(f"the {self.config.lr_schedule} schedule is recomputed for {self.config.epochs} epochs: the "
+                     f"learning rate at step {self.global_step} is now {self.optimizer.lr:.3g}, it was "
+                     f"{optimizer_state['lr']:.3g} (see `softgrad train --help`, --resume)")
+        self._refuse_to_resume_a_complete_run()
+
+    def _restore_progress(self, progress: dict, where: str) -> None:
+        """Check every field of a checkpoint's progress before using it."""
+        steps = len(self.loader)
+        epoch = field(progress, "epoch", "int", where, minimum=0)
+        step_in_epoch = field(progress, "step_in_epoch", "int", where, minimum=0)
+        global_step = field(progress, "global_step", "int", where, minimum=0)
+        if step_in_epoch > steps or global_step != epoch * steps + step_in_epoch:
+            raise ValueError(f"{where}: epoch {epoch}, step_in_epoch {step_in_epoch} and global_step {global_step} "
+                             f"do not fit this run's {steps} steps per epoch")
+        history = field(progress, "history", "dict", where)
+        if set(history) != set(HISTORY_KEYS):
+            raise ValueError(f"{where}: 'history' has the columns {sorted(history)}, expected {list(HISTORY_KEYS)}")
+        for key in HISTORY_KEYS:
+            column = field(history, key, "list", f"{where} 'history'")
+            if len(column) != epoch:
+                raise ValueError(f"{where}: history '{key}' has {len(column)} entries for {epoch} epochs")
+            for value in column:
+                jsonfiles.check(value, "number?", f"{where}: history '{key}' entries")
+        running = field(progress, "running", "dict", where)
+        for key, kind in (("loss_sum", "number"), ("correct", "int"), ("seen", "int"), ("seconds", "number")):
+            field(running, key, kind, f"{where} 'running'", minimum=0)
+        seconds = field(progress, "seconds", "number", where, minimum=0)
+        try:
+            self.dropout_generator.load_state_dict(field(progress, "dropout_generator", "dict", where))
+        except (ValueError, TypeError, KeyError, OverflowError) as error:
+            raise ValueError(f"{where}: 'dropout_generator' is not the state of a generator ({error})") from None
+        schedule = progress.get("schedule")
+        if self.schedule is None:
+            if schedule is not None:
+                raise ValueError(f"{where}: 'schedule' is set, but this run's config has no schedule")
+        else:
+            where_schedule = f"{where} 'schedule'"
+            last = field(jsonfiles.check(schedule, "dict", where_schedule), "last_epoch", "int", where_schedule)
+            if last != global_step:
+                raise ValueError(f"{where_schedule}: last_epoch {last} must be the global step {global_step}")
+            self.schedule.load_state_dict({"last_epoch": last})
+        self.epoch, self.step_in_epoch, self.global_step = epoch, step_in_epoch, global_step
+        self.history, self.running, self.seconds = history, running, seconds
+
+    def _refuse_to_resume_a_complete_run(self) -> None:
+        """Training no epoch would only rewrite config.json: say how to extend the run instead."""
+        epochs, done = self.config.epochs, self.epoch
+        if done > epochs:
+            raise ValueError(f"{self.run_dir} has trained {done} epochs already, so --epochs {epochs} leaves nothing "
+                             f"to train; nothing was changed. To train further, pass --epochs greater than {done}")
+        if done == epochs and (self.run_dir / METRICS_FILE).exists():
+            raise ValueError(f"{self.run_dir} is complete: it trained all {done} epochs; nothing was changed. To "
+                             f"train further, pass a larger --epochs: softgrad train --resume {self.run_dir} "
+                             f"--epochs {done + 10}")
+
+    def _position(self) -> str:
+        return f"the end of epoch {self.epoch}" if self.step_in_epoch == 0 else \
+            f"epoch {self.epoch + 1}, step {self.step_in_epoch}"
 
     def _save_checkpoint(self) -> None:
+        self._check_weights()
         checkpoint.save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.model, self.optimizer.state_dict(),
                                    self._progress_state())
+        self.saved_at = self._position()
+
+    def _diverged(self, what: str) -> TrainingDiverged:
+        kept = (f"the last good checkpoint, from {self.saved_at}, is kept in {self.run_dir / CHECKPOINT_FILE}"
+                if self.saved_at else "no checkpoint had been written yet")
+        return TrainingDiverged(
+            f"training diverged: {what}. Nothing was saved; {kept}. Lower --lr (it is {self.config.lr:g}) or check "
+            "the data; resuming would repeat the same steps")
+
+    def _check_weights(self) -> None:
+        for name, param in self.model.parameters_dict().items():
+            if not np.isfinite(param.numpy()).all():
+                raise self._diverged(f"parameter '{name}' holds NaN or infinite values at {self._position()}")
+
+    def _check_run_dir(self) -> None:
+        """Before any data is loaded: the model fits the size cap, and the run directory can be written and has
+        room for the run's files."""
+        config = self.config
+        if config.input_shape is None:
+            shape, classes = SHAPES[config.dataset]
+            config = dataclasses.replace(config, input_shape=shape, num_classes=classes)
+        needed = SPACE_PER_WEIGHT_BYTE * check_model_size(config) + SPACE_FIXED_BYTES
+        try:
+            check_writable(self.run_dir, needed)
+        except OSError as error:
+            raise OSError(error.errno, f"cannot write the run directory {self.run_dir}: {error.strerror or error}; "
+                                       "pass another --out") from None
 
     # ----- the loop -----
 
     def run(self, resume: bool = False) -> dict | None:
+        """Train (or, with ``resume``, continue from the checkpoint); the final metrics, or None if stopped.
+
+        Raises ValueError or OSError (with the file and the fix) for a bad config, run directory or dataset,
+        before anything is written, and ``TrainingDiverged`` if the loss or the weights become non-finite."""
+        if not resume and (self.run_dir / CONFIG_FILE).exists():
+            raise FileExistsError(f"{self.run_dir} already holds a run; continue it with --resume {self.run_dir} "
+                                  "or pick another --out")
+        if resume and not (self.run_dir / CHECKPOINT_FILE).exists():
+            raise FileNotFoundError(f"{self.run_dir / CHECKPOINT_FILE} does not exist: nothing to resume (the run "
+                                    f"ended before its first checkpoint); start it again with another --out, or "
+                                    f"delete {self.run_dir}")
+        self._check_run_dir()
         self._setup()
         if resume:
             self._restore()
             self.log(f"resuming {self.run_dir} at epoch {self.epoch + 1}, step {self.step_in_epoch}")
-        else:
-            if (self.run_dir / CONFIG_FILE).exists():
-                raise FileExistsError(f"{self.run_dir} already holds a run; continue it with --resume {self.run_dir} "
-                                      "or pick another --out")
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.config.save(self.run_dir / CONFIG_FILE)
-        self.log(f"training {self.config.model} ({count_parameters(self.model):,} parameters) on "
-                 f"{self.config.dataset}: {len(self.loader.dataset)} train / {len(self.y_test)} test images, "
-                 f"{self.config.epochs} epochs of {len(self.loader)} steps")
-        with blas_threads(self.config.threads):
+        # the loop checks the loss and the weights itself (TrainingDiverged): NumPy's overflow warnings would
+        # only add lines to its message
+        with blas_threads(self.config.threads) as threads, np.errstate(over="ignore", invalid="ignore",
+                                                                       divide="ignore"):
+            self._record_threads(threads, resume)
+            self.config.save(self.run_dir / CONFIG_FILE)
+            self.log(f"training {self.config.model} ({count_parameters(self.model):,} parameters) on "
+                     f"{self.config.dataset}: {len(self.loader.dataset)} train / {len(self.y_test)} test images, "
+                     f"{self.config.epochs} epochs of {len(self.loader)} steps")
             with _stop_on_sigint(self):
                 while self.epoch < self.config.epochs:
                     session_start = time.perf_counter()
@@ -193,6 +315,19 @@ class Trainer:
                         return None
             return self._finish()
 
+    def _record_threads(self, threads: int | None, resume: bool) -> None:
+        """The config records the BLAS threads that run, which the environment may cap (OPENBLAS_NUM_THREADS)."""
+        asked = self.config.threads
+        if threads is None or threads == asked:
+            return
+        source = thread_limit_source()
+        if resume:
+            self.log(f"warning: this run trained on {asked} BLAS thread(s), BLAS now runs {threads} ({source}); the "
+                     "last bits of the results will differ from a run that never stopped")
+        else:
+            self.log(f"BLAS runs {threads} thread(s), not the {asked} asked ({source}); the run records {threads}")
+            self.config.threads = threads
+
     def _train_epoch(self) -> bool:
         """Train until the epoch ends (True) or a stop is requested (False)."""
         self.model.set_train(True)
@@ -205,11 +340,15 @@ class Trainer:
         try:
             for x, y in batches:
                 (loss, logits), grads = self.step_fn(x, y)
+                loss = float(loss)
+                if not math.isfinite(loss):
+                    raise self._diverged(f"the training loss is {loss} at epoch {self.epoch + 1}, step "
+                                         f"{self.step_in_epoch + 1}")
                 self.optimizer(grads)
                 if self.schedule is not None:
                     self.schedule.step()
                 running = self.running
-                running["loss_sum"] += float(loss) * len(y)
+                running["loss_sum"] += loss * len(y)
                 running["correct"] += int(np.count_nonzero(np.argmax(logits.numpy(), axis=-1) == y))
                 running["seen"] += len(y)
                 self.step_in_epoch += 1
@@ -261,8 +400,9 @@ class Trainer:
         metrics = {"test_accuracy": result["accuracy"], "test_loss": result["loss"], "seconds": self.seconds,
                    "epochs": self.epoch, "steps": self.global_step, "num_parameters": count_parameters(self.model),
                    "history": self.history, "confusion_matrix": matrix.tolist()}
+        self._check_weights()
         checkpoint.save_model(run_dir / MODEL_FILE, self.model)
-        atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=2) + "\n")
+        atomic_write_text(run_dir / METRICS_FILE, jsonfiles.dumps(metrics, indent=2) + "\n")
         title = f"{config.model} on {config.dataset}"
         plots.plot_curves(self.history, run_dir / CURVES_FILE, title=title)
         plots.plot_confusion(matrix, config.class_names, run_dir / CONFUSION_FILE,

@@ -26,15 +26,16 @@ def _save(figure, path: Path) -> None:
 
 
 def plot_curves(history: dict, path: Path, title: str = "") -> None:
-    """Loss and accuracy per epoch, train and test, side by side."""
+    """Loss and accuracy per epoch, train and test, side by side (None, a non-finite value, is left out)."""
     figure = _figure(10, 4)
     loss_axes, accuracy_axes = figure.subplots(1, 2)
-    epochs = history["epoch"]
-    loss_axes.plot(epochs, history["train_loss"], "o-", label="train")
-    loss_axes.plot(epochs, history["test_loss"], "s-", label="test")
+    series = {key: np.array(values, dtype=np.float64) for key, values in history.items()}  # None -> NaN: a gap
+    epochs = series["epoch"]
+    loss_axes.plot(epochs, series["train_loss"], "o-", label="train")
+    loss_axes.plot(epochs, series["test_loss"], "s-", label="test")
     loss_axes.set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
-    accuracy_axes.plot(epochs, 100 * np.asarray(history["train_accuracy"]), "o-", label="train")
-    accuracy_axes.plot(epochs, 100 * np.asarray(history["test_accuracy"]), "s-", label="test")
+    accuracy_axes.plot(epochs, 100 * series["train_accuracy"], "o-", label="train")
+    accuracy_axes.plot(epochs, 100 * series["test_accuracy"], "s-", label="test")
     accuracy_axes.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     from matplotlib.ticker import MaxNLocator
 

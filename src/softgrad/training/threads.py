@@ -7,25 +7,46 @@ thread, 11–19 s on two beside a busy process). One thread is the predictable c
 
 The count changes how OpenBLAS splits its sums, so the last bits of the results (and, after many steps, the
 metrics) depend on it: it is part of a run's config, and a resumed run keeps it. Limits are applied through
-threadpoolctl when it is installed.
+threadpoolctl when it is installed, which also tells how many threads BLAS then runs: that count, not the one
+asked, is what a run records.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
+
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def running_blas_threads() -> int | None:
+    """The threads BLAS runs now (the fewest over NumPy's BLAS libraries), or None without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    return min(counts) if counts else None
+
+
+def thread_limit_source() -> str:
+    """What in the environment sets BLAS's thread count, for messages."""
+    given = [f"{name}={os.environ[name]}" for name in THREAD_VARIABLES if name in os.environ]
+    return ", ".join(given) + " in the environment" if given else "the BLAS library's own limit"
 
 
 @contextlib.contextmanager
-def blas_threads(threads: int | None):
-    """Limit BLAS to ``threads`` threads inside the block (None or ≥ the core count: no limit)."""
-    if threads is None or threads >= (os.cpu_count() or 1):
-        yield
+def blas_threads(threads: int | None) -> Iterator[int | None]:
+    """Limit BLAS to ``threads`` threads inside the block (None: leave it alone); yields the count that runs
+    (None when threadpoolctl is missing, and BLAS keeps its own setting)."""
+    if threads is None:
+        yield running_blas_threads()
         return
     try:
         from threadpoolctl import threadpool_limits
-    except ImportError:  # without threadpoolctl BLAS keeps its own setting
-        yield
+    except ImportError:
+        yield None
         return
     with threadpool_limits(limits=threads, user_api="blas"):
-        yield
+        yield running_blas_threads()
