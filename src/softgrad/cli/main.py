@@ -6,6 +6,10 @@
     softgrad predict RUN_DIR IMAGE.png [IMAGE.png ...]
 
 Bare ``softgrad train`` trains an MLP on the digits embedded in the package (seconds, offline).
+
+Every failure is one line on stderr, never a traceback: exit status 1 for an error (a bad value, file or
+directory, named with the fix), 2 for a malformed command line, 3 when training diverged (the loss or the
+weights became NaN or infinite; the last good checkpoint is kept), 130 when stopped by Ctrl-C.
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+EXIT_ERROR, EXIT_DIVERGED = 1, 3
 EXIT_INTERRUPTED = 130  # the shell's convention for a run ended by Ctrl-C
+
+
+def printable(text) -> str:
+    """``text`` with control and other unprintable characters escaped (``\\x1b``), so that a file's contents
+    (class names, a message quoting them) cannot move the cursor or recolour the terminal."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
 
 
 def _widths(text: str) -> tuple[int, ...]:
@@ -37,7 +48,8 @@ def _train_parser(subparsers, defaults) -> None:
         "train", help="train a classifier and save it, with metrics and plots, in a run directory",
         description="Train a classifier. Every option has a default: bare `softgrad train` trains an MLP on the "
                     "embedded 8x8 digits. Ctrl-C stops after the current step and saves a checkpoint; "
-                    "--resume continues it exactly.")
+                    "--resume continues it exactly. A loss or weights that become NaN or infinite stop the run "
+                    "(exit status 3) and keep the last good checkpoint.")
     # every training option defaults to None here, so --resume can tell which ones were given
     add = train.add_argument
     add("--dataset", choices=cfg.DATASETS, help=f"dataset (default {defaults.dataset})")
@@ -63,7 +75,10 @@ def _train_parser(subparsers, defaults) -> None:
     add("--seed", type=int, help=f"seed of the weights, data order and dropout (default {defaults.seed})")
     add("--out", help="run directory (default runs/<dataset>-<model>-<time>)")
     add("--resume", metavar="RUN_DIR",
-        help="continue the run in RUN_DIR from its checkpoint (only --epochs, --data-dir, --download may be given)")
+        help="continue the run in RUN_DIR from its checkpoint (only --epochs, --data-dir, --download may be given). "
+             "A larger --epochs extends a run, finished or not; the cosine and step schedules are then recomputed "
+             "for the new length, so the learning rate jumps to that schedule's value at the current step (a cosine "
+             "that had decayed towards 0 rises again)")
     add("--threads", type=int, help=f"BLAS threads (default {defaults.threads}: robust on a shared machine; more can "
                                     "be faster on an idle one, and change the last bits of the results)")
     add("--no-progress", action="store_true", help="no progress bar (it is shown on terminals only anyway)")
@@ -94,6 +109,8 @@ def _train(args) -> int:
 
     options = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in TrainConfig.DERIVED]
     given = {name: getattr(args, name) for name in options if getattr(args, name) is not None}
+    if "data_dir" in given:  # stored resolved, so that `evaluate` works from any directory
+        given["data_dir"] = str(Path(given["data_dir"]).expanduser().resolve())
     if args.resume:
         changed = sorted(set(given) - {"epochs", "data_dir", "download"}) + (["out"] if args.out else [])
         if changed:
@@ -125,21 +142,21 @@ def _evaluate(args) -> int:
     config, model = load_run(args.run_dir)
     dataset = args.dataset or config.dataset
     data_dir = args.data_dir if args.data_dir is not None else (config.data_dir if dataset == config.dataset else None)
-    _, _, x_test, y_test, classes = load_dataset(dataset, data_dir)
+    _, _, x_test, y_test, classes = load_dataset(dataset, data_dir, train=False)
     if x_test.shape[1:] != tuple(config.input_shape):
         raise ValueError(f"{dataset} images have shape {x_test.shape[1:]}, but the model was trained on "
                          f"{tuple(config.input_shape)} ({config.dataset})")
     with blas_threads(config.threads):
         result = evaluate(model, make_loss(config.loss, config.num_classes), x_test, y_test)
     matrix = confusion_matrix(y_test, result["predictions"], config.num_classes)
-    print(f"{config.model} from {args.run_dir} on the {dataset} test set ({len(y_test)} images)")
+    print(f"{config.model} from {printable(args.run_dir)} on the {dataset} test set ({len(y_test)} images)")
     print(f"test accuracy {100 * result['accuracy']:.2f}%  test loss {result['loss']:.4f}")
     print("confusion matrix (rows: true class, columns: predicted; then the class's recall):")
     width = max(len(str(matrix.max())), 3)
     print(" " * 4 + " ".join(f"{i:>{width}}" for i in range(len(matrix))))
     for i, row in enumerate(matrix):
         recall = row[i] / max(row.sum(), 1)
-        name = "" if classes[i] == str(i) else f"  {classes[i]}"
+        name = "" if classes[i] == str(i) else f"  {printable(classes[i])}"
         print(f"{i:>3} " + " ".join(f"{n:>{width}}" for n in row) + f"   {100 * recall:5.1f}%{name}")
     return 0
 
@@ -154,10 +171,11 @@ def _predict(args) -> int:
     images = np.stack([load_image(path, tuple(config.input_shape)) for path in args.images])
     with blas_threads(config.threads):
         probabilities = ops.softmax(model(images), axis=-1).numpy()
+    names = [printable(name) for name in config.class_names]  # from config.json: maybe hostile
     for path, p in zip(args.images, probabilities):
         best = int(np.argmax(p))
-        print(f"{path}: {config.class_names[best]} ({100 * p[best]:.1f}%)")
-        print("  " + "  ".join(f"{name}: {100 * q:.1f}%" for name, q in zip(config.class_names, p)))
+        print(f"{printable(path)}: {names[best]} ({100 * p[best]:.1f}%)")
+        print("  " + "  ".join(f"{name}: {100 * q:.1f}%" for name, q in zip(names, p)))
     return 0
 
 
@@ -165,19 +183,24 @@ COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict}
 
 
 def main(argv: list[str] | None = None) -> int:
+    from softgrad.training.loop import TrainingDiverged
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as error:
-        print(f"softgrad {args.command}: error: {error}", file=sys.stderr)
-        return 1
+    except TrainingDiverged as error:
+        print(f"softgrad {args.command}: {printable(error)}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except BrokenPipeError:  # the output was piped into a reader that stopped early (`| head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except (ValueError, OSError, ImportError) as error:  # OSError: missing, unreadable or unwritable files, network
+        print(f"softgrad {args.command}: error: {printable(error)}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"softgrad {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:  # the output was piped into a reader that stopped early (`| head`)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
 
 
 if __name__ == "__main__":

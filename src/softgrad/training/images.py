@@ -8,13 +8,17 @@ centred by its box.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from softgrad._files import check_regular_file, max_bytes
+
 MNIST_BOX_FRACTION = 20 / 28
 SMALL_FRAME = 16  # frames up to this size are made like the 8×8 digits; larger ones like MNIST
 SMALL_BLOCK = 4  # the 8×8 digits are 4×4 block sums of 32×32 bitmaps
+BYTES_PER_PIXEL = 16  # decoding (up to 4 bytes), grey (1) and float32 (4) copies, and the resize's: the cap / 16
 
 
 def _pillow():
@@ -68,13 +72,33 @@ def fit_to_frame(grey: np.ndarray, size: int) -> np.ndarray:
     return frame
 
 
+def read_grey(path) -> np.ndarray:
+    """The picture at ``path`` in grey levels in [0, 1]. ValueError naming the file if it is not a picture
+    Pillow reads, is truncated or damaged, or has more pixels than the cap allows (``max_bytes() / 16``: a
+    decompression bomb is refused from its header, before anything is decoded)."""
+    Image = _pillow()
+    check_regular_file(path)
+    limit = max_bytes() // BYTES_PER_PIXEL
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the cap below decides
+            with Image.open(Path(path)) as image:
+                width, height = image.size
+                if width * height <= limit:
+                    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    except Exception as error:  # noqa: BLE001 (Pillow's decoders raise OSError, SyntaxError, struct.error, ...)
+        raise ValueError(f"{path}: cannot read it as a picture ({type(error).__name__}: {error}); pass a PNG, JPEG "
+                         "or other image file Pillow reads") from None
+    raise ValueError(f"{path}: {width}×{height} = {width * height:,} pixels, more than the {limit:,} allowed "
+                     f"(SOFTGRAD_MAX_BYTES / {BYTES_PER_PIXEL}); shrink the picture")
+
+
 def load_image(path, input_shape: tuple[int, int, int]) -> np.ndarray:
     """The image at ``path`` as a float32 array of ``input_shape`` (1, H, W), normalised like the training data."""
     channels, height, width = input_shape
     if channels != 1 or height != width:
         raise ValueError(f"images can be prepared for square grey inputs only, the model expects {input_shape}")
-    with _pillow().open(Path(path)) as image:
-        grey = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    grey = read_grey(path)
     frame = fit_to_frame(to_bright_on_dark(grey), height)
     peak = frame.max()
     return (frame / peak if peak > 0 else frame)[None].astype(np.float32)
