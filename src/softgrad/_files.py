@@ -25,7 +25,6 @@ _WRITE_MODES = ("wb", "w")
 MAX_BYTES_VARIABLE = "SOFTGRAD_MAX_BYTES"
 DEFAULT_MAX_BYTES = 1 << 30
 _TEMP_NAME = re.compile(r"\..+\.(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp")  # what atomic_open names its temporary files
-_READ_CHUNK = 1 << 20
 
 
 def _default_permissions() -> int:
@@ -52,8 +51,8 @@ def max_bytes() -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise ValueError(f"{MAX_BYTES_VARIABLE} must be a positive whole number of bytes such as {2 * DEFAULT_MAX_BYTES}, "
-                         f"got {text!r}")
+        raise ValueError(f"{MAX_BYTES_VARIABLE} must be a positive whole number of bytes such as "
+                         f"{2 * DEFAULT_MAX_BYTES}, got {text!r}")
     return value
 
 
@@ -96,10 +95,11 @@ def read_bounded(path: str | os.PathLike, limit: int | None = None) -> bytes:
             raise ValueError(f"{path} is {_kind(mode.st_mode)}, expected a file")
         check_size(str(path), mode.st_size, limit)
         with open(fd, "rb", closefd=False) as f:
-            data = f.read(limit + 1)  # the file may have grown since fstat
+            data = f.read(mode.st_size)  # (read(limit) would allocate the whole limit up front)
+            if len(data) != mode.st_size or f.read(1):
+                raise ValueError(f"{path} changed while it was read ({mode.st_size:,} bytes when opened); try again")
     finally:
         os.close(fd)
-    check_size(str(path), len(data), limit)
     return data
 
 

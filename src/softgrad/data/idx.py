@@ -100,7 +100,9 @@ def read_idx(path: str | os.PathLike, max_bytes: int | None = None) -> np.ndarra
             raise ValueError(f"{path}: cannot read IDX data: {error}") from error
     if len(payload) != expected_bytes:
         holds = f"more than {expected_bytes}" if len(payload) > expected_bytes else str(len(payload))
-        raise ValueError(f"{path}: header says {_describe(shape, dtype)} = {expected_bytes} bytes of data, file holds {holds}")
+        raise ValueError(
+            f"{path}: header says {_describe(shape, dtype)} = {expected_bytes} bytes of data, file holds {holds}"
+        )
     return np.frombuffer(payload, dtype=dtype).astype(dtype.newbyteorder("="), copy=False).reshape(shape)
 
 
