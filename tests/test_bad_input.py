@@ -455,6 +455,8 @@ bad("TrainOneStepCell(sens=nan)", lambda: nn.TrainOneStepCell(nn.Dense(2, 1), op
                                                               sens=NAN), ValueError, "sens", "nan")
 bad("ForwardValueAndGrad(get_all=1)", lambda: nn.ForwardValueAndGrad(nn.Dense(2, 1), get_all=1), TypeError,
     "get_all", "int")
+bad("explain.run(unknown topic)", lambda: __import__("softgrad.explain", fromlist=["run"]).run("nope", out=None),
+    ValueError, "topic", "'nope'", "softmax-overflow")
 bad("config.debug_nans=1", lambda: setattr(sg.config, "debug_nans", 1), TypeError, "debug_nans", "1")
 bad("config.debug_infs='yes'", lambda: setattr(sg.config, "debug_infs", "yes"), TypeError, "debug_infs", "'yes'")
 

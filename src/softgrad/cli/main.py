@@ -4,6 +4,7 @@
     softgrad train --resume RUN_DIR [--epochs N]
     softgrad evaluate RUN_DIR [--dataset ...] [--data-dir DIR]
     softgrad predict RUN_DIR IMAGE.png [IMAGE.png ...]
+    softgrad explain --list | TOPIC | all [--out DIR]
 
 Bare ``softgrad train`` trains an MLP on the digits embedded in the package (seconds, offline).
 
@@ -84,6 +85,17 @@ def _train_parser(subparsers, defaults) -> None:
     add("--no-progress", action="store_true", help="no progress bar (it is shown on terminals only anyway)")
 
 
+def _explain_parser(subparsers) -> None:
+    explain = subparsers.add_parser(
+        "explain", help="run one claim of the notes: print its numbers, save its figures",
+        description="Each topic computes the numbers that prove a claim of the notes (softmax's stability and "
+                    "Jacobian, cross-entropy's gradient, MSE against cross-entropy, multi-label outputs, entropy "
+                    "and KL, maximum likelihood, activations), prints them and saves its figures as PNG.")
+    explain.add_argument("topic", nargs="?", help="a topic (see --list), or 'all'")
+    explain.add_argument("--list", action="store_true", help="list the topics and their claims")
+    explain.add_argument("--out", default="explain", help="directory for the figures (default ./explain)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from softgrad.training import TrainConfig
     from softgrad.training.config import DATASETS
@@ -99,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = subparsers.add_parser("predict", help="class probabilities of images (PNG, JPEG, ...)")
     predict.add_argument("run_dir", help="a run directory written by `softgrad train`")
     predict.add_argument("images", nargs="+", help="image files, any size, dark-on-light or light-on-dark")
+    _explain_parser(subparsers)
     return parser
 
 
@@ -179,7 +192,22 @@ def _predict(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict}
+# ----- explain -----
+
+def _explain(args) -> int:
+    from softgrad import explain
+
+    if args.list or not args.topic:
+        for name, (_, claim) in explain.TOPICS.items():
+            print(f"{name:24s} {claim}")
+        return 0
+    names = explain.topics() if args.topic == "all" else [args.topic]
+    for name in names:
+        explain.run(name, out=args.out, echo=print)
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "explain": _explain}
 
 
 def main(argv: list[str] | None = None) -> int:
