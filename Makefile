@@ -11,6 +11,10 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@# Graphviz draws `softgrad graph` / softgrad.graph(...).render(); without it they write DOT text only.
+	command -v dot >/dev/null || timeout 300 apt-get install -y -qq graphviz >/dev/null 2>&1 \
+	  || (timeout 300 apt-get update -qq && timeout 300 apt-get install -y -qq graphviz >/dev/null 2>&1) \
+	  || echo "graphviz could not be installed: softgrad graph will write DOT files only"
 	touch $@
 
 demo: $(BIN)/.installed

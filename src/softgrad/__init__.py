@@ -7,8 +7,8 @@ Layers, lowest first: ``tensor`` (data + trace) → ``ops`` (primitives, each wi
 
 from softgrad import info, nn, ops, optim, random
 from softgrad.autodiff import (
-    GradOperation, check_grad, custom_vjp, get_grad, grad, hessian, jacfwd, jacobian, jacrev, jit, jvp, linearize, set_context,
-    value_and_grad, vjp, vmap,
+    GradOperation, check_grad, custom_vjp, get_grad, grad, graph, hessian, jacfwd, jacobian, jacrev, jit, jvp,
+    linearize, set_context, value_and_grad, vjp, vmap,
 )
 from softgrad.config import config, debug_infs, debug_nans
 from softgrad.ops import stop_gradient
@@ -25,6 +25,7 @@ def tensor(data, dtype=None) -> Tensor:
 __all__ = [
     "Tensor", "Parameter", "tensor", "ops", "nn", "optim", "info", "random", "grad", "value_and_grad", "vjp",
     "jvp", "jacobian", "hessian", "check_grad", "stop_gradient", "float16", "float32", "float64", "int32",
-    "int64", "bool_", "config", "debug_nans", "debug_infs", "GradOperation", "custom_vjp", "get_grad", "jacfwd", "jacrev",
+    "int64", "bool_", "config", "debug_nans", "debug_infs", "GradOperation", "custom_vjp", "get_grad", "graph",
+    "jacfwd", "jacrev",
     "linearize", "jit", "set_context", "vmap",
 ]

@@ -6,5 +6,6 @@ from softgrad.autodiff.transforms import (  # noqa: F401  (_vjp_all: the traced 
     _vjp_all, check_grad, grad, hessian, jacobian, jvp, value_and_grad, vjp,
 )
 from softgrad.autodiff.custom import custom_vjp
+from softgrad.autodiff.graph import graph
 from softgrad.autodiff.vmap import vmap
 from softgrad.autodiff.mindspore import GradOperation, get_grad, jacfwd, jacrev, jit, linearize, set_context

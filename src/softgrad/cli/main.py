@@ -5,6 +5,7 @@
     softgrad evaluate RUN_DIR [--dataset ...] [--data-dir DIR]
     softgrad predict RUN_DIR IMAGE.png [IMAGE.png ...]
     softgrad explain --list | TOPIC | all [--out DIR]
+    softgrad graph [--out DIR]
 
 Bare ``softgrad train`` trains an MLP on the digits embedded in the package (seconds, offline).
 
@@ -96,6 +97,14 @@ def _explain_parser(subparsers) -> None:
     explain.add_argument("--out", default="explain", help="directory for the figures (default ./explain)")
 
 
+def _graph_parser(subparsers) -> None:
+    graph = subparsers.add_parser(
+        "graph", help="draw the tutorial's and the notes' computation graphs",
+        description="Write the computation graphs of MindSpore's tutorial (matmul → add → BCE-with-logits) and of "
+                    "the notes (s → p → o ← t) as Graphviz DOT files, and as PNG when Graphviz's `dot` is installed.")
+    graph.add_argument("--out", default="graphs", help="directory for the files (default ./graphs)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from softgrad.training import TrainConfig
     from softgrad.training.config import DATASETS
@@ -112,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("run_dir", help="a run directory written by `softgrad train`")
     predict.add_argument("images", nargs="+", help="image files, any size, dark-on-light or light-on-dark")
     _explain_parser(subparsers)
+    _graph_parser(subparsers)
     return parser
 
 
@@ -207,7 +217,24 @@ def _explain(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "explain": _explain}
+def _graph(args) -> int:
+    import shutil
+
+    from softgrad._files import atomic_write_text
+    from softgrad.autodiff.graph import notes_graph, tutorial_graph
+
+    out = Path(args.out)
+    for name, drawn in (("tutorial", tutorial_graph()), ("notes", notes_graph())):
+        atomic_write_text(out / f"{name}.dot", drawn.to_dot())
+        print(f"{name}: {out / f'{name}.dot'}")
+        if shutil.which("dot"):
+            print(f"{name}: {drawn.render(out / f'{name}.png')}")
+    if not shutil.which("dot"):
+        print("(Graphviz's `dot` is not installed: DOT files only; apt-get install graphviz draws them)")
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "explain": _explain, "graph": _graph}
 
 
 def main(argv: list[str] | None = None) -> int:
