@@ -56,3 +56,11 @@ def test_the_graph_command(tmp_path, capsys):
     assert main(["graph", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "notes.dot").read_text().startswith("digraph")
     assert (tmp_path / "tutorial.png").exists() == bool(shutil.which("dot"))
+
+
+def test_the_backward_graph_labels_each_cotangent_with_its_rule():
+    g = sg.graph(lambda x, y: (x * y).sum(), np.ones(2), np.ones(2), backward=True)
+    cotangents = {n.label for n in g.nodes if n.kind == "cotangent"}
+    assert "ḡ mul\n∂/∂x = y, ∂/∂y = x" in cotangents and "ḡ sum\n∂/∂x = 1 (g spread over the summed axes)" in cotangents
+    backward = [(g.nodes[s].label.split("\n")[0], g.nodes[t].label) for s, t, k in g.edges if k == "backward"]
+    assert ("ḡ sum", "ḡ mul\n∂/∂x = y, ∂/∂y = x") in backward and ("ḡ mul", "ḡ x0") in backward

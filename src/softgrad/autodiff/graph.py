@@ -28,14 +28,14 @@ from softgrad.tensor import Tensor, concrete
 @dataclass
 class Node:
     index: int
-    kind: str  # 'input', 'parameter', 'op', 'constant' or 'output'
+    kind: str  # 'input', 'parameter', 'op', 'constant', 'output' or 'cotangent'
     label: str
     shape: tuple = ()
 
 
 @dataclass
 class Graph:
-    """The nodes and edges ``(source, target, kind)`` of a traced call; kind 'data' or 'cut'."""
+    """The nodes and edges ``(source, target, kind)`` of a traced call; kind 'data', 'cut' or 'backward'."""
 
     nodes: list[Node] = field(default_factory=list)
     edges: list[tuple[int, int, str]] = field(default_factory=list)
@@ -52,13 +52,16 @@ class Graph:
                  "parameter": 'shape=box, style="rounded,filled", fillcolor="#ffe5b4"',
                  "op": 'shape=ellipse, style=filled, fillcolor="#e8e8e8"',
                  "constant": 'shape=plaintext, fontcolor="#777777", fontsize=10',
-                 "output": 'shape=doubleoctagon, style=filled, fillcolor="#d4edda"'}
+                 "output": 'shape=doubleoctagon, style=filled, fillcolor="#d4edda"',
+                 "cotangent": 'shape=note, style=filled, fillcolor="#fde2e4", fontsize=10'}
         lines = [f'digraph "{self.name}" {{', "  rankdir=LR;", '  node [fontname="Helvetica"];']
         for node in self.nodes:
-            shape = f"\\n{node.shape}" if node.kind in ("input", "parameter", "op", "output") else ""
+            shape = f"\\n{node.shape}" if node.kind in ("input", "parameter", "op", "output", "cotangent") else ""
             lines.append(f'  n{node.index} [label="{_escape(node.label)}{shape}", {style[node.kind]}];')
+        edge_style = {"cut": ' [style=dashed, color="#c0392b", label="stop_gradient"]',
+                      "backward": ' [color="#c2185b", arrowhead=vee]', "data": ""}
         for source, target, kind in self.edges:
-            attributes = ' [style=dashed, color="#c0392b", label="stop_gradient"]' if kind == "cut" else ""
+            attributes = edge_style[kind]
             lines.append(f"  n{source} -> n{target}{attributes};")
         return "\n".join(lines + ["}"]) + "\n"
 
@@ -76,16 +79,18 @@ class Graph:
 
 
 def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _shape(value) -> tuple:
     return tuple(np.shape(concrete(value)))
 
 
-def graph(fn: Callable, *inputs, weights=None, names=None) -> Graph:
+def graph(fn: Callable, *inputs, weights=None, names=None, backward: bool = False) -> Graph:
     """The graph of ``fn(*inputs)`` (inputs named x0, x1, … or by ``names``; ``weights`` the Parameters to show
-    as such, e.g. ``cell.trainable_params()``)."""
+    as such, e.g. ``cell.trainable_params()``). ``backward=True`` adds the backward graph: a cotangent node ḡ per
+    op, labelled with its derivative rule (from the op's docstring), the edges running from the output back to
+    the inputs."""
     weight_list = _weights(weights)[0] if weights is not None else ()
     trace = _Trace(fn, inputs, range(len(inputs)), weight_list)
     result = Graph(name=getattr(fn, "__name__", "fn"))
@@ -105,7 +110,36 @@ def graph(fn: Callable, *inputs, weights=None, names=None) -> Graph:
     for out in _flatten(trace.output):
         if isinstance(out, Tensor) and out._trace == trace.level:
             result.edges.append((node_of[out._node], result._add("output", "output", _shape(out)), "data"))
+    if backward:
+        _add_backward(result, trace.tape, node_of)
     return result
+
+
+def _rule_text(name: str) -> str:
+    """The derivative rule an op's docstring states (its text from the first "∂"), or the op's name."""
+    from softgrad import ops
+
+    doc = getattr(getattr(ops, name, None), "__doc__", None) or ""
+    text = " ".join(doc.split())
+    start = text.find("∂")
+    if start < 0:
+        return f"the rule of {name}"
+    rule = text[start:].split(">>>")[0].split(", with ")[0].split(". ")[0].replace("``", "")
+    return rule.strip().rstrip(".")[:60]
+
+
+def _add_backward(result: Graph, tape: list, node_of: dict) -> None:
+    """Cotangent nodes, one per op, labelled with its rule; edges from each op's cotangent to its parents'."""
+    cotangent_of = {}
+    for index in range(len(tape) - 1, -1, -1):
+        prim, ans, _, _, parents = tape[index]
+        label = f"ḡ {result.nodes[node_of[index]].label}"
+        if prim is not None:
+            label += f"\n{_rule_text(prim.name)}"
+        cotangent_of[index] = result._add("cotangent", label, _shape(ans))
+    for index, (prim, _, _, _, parents) in enumerate(tape):
+        for parent in set(p for p in parents if p >= 0) if prim is not None else ():
+            result.edges.append((cotangent_of[index], cotangent_of[parent], "backward"))
 
 
 def _connect(result: Graph, target: int, arg, source, value_of_entry) -> None:
@@ -130,7 +164,7 @@ def tutorial_graph() -> Graph:
     w = Parameter(np.full((5, 3), 0.1, np.float32), name="w")
     b = Parameter(np.zeros(3, np.float32), name="b")
     return graph(lambda x, y: binary_cross_entropy_with_logits(matmul(x, w) + b, y), ones(5), zeros(3),
-                 weights=[w, b], names=["x", "y"])
+                 weights=[w, b], names=["x", "y"], backward=True)
 
 
 def notes_graph() -> Graph:
