@@ -460,6 +460,35 @@ bad("explain.run(unknown topic)", lambda: __import__("softgrad.explain", fromlis
 bad("config.debug_nans=1", lambda: setattr(sg.config, "debug_nans", 1), TypeError, "debug_nans", "1")
 bad("config.debug_infs='yes'", lambda: setattr(sg.config, "debug_infs", "yes"), TypeError, "debug_infs", "'yes'")
 
+S32 = np.zeros((1, 2), np.float32)  # a one-order series for X2
+X2 = np.ones(2, np.float32)
+bad("jet(not callable)", lambda: sg.jet(3, X2, S32), TypeError, "fn", "3")
+bad("jet(primals list)", lambda: sg.jet(lambda x: x, [X2], [S32]), TypeError, "primals", "list")
+bad("jet(Tensor and tuple)", lambda: sg.jet(lambda x: x, X2, (S32,)), TypeError, "series", "ndarray", "tuple")
+bad("jet(primal a float)", lambda: sg.jet(lambda x: x, (1.0,), (S32,)), TypeError, "primals[0]", "float", "1.0")
+bad("jet(dtypes differ)", lambda: sg.jet(lambda x: x, X2, S32.astype(np.float64)), TypeError, "series", "float64",
+    "float32")
+bad("jet(int16)", lambda: sg.jet(lambda x: x, X2.astype(np.int16), S32.astype(np.int16)), TypeError, "primals",
+    "int16")
+bad("jet(series shape)", lambda: sg.jet(lambda x: x, X2, np.ones((2, 3), np.float32)), ValueError, "series",
+    "(2,)", "(2, 3)")
+bad("jet(series count)", lambda: sg.jet(lambda x, y: x, (X2, X2), (S32,)), ValueError, "2", "1")
+bad("jet(empty primals)", lambda: sg.jet(lambda: 1.0, (), ()), ValueError, "primals", "empty")
+bad("jet(no order)", lambda: sg.jet(lambda x: x, X2, np.ones((0, 2), np.float32)), ValueError, "series",
+    "(0, 2)")
+bad("jet(orders differ)", lambda: sg.jet(lambda x, y: x, (X2, X2), (S32, np.ones((3, 2), np.float32))),
+    ValueError, "orders", "[1, 3]")
+bad("jet(fn returning None)", lambda: sg.jet(lambda x: None, X2, S32), TypeError, "None")
+bad("derivative(not callable)", lambda: sg.derivative(3, X2, 1), TypeError, "fn", "3")
+bad("derivative(order 1.5)", lambda: sg.derivative(lambda x: x, X2, 1.5), TypeError, "order", "1.5")
+bad("derivative(order True)", lambda: sg.derivative(lambda x: x, X2, True), TypeError, "order", "bool")
+bad("derivative(order Tensor)", lambda: sg.derivative(lambda x: x, X2, sg.Tensor(2.0)), TypeError, "order",
+    "Tensor")
+bad("derivative(order 0)", lambda: sg.derivative(lambda x: x, X2, 0), ValueError, "order", "0")
+bad("derivative(primals list)", lambda: sg.derivative(lambda x: x, [X2], 1), TypeError, "primals", "list")
+bad("derivative(int16)", lambda: sg.derivative(lambda x: x, (X2.astype(np.int16),), 1), TypeError, "primals[0]",
+    "int16")
+
 # ----- data -----
 
 bad("DataLoader(str)", lambda: DataLoader("abcdef", 2), TypeError, "dataset_or_arrays", "'abcdef'")

@@ -378,3 +378,142 @@ def test_train_one_step_with_a_sensitivity_scales_the_gradients():
     with pytest.raises(ValueError, match="sens must be a finite number, got nan"):
         nn.TrainOneStepCell(nn.WithLossCell(nn.Dense(2, 1), ops.mse_loss), sg.optim.SGD(
             nn.Dense(2, 1).trainable_params(), lr=0.1), sens=float("nan"))
+
+
+# ----- Taylor mode: jet, derivative -----
+
+EXP_SIN_PRIMALS = [[2.319777, 2.4825778], [1.1515628, 0.4691642]]  # MindSpore's printed examples of jet/derivative
+EXP_SIN_SERIES = [[[1.2533808, -1.0331168], [-1.1400385, -0.3066662]],
+                  [[-1.2748207, -1.8274734], [0.966121, 0.55551505]],
+                  [[-4.0515366, 3.6724353], [0.5053504, -0.52061415]]]
+
+
+def exp_sin(x):
+    return ops.exp(ops.sin(x))
+
+
+def two_inputs_net(x, y):
+    """MindSpore's MultipleInputSingleOutputNet: exp(sin x · cos y + sin x / cos y)."""
+    s, c = ops.sin(x), ops.cos(y)
+    return ops.exp(s * c + s / c)
+
+
+def test_jet_of_mindspores_example():
+    primals = T([[1, 2], [3, 4]])
+    series = T([[[1, 1], [1, 1]], [[0, 0], [0, 0]], [[0, 0], [0, 0]]])
+    out_primals, out_series = sg.jet(exp_sin, primals, series)
+    close(out_primals, EXP_SIN_PRIMALS)
+    assert out_series.shape == (3, 2, 2) and out_series.dtype == F32
+    close(out_series, EXP_SIN_SERIES)
+
+
+def test_derivative_of_mindspores_example_is_the_last_order_of_jet():
+    out_primals, out_series = sg.derivative(exp_sin, T([[1, 2], [3, 4]]), 3)
+    close(out_primals, EXP_SIN_PRIMALS)
+    assert out_series.shape == (2, 2)
+    close(out_series, EXP_SIN_SERIES[2])
+
+
+def test_jet_and_derivative_of_mindspores_taylor_tests():
+    """The values of MindSpore's tests/st Taylor-mode suite (several inputs; sin, cos, exp, log, tan)."""
+    ones_series = T([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]])
+    out, series = sg.jet(two_inputs_net, (T([1.0, 1.0]), T([1.0, 1.0])), (ones_series, ones_series))
+    close(out, [7.47868] * 2)
+    close(series, [[22.50614] * 2, [133.92517] * 2, [1237.959] * 2])
+    close(sg.derivative(two_inputs_net, (T([1.0, 1.0]), T([1.0, 1.0])), 3)[1], [1237.959] * 2)
+
+    def nested(x):
+        s = ops.sin(x)
+        c = ops.cos(s)
+        return s + c - ops.exp(c)
+
+    out, series = sg.jet(nested, T([1.0, 1.0]), ones_series)
+    close(out, [-0.43931] * 2, rtol=1e-4)
+    close(series, [[0.92187] * 2, [-1.56750] * 2, [-0.74808] * 2], rtol=1e-4)
+    out, series = sg.jet(lambda x: (1 / ops.log(x) + 2) * 3, T([2.0, 2.0]), ones_series)
+    close(out, [10.328085] * 2)
+    close(series, [[-3.1220534] * 2, [6.0652323] * 2, [-18.06463] * 2])
+    out, series = sg.jet(lambda x: ops.sin(ops.exp(x)) / ops.cos(ops.exp(x)), T([1.0, 1.0]), ones_series)  # tan
+    close(out, [-0.450549] * 2)
+    close(series, [[3.270079] * 2, [-4.739784] * 2, [56.995613] * 2], rtol=1e-4)
+    close(sg.derivative(lambda x: ops.sin(ops.exp(x)), T([1, 1]), 2)[1], [-5.513626] * 2)
+    close(sg.derivative(lambda x: ops.cos(ops.exp(x)), T([1, 1]), 2)[1], [5.620221] * 2)
+
+
+def test_jet_series_are_derivatives_not_taylor_coefficients():
+    """x(t) = x + s₁t + s₂t²/2! + s₃t³/3!; out_series[k−1] = k!·(the tᵏ coefficient of p(x(t))), the
+    composition done exactly with NumPy's polynomials (p(x) = x³ − 2x² + x)."""
+    rng = np.random.default_rng(0)
+    x, s = rng.standard_normal(3), rng.standard_normal((3, 3))
+    p = np.polynomial.Polynomial([0.0, 1.0, -2.0, 1.0])
+    out, series = sg.jet(lambda v: v ** 3 - 2 * v ** 2 + v, x, s)
+    assert out.dtype == np.float64 and series.dtype == np.float64
+    for i in range(3):
+        curve = np.polynomial.Polynomial([x[i], s[0, i], s[1, i] / 2, s[2, i] / 6])
+        coefficients = p(curve).coef
+        np.testing.assert_allclose(series.numpy()[:, i], [coefficients[k] * np.prod(range(1, k + 1))
+                                                          for k in (1, 2, 3)], rtol=1e-12)
+        np.testing.assert_allclose(out.numpy()[i], p(x[i]), rtol=1e-12)
+
+
+def test_jet_closed_forms_of_exp_and_a_one_order_series():
+    x, v = np.array([0.0, 0.5, -1.0]), np.array([1.0, 2.0, -0.5])
+    out, series = sg.jet(ops.exp, x, np.stack([v, np.zeros(3), np.zeros(3), np.zeros(3)]))
+    np.testing.assert_allclose(series.numpy(), [v ** k * np.exp(x) for k in (1, 2, 3, 4)], rtol=1e-12)
+    _, one = sg.jet(ops.sin, x, v)  # the primal's shape: one order
+    assert one.shape == (1, 3)
+    np.testing.assert_allclose(one.numpy()[0], v * np.cos(x), rtol=1e-12)
+    _, scalar = sg.jet(ops.sin, np.array(1.0), np.array(2.0))  # a 0-d primal, one order
+    np.testing.assert_allclose(scalar.numpy(), [2 * np.cos(1.0)], rtol=1e-12)
+    _, second = sg.derivative(lambda x: x * x * x * x, np.array(2.0), 2)
+    np.testing.assert_allclose(second.numpy(), 48.0)
+
+
+def test_jet_with_several_inputs_and_outputs_returns_lists():
+    x, y = T([1.0, 1.0]), T([1.0, 1.0])
+    out_primals, out_series = sg.derivative(lambda x, y: (ops.sin(x), ops.cos(y)), (x, y), 3)
+    assert isinstance(out_primals, list) and isinstance(out_series, list)
+    close(out_primals[0], [0.841470957] * 2)
+    close(out_primals[1], [0.540302277] * 2)
+    close(out_series[0], [-0.540302277] * 2)
+    close(out_series[1], [0.841470957] * 2)
+    a, b = np.array([0.3, -0.2]), np.array([1.5, 0.7])
+    sa, sb = np.array([[1.0, 2.0], [0.5, -1.0]]), np.array([[-1.0, 0.5], [2.0, 1.0]])
+    outs, series = sg.jet(lambda a, b: (a * b, ops.exp(a)), (a, b), (sa, sb))
+    # (a·b)' = a′b + ab′, (a·b)'' = a″b + 2a′b′ + ab″
+    np.testing.assert_allclose(series[0].numpy(), [sa[0] * b + a * sb[0],
+                                                   sa[1] * b + 2 * sa[0] * sb[0] + a * sb[1]], rtol=1e-12)
+    np.testing.assert_allclose(series[1].numpy(), [sa[0] * np.exp(a), (sa[1] + sa[0] ** 2) * np.exp(a)], rtol=1e-12)
+    np.testing.assert_allclose(outs[0].numpy(), a * b)
+
+
+def test_jet_of_integer_inputs_is_float32():
+    x = sg.Tensor(np.array([1, 1], np.int64))
+    out, series = sg.jet(lambda x, y: x + y, (x, x), (sg.Tensor(np.array([[1, 1], [0, 0]], np.int64)),) * 2)
+    assert out.dtype == F32 and series.dtype == F32
+    close(out, [2, 2])
+    close(series, [[2, 2], [0, 0]])
+    out, second = sg.derivative(lambda x, y: x + y, (x, x), 2)
+    close(out, [2, 2])
+    close(second, [0, 0])
+
+
+def test_grad_through_jet_and_derivative():
+    """MindSpore's tests: grad of everything jet / derivative return (sin x, then cos x, −sin x)."""
+    series = T([[1.0, 1.0], [0.0, 0.0]])
+    close(sg.grad(lambda x: sg.jet(ops.sin, x, series))(T([1.0, 1.0])), [-0.841470957] * 2)
+    close(sg.grad(lambda x: sg.derivative(ops.sin, x, 2))(T([1.0, 1.0])), [0.0, 0.0])
+    sg.check_grad(lambda x: sg.derivative(lambda v: ops.tanh(v) * v, x, 3)[1], np.array([0.3, -0.8]))
+
+
+def test_derivative_of_a_cell_with_parameters():
+    """MindSpore raises RuntimeError for a Cell with Parameters; softgrad takes them as constants."""
+    class Scaled(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.p = sg.Parameter(T([1.0, 2.0]), name="p")
+
+        def construct(self, x):
+            return self.p * x * x
+
+    close(sg.derivative(Scaled(), T([1.0, 1.0]), 2)[1], [2.0, 4.0])

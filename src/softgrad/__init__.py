@@ -10,6 +10,7 @@ from softgrad.autodiff import (
     GradOperation, check_grad, custom_vjp, get_grad, grad, graph, hessian, jacfwd, jacobian, jacrev, jit, jvp,
     linearize, set_context, value_and_grad, vjp, vmap,
 )
+from softgrad.autodiff import derivative, jet
 from softgrad.config import config, debug_infs, debug_nans
 from softgrad.ops import stop_gradient
 from softgrad.tensor import Parameter, Tensor, bool_, float16, float32, float64, int32, int64
@@ -28,4 +29,5 @@ __all__ = [
     "int64", "bool_", "config", "debug_nans", "debug_infs", "GradOperation", "custom_vjp", "get_grad", "graph",
     "jacfwd", "jacrev",
     "linearize", "jit", "set_context", "vmap",
+    "jet", "derivative",
 ]

@@ -8,4 +8,5 @@ from softgrad.autodiff.transforms import (  # noqa: F401  (_vjp_all: the traced 
 from softgrad.autodiff.custom import custom_vjp
 from softgrad.autodiff.graph import graph
 from softgrad.autodiff.vmap import vmap
+from softgrad.autodiff.taylor import derivative, jet
 from softgrad.autodiff.mindspore import GradOperation, get_grad, jacfwd, jacrev, jit, linearize, set_context
