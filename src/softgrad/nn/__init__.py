@@ -4,7 +4,7 @@ from softgrad.nn.cell import Cell, Module
 from softgrad.nn import init
 from softgrad.nn.conv import Conv2d, MaxPool2d
 from softgrad.nn.layers import BatchNorm1d, Dense, Dropout, Flatten, Linear, Sequential, SequentialCell
-from softgrad.nn.wrap import ForwardValueAndGrad, TrainOneStepCell, WithLossCell
+from softgrad.nn.wrap import ForwardValueAndGrad, Jvp, TrainOneStepCell, Vjp, WithLossCell
 from softgrad.nn.activations import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from softgrad.nn.losses import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
@@ -15,7 +15,8 @@ __all__ = [
     "Cell", "Module", "Parameter", "init",
     # layers and containers
     "Dense", "Linear", "ReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten", "Dropout", "BatchNorm1d",
-    "Conv2d", "MaxPool2d", "SequentialCell", "Sequential", "WithLossCell", "TrainOneStepCell", "ForwardValueAndGrad",
+    "Conv2d", "MaxPool2d", "SequentialCell", "Sequential", "WithLossCell", "TrainOneStepCell",
+    "ForwardValueAndGrad", "Jvp", "Vjp",
     # losses
     "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss",
     "HuberLoss", "KLDivLoss",

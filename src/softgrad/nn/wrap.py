@@ -14,7 +14,7 @@ returns the network's output with ``GradOperation``'s gradients.
 
 from __future__ import annotations
 
-from softgrad.autodiff import GradOperation, value_and_grad
+from softgrad.autodiff import GradOperation, jvp, value_and_grad, vjp
 from softgrad.autodiff.transforms import differentiate
 from softgrad.nn.cell import Cell
 
@@ -72,3 +72,30 @@ class ForwardValueAndGrad(Cell):
     def construct(self, *inputs):
         values = inputs[:-1] if self.sens_param else inputs
         return self.network(*values), self._grad(*inputs)
+
+
+class Jvp(Cell):
+    """MindSpore's ``nn.Jvp(fn)``: ``Jvp(fn)(*inputs, v)`` is ``(fn(*inputs), J·v)``, v one tangent per input (a
+    tuple for several), as ``softgrad.jvp``."""
+
+    def __init__(self, fn):
+        super().__init__(auto_prefix=False)
+        self.fn = fn
+
+    def construct(self, *inputs_and_v):
+        *inputs, v = inputs_and_v
+        return jvp(self.fn, tuple(inputs), v)
+
+
+class Vjp(Cell):
+    """MindSpore's ``nn.Vjp(fn)``: ``Vjp(fn)(*inputs, v)`` is ``(fn(*inputs), vᵀJ)``, v one cotangent per output,
+    vᵀJ one gradient per input (a tuple), as ``softgrad.vjp``."""
+
+    def __init__(self, fn):
+        super().__init__(auto_prefix=False)
+        self.fn = fn
+
+    def construct(self, *inputs_and_v):
+        *inputs, v = inputs_and_v
+        output, vjp_fn = vjp(self.fn, *inputs)
+        return output, vjp_fn(*v) if isinstance(v, tuple) else vjp_fn(v)
