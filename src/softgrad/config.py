@@ -56,22 +56,21 @@ config = Config()
 
 
 @contextlib.contextmanager
-def debug_nans(enabled: bool = True) -> Iterator[None]:
+def _switched(name: str, enabled: bool) -> Iterator[None]:
+    """``config.<name>`` set to ``enabled`` for a block, restored after it."""
+    previous = getattr(config, name)
+    setattr(config, name, enabled)
+    try:
+        yield
+    finally:
+        setattr(config, name, previous)
+
+
+def debug_nans(enabled: bool = True):
     """``with softgrad.debug_nans():`` — ``config.debug_nans`` set for the block, restored after it."""
-    previous = config.debug_nans
-    config.debug_nans = enabled
-    try:
-        yield
-    finally:
-        config.debug_nans = previous
+    return _switched("debug_nans", enabled)
 
 
-@contextlib.contextmanager
-def debug_infs(enabled: bool = True) -> Iterator[None]:
+def debug_infs(enabled: bool = True):
     """``with softgrad.debug_infs():`` — ``config.debug_infs`` set for the block, restored after it."""
-    previous = config.debug_infs
-    config.debug_infs = enabled
-    try:
-        yield
-    finally:
-        config.debug_infs = previous
+    return _switched("debug_infs", enabled)
