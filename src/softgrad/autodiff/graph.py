@@ -96,7 +96,8 @@ def graph(fn: Callable, *inputs, weights=None, names=None, backward: bool = Fals
     result = Graph(name=getattr(fn, "__name__", "fn"))
     node_of: dict[int, int] = {}  # tape entry -> graph node
     value_of_entry: dict[int, int] = {}  # id(ans) -> graph node, to find values cut by stop_gradient
-    labels = list(names or [f"x{i}" for i in range(len(inputs))]) + [w.name or f"w{i}" for i, w in enumerate(weight_list)]
+    labels = list(names or [f"x{i}" for i in range(len(inputs))])
+    labels += [w.name or f"w{i}" for i, w in enumerate(weight_list)]
     leaves = {node: i for i, (node, _) in enumerate(trace.leaves)}
     for index, (prim, ans, args, params, parents) in enumerate(trace.tape):
         if prim is None:

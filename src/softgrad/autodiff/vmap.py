@@ -61,7 +61,8 @@ def vmap(fn: Callable, in_axes=0, out_axes=0) -> Callable:
         for i, (arg, axes) in enumerate(zip(args, arg_axes)):
             leaves, rebuild = tree_flatten(arg)
             axes = _axes_like(axes, arg, f"in_axes[{i}]")
-            checked = [_checked_axis(a, len(np.shape(concrete(leaf))), f"in_axes[{i}]") for leaf, a in zip(leaves, axes)]
+            checked = [_checked_axis(a, len(np.shape(concrete(leaf))), f"in_axes[{i}]")
+                       for leaf, a in zip(leaves, axes)]
             sizes.update(np.shape(concrete(leaf))[a] for leaf, a in zip(leaves, checked) if a is not None)
             flat.append(list(zip(leaves, checked)))
             rebuilds.append(rebuild)

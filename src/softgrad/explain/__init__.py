@@ -26,7 +26,8 @@ from softgrad.explain.softmax import softmax_jacobian, softmax_overflow
 
 #: topic name -> (the function that runs it, its claim in one line)
 TOPICS: dict[str, tuple[Callable[[Result], None], str]] = {
-    "softmax-overflow": (softmax_overflow, "exp(x)/Σexp(x) overflows; exp(x − max x)/Σ… is the same function and finite"),
+    "softmax-overflow": (softmax_overflow,
+                         "exp(x)/Σexp(x) overflows; exp(x − max x)/Σ… is the same function and finite"),
     "softmax-jacobian": (softmax_jacobian, "the Jacobian of softmax is diag(p) − p pᵀ"),
     "cross-entropy-gradient": (cross_entropy_gradient, "∂CE/∂logits = (p − t)/N, for class indices and probabilities"),
     "mse-vs-ce": (mse_vs_ce, "after a sigmoid, MSE learns slowly from a bad start (σ′(z)); cross-entropy does not"),

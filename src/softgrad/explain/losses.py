@@ -25,7 +25,8 @@ def cross_entropy_gradient(r) -> None:
         pairs[kind] = (formula, autodiff)
         r.say(f"{kind}: rows of N·∂CE/∂x (autodiff) and p − t:")
         for i in range(len(x)):
-            r.say(f"  sample {i}: {np.round(len(x) * autodiff[i], 4).tolist()}  vs  {np.round(len(x) * formula[i], 4).tolist()}")
+            scaled = np.round(len(x) * autodiff[i], 4).tolist(), np.round(len(x) * formula[i], 4).tolist()
+            r.say(f"  sample {i}: {scaled[0]}  vs  {scaled[1]}")
         r.number(f"max |autodiff − (p − t)/N| ({kind})", float(np.abs(autodiff - formula).max()))
     figure = r.figure(6, 5)
     if figure is None:

@@ -32,14 +32,17 @@ def softmax_overflow(r) -> None:
     for dtype in DTYPES:
         x = logits.astype(dtype)
         name = np.dtype(dtype).name
-        r.say(f"  {name}: naive {_naive_softmax(x).tolist()}, shifted {_shifted_softmax(x).astype(np.float64).round(4).tolist()}"
-              f", ops.softmax {ops.softmax(x).numpy().astype(np.float64).round(4).tolist()}")
+        shifted = _shifted_softmax(x).astype(np.float64).round(4).tolist()
+        r.say(f"  {name}: naive {_naive_softmax(x).tolist()}, shifted {shifted}, "
+              f"ops.softmax {ops.softmax(x).numpy().astype(np.float64).round(4).tolist()}")
         r.numbers[f"naive finite ({name})"] = bool(np.isfinite(_naive_softmax(x)).all())
         r.numbers[f"shifted error ({name})"] = float(np.abs(_shifted_softmax(x) - exact).max())
         r.number(f"overflow threshold ln(max {name})", float(np.log(np.finfo(dtype).max)))
     small = np.array([1.0, 2.0, 3.0])
-    r.number("max |naive − shifted| on (1, 2, 3), float64", float(np.abs(_naive_softmax(small) - _shifted_softmax(small)).max()))
-    r.number("max |softmax(x) − softmax(x − 5)|", float(np.abs(_shifted_softmax(small) - _shifted_softmax(small - 5)).max()))
+    r.number("max |naive − shifted| on (1, 2, 3), float64",
+             float(np.abs(_naive_softmax(small) - _shifted_softmax(small)).max()))
+    r.number("max |softmax(x) − softmax(x − 5)|",
+             float(np.abs(_shifted_softmax(small) - _shifted_softmax(small - 5)).max()))
     _draw_overflow(r, exact)
 
 

@@ -9,7 +9,8 @@ from softgrad.ops._primitive import In, Sample, batch_shape, kept_shape, normali
 from softgrad.ops.elementwise import sqrt, where_p
 from softgrad.trace import Primitive
 
-REDUCTION_SAMPLES = [Sample(In((2, 3, 4)), axis=None, keepdims=False), Sample(In((2, 3, 4)), axis=(0, 2), keepdims=True),
+REDUCTION_SAMPLES = [Sample(In((2, 3, 4)), axis=None, keepdims=False),
+                     Sample(In((2, 3, 4)), axis=(0, 2), keepdims=True),
                      Sample(In((2, 3, 4)), axis=(1,), keepdims=False)]
 
 
@@ -37,7 +38,8 @@ def unbroadcast(g, shape, batch_ndim: int = 0):
 
 broadcast_to_p = Primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
                            (lambda g, ans, x, shape: unbroadcast(g, shape_of(x), len(batch_shape(g, ans))),),
-                           batchable=True, samples=[Sample(In((2, 1, 4)), shape=(3, 2, 5, 4)), Sample(In(()), shape=(3,))])
+                           batchable=True,
+                           samples=[Sample(In((2, 1, 4)), shape=(3, 2, 5, 4)), Sample(In(()), shape=(3,))])
 
 
 @op(data=1)
