@@ -7,10 +7,9 @@ Layers, lowest first: ``tensor`` (data + trace) → ``ops`` (primitives, each wi
 
 from softgrad import info, nn, ops, optim, random
 from softgrad.autodiff import (
-    GradOperation, check_grad, custom_vjp, get_grad, grad, graph, hessian, jacfwd, jacobian, jacrev, jit, jvp,
-    linearize, set_context, value_and_grad, vjp, vmap,
+    GradOperation, check_grad, custom_vjp, derivative, get_grad, grad, graph, hessian, jacfwd, jacobian, jacrev, jet,
+    jit, jvp, linearize, set_context, value_and_grad, vjp, vmap,
 )
-from softgrad.autodiff import derivative, jet
 from softgrad.config import config, debug_infs, debug_nans
 from softgrad.ops import stop_gradient
 from softgrad.tensor import Parameter, Tensor, bool_, float16, float32, float64, int32, int64
@@ -27,7 +26,5 @@ __all__ = [
     "Tensor", "Parameter", "tensor", "ops", "nn", "optim", "info", "random", "grad", "value_and_grad", "vjp",
     "jvp", "jacobian", "hessian", "check_grad", "stop_gradient", "float16", "float32", "float64", "int32",
     "int64", "bool_", "config", "debug_nans", "debug_infs", "GradOperation", "custom_vjp", "get_grad", "graph",
-    "jacfwd", "jacrev",
-    "linearize", "jit", "set_context", "vmap",
-    "jet", "derivative",
+    "jacfwd", "jacrev", "linearize", "jit", "set_context", "vmap", "jet", "derivative",
 ]

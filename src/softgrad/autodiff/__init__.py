@@ -1,6 +1,8 @@
 """softgrad.autodiff: the backward sweep (``backward``), the transforms built on it (``transforms``: ``grad``,
-``value_and_grad``, ``vjp``, ``jvp``, ``jacobian``, ``hessian``, ``check_grad``), and MindSpore's other entry points
-(``mindspore``: ``GradOperation``, ``get_grad``, ``jacrev``, ``jacfwd``, ``linearize``, ``jit``, ``set_context``), custom gradients (``custom``: ``custom_vjp``, ``Cell.bprop``) and ``vmap``."""
+``value_and_grad``, ``vjp``, ``jvp``, ``jacobian``, ``hessian``, ``check_grad``), MindSpore's other entry points
+(``mindspore``: ``GradOperation``, ``get_grad``, ``jacrev``, ``jacfwd``, ``linearize``, ``jit``, ``set_context``),
+Taylor mode (``taylor``: ``jet``, ``derivative``), custom gradients (``custom``: ``custom_vjp``, ``Cell.bprop``),
+``vmap`` and the computation graph of a call (``graph``)."""
 
 from softgrad.autodiff.transforms import (  # noqa: F401  (_vjp_all: the traced call, for tests of the tape)
     _vjp_all, check_grad, grad, hessian, jacobian, jvp, value_and_grad, vjp,
