@@ -149,14 +149,32 @@ class Cell:
     def eval(self) -> "Cell":
         return self.set_train(False)
 
-    def __repr__(self) -> str:
-        lines = [f"{type(self).__name__}("]
-        for name, cell in self._cells.items():
-            body = repr(cell).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {body}")
-        for name, param in self._params.items():
-            lines.append(f"  {name}: shape={param.shape}, dtype={param.dtype}")
-        return "\n".join(lines) + ")" if len(lines) > 1 else f"{type(self).__name__}()"
+    # ----- printing -----
 
+    def extra_repr(self) -> dict | str:
+        """What ``repr`` shows inside the parentheses: the layer's hyperparameters as a dict of name → value
+        (or, as PyTorch's ``extra_repr``, a string). A Cell without any shows its own Parameters instead."""
+        return {}
+
+    def __repr__(self) -> str:
+        """The cell's hyperparameters and, indented, its sub-cells (PyTorch's layout).
+
+        >>> import softgrad as sg
+        >>> print(sg.nn.SequentialCell(sg.nn.Dense(4, 2, activation='relu'), sg.nn.Dropout(0.1)))
+        SequentialCell(
+          (0): Dense(in_channels=4, out_channels=2, has_bias=True, activation='relu')
+          (1): Dropout(p=0.1)
+        )
+        """
+        extra = self.extra_repr()
+        head = extra if isinstance(extra, str) else ", ".join(f"{key}={value!r}" for key, value in extra.items())
+        lines = [f"({name}): " + repr(cell).replace("\n", "\n  ") for name, cell in self._cells.items()]
+        if not head:
+            lines += [f"{name}: shape={param.shape}, dtype={param.dtype}" for name, param in self._params.items()]
+        elif lines:
+            lines.insert(0, head)
+        if not lines:
+            return f"{type(self).__name__}({head})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
 Module = Cell

@@ -100,6 +100,10 @@ class Conv2d(Cell):
             self.bias = Parameter(initialize(default if bias_init is None else bias_init, (self.out_channels,),
                                              generator, dtype), name="bias")
 
+    def extra_repr(self) -> dict:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels, "kernel_size": self.kernel_size,
+                "stride": self.stride, "pad_mode": self.pad_mode, "padding": self.padding, "has_bias": self.has_bias}
+
     def construct(self, x):
         padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], self.kernel_size, self.stride)
         y = ops.conv2d(x, self.weight, stride=self.stride, padding=padding)
@@ -120,6 +124,10 @@ class MaxPool2d(Cell):
             raise ValueError(f"MaxPool2d: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
         checked_padding("MaxPool2d", padding)
         self.pad_mode, self.padding = pad_mode, padding
+
+    def extra_repr(self) -> dict:
+        return {"kernel_size": self.kernel_size, "stride": self.stride, "pad_mode": self.pad_mode,
+                "padding": self.padding}
 
     def construct(self, x):
         padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], self.kernel_size, self.stride)

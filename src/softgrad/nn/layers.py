@@ -100,6 +100,12 @@ class Dense(Cell):
                 raise ValueError(f"{type(self).__name__}.{name} must have shape {expected}, got {np.shape(value)}")
         super().__setattr__(name, value)
 
+    def extra_repr(self) -> dict:
+        activation = self.activation
+        name = None if activation is None else getattr(activation, "__name__", type(activation).__name__)
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels, "has_bias": self.has_bias,
+                "activation": name}
+
     def construct(self, x):
         return self.construct_with(x, self.activation)
 
@@ -127,6 +133,9 @@ class Linear(Dense):
                          generator=generator, dtype=dtype)
 
 
+    def extra_repr(self) -> dict:
+        return {"in_features": self.in_channels, "out_features": self.out_channels, "bias": self.has_bias}
+
 # ----- shape and regularisation -----
 
 
@@ -144,6 +153,9 @@ class Flatten(Cell):
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
                 raise TypeError(f"Flatten: {name} must be an int (an axis), got {type(value).__name__} {value!r}")
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+
+    def extra_repr(self) -> dict:
+        return {"start_dim": self.start_dim, "end_dim": self.end_dim}
 
     def construct(self, x):
         ndim = len(x.shape)
@@ -170,6 +182,9 @@ class Dropout(Cell):
         super().__init__()
         self.p = check_fraction("Dropout", "p (the probability of dropping an entry)", p, include_one=False)
         self.generator = generator if generator is not None else Generator()
+
+    def extra_repr(self) -> dict:
+        return {"p": self.p}
 
     def construct(self, x):
         if not self.training or self.p == 0.0:
@@ -218,6 +233,10 @@ class BatchNorm1d(Cell):
                                      requires_grad=False)
         self.moving_variance = Parameter(initialize(moving_var_init, shape, dtype=dtype), name="moving_variance",
                                          requires_grad=False)
+
+    def extra_repr(self) -> dict:
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "affine": self.gamma.requires_grad}
 
     def construct(self, x):
         shape = x.shape
