@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench bench-quick golden clean
+.PHONY: demo test docs bench bench-quick golden clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
+
+# The documentation site (Sphinx; every gallery example is executed): docs/_build/html/index.html.
+$(BIN)/.docs: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[docs]'
+	touch $@
+
+docs: $(BIN)/.docs
+	$(BIN)/sphinx-build -q -b html docs docs/_build/html
+	@echo "The site is in docs/_build/html: open docs/_build/html/index.html"
 
 # Benchmarks against PyTorch / JAX / NumPy (installs the peers into the same venv).
 # tinygrad's CPU backend compiles its kernels with clang: installed here when apt-get can (else that peer is
