@@ -3,6 +3,15 @@
 Shuffled order of epoch e is `np.random.default_rng([seed, e]).permutation(n)`: a pure
 function of (seed, epoch), so a run restarted at epoch e with the same seed sees the same
 batches as the original run, whatever happened before.
+
+Sharding (data-parallel training, MindSpore's `num_shards` / `shard_id`): every rank draws that
+same permutation, cuts it into the same global batches of `batch_size`, and takes its stride of
+each one (positions shard_id, shard_id + num_shards, ...). So every rank takes `len(loader)` steps,
+the shards of one step together are exactly the batch one process would take, and each sample is
+seen once per epoch. The last, smaller batch is neither padded nor dropped (unless `drop_last`): it
+is split too, a rank's share possibly one sample smaller or empty; weighting each rank's gradient by
+its sample count (`nn.DistributedGradReducer.reduce(..., weight=len(y))`) keeps that step exact.
+Unlike MindSpore, `batch_size` is the global batch, not each rank's.
 """
 
 import numpy as np
@@ -47,15 +56,20 @@ class DataLoader:
     arrays), a tuple/list of equal-length arrays, or a single array.
     Unshuffled batches are views (slices); shuffled ones take one fancy-index per array.
     Every iteration is one epoch and advances `epoch`; `set_epoch(e)` makes the next iteration
-    replay epoch e. With seed=None a random seed is drawn once and kept in `seed`.
+    replay epoch e. With seed=None a random seed is drawn once and kept in `seed` (pass a seed when
+    sharding: every rank must draw the same order).
+    num_shards, shard_id: this rank's stride of every global batch (see the module's docstring).
 
     >>> loader = DataLoader((np.arange(5), np.arange(5) * 10), batch_size=2)
     >>> len(loader), [y.tolist() for x, y in loader]
     (3, [[0, 10], [20, 30], [40]])
+    >>> [y.tolist() for (y,) in DataLoader(np.arange(5), batch_size=2, num_shards=2, shard_id=1)]
+    [[1], [3], []]
     """
 
     def __init__(
-        self, dataset_or_arrays, batch_size: int, shuffle: bool = False, drop_last: bool = False, seed: int | None = None
+        self, dataset_or_arrays, batch_size: int, shuffle: bool = False, drop_last: bool = False,
+        seed: int | None = None, num_shards: int | None = None, shard_id: int | None = None,
     ):
         if isinstance(dataset_or_arrays, (tuple, list)):
             dataset_or_arrays = ArrayDataset(*dataset_or_arrays)
@@ -80,6 +94,7 @@ class DataLoader:
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.seed = int(np.random.SeedSequence().entropy) if seed is None else int(seed)
+        self.num_shards, self.shard_id = _checked_shards(num_shards, shard_id)
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -102,6 +117,22 @@ class DataLoader:
         return self._batches(order)
 
     def _batches(self, order):
+        step = self.num_shards
         for start in range(0, len(self) * self.batch_size, self.batch_size):
-            stop = start + self.batch_size
-            yield self.dataset[slice(start, stop) if order is None else order[start:stop]]
+            stop = min(start + self.batch_size, len(self.dataset))
+            first = start + self.shard_id
+            yield self.dataset[slice(first, stop, step) if order is None else order[first:stop:step]]
+
+
+def _checked_shards(num_shards, shard_id) -> tuple[int, int]:
+    """(num_shards, shard_id), both given or neither (one shard: the whole batch)."""
+    if num_shards is None and shard_id is None:
+        return 1, 0
+    for name, value in (("num_shards", num_shards), ("shard_id", shard_id)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"DataLoader: num_shards and shard_id are given together, as integers; {name} is "
+                             f"{value!r}: pass e.g. num_shards=get_group_size(), shard_id=get_rank()")
+    if num_shards < 1 or not 0 <= shard_id < num_shards:
+        raise ValueError(f"DataLoader: num_shards must be >= 1 and shard_id in [0, num_shards), got num_shards="
+                         f"{num_shards!r}, shard_id={shard_id!r}")
+    return int(num_shards), int(shard_id)
