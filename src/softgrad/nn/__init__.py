@@ -5,6 +5,7 @@ from softgrad.nn import init
 from softgrad.nn.conv import Conv2d, MaxPool2d
 from softgrad.nn.layers import BatchNorm1d, Dense, Dropout, Flatten, Linear, Sequential, SequentialCell
 from softgrad.nn.wrap import ForwardValueAndGrad, Jvp, TrainOneStepCell, Vjp, WithLossCell
+from softgrad.nn.distributed import DistributedGradReducer
 from softgrad.nn.activations import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from softgrad.nn.losses import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
@@ -17,6 +18,7 @@ __all__ = [
     "Dense", "Linear", "ReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten", "Dropout", "BatchNorm1d",
     "Conv2d", "MaxPool2d", "SequentialCell", "Sequential", "WithLossCell", "TrainOneStepCell",
     "ForwardValueAndGrad", "Jvp", "Vjp",
+    "DistributedGradReducer",
     # losses
     "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss",
     "HuberLoss", "KLDivLoss",
