@@ -11,7 +11,7 @@ import softgrad
 SRC = Path(softgrad.__file__).resolve().parent
 
 #: lowest first; a module may import its own layer and the ones before it
-LAYERS = ["tensor", "trace", "config", "ops", "autodiff", "info", "nn", "optim", "data", "training", "explain", "cli"]
+LAYERS = ["tensor", "trace", "config", "ops", "autodiff", "info", "nn", "linear_model", "optim", "data", "training", "explain", "cli"]
 LEAVES = {"random", "_files", "_blas", "communication"}  # utilities any layer may use (they import tensor at most)
 
 

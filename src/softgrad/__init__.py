@@ -5,7 +5,7 @@ Layers, lowest first: ``tensor`` (data + trace) → ``ops`` (primitives, each wi
 ``training`` → ``cli``.
 """
 
-from softgrad import info, nn, ops, optim, random
+from softgrad import info, linear_model, nn, ops, optim, random
 from softgrad.autodiff import (
     GradOperation, check_grad, custom_vjp, derivative, get_grad, grad, graph, hessian, jacfwd, jacobian, jacrev, jet,
     jit, jvp, linearize, set_context, value_and_grad, vjp, vmap,
@@ -26,5 +26,5 @@ __all__ = [
     "Tensor", "Parameter", "tensor", "ops", "nn", "optim", "info", "random", "grad", "value_and_grad", "vjp",
     "jvp", "jacobian", "hessian", "check_grad", "stop_gradient", "float16", "float32", "float64", "int32",
     "int64", "bool_", "config", "debug_nans", "debug_infs", "GradOperation", "custom_vjp", "get_grad", "graph",
-    "jacfwd", "jacrev", "linearize", "jit", "set_context", "vmap", "jet", "derivative",
+    "jacfwd", "jacrev", "linearize", "jit", "set_context", "vmap", "jet", "derivative", "linear_model",
 ]
