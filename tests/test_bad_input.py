@@ -540,6 +540,53 @@ bad("Generator('a')", lambda: sg.random.Generator("a"), TypeError, "seed", "'a'"
 bad("Generator.normal(shape)", lambda: sg.random.Generator(0).normal((-1,)), ValueError, "negative")
 
 
+# ----- linear_model estimators -----
+
+lm = sg.linear_model
+_XL, _YL = np.arange(12.0).reshape(6, 2), np.array([0, 1, 0, 1, 0, 1])
+bad("LinearRegression.fit(nan)", lambda: lm.LinearRegression().fit(np.array([[1.0], [NAN]]), [1.0, 2.0]),
+    ValueError, "X", "NaN", "X[1, 0]")
+bad("Ridge.fit(inf)", lambda: lm.Ridge().fit(np.array([[1.0], [INF]]), [1.0, 2.0]), ValueError, "X", "inf")
+bad("Lasso.fit(y nan)", lambda: lm.Lasso().fit(_XL, [1.0, NAN, 0, 0, 0, 0]), ValueError, "y", "NaN")
+bad("Ridge.fit(lengths)", lambda: lm.Ridge().fit(_XL, [1.0, 2.0]), ValueError, "X has 6", "y has 2")
+bad("Ridge.fit(1-d X)", lambda: lm.Ridge().fit(np.ones(3), np.ones(3)), ValueError, "X", "2-D", "(3,)")
+bad("Ridge.fit(str X)", lambda: lm.Ridge().fit([["abc"]], [1.0]), ValueError, "X must hold numbers", "'abc'")
+bad("Ridge(alpha=-1)", lambda: lm.Ridge(alpha=-1.0).fit(_XL, _YL), ValueError, "alpha", "[0.0", "-1.0")
+bad("Lasso(alpha=nan)", lambda: lm.Lasso(alpha=NAN).fit(_XL, _YL), ValueError, "alpha", "nan")
+bad("Lasso(alpha='a')", lambda: lm.Lasso(alpha="a").fit(_XL, _YL), TypeError, "alpha", "'a'")
+bad("ElasticNet(l1_ratio=2)", lambda: lm.ElasticNet(l1_ratio=2.0).fit(_XL, _YL), ValueError, "l1_ratio", "1.0]",
+    "2.0")
+bad("Lasso(tol=-1)", lambda: lm.Lasso(tol=-1.0).fit(_XL, _YL), ValueError, "tol", "-1.0")
+bad("Lasso(max_iter=0)", lambda: lm.Lasso(max_iter=0).fit(_XL, _YL), ValueError, "max_iter", "≥ 1", "0")
+bad("Ridge(fit_intercept='yes')", lambda: lm.Ridge(fit_intercept="yes").fit(_XL, _YL), TypeError, "fit_intercept",
+    "'yes'")
+bad("PolynomialRegression(degree=0)", lambda: lm.PolynomialRegression(degree=0).fit(_XL, _YL), ValueError, "degree",
+    "0")
+bad("Ridge.predict(features)", lambda: lm.Ridge().fit(_XL, _YL).predict(np.ones((2, 3))), ValueError,
+    "X has 3 features", "expecting 2")
+bad("Ridge.predict(unfitted)", lambda: lm.Ridge().predict(_XL), lm.NotFittedError, "Ridge", "not fitted")
+bad("Ridge.set_params(beta)", lambda: lm.Ridge().set_params(beta=1.0), ValueError, "'beta'", "alpha")
+bad("LogisticRegression.fit(one class)", lambda: lm.LogisticRegression().fit(_XL, np.zeros(6)), ValueError,
+    "at least 2 classes", "1 class", "[0.0]")
+bad("LogisticRegression.fit(continuous y)", lambda: lm.LogisticRegression().fit(_XL, np.linspace(0, 1, 6)),
+    ValueError, "Unknown label type", "continuous", "0.2")
+bad("LogisticRegression(penalty='l3')", lambda: lm.LogisticRegression("l3").fit(_XL, _YL), ValueError, "penalty",
+    "'elasticnet'", "'l3'")
+bad("LogisticRegression(C=0)", lambda: lm.LogisticRegression(C=0.0).fit(_XL, _YL), ValueError, "C", "(0.0", "0.0")
+bad("LogisticRegression(C=-1)", lambda: lm.LogisticRegression(C=-1.0).fit(_XL, _YL), ValueError, "C", "-1.0")
+bad("LogisticRegression(l1_ratio=-0.5)", lambda: lm.LogisticRegression(l1_ratio=-0.5).fit(_XL, _YL), ValueError,
+    "l1_ratio", "-0.5")
+bad("LogisticRegression(elasticnet, None)", lambda: lm.LogisticRegression("elasticnet", l1_ratio=None).fit(_XL, _YL),
+    ValueError, "l1_ratio", "elasticnet", "None")
+bad("LogisticRegression.fit(complex)", lambda: lm.LogisticRegression().fit(_XL + 1j, _YL), ValueError, "X",
+    "Complex", "complex128")
+bad("StepwiseRegression(direction='both')", lambda: lm.StepwiseRegression(direction="both").fit(_XL, _YL),
+    ValueError, "direction", "'forward'", "'both'")
+bad("StepwiseRegression(criterion='r2')", lambda: lm.StepwiseRegression(criterion="r2").fit(_XL, _YL), ValueError,
+    "criterion", "'aic'", "'r2'")
+bad("regularization_path(LinearRegression)", lambda: lm.regularization_path(lm.LinearRegression(), _XL, _YL, [1.0]),
+    ValueError, "estimator", "alpha", "LinearRegression()")
+
 @pytest.mark.parametrize("call,error,fragments", ROWS)
 def test_bad_input_raises_naming_the_argument_and_the_value(call, error, fragments):
     with pytest.raises(error) as raised:
