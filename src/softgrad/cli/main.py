@@ -12,6 +12,10 @@ Bare ``softgrad train`` trains an MLP on the digits embedded in the package (sec
 Every failure is one line on stderr, never a traceback: exit status 1 for an error (a bad value, file or
 directory, named with the fix), 2 for a malformed command line, 3 when training diverged (the loss or the
 weights became NaN or infinite; the last good checkpoint is kept), 130 when stopped by Ctrl-C.
+
+Under a launcher (``mpiexec -n 4 softgrad train ...``) every process runs the same command; rank 0 alone writes
+and prints. A failure on any rank prints its line under the rank's name and ends every rank of the job with
+its status (MPI_Abort), rather than leaving the others waiting for it.
 """
 
 from __future__ import annotations
@@ -128,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ----- train -----
 
 def _train(args) -> int:
+    from softgrad import communication
     from softgrad.training import TrainConfig, Trainer
 
     options = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in TrainConfig.DERIVED]
@@ -146,7 +151,7 @@ def _train(args) -> int:
         config = dataclasses.replace(TrainConfig.load(run_dir / "config.json"), **given)
     else:
         config = TrainConfig(**given)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
+        stamp = communication.broadcast_object(time.strftime("%Y%m%d-%H%M%S"))  # one directory for all ranks
         run_dir = Path(args.out) if args.out else Path("runs") / f"{config.dataset}-{config.model}-{stamp}"
     trainer = Trainer(config, run_dir, progress=False if args.no_progress else None)
     metrics = trainer.run(resume=bool(args.resume))
@@ -234,6 +239,19 @@ def _graph(args) -> int:
     return 0
 
 
+def _fail(command: str, text: str, code: int) -> int:
+    """Print the failure's line on stderr and return its exit status. Under a launcher of several processes:
+    under this rank's name, and every rank of the job ends with ``code`` (the others may be waiting for this one
+    in an allreduce)."""
+    from softgrad import communication
+
+    line = f"softgrad {command}: {printable(text)}"
+    if communication.launcher_size() > 1:
+        communication.abort(line, code)
+    print(line, file=sys.stderr)
+    return code
+
+
 COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "explain": _explain, "graph": _graph}
 
 
@@ -245,17 +263,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except TrainingDiverged as error:
-        print(f"softgrad {args.command}: {printable(error)}", file=sys.stderr)
-        return EXIT_DIVERGED
+        return _fail(args.command, str(error), EXIT_DIVERGED)
     except BrokenPipeError:  # the output was piped into a reader that stopped early (`| head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
     except (ValueError, OSError, ImportError) as error:  # OSError: missing, unreadable or unwritable files, network
-        print(f"softgrad {args.command}: error: {printable(error)}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(args.command, f"error: {error}", EXIT_ERROR)
     except KeyboardInterrupt:
-        print(f"softgrad {args.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _fail(args.command, "interrupted", EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,22 @@ Extending a run. ``--resume`` with a larger ``--epochs`` recomputes the schedule
 or step schedule then continues from where a run of the new length would be at that step (for a cosine run
 that had decayed towards 0, the rate rises again), so the result matches neither the old run nor a run
 trained for the new length from the start. The loop says so when it happens.
+
+Several processes (``mpiexec -n N softgrad train``, data parallel). Every rank builds the same model, then
+takes rank 0's weights and optimizer state (``nn.distributed.broadcast_parameters``); each step, each rank
+computes the gradients of its stride of the global batch of ``batch_size`` (``DataLoader(num_shards=N,
+shard_id=rank)``), and one allreduce (``nn.DistributedGradReducer``) gives every rank the gradient of the
+mean loss over the whole global batch, weighted by the ranks' sample counts, together with the batch's loss,
+its correct predictions and whether any rank asked to stop. So every rank applies the same update, takes the
+same decisions (a non-finite loss, Ctrl-C, a request_stop() on any rank, effective after the next step) and
+N processes step as one process at the same global batch, up to the order of summation: keep ``--lr`` when
+you add processes at the same ``--batch-size``; scaling ``--batch-size`` by N calls for ``--lr`` × N (Goyal
+et al.'s linear rule, with warm-up). Dropout masks come from per-rank generators spawned from the seed (so a
+run with dropout differs from one process's); BatchNorm statistics are each rank's own (the moving averages
+saved are rank 0's; ``softgrad train``'s models have none). The test set is evaluated sharded and summed.
+Rank 0 alone writes files, logs and shows the progress bar. ``--resume`` reads the checkpoint on every rank
+(so the run directory must be visible to all: a shared filesystem); with the same N it continues exactly,
+with another N it continues the same weights, optimizer state and data order, but fresh dropout streams.
 """
 
 from __future__ import annotations
@@ -37,10 +53,11 @@ from typing import Callable
 
 import numpy as np
 
-from softgrad import optim
+from softgrad import communication, optim
 from softgrad._files import atomic_write_text, check_writable, remove_stale_temp_files
 from softgrad.autodiff import value_and_grad
 from softgrad.data import DataLoader
+from softgrad.nn.distributed import DistributedGradReducer, broadcast_optimizer_state, broadcast_parameters
 from softgrad.random import Generator
 from softgrad.training import checkpoint, jsonfiles, plots
 from softgrad.training.config import TrainConfig
@@ -133,6 +150,9 @@ class Trainer:
         self.progress = progress
         self.on_step = on_step
         self.stop_requested = False
+        self.rank, self.world_size = communication.get_rank(), communication.get_group_size()
+        if self.rank != 0:  # rank 0 alone talks to the user
+            self.log, self.progress = (lambda line: None), False
 
     def request_stop(self) -> None:
         self.stop_requested = True
@@ -147,10 +167,14 @@ class Trainer:
             _check_finite_images(images, f"the {config.dataset} {split} images")
         config.input_shape, config.num_classes, config.class_names = x_train.shape[1:], len(classes), classes
         init_generator, self.dropout_generator = Generator(config.seed).spawn(2)
+        if self.world_size > 1:
+            self.dropout_generator = self._rank_dropout_generators()[self.rank]
         self.model = build_model(config, init_generator, self.dropout_generator)
         self.loss_fn = make_loss(config.loss, config.num_classes)
         self.optimizer = make_optimizer(config, self.model.trainable_params())
-        self.loader = DataLoader((x_train, y_train), config.batch_size, shuffle=True, seed=config.seed)
+        self.loader = DataLoader((x_train, y_train), config.batch_size, shuffle=True, seed=config.seed,
+                                 num_shards=self.world_size, shard_id=self.rank)
+        self.reducer = DistributedGradReducer(self.optimizer.parameters) if self.world_size > 1 else None
         self.schedule = make_schedule(config, self.optimizer, len(self.loader))
         self.step_fn = value_and_grad(self._loss_and_logits, None, weights=self.optimizer.parameters, has_aux=True)
         self.epoch = 0  # epochs completed
@@ -161,6 +185,15 @@ class Trainer:
         self.seconds = 0.0  # training time of previous sessions of this run
         self.saved_at: str | None = None  # where the checkpoint on disk stands
 
+    def _rank_dropout_generators(self) -> list[Generator]:
+        """One dropout generator per rank, spawned from the seed's (one process keeps the seed's own)."""
+        return Generator(self.config.seed).spawn(2)[1].spawn(self.world_size)
+
+    def _synchronise(self) -> None:
+        """Every rank takes rank 0's weights (moving averages included) and optimizer state."""
+        broadcast_parameters(list(self.model.get_parameters()))
+        broadcast_optimizer_state(self.optimizer)
+
     def _loss_and_logits(self, x, y):
         logits = self.model(x)
         return self.loss_fn(logits, y), logits
@@ -169,6 +202,8 @@ class Trainer:
         return {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
                 "history": self.history, "running": self.running, "seconds": self.seconds,
                 "dropout_generator": self.dropout_generator.state_dict(),
+                **({"rank_dropout_generators": communication.allgather_object(self.dropout_generator.state_dict())}
+                   if self.world_size > 1 else {}),
                 "schedule": self.schedule.state_dict() if self.schedule is not None else None}
 
     def _restore(self) -> None:
@@ -213,6 +248,8 @@ class Trainer:
             self.dropout_generator.load_state_dict(field(progress, "dropout_generator", "dict", where))
         except (ValueError, TypeError, KeyError, OverflowError) as error:
             raise ValueError(f"{where}: 'dropout_generator' is not the state of a generator ({error})") from None
+        if self.world_size > 1:
+            self._restore_rank_dropout(progress.get("rank_dropout_generators"), where)
         schedule = progress.get("schedule")
         if self.schedule is None:
             if schedule is not None:
@@ -225,6 +262,20 @@ class Trainer:
             self.schedule.load_state_dict({"last_epoch": last})
         self.epoch, self.step_in_epoch, self.global_step = epoch, step_in_epoch, global_step
         self.history, self.running, self.seconds = history, running, seconds
+
+    def _restore_rank_dropout(self, states, where: str) -> None:
+        """Each rank's own dropout stream when the checkpoint has one per rank of this run; otherwise (another
+        number of processes) fresh streams from the seed, which the log says."""
+        if isinstance(states, list) and len(states) == self.world_size:
+            try:
+                return self.dropout_generator.load_state_dict(states[self.rank])
+            except (ValueError, TypeError, KeyError, OverflowError) as error:
+                raise ValueError(f"{where}: 'rank_dropout_generators'[{self.rank}] is not the state of a generator "
+                                 f"({error})") from None
+        self.dropout_generator.load_state_dict(self._rank_dropout_generators()[self.rank].state_dict())
+        if self.config.dropout:
+            self.log(f"the checkpoint was not written by {self.world_size} processes: the dropout masks from here on "
+                     "differ from those of an uninterrupted run")
 
     def _refuse_to_resume_a_complete_run(self) -> None:
         """Training no epoch would only rewrite config.json: say how to extend the run instead."""
@@ -242,9 +293,13 @@ class Trainer:
             f"epoch {self.epoch + 1}, step {self.step_in_epoch}"
 
     def _save_checkpoint(self) -> None:
-        self._check_weights()
+        self._check_weights()  # on every rank: their weights are equal, so they agree
+        progress = self._progress_state()
+        if self.rank != 0:
+            self.saved_at = self._position()
+            return
         checkpoint.save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.model, self.optimizer.state_dict(),
-                                   self._progress_state())
+                                   progress)
         self.saved_at = self._position()
 
     def _diverged(self, what: str) -> TrainingDiverged:
@@ -280,27 +335,24 @@ class Trainer:
 
         Raises ValueError or OSError (with the file and the fix) for a bad config, run directory or dataset,
         before anything is written, and ``TrainingDiverged`` if the loss or the weights become non-finite."""
-        if not resume and (self.run_dir / CONFIG_FILE).exists():
-            raise FileExistsError(f"{self.run_dir} already holds a run; continue it with --resume {self.run_dir} "
-                                  "or pick another --out")
-        if resume and not (self.run_dir / CHECKPOINT_FILE).exists():
-            raise FileNotFoundError(f"{self.run_dir / CHECKPOINT_FILE} does not exist: nothing to resume (the run "
-                                    f"ended before its first checkpoint); start it again with another --out, or "
-                                    f"delete {self.run_dir}")
-        self._check_run_dir()
+        if self.rank == 0:  # alone: the others would see the files rank 0 starts writing
+            self._check_can_start(resume)
         self._setup()
         if resume:
             self._restore()
             self.log(f"resuming {self.run_dir} at epoch {self.epoch + 1}, step {self.step_in_epoch}")
+        self._synchronise()
         # the loop checks the loss and the weights itself (TrainingDiverged): NumPy's overflow warnings would
         # only add lines to its message
         with blas_threads(self.config.threads) as threads, np.errstate(over="ignore", invalid="ignore",
                                                                        divide="ignore"):
             self._record_threads(threads, resume)
-            self.config.save(self.run_dir / CONFIG_FILE)
+            if self.rank == 0:
+                self.config.save(self.run_dir / CONFIG_FILE)
             self.log(f"training {self.config.model} ({count_parameters(self.model):,} parameters) on "
                      f"{self.config.dataset}: {len(self.loader.dataset)} train / {len(self.y_test)} test images, "
-                     f"{self.config.epochs} epochs of {len(self.loader)} steps")
+                     f"{self.config.epochs} epochs of {len(self.loader)} steps"
+                     + (f", on {self.world_size} processes" if self.world_size > 1 else ""))
             with _stop_on_sigint(self):
                 while self.epoch < self.config.epochs:
                     session_start = time.perf_counter()
@@ -314,6 +366,17 @@ class Trainer:
                                  f"Continue with: softgrad train --resume {self.run_dir}")
                         return None
             return self._finish()
+
+    def _check_can_start(self, resume: bool) -> None:
+        """A new run's directory holds none, a resumed one has a checkpoint, and it can be written."""
+        if not resume and (self.run_dir / CONFIG_FILE).exists():
+            raise FileExistsError(f"{self.run_dir} already holds a run; continue it with --resume {self.run_dir} "
+                                  "or pick another --out")
+        if resume and not (self.run_dir / CHECKPOINT_FILE).exists():
+            raise FileNotFoundError(f"{self.run_dir / CHECKPOINT_FILE} does not exist: nothing to resume (the run "
+                                    f"ended before its first checkpoint); start it again with another --out, or "
+                                    f"delete {self.run_dir}")
+        self._check_run_dir()
 
     def _record_threads(self, threads: int | None, resume: bool) -> None:
         """The config records the BLAS threads that run, which the environment may cap (OPENBLAS_NUM_THREADS)."""
@@ -339,18 +402,11 @@ class Trainer:
         start = time.perf_counter()
         try:
             for x, y in batches:
-                (loss, logits), grads = self.step_fn(x, y)
-                loss = float(loss)
-                if not math.isfinite(loss):
-                    raise self._diverged(f"the training loss is {loss} at epoch {self.epoch + 1}, step "
-                                         f"{self.step_in_epoch + 1}")
-                self.optimizer(grads)
-                if self.schedule is not None:
-                    self.schedule.step()
+                loss_sum, correct, seen = self._step(x, y)
                 running = self.running
-                running["loss_sum"] += loss * len(y)
-                running["correct"] += int(np.count_nonzero(np.argmax(logits.numpy(), axis=-1) == y))
-                running["seen"] += len(y)
+                running["loss_sum"] += loss_sum
+                running["correct"] += correct
+                running["seen"] += seen
                 self.step_in_epoch += 1
                 self.global_step += 1
                 if bar is not None:
@@ -367,6 +423,52 @@ class Trainer:
             if bar is not None:
                 bar.close()
 
+    def _step(self, x, y) -> tuple[float, int, int]:
+        """One optimisation step on (x, y), this rank's share of the batch: the batch's loss sum, correct
+        predictions and samples, over every rank. The step is not applied if the loss is not finite."""
+        if self.reducer is None:
+            (loss, logits), grads = self.step_fn(x, y)
+            loss = float(loss)
+            correct = int(np.count_nonzero(np.argmax(logits.numpy(), axis=-1) == y))
+            loss_sum, seen = loss * len(y), len(y)
+        else:
+            grads, loss_sum, correct, seen = self._reduced_step(x, y)
+            loss = loss_sum / seen
+        if not math.isfinite(loss):
+            raise self._diverged(f"the training loss is {loss} at epoch {self.epoch + 1}, step "
+                                 f"{self.step_in_epoch + 1}")
+        self.optimizer(grads)
+        if self.schedule is not None:
+            self.schedule.step()
+        return loss_sum, correct, seen
+
+    def _reduced_step(self, x, y) -> tuple[tuple, float, int, int]:
+        """This rank's gradients of its mean loss, and its loss sum and correct count, reduced with every rank's
+        in one allreduce (weighted by sample counts), with the stop requests: any rank's stops them all."""
+        if len(y):
+            (loss, logits), grads = self.step_fn(x, y)
+            loss_sum, correct = float(loss) * len(y), np.count_nonzero(np.argmax(logits.numpy(), axis=-1) == y)
+        else:  # the epoch's last batch left this rank no sample: it still joins the allreduce, with weight 0
+            grads, loss_sum, correct = [np.zeros(p.shape, p.dtype) for p in self.optimizer.parameters], 0.0, 0
+        grads, (loss_sum, correct, seen, stop) = self.reducer.reduce(
+            grads, (loss_sum, correct, len(y), float(self.stop_requested)), weight=len(y))
+        self.stop_requested = stop > 0
+        return grads, loss_sum, round(correct), round(seen)
+
+    def _evaluate(self) -> tuple[float, float, np.ndarray]:
+        """(loss, accuracy, confusion matrix) on the test set; with several ranks each evaluates its stride of it
+        and one allreduce sums the loss and the matrix."""
+        classes = self.config.num_classes
+        if self.world_size == 1:
+            result = evaluate(self.model, self.loss_fn, self.x_test, self.y_test)
+            return result["loss"], result["accuracy"], confusion_matrix(self.y_test, result["predictions"], classes)
+        x, y = self.x_test[self.rank::self.world_size], self.y_test[self.rank::self.world_size]
+        result = evaluate(self.model, self.loss_fn, x, y)
+        local = confusion_matrix(y, result["predictions"], classes)
+        totals = communication.allreduce_sum_(np.concatenate([[result["loss"] * len(y)], local.ravel()]))
+        matrix, count = totals[1:].round().astype(np.int64).reshape(classes, classes), len(self.y_test)
+        return totals[0] / max(count, 1), float(np.trace(matrix)) / max(count, 1), matrix
+
     def _progress_bar(self):
         if self.progress is False:
             return None
@@ -378,12 +480,12 @@ class Trainer:
 
     def _end_epoch(self) -> None:
         start = time.perf_counter()
-        result = evaluate(self.model, self.loss_fn, self.x_test, self.y_test)
+        test_loss, test_accuracy, _ = self._evaluate()
         running = self.running
         seconds = running["seconds"] + time.perf_counter() - start
         row = {"epoch": self.epoch + 1, "train_loss": running["loss_sum"] / running["seen"],
-               "train_accuracy": running["correct"] / running["seen"], "test_loss": result["loss"],
-               "test_accuracy": result["accuracy"], "lr": self.optimizer.lr, "seconds": seconds}
+               "train_accuracy": running["correct"] / running["seen"], "test_loss": test_loss,
+               "test_accuracy": test_accuracy, "lr": self.optimizer.lr, "seconds": seconds}
         for key in HISTORY_KEYS:
             self.history[key].append(row[key])
         self.log(f"epoch {row['epoch']:>3}/{self.config.epochs}  train loss {row['train_loss']:.4f} "
@@ -395,19 +497,20 @@ class Trainer:
 
     def _finish(self) -> dict:
         config, run_dir = self.config, self.run_dir
-        result = evaluate(self.model, self.loss_fn, self.x_test, self.y_test)
-        matrix = confusion_matrix(self.y_test, result["predictions"], config.num_classes)
-        metrics = {"test_accuracy": result["accuracy"], "test_loss": result["loss"], "seconds": self.seconds,
+        test_loss, test_accuracy, matrix = self._evaluate()
+        metrics = {"test_accuracy": test_accuracy, "test_loss": test_loss, "seconds": self.seconds,
                    "epochs": self.epoch, "steps": self.global_step, "num_parameters": count_parameters(self.model),
                    "history": self.history, "confusion_matrix": matrix.tolist()}
         self._check_weights()
+        if self.rank != 0:
+            return metrics
         checkpoint.save_model(run_dir / MODEL_FILE, self.model)
         atomic_write_text(run_dir / METRICS_FILE, jsonfiles.dumps(metrics, indent=2) + "\n")
         title = f"{config.model} on {config.dataset}"
         plots.plot_curves(self.history, run_dir / CURVES_FILE, title=title)
         plots.plot_confusion(matrix, config.class_names, run_dir / CONFUSION_FILE,
-                             title=f"{title}: test accuracy {100 * result['accuracy']:.2f}%")
-        self.log(f"test accuracy {100 * result['accuracy']:.2f}%  (test loss {result['loss']:.4f}, "
+                             title=f"{title}: test accuracy {100 * test_accuracy:.2f}%")
+        self.log(f"test accuracy {100 * test_accuracy:.2f}%  (test loss {test_loss:.4f}, "
                  f"{self.seconds:.1f}s of training)")
         self.log(f"run directory: {run_dir}")
         return metrics
