@@ -399,6 +399,131 @@ bad("scheduler.load_state_dict(unknown)", lambda: optim.StepLR(opt(), 2).load_st
     ValueError, "state", "'gamma'")
 bad("scheduler.load_state_dict(empty)", lambda: optim.StepLR(opt(), 2).load_state_dict({}), ValueError, "last_epoch")
 
+# ----- optimizers, groups, schedules and clipping of issue #16 -----
+
+for _make, _name, _value, _error in [
+    (lambda v: optim.Momentum(params((2,)), v, 0.9), "learning_rate", NAN, ValueError),
+    (lambda v: optim.Momentum(params((2,)), v, 0.9), "learning_rate", [0.1, 0.01], TypeError),
+    (lambda v: optim.Momentum(params((2,)), 0.1, v), "momentum", -0.1, ValueError),
+    (lambda v: optim.Momentum(params((2,)), 0.1, v), "momentum", INF, ValueError),
+    (lambda v: optim.Momentum(params((2,)), 0.1, 0.9, weight_decay=v), "weight_decay", -1.0, ValueError),
+    (lambda v: optim.Momentum(params((2,)), 0.1, 0.9, loss_scale=v), "loss_scale", 0.0, ValueError),
+    (lambda v: optim.Momentum(params((2,)), 0.1, 0.9, loss_scale=v), "loss_scale", NAN, ValueError),
+    (lambda v: optim.Momentum(params((2,)), 0.1, 0.9, use_nesterov=v), "use_nesterov", 1, TypeError),
+    (lambda v: optim.RMSprop(params((2,)), lr=v), "lr", INF, ValueError),
+    (lambda v: optim.RMSprop(params((2,)), alpha=v), "alpha", 1.5, ValueError),
+    (lambda v: optim.RMSprop(params((2,)), alpha=v), "alpha", NAN, ValueError),
+    (lambda v: optim.RMSprop(params((2,)), eps=v), "eps", -1e-8, ValueError),
+    (lambda v: optim.RMSprop(params((2,)), momentum=v), "momentum", -0.9, ValueError),
+    (lambda v: optim.RMSprop(params((2,)), weight_decay=v), "weight_decay", NAN, ValueError),
+    (lambda v: optim.RMSprop(params((2,)), centered=v), "centered", "yes", TypeError),
+    (lambda v: optim.RMSprop(params((2,)), maximize=v), "maximize", None, TypeError),
+    (lambda v: optim.Adagrad(params((2,)), lr=v), "lr", -0.01, ValueError),
+    (lambda v: optim.Adagrad(params((2,)), lr_decay=v), "lr_decay", -0.1, ValueError),
+    (lambda v: optim.Adagrad(params((2,)), lr_decay=v), "lr_decay", INF, ValueError),
+    (lambda v: optim.Adagrad(params((2,)), initial_accumulator_value=v), "initial_accumulator_value", -1.0,
+     ValueError),
+    (lambda v: optim.Adagrad(params((2,)), initial_accumulator_value=v), "initial_accumulator_value", NAN,
+     ValueError),
+    (lambda v: optim.Adagrad(params((2,)), eps=v), "eps", NAN, ValueError),
+    (lambda v: optim.Adagrad(params((2,)), weight_decay=v), "weight_decay", "0", TypeError),
+    (lambda v: optim.Adadelta(params((2,)), lr=v), "lr", NAN, ValueError),
+    (lambda v: optim.Adadelta(params((2,)), rho=v), "rho", 1.1, ValueError),
+    (lambda v: optim.Adadelta(params((2,)), rho=v), "rho", -0.1, ValueError),
+    (lambda v: optim.Adadelta(params((2,)), eps=v), "eps", INF, ValueError),
+    (lambda v: optim.Adadelta(params((2,)), weight_decay=v), "weight_decay", -0.5, ValueError),
+    (lambda v: optim.SGD([{"params": params((2,)), "lr": v}], lr=0.1), "lr", NAN, ValueError),
+    (lambda v: optim.Adam([{"params": params((2,)), "weight_decay": v}]), "weight_decay", -1.0, ValueError),
+    (lambda v: optim.Adam([{"params": params((2,)), "betas": v}]), "betas", (0.9,), ValueError),
+    (lambda v: optim.RMSprop([{"params": params((2,)), "alpha": v}]), "alpha", INF, ValueError),
+    (lambda v: optim.Momentum([{"params": params((2,)), "weight_decay": v}], 0.1, 0.9), "weight_decay", NAN,
+     ValueError),
+    (lambda v: optim.ExponentialLR(opt(), gamma=v), "gamma", NAN, ValueError),
+    (lambda v: optim.ExponentialLR(opt(), gamma=v), "gamma", 0.0, ValueError),
+    (lambda v: optim.ExponentialLR(opt(), gamma=v), "gamma", INF, ValueError),
+    (lambda v: optim.MultiStepLR(opt(), [2, 4], gamma=v), "gamma", -0.1, ValueError),
+    (lambda v: optim.MultiStepLR(opt(), v), "milestones", 3, TypeError),
+    (lambda v: optim.MultiStepLR(opt(), [2, v]), "milestones[1]", 2.5, TypeError),
+    (lambda v: optim.MultiStepLR(opt(), [2, v]), "milestones[1]", -1, ValueError),
+    (lambda v: optim.OneCycleLR(opt(), max_lr=v, total_steps=10), "max_lr", NAN, ValueError),
+    (lambda v: optim.OneCycleLR(opt(), max_lr=v, total_steps=10), "max_lr", [0.1, 0.2], ValueError),
+    (lambda v: optim.OneCycleLR(opt(), 0.1, total_steps=v), "total_steps", 0, ValueError),
+    (lambda v: optim.OneCycleLR(opt(), 0.1, total_steps=v), "total_steps", 10.0, TypeError),
+    (lambda v: optim.OneCycleLR(opt(), 0.1, epochs=v, steps_per_epoch=3), "epochs", -2, ValueError),
+    (lambda v: optim.OneCycleLR(opt(), 0.1, epochs=2), "steps_per_epoch", None, ValueError),
+    (lambda v: optim.OneCycleLR(opt(), 0.1, 10, pct_start=v), "pct_start", 1.5, ValueError),
+    (lambda v: optim.OneCycleLR(opt(), 0.1, 10, pct_start=v), "pct_start", NAN, ValueError),
+    (lambda v: optim.OneCycleLR(opt(), 0.1, 10, pct_start=v), "pct_start", 0.1, ValueError),
+    (lambda v: optim.OneCycleLR(opt(), 0.1, 10, anneal_strategy=v), "anneal_strategy", "cosine", ValueError),
+    (lambda v: optim.OneCycleLR(opt(), 0.1, 10, div_factor=v), "div_factor", 0.0, ValueError),
+    (lambda v: optim.OneCycleLR(opt(), 0.1, 10, final_div_factor=v), "final_div_factor", INF, ValueError),
+    (lambda v: optim.OneCycleLR(opt(), 0.1, 10, base_momentum=v), "base_momentum", 1.0, ValueError),
+    (lambda v: optim.OneCycleLR(opt(), 0.1, 10, max_momentum=v), "max_momentum", NAN, ValueError),
+    (lambda v: optim.OneCycleLR(opt(), 0.1, 10, three_phase=v), "three_phase", "no", TypeError),
+    (lambda v: optim.ReduceLROnPlateau(opt(), mode=v), "mode", "minimum", ValueError),
+    (lambda v: optim.ReduceLROnPlateau(opt(), factor=v), "factor", 1.0, ValueError),
+    (lambda v: optim.ReduceLROnPlateau(opt(), factor=v), "factor", NAN, ValueError),
+    (lambda v: optim.ReduceLROnPlateau(opt(), patience=v), "patience", -1, ValueError),
+    (lambda v: optim.ReduceLROnPlateau(opt(), patience=v), "patience", 2.0, TypeError),
+    (lambda v: optim.ReduceLROnPlateau(opt(), threshold=v), "threshold", INF, ValueError),
+    (lambda v: optim.ReduceLROnPlateau(opt(), threshold_mode=v), "threshold_mode", "relative", ValueError),
+    (lambda v: optim.ReduceLROnPlateau(opt(), cooldown=v), "cooldown", -3, ValueError),
+    (lambda v: optim.ReduceLROnPlateau(opt(), min_lr=v), "min_lr", -0.1, ValueError),
+    (lambda v: optim.ReduceLROnPlateau(opt(), min_lr=v), "min_lr", [0.1, 0.2], ValueError),
+    (lambda v: optim.ReduceLROnPlateau(opt(), eps=v), "eps", NAN, ValueError),
+    (lambda v: optim.clip_by_global_norm((X23,), clip_norm=v), "clip_norm", 0.0, ValueError),
+    (lambda v: optim.clip_by_global_norm((X23,), clip_norm=v), "clip_norm", NAN, ValueError),
+    (lambda v: optim.clip_by_global_norm((X23,), use_norm=v), "use_norm", INF, ValueError),
+    (lambda v: optim.clip_grad_norm_((X23,), max_norm=v), "max_norm", NAN, ValueError),
+    (lambda v: optim.clip_grad_norm_((X23,), max_norm=v), "max_norm", -1.0, ValueError),
+    (lambda v: optim.clip_grad_norm_((X23,), 1.0, norm_type=v), "norm_type", 0.0, ValueError),
+    (lambda v: optim.clip_grad_norm_((X23,), 1.0, norm_type=v), "norm_type", "two", TypeError),
+    (lambda v: optim.clip_grad_norm_((X23,), 1.0, error_if_nonfinite=v), "error_if_nonfinite", 1, TypeError),
+]:
+    bad(f"{_name}={_value!r}", lambda c=_make, v=_value: c(v), _error, _name, repr(_value))
+
+bad("Momentum(no momentum)", lambda: optim.Momentum(params((2,)), 0.1), TypeError, "momentum")
+bad("group without params", lambda: optim.SGD([{"lr": 0.1}], lr=0.1), ValueError, "params[0]", "'params'")
+bad("group unknown key", lambda: optim.SGD([{"params": params((2,)), "betas": (0.9, 0.9)}], lr=0.1), ValueError,
+    "params[0]", "'betas'")
+bad("group grad_centralization", lambda: optim.Momentum([{"params": params((2,)), "grad_centralization": True}],
+                                                       0.1, 0.9), ValueError, "grad_centralization")
+bad("group params ndarray", lambda: optim.Adam([{"params": np.ones(2)}]), TypeError, "params[0]['params']",
+    "ndarray")
+bad("group params empty", lambda: optim.Adam([{"params": []}]), ValueError, "params[0]['params']", "no parameters")
+bad("one group dict", lambda: optim.Adam({"params": params((2,))}), TypeError, "params", "dict", "[group]")
+bad("groups and Parameters mixed", lambda: optim.Adam([{"params": params((2,))}, params((2,))[0]]), TypeError,
+    "Parameters", "dict")
+bad("order_params with params", lambda: optim.Momentum([{"params": params((2,)), "order_params": params((2,))}],
+                                                       0.1, 0.9), ValueError, "order_params", "'params'")
+bad("order_params missing one", lambda: optim.Momentum([{"params": params((2,), (3,))},
+                                                        {"order_params": params((2,))}], 0.1, 0.9), ValueError,
+    "order_params", "1: ['p0']")
+bad("optimizer.lr = nan", lambda: setattr(sgd(), "lr", NAN), ValueError, "lr", "nan")
+bad("optimizer.momentum = -1", lambda: setattr(sgd(), "momentum", -1.0), ValueError, "momentum", "-1.0")
+bad("load_state_dict(param_groups count)", lambda: sgd().load_state_dict({"step_count": 0, "state": [{}],
+                                                                          "param_groups": []}),
+    ValueError, "0 parameter group(s)", "has 1")
+bad("load_state_dict(lr beside param_groups)", lambda: sgd().load_state_dict(
+    dict(sgd().state_dict(), param_groups=[{"lr": 0.1}])), ValueError, "param_groups", "'lr'")
+bad("OneCycleLR(Adagrad)", lambda: optim.OneCycleLR(optim.Adagrad(params((2,))), 0.1, 10), ValueError,
+    "cycle_momentum", "Adagrad")
+bad("OneCycleLR(not an optimizer)", lambda: optim.OneCycleLR(None, 0.1, 10), TypeError, "optimizer", "None")
+bad("OneCycleLR(no total)", lambda: optim.OneCycleLR(opt(), 0.1), ValueError, "total_steps", "epochs")
+bad("ReduceLROnPlateau.step(str)", lambda: optim.ReduceLROnPlateau(opt()).step("low"), TypeError, "metrics", "'low'")
+bad("ReduceLROnPlateau.step()", lambda: optim.ReduceLROnPlateau(opt()).step(None), TypeError, "metrics", "None")
+bad("ReduceLROnPlateau.load_state_dict(best nan)", lambda: optim.ReduceLROnPlateau(opt()).load_state_dict(
+    dict(optim.ReduceLROnPlateau(opt()).state_dict(), best=NAN)), ValueError, "best", "nan")
+bad("ReduceLROnPlateau.load_state_dict(unknown)", lambda: optim.ReduceLROnPlateau(opt()).load_state_dict(
+    {"last_epoch": 1, "factor": 0.5}), ValueError, "state", "'factor'")
+bad("ReduceLROnPlateau.load_state_dict(counter)", lambda: optim.ReduceLROnPlateau(opt()).load_state_dict(
+    dict(optim.ReduceLROnPlateau(opt()).state_dict(), num_bad_epochs=-1)), ValueError, "num_bad_epochs", "-1")
+bad("clip_grad_norm_(Tensor)", lambda: optim.clip_grad_norm_(sg.Tensor(X23), 1.0), TypeError, "tuple", "(g,)")
+bad("clip_by_global_norm(str gradient)", lambda: optim.clip_by_global_norm(("ab",)), TypeError, "gradient 0",
+    "'ab'")
+bad("clip_grad_norm_(int gradient)", lambda: optim.clip_grad_norm_((np.arange(3),), 1.0), TypeError, "gradient 0",
+    "floating")
+
 # ----- transforms -----
 
 W = sg.Parameter(np.ones(2, np.float32), name="w")
@@ -504,6 +629,15 @@ for _value in (-1, 1.5, "0", True):
         repr(_value))
 bad("DataLoader(shuffle='yes')", lambda: DataLoader(np.ones(4), 2, shuffle="yes"), TypeError, "shuffle", "'yes'")
 bad("DataLoader(drop_last=1)", lambda: DataLoader(np.ones(4), 2, drop_last=1), TypeError, "drop_last", "1")
+bad("DataLoader(num_shards alone)", lambda: DataLoader(np.ones(4), 2, num_shards=2), ValueError, "shard_id", "None")
+bad("DataLoader(shard_id=num_shards)", lambda: DataLoader(np.ones(4), 2, num_shards=2, shard_id=2), ValueError,
+    "shard_id", "shard_id=2")
+bad("DataLoader(num_shards=1.5)", lambda: DataLoader(np.ones(4), 2, num_shards=1.5, shard_id=0), ValueError,
+    "num_shards", "1.5")
+bad("DistributedGradReducer(arrays)", lambda: sg.nn.DistributedGradReducer([np.ones(2)]), TypeError, "parameters[0]",
+    "ndarray")
+bad("DistributedGradReducer(mean='yes')", lambda: sg.nn.DistributedGradReducer([], mean="yes"), TypeError, "mean",
+    "'yes'")
 bad("DataLoader.set_epoch(-1)", lambda: DataLoader(np.ones(4), 2).set_epoch(-1), ValueError, "epoch", "-1")
 bad("DataLoader.set_epoch(1.5)", lambda: DataLoader(np.ones(4), 2).set_epoch(1.5), ValueError, "epoch", "1.5")
 bad("ArrayDataset()", lambda: ArrayDataset(), ValueError, "ArrayDataset", "none")

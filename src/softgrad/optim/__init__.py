@@ -1,5 +1,6 @@
 """softgrad.optim: optimizers that update Parameters in place (``optimizer(grads)`` or ``optimizer.step(grads)``)
-with PyTorch's update rules, and learning-rate schedules.
+with PyTorch's update rules (and MindSpore's Momentum), parameter groups, learning-rate schedules and gradient
+clipping.
 
 A training step::
 
@@ -8,10 +9,18 @@ A training step::
     optimizer(grads)
 """
 
+from softgrad.optim.adagrad import Adadelta, Adagrad
 from softgrad.optim.adam import Adam, AdamW
-from softgrad.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR, StepLR
+from softgrad.optim.clip import clip_by_global_norm, clip_grad_norm_
+from softgrad.optim.lr_scheduler import (CosineAnnealingLR, ExponentialLR, LinearLR, LRScheduler, MultiStepLR,
+                                         SequentialLR, StepLR)
+from softgrad.optim.momentum import Momentum
+from softgrad.optim.one_cycle import OneCycleLR
 from softgrad.optim.optimizer import Optimizer, parameter_array
+from softgrad.optim.plateau import ReduceLROnPlateau
+from softgrad.optim.rmsprop import RMSprop
 from softgrad.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "LRScheduler", "StepLR", "CosineAnnealingLR", "LinearLR",
-           "SequentialLR", "parameter_array"]
+__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "LRScheduler", "StepLR",
+           "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "SequentialLR", "OneCycleLR",
+           "ReduceLROnPlateau", "clip_by_global_norm", "clip_grad_norm_", "parameter_array"]

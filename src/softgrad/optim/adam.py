@@ -6,7 +6,16 @@ import math
 
 import numpy as np
 
-from softgrad.optim.optimizer import Optimizer, check_bool, check_real
+from softgrad.optim.checks import check_bool, check_real
+from softgrad.optim.optimizer import Optimizer
+
+
+def check_betas(owner: str, betas) -> tuple[float, float]:
+    """``betas`` as a pair of floats in [0, 1)."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"{owner}: betas must be a pair (beta1, beta2) of numbers in [0, 1), e.g. (0.9, 0.999); "
+                         f"got {betas!r}")
+    return tuple(check_real(owner, f"betas[{i}]", beta, 0.0, 1.0, high_open=True) for i, beta in enumerate(betas))
 
 
 class Adam(Optimizer):
@@ -28,45 +37,38 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
                  amsgrad: bool = False):
-        super().__init__(params, lr)
-        self.__dict__.update(self.check_hyperparameters(betas=betas, eps=eps, weight_decay=weight_decay,
-                                                        amsgrad=amsgrad))
+        super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
-    def check_hyperparameters(self, *, betas, eps, weight_decay, amsgrad):
-        name = type(self).__name__
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"{name}: betas must be a pair (beta1, beta2) of numbers in [0, 1), e.g. (0.9, 0.999); "
-                             f"got {betas!r}")
-        return {"betas": tuple(check_real(name, f"betas[{i}]", beta, 0.0, 1.0, high_open=True)
-                               for i, beta in enumerate(betas)),
-                "eps": check_real(name, "eps", eps),
-                "weight_decay": check_real(name, "weight_decay", weight_decay),
-                "amsgrad": check_bool(name, "amsgrad", amsgrad)}
+    def check_hyperparameters(self, owner, *, betas, eps, weight_decay, amsgrad):
+        return {"betas": check_betas(owner, betas),
+                "eps": check_real(owner, "eps", eps),
+                "weight_decay": check_real(owner, "weight_decay", weight_decay),
+                "amsgrad": check_bool(owner, "amsgrad", amsgrad)}
 
-    def state_names(self, hyperparameters):
-        return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if hyperparameters["amsgrad"] else ())
+    def state_names(self, group):
+        return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
 
-    def update(self, array, grad, state):
-        beta1, beta2 = self.betas
-        if self.weight_decay:
+    def update(self, array, grad, state, group):
+        (beta1, beta2), lr, weight_decay = group["betas"], group["lr"], group["weight_decay"]
+        if weight_decay:
             if self.decoupled_weight_decay:
-                array *= 1 - self.lr * self.weight_decay
+                array *= 1 - lr * weight_decay
             else:
-                grad = grad + self.weight_decay * array
+                grad = grad + weight_decay * array
         if not state:
             state["exp_avg"] = np.zeros_like(array)
             state["exp_avg_sq"] = np.zeros_like(array)
-            if self.amsgrad:
+            if group["amsgrad"]:
                 state["max_exp_avg_sq"] = np.zeros_like(array)
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m += (1 - beta1) * (grad - m)
         v *= beta2
         v += (1 - beta2) * grad * grad
-        if self.amsgrad:
+        if group["amsgrad"]:
             v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         t = self.step_count
-        step_size = self.lr / (1 - beta1 ** t)
-        denom = np.sqrt(v) / math.sqrt(1 - beta2 ** t) + self.eps
+        step_size = lr / (1 - beta1 ** t)
+        denom = np.sqrt(v) / math.sqrt(1 - beta2 ** t) + group["eps"]
         array -= step_size * (m / denom)
 
 

@@ -1,6 +1,7 @@
-"""Learning-rate schedules, PyTorch-style: a scheduler sets ``optimizer.lr``, and ``scheduler.step()`` advances
-it by one (an epoch or an iteration: the caller decides). Each is a closed form of the step count t, so
-``state_dict()`` is just t and a resumed schedule continues exactly.
+"""Learning-rate schedules, PyTorch-style: a scheduler sets the learning rate of every parameter group of its
+optimizer, each from that group's ``initial_lr``, and ``scheduler.step()`` advances it by one (an epoch or an
+iteration: the caller decides). Each is a closed form of the step count t, so ``state_dict()`` is just t and a
+resumed schedule continues exactly (``ReduceLROnPlateau``, which follows a metric, is in ``plateau.py``).
 
 >>> import softgrad as sg
 >>> opt = sg.optim.SGD([sg.Parameter(sg.ops.zeros(1), name='w')], lr=1.0)
@@ -19,31 +20,42 @@ from __future__ import annotations
 import bisect
 import math
 
-from softgrad.optim.optimizer import Optimizer, check_integer, check_known_keys, check_real
+from softgrad.optim.checks import check_integer, check_known_keys, check_real
+from softgrad.optim.optimizer import Optimizer
+
+
+def check_optimizer(owner: str, optimizer) -> Optimizer:
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{owner}: optimizer must be a softgrad.optim Optimizer, got {type(optimizer).__name__} "
+                        f"{optimizer!r:.80}")
+    return optimizer
 
 
 class LRScheduler:
-    """Base class: subclasses define ``lr_at(t)``, the learning rate after t steps, from ``base_lr``
-    (the optimizer's ``initial_lr``). Creating a scheduler sets the optimizer to ``lr_at(0)``."""
+    """Base class: subclasses define ``lr_at(t, i)``, the learning rate of parameter group i after t steps, from
+    ``base_lrs[i]`` (that group's ``initial_lr``). Creating a scheduler sets every group to ``lr_at(0, i)``."""
 
     def __init__(self, optimizer: Optimizer):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(self).__name__}: optimizer must be a softgrad.optim Optimizer, got "
-                            f"{type(optimizer).__name__} {optimizer!r:.80}")
-        self.optimizer = optimizer
-        self.base_lr = optimizer.initial_lr
+        self.optimizer = check_optimizer(type(self).__name__, optimizer)
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = 0
-        optimizer.lr = self.lr_at(0)
+        self._apply(0)
 
-    def lr_at(self, t: int) -> float:
+    def lr_at(self, t: int, i: int = 0) -> float:
         raise NotImplementedError
 
-    def step(self) -> None:
-        self.last_epoch += 1
-        self.optimizer.lr = self.lr_at(self.last_epoch)
+    def _apply(self, t: int) -> None:
+        """Set every parameter group to its value at step t."""
+        for i, group in enumerate(self.optimizer.param_groups):
+            group["lr"] = self.lr_at(t, i)
 
-    def get_last_lr(self) -> float:
-        return self.optimizer.lr
+    def step(self) -> None:
+        self._apply(self.last_epoch + 1)
+        self.last_epoch += 1
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rate of each parameter group, as PyTorch returns it."""
+        return [group["lr"] for group in self.optimizer.param_groups]
 
     def state_dict(self) -> dict:
         return {"last_epoch": self.last_epoch}
@@ -53,8 +65,9 @@ class LRScheduler:
         check_known_keys(owner, "state", state, ("last_epoch",))
         if "last_epoch" not in state:
             raise ValueError(f"{owner}: the state lacks 'last_epoch'; pass what scheduler.state_dict() returned")
-        self.last_epoch = check_integer(owner, "last_epoch", state["last_epoch"], 0)
-        self.optimizer.lr = self.lr_at(self.last_epoch)
+        last_epoch = check_integer(owner, "last_epoch", state["last_epoch"], 0)
+        self._apply(last_epoch)
+        self.last_epoch = last_epoch
 
 
 class StepLR(LRScheduler):
@@ -65,8 +78,8 @@ class StepLR(LRScheduler):
         self.gamma = check_real("StepLR", "gamma", gamma, low_open=True)
         super().__init__(optimizer)
 
-    def lr_at(self, t: int) -> float:
-        return self.base_lr * self.gamma ** (t // self.step_size)
+    def lr_at(self, t: int, i: int = 0) -> float:
+        return self.base_lrs[i] * self.gamma ** (t // self.step_size)
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -77,8 +90,8 @@ class CosineAnnealingLR(LRScheduler):
         self.eta_min = check_real("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer)
 
-    def lr_at(self, t: int) -> float:
-        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
+    def lr_at(self, t: int, i: int = 0) -> float:
+        return self.eta_min + (self.base_lrs[i] - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
 
 
 class LinearLR(LRScheduler):
@@ -92,9 +105,9 @@ class LinearLR(LRScheduler):
         self.total_iters = check_integer("LinearLR", "total_iters", total_iters, 1)
         super().__init__(optimizer)
 
-    def lr_at(self, t: int) -> float:
+    def lr_at(self, t: int, i: int = 0) -> float:
         fraction = min(t, self.total_iters) / self.total_iters
-        return self.base_lr * (self.start_factor + (self.end_factor - self.start_factor) * fraction)
+        return self.base_lrs[i] * (self.start_factor + (self.end_factor - self.start_factor) * fraction)
 
 
 class SequentialLR(LRScheduler):
@@ -117,7 +130,34 @@ class SequentialLR(LRScheduler):
         self.schedulers, self.milestones = list(schedulers), milestones
         super().__init__(optimizer)
 
-    def lr_at(self, t: int) -> float:
+    def lr_at(self, t: int, i: int = 0) -> float:
         index = bisect.bisect_right(self.milestones, t)
         start = self.milestones[index - 1] if index else 0
-        return self.schedulers[index].lr_at(t - start)
+        return self.schedulers[index].lr_at(t - start, i)
+
+
+class ExponentialLR(LRScheduler):
+    """lr = base · γᵗ."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float):
+        self.gamma = check_real("ExponentialLR", "gamma", gamma, low_open=True)
+        super().__init__(optimizer)
+
+    def lr_at(self, t: int, i: int = 0) -> float:
+        return self.base_lrs[i] * self.gamma ** t
+
+
+class MultiStepLR(LRScheduler):
+    """lr = base · γ^(number of milestones ≤ t): ×γ at each milestone (a milestone given twice counts twice, as in
+    PyTorch)."""
+
+    def __init__(self, optimizer: Optimizer, milestones: list[int], gamma: float = 0.1):
+        if not isinstance(milestones, (list, tuple)):
+            raise TypeError(f"MultiStepLR: milestones must be a list of step counts, got {milestones!r:.80}")
+        self.milestones = sorted(check_integer("MultiStepLR", f"milestones[{i}]", m, 0)
+                                 for i, m in enumerate(milestones))
+        self.gamma = check_real("MultiStepLR", "gamma", gamma, low_open=True)
+        super().__init__(optimizer)
+
+    def lr_at(self, t: int, i: int = 0) -> float:
+        return self.base_lrs[i] * self.gamma ** bisect.bisect_right(self.milestones, t)

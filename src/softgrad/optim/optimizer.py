@@ -1,23 +1,24 @@
-"""``Optimizer``: the base of every optimizer. It holds the Parameters, the learning rate and a per-parameter
-state of ndarrays; ``optimizer(grads)`` (MindSpore) or ``optimizer.step(grads)`` (PyTorch, with the grads
-passed in) updates every Parameter's array in place.
+"""``Optimizer``: the base of every optimizer. It holds the Parameters in parameter groups (each with its
+learning rate and hyperparameters) and a per-parameter state of ndarrays; ``optimizer(grads)`` (MindSpore) or
+``optimizer.step(grads)`` (PyTorch, with the grads passed in) updates every Parameter's array in place.
 
 Gradients come in the order of the Parameters, as ``value_and_grad(fn, None, weights=params)`` returns them.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from softgrad._blas import axpy
+from softgrad.optim.checks import check_integer, check_known_keys, check_real
 from softgrad.tensor import Parameter, Tensor, concrete, is_column_major
 
 _SCRATCH_BYTES = 1 << 17  # glibc's default mmap threshold: smaller temporaries come from its free lists
-STATE_DICT_KEYS = ("lr", "initial_lr", "step_count", "hyperparameters", "state")
+STATE_DICT_KEYS = ("lr", "initial_lr", "step_count", "hyperparameters", "state", "param_groups")
+GROUP_KEYS = ("lr", "initial_lr")  # every parameter group holds these and its optimizer's hyperparameters
 
 
 def parameter_array(param: Parameter) -> np.ndarray:
@@ -39,82 +40,153 @@ def state_array(values, like: np.ndarray) -> np.ndarray:
     return np.array(values, dtype=like.dtype, order="F" if is_column_major(like) else "C")
 
 
-# ----- checking hyperparameters (constructors and load_state_dict run the same checks) -----
+def decayed_gradient(array: np.ndarray, grad: np.ndarray, group: dict[str, Any]) -> np.ndarray:
+    """PyTorch's first lines of an update: g ← −∇ if the group's ``maximize``, then g ← g + λ·p (its L2
+    ``weight_decay`` λ). A new array when either applies; ``grad`` itself (the caller's) is never changed."""
+    if group.get("maximize"):
+        grad = -grad
+    if group["weight_decay"]:
+        grad = grad + group["weight_decay"] * array
+    return grad
 
 
-def check_real(owner: str, name: str, value, low: float = 0.0, high: float = math.inf, *, low_open: bool = False,
-               high_open: bool = False) -> float:
-    """``value`` as a float, after checking that it is a real number (not a bool), finite, and within
-    [low, high] (``low_open`` / ``high_open``: the bound itself excluded). NaN fails every check."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    inside = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-    if not (math.isfinite(value) and inside):
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open or high == math.inf else ']'}"
-        raise ValueError(f"{owner}: {name} must be a finite number in {interval}, got {value!r}")
-    return value
+def _values(group: dict) -> dict[str, Any]:
+    """A parameter group's lr, initial_lr and hyperparameters (everything but its Parameters)."""
+    return {key: value for key, value in group.items() if key != "params"}
 
-
-def check_integer(owner: str, name: str, value, low: int) -> int:
-    """``value`` as an int, after checking that it is an integer (not a bool, not a float) and at least ``low``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{owner}: {name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < low:
-        raise ValueError(f"{owner}: {name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def check_bool(owner: str, name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {name} must be True or False, got {type(value).__name__} {value!r}")
-    return bool(value)
-
-
-def check_known_keys(owner: str, what: str, given, known: Sequence[str]) -> None:
-    """Raise unless ``given`` (a dict) names only ``known`` keys."""
-    if not isinstance(given, dict):
-        raise TypeError(f"{owner}: {what} must be a dict, got {type(given).__name__} {given!r}")
-    unknown = sorted(set(given) - set(known), key=str)
-    if unknown:
-        raise ValueError(f"{owner}: unknown {what} key(s) {unknown}; expected only {list(known)} (was it saved by "
-                         "another optimizer or scheduler?)")
 
 class Optimizer:
-    """Base class: subclasses define ``update(array, grad, state)``, which changes ``array`` in place and
-    keeps whatever it needs in the dict ``state`` (ndarrays only, so ``state_dict`` can store it), and
-    ``check_hyperparameters(**values)``, which checks the constructor arguments named in ``hyperparameters``
-    (besides ``lr``) and returns them converted: the constructor and ``load_state_dict`` both go through it.
-    ``state_names(hyperparameters)`` names what a stepped parameter's state holds.
+    """Base class: subclasses define ``update(array, grad, state, group)``, which changes ``array`` in place with
+    the values of the parameter's group (``group['lr']``, ``group['momentum']``, …) and keeps whatever it needs in
+    the dict ``state`` (ndarrays only, so ``state_dict`` can store it); ``check_hyperparameters(owner, **values)``,
+    which checks the constructor arguments named in ``hyperparameters`` (besides ``lr``) and returns them converted
+    (the constructor, every parameter group and ``load_state_dict`` go through it); and ``state_names(group)``,
+    the arrays a stepped parameter's state holds with that group's values.
+
+    Parameter groups, in the form both frameworks take: ``params`` is a list of Parameters, or a list of dicts
+    ``{'params': [...], 'lr': ..., 'weight_decay': ..., <any other hyperparameter>: ...}``, each group taking the
+    constructor's values for the keys it leaves out; MindSpore's ``{'order_params': [...]}`` entry sets the order
+    of ``optimizer.parameters``, which is the order of the gradients. ``optimizer.param_groups`` holds them as
+    PyTorch does: each group's ``params``, ``lr``, ``initial_lr`` (the base of learning-rate schedules) and every
+    hyperparameter. ``optimizer.lr`` (``.initial_lr``, ``.momentum``, …) reads the value all groups share (an
+    AttributeError says to read ``param_groups`` when they differ) and assigning it sets it, checked, in every group.
     """
 
     hyperparameters: tuple[str, ...] = ()
+    lr_name = "lr"  # the constructor's name for it (MindSpore's Momentum says learning_rate)
 
-    def __init__(self, params: Iterable[Parameter], lr: float):
-        name = type(self).__name__
-        if isinstance(params, (Tensor, np.ndarray)):
-            raise TypeError(f"{name}: params must be a list of Parameters, got one {type(params).__name__}; pass "
-                            "model.trainable_params() or [param]")
-        self.parameters = list(params)
-        if not self.parameters:
-            raise ValueError(f"{name}: got no parameters to optimise; pass model.trainable_params()")
-        for p in self.parameters:
-            if not isinstance(p, Parameter):
-                raise TypeError(f"{name}: expected Parameters, got {type(p).__name__}; pass "
-                                "model.trainable_params()")
-        self.lr = check_real(name, "lr", lr)
-        self.initial_lr = self.lr  # the base of learning-rate schedules
+    def __init__(self, params, lr: float, **hyperparameters):
+        owner = type(self).__name__
+        self.defaults = dict(lr=check_real(owner, self.lr_name, lr), **self.check_hyperparameters(owner,
+                                                                                                  **hyperparameters))
+        self.parameters, self.param_groups = self._build_groups(owner, params)
+        group_of = {id(p): i for i, group in enumerate(self.param_groups) for p in group["params"]}
+        self._group_index = [group_of[id(p)] for p in self.parameters]
         self.step_count = 0
         self.state: list[dict[str, np.ndarray]] = [{} for _ in self.parameters]
         self._scratch: dict[tuple, np.ndarray] = {}  # see add_scaled
 
-    def check_hyperparameters(self, **values) -> dict[str, Any]:
-        """The ``hyperparameters`` checked and converted (ValueError/TypeError naming the bad one)."""
+    def check_hyperparameters(self, owner: str, **values) -> dict[str, Any]:
+        """The ``hyperparameters`` checked and converted (ValueError/TypeError naming ``owner`` and the bad one)."""
         return values
 
-    def state_names(self, hyperparameters: dict[str, Any]) -> tuple[str, ...]:
-        """The arrays a parameter's state holds after a step with these hyperparameters."""
+    def state_names(self, group: dict[str, Any]) -> tuple[str, ...]:
+        """The arrays a parameter's state holds after a step with the values of ``group``."""
         return ()
+
+    # ----- parameter groups -----
+
+    def _build_groups(self, owner: str, params) -> tuple[list[Parameter], list[dict[str, Any]]]:
+        """(every Parameter in gradient order, the parameter groups), from a list of Parameters or of group dicts."""
+        if isinstance(params, (Tensor, np.ndarray, dict)) or not isinstance(params, Iterable):
+            fix = "[group]" if isinstance(params, dict) else "model.trainable_params() or [param]"
+            raise TypeError(f"{owner}: params must be a list of Parameters or of parameter-group dicts, got one "
+                            f"{type(params).__name__}; pass {fix}")
+        items = list(params)
+        if not items or not all(isinstance(item, dict) for item in items):
+            parameters = self._parameter_list(owner, items)
+            return parameters, [dict(params=parameters, **self._group_values(owner, self.defaults, {}))]
+        groups, order = [], None
+        for i, spec in enumerate(items):
+            where = f"{owner} params[{i}]"
+            if "order_params" in spec:
+                if len(spec) != 1 or order is not None:
+                    raise ValueError(f"{where}: MindSpore's {{'order_params': [...]}} is a dict of its own, given "
+                                     f"once; got the keys {sorted(spec, key=str)}")
+                order = self._parameter_list(f"{where}['order_params']", spec["order_params"])
+                continue
+            known = ("params", "lr") + self.hyperparameters
+            unknown = sorted(set(spec) - set(known), key=str)
+            if unknown or "params" not in spec:
+                note = " (MindSpore's grad_centralization is not implemented)" if "grad_centralization" in spec else ""
+                raise ValueError(f"{where}: a parameter group of {owner} is a dict with 'params' and any of "
+                                 f"{list(known[1:])}, got the keys {sorted(spec, key=str)}{note}")
+            overrides = {key: value for key, value in spec.items() if key != "params"}
+            groups.append(dict(params=self._parameter_list(f"{where}['params']", spec["params"]),
+                               **self._group_values(where, self.defaults, overrides)))
+        return self._ordered(owner, [p for group in groups for p in group["params"]], order), groups
+
+    @staticmethod
+    def _parameter_list(where: str, params) -> list[Parameter]:
+        if isinstance(params, Parameter):
+            return [params]  # a group's single Parameter, as PyTorch allows
+        if isinstance(params, (Tensor, np.ndarray, str, bytes, dict)) or not isinstance(params, Iterable):
+            raise TypeError(f"{where}: expected a list of Parameters, got {type(params).__name__} {params!r:.80}; "
+                            "pass model.trainable_params()")
+        params = list(params)
+        if not params:
+            raise ValueError(f"{where}: got no parameters to optimise; pass model.trainable_params()")
+        for p in params:
+            if not isinstance(p, Parameter):
+                raise TypeError(f"{where}: expected Parameters, got {type(p).__name__}; pass model.trainable_params()")
+        return params
+
+    @staticmethod
+    def _ordered(owner: str, parameters: list[Parameter], order: list[Parameter] | None) -> list[Parameter]:
+        """``parameters`` (every group's, in turn) after checking none repeats; in ``order`` if given."""
+        seen: dict[int, Parameter] = {}
+        for p in parameters:
+            if id(p) in seen:
+                raise ValueError(f"{owner}: Parameter '{p.name}' is given twice; each Parameter belongs to one "
+                                 "parameter group, once")
+            seen[id(p)] = p
+        if order is None:
+            return parameters
+        if len(order) != len(parameters) or {id(p) for p in order} != set(seen):
+            raise ValueError(f"{owner}: order_params must hold each of the groups' {len(parameters)} Parameters "
+                             f"once, got {len(order)}: {[p.name for p in order]}")
+        return order
+
+    def _group_values(self, owner: str, base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+        """A group's lr, initial_lr (lr's if neither gives one) and hyperparameters: ``base`` updated by
+        ``overrides``, all checked as the constructor checks them."""
+        merged = dict(base, **overrides)
+        lr = check_real(owner, "lr", merged.pop("lr"))
+        return {"lr": lr, "initial_lr": check_real(owner, "initial_lr", merged.pop("initial_lr", lr)),
+                **self.check_hyperparameters(owner, **merged)}
+
+    def __getattr__(self, name: str):
+        """Only reached when ordinary lookup fails: a group value (lr, initial_lr, a hyperparameter) that every
+        group shares."""
+        groups = self.__dict__.get("param_groups")
+        if groups and (name in GROUP_KEYS or name in type(self).hyperparameters):
+            values = [group[name] for group in groups]
+            if all(value == values[0] for value in values):
+                return values[0]
+            raise AttributeError(f"{type(self).__name__}: {name} differs between its {len(groups)} parameter "
+                                 f"groups ({values}); read optimizer.param_groups[i][{name!r}]")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in GROUP_KEYS or name in type(self).hyperparameters:
+            owner = type(self).__name__
+            checked = [self._group_values(owner, _values(group), {name: value}) for group in self.param_groups]
+            for group, values in zip(self.param_groups, checked):
+                group.update(values)
+        else:
+            super().__setattr__(name, value)
+
+    # ----- stepping -----
 
     def __call__(self, grads: Sequence | None = None) -> None:
         self.step(grads)
@@ -125,9 +197,9 @@ class Optimizer:
         arrays = [parameter_array(param) for param in self.parameters]
         grads = self._checked_gradients(grads, arrays)
         self.step_count += 1
-        update = self.update
-        for array, g, state in zip(arrays, grads, self.state):
-            update(array, g, state)
+        update, groups = self.update, self.param_groups
+        for array, g, state, index in zip(arrays, grads, self.state, self._group_index):
+            update(array, g, state, groups[index])
 
     def _checked_gradients(self, grads, arrays: list[np.ndarray]) -> list[np.ndarray]:
         name, count = type(self).__name__, len(self.parameters)
@@ -161,7 +233,8 @@ class Optimizer:
             checked.append(g)
         return checked
 
-    def update(self, array: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray]) -> None:
+    def update(self, array: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray],
+               group: dict[str, Any]) -> None:
         raise NotImplementedError
 
     def add_scaled(self, array: np.ndarray, factor: float, x: np.ndarray) -> None:
@@ -180,47 +253,91 @@ class Optimizer:
     # ----- saving and restoring -----
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume exactly: ``{'lr', 'initial_lr', 'step_count', 'hyperparameters',
-        'state': [{name: ndarray}, ...]}`` (arrays are copies)."""
-        return {
-            "lr": self.lr,
-            "initial_lr": self.initial_lr,
-            "step_count": self.step_count,
-            "hyperparameters": {name: getattr(self, name) for name in self.hyperparameters},
-            "state": [{name: array.copy() for name, array in state.items()} for state in self.state],
-        }
+        """Everything needed to resume exactly (arrays are copies): with one parameter group ``{'lr',
+        'initial_lr', 'step_count', 'hyperparameters', 'state': [{name: ndarray}, ...]}``; with several,
+        ``{'step_count', 'param_groups', 'state'}``, each group ``{'params': [its indices in parameters], 'lr',
+        'initial_lr', <each hyperparameter>}``. ``state`` follows ``parameters``."""
+        state = [{name: array.copy() for name, array in s.items()} for s in self.state]
+        if len(self.param_groups) == 1:
+            values = _values(self.param_groups[0])
+            return {"lr": values["lr"], "initial_lr": values["initial_lr"], "step_count": self.step_count,
+                    "hyperparameters": {name: values[name] for name in self.hyperparameters}, "state": state}
+        indices = [[] for _ in self.param_groups]
+        for position, index in enumerate(self._group_index):
+            indices[index].append(position)
+        return {"step_count": self.step_count,
+                "param_groups": [dict(params=held, **_values(group))
+                                 for held, group in zip(indices, self.param_groups)],
+                "state": state}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore ``state_dict()``'s output, checked as the constructor checks its arguments: only known keys,
-        finite hyperparameters in range, state arrays of the right names, shapes and finite values (each
-        restored in its parameter's dtype and memory layout). Nothing changes unless all of it is valid."""
+        the same parameter groups, finite hyperparameters in range, state arrays of the right names, shapes and
+        finite values (each restored in its parameter's dtype and memory layout). Nothing changes unless all of it
+        is valid."""
         owner = f"{type(self).__name__}.load_state_dict"
         check_known_keys(owner, "state_dict", state_dict, STATE_DICT_KEYS)
-        missing = [key for key in ("lr", "step_count", "state") if key not in state_dict]
+        grouped = "param_groups" in state_dict
+        missing = [key for key in ("param_groups" if grouped else "lr", "step_count", "state") if key not in state_dict]
         if missing:
             raise ValueError(f"{owner}: the state_dict lacks {missing}; pass what optimizer.state_dict() returned")
+        if grouped:
+            saved_groups = self._saved_groups(owner, state_dict)
+        else:
+            saved_groups = [self._saved_single_group(owner, state_dict)]
+        groups = [self._checked_group(f"{owner} param_groups[{i}]" if grouped else owner, i, saved, group)
+                  for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups))]
+        step_count = check_integer(owner, "step_count", state_dict["step_count"], 0)
+        names = [self.state_names(groups[index]) for index in self._group_index]
+        states = self._checked_states(owner, state_dict["state"], names)
+        for group, values in zip(self.param_groups, groups):
+            group.update(values)
+        self.step_count, self.state = step_count, states
+
+    def _saved_single_group(self, owner: str, state_dict: dict[str, Any]) -> dict[str, Any]:
+        if len(self.param_groups) != 1:
+            raise ValueError(f"{owner}: the state_dict holds one parameter group (it has no 'param_groups'), this "
+                             f"optimizer has {len(self.param_groups)}; pass what its state_dict() returned")
         saved = state_dict.get("hyperparameters", {})
         check_known_keys(owner, "hyperparameters", saved, self.hyperparameters)
-        current = {name: getattr(self, name) for name in self.hyperparameters}
-        hyperparameters = self.check_hyperparameters(**dict(current, **saved))
-        lr = check_real(owner, "lr", state_dict["lr"])
-        initial_lr = check_real(owner, "initial_lr", state_dict.get("initial_lr", lr))
-        step_count = check_integer(owner, "step_count", state_dict["step_count"], 0)
-        states = self._checked_states(owner, state_dict["state"], self.state_names(hyperparameters))
-        self.__dict__.update(hyperparameters)
-        self.lr, self.initial_lr, self.step_count, self.state = lr, initial_lr, step_count, states
+        return dict(saved, lr=state_dict["lr"], initial_lr=state_dict.get("initial_lr", state_dict["lr"]))
 
-    def _checked_states(self, owner: str, states, names: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
+    def _saved_groups(self, owner: str, state_dict: dict[str, Any]) -> list:
+        beside = [key for key in ("lr", "initial_lr", "hyperparameters") if key in state_dict]
+        if beside:
+            raise ValueError(f"{owner}: a state_dict with 'param_groups' keeps lr and the hyperparameters in its "
+                             f"groups; it also has {beside}")
+        saved = state_dict["param_groups"]
+        if not isinstance(saved, (list, tuple)) or len(saved) != len(self.param_groups):
+            count = len(saved) if isinstance(saved, (list, tuple)) else f"{type(saved).__name__} {saved!r:.80} as"
+            raise ValueError(f"{owner}: the state_dict has {count} parameter group(s), this optimizer has "
+                             f"{len(self.param_groups)}")
+        return list(saved)
+
+    def _checked_group(self, where: str, index: int, saved, group: dict[str, Any]) -> dict[str, Any]:
+        check_known_keys(where, "parameter group", saved, ("params",) + GROUP_KEYS + self.hyperparameters)
+        if "params" in saved:
+            held = [position for position, i in enumerate(self._group_index) if i == index]
+            if not isinstance(saved["params"], (list, tuple)) or list(saved["params"]) != held:
+                raise ValueError(f"{where}: the group holds the parameters {saved['params']!r:.80}, this optimizer's "
+                                 f"group {index} holds {held} (their indices in optimizer.parameters)")
+        overrides = {key: value for key, value in saved.items() if key != "params"}
+        if "lr" not in overrides:
+            raise ValueError(f"{where}: the parameter group lacks 'lr'; pass what optimizer.state_dict() returned")
+        overrides.setdefault("initial_lr", overrides["lr"])
+        return self._group_values(where, _values(group), overrides)
+
+    def _checked_states(self, owner: str, states, names: list[tuple[str, ...]]) -> list[dict[str, np.ndarray]]:
         if not isinstance(states, (list, tuple)) or len(states) != len(self.parameters):
             count = len(states) if isinstance(states, (list, tuple)) else type(states).__name__
             raise ValueError(f"{owner}: the saved state has {count} parameter(s), this optimizer has "
                              f"{len(self.parameters)}")
         restored = []
-        for param, state in zip(self.parameters, states):
-            if not isinstance(state, dict) or (state and sorted(state) != sorted(names)):
+        for param, state, expected in zip(self.parameters, states, names):
+            if not isinstance(state, dict) or (state and sorted(state) != sorted(expected)):
                 got = sorted(state) if isinstance(state, dict) else repr(state)
                 raise ValueError(f"{owner}: the state of '{param.name}' must be empty (before its first step) or "
-                                 f"hold exactly {list(names)}, got {got}")
+                                 f"hold exactly {list(expected)}, got {got}")
             arrays = {}
             for name, values in state.items():
                 array = np.asarray(values)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from softgrad.optim.optimizer import Optimizer, check_bool, check_real, state_array
+from softgrad.optim.checks import check_bool, check_real
+from softgrad.optim.optimizer import Optimizer, state_array
 
 
 class SGD(Optimizer):
@@ -27,33 +28,32 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0):
-        super().__init__(params, lr)
-        self.__dict__.update(self.check_hyperparameters(momentum=momentum, dampening=dampening, nesterov=nesterov,
-                                                        weight_decay=weight_decay))
+        super().__init__(params, lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                         weight_decay=weight_decay)
 
-    def check_hyperparameters(self, *, momentum, dampening, nesterov, weight_decay):
-        name = type(self).__name__
-        checked = {"momentum": check_real(name, "momentum", momentum),
-                   "dampening": check_real(name, "dampening", dampening, 0.0, 1.0),
-                   "nesterov": check_bool(name, "nesterov", nesterov),
-                   "weight_decay": check_real(name, "weight_decay", weight_decay)}
+    def check_hyperparameters(self, owner, *, momentum, dampening, nesterov, weight_decay):
+        checked = {"momentum": check_real(owner, "momentum", momentum),
+                   "dampening": check_real(owner, "dampening", dampening, 0.0, 1.0),
+                   "nesterov": check_bool(owner, "nesterov", nesterov),
+                   "weight_decay": check_real(owner, "weight_decay", weight_decay)}
         if checked["nesterov"] and (checked["momentum"] <= 0 or checked["dampening"] != 0):
-            raise ValueError(f"{name}: nesterov=True needs momentum > 0 and dampening = 0, got momentum={momentum!r} "
+            raise ValueError(f"{owner}: nesterov=True needs momentum > 0 and dampening = 0, got momentum={momentum!r} "
                              f"and dampening={dampening!r}")
         return checked
 
-    def state_names(self, hyperparameters):
-        return ("momentum_buffer",) if hyperparameters["momentum"] else ()
+    def state_names(self, group):
+        return ("momentum_buffer",) if group["momentum"] else ()
 
-    def update(self, array, grad, state):
-        if self.weight_decay:
-            grad = grad + self.weight_decay * array
-        if self.momentum:
+    def update(self, array, grad, state, group):
+        momentum, weight_decay = group["momentum"], group["weight_decay"]
+        if weight_decay:
+            grad = grad + weight_decay * array
+        if momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = state_array(grad, array)
             else:
-                buf *= self.momentum
-                self.add_scaled(buf, 1 - self.dampening, grad)
-            grad = grad + self.momentum * buf if self.nesterov else buf
-        self.add_scaled(array, -self.lr, grad)
+                buf *= momentum
+                self.add_scaled(buf, 1 - group["dampening"], grad)
+            grad = grad + momentum * buf if group["nesterov"] else buf
+        self.add_scaled(array, -group["lr"], grad)
