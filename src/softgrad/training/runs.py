@@ -6,6 +6,7 @@ from pathlib import Path
 
 from softgrad._files import remove_stale_temp_files
 from softgrad.random import Generator
+from softgrad.nn.serialization import load_checkpoint
 from softgrad.training import checkpoint
 from softgrad.training.config import TrainConfig
 from softgrad.training.loop import CHECKPOINT_FILE, CONFIG_FILE, MODEL_FILE
@@ -31,9 +32,9 @@ def load_run(run_dir) -> tuple[TrainConfig, object]:
                          "training: the file is damaged or was not written by `softgrad train`")
     model = build_model(config, Generator(0), Generator(0))
     if (run_dir / MODEL_FILE).exists():
-        checkpoint.load_model(run_dir / MODEL_FILE, model)
+        load_checkpoint(run_dir / MODEL_FILE, model, strict_load=True)
     elif (run_dir / CHECKPOINT_FILE).exists():
-        checkpoint.load_checkpoint(run_dir / CHECKPOINT_FILE, model)
+        checkpoint.load_training_checkpoint(run_dir / CHECKPOINT_FILE, model)
     else:
         raise FileNotFoundError(f"{run_dir} holds no {MODEL_FILE} or {CHECKPOINT_FILE}: the run saved no weights yet")
     return config, model.set_train(False)
