@@ -720,6 +720,54 @@ bad("StepwiseRegression(criterion='r2')", lambda: lm.StepwiseRegression(criterio
     "criterion", "'aic'", "'r2'")
 bad("regularization_path(LinearRegression)", lambda: lm.regularization_path(lm.LinearRegression(), _XL, _YL, [1.0]),
     ValueError, "estimator", "alpha", "LinearRegression()")
+# ----- saving and containers -----
+
+DENSE = sg.nn.Dense(3, 2)
+bad("save_checkpoint(int)", lambda: sg.save_checkpoint(3, "x.safetensors"), TypeError, "save_obj", "int 3")
+bad("save_checkpoint(file 3)", lambda: sg.save_checkpoint(DENSE, 3), TypeError, "ckpt_file_name", "int 3")
+bad("save_checkpoint(unnamed)", lambda: sg.save_checkpoint([sg.Parameter(X23)], "x.safetensors"), ValueError,
+    "save_obj[0]", "name=None", "name='w'")
+bad("save_checkpoint(choice_func=1)", lambda: sg.save_checkpoint(DENSE, "x", choice_func=1), TypeError, "choice_func",
+    "int 1")
+bad("load_checkpoint(None)", lambda: sg.load_checkpoint(None), TypeError, "ckpt_file_name", "None")
+bad("load_checkpoint(missing)", lambda: sg.load_checkpoint("/nonexistent.safetensors"), FileNotFoundError,
+    "/nonexistent.safetensors")
+bad("load_checkpoint(net=str)", lambda: sg.load_checkpoint("x", net="net"), TypeError, "net", "'net'")
+bad("load_param_into_net(dict)", lambda: sg.load_param_into_net({}, {}), TypeError, "net", "dict")
+bad("load_param_into_net(list)", lambda: sg.load_param_into_net(DENSE, [1]), TypeError, "parameter_dict", "list")
+bad("load_param_into_net(strict_load='yes')", lambda: sg.load_param_into_net(DENSE, {}, strict_load="yes"),
+    TypeError, "strict_load", "'yes'")
+bad("load_param_into_net(strict)", lambda: sg.load_param_into_net(DENSE, {}, strict_load=True), ValueError,
+    "missing ['weight', 'bias']", "strict_load=False")
+bad("load_state_dict(shape)", lambda: DENSE.load_state_dict({"weight": X23.T, "bias": np.ones(2, np.float32)}),
+    ValueError, "'weight'", "(3, 2)", "(2, 3)")
+bad("load_state_dict(dtype)", lambda: DENSE.load_state_dict({"weight": np.ones((2, 3)), "bias": np.ones(2)}),
+    ValueError, "'weight'", "float64", "float32", "astype")
+bad("load_state_dict(str values)", lambda: DENSE.load_state_dict({"weight": "w", "bias": "b"}), TypeError,
+    "'weight'", "'w'")
+bad("load_state_dict(unexpected)", lambda: DENSE.load_state_dict({**DENSE.state_dict(), "w2": X23}), ValueError,
+    "unexpected ['w2']", "strict=False")
+bad("CellList(item)", lambda: sg.nn.CellList([sg.nn.ReLU(), 3]), TypeError, "cells[1]", "int 3")
+bad("CellList(cell)", lambda: sg.nn.CellList(sg.nn.ReLU()), TypeError, "iterable", "append")
+bad("CellList[3]", lambda: sg.nn.CellList([sg.nn.ReLU()])[3], IndexError, "index 3", "1 cells")
+bad("CellList['0']", lambda: sg.nn.CellList([sg.nn.ReLU()])["0"], TypeError, "integers or slices", "'0'")
+bad("CellList.insert(1.5)", lambda: sg.nn.CellList().insert(1.5, sg.nn.ReLU()), TypeError, "index", "1.5")
+bad("CellDict(dotted)", lambda: sg.nn.CellDict({"a.b": sg.nn.ReLU()}), ValueError, "name", "'a.b'", "without '.'")
+bad("CellDict(int key)", lambda: sg.nn.CellDict({1: sg.nn.ReLU()}), TypeError, "name", "int 1")
+bad("CellDict(str cell)", lambda: sg.nn.CellDict({"a": "relu"}), TypeError, "'a'", "str 'relu'")
+bad("CellDict['b']", lambda: sg.nn.CellDict({"a": sg.nn.ReLU()})["b"], KeyError, "'b'", "['a']")
+bad("CellDict(5)", lambda: sg.nn.CellDict(5), TypeError, "dict", "int 5")
+bad("CellDict([pair])", lambda: sg.nn.CellDict(["ab"]), TypeError, "element 0", "pair", "'ab'")
+
+
+def _layers_in_a_list():
+    net = sg.nn.Cell()
+    net.layers = [sg.nn.Dense(2, 2)]
+    return net.trainable_params()
+
+
+bad("Cell(layers in a list)", _layers_in_a_list, TypeError, "'layers'", "plain list", "nn.CellList", "nn.ModuleList")
+
 
 @pytest.mark.parametrize("call,error,fragments", ROWS)
 def test_bad_input_raises_naming_the_argument_and_the_value(call, error, fragments):

@@ -141,10 +141,11 @@ def test_checkpoint_round_trip(tmp_path):
     loss = make_loss("cross-entropy", 3)
     step = sg.value_and_grad(lambda x, y: loss(net(x), y), None, weights=optimizer.parameters)
     optimizer(step(np.ones((2, 1, 2, 2), np.float32), np.array([0, 2]))[1])
-    checkpoint.save_checkpoint(tmp_path / "c.safetensors", net, optimizer.state_dict(), {"epoch": 1, "x": [1.5]})
+    progress = {"epoch": 1, "x": [1.5]}
+    checkpoint.save_training_checkpoint(tmp_path / "c.safetensors", net, optimizer.state_dict(), progress)
 
     other = build_model(config, sg.random.Generator(5), sg.random.Generator(6))
-    optimizer_state, progress = checkpoint.load_checkpoint(tmp_path / "c.safetensors", other)
+    optimizer_state, progress = checkpoint.load_training_checkpoint(tmp_path / "c.safetensors", other)
     assert progress == {"epoch": 1, "x": [1.5]}
     for a, b in zip(net.trainable_params(), other.trainable_params()):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -157,15 +158,15 @@ def test_checkpoint_round_trip(tmp_path):
     wrong = build_model(TrainConfig(model="mlp", hidden=(6,), input_shape=(1, 2, 2), num_classes=3),
                         sg.random.Generator(0), sg.random.Generator(1))
     with pytest.raises(ValueError, match="shape"):
-        checkpoint.load_checkpoint(tmp_path / "c.safetensors", wrong)
+        checkpoint.load_training_checkpoint(tmp_path / "c.safetensors", wrong)
 
 
 def test_model_file_includes_untrainable_parameters(tmp_path):
     net = nn.SequentialCell(nn.Dense(3, 4, generator=sg.random.Generator(0)), nn.BatchNorm1d(4))
     net(np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32))  # moves the moving averages
-    checkpoint.save_model(tmp_path / "m.safetensors", net)
+    sg.save_checkpoint(net, tmp_path / "m.safetensors")
     other = nn.SequentialCell(nn.Dense(3, 4, generator=sg.random.Generator(1)), nn.BatchNorm1d(4))
-    checkpoint.load_model(tmp_path / "m.safetensors", other)
+    sg.load_checkpoint(tmp_path / "m.safetensors", other, strict_load=True)
     np.testing.assert_array_equal(other[1].moving_mean.numpy(), net[1].moving_mean.numpy())
 
 

@@ -5,6 +5,7 @@ from softgrad.nn import init
 from softgrad.nn.conv import Conv2d, MaxPool2d
 from softgrad.nn.layers import BatchNorm1d, Dense, Dropout, Flatten, Linear, Sequential, SequentialCell
 from softgrad.nn.wrap import ForwardValueAndGrad, Jvp, TrainOneStepCell, Vjp, WithLossCell
+from softgrad.nn.containers import CellDict, CellList, ModuleDict, ModuleList
 from softgrad.nn.distributed import DistributedGradReducer
 from softgrad.nn.activations import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from softgrad.nn.losses import (
@@ -17,7 +18,7 @@ __all__ = [
     # layers and containers
     "Dense", "Linear", "ReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Flatten", "Dropout", "BatchNorm1d",
     "Conv2d", "MaxPool2d", "SequentialCell", "Sequential", "WithLossCell", "TrainOneStepCell",
-    "ForwardValueAndGrad", "Jvp", "Vjp",
+    "ForwardValueAndGrad", "Jvp", "Vjp", "CellList", "ModuleList", "CellDict", "ModuleDict",
     "DistributedGradReducer",
     # losses
     "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss",

@@ -15,10 +15,18 @@ so ``trainable_params()`` finds them all, named by their path (``fc1.weight``).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Iterator
+from collections.abc import Mapping
+from typing import Iterator, NamedTuple
 
 from softgrad.autodiff.custom import call_with_bprop
-from softgrad.tensor import Parameter, Tensor
+from softgrad.tensor import Parameter, Tensor, as_array
+
+
+class IncompatibleKeys(NamedTuple):
+    """The names ``load_state_dict(..., strict=False)`` did not load (PyTorch's return)."""
+
+    missing_keys: list[str]  # the Cell's Parameters the state did not have
+    unexpected_keys: list[str]  # the state's entries the Cell has no Parameter for
 
 
 class Cell:
@@ -88,7 +96,9 @@ class Cell:
 
     def parameters_and_names(self) -> Iterator[tuple[str, Parameter]]:
         """Every Parameter once, in registration order, with its dotted path (without the prefixes of cells
-        built with ``auto_prefix=False``)."""
+        built with ``auto_prefix=False``). TypeError if a Cell or Parameter sits in a plain list, tuple or dict
+        attribute and nowhere in the registered tree (see ``_check_registered``)."""
+        self._check_registered()
         seen: set[int] = set()
         for path, cell in self._parameter_paths():
             for name, param in cell._params.items():
@@ -102,6 +112,28 @@ class Cell:
         for name, cell in self._cells.items():
             path = (f"{prefix}.{name}" if prefix else name) if self._auto_prefix else ""
             yield from cell._parameter_paths(path)
+
+    def _check_registered(self) -> None:
+        """Refuse a Cell or Parameter kept in a plain list, tuple or dict attribute and registered nowhere in
+        the tree: ``trainable_params()``, ``state_dict()`` and ``set_train()`` would silently miss it (a
+        PyTorch model ported with a list of layers trains nothing of them). Raising, rather than registering
+        the list at assignment, also catches layers appended to the list later, and leaves the list a list."""
+        cells = dict(self.cells_and_names())
+        registered = {id(cell) for cell in cells.values()} | {id(p) for c in cells.values() for p in c._params.values()}
+        for path, cell in cells.items():
+            for name, value in vars(cell).items():
+                if name in ("_params", "_cells") or not isinstance(value, (list, tuple, dict)):
+                    continue
+                items = list(value.values() if isinstance(value, dict) else value)
+                lost = [item for item in items if isinstance(item, (Cell, Parameter)) and id(item) not in registered]
+                if lost:
+                    where = f"{path}.{name}" if path else name
+                    raise TypeError(
+                        f"{type(cell).__name__}: attribute '{where}' is a plain {type(value).__name__} holding "
+                        f"{type(lost[0]).__name__} {items.index(lost[0])} ({len(lost)} unregistered), so "
+                        "trainable_params(), state_dict() and set_train() would miss it; keep Cells in "
+                        "nn.CellList([...]) (PyTorch: nn.ModuleList) or nn.CellDict({...}) (nn.ModuleDict), and "
+                        "each Parameter as an attribute of its own")
 
     def get_parameters(self) -> Iterator[Parameter]:
         for _, param in self.parameters_and_names():
@@ -129,6 +161,33 @@ class Cell:
 
     def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
         return iter(self.parameters_dict().items())
+
+    # ----- state -----
+
+    def state_dict(self) -> "OrderedDict[str, Tensor]":
+        """Every Parameter by path, trainable or not (BatchNorm's moving statistics too), as a copy: unlike
+        PyTorch's, which shares the parameters' memory, it keeps the values it was taken with
+        (``best = net.state_dict()`` stays the best while training goes on).
+
+        >>> import softgrad as sg
+        >>> list(sg.nn.BatchNorm1d(2).state_dict())
+        ['gamma', 'beta', 'moving_mean', 'moving_variance']
+        """
+        return OrderedDict((path, Tensor(param.numpy().copy(order="K")))
+                           for path, param in self.parameters_dict().items())
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Set the Parameters from ``state_dict`` (path → Tensor or ndarray, as ``state_dict()`` returns), all
+        or none: every name, shape and dtype is checked before the first value is set, and a difference is an
+        error naming it (a dtype is never cast: that would change the values). ``strict=False`` loads the
+        names both have and returns the others (PyTorch's ``missing_keys``, ``unexpected_keys``).
+
+        >>> import softgrad as sg
+        >>> net = sg.nn.Dense(2, 1)
+        >>> net.load_state_dict({'weight': sg.ops.ones((1, 2))}, strict=False)
+        IncompatibleKeys(missing_keys=['bias'], unexpected_keys=[])
+        """
+        return load_state(self, state_dict, strict=strict, source="state_dict", strict_option="strict")
 
     # ----- modes -----
 
@@ -176,5 +235,39 @@ class Cell:
         if not lines:
             return f"{type(self).__name__}({head})"
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def load_state(cell: Cell, state, *, strict: bool, source: str, strict_option: str | None) -> IncompatibleKeys:
+    """``cell.load_state_dict(state, strict)``, with errors naming ``source`` (a file, or the argument) and, if
+    given, the option ``strict_option`` that loads only the names both have (``strict``, ``strict_load``)."""
+    if not isinstance(state, Mapping):
+        raise TypeError(f"{source} must be a dict of parameter path -> Tensor or array (as state_dict() returns), "
+                        f"got {type(state).__name__}")
+    params = cell.parameters_dict()
+    missing = [path for path in params if path not in state]
+    unexpected = [name for name in state if name not in params]
+    if strict and (missing or unexpected):
+        relax = f", or pass {strict_option}=False to load the names both have" if strict_option else ""
+        raise ValueError(f"{source} does not fit this {type(cell).__name__}: missing {missing} (Parameters of the "
+                         f"cell that {source} lacks), unexpected {unexpected}; load it into the model it was saved "
+                         f"from{relax}")
+    arrays = {path: _checked_array(source, path, state[path], param) for path, param in params.items()
+              if path in state}
+    for path, array in arrays.items():
+        params[path].set_data(array)
+    return IncompatibleKeys(missing, unexpected)
+
+
+def _checked_array(source: str, path: str, value, param: Parameter):
+    """``value`` as an ndarray, refused unless it has ``param``'s shape and dtype."""
+    array = as_array(value, name=f"{source}: tensor '{path}'")
+    if array.shape != param.shape:
+        raise ValueError(f"{source}: tensor '{path}' has shape {array.shape}, the model expects {param.shape}")
+    if array.dtype != param.dtype:
+        raise ValueError(f"{source}: tensor '{path}' is stored as {array.dtype}, the model's parameter is "
+                         f"{param.dtype}; a cast would change its values: convert it yourself if you mean it "
+                         f"(array.astype('{param.dtype}')), or save the weights as {param.dtype}")
+    return array
+
 
 Module = Cell

@@ -58,6 +58,7 @@ from softgrad._files import atomic_write_text, check_writable, remove_stale_temp
 from softgrad.autodiff import value_and_grad
 from softgrad.data import DataLoader
 from softgrad.nn.distributed import DistributedGradReducer, broadcast_optimizer_state, broadcast_parameters
+from softgrad.nn.serialization import save_checkpoint
 from softgrad.random import Generator
 from softgrad.training import checkpoint, jsonfiles, plots
 from softgrad.training.config import TrainConfig
@@ -209,7 +210,7 @@ class Trainer:
     def _restore(self) -> None:
         path = self.run_dir / CHECKPOINT_FILE
         remove_stale_temp_files(self.run_dir)
-        optimizer_state, progress = checkpoint.load_checkpoint(path, self.model)
+        optimizer_state, progress = checkpoint.load_training_checkpoint(path, self.model)
         checkpoint.restore_optimizer(self.optimizer, optimizer_state, path)
         self._restore_progress(progress, f"{path}: metadata 'progress'")
         self.saved_at = self._position()
@@ -298,8 +299,8 @@ class Trainer:
         if self.rank != 0:
             self.saved_at = self._position()
             return
-        checkpoint.save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.model, self.optimizer.state_dict(),
-                                   progress)
+        checkpoint.save_training_checkpoint(self.run_dir / CHECKPOINT_FILE, self.model, self.optimizer.state_dict(),
+                                            progress)
         self.saved_at = self._position()
 
     def _diverged(self, what: str) -> TrainingDiverged:
@@ -504,7 +505,7 @@ class Trainer:
         self._check_weights()
         if self.rank != 0:
             return metrics
-        checkpoint.save_model(run_dir / MODEL_FILE, self.model)
+        save_checkpoint(self.model, run_dir / MODEL_FILE)
         atomic_write_text(run_dir / METRICS_FILE, jsonfiles.dumps(metrics, indent=2) + "\n")
         title = f"{config.model} on {config.dataset}"
         plots.plot_curves(self.history, run_dir / CURVES_FILE, title=title)
