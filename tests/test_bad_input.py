@@ -672,6 +672,95 @@ bad("Generator(-1)", lambda: sg.random.Generator(-1), ValueError, "seed", "-1")
 bad("Generator(1.5)", lambda: sg.random.Generator(1.5), TypeError, "seed", "1.5")
 bad("Generator('a')", lambda: sg.random.Generator("a"), TypeError, "seed", "'a'")
 bad("Generator.normal(shape)", lambda: sg.random.Generator(0).normal((-1,)), ValueError, "negative")
+bad("set_seed(-1)", lambda: sg.random.set_seed(-1), ValueError, "seed", "-1")
+bad("set_seed(None)", lambda: sg.random.set_seed(None), TypeError, "seed", "None")
+bad("randn(-1)", lambda: sg.random.randn(-1), ValueError, "size", "-1")
+bad("rand('a')", lambda: sg.random.rand("a"), ValueError, "size", "'a'")
+bad("randint(high<=low)", lambda: sg.random.randint(3, 3, (2,)), ValueError, "high", "3")
+bad("randint(low=1.5)", lambda: sg.random.randint(1.5, 3, (2,)), TypeError, "low", "1.5")
+
+# ----- issue #16: pooling, normalisation, embedding, dropout, attention, rearranging ops -----
+
+X44 = np.ones((1, 2, 4, 4))
+bad("avg_pool2d(x 3-d)", lambda: ops.avg_pool2d(np.ones((1, 6, 6)), 2), ValueError, "(1, 6, 6)")
+bad("avg_pool2d(kernel=0)", lambda: ops.avg_pool2d(X44, 0), ValueError, "kernel_size", "0")
+bad("avg_pool2d(padding>half)", lambda: ops.avg_pool2d(X44, 2, padding=2), ValueError, "padding", "half")
+bad("avg_pool2d(ceil_mode)", lambda: ops.avg_pool2d(X44, 2, ceil_mode=True), NotImplementedError, "ceil_mode",
+    "#15")
+bad("avg_pool2d(divisor_override=0)", lambda: ops.avg_pool2d(X44, 2, divisor_override=0), ValueError,
+    "divisor_override", "0")
+bad("adaptive_avg_pool2d(0)", lambda: ops.adaptive_avg_pool2d(X44, 0), ValueError, "output_size", "0")
+bad("adaptive_avg_pool2d(x 2-d)", lambda: ops.adaptive_avg_pool2d(np.ones((4, 4)), 2), ValueError, "(4, 4)")
+bad("layer_norm(shape)", lambda: ops.layer_norm(X23, (2,)), ValueError, "normalized_shape", "(2, 3)")
+bad("layer_norm(weight shape)", lambda: ops.layer_norm(X23, (3,), np.ones(2)), ValueError, "weight", "(2,)")
+bad("layer_norm(eps=str)", lambda: ops.layer_norm(X23, (3,), eps="1"), TypeError, "eps", "'1'")
+bad("batch_norm(no running, eval)", lambda: ops.batch_norm(X23, None, None), ValueError, "running_mean",
+    "training")
+bad("batch_norm(running shape)", lambda: ops.batch_norm(X23, np.zeros(2), np.ones(3)), ValueError,
+    "running_mean", "(3,)")
+bad("batch_norm(x 1-d)", lambda: ops.batch_norm(np.ones(3), None, None, training=True), ValueError, "(3,)")
+bad("embedding(float indices)", lambda: ops.embedding(np.array([0.5]), X23), TypeError, "input", "float64")
+bad("embedding(index out of range)", lambda: ops.embedding(np.array([2]), X23), IndexError, "[0, 2)", "2")
+bad("embedding(padding_idx)", lambda: ops.embedding(np.array([0]), X23, padding_idx=5), ValueError,
+    "padding_idx", "5")
+bad("dropout(p=1.5)", lambda: ops.dropout(X23, 1.5), ValueError, "p", "1.5")
+bad("dropout(p=nan)", lambda: ops.dropout(X23, NAN), ValueError, "p", "nan")
+bad("dropout2d(x 2-d)", lambda: ops.dropout2d(X23, 0.5), ValueError, "(2, 3)")
+bad("scaled_dot_product_attention(shapes)", lambda: ops.scaled_dot_product_attention(X23, np.ones((2, 4)), X23),
+    ValueError, "(2, 3)", "(2, 4)")
+bad("scaled_dot_product_attention(mask and causal)", lambda: ops.scaled_dot_product_attention(
+    X23, X23, X23, attn_mask=np.ones((2, 2), bool), is_causal=True), ValueError, "attn_mask", "is_causal")
+bad("pad(odd)", lambda: ops.pad(X23, (1,)), ValueError, "padding", "(1,)")
+bad("pad(too many)", lambda: ops.pad(X23, (1, 1, 1, 1, 1, 1)), ValueError, "padding", "(2, 3)")
+bad("pad(mode)", lambda: ops.pad(X23, (1, 1), mode="wrap"), ValueError, "mode", "'wrap'")
+bad("pad(reflect too wide)", lambda: ops.pad(X23, (3, 3), mode="reflect"), ValueError, "reflect", "(3, 3)")
+bad("pad(float widths)", lambda: ops.pad(X23, (1.5, 1)), TypeError, "padding", "1.5")
+bad("flip(dims out of range)", lambda: ops.flip(X23, 2), ValueError, "dims", "2")
+bad("roll(lengths)", lambda: ops.roll(X23, (1, 2), (0,)), ValueError, "shifts", "dims")
+bad("tile(negative)", lambda: ops.tile(X23, (-1,)), ValueError, "dims", "-1")
+bad("repeat(counts)", lambda: ops.repeat(X23, [1, 2], axis=1), ValueError, "repeats", "[1, 2]")
+bad("repeat_interleave(dim)", lambda: ops.repeat_interleave(X23, 2, dim=3), ValueError, "axis", "3")
+bad("cat(shapes)", lambda: ops.cat([X23, np.ones((2, 2))], dim=0), ValueError, "shapes", "(2, 2)")
+bad("clamp(no bounds)", lambda: ops.clamp(X23), ValueError, "lower", "upper")
+bad("masked_fill(float mask)", lambda: ops.masked_fill(X23, X23, 0.0), TypeError, "mask", "float32")
+bad("AvgPool2d(kernel=0)", lambda: nn.AvgPool2d(0), ValueError, "kernel_size", "0")
+bad("AvgPool2d(padding without pad_mode)", lambda: nn.AvgPool2d(2, padding=1), ValueError, "pad_mode", "1")
+bad("AvgPool2d(ceil_mode)", lambda: nn.AvgPool2d(2, ceil_mode=True), NotImplementedError, "ceil_mode", "#15")
+bad("AdaptiveAvgPool2d((2, 0))", lambda: nn.AdaptiveAvgPool2d((2, 0)), ValueError, "output_size", "(2, 0)")
+bad("BatchNorm2d(0)", lambda: nn.BatchNorm2d(0), ValueError, "num_features", "0")
+bad("BatchNorm2d()(x 2-d)", lambda: nn.BatchNorm2d(3)(X23), ValueError, "(N, 3, H, W)", "(2, 3)")
+bad("BatchNorm2d(data_format)", lambda: nn.BatchNorm2d(3, data_format="NHWC"), NotImplementedError,
+    "data_format", "'NHWC'")
+bad("LayerNorm('a')", lambda: nn.LayerNorm("a"), TypeError, "normalized_shape", "'a'")
+bad("LayerNorm(0)", lambda: nn.LayerNorm(0), ValueError, "normalized_shape", "0")
+bad("LayerNorm(eps=0)", lambda: nn.LayerNorm(3, eps=0.0), ValueError, "eps", "0.0")
+bad("LayerNorm(begin_norm_axis)", lambda: nn.LayerNorm((3,), begin_norm_axis=0)(X23), ValueError,
+    "begin_norm_axis", "(2, 3)")
+bad("LayerNorm()(shape)", lambda: nn.LayerNorm(4)(X23), ValueError, "normalized_shape", "(2, 3)")
+bad("Embedding(0, 2)", lambda: nn.Embedding(0, 2), ValueError, "vocab_size", "0")
+bad("Embedding(padding_idx)", lambda: nn.Embedding(3, 2, padding_idx=3), ValueError, "padding_idx", "3")
+bad("Embedding(use_one_hot='y')", lambda: nn.Embedding(3, 2, use_one_hot="y"), TypeError, "use_one_hot", "'y'")
+bad("Dropout2d(p=1)", lambda: nn.Dropout2d(p=1.0), ValueError, "p", "1.0")
+bad("GELU(approximate='x')", lambda: nn.GELU(approximate="x"), ValueError, "approximate", "'x'")
+bad("LeakyReLU(alpha='a')", lambda: nn.LeakyReLU("a"), TypeError, "alpha", "'a'")
+bad("ELU(alpha=nan)", lambda: nn.ELU(NAN), TypeError, "alpha", "nan")
+bad("Softplus(beta=None)", lambda: nn.Softplus(beta=None), TypeError, "beta", "None")
+bad("Conv2d(bias=True)", lambda: nn.Conv2d(1, 2, 3, bias=True), TypeError, "bias", "pad_mode='pad'")
+bad("Conv2d(padding, same)", lambda: nn.Conv2d(1, 2, 3, padding=1), ValueError, "pad_mode='pad'",
+    "has_bias=True")
+F = nn.functional
+bad("F.conv2d(dilation=2)", lambda: F.conv2d(X4, np.ones((2, 1, 3, 3)), dilation=2), NotImplementedError,
+    "dilation=2", "#15")
+bad("F.conv2d(groups=2)", lambda: F.conv2d(X4, np.ones((2, 1, 3, 3)), groups=2), NotImplementedError,
+    "groups=2", "#15")
+bad("F.conv2d(padding='full')", lambda: F.conv2d(X4, np.ones((2, 1, 3, 3)), padding="full"), ValueError,
+    "padding", "'full'")
+bad("F.max_pool2d(ceil_mode)", lambda: F.max_pool2d(X4, 2, ceil_mode=True), NotImplementedError, "ceil_mode",
+    "#15")
+bad("F.softmax(no dim)", lambda: F.softmax(X23), TypeError, "dim")
+bad("F.one_hot(num_classes=1.5)", lambda: F.one_hot(Y3, 1.5), TypeError, "num_classes", "1.5")
+bad("F.embedding(max_norm)", lambda: F.embedding(Y3, np.ones((3, 2)), max_norm=1.0), NotImplementedError,
+    "max_norm")
 
 
 # ----- linear_model estimators -----

@@ -94,3 +94,12 @@ def test_the_command_lists_and_runs_topics(tmp_path, capsys):
     assert "H(p, q) = H(p) + KL(p‖q)" in out and (tmp_path / "entropy-kl-decomposition.png").exists()
     assert main(["explain", "nope"]) == 1
     assert "unknown topic 'nope'" in capsys.readouterr().err
+
+
+def test_regularization(results):
+    n = results["regularization"].numbers
+    assert n["zero coefficients, ridge at the largest α"] == 0  # ridge shrinks, never to exactly 0
+    assert n["largest |ridge coefficient| at the largest α"] < 0.01
+    assert n["zero coefficients, lasso at α = 0.1"] == 4  # the four uninformative features, exactly 0
+    assert n["zero coefficients, lasso at the largest α"] == 8
+    assert n["log-likelihood at the fit − the best on a 61×61 grid (≥ 0)"] >= 0  # the fit is the maximum

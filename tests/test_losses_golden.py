@@ -31,9 +31,14 @@ def seed(shape) -> np.ndarray:
     return (1 + 0.5 * np.sin(1.0 + np.arange(int(np.prod(shape))))).reshape(shape)
 
 
+def function(name: str):
+    """The softgrad function a case names: ``ops.<name>``, or ``softgrad.nn.functional.<name>`` for 'F.<name>'."""
+    return getattr(sg.nn.functional, name[2:]) if name.startswith("F.") else getattr(ops, name)
+
+
 def replay(case, arrays):
     """softgrad's value and gradients for a stored case."""
-    fn = getattr(ops, case["fn"])
+    fn = function(case["fn"])
     kwargs = {k: arrays[v[1:]] if isinstance(v, str) and v.startswith("@") else v
               for k, v in case["kwargs"].items()}
     names = list(case["args"])

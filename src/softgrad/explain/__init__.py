@@ -9,7 +9,7 @@ True
 True
 
 Topics: ``softmax-overflow``, ``softmax-jacobian``, ``cross-entropy-gradient``, ``mse-vs-ce``, ``multi-label``,
-``entropy-kl``, ``mle``, ``activations``. ``run`` returns a ``Result``: the printed ``lines``, the ``numbers``
+``entropy-kl``, ``mle``, ``activations``, ``regularization``. ``run`` returns a ``Result``: the printed ``lines``, the ``numbers``
 the tests assert, and the ``figures`` written.
 """
 
@@ -22,6 +22,7 @@ from softgrad.explain._result import Result
 from softgrad.explain.activations import activations
 from softgrad.explain.information import entropy_kl, mle
 from softgrad.explain.losses import cross_entropy_gradient, mse_vs_ce, multi_label
+from softgrad.explain.regression import regularization
 from softgrad.explain.softmax import softmax_jacobian, softmax_overflow
 
 #: topic name -> (the function that runs it, its claim in one line)
@@ -35,6 +36,7 @@ TOPICS: dict[str, tuple[Callable[[Result], None], str]] = {
     "entropy-kl": (entropy_kl, "H(p, q) = H(p) + KL(p‖q); KL ≥ 0 and not symmetric; nats and bits"),
     "mle": (mle, "maximum likelihood is minimum cross-entropy: a coin, and logistic regression"),
     "activations": (activations, "sigmoid, tanh, ReLU, softplus, GELU and their derivatives from autodiff"),
+    "regularization": (regularization, "ridge shrinks, the lasso zeroes; the logistic likelihood peaks at the fit"),
 }
 
 

@@ -1,4 +1,5 @@
-"""Convolution and pooling layers, NCHW, on the im2col + GEMM kernels of ``softgrad.ops.nn_kernels``.
+"""Convolution and pooling layers, NCHW, on the im2col + GEMM kernels of ``softgrad.ops.nn_kernels``: ``Conv2d``,
+``MaxPool2d``, ``AvgPool2d``, ``AdaptiveAvgPool2d``.
 
 ``pad_mode`` follows MindSpore: ``'same'`` (output size ⌈H / stride⌉, the extra padding row/column at the
 bottom/right, as TensorFlow), ``'valid'`` (no padding) or ``'pad'`` (the explicit ``padding``: an int,
@@ -21,11 +22,14 @@ from softgrad import ops
 from softgrad.nn.cell import Cell
 from softgrad.nn.init import initialize
 from softgrad.nn.layers import check_count
+from softgrad.ops.nn_composed import output_pair
 from softgrad.ops.nn_kernels import int_pair, normalize_padding
-from softgrad.random import Generator
+from softgrad.random import Generator, default_generator
 from softgrad.tensor import Parameter
 
 PAD_MODES = ("same", "valid", "pad")
+PYTORCH_CONV2D = ("PyTorch's nn.Conv2d(c_in, c_out, k, padding=p) is Conv2d(c_in, c_out, k, pad_mode='pad', "
+                  "padding=p, has_bias=True) here (MindSpore's defaults are pad_mode='same', has_bias=False)")
 
 
 def resolve_padding(pad_mode: str, padding, size: tuple[int, int], kernel: tuple[int, int],
@@ -69,23 +73,35 @@ def checked_padding(owner: str, padding) -> tuple[tuple[int, int], tuple[int, in
 class Conv2d(Cell):
     """2-D convolution (cross-correlation, as every framework computes it) over NCHW inputs, MindSpore's
     signature: weight (out_channels, in_channels, kh, kw); ``has_bias=False`` and ``pad_mode='same'`` by
-    default, as in MindSpore (pass ``pad_mode='pad', padding=p, has_bias=True`` for PyTorch's layer).
-    Default initialisation: PyTorch's (U(−1/√fan_in, 1/√fan_in) for weight and bias). Only ``dilation=1``
-    and ``group=1`` are supported.
+    default, as in MindSpore. PyTorch's ``nn.Conv2d(c_in, c_out, k, stride, padding=p)`` (no padding and a bias
+    by default) is ``Conv2d(c_in, c_out, k, stride, pad_mode='pad', padding=p, has_bias=True)`` here, or
+    ``softgrad.nn.functional.conv2d`` with PyTorch's signature; PyTorch's ``bias=`` keyword is refused with
+    that hint rather than ignored. Default initialisation: PyTorch's (U(−1/√fan_in, 1/√fan_in) for weight and
+    bias). Only ``dilation=1`` and ``group=1`` are supported.
+
+    >>> import softgrad as sg
+    >>> torch_like = Conv2d(1, 2, 3, pad_mode='pad', padding=1, has_bias=True, generator=sg.random.Generator(0))
+    >>> torch_like(sg.ops.zeros((1, 1, 5, 5))).shape, Conv2d(1, 2, 3, pad_mode='valid')(sg.ops.zeros((1, 1, 5, 5))).shape
+    ((1, 2, 5, 5), (1, 2, 3, 3))
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, pad_mode: str = "same",
                  padding=0, dilation=1, group: int = 1, has_bias: bool = False, weight_init=None, bias_init=None,
-                 data_format: str = "NCHW", generator: Generator | None = None, dtype=np.float32):
+                 data_format: str = "NCHW", generator: Generator | None = None, dtype=np.float32, *,
+                 bias=None):
         super().__init__()
+        if bias is not None:
+            raise TypeError(f"Conv2d: bias={bias!r} is PyTorch's keyword; this is MindSpore's layer: "
+                            f"{PYTORCH_CONV2D}")
         if int_pair(dilation, "dilation") != (1, 1) or group != 1 or data_format != "NCHW":
             raise NotImplementedError("Conv2d supports dilation=1, group=1 and data_format='NCHW' only; got "
                                       f"dilation={dilation}, group={group}, data_format={data_format!r}")
         if pad_mode not in PAD_MODES:
             raise ValueError(f"Conv2d: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
         if checked_padding("Conv2d", padding) != ((0, 0), (0, 0)) and pad_mode != "pad":
-            raise ValueError(f"Conv2d: padding={padding} needs pad_mode='pad' (got pad_mode={pad_mode!r})")
-        generator = generator if generator is not None else Generator()
+            raise ValueError(f"Conv2d: padding={padding} needs pad_mode='pad' (got pad_mode={pad_mode!r}); "
+                             f"{PYTORCH_CONV2D}")
+        generator = generator if generator is not None else default_generator()
         self.in_channels = check_count("Conv2d", "in_channels", in_channels)
         self.out_channels = check_count("Conv2d", "out_channels", out_channels)
         self.kernel_size = window_pair("Conv2d", "kernel_size", kernel_size)
@@ -132,3 +148,60 @@ class MaxPool2d(Cell):
     def construct(self, x):
         padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], self.kernel_size, self.stride)
         return ops.max_pool2d(x, self.kernel_size, stride=self.stride, padding=padding)
+
+
+class AvgPool2d(Cell):
+    """The mean over each ``kernel_size`` window, NCHW, MindSpore's signature (``pad_mode`` as ``Conv2d``,
+    'valid' by default; zero padding counted in the mean unless ``count_include_pad=False``;
+    ``divisor_override`` replaces the divisor). ``stride`` defaults to ``kernel_size``, as ``MaxPool2d`` here
+    and PyTorch (MindSpore's default is 1). ``ceil_mode=True`` is not implemented (issue #15).
+    ∂ as ``ops.avg_pool2d``
+
+    >>> import softgrad as sg
+    >>> AvgPool2d(2)(sg.ops.ones((1, 3, 4, 4))).shape
+    (1, 3, 2, 2)
+    """
+
+    def __init__(self, kernel_size=1, stride=None, pad_mode: str = "valid", padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None, data_format: str = "NCHW"):
+        super().__init__()
+        self.kernel_size = window_pair("AvgPool2d", "kernel_size", kernel_size)
+        self.stride = self.kernel_size if stride is None else window_pair("AvgPool2d", "stride", stride)
+        if pad_mode not in PAD_MODES:
+            raise ValueError(f"AvgPool2d: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+        if checked_padding("AvgPool2d", padding) != ((0, 0), (0, 0)) and pad_mode != "pad":
+            raise ValueError(f"AvgPool2d: padding={padding} needs pad_mode='pad' (got pad_mode={pad_mode!r})")
+        if ceil_mode or data_format != "NCHW":
+            raise NotImplementedError(f"AvgPool2d: ceil_mode=True (issue #15) and data_format other than 'NCHW' are "
+                                      f"not implemented, got ceil_mode={ceil_mode!r}, data_format={data_format!r}")
+        self.pad_mode, self.padding = pad_mode, padding
+        self.count_include_pad, self.divisor_override = bool(count_include_pad), divisor_override
+
+    def extra_repr(self) -> dict:
+        return {"kernel_size": self.kernel_size, "stride": self.stride, "pad_mode": self.pad_mode,
+                "padding": self.padding, "count_include_pad": self.count_include_pad}
+
+    def construct(self, x):
+        padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], self.kernel_size, self.stride)
+        return ops.avg_pool2d(x, self.kernel_size, stride=self.stride, padding=padding,
+                              count_include_pad=self.count_include_pad, divisor_override=self.divisor_override)
+
+
+class AdaptiveAvgPool2d(Cell):
+    """Average pooling to a fixed ``output_size`` (an int or (oh, ow), None keeping an axis), whatever the input
+    size (MindSpore's and PyTorch's windows: ⌊i·H/oh⌋ … ⌈(i+1)·H/oh⌉).  ∂ as ``ops.adaptive_avg_pool2d``
+
+    >>> import softgrad as sg
+    >>> AdaptiveAvgPool2d((1, 1))(sg.ops.ones((2, 3, 7, 5))).shape
+    (2, 3, 1, 1)
+    """
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_pair(output_size)
+
+    def extra_repr(self) -> dict:
+        return {"output_size": self.output_size}
+
+    def construct(self, x):
+        return ops.adaptive_avg_pool2d(x, self.output_size)

@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from softgrad.random import Generator
+from softgrad.random import Generator, default_generator
 from softgrad.tensor import Tensor, concrete
 
 
@@ -91,8 +91,8 @@ def initialize(init, shape, generator: Generator | None = None, dtype=np.float32
     """A new ndarray of ``shape`` from ``init``: an initialiser name (table above), a number (constant), an
     array or Tensor of that shape (copied), or a callable ``init(shape, numpy_generator) -> array``.
 
-    ``generator`` supplies the randomness (a fresh, unseeded one when None: pass a seeded
-    ``softgrad.random.Generator`` for reproducible weights).
+    ``generator`` supplies the randomness (when None, the global stream of ``softgrad.random.set_seed``, else
+    unseeded: pass a seeded ``softgrad.random.Generator`` for reproducible weights).
     """
     shape = tuple(int(n) for n in shape)
     if isinstance(init, (Tensor, np.ndarray)):
@@ -102,7 +102,7 @@ def initialize(init, shape, generator: Generator | None = None, dtype=np.float32
         return array.astype(dtype, copy=True)
     if isinstance(init, (int, float)) and not isinstance(init, bool):
         return np.full(shape, init, dtype=dtype)
-    rng = (generator if generator is not None else Generator()).numpy_generator
+    rng = (generator if generator is not None else default_generator()).numpy_generator
     if callable(init):
         return np.asarray(init(shape, rng), dtype=dtype).reshape(shape)
     key = str(init).lower().replace("_", "")

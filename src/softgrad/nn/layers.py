@@ -1,9 +1,9 @@
-"""Basic layers: ``Dense`` (``Linear``), ``Flatten``, ``Dropout``, ``BatchNorm1d`` and the ``SequentialCell``
-container (activation cells are in ``nn.activations``). Each is a Cell whose ``construct`` composes differentiable ops, so its gradients
+"""Basic layers: ``Dense`` (``Linear``), ``Flatten``, ``Dropout``, ``Dropout2d``, ``BatchNorm1d``, ``BatchNorm2d``,
+``LayerNorm``, ``Embedding`` and the ``SequentialCell`` container (activation cells are in ``nn.activations``). Each is a Cell whose ``construct`` composes differentiable ops, so its gradients
 come from the ops' rules (and are checked against finite differences in tests/test_layers.py).
 
 Randomness (initial weights, dropout masks) comes only from a ``softgrad.random.Generator`` passed as
-``generator=``; without one a fresh unseeded generator is used.
+``generator=``; without one, from ``softgrad.random.default_generator()`` (fixed by ``set_seed``, else unseeded).
 
 >>> import softgrad as sg
 >>> net = sg.nn.SequentialCell([sg.nn.Dense(4, 3, generator=sg.random.Generator(0)), sg.nn.Flatten()])
@@ -23,8 +23,8 @@ from softgrad import ops
 from softgrad.nn.activations import activation_op, elementwise_op
 from softgrad.nn.cell import Cell
 from softgrad.nn.init import initialize
-from softgrad.random import Generator
-from softgrad.tensor import Parameter, concrete
+from softgrad.random import Generator, default_generator
+from softgrad.tensor import Parameter
 
 
 def _activation(activation):
@@ -76,7 +76,7 @@ class Dense(Cell):
     def __init__(self, in_channels: int, out_channels: int, weight_init=None, bias_init=None,
                  has_bias: bool = True, activation=None, generator: Generator | None = None, dtype=np.float32):
         super().__init__()
-        generator = generator if generator is not None else Generator()
+        generator = generator if generator is not None else default_generator()
         name = type(self).__name__
         in_channels, out_channels = check_count(name, "in_channels", in_channels), check_count(name, "out_channels",
                                                                                                out_channels)
@@ -181,7 +181,7 @@ class Dropout(Cell):
     def __init__(self, p: float = 0.5, generator: Generator | None = None):
         super().__init__()
         self.p = check_fraction("Dropout", "p (the probability of dropping an entry)", p, include_one=False)
-        self.generator = generator if generator is not None else Generator()
+        self.generator = generator
 
     def extra_repr(self) -> dict:
         return {"p": self.p}
@@ -189,12 +189,27 @@ class Dropout(Cell):
     def construct(self, x):
         if not self.training or self.p == 0.0:
             return x
-        dtype = concrete(x).dtype
-        keep = self.generator.numpy_generator.random(x.shape, dtype=np.float32) >= self.p
-        return ops.mul(x, keep.astype(dtype) * dtype.type(1.0 / (1.0 - self.p)))
+        return ops.dropout(x, self.p, training=True, generator=self.generator)
 
 
-# ----- batch normalisation -----
+class Dropout2d(Dropout):
+    """In training mode, zero whole channels (each x[n, c] plane of an (N, C, H, W) input) with probability
+    ``p`` and scale the rest by 1/(1 − p); the identity in evaluation mode (MindSpore's and PyTorch's
+    ``Dropout2d(p=0.5)``).  ∂/∂x = the same mask and scale
+
+    >>> import softgrad as sg
+    >>> Dropout2d(0.5, generator=sg.random.Generator(0))(sg.ops.ones((1, 4, 1, 1))).reshape(-1)
+    Tensor(shape=[4], dtype=Float32, value=
+    [2., 2., 2., 0.])
+    """
+
+    def construct(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        return ops.dropout2d(x, self.p, training=True, generator=self.generator)
+
+
+# ----- normalisation -----
 
 
 class BatchNorm1d(Cell):
@@ -220,11 +235,10 @@ class BatchNorm1d(Cell):
                  gamma_init="ones", beta_init="zeros", moving_mean_init="zeros", moving_var_init="ones",
                  use_batch_statistics: bool | None = None, dtype=np.float32):
         super().__init__()
-        self.momentum = check_fraction("BatchNorm1d", "momentum (MindSpore's: the weight of the old moving average; "
+        name = type(self).__name__
+        self.momentum = check_fraction(name, "momentum (MindSpore's: the weight of the old moving average; "
                                        "PyTorch's 0.1 is 0.9 here)", momentum, include_one=True)
-        if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, numbers.Real) or not 0 < eps < math.inf:
-            raise ValueError(f"BatchNorm1d: eps must be a finite number > 0 (e.g. 1e-5), got {eps!r}")
-        self.num_features, self.eps = check_count("BatchNorm1d", "num_features", num_features), float(eps)
+        self.num_features, self.eps = check_count(name, "num_features", num_features), check_eps(name, eps)
         self.use_batch_statistics = use_batch_statistics
         shape = (self.num_features,)
         self.gamma = Parameter(initialize(gamma_init, shape, dtype=dtype), name="gamma", requires_grad=affine)
@@ -238,32 +252,145 @@ class BatchNorm1d(Cell):
         return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
                 "affine": self.gamma.requires_grad}
 
+    #: the input ranks this layer takes, and how its error message shows them
+    ranks, shapes = (2, 3), "(N, {c}) or (N, {c}, L)"
+
     def construct(self, x):
         shape = x.shape
-        if len(shape) not in (2, 3) or shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm1d({self.num_features}): expected input (N, {self.num_features}) or "
-                             f"(N, {self.num_features}, L), got shape {shape}")
-        axes = (0,) if len(shape) == 2 else (0, 2)
-        view = (1, self.num_features) + (1,) * (len(shape) - 2)
+        if len(shape) not in self.ranks or shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}): expected input "
+                             f"{self.shapes.format(c=self.num_features)}, got shape {shape}")
         batch_stats = self.training if self.use_batch_statistics is None else self.use_batch_statistics
-        if batch_stats:
-            mean = ops.mean(x, axis=axes, keepdims=True)
-            centred = x - mean
-            var = ops.mean(centred * centred, axis=axes, keepdims=True)
-            if self.training:
-                self._update_moving_averages(mean, var, x.size // self.num_features)
-        else:
-            mean = ops.reshape(self.moving_mean, view)
-            var = ops.reshape(self.moving_variance, view)
-            centred = x - mean
-        normalised = centred / ops.sqrt(var + self.eps)
-        return normalised * ops.reshape(self.gamma, view) + ops.reshape(self.beta, view)
+        update = batch_stats and self.training  # the moving averages move only while training on batch statistics
+        running = (self.moving_mean, self.moving_variance) if update or not batch_stats else (None, None)
+        return ops.batch_norm(x, *running, self.gamma, self.beta, training=batch_stats,
+                              momentum=1.0 - self.momentum, eps=self.eps)
 
-    def _update_moving_averages(self, mean, var, count: int) -> None:
-        m = self.momentum
-        unbiased = concrete(var).reshape(-1) * (count / max(count - 1, 1))
-        self.moving_mean.set_data(m * concrete(self.moving_mean) + (1 - m) * concrete(mean).reshape(-1))
-        self.moving_variance.set_data(m * concrete(self.moving_variance) + (1 - m) * unbiased)
+
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalisation of (N, C, H, W) inputs over N, H and W per channel; otherwise ``BatchNorm1d``
+    (MindSpore's signature, momentum = 1 − PyTorch's).
+
+    >>> import softgrad as sg
+    >>> BatchNorm2d(3)(sg.ops.ones((2, 3, 4, 4))).shape
+    (2, 3, 4, 4)
+    """
+
+    ranks, shapes = (4,), "(N, {c}, H, W)"
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.9, affine: bool = True,
+                 gamma_init="ones", beta_init="zeros", moving_mean_init="zeros", moving_var_init="ones",
+                 use_batch_statistics: bool | None = None, data_format: str = "NCHW", dtype=np.float32):
+        if data_format != "NCHW":
+            raise NotImplementedError(f"BatchNorm2d: only data_format='NCHW' is supported, got {data_format!r}")
+        super().__init__(num_features, eps, momentum, affine, gamma_init, beta_init, moving_mean_init,
+                         moving_var_init, use_batch_statistics, dtype)
+
+
+def check_eps(owner: str, eps) -> float:
+    """``eps`` as a float, after checking that it is a finite number > 0."""
+    if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, numbers.Real) or not 0 < eps < math.inf:
+        raise ValueError(f"{owner}: eps must be a finite number > 0 (e.g. 1e-5), got {eps!r}")
+    return float(eps)
+
+
+class LayerNorm(Cell):
+    """Layer normalisation over the trailing axes ``normalized_shape`` of each sample, with MindSpore's
+    signature: y = (x − μ) / √(σ² + epsilon) · gamma + beta, μ, σ² (biased) over those axes; gamma and beta
+    of shape ``normalized_shape`` are trainable. ``begin_norm_axis`` (default −1: the trailing
+    ``len(normalized_shape)`` axes) must agree with ``normalized_shape``. MindSpore's epsilon default is 1e-7;
+    PyTorch's keywords ``eps`` (1e-5 in PyTorch), ``elementwise_affine`` and ``bias`` are accepted:
+    ``LayerNorm(d, eps=1e-5)`` is PyTorch's ``nn.LayerNorm(d)``.  ∂ as ``ops.layer_norm``
+
+    >>> import softgrad as sg
+    >>> LayerNorm((2,), eps=1e-5)(sg.Tensor([[1.0, 3.0]]))
+    Tensor(shape=[1, 2], dtype=Float32, value=
+    [[-0.999995,  0.999995]])
+    """
+
+    def __init__(self, normalized_shape, begin_norm_axis: int = -1, begin_params_axis: int = -1,
+                 gamma_init="ones", beta_init="zeros", epsilon: float = 1e-7, dtype=np.float32, *,
+                 eps: float | None = None, elementwise_affine: bool = True, bias: bool = True):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else normalized_shape
+        if not isinstance(shape, (tuple, list)) or not shape:
+            raise TypeError(f"LayerNorm: normalized_shape must be an int or a non-empty tuple/list of ints, got "
+                            f"{normalized_shape!r}")
+        self.normalized_shape = tuple(check_count("LayerNorm", "normalized_shape", n) for n in shape)
+        for name, axis in (("begin_norm_axis", begin_norm_axis), ("begin_params_axis", begin_params_axis)):
+            if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+                raise TypeError(f"LayerNorm: {name} must be an int, got {type(axis).__name__} {axis!r}")
+        self.begin_norm_axis, self.begin_params_axis = int(begin_norm_axis), int(begin_params_axis)
+        self.eps = check_eps("LayerNorm", epsilon if eps is None else eps)
+        self.gamma = Parameter(initialize(gamma_init, self.normalized_shape, dtype=dtype), name="gamma",
+                               requires_grad=bool(elementwise_affine))
+        self.beta = Parameter(initialize(beta_init, self.normalized_shape, dtype=dtype), name="beta",
+                              requires_grad=bool(elementwise_affine and bias))
+
+    def construct(self, x):
+        ndim, count = len(x.shape), len(self.normalized_shape)
+        begin = self.begin_norm_axis % ndim if ndim else 0
+        if self.begin_norm_axis != -1 and begin != ndim - count:
+            raise ValueError(f"LayerNorm: begin_norm_axis={self.begin_norm_axis} normalises {ndim - begin} axes of "
+                             f"an input of shape {x.shape}, but normalized_shape {self.normalized_shape} has {count}")
+        return ops.layer_norm(x, self.normalized_shape, self.gamma, self.beta, eps=self.eps)
+
+    def extra_repr(self) -> dict:
+        return {"normalized_shape": self.normalized_shape, "eps": self.eps}
+
+
+# ----- embedding -----
+
+
+class Embedding(Cell):
+    """A lookup table: out[..., :] = embedding_table[x[...], :] for integer x, MindSpore's signature
+    ``Embedding(vocab_size, embedding_size, use_one_hot=False, embedding_table='normal', dtype, padding_idx)``
+    (MindSpore's 'normal' is N(0, 0.01²); PyTorch's ``nn.Embedding(n, d)`` draws N(0, 1):
+    ``embedding_table=sg.nn.init.Normal(1.0)``-style callables or any initialiser of ``nn.init`` work).
+    ``padding_idx``: that row starts at zero and gets no gradient (PyTorch's). ``weight`` is the table
+    (PyTorch's name).  ∂/∂table[k] = Σ_{x[i] = k} g[i]
+
+    >>> import softgrad as sg
+    >>> table = Embedding(3, 2, embedding_table=[[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    >>> table(sg.Tensor([2, 0]))
+    Tensor(shape=[2, 2], dtype=Float32, value=
+    [[4., 5.],
+     [0., 1.]])
+    """
+
+    def __init__(self, vocab_size: int, embedding_size: int, use_one_hot: bool = False,
+                 embedding_table="normal", dtype=np.float32, padding_idx: int | None = None,
+                 generator: Generator | None = None):
+        super().__init__()
+        self.vocab_size = check_count("Embedding", "vocab_size", vocab_size)
+        self.embedding_size = check_count("Embedding", "embedding_size", embedding_size)
+        if not isinstance(use_one_hot, (bool, np.bool_)):
+            raise TypeError(f"Embedding: use_one_hot must be a bool, got {type(use_one_hot).__name__} {use_one_hot!r}")
+        if padding_idx is not None and (isinstance(padding_idx, bool) or not isinstance(padding_idx, numbers.Integral)
+                                        or not -self.vocab_size <= padding_idx < self.vocab_size):
+            raise ValueError(f"Embedding: padding_idx must be None or an int in [-{self.vocab_size}, "
+                             f"{self.vocab_size}), got {padding_idx!r}")
+        self.use_one_hot, self.padding_idx = bool(use_one_hot), padding_idx
+        init = np.asarray(embedding_table, dtype=dtype) if isinstance(embedding_table, list) else embedding_table
+        table = initialize(init, (self.vocab_size, self.embedding_size), generator, dtype)
+        if padding_idx is not None:
+            table[padding_idx] = 0
+        self.embedding_table = Parameter(table, name="embedding_table")
+
+    @property
+    def weight(self) -> Parameter:
+        """The table, under PyTorch's name."""
+        return self.embedding_table
+
+    def construct(self, x):
+        if self.use_one_hot:  # the same values and gradient, as a matrix product (MindSpore's option)
+            if self.padding_idx is not None:
+                raise NotImplementedError("Embedding: use_one_hot=True with padding_idx is not supported")
+            return ops.matmul(ops.one_hot(x, self.vocab_size, dtype=self.embedding_table.dtype), self.embedding_table)
+        return ops.embedding(x, self.embedding_table, padding_idx=self.padding_idx)
+
+    def extra_repr(self) -> dict:
+        return {"vocab_size": self.vocab_size, "embedding_size": self.embedding_size, "padding_idx": self.padding_idx}
 
 
 # ----- containers -----
@@ -340,4 +467,5 @@ def _fusable_activation(cell, following):
 
 Sequential = SequentialCell
 
-__all__ = ["Dense", "Linear", "Flatten", "Dropout", "BatchNorm1d", "SequentialCell", "Sequential"]
+__all__ = ["Dense", "Linear", "Flatten", "Dropout", "Dropout2d", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
+           "Embedding", "SequentialCell", "Sequential"]

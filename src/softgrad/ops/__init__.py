@@ -2,19 +2,25 @@
 
 Files by kind: ``elementwise`` (unary, binary with broadcasting, comparisons, xlogy), ``reductions``, ``shape``,
 ``linalg``, ``creation``, ``activations`` (the softmax family and non-linearities), ``losses`` (and the argument
-checks losses share), ``cross_entropy`` (cross-entropy and NLL), ``nn_kernels`` (dense, conv2d, max_pool2d).
+checks losses share), ``cross_entropy`` (cross-entropy and NLL), ``nn_kernels`` (dense, conv2d, max_pool2d),
+``nn_composed`` (average pooling, layer/batch norm, embedding, dropout, attention, composed from the others).
 ``_primitive`` is how an op is declared; ``softmax_kernels`` holds the blocked, threaded kernels of the softmax
 family. Tensor operators and methods are these same ops (attached in ``_tensor_methods``).
 """
 
 from softgrad.ops.creation import arange, eye, full, full_like, linspace, ones, ones_like, zeros, zeros_like
 from softgrad.ops.elementwise import (
-    abs, add, clip, cos, div, equal, exp, expm1, floordiv, greater, greater_equal, isfinite, isnan, less,
-    less_equal, log, log1p, logical_and, logical_not, logical_or, logical_xor, maximum, minimum, mod, mul, neg,
+    abs, add, clamp, clip, cos, div, equal, exp, expm1, floordiv, greater, greater_equal, isfinite, isnan, less,
+    less_equal, log, log1p, logical_and, logical_not, logical_or, logical_xor, masked_fill, maximum, minimum, mod,
+    mul, neg,
     not_equal, pow, relu, sigmoid, sign, softplus, sin, sqrt, square, sub, tanh, where, xlogy,
 )
 from softgrad.ops.linalg import dot, matmul, outer
 from softgrad.ops.nn_kernels import conv2d, dense, max_pool2d
+from softgrad.ops.nn_composed import (
+    adaptive_avg_pool2d, avg_pool2d, batch_norm, dropout, dropout2d, embedding, layer_norm,
+    scaled_dot_product_attention,
+)
 from softgrad.ops.activations import elu, gelu, leaky_relu, log_softmax, logsigmoid, logsumexp, normalize, softmax
 from softgrad.ops.losses import (
     binary_cross_entropy, binary_cross_entropy_with_logits, huber_loss, kl_div, l1_loss, mse_loss, smooth_l1_loss,
@@ -24,8 +30,8 @@ from softgrad.ops.reductions import (
     argmax, argmin, broadcast_to, max, mean, min, prod, std, sum, var,
 )
 from softgrad.ops.shape import (
-    astype, concat, copy, expand_dims, flatten, gather, getitem, one_hot, reshape, split, squeeze, stack,
-    stop_gradient, swapaxes, take, take_along_axis, transpose,
+    astype, cat, concat, copy, expand_dims, flatten, flip, gather, getitem, one_hot, pad, repeat, repeat_interleave,
+    reshape, roll, split, squeeze, stack, stop_gradient, swapaxes, take, take_along_axis, tile, transpose,
 )
 from softgrad.ops import _tensor_methods  # noqa: F401  (attaches operators and methods to Tensor)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from softgrad.ops._primitive import In, Sample, check_numeric, op
+from softgrad.tensor import concrete
 from softgrad.trace import Primitive
 
 UNARY_SAMPLES = [Sample(In(())), Sample(In((2, 3)))]
@@ -162,9 +163,18 @@ softplus_p = Primitive("softplus", softplus_impl, (lambda g, ans, x: g * sigmoid
 
 
 @op
-def softplus(x):
-    """ln(1 + eˣ), stable.  ∂/∂x = σ(x)"""
-    return softplus_p.bind(x)
+def softplus(x, beta=1.0, threshold=20.0):
+    """ln(1 + e^{βx})/β, stable, and x itself where βx > ``threshold`` (PyTorch's and MindSpore's
+    ``softplus``; ``threshold=None`` never switches).  ∂/∂x = σ(βx), 1 past the threshold
+
+    >>> softplus([0.0, 30.0])
+    Tensor(shape=[2], dtype=Float32, value=
+    [ 0.6931472, 30.       ])
+    """
+    scaled = x if beta == 1 else x * beta
+    out = softplus_p.bind(scaled)
+    out = out if beta == 1 else out / beta
+    return out if threshold is None else where_p.bind(scaled > threshold, x, out)
 
 
 relu_p = Primitive("relu", lambda x: np.maximum(x, 0), (lambda g, ans, x: g * (x > 0),), batchable=True,
@@ -342,6 +352,32 @@ def clip(x, lower=None, upper=None):
     if lower is None and upper is None:
         raise ValueError("clip: pass at least one of lower= and upper=")
     return clip_p.bind(x, lower, upper)
+
+
+@op
+def clamp(input, min=None, max=None):
+    """PyTorch's name for ``clip``: min(max(input, min), max), with clip's gradients (bounds included).
+
+    >>> clamp([-2.0, 0.5, 3.0], min=0.0, max=1.0)
+    Tensor(shape=[3], dtype=Float32, value=
+    [0. , 0.5, 1. ])
+    """
+    return clip(input, min, max)
+
+
+@op(data=1)
+def masked_fill(x, mask, value):
+    """x with ``value`` wherever the boolean ``mask`` (broadcast to x) is True, as PyTorch's ``masked_fill``.
+    ∂/∂x = g where the mask is False, 0 where it is True
+
+    >>> masked_fill([1.0, 2.0, 3.0], [True, False, True], 0.0)
+    Tensor(shape=[3], dtype=Float32, value=
+    [0., 2., 0.])
+    """
+    condition = np.asarray(concrete(mask))
+    if condition.dtype != np.bool_:
+        raise TypeError(f"masked_fill: mask must be boolean (e.g. x > 0), got dtype {condition.dtype}")
+    return where_p.bind(condition, value, x)
 
 
 def _xlogy_impl(x, y):

@@ -342,3 +342,181 @@ copy_p = Primitive("copy", np.copy, (lambda g, ans, x: g,), batchable=True, samp
 def copy(x):
     """A copy of x.  ∂/∂x = 1"""
     return copy_p.bind(x)
+
+
+# ----- rearranging by index: pad, flip, roll, tile, repeat (composed from getitem and its scatter) -----
+
+
+def _int_sequence(fn: str, name: str, value) -> tuple[int, ...]:
+    """An int or a sequence of ints as a tuple."""
+    values = (value,) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    if not isinstance(values, (tuple, list)) or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        raise TypeError(f"{fn}: {name} must be an int or a sequence of ints, got {value!r}")
+    return tuple(int(v) for v in values)
+
+
+def _gathered(x, axis: int, index: np.ndarray):
+    """x with its ``axis`` re-read at ``index`` (entries may repeat: their gradients add up)."""
+    full = [slice(None)] * len(shape_of(x))
+    full[axis] = index
+    return getitem_p.bind(x, index=tuple(full))
+
+
+_PAD_MODES = {"constant": None, "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _pad_widths(shape, padding) -> list[tuple[int, int]]:
+    """PyTorch's flat ``pad`` (last axis first: (left, right, top, bottom, ...)) as one (before, after) per axis."""
+    padding = _int_sequence("pad", "padding", padding)
+    if len(padding) % 2 or len(padding) // 2 > len(shape):
+        raise ValueError(f"pad: padding must hold an even number of ints, two per padded axis from the last one "
+                         f"back ((left, right, top, bottom, ...)), at most {2 * len(shape)} for this input of "
+                         f"shape {shape}; got {padding}")
+    widths = [(0, 0)] * len(shape)
+    for k in range(len(padding) // 2):
+        widths[len(shape) - 1 - k] = (padding[2 * k], padding[2 * k + 1])
+    return widths
+
+
+@op(data=1)
+def pad(x, padding, mode="constant", value=None):
+    """Pad (or, with negative widths, crop) the trailing axes, PyTorch's ``pad`` / MindSpore's ``ops.pad``:
+    ``padding = (left, right)`` for the last axis, then (top, bottom) for the one before, ... ``mode``:
+    'constant' (``value``, default 0), 'reflect' (mirror without the edge), 'replicate' (the edge),
+    'circular' (wrap around).  ∂/∂x = g's inner part, plus the reflected / replicated / wrapped cells added
+    back where they came from
+
+    >>> pad([[1.0, 2.0]], (1, 2))
+    Tensor(shape=[1, 5], dtype=Float32, value=
+    [[0., 1., 2., 0., 0.]])
+    >>> pad([[1.0, 2.0, 3.0]], (2, 1), mode='reflect')
+    Tensor(shape=[1, 6], dtype=Float32, value=
+    [[3., 2., 1., 2., 3., 2.]])
+    """
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {tuple(_PAD_MODES)}, got {mode!r}")
+    shape = shape_of(x)
+    widths = _pad_widths(shape, padding)
+    crop = tuple(slice(max(-before, 0), n - max(-after, 0)) for (before, after), n in zip(widths, shape))
+    if any(stop - start < 0 for start, stop in ((c.start, c.stop) for c in crop)):
+        raise ValueError(f"pad: negative padding {padding} crops more than the input's shape {shape}")
+    if any(before < 0 or after < 0 for before, after in widths):
+        x, shape = getitem_p.bind(x, index=crop), tuple(c.stop - c.start for c in crop)
+        widths = [(max(before, 0), max(after, 0)) for before, after in widths]
+    if mode != "constant":
+        if value is not None:
+            raise ValueError(f"pad: value={value!r} is only for mode='constant', got mode={mode!r}")
+        for axis, ((before, after), n) in enumerate(zip(widths, shape)):
+            if mode == "reflect" and max(before, after) >= n:
+                raise ValueError(f"pad: reflect padding {(before, after)} must be smaller than the axis it pads "
+                                 f"(axis {axis} of shape {shape})")
+            if before or after:
+                x = _gathered(x, axis, np.pad(np.arange(n), (before, after), mode=_PAD_MODES[mode]))
+        return x
+    inner = tuple(slice(before, before + n) for (before, _), n in zip(widths, shape))
+    padded = tuple(n + before + after for (before, after), n in zip(widths, shape))
+    out = untake_p.bind(x, index=inner, shape=padded)
+    if value is None or value == 0:
+        return out
+    border = np.full(padded, value, dtype=np.asarray(concrete(x)).dtype)
+    border[inner] = 0
+    return out + border
+
+
+@op(data=1)
+def flip(x, dims):
+    """x reversed along each axis of ``dims`` (PyTorch's and MindSpore's ``flip``).  ∂/∂x = g flipped back
+
+    >>> flip([[1.0, 2.0, 3.0]], 1)
+    Tensor(shape=[1, 3], dtype=Float32, value=
+    [[3., 2., 1.]])
+    """
+    ndim = len(shape_of(x))
+    axes = {_axis("flip", "dims", a, ndim) for a in _int_sequence("flip", "dims", dims)}
+    return getitem_p.bind(x, index=tuple(slice(None, None, -1) if a in axes else slice(None) for a in range(ndim)))
+
+
+@op(data=1)
+def roll(x, shifts, dims=None):
+    """x shifted cyclically by ``shifts`` along ``dims`` (of the flattened x when None), as ``torch.roll``:
+    out[(i + s) mod n] = x[i].  ∂/∂x = g rolled by −s
+
+    >>> roll([1.0, 2.0, 3.0], 1)
+    Tensor(shape=[3], dtype=Float32, value=
+    [3., 1., 2.])
+    """
+    shifts = _int_sequence("roll", "shifts", shifts)
+    if dims is None:
+        if len(shifts) != 1:
+            raise ValueError(f"roll: without dims, shifts must be one int, got {shifts}")
+        return reshape(roll(reshape(x, -1), shifts, 0), shape_of(x))
+    axes = _int_sequence("roll", "dims", dims)
+    if len(axes) != len(shifts):
+        raise ValueError(f"roll: shifts and dims must have the same length, got shifts={shifts}, dims={axes}")
+    for shift, axis in zip(shifts, axes):
+        axis = _axis("roll", "dims", axis, len(shape_of(x)))
+        x = _gathered(x, axis, np.roll(np.arange(shape_of(x)[axis]), shift))
+    return x
+
+
+@op(data=1)
+def tile(x, dims):
+    """x repeated ``dims[i]`` times along axis i (``torch.tile`` / ``mindspore.ops.tile``, ``np.tile``; PyTorch's
+    ``Tensor.repeat`` is this). Fewer dims than axes repeat the trailing axes; more add leading axes.
+    ∂/∂x = the sum of g over the copies
+
+    >>> tile([1.0, 2.0], (2,))
+    Tensor(shape=[4], dtype=Float32, value=
+    [1., 2., 1., 2.])
+    """
+    reps = _int_sequence("tile", "dims", dims)
+    if any(r < 0 for r in reps):
+        raise ValueError(f"tile: dims must be non-negative ints, got {reps}")
+    shape = shape_of(x)
+    shape = (1,) * (len(reps) - len(shape)) + tuple(shape)
+    x = reshape(x, shape)
+    reps = (1,) * (len(shape) - len(reps)) + reps
+    for axis, (r, n) in enumerate(zip(reps, shape)):
+        if r != 1:
+            x = _gathered(x, axis, np.tile(np.arange(n), r))
+    return x
+
+
+@op(data=1)
+def repeat(x, repeats, axis=None):
+    """Each entry repeated ``repeats`` times along ``axis`` (of the flattened x when None): ``np.repeat``,
+    MindSpore's ``Tensor.repeat`` and PyTorch's ``repeat_interleave`` (PyTorch's ``Tensor.repeat`` is ``tile``).
+    ``repeats``: an int, or one count per entry.  ∂/∂x = the sum of g over each entry's copies
+
+    >>> repeat([1.0, 2.0], 2)
+    Tensor(shape=[4], dtype=Float32, value=
+    [1., 1., 2., 2.])
+    """
+    if axis is None:
+        return repeat(reshape(x, -1), repeats, 0)
+    axis = _axis("repeat", "axis", axis, len(shape_of(x)))
+    n = shape_of(x)[axis]
+    counts = np.asarray(concrete(repeats))
+    if not np.issubdtype(counts.dtype, np.integer) or counts.ndim > 1 or (counts < 0).any() \
+            or counts.size not in (1, n):
+        raise ValueError(f"repeat: repeats must be a non-negative int or {n} of them (one per entry along axis "
+                         f"{axis}), got {repeats!r}")
+    return _gathered(x, axis, np.repeat(np.arange(n), counts))
+
+
+@op(data=1)
+def repeat_interleave(input, repeats, dim=None):
+    """PyTorch's name for ``repeat`` (``dim`` its axis)."""
+    return repeat(input, repeats, axis=dim)
+
+
+@op(data=0)
+def cat(tensors, dim=0):
+    """PyTorch's name for ``concat`` (``dim`` its axis).
+
+    >>> cat([[1.0], [2.0]], dim=0)
+    Tensor(shape=[2], dtype=Float32, value=
+    [1., 2.])
+    """
+    return concat(tensors, axis=dim)

@@ -1,0 +1,163 @@
+"""PyTorch reference values for the layers' ops and the rearranging ops of issue #16 (run by make_golden.py).
+
+Writes tests/golden/layers.npz in the format of losses.npz (its ``Writer``): average and adaptive average
+pooling, layer and batch normalisation (and the running statistics one training step leaves), embedding
+(with padding_idx), scaled dot-product attention (causal, bool and float masks), softplus with beta and
+threshold, linear and conv2d with bias through ``softgrad.nn.functional``, pad in every mode, flip, roll,
+tile, repeat(_interleave), clamp and masked_fill; values and gradients, float32 and float64.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+from golden.losses import DTYPES, Writer
+
+SEED = 20260316
+
+
+def pooling_cases(w: Writer, dtype: str) -> None:
+    import torch.nn.functional as F
+
+    x = w.put(f"in/{dtype}/nchw", w.rng.standard_normal((2, 3, 7, 6)).astype(dtype))
+    for kernel, stride, padding, include in ((2, None, 0, True), (3, 2, 1, True), (3, 2, 1, False), ((3, 2), 1, (1, 0),
+                                                                                                   False)):
+        kwargs = {"kernel_size": kernel, "stride": stride, "padding": padding, "count_include_pad": include}
+        w.case(f"avg_pool2d/{dtype}/k{kernel}-s{stride}-p{padding}-inc{include}", "avg_pool2d", {"x": x}, kwargs,
+               ["x"], F.avg_pool2d)
+    w.case(f"avg_pool2d/{dtype}/divisor", "avg_pool2d", {"x": x}, {"kernel_size": 2, "divisor_override": 3},
+           ["x"], F.avg_pool2d)
+    for size in (1, (3, 4), (5, None), (7, 6)):
+        w.case(f"adaptive_avg_pool2d/{dtype}/{size}", "adaptive_avg_pool2d", {"x": x}, {"output_size": size},
+               ["x"], F.adaptive_avg_pool2d)
+
+
+def normalization_cases(w: Writer, dtype: str) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    rng = w.rng
+    x = w.put(f"in/{dtype}/ln_x", (2 * rng.standard_normal((3, 4, 5)) + 1).astype(dtype))
+    weight = w.put(f"in/{dtype}/ln_w", rng.uniform(0.5, 1.5, (4, 5)).astype(dtype))
+    bias = w.put(f"in/{dtype}/ln_b", rng.standard_normal((4, 5)).astype(dtype))
+    trailing = w.put(f"in/{dtype}/ln_shape", np.array([4, 5]))  # (a positional argument before weight and bias)
+    w.case(f"layer_norm/{dtype}/affine", "layer_norm", {"x": x, "normalized_shape": trailing, "weight": weight,
+                                                         "bias": bias},
+           {"eps": 1e-5}, ["x", "weight", "bias"], lambda x, shape, wt, b, eps: F.layer_norm(x, (4, 5), wt, b, eps))
+    w.case(f"layer_norm/{dtype}/last_axis", "layer_norm", {"x": x}, {"normalized_shape": [5], "eps": 1e-3}, ["x"],
+           lambda x, **k: F.layer_norm(x, k["normalized_shape"], eps=k["eps"]))
+    xb = w.put(f"in/{dtype}/bn_x", (3 * rng.standard_normal((4, 3, 5, 2)) - 1).astype(dtype))
+    gamma = w.put(f"in/{dtype}/bn_w", rng.uniform(0.5, 1.5, 3).astype(dtype))
+    beta = w.put(f"in/{dtype}/bn_b", rng.standard_normal(3).astype(dtype))
+    mean = w.put(f"in/{dtype}/bn_mean", rng.standard_normal(3).astype(dtype))
+    var = w.put(f"in/{dtype}/bn_var", rng.uniform(0.5, 2.0, 3).astype(dtype))
+    train_mean = w.put(f"in/{dtype}/bn_mean_train", w.arrays[mean].copy())  # updated in place by the replay
+    train_var = w.put(f"in/{dtype}/bn_var_train", w.arrays[var].copy())
+    w.case(f"batch_norm/{dtype}/train", "batch_norm", {"x": xb, "running_mean": train_mean, "running_var": train_var,
+                                                        "weight": gamma, "bias": beta},
+           {"training": True, "momentum": 0.3, "eps": 1e-5}, ["x", "weight", "bias"], F.batch_norm)
+    w.case(f"batch_norm/{dtype}/eval", "batch_norm", {"x": xb, "running_mean": mean, "running_var": var,
+                                                       "weight": gamma, "bias": beta},
+           {"training": False, "eps": 1e-3}, ["x", "weight", "bias"], F.batch_norm)
+    running_mean, running_var = torch.tensor(w.arrays[train_mean]), torch.tensor(w.arrays[train_var])
+    F.batch_norm(torch.tensor(w.arrays[xb]), running_mean, running_var, training=True, momentum=0.3)
+    w.put(f"batch_norm/{dtype}/running_after_step/mean", running_mean.numpy())
+    w.put(f"batch_norm/{dtype}/running_after_step/var", running_var.numpy())
+
+
+def lookup_and_attention_cases(w: Writer, dtype: str) -> None:
+    import torch.nn.functional as F
+
+    rng = w.rng
+    table = w.put(f"in/{dtype}/table", rng.standard_normal((6, 3)).astype(dtype))
+    indices = w.put(f"in/{dtype}/indices", np.array([[1, 0, 5, 1], [2, 2, 0, 4]]))
+    w.case(f"embedding/{dtype}/plain", "embedding", {"input": indices, "weight": table}, {}, ["weight"], F.embedding)
+    w.case(f"embedding/{dtype}/padding_idx", "embedding", {"input": indices, "weight": table}, {"padding_idx": 2},
+           ["weight"], F.embedding)
+    q = w.put(f"in/{dtype}/q", rng.standard_normal((2, 3, 4, 5)).astype(dtype))
+    k = w.put(f"in/{dtype}/k", rng.standard_normal((2, 3, 6, 5)).astype(dtype))
+    v = w.put(f"in/{dtype}/v", rng.standard_normal((2, 3, 6, 2)).astype(dtype))
+    kq = w.put(f"in/{dtype}/kq", rng.standard_normal((2, 3, 4, 5)).astype(dtype))
+    vq = w.put(f"in/{dtype}/vq", rng.standard_normal((2, 3, 4, 2)).astype(dtype))
+    bool_mask = w.put(f"in/{dtype}/bool_mask", rng.uniform(size=(4, 6)) > 0.3)
+    bool_mask_arr = w.arrays[bool_mask]
+    bool_mask_arr[:, 0] = True  # every query attends somewhere
+    float_mask = w.put(f"in/{dtype}/float_mask", rng.standard_normal((4, 6)).astype(dtype))
+    qkv = {"query": q, "key": k, "value": v}
+    diff = ["query", "key", "value"]
+    sdpa = F.scaled_dot_product_attention
+    w.case(f"sdpa/{dtype}/plain", "scaled_dot_product_attention", qkv, {}, diff, sdpa)
+    w.case(f"sdpa/{dtype}/scale", "scaled_dot_product_attention", qkv, {"scale": 0.3}, diff, sdpa)
+    w.case(f"sdpa/{dtype}/bool_mask", "scaled_dot_product_attention", qkv, {"attn_mask": "@" + bool_mask}, diff, sdpa)
+    w.case(f"sdpa/{dtype}/float_mask", "scaled_dot_product_attention", qkv, {"attn_mask": "@" + float_mask}, diff,
+           sdpa)
+    w.case(f"sdpa/{dtype}/causal", "scaled_dot_product_attention", {"query": q, "key": kq, "value": vq},
+           {"is_causal": True}, diff, sdpa)
+
+
+def functional_cases(w: Writer, dtype: str) -> None:
+    import torch.nn.functional as F
+
+    rng = w.rng
+    x = w.put(f"in/{dtype}/softplus_x", np.array([[-30.0, -2.0, 0.0, 0.3], [2.0, 9.0, 11.0, 40.0]], dtype))
+    for beta, threshold in ((1.0, 20.0), (2.0, 20.0), (0.5, 3.0)):
+        w.case(f"softplus/{dtype}/beta{beta}-threshold{threshold}", "softplus", {"x": x},
+               {"beta": beta, "threshold": threshold}, ["x"], F.softplus)
+    a = w.put(f"in/{dtype}/linear_x", rng.standard_normal((2, 3, 4)).astype(dtype))
+    weight = w.put(f"in/{dtype}/linear_w", rng.standard_normal((5, 4)).astype(dtype))
+    bias = w.put(f"in/{dtype}/linear_b", rng.standard_normal(5).astype(dtype))
+    w.case(f"F.linear/{dtype}/3d", "F.linear", {"input": a, "weight": weight, "bias": bias}, {},
+           ["input", "weight", "bias"], F.linear)
+    img = w.put(f"in/{dtype}/conv_x", rng.standard_normal((2, 2, 6, 5)).astype(dtype))
+    kernel = w.put(f"in/{dtype}/conv_w", rng.standard_normal((3, 2, 3, 3)).astype(dtype))
+    kbias = w.put(f"in/{dtype}/conv_b", rng.standard_normal(3).astype(dtype))
+    for stride, padding in ((1, 0), (2, 1), (1, "same")):
+        w.case(f"F.conv2d/{dtype}/s{stride}-p{padding}", "F.conv2d", {"input": img, "weight": kernel, "bias": kbias},
+               {"stride": stride, "padding": padding}, ["input", "weight", "bias"], F.conv2d)
+    w.case(f"F.max_pool2d/{dtype}/k2", "F.max_pool2d", {"input": img}, {"kernel_size": 2}, ["input"], F.max_pool2d)
+
+
+def rearranging_cases(w: Writer, dtype: str) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    rng = w.rng
+    x = w.put(f"in/{dtype}/r_x", rng.standard_normal((2, 3, 4)).astype(dtype))
+    for mode, padding in itertools.product(("constant", "reflect", "replicate", "circular"),
+                                           ((1, 2), (2, 1, 1, 2), (-1, 2))):
+        w.case(f"pad/{dtype}/{mode}/{padding}", "pad", {"x": x}, {"padding": list(padding), "mode": mode}, ["x"],
+               F.pad, {"pad": padding, "mode": mode})
+    w.case(f"pad/{dtype}/constant-value", "pad", {"x": x}, {"padding": [1, 1, 2, 0], "value": 2.5}, ["x"], F.pad,
+           {"pad": (1, 1, 2, 0), "value": 2.5})
+    w.case(f"flip/{dtype}", "flip", {"x": x}, {"dims": [0, 2]}, ["x"], torch.flip)
+    w.case(f"roll/{dtype}/dims", "roll", {"x": x}, {"shifts": [1, -2], "dims": [1, 2]}, ["x"], torch.roll)
+    w.case(f"roll/{dtype}/flat", "roll", {"x": x}, {"shifts": 5}, ["x"], torch.roll)
+    w.case(f"tile/{dtype}", "tile", {"x": x}, {"dims": [2, 1, 3]}, ["x"], torch.tile)
+    w.case(f"tile/{dtype}/more_dims", "tile", {"x": x}, {"dims": [2, 1, 1, 2]}, ["x"], torch.tile)
+    w.case(f"repeat_interleave/{dtype}/int", "repeat_interleave", {"input": x}, {"repeats": 2, "dim": 1},
+           ["input"], torch.repeat_interleave)
+    counts = w.put(f"in/{dtype}/r_counts", np.array([0, 2, 1, 3]))
+    w.case(f"repeat_interleave/{dtype}/counts", "repeat_interleave", {"input": x}, {"repeats": "@" + counts,
+                                                                                   "dim": 2},
+           ["input"], torch.repeat_interleave)
+    w.case(f"clamp/{dtype}", "clamp", {"input": x}, {"min": -0.5, "max": 0.7}, ["input"], torch.clamp)
+    mask = w.put(f"in/{dtype}/r_mask", rng.uniform(size=(3, 4)) > 0.5)
+    w.case(f"masked_fill/{dtype}", "masked_fill", {"x": x, "mask": mask}, {"value": -1.5}, ["x"],
+           lambda x, m, value: x.masked_fill(m, value))
+
+
+def generate(out_dir: Path) -> list[Path]:
+    import torch
+
+    torch.manual_seed(SEED)
+    w = Writer(np.random.default_rng(SEED))
+    for dtype in DTYPES:
+        pooling_cases(w, dtype)
+        normalization_cases(w, dtype)
+        lookup_and_attention_cases(w, dtype)
+        functional_cases(w, dtype)
+        rearranging_cases(w, dtype)
+    return [w.save(out_dir / "layers.npz")]
