@@ -847,6 +847,11 @@ bad("CellDict(str cell)", lambda: sg.nn.CellDict({"a": "relu"}), TypeError, "'a'
 bad("CellDict['b']", lambda: sg.nn.CellDict({"a": sg.nn.ReLU()})["b"], KeyError, "'b'", "['a']")
 bad("CellDict(5)", lambda: sg.nn.CellDict(5), TypeError, "dict", "int 5")
 bad("CellDict([pair])", lambda: sg.nn.CellDict(["ab"]), TypeError, "element 0", "pair", "'ab'")
+bad("summary(int)", lambda: sg.nn.summary(3, (1, 3)), TypeError, "cell", "int 3")
+bad("summary(shape 0)", lambda: sg.nn.summary(DENSE, (0, 3)), ValueError, "input_shape", "(0, 3)", "(1, 1, 28, 28)")
+bad("summary(shape str)", lambda: sg.nn.summary(DENSE, "2,3"), ValueError, "input_shape", "'2,3'")
+bad("summary(shape float)", lambda: sg.nn.summary(DENSE, (2, 3.0)), ValueError, "input_shape", "(2, 3.0)")
+bad("summary(wrong features)", lambda: sg.nn.summary(DENSE, (2, 4)), ValueError, "3 features", "(2, 4)")
 
 
 def _layers_in_a_list():

@@ -9,6 +9,7 @@ from softgrad.nn.layers import (
 )
 from softgrad.nn.wrap import ForwardValueAndGrad, Jvp, TrainOneStepCell, Vjp, WithLossCell
 from softgrad.nn.containers import CellDict, CellList, ModuleDict, ModuleList
+from softgrad.nn.summary import summary
 from softgrad.nn.distributed import DistributedGradReducer
 from softgrad.nn.activations import (
     ELU, GELU, LeakyReLU, LogSigmoid, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh,
@@ -26,7 +27,7 @@ __all__ = [
     "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm2d", "LayerNorm", "Embedding", "Dropout2d",
     "GELU", "LeakyReLU", "ELU", "Softplus", "LogSigmoid", "functional",
     "SequentialCell", "Sequential", "WithLossCell", "TrainOneStepCell",
-    "ForwardValueAndGrad", "Jvp", "Vjp", "CellList", "ModuleList", "CellDict", "ModuleDict",
+    "ForwardValueAndGrad", "Jvp", "Vjp", "CellList", "ModuleList", "CellDict", "ModuleDict", "summary",
     "DistributedGradReducer",
     # losses
     "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss",
