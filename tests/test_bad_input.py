@@ -852,6 +852,15 @@ bad("summary(shape 0)", lambda: sg.nn.summary(DENSE, (0, 3)), ValueError, "input
 bad("summary(shape str)", lambda: sg.nn.summary(DENSE, "2,3"), ValueError, "input_shape", "'2,3'")
 bad("summary(shape float)", lambda: sg.nn.summary(DENSE, (2, 3.0)), ValueError, "input_shape", "(2, 3.0)")
 bad("summary(wrong features)", lambda: sg.nn.summary(DENSE, (2, 4)), ValueError, "3 features", "(2, 4)")
+bad("summary(int)", lambda: sg.nn.summary(3, (1, 3)), TypeError, "cell", "int 3")
+bad("summary(shape 0)", lambda: sg.nn.summary(DENSE, (0, 3)), ValueError, "input_shape", "(0, 3)", "(1, 1, 28, 28)")
+bad("summary(shape str)", lambda: sg.nn.summary(DENSE, "2,3"), ValueError, "input_shape", "'2,3'")
+bad("summary(shape float)", lambda: sg.nn.summary(DENSE, (2, 3.0)), ValueError, "input_shape", "(2, 3.0)")
+bad("summary(wrong features)", lambda: sg.nn.summary(DENSE, (2, 4)), ValueError, "3 features", "(2, 4)")
+bad("from_dlpack(list)", lambda: sg.from_dlpack([1.0, 2.0]), TypeError, "x", "__dlpack__", "list", "softgrad.tensor")
+bad("format(vector, '.2f')", lambda: format(sg.Tensor([1.0, 2.0]), ".2f"), TypeError, "'.2f'", "(2,)", "item()")
+bad("Tensor.backward()", lambda: sg.Tensor(1.0).backward(), TypeError, "backward()", "value_and_grad")
+bad("Parameter.grad", lambda: sg.Parameter(X23, name="w").grad, AttributeError, ".grad", "value_and_grad")
 
 
 def _layers_in_a_list():

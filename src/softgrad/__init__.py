@@ -13,7 +13,7 @@ from softgrad.autodiff import (
 from softgrad.config import config, debug_infs, debug_nans
 from softgrad.nn.serialization import load_checkpoint, load_param_into_net, save_checkpoint
 from softgrad.ops import stop_gradient
-from softgrad.tensor import Parameter, Tensor, bool_, float16, float32, float64, int32, int64
+from softgrad.tensor import Parameter, Tensor, bool_, float16, float32, float64, from_dlpack, int32, int64
 
 __version__ = "0.1.0"
 
@@ -27,6 +27,6 @@ __all__ = [
     "Tensor", "Parameter", "tensor", "ops", "nn", "optim", "info", "random", "grad", "value_and_grad", "vjp",
     "jvp", "jacobian", "hessian", "check_grad", "stop_gradient", "float16", "float32", "float64", "int32",
     "int64", "bool_", "config", "debug_nans", "debug_infs", "GradOperation", "custom_vjp", "get_grad", "graph",
-    "save_checkpoint", "load_checkpoint", "load_param_into_net",
+    "save_checkpoint", "load_checkpoint", "load_param_into_net", "from_dlpack",
     "jacfwd", "jacrev", "linearize", "jit", "set_context", "vmap", "jet", "derivative", "linear_model",
 ]

@@ -53,6 +53,12 @@ def as_array(data, dtype=None, name: str = "data") -> np.ndarray:
     return array
 
 
+_NO_BACKWARD = ("{what}: a softgrad Tensor has no .backward() and no .grad; gradients are returned, not stored on "
+                "tensors (MindSpore's functional autodiff). Instead of loss.backward() and reading w.grad, write\n"
+                "    grad_fn = softgrad.value_and_grad(forward_fn, None, weights=model.trainable_params())\n"
+                "    loss, grads = grad_fn(x, y)   # grads[i]: the gradient of trainable_params()[i]\n"
+                "    optimizer(grads)              # or optimizer.step(grads)")
+
 # ----- Tensor -----
 
 _NUMPY_OF_TRACED = ("{what} on a Tensor that is being differentiated would return its value and silently cut the "
@@ -159,6 +165,44 @@ class Tensor:
         sep = "\n" if array.ndim else " "
         return f"Tensor(shape={list(array.shape)}, dtype={name}, value={sep}{body})"
 
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"``: a 0-d Tensor formats as its number (as PyTorch); an empty spec is ``str(x)``.
+
+        >>> import softgrad as sg
+        >>> f"{sg.Tensor(2.0) / 3:.4f}"
+        '0.6667'
+        """
+        if not spec:
+            return str(self)
+        if self.shape:
+            raise TypeError(f"format spec {spec!r} needs a 0-d Tensor (a scalar), got shape {self.shape}; format "
+                            "x.item() for a one-element Tensor, or each entry of x.tolist()")
+        return format(self.item(), spec)
+
+    # -- DLPack: zero-copy exchange with NumPy, PyTorch, JAX, CuPy --
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """The value as a DLPack capsule, sharing its memory: ``np.from_dlpack(x)``, ``torch.from_dlpack(x)``
+        and ``torch.as_tensor(x)`` see (and write) the Tensor's own array. Refused while the Tensor is being
+        differentiated, as ``numpy()`` is."""
+        return self.numpy().__dlpack__(stream=stream, max_version=max_version, dl_device=dl_device, copy=copy)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return self._value().__dlpack_device__()
+
+    # -- PyTorch's mutable gradients, which softgrad does not have --
+    def backward(self, *args, **kwargs):
+        """Raises: softgrad returns gradients (``value_and_grad``) instead; the message shows the form."""
+        raise TypeError(_NO_BACKWARD.format(what="backward()"))
+
+    @property
+    def grad(self):
+        """Raises AttributeError showing the ``value_and_grad`` form (there is no ``.grad`` to read)."""
+        raise AttributeError(_NO_BACKWARD.format(what=".grad"))
+
+    @grad.setter
+    def grad(self, value):
+        raise AttributeError(_NO_BACKWARD.format(what=".grad = ..."))
+
     def __setitem__(self, index, value):
         if self._trace:
             raise TypeError(
@@ -169,6 +213,24 @@ class Tensor:
             value = value.numpy()
         self._data[unwrap_index(index)] = value
 
+
+def from_dlpack(x) -> Tensor:
+    """A Tensor sharing the memory of ``x``, any array that speaks DLPack (``__dlpack__``): a NumPy array, a CPU
+    PyTorch tensor (``.detach()`` it first if it requires grad), a JAX array. Zero-copy, as NumPy's
+    ``np.from_dlpack``, which it uses; device (GPU) arrays are refused by NumPy naming the device.
+
+    >>> import numpy as np
+    >>> a = np.zeros(3, np.float32)
+    >>> t = from_dlpack(a)
+    >>> a[0] = 5.0
+    >>> t
+    Tensor(shape=[3], dtype=Float32, value=
+    [5., 0., 0.])
+    """
+    if not hasattr(x, "__dlpack__"):
+        raise TypeError(f"from_dlpack: x must be an array with __dlpack__ (NumPy, PyTorch, JAX, ...), got "
+                        f"{type(x).__name__} {x!r:.80}; use softgrad.tensor(data) for other data")
+    return wrap(np.from_dlpack(x))
 
 def unwrap_index(index):
     """Tensor indices become their ndarrays (indices are never differentiated)."""
