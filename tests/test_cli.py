@@ -311,3 +311,75 @@ def test_the_threads_recorded_are_the_threads_that_run(tmp_path):
     assert result.returncode == 0, result.stderr
     (running,) = json.loads(result.stdout.splitlines()[-1])
     assert json.loads((tmp_path / "run" / "config.json").read_text())["threads"] == running
+
+
+# ----- the command's own options, and pictures as people make them -----
+
+
+def test_version_and_a_bare_command(capsys):
+    import softgrad
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out == f"softgrad {softgrad.__version__}\n"
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: softgrad") and "predict" in out and "--version" in out
+
+
+def digit_picture(index: int):
+    """Digit ``index`` of the embedded test set as 80×80 ink coverage in [0, 1], and its label."""
+    from softgrad.data import load_digits
+
+    _, _, x_test, y_test = load_digits(flatten=False)
+    return np.kron(x_test[index, 0], np.ones((10, 10))), int(y_test[index])
+
+
+def predictions(out: str) -> list[int]:
+    return [int(line.split(": ")[1].split()[0]) for line in out.splitlines()[::2]]
+
+
+def test_predict_a_directory_of_pictures_drawn_on_transparent_or_uneven_backgrounds(run_dir, tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    labels = []
+    ramp = np.linspace(0.0, 1.0, 80)
+    for i in range(12):
+        ink, label = digit_picture(i)
+        labels.append(label)
+        rgba = np.zeros((80, 80, 4), np.uint8)  # black strokes on a transparent canvas (black underneath)
+        rgba[..., 3] = (255 * ink).astype(np.uint8)
+        Image.fromarray(rgba, "RGBA").save(folder / f"{i:02d}-transparent.png")
+        paper = 0.5 + 0.35 * ramp[None, :] + 0.1 * ramp[:, None]  # grey paper lit from one corner
+        photo = np.clip(paper - 0.35 * ink, 0, 1)
+        Image.fromarray((255 * photo).astype(np.uint8)).save(folder / f"{i:02d}-photo.jpg", quality=95)
+    (folder / "notes.txt").write_text("not a picture: skipped")
+    assert main(["predict", str(run_dir), str(folder)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) == 2 * 24 and lines[0].startswith(str(folder / "00-photo.jpg"))
+    predicted = np.array(predictions(captured.out)).reshape(12, 2)
+    for column in range(2):  # the photos, then the transparent drawings
+        assert np.mean(predicted[:, column] == np.array(labels)) >= 0.75
+    assert captured.err == ""
+
+
+def test_a_blank_picture_is_predicted_with_a_warning(run_dir, tmp_path, capsys):
+    from PIL import Image
+
+    Image.fromarray(np.full((40, 40), 200, np.uint8)).save(tmp_path / "blank.png")
+    Image.fromarray(np.zeros((40, 40, 4), np.uint8), "RGBA").save(tmp_path / "empty.png")  # all transparent
+    assert main(["predict", str(run_dir), str(tmp_path / "blank.png"), str(tmp_path / "empty.png")]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 4
+    warnings = captured.err.splitlines()
+    assert len(warnings) == 2 and all(line.startswith("softgrad predict: warning: ") for line in warnings)
+    assert f"{tmp_path / 'blank.png'} looks blank" in warnings[0] and "empty.png looks blank" in warnings[1]
+
+
+def test_a_directory_without_pictures_is_one_line(run_dir, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("no pictures here")
+    assert main(["predict", str(run_dir), str(tmp_path)]) == 1
+    assert_one_line(capsys.readouterr().err, f"softgrad predict: error: {tmp_path} is a directory", ".png")

@@ -3,11 +3,12 @@
     softgrad train [--dataset digits|mnist|fashion-mnist] [--model logreg|mlp|cnn] [--epochs N] ...
     softgrad train --resume RUN_DIR [--epochs N]
     softgrad evaluate RUN_DIR [--dataset ...] [--data-dir DIR]
-    softgrad predict RUN_DIR IMAGE.png [IMAGE.png ...]
+    softgrad predict RUN_DIR IMAGE.png|DIR [IMAGE.png|DIR ...]
     softgrad explain --list | TOPIC | all [--out DIR]
     softgrad graph [--out DIR]
 
-Bare ``softgrad train`` trains an MLP on the digits embedded in the package (seconds, offline).
+Bare ``softgrad train`` trains an MLP on the digits embedded in the package (seconds, offline); a bare
+``softgrad`` prints the help, ``softgrad --version`` the version.
 
 Every failure is one line on stderr, never a traceback: exit status 1 for an error (a bad value, file or
 directory, named with the fix), 2 for a malformed command line, 3 when training diverged (the loss or the
@@ -113,9 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     from softgrad.training import TrainConfig
     from softgrad.training.config import DATASETS
 
+    import softgrad
+
     parser = argparse.ArgumentParser(prog="softgrad", description="Train, evaluate and use handwritten-digit "
                                                                     "classifiers built on softgrad.")
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"softgrad {softgrad.__version__}")
+    subparsers = parser.add_subparsers(dest="command")  # none: the help
     _train_parser(subparsers, TrainConfig())
     evaluate = subparsers.add_parser("evaluate", help="test accuracy and confusion matrix of a trained run")
     evaluate.add_argument("run_dir", help="a run directory written by `softgrad train`")
@@ -123,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data-dir", help="directory of the dataset's files")
     predict = subparsers.add_parser("predict", help="class probabilities of images (PNG, JPEG, ...)")
     predict.add_argument("run_dir", help="a run directory written by `softgrad train`")
-    predict.add_argument("images", nargs="+", help="image files, any size, dark-on-light or light-on-dark")
+    predict.add_argument("images", nargs="+", help="image files or directories of them, any size, dark-on-light, "
+                         "light-on-dark or on a transparent background")
     _explain_parser(subparsers)
     _graph_parser(subparsers)
     return parser
@@ -190,17 +195,24 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
+    import warnings
+
     from softgrad import ops
-    from softgrad.training.images import load_image
+    from softgrad.training.images import BlankImageWarning, image_paths, load_image
     from softgrad.training.runs import load_run
     from softgrad.training.threads import blas_threads
 
     config, model = load_run(args.run_dir)
-    images = np.stack([load_image(path, tuple(config.input_shape)) for path in args.images])
+    paths = image_paths(args.images)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BlankImageWarning)
+        images = np.stack([load_image(path, tuple(config.input_shape)) for path in paths])
+    for warning in caught:  # one line each, on stderr (the predictions stay on stdout)
+        print(f"softgrad predict: warning: {printable(warning.message)}", file=sys.stderr)
     with blas_threads(config.threads):
         probabilities = ops.softmax(model(images), axis=-1).numpy()
     names = [printable(name) for name in config.class_names]  # from config.json: maybe hostile
-    for path, p in zip(args.images, probabilities):
+    for path, p in zip(paths, probabilities):
         best = int(np.argmax(p))
         print(f"{printable(path)}: {names[best]} ({100 * p[best]:.1f}%)")
         print("  " + "  ".join(f"{name}: {100 * q:.1f}%" for name, q in zip(names, p)))
@@ -260,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # a bare `softgrad`
+        parser.print_help()
+        return 0
     try:
         return COMMANDS[args.command](args)
     except TrainingDiverged as error:
@@ -272,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail(args.command, "interrupted", EXIT_INTERRUPTED)
 
+
+__all__ = ["main", "build_parser"]
 
 if __name__ == "__main__":
     sys.exit(main())
