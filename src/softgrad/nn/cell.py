@@ -271,3 +271,6 @@ def _checked_array(source: str, path: str, value, param: Parameter):
 
 
 Module = Cell
+
+
+__all__ = ["Cell", "Module", "IncompatibleKeys"]

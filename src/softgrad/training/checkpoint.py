@@ -111,3 +111,6 @@ def restore_optimizer(optimizer: Optimizer, state: dict, source) -> None:
                              f"run's config.json gives {expected!r}; the checkpoint is damaged or from another run")
     optimizer.load_state_dict({key: state[key] for key in ("lr", "initial_lr", "step_count", "hyperparameters",
                                                            "state")})
+
+
+__all__ = ["save_training_checkpoint", "load_training_checkpoint", "restore_optimizer", "METADATA_KEY"]
