@@ -67,3 +67,20 @@ def test_pytorch_habits_are_answered_with_the_value_and_grad_form():
         w.grad = np.zeros(2)
     assert not hasattr(w, "grad")  # duck-typing code sees no .grad
 
+
+
+def test_every_public_module_has_all_and_it_names_what_exists():
+    import importlib
+    import pkgutil
+
+    modules = ["softgrad"] + [info.name for info in pkgutil.walk_packages(sg.__path__, "softgrad.")
+                              if not any(part.startswith("_") for part in info.name.split("."))]
+    missing, wrong = [], []
+    for name in modules:
+        module = importlib.import_module(name)
+        if not hasattr(module, "__all__"):
+            missing.append(name)
+        else:
+            wrong += [f"{name}.{item}" for item in module.__all__ if not hasattr(module, item)]
+    assert not missing, f"public modules without __all__: {missing}"
+    assert not wrong, f"__all__ names that do not exist: {wrong}"

@@ -127,3 +127,9 @@ def abort(message: str, code: int = 1) -> None:
 def _abort_on_uncaught(kind, error, trace) -> None:
     """``sys.excepthook`` under MPI: the traceback, then the whole job ends (rather than hanging in a collective)."""
     abort("".join(traceback.format_exception(kind, error, trace)).rstrip() + "\naborting every rank of the job", 1)
+
+
+__all__ = [
+    "launcher_size", "init", "get_rank", "get_group_size", "allreduce_sum_", "broadcast_", "broadcast_object",
+    "allgather_object", "abort",
+]

@@ -74,3 +74,6 @@ def debug_nans(enabled: bool = True):
 def debug_infs(enabled: bool = True):
     """``with softgrad.debug_infs():`` — ``config.debug_infs`` set for the block, restored after it."""
     return _switched("debug_infs", enabled)
+
+
+__all__ = ["Config", "debug_nans", "debug_infs"]

@@ -106,3 +106,6 @@ def binary_entropy(p, base=math.e) -> Tensor:
     below_one = ops.less(p, 1)
     complement = ops.where(below_one, ops.log1p(-ops.where(below_one, p, 0)), 0) * (1 - p)
     return _in_base(0.0 - (ops.xlogy(p, p) + complement), base)
+
+
+__all__ = ["entropy", "cross_entropy_between", "kl_divergence", "binary_entropy"]

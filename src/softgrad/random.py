@@ -129,3 +129,6 @@ def randint(low, high, size, dtype=np.int64, generator: Generator | None = None)
         raise ValueError(f"randint: high must exceed low (the range is [low, high)), got low={low}, high={high}")
     shape = _size("randint", size if isinstance(size, (tuple, list)) else (size,))
     return (generator or default_generator()).integers(low, high, shape, dtype=dtype)
+
+
+__all__ = ["Generator", "set_seed", "get_seed", "default_generator", "randn", "rand", "randint"]

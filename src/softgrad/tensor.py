@@ -312,3 +312,9 @@ def is_column_major(array) -> bool:
     array for a Tensor."""
     flags = (array if isinstance(array, np.ndarray) else np.asarray(concrete(array))).flags
     return flags.f_contiguous and not flags.c_contiguous
+
+
+__all__ = [
+    "Tensor", "Parameter", "from_dlpack", "float16", "float32", "float64", "int32", "int64", "bool_",
+    "is_float_dtype", "as_shape", "as_array", "unwrap_index", "wrap", "concrete", "is_column_major",
+]

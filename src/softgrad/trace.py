@@ -227,3 +227,9 @@ def value_of(x) -> Any:
             return traced(x._data, x._trace, x._node)
         return value_of(x._data)
     return x if isinstance(x, ARRAY_TYPES) else np.asarray(x)
+
+
+__all__ = [
+    "Primitive", "new_level", "close_level", "traced", "bind", "set_checks", "checked_bind", "check_value",
+    "add_leaf", "lift", "value_of",
+]

@@ -12,3 +12,9 @@ from softgrad.autodiff.graph import graph
 from softgrad.autodiff.vmap import vmap
 from softgrad.autodiff.taylor import derivative, jet
 from softgrad.autodiff.mindspore import GradOperation, get_grad, jacfwd, jacrev, jit, linearize, set_context
+
+
+__all__ = [
+    "check_grad", "grad", "hessian", "jacobian", "jvp", "value_and_grad", "vjp", "custom_vjp", "graph", "vmap",
+    "derivative", "jet", "GradOperation", "get_grad", "jacfwd", "jacrev", "jit", "linearize", "set_context",
+]

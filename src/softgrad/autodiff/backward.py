@@ -82,3 +82,6 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
             else:
                 cotangents[parent] = previous + ct
     return cotangents
+
+
+__all__ = ["backward"]

@@ -130,3 +130,6 @@ class custom_vjp:  # noqa: N801  (MindSpore's and JAX's name)
                                                                   len(args))
         out = prim.bind(*args)
         return out if isinstance(out, Tensor) else wrap(out)
+
+
+__all__ = ["custom_primitive", "call_with_bprop", "custom_vjp"]

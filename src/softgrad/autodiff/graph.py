@@ -174,3 +174,6 @@ def notes_graph() -> Graph:
 
     scores, target = np.array([1.0, 2.0, 0.5], np.float32), np.array([0.0, 1.0, 0.0], np.float32)
     return graph(lambda s, t: -total(t * log(softmax(s))), scores, target, names=["s", "t"])
+
+
+__all__ = ["Node", "Graph", "graph", "tutorial_graph", "notes_graph"]

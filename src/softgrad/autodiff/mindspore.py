@@ -291,3 +291,6 @@ def jit(fn=None, *args, **kwargs):
 def set_context(**kwargs) -> None:
     """MindSpore's ``set_context(mode=..., device_target=...)``: accepted so that MindSpore code runs unchanged;
     softgrad runs eagerly (PyNative-like) on the CPU whatever it says."""
+
+
+__all__ = ["GradOperation", "get_grad", "jacrev", "jacfwd", "linearize", "jit", "set_context"]

@@ -208,3 +208,6 @@ def derivative(fn: Callable, primals, order: int):
     if returned_tuple:
         return outs, derivatives[-1]
     return outs[0], derivatives[-1][0]
+
+
+__all__ = ["jet", "derivative"]

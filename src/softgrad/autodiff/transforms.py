@@ -558,3 +558,9 @@ def check_grad(fn: Callable, *inputs, eps: float = 1e-6, rtol: float = 1e-5, ato
         if not np.isclose(analytic, numeric, rtol=rtol, atol=atol):
             raise AssertionError(f"check_grad: reverse mode gives {analytic!r}, central differences give "
                                  f"{numeric!r} (difference {analytic - numeric:.3e}, rtol={rtol}, atol={atol})")
+
+
+__all__ = [
+    "tree_flatten", "differentiate", "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacobian_rows", "hessian",
+    "check_grad",
+]

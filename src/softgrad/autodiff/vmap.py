@@ -98,3 +98,6 @@ def _stack_results(results: list, out_axes):
         ndim = len(np.shape(concrete(first_leaves[k]))) + 1
         stacked.append(stack([leaves[k] for leaves in per_leaf], axis=_checked_axis(axis, ndim, "out_axes")))
     return rebuild(stacked)
+
+
+__all__ = ["vmap"]

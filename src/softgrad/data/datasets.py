@@ -270,3 +270,6 @@ def load_fashion_mnist(
     2 Pullover, 3 Dress, 4 Coat, 5 Sandal, 6 Shirt, 7 Sneaker, 8 Bag, 9 Ankle boot.
     """
     return _load_idx_dataset(_FASHION_MNIST, root, download, flatten, normalize, train)
+
+
+__all__ = ["load_digits", "load_mnist", "load_fashion_mnist"]

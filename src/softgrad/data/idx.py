@@ -133,3 +133,6 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     if Path(path).suffix == ".gz":
         data = gzip.compress(data, mtime=0)
     atomic_write_bytes(path, data)
+
+
+__all__ = ["read_idx", "write_idx"]

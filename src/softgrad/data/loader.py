@@ -136,3 +136,6 @@ def _checked_shards(num_shards, shard_id) -> tuple[int, int]:
         raise ValueError(f"DataLoader: num_shards must be >= 1 and shard_id in [0, num_shards), got num_shards="
                          f"{num_shards!r}, shard_id={shard_id!r}")
     return int(num_shards), int(shard_id)
+
+
+__all__ = ["ArrayDataset", "DataLoader"]

@@ -48,3 +48,6 @@ def activations(r) -> None:
         ax.legend()
     figure.suptitle("activations and their derivatives")
     r.save(figure, "curves")
+
+
+__all__ = ["activations"]

@@ -125,3 +125,6 @@ def _draw_mle(r, tosses, params, x, y) -> None:
     density.set(xlabel="x", title="the logistic distribution: F = σ((x − μ)/s)")
     density.legend(fontsize=7)
     r.save(figure, "likelihood")
+
+
+__all__ = ["entropy_kl", "mle"]

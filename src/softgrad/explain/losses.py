@@ -163,3 +163,6 @@ def _draw_multi_label(r, images, labels, sig, soft) -> None:
     grid[1, 0].legend(fontsize=8)
     figure.suptitle("multi-label: sigmoid + BCE says each digit is there or not; softmax's shares depend on how many")
     r.save(figure, "examples")
+
+
+__all__ = ["cross_entropy_gradient", "mse_vs_ce", "multi_label"]

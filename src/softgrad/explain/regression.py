@@ -79,3 +79,6 @@ def _draw(r, ridge_alphas, ridge, lasso_alphas, lasso, logistic) -> None:
     figure.suptitle("the regression family: regularisation paths (dotted: uninformative features) and maximum "
                     "likelihood")
     r.save(figure, "paths")
+
+
+__all__ = ["regularization"]

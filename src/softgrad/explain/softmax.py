@@ -90,3 +90,6 @@ def softmax_jacobian(r) -> None:
         figure.colorbar(image, ax=ax, shrink=0.8)
     figure.suptitle(f"the softmax Jacobian at x = {x.tolist()}")
     r.save(figure, "heatmaps")
+
+
+__all__ = ["softmax_overflow", "softmax_jacobian"]

@@ -163,3 +163,6 @@ def regularization_path(estimator, X, y, alphas) -> np.ndarray:
                          f"PolynomialRegression), got {estimator!r}")
     params = estimator.get_params()
     return np.array([type(estimator)(**dict(params, alpha=alpha)).fit(X, y).coef_ for alpha in alphas])
+
+
+__all__ = ["LinearRegression", "Ridge", "Lasso", "ElasticNet", "PolynomialRegression", "regularization_path"]

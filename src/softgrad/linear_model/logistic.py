@@ -148,3 +148,6 @@ def _separation_stop(n_outputs: int, index: np.ndarray):
         return separated
 
     return stop
+
+
+__all__ = ["LogisticRegression"]

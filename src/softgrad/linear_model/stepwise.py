@@ -71,3 +71,6 @@ class StepwiseRegression(Regressor):
         """ŷ = X w + b, with w zero off the support."""
         self._check_fitted()
         return check_X(X, self) @ self.coef_ + self.intercept_
+
+
+__all__ = ["StepwiseRegression"]

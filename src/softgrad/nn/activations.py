@@ -178,3 +178,9 @@ class LogSoftmax(AxisActivation):
     """log_softmax along ``axis``."""
 
     op = staticmethod(ops.log_softmax)
+
+
+__all__ = [
+    "ElementwiseActivation", "activation_op", "elementwise_op", "ReLU", "Tanh", "Sigmoid", "LogSigmoid", "GELU",
+    "LeakyReLU", "ELU", "Softplus", "AxisActivation", "Softmax", "LogSoftmax",
+]

@@ -205,3 +205,8 @@ class AdaptiveAvgPool2d(Cell):
 
     def construct(self, x):
         return ops.adaptive_avg_pool2d(x, self.output_size)
+
+
+__all__ = [
+    "resolve_padding", "window_pair", "checked_padding", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+]

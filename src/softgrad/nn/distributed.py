@@ -136,3 +136,6 @@ def broadcast_optimizer_state(optimizer, root: int = 0) -> None:
     state = communication.broadcast_object(optimizer.state_dict() if communication.get_rank() == root else None,
                                            root)
     optimizer.load_state_dict(state)
+
+
+__all__ = ["DistributedGradReducer", "broadcast_parameters", "broadcast_optimizer_state"]

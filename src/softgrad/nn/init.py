@@ -110,3 +110,6 @@ def initialize(init, shape, generator: Generator | None = None, dtype=np.float32
         raise ValueError(f"unknown initialiser {init!r}; use one of "
                          f"{', '.join(sorted(INITIALIZERS))}, a number, an array or a callable(shape, rng)")
     return INITIALIZERS[key](shape, rng).astype(dtype)
+
+
+__all__ = ["fan_in_and_fan_out", "initialize"]

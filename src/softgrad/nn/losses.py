@@ -137,3 +137,9 @@ class KLDivLoss(_Loss):
 
     def extra_repr(self) -> dict:
         return dict(super().extra_repr(), log_target=self.log_target)
+
+
+__all__ = [
+    "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss",
+    "KLDivLoss",
+]

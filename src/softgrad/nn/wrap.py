@@ -99,3 +99,6 @@ class Vjp(Cell):
         *inputs, v = inputs_and_v
         output, vjp_fn = vjp(self.fn, *inputs)
         return output, vjp_fn(*v) if isinstance(v, tuple) else vjp_fn(v)
+
+
+__all__ = ["WithLossCell", "TrainOneStepCell", "ForwardValueAndGrad", "Jvp", "Vjp"]

@@ -325,3 +325,8 @@ def normalize(x, ord=2, axis=-1):
     if ord == 2:
         norm = sqrt(norm)
     return cast_back(scaled / norm, dtype)
+
+
+__all__ = [
+    "softmax_axes", "logsumexp", "softmax", "log_softmax", "logsigmoid", "leaky_relu", "elu", "gelu", "normalize",
+]

@@ -63,3 +63,6 @@ def eye(n, m=None, dtype=np.float32) -> Tensor:
         if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0):
             raise ValueError(f"eye: {name} must be an int ≥ 0, got {size!r}")
     return wrap(np.eye(n, m, dtype=dtype))
+
+
+__all__ = ["ones", "zeros", "full", "ones_like", "zeros_like", "full_like", "arange", "linspace", "eye"]

@@ -501,3 +501,5 @@ def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"
     loss = nll_p.bind(x, targets=targets, reduction=reduction)
     return cast_back(loss, dtype)
 
+
+__all__ = ["cross_entropy", "nll_loss"]

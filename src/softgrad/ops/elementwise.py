@@ -453,3 +453,11 @@ def isfinite(x):
 def isnan(x):
     """x is NaN"""
     return isnan_p.bind(x)
+
+
+__all__ = [
+    "neg", "exp", "log", "log1p", "expm1", "sqrt", "square", "sign", "abs", "sin", "cos", "tanh", "sigmoid",
+    "softplus_impl", "softplus", "relu", "add", "sub", "mul", "div", "pow", "floordiv", "mod", "maximum", "minimum",
+    "where", "clip", "clamp", "masked_fill", "xlogy", "equal", "not_equal", "less", "less_equal", "greater",
+    "greater_equal", "logical_and", "logical_or", "logical_xor", "logical_not", "isfinite", "isnan",
+]

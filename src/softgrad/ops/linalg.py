@@ -91,3 +91,6 @@ def dot(a, b):
 def outer(a, b):
     """aᵢ bⱼ over the flattened inputs."""
     return reshape(a, (-1, 1)) * reshape(b, (1, -1))
+
+
+__all__ = ["matmul", "dot", "outer"]

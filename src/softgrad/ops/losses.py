@@ -358,3 +358,10 @@ def kl_div(log_input, target, reduction="mean", log_target=False):
     shape = shape_of(log_q)
     total = sum(loss)
     return cast_back(total / shape[0] if shape else total, dtype)
+
+
+__all__ = [
+    "check_reduction", "check_ignore_index", "check_label_smoothing", "check_beta", "check_delta", "reduce_loss",
+    "array_of", "loss_argument", "like", "check_float", "check_constant", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div",
+]

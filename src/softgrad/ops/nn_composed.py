@@ -332,3 +332,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if dropout_p:
         weights = dropout(weights, dropout_p, training=True, generator=generator)
     return matmul(weights, value)
+
+
+__all__ = [
+    "avg_pool2d", "output_pair", "adaptive_avg_pool2d", "layer_norm", "batch_norm", "embedding", "dropout",
+    "dropout2d", "scaled_dot_product_attention",
+]

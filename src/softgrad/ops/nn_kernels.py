@@ -397,3 +397,9 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
             raise ValueError(f"max_pool2d: kernel {kernel} with stride {stride} and padding {padding} does not fit "
                              f"an input of spatial size {x_shape[2:]}")
     return max_pool2d_p.bind(x, kernel=kernel, stride=stride, padding=padding)
+
+
+__all__ = [
+    "FusedActivation", "fused_activation", "dense", "int_pair", "normalize_padding", "output_size", "conv2d",
+    "max_pool2d",
+]

@@ -201,3 +201,6 @@ def argmax(x, axis=None, keepdims=False):
 def argmin(x, axis=None, keepdims=False):
     """Index of the smallest entry (first one on ties), over the flattened array when ``axis`` is None."""
     return argmin_p.bind(x, axis=axis, keepdims=keepdims)
+
+
+__all__ = ["unbroadcast", "broadcast_to", "sum", "mean", "prod", "max", "min", "var", "std", "argmax", "argmin"]

@@ -520,3 +520,10 @@ def cat(tensors, dim=0):
     [1., 2.])
     """
     return concat(tensors, axis=dim)
+
+
+__all__ = [
+    "reshape", "flatten", "transpose", "swapaxes", "expand_dims", "squeeze", "concat", "stack", "split", "getitem",
+    "take", "gather", "take_along_axis", "one_hot", "astype", "stop_gradient", "copy", "pad", "flip", "roll", "tile",
+    "repeat", "repeat_interleave", "cat",
+]

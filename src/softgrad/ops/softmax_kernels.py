@@ -213,3 +213,6 @@ def exp_shifted(x, shift):
 
     _by_blocks(task, _row_blocks(x))
     return out
+
+
+__all__ = ["row_max", "softmax_parts", "log_total", "scale_rows", "exp_shifted"]

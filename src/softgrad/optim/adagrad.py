@@ -93,3 +93,6 @@ class Adadelta(Optimizer):
         u *= rho
         u += (1 - rho) * delta * delta
         self.add_scaled(array, -group["lr"], delta)
+
+
+__all__ = ["Adagrad", "Adadelta"]

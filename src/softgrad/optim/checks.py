@@ -65,3 +65,6 @@ def check_per_group(owner: str, name: str, value, groups: int, check) -> list:
         raise ValueError(f"{owner}: {name} must be one number or a list of one per parameter group ({groups}), "
                          f"got {len(value)}: {value!r}")
     return [check(owner, f"{name}[{i}]", v) for i, v in enumerate(value)]
+
+
+__all__ = ["check_real", "check_integer", "check_bool", "check_known_keys", "check_choice", "check_per_group"]

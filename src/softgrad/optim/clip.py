@@ -97,3 +97,6 @@ def clip_grad_norm_(grads, max_norm: float, norm_type: float = 2.0,
     dtype = np.result_type(*arrays) if arrays else np.float32
     factor = max_norm / (total + 1e-6)
     return _scaled(arrays, factor if not factor >= 1.0 else 1.0), Tensor(np.asarray(total, dtype=dtype))  # NaN stays
+
+
+__all__ = ["clip_by_global_norm", "clip_grad_norm_"]

@@ -161,3 +161,9 @@ class MultiStepLR(LRScheduler):
 
     def lr_at(self, t: int, i: int = 0) -> float:
         return self.base_lrs[i] * self.gamma ** bisect.bisect_right(self.milestones, t)
+
+
+__all__ = [
+    "check_optimizer", "LRScheduler", "StepLR", "CosineAnnealingLR", "LinearLR", "SequentialLR", "ExponentialLR",
+    "MultiStepLR",
+]

@@ -77,3 +77,6 @@ class Momentum(Optimizer):
             moment *= momentum
             self.add_scaled(moment, 1.0, grad)
         self.add_scaled(array, -group["lr"], grad + momentum * moment if group["use_nesterov"] else moment)
+
+
+__all__ = ["Momentum"]

@@ -128,3 +128,6 @@ class OneCycleLR(LRScheduler):
                     group["betas"] = (momentum, group["betas"][1])
                 else:
                     group["momentum"] = momentum
+
+
+__all__ = ["OneCycleLR"]

@@ -351,3 +351,6 @@ class Optimizer:
                 arrays[name] = state_array(array, param._data)
             restored.append(arrays)
         return restored
+
+
+__all__ = ["parameter_array", "state_array", "decayed_gradient", "Optimizer"]

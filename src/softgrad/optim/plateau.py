@@ -102,3 +102,6 @@ class ReduceLROnPlateau:
         if isinstance(best, (bool, np.bool_)) or not isinstance(best, numbers.Real) or math.isnan(best):
             raise ValueError(f"{owner}: best must be a number (±inf before the first step), got {best!r}")
         self.__dict__.update(counters, best=float(best))
+
+
+__all__ = ["ReduceLROnPlateau"]

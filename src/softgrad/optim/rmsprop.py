@@ -65,3 +65,6 @@ class RMSprop(Optimizer):
             self.add_scaled(array, -group["lr"], buf)
         else:
             self.add_scaled(array, -group["lr"], grad / denom)
+
+
+__all__ = ["RMSprop"]

@@ -57,3 +57,6 @@ class SGD(Optimizer):
                 self.add_scaled(buf, 1 - group["dampening"], grad)
             grad = grad + momentum * buf if group["nesterov"] else buf
         self.add_scaled(array, -group["lr"], grad)
+
+
+__all__ = ["SGD"]

@@ -145,3 +145,6 @@ class TrainConfig:
             return cls.from_dict(values)
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
+
+
+__all__ = ["TrainConfig"]

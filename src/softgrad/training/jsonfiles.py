@@ -97,3 +97,6 @@ def shown(value) -> str:
     """``value`` for an error message: its repr (which escapes control characters), cut at 80 characters."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+__all__ = ["dumps", "loads", "read", "matches", "check", "field", "shown"]

@@ -515,3 +515,6 @@ class Trainer:
                  f"{self.seconds:.1f}s of training)")
         self.log(f"run directory: {run_dir}")
         return metrics
+
+
+__all__ = ["TrainingDiverged", "make_optimizer", "make_schedule", "Trainer"]

@@ -49,3 +49,6 @@ def evaluate(model: Cell, loss_fn: Callable, x: np.ndarray, y: np.ndarray, batch
     predictions = np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
     return {"loss": total_loss / max(len(y), 1), "accuracy": float(np.mean(predictions == y)) if len(y) else 0.0,
             "predictions": predictions}
+
+
+__all__ = ["make_loss", "confusion_matrix", "evaluate"]

@@ -76,3 +76,6 @@ def build_model(config: TrainConfig, init: Generator, dropout: Generator) -> nn.
 
 def count_parameters(model: nn.Cell) -> int:
     return sum(p.size for p in model.trainable_params())
+
+
+__all__ = ["parameter_count", "check_model_size", "build_model", "count_parameters"]

@@ -65,3 +65,6 @@ def plot_confusion(matrix: np.ndarray, class_names, path: Path, title: str = "")
     axes.set_yticks(range(n), labels=class_names)
     axes.set(xlabel="predicted", ylabel="true", title=title or "confusion matrix")
     _save(figure, path)
+
+
+__all__ = ["plot_curves", "plot_confusion"]

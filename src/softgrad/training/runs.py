@@ -38,3 +38,6 @@ def load_run(run_dir) -> tuple[TrainConfig, object]:
     else:
         raise FileNotFoundError(f"{run_dir} holds no {MODEL_FILE} or {CHECKPOINT_FILE}: the run saved no weights yet")
     return config, model.set_train(False)
+
+
+__all__ = ["load_run"]

@@ -29,3 +29,6 @@ def load_dataset(name: str, data_dir=None, download: bool = False, train: bool =
     x_train, y_train, x_test, y_test = arrays
     x_train = np.ascontiguousarray(x_train, dtype=np.float32) if train else None
     return x_train, y_train if train else None, np.ascontiguousarray(x_test, dtype=np.float32), y_test, classes
+
+
+__all__ = ["load_dataset"]

@@ -50,3 +50,6 @@ def blas_threads(threads: int | None) -> Iterator[int | None]:
         return
     with threadpool_limits(limits=threads, user_api="blas"):
         yield running_blas_threads()
+
+
+__all__ = ["running_blas_threads", "thread_limit_source", "blas_threads"]
