@@ -73,6 +73,8 @@ _METHODS = {
     "exp": ew.exp, "log": ew.log, "log1p": ew.log1p, "expm1": ew.expm1, "sqrt": ew.sqrt, "square": ew.square,
     "abs": ew.abs, "sign": ew.sign, "sin": ew.sin, "cos": ew.cos, "tanh": ew.tanh, "sigmoid": ew.sigmoid,
     "relu": ew.relu, "clip": ew.clip, "matmul": linalg.matmul, "dot": linalg.dot,
+    "cumsum": red.cumsum, "cumprod": red.cumprod, "tril": linalg.tril, "triu": linalg.triu, "diag": linalg.diag,
+    "trace": linalg.trace,
 }
 for _name, _op in _METHODS.items():
     setattr(Tensor, _name, _op)

@@ -1,12 +1,15 @@
 """Linear algebra: ``matmul`` with exactly NumPy's rules (1-D operands promoted, batch dims broadcast),
-and ``dot``/``outer`` composed from it. Batch-dim broadcasting in the rules is undone by the engine."""
+and ``dot``/``outer`` composed from it (batch-dim broadcasting in the rules is undone by the engine); the
+triangles ``tril``/``triu``, ``diag`` and ``trace``, composed from indexing and ``where``."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from softgrad.ops._primitive import In, Sample, op, shape_of
-from softgrad.ops.shape import reshape, transpose
+from softgrad.ops.elementwise import where_p
+from softgrad.ops.reductions import sum
+from softgrad.ops.shape import getitem_p, reshape, transpose, untake_p
 from softgrad.trace import Primitive
 
 
@@ -93,4 +96,86 @@ def outer(a, b):
     return reshape(a, (-1, 1)) * reshape(b, (1, -1))
 
 
-__all__ = ["matmul", "dot", "outer"]
+# ----- triangles and diagonals: masks and index arrays, so their rules are where's and getitem's -----
+
+
+def _offset(fn: str, diagonal) -> int:
+    if isinstance(diagonal, bool) or not isinstance(diagonal, (int, np.integer)):
+        raise TypeError(f"{fn}: diagonal must be an int, got {type(diagonal).__name__} {diagonal!r}")
+    return int(diagonal)
+
+
+def _matrices(fn: str, x) -> tuple[int, int]:
+    shape = shape_of(x)
+    if len(shape) < 2:
+        raise ValueError(f"{fn}: x must have at least 2 dimensions (a matrix or a batch of them), got shape {shape}")
+    return shape[-2], shape[-1]
+
+
+@op(data=1)
+def tril(x, diagonal=0):
+    """The lower triangle of each matrix (last two axes): xᵢⱼ where j − i ≤ ``diagonal``, else 0.
+    ∂/∂x = g on the triangle, 0 off it
+
+    >>> tril([[1.0, 2.0], [3.0, 4.0]])
+    Tensor(shape=[2, 2], dtype=Float32, value=
+    [[1., 0.],
+     [3., 4.]])
+    """
+    k = _offset("tril", diagonal)
+    return where_p.bind(np.tri(*_matrices("tril", x), k=k, dtype=bool), x, 0)
+
+
+@op(data=1)
+def triu(x, diagonal=0):
+    """The upper triangle of each matrix (last two axes): xᵢⱼ where j − i ≥ ``diagonal``, else 0.
+    ∂/∂x = g on the triangle, 0 off it
+
+    >>> triu([[1.0, 2.0], [3.0, 4.0]])
+    Tensor(shape=[2, 2], dtype=Float32, value=
+    [[1., 2.],
+     [0., 4.]])
+    """
+    k = _offset("triu", diagonal)
+    return where_p.bind(~np.tri(*_matrices("triu", x), k=k - 1, dtype=bool), x, 0)
+
+
+def _diagonal_index(rows: int, cols: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(i, i + k) for every i with both inside a rows × cols matrix."""
+    start = np.arange(max(0, min(rows + min(k, 0), cols - max(k, 0))))
+    return start - min(k, 0), start + max(k, 0)
+
+
+@op(data=1)
+def diag(x, diagonal=0):
+    """``torch.diag`` / ``np.diag``: of a vector, the square matrix with x on diagonal k (k > 0 above the main
+    one); of a matrix, its k-th diagonal as a vector.  ∂/∂x = g's diagonal / g placed on the diagonal
+
+    >>> diag([1.0, 2.0])
+    Tensor(shape=[2, 2], dtype=Float32, value=
+    [[1., 0.],
+     [0., 2.]])
+    """
+    k, shape = _offset("diag", diagonal), shape_of(x)
+    if len(shape) == 1:
+        n = shape[0] + abs(k)
+        return untake_p.bind(x, index=_diagonal_index(n, n, k), shape=(n, n))
+    if len(shape) == 2:
+        return getitem_p.bind(x, index=_diagonal_index(*shape, k))
+    raise ValueError(f"diag: x must be a vector or a matrix, got shape {shape}")
+
+
+@op
+def trace(x):
+    """Σᵢ xᵢᵢ of a matrix.  ∂/∂x = I
+
+    >>> trace([[1.0, 2.0], [3.0, 4.0]])
+    Tensor(shape=[], dtype=Float32, value= 5.)
+    """
+    shape = shape_of(x)
+    if len(shape) != 2:
+        raise ValueError(f"trace: x must be a matrix (2 dimensions), got shape {shape}")
+    return sum(getitem_p.bind(x, index=_diagonal_index(*shape, 0)))
+
+
+__all__ = ["matmul", "dot", "outer", "tril", "triu", "diag", "trace"]

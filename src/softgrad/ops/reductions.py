@@ -7,6 +7,8 @@ import numpy as np
 
 from softgrad.ops._primitive import In, Sample, batch_shape, kept_shape, normalize_axis, op, shape_of
 from softgrad.ops.elementwise import sqrt, where_p
+from softgrad.ops.shape import _axis
+from softgrad.tensor import concrete
 from softgrad.trace import Primitive
 
 REDUCTION_SAMPLES = [Sample(In((2, 3, 4)), axis=None, keepdims=False),
@@ -185,6 +187,74 @@ def std(x, axis=None, keepdims=False, ddof=0):
     return sqrt(var(x, axis=axis, keepdims=keepdims, ddof=ddof))
 
 
+# ----- scans: running sums and products along one axis (kept negative, so g's batch axes lead) -----
+
+SCAN_SAMPLES = [Sample(In((4,)), axis=-1), Sample(In((2, 3, 4)), axis=-2), Sample(In((2, 3, 4)), axis=-3)]
+
+
+def _reversed(v, axis: int):
+    """v read backwards along ``axis`` (< 0)."""
+    return v[(Ellipsis, slice(None, None, -1)) + (slice(None),) * (-axis - 1)]
+
+
+def _reverse_cumsum(v, axis: int):
+    """Σ_{m ≥ k} v_m at each k along ``axis``."""
+    return _reversed(cumsum_p.bind(_reversed(v, axis), axis=axis), axis)
+
+
+cumsum_p = Primitive("cumsum", lambda x, axis: np.cumsum(x, axis=axis),
+                     (lambda g, ans, x, axis: _reverse_cumsum(g, axis),), batchable=True, samples=SCAN_SAMPLES)
+
+
+def _cumprod_vjp(g, ans, x, axis):
+    """∂/∂xᵢ of yₖ = Π_{j≤k} xⱼ is Π_{j≤k, j≠i} xⱼ (k ≥ i). Without zeros in x that is yₖ / xᵢ, so the gradient
+    is Σ_{k≥i} gₖ yₖ / xᵢ; with zeros, each Π_{j≤k, j≠i} xⱼ is a running product of x with xᵢ read as 1
+    (an n × n table per lane). Both are exact and differentiable again."""
+    if not (np.asarray(concrete(x)) == 0).any():
+        return _reverse_cumsum(g * ans, axis) / x
+    n = shape_of(x)[axis]
+    rows = x.swapaxes(axis, -1)[..., None, :]  # [..., i, k] = x_k
+    others = cumprod_p.bind(where_p.bind(np.eye(n, dtype=bool), 1, rows), axis=-1)  # Π_{j≤k, j≠i} xⱼ
+    later = np.triu(np.ones((n, n), dtype=bool))  # k ≥ i
+    terms = where_p.bind(later, g.swapaxes(axis, -1)[..., None, :] * others, 0)
+    return sum_p.bind(terms, axis=(len(shape_of(terms)) - 1,), keepdims=False).swapaxes(axis, -1)
+
+
+cumprod_p = Primitive("cumprod", lambda x, axis: np.cumprod(x, axis=axis), (_cumprod_vjp,), batchable=True,
+                      samples=SCAN_SAMPLES)
+
+
+def _scan(prim, fn: str, x, axis):
+    ndim = len(shape_of(x))
+    if ndim == 0:
+        raise ValueError(f"{fn}: x must have at least 1 dimension, got a 0-d input")
+    return prim.bind(x, axis=_axis(fn, "axis", axis, ndim) - ndim)
+
+
+@op(data=1)
+def cumsum(x, axis):
+    """Running sum along ``axis``: yₖ = Σ_{j≤k} xⱼ (MindSpore's ``ops.cumsum``, PyTorch's ``cumsum(input, dim)``).
+    ∂/∂xᵢ = Σ_{k≥i} gₖ (a reversed running sum of g)
+
+    >>> cumsum([1.0, 2.0, 3.0], 0)
+    Tensor(shape=[3], dtype=Float32, value=
+    [1., 3., 6.])
+    """
+    return _scan(cumsum_p, "cumsum", x, axis)
+
+
+@op(data=1)
+def cumprod(x, axis):
+    """Running product along ``axis``: yₖ = Π_{j≤k} xⱼ (MindSpore's ``ops.cumprod``, PyTorch's
+    ``cumprod(input, dim)``).  ∂/∂xᵢ = Σ_{k≥i} gₖ Π_{j≤k, j≠i} xⱼ (exact where x has zeros)
+
+    >>> cumprod([1.0, 2.0, 3.0], 0)
+    Tensor(shape=[3], dtype=Float32, value=
+    [1., 2., 6.])
+    """
+    return _scan(cumprod_p, "cumprod", x, axis)
+
+
 # ----- arg-reductions: not differentiable -----
 
 argmax_p = Primitive("argmax", lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims))
@@ -203,4 +273,5 @@ def argmin(x, axis=None, keepdims=False):
     return argmin_p.bind(x, axis=axis, keepdims=keepdims)
 
 
-__all__ = ["unbroadcast", "broadcast_to", "sum", "mean", "prod", "max", "min", "var", "std", "argmax", "argmin"]
+__all__ = ["unbroadcast", "broadcast_to", "sum", "mean", "prod", "max", "min", "var", "std", "cumsum", "cumprod", "argmax",
+           "argmin"]

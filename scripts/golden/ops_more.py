@@ -1,0 +1,57 @@
+"""PyTorch reference values for the scans, triangles and diagonals of issue #16 (run by make_golden.py).
+
+Writes tests/golden/ops_more.npz in the format of losses.npz (its ``Writer``): cumsum and cumprod along every
+axis (cumprod also with zeros in a lane: one, two, and at the start), tril and triu at several diagonals and on
+a batch of matrices, diag of a vector and of a matrix at several offsets, trace; values and gradients, float32
+and float64.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from golden.losses import DTYPES, Writer
+
+SEED = 20261201
+
+
+def scan_cases(w: Writer, dtype: str) -> None:
+    import torch
+
+    x = w.put(f"in/{dtype}/s_x", w.rng.standard_normal((2, 3, 4)).astype(dtype))
+    zeros = np.array([[2.0, 0.0, 3.0, -1.5, 0.5], [0.0, 1.5, -2.0, 0.7, 1.1], [1.2, 0.0, 0.0, 2.0, -0.5],
+                      [1.1, -0.9, 1.3, 0.8, 1.2]], dtype=dtype)
+    z = w.put(f"in/{dtype}/s_zeros", zeros)
+    for axis in (0, 1, 2, -1):
+        w.case(f"cumsum/{dtype}/axis{axis}", "cumsum", {"x": x}, {"axis": axis}, ["x"], torch.cumsum, {"dim": axis})
+        w.case(f"cumprod/{dtype}/axis{axis}", "cumprod", {"x": x}, {"axis": axis}, ["x"], torch.cumprod,
+               {"dim": axis})
+    for axis in (0, 1):
+        w.case(f"cumprod/{dtype}/zeros/axis{axis}", "cumprod", {"x": z}, {"axis": axis}, ["x"], torch.cumprod,
+               {"dim": axis})
+
+
+def triangle_cases(w: Writer, dtype: str) -> None:
+    import torch
+
+    m = w.put(f"in/{dtype}/t_m", w.rng.standard_normal((3, 4)).astype(dtype))
+    batch = w.put(f"in/{dtype}/t_batch", w.rng.standard_normal((2, 4, 3)).astype(dtype))
+    v = w.put(f"in/{dtype}/t_v", w.rng.standard_normal(3).astype(dtype))
+    for k in (-4, -1, 0, 2, 5):
+        w.case(f"tril/{dtype}/k{k}", "tril", {"x": m}, {"diagonal": k}, ["x"], torch.tril)
+        w.case(f"triu/{dtype}/k{k}", "triu", {"x": m}, {"diagonal": k}, ["x"], torch.triu)
+        w.case(f"diag/{dtype}/matrix/k{k}", "diag", {"x": m}, {"diagonal": k}, ["x"], torch.diag)
+        w.case(f"diag/{dtype}/vector/k{k}", "diag", {"x": v}, {"diagonal": k}, ["x"], torch.diag)
+    w.case(f"tril/{dtype}/batch", "tril", {"x": batch}, {"diagonal": -1}, ["x"], torch.tril)
+    w.case(f"triu/{dtype}/batch", "triu", {"x": batch}, {"diagonal": 1}, ["x"], torch.triu)
+    w.case(f"trace/{dtype}", "trace", {"x": m}, {}, ["x"], torch.trace)
+
+
+def generate(out_dir: Path) -> list[Path]:
+    w = Writer(np.random.default_rng(SEED))
+    for dtype in DTYPES:
+        scan_cases(w, dtype)
+        triangle_cases(w, dtype)
+    return [w.save(out_dir / "ops_more.npz")]

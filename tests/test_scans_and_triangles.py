@@ -1,0 +1,70 @@
+"""cumsum, cumprod, tril, triu, diag, trace (#16): values and gradients against PyTorch 2.13 (golden file
+tests/golden/ops_more.npz, written by scripts/golden/ops_more.py), finite differences to second order in float64
+(cumprod where a lane holds zeros: its rule switches there), and agreement with NumPy's definitions."""
+
+import numpy as np
+import pytest
+
+import softgrad as sg
+import test_losses_golden as golden
+from softgrad import ops
+
+CASES, ARRAYS = golden.load("ops_more.npz")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_matches_pytorch(case):
+    golden.check(case, ARRAYS)
+
+
+def test_the_golden_file_covers_every_op_in_both_dtypes():
+    ids = [c["id"] for c in CASES]
+    for fn in ("cumsum", "cumprod", "cumprod/{}/zeros", "tril", "triu", "diag/{}/matrix", "diag/{}/vector",
+               "trace"):
+        for dtype in ("float32", "float64"):
+            prefix = fn.format(dtype) if "{}" in fn else f"{fn}/{dtype}"
+            assert any(i.startswith(prefix) for i in ids), prefix
+
+
+LANES_WITH_ZEROS = np.array([[2.0, 0.0, 3.0, -1.5, 0.5], [0.0, 1.5, -2.0, 0.7, 1.1],
+                             [1.2, 0.0, 0.0, 2.0, -0.5], [1.1, -0.9, 1.3, 0.8, 1.2]])
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_cumprod_with_zeros_first_and_second_order(axis):
+    weights = np.sin(np.arange(20.0)).reshape(4, 5)
+    sg.check_grad(lambda x: ops.cumprod(x, axis), LANES_WITH_ZEROS)
+    sg.check_grad(lambda x: sg.grad(lambda x: (ops.cumprod(x, axis) * weights).sum())(x) * weights,
+                  LANES_WITH_ZEROS)
+
+
+def test_cumprod_jacobian_at_zeros_is_the_product_of_the_others():
+    x = np.array([2.0, 0.0, 3.0, 0.0])
+    expected = np.array([[1, 0, 0, 0], [0, 2, 0, 0], [0, 6, 0, 0], [0, 0, 0, 0]], dtype=float)
+    np.testing.assert_array_equal(sg.jacobian(lambda x: ops.cumprod(x, 0))(x).numpy(), expected)
+
+
+@pytest.mark.parametrize("k", [-4, -1, 0, 1, 3, 6])
+def test_triangles_and_diagonals_are_numpys(k):
+    m, v = np.arange(12.0).reshape(3, 4), np.arange(1.0, 4.0)
+    np.testing.assert_array_equal(ops.tril(m, k).numpy(), np.tril(m, k))
+    np.testing.assert_array_equal(ops.triu(m, k).numpy(), np.triu(m, k))
+    np.testing.assert_array_equal(ops.diag(m, k).numpy(), np.diag(m, k))
+    np.testing.assert_array_equal(ops.diag(v, k).numpy(), np.diag(v, k))
+    batch = np.arange(24.0).reshape(2, 3, 4)
+    np.testing.assert_array_equal(ops.tril(batch, k).numpy(), np.tril(batch, k))
+
+
+def test_composed_ops_second_order():
+    x = np.random.default_rng(0).standard_normal((4, 4))
+    sg.check_grad(lambda x: ops.trace(ops.tril(x, 1) @ ops.triu(x)) * ops.diag(ops.diag(x, -1), 1), x)
+    sg.check_grad(lambda x: sg.grad(lambda x: (ops.trace(x @ ops.tril(x)) ** 2))(x), x)
+    sg.check_grad(lambda x: sg.grad(lambda x: (ops.cumsum(x, 1) ** 3).sum())(x), x)
+
+
+def test_tensor_methods_and_float32():
+    x = sg.Tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert x.cumsum(1).dtype == sg.float32 and x.cumprod(0).numpy().tolist() == [[1, 2], [3, 8]]
+    assert x.tril().numpy().tolist() == [[1, 0], [3, 4]] and x.triu(1).numpy().tolist() == [[0, 2], [0, 0]]
+    assert float(x.trace()) == 5.0 and x.diag().numpy().tolist() == [1, 4]
+    assert ops.cumsum([1.0, 2.0], 0).dtype == sg.float32
