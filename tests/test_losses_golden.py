@@ -32,7 +32,12 @@ def seed(shape) -> np.ndarray:
 
 
 def function(name: str):
-    """The softgrad function a case names: ``ops.<name>``, or ``softgrad.nn.functional.<name>`` for 'F.<name>'."""
+    """The softgrad function a case names: ``ops.<name>``, or ``softgrad.nn.functional.<name>`` for 'F.<name>';
+    '<name>[i]' is output i of a function that returns a tuple (``sort``'s values)."""
+    if name.endswith("]"):
+        name, output = name[:-1].split("[")
+        fn = function(name)
+        return lambda *args, **kwargs: fn(*args, **kwargs)[int(output)]
     return getattr(sg.nn.functional, name[2:]) if name.startswith("F.") else getattr(ops, name)
 
 

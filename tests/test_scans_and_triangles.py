@@ -1,4 +1,4 @@
-"""cumsum, cumprod, tril, triu, diag, trace (#16): values and gradients against PyTorch 2.13 (golden file
+"""cumsum, cumprod, tril, triu, diag, trace, sort, argsort, topk (#16): values and gradients against PyTorch 2.13 (golden file
 tests/golden/ops_more.npz, written by scripts/golden/ops_more.py), finite differences to second order in float64
 (cumprod where a lane holds zeros: its rule switches there), and agreement with NumPy's definitions."""
 
@@ -15,12 +15,16 @@ CASES, ARRAYS = golden.load("ops_more.npz")
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_matches_pytorch(case):
     golden.check(case, ARRAYS)
+    if case["fn"].endswith("[0]"):  # sort, topk: the indices too
+        indices = golden.function(case["fn"][:-3] + "[1]")(*[ARRAYS[k] for k in case["args"].values()],
+                                                          **case["kwargs"])
+        np.testing.assert_array_equal(indices.numpy(), ARRAYS[f"{case['id']}/indices"])
 
 
 def test_the_golden_file_covers_every_op_in_both_dtypes():
     ids = [c["id"] for c in CASES]
     for fn in ("cumsum", "cumprod", "cumprod/{}/zeros", "tril", "triu", "diag/{}/matrix", "diag/{}/vector",
-               "trace"):
+               "trace", "sort", "topk"):
         for dtype in ("float32", "float64"):
             prefix = fn.format(dtype) if "{}" in fn else f"{fn}/{dtype}"
             assert any(i.startswith(prefix) for i in ids), prefix
@@ -68,3 +72,22 @@ def test_tensor_methods_and_float32():
     assert x.tril().numpy().tolist() == [[1, 0], [3, 4]] and x.triu(1).numpy().tolist() == [[0, 2], [0, 0]]
     assert float(x.trace()) == 5.0 and x.diag().numpy().tolist() == [1, 4]
     assert ops.cumsum([1.0, 2.0], 0).dtype == sg.float32
+
+
+def test_sorting_is_stable_with_ties_and_nan_is_largest():
+    x = np.array([[3.0, 1.0, 3.0, np.nan, 2.0, 1.0]])
+    np.testing.assert_array_equal(ops.argsort(x).numpy(), [[1, 5, 4, 0, 2, 3]])
+    np.testing.assert_array_equal(ops.argsort(x, descending=True).numpy(), [[3, 0, 2, 4, 1, 5]])
+    values, indices = ops.topk(np.array([1.0, 2.0, 2.0, 1.0]), 3, largest=False)
+    assert values.numpy().tolist() == [1, 1, 2] and indices.numpy().tolist() == [0, 3, 1]
+    np.testing.assert_array_equal(ops.argsort(np.array([[8, 2, 1], [5, 9, 3], [4, 6, 7]])).numpy(),
+                                  [[2, 1, 0], [2, 0, 1], [0, 1, 2]])  # MindSpore's example
+
+
+def test_sort_and_topk_gradients_to_second_order():
+    x = np.random.default_rng(1).standard_normal((3, 5))
+    weights = np.arange(15.0).reshape(3, 5)
+    sg.check_grad(lambda x: ops.sort(x, 0, descending=True)[0] * weights, x)
+    sg.check_grad(lambda x: sg.grad(lambda x: (ops.topk(x, 2, dim=1)[0] ** 3).sum())(x), x)
+    y = sg.Tensor(x)
+    assert y.sort()[0].shape == (3, 5) and y.topk(1)[1].shape == (3, 1) and y.argsort().dtype == sg.int64

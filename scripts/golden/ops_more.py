@@ -2,8 +2,9 @@
 
 Writes tests/golden/ops_more.npz in the format of losses.npz (its ``Writer``): cumsum and cumprod along every
 axis (cumprod also with zeros in a lane: one, two, and at the start), tril and triu at several diagonals and on
-a batch of matrices, diag of a vector and of a matrix at several offsets, trace; values and gradients, float32
-and float64.
+a batch of matrices, diag of a vector and of a matrix at several offsets, trace, sort and topk (values with
+their gradients, and the indices: '<case>/indices'); float32 and float64. Sorted inputs have no ties (PyTorch's
+order of ties is stable only with ``stable=True``).
 """
 
 from __future__ import annotations
@@ -49,9 +50,27 @@ def triangle_cases(w: Writer, dtype: str) -> None:
     w.case(f"trace/{dtype}", "trace", {"x": m}, {}, ["x"], torch.trace)
 
 
+def ordering_cases(w: Writer, dtype: str) -> None:
+    import torch
+
+    x = w.put(f"in/{dtype}/o_x", w.rng.standard_normal((3, 5)).astype(dtype))
+
+    def indexed(case_id, fn, kwargs, torch_fn, torch_kwargs):
+        w.case(case_id, f"{fn}[0]", {"x": x}, kwargs, ["x"], lambda t, **kw: torch_fn(t, **kw)[0], torch_kwargs)
+        w.put(f"{case_id}/indices", torch_fn(torch.tensor(w.arrays[x]), **torch_kwargs)[1].numpy())
+
+    for axis, descending in ((-1, False), (0, True), (1, True)):
+        indexed(f"sort/{dtype}/axis{axis}/descending{descending}", "sort", {"axis": axis, "descending": descending},
+                torch.sort, {"dim": axis, "descending": descending, "stable": True})
+    for k, dim, largest in ((2, None, True), (3, 0, False), (5, 1, True), (0, 1, True)):
+        indexed(f"topk/{dtype}/k{k}/dim{dim}/largest{largest}", "topk", {"k": k, "dim": dim, "largest": largest},
+                torch.topk, {"k": k, "dim": -1 if dim is None else dim, "largest": largest})
+
+
 def generate(out_dir: Path) -> list[Path]:
     w = Writer(np.random.default_rng(SEED))
     for dtype in DTYPES:
         scan_cases(w, dtype)
         triangle_cases(w, dtype)
+        ordering_cases(w, dtype)
     return [w.save(out_dir / "ops_more.npz")]

@@ -27,7 +27,8 @@ from softgrad.ops.losses import (
 )
 from softgrad.ops.cross_entropy import cross_entropy, nll_loss
 from softgrad.ops.reductions import (
-    argmax, argmin, broadcast_to, cumprod, cumsum, max, mean, min, prod, std, sum, var,
+    argmax, argmin, argsort, broadcast_to, cumprod, cumsum, max, mean, min, prod, sort, std, sum, topk,
+    var,
 )
 from softgrad.ops.shape import (
     astype, cat, concat, copy, expand_dims, flatten, flip, gather, getitem, one_hot, pad, repeat, repeat_interleave,
@@ -56,8 +57,8 @@ __all__ = [
     "dropout2d", "embedding", "layer_norm", "scaled_dot_product_attention", "elu", "gelu", "leaky_relu",
     "log_softmax", "logsigmoid", "logsumexp", "normalize", "softmax", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "huber_loss", "kl_div", "l1_loss", "mse_loss", "smooth_l1_loss",
-    "cross_entropy", "nll_loss", "argmax", "argmin", "broadcast_to", "cumprod", "cumsum", "max", "mean", "min",
-    "prod", "std", "sum", "var", "astype", "cat", "concat", "copy", "expand_dims", "flatten", "flip", "gather",
-    "getitem", "one_hot", "pad", "repeat", "repeat_interleave", "reshape", "roll", "split", "squeeze", "stack",
-    "stop_gradient", "swapaxes", "take", "take_along_axis", "tile", "transpose",
+    "cross_entropy", "nll_loss", "argmax", "argmin", "argsort", "broadcast_to", "cumprod", "cumsum", "max", "mean",
+    "min", "prod", "sort", "std", "sum", "topk", "var", "astype", "cat", "concat", "copy", "expand_dims", "flatten",
+    "flip", "gather", "getitem", "one_hot", "pad", "repeat", "repeat_interleave", "reshape", "roll", "split",
+    "squeeze", "stack", "stop_gradient", "swapaxes", "take", "take_along_axis", "tile", "transpose",
 ]

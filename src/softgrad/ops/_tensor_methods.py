@@ -74,7 +74,7 @@ _METHODS = {
     "abs": ew.abs, "sign": ew.sign, "sin": ew.sin, "cos": ew.cos, "tanh": ew.tanh, "sigmoid": ew.sigmoid,
     "relu": ew.relu, "clip": ew.clip, "matmul": linalg.matmul, "dot": linalg.dot,
     "cumsum": red.cumsum, "cumprod": red.cumprod, "tril": linalg.tril, "triu": linalg.triu, "diag": linalg.diag,
-    "trace": linalg.trace,
+    "trace": linalg.trace, "sort": red.sort, "argsort": red.argsort, "topk": red.topk,
 }
 for _name, _op in _METHODS.items():
     setattr(Tensor, _name, _op)

@@ -7,7 +7,7 @@ import numpy as np
 
 from softgrad.ops._primitive import In, Sample, batch_shape, kept_shape, normalize_axis, op, shape_of
 from softgrad.ops.elementwise import sqrt, where_p
-from softgrad.ops.shape import _axis
+from softgrad.ops.shape import _axis, take_along_axis
 from softgrad.tensor import concrete
 from softgrad.trace import Primitive
 
@@ -273,5 +273,81 @@ def argmin(x, axis=None, keepdims=False):
     return argmin_p.bind(x, axis=axis, keepdims=keepdims)
 
 
+# ----- ordering: indices are not differentiable; sorted values are gathered, so ∂ scatters g back -----
+
+
+def _argsort_impl(x, axis, descending):
+    """Stable: ties keep their order in x, also when descending (NaN sorts as the largest value)."""
+    if not descending:
+        return np.argsort(x, axis=axis, kind="stable")
+    backwards = np.flip(np.argsort(np.flip(x, axis), axis=axis, kind="stable"), axis)
+    return x.shape[axis] - 1 - backwards
+
+
+argsort_p = Primitive("argsort", _argsort_impl)
+
+
+def _flag(fn: str, name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{fn}: {name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _ordering(fn: str, x, axis, descending):
+    ndim = len(shape_of(x))
+    if ndim == 0:
+        raise ValueError(f"{fn}: x must have at least 1 dimension, got a 0-d input")
+    return argsort_p.bind(x, axis=_axis(fn, "axis", axis, ndim), descending=_flag(fn, "descending", descending))
+
+
+@op(data=1)
+def argsort(input, axis=-1, descending=False):
+    """Indices that sort ``input`` along ``axis`` (MindSpore's ``ops.argsort``); stable: equal entries keep their
+    order. int64 indices, as ``argmax``'s.
+
+    >>> argsort([1.0, 3.0, 5.0, 4.0, 2.0, 1.0])
+    Tensor(shape=[6], dtype=Int64, value=
+    [0, 5, 4, 1, 3, 2])
+    """
+    return _ordering("argsort", input, axis, descending)
+
+
+@op(data=1)
+def sort(input_x, axis=-1, descending=False):
+    """(values, indices): ``input_x`` sorted along ``axis`` (MindSpore's ``ops.sort``; PyTorch's ``sort`` with
+    ``stable=True``).  ∂/∂x = g scattered back to where each value came from
+
+    >>> sort([[8.0, 2.0, 1.0]])[0]
+    Tensor(shape=[1, 3], dtype=Float32, value=
+    [[1., 2., 8.]])
+    """
+    indices = _ordering("sort", input_x, axis, descending)
+    return take_along_axis(input_x, indices, axis), indices
+
+
+@op(data=1)
+def topk(input, k, dim=None, largest=True, sorted=True):
+    """(values, indices) of the k largest (``largest=False``: smallest) entries along ``dim`` (the last axis when
+    None), MindSpore's and PyTorch's ``topk``; of equal entries the one with the smaller index comes first. The
+    result is sorted also with ``sorted=False`` (which leaves the order unspecified in both frameworks).
+    ∂/∂x = g scattered back to the chosen entries
+
+    >>> topk([0.5, 0.2, 0.9, 0.4], 2)[0]
+    Tensor(shape=[2], dtype=Float32, value=
+    [0.9, 0.5])
+    """
+    shape = shape_of(input)
+    axis = -1 if dim is None else dim
+    indices = _ordering("topk", input, axis, _flag("topk", "largest", largest))
+    _flag("topk", "sorted", sorted)
+    n = shape[axis]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
+        raise ValueError(f"topk: k must be an int in [0, {n}] (the length of axis {axis}), got {k!r}")
+    kept = [slice(None)] * len(shape)
+    kept[axis] = slice(0, int(k))
+    indices = indices[tuple(kept)]
+    return take_along_axis(input, indices, axis), indices
+
+
 __all__ = ["unbroadcast", "broadcast_to", "sum", "mean", "prod", "max", "min", "var", "std", "cumsum", "cumprod", "argmax",
-           "argmin"]
+           "argmin", "argsort", "sort", "topk"]
