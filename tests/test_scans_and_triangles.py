@@ -1,4 +1,4 @@
-"""cumsum, cumprod, tril, triu, diag, trace, sort, argsort, topk (#16): values and gradients against PyTorch 2.13 (golden file
+"""cumsum, cumprod, tril, triu, diag, trace, norm, sort, argsort, topk (#16): values and gradients against PyTorch 2.13 (golden file
 tests/golden/ops_more.npz, written by scripts/golden/ops_more.py), finite differences to second order in float64
 (cumprod where a lane holds zeros: its rule switches there), and agreement with NumPy's definitions."""
 
@@ -24,7 +24,7 @@ def test_matches_pytorch(case):
 def test_the_golden_file_covers_every_op_in_both_dtypes():
     ids = [c["id"] for c in CASES]
     for fn in ("cumsum", "cumprod", "cumprod/{}/zeros", "tril", "triu", "diag/{}/matrix", "diag/{}/vector",
-               "trace", "sort", "topk"):
+               "trace", "norm", "sort", "topk"):
         for dtype in ("float32", "float64"):
             prefix = fn.format(dtype) if "{}" in fn else f"{fn}/{dtype}"
             assert any(i.startswith(prefix) for i in ids), prefix
@@ -91,3 +91,29 @@ def test_sort_and_topk_gradients_to_second_order():
     sg.check_grad(lambda x: sg.grad(lambda x: (ops.topk(x, 2, dim=1)[0] ** 3).sum())(x), x)
     y = sg.Tensor(x)
     assert y.sort()[0].shape == (3, 5) and y.topk(1)[1].shape == (3, 1) and y.argsort().dtype == sg.int64
+
+
+NORMS = [(None, None), (None, 1), (1, 0), (np.inf, 1), (-np.inf, 1), (0, 1), (3, 1), (0.5, 1), ("fro", (0, 1)),
+         (1, (0, 1)), (-1, (0, 1)), (np.inf, (0, 1)), (-np.inf, (1, 0)), (None, (0, 1)), (1, None)]
+
+
+@pytest.mark.parametrize("ord, dim", NORMS)
+def test_norm_is_numpys(ord, dim):
+    x = np.random.default_rng(2).standard_normal((3, 4))
+    expected = np.linalg.norm(x.ravel()) if ord is dim is None else np.linalg.norm(x, ord, dim)
+    np.testing.assert_allclose(ops.norm(x, ord, dim).numpy(), expected, rtol=1e-12)
+
+
+def test_norm_neither_overflows_nor_divides_by_zero():
+    big = np.array([3e30, 4e30], dtype=np.float32)  # (3e30)² overflows float32
+    assert float(ops.norm(big)) == pytest.approx(5e30, rel=1e-6)
+    assert float(ops.norm(np.array([3e-30, 4e-30], dtype=np.float32))) == pytest.approx(5e-30, rel=1e-6)
+    np.testing.assert_array_equal(sg.grad(lambda x: ops.norm(x))(np.zeros(3)).numpy(), 0.0)
+    np.testing.assert_array_equal(sg.grad(lambda x: ops.norm(x, 0, 0))(np.array([1.0, 0.0])).numpy(), 0.0)
+    assert float(ops.norm(np.zeros((0, 3)))) == 0.0
+
+
+def test_norm_second_order():
+    x = np.random.default_rng(3).standard_normal((3, 4))
+    for ord, dim in [(None, None), (3, 1), (1.5, 0), ("fro", (0, 1)), (np.inf, (0, 1))]:
+        sg.check_grad(lambda x: sg.grad(lambda x: ops.norm(x, ord, dim).sum() ** 2)(x), x)

@@ -2,7 +2,7 @@
 
 Writes tests/golden/ops_more.npz in the format of losses.npz (its ``Writer``): cumsum and cumprod along every
 axis (cumprod also with zeros in a lane: one, two, and at the start), tril and triu at several diagonals and on
-a batch of matrices, diag of a vector and of a matrix at several offsets, trace, sort and topk (values with
+a batch of matrices, diag of a vector and of a matrix at several offsets, trace, norm (vector and matrix orders but 0, which has no gradient in PyTorch; keepdim; a zero row), sort and topk (values with
 their gradients, and the indices: '<case>/indices'); float32 and float64. Sorted inputs have no ties (PyTorch's
 order of ties is stable only with ``stable=True``).
 """
@@ -67,10 +67,29 @@ def ordering_cases(w: Writer, dtype: str) -> None:
                 torch.topk, {"k": k, "dim": -1 if dim is None else dim, "largest": largest})
 
 
+def norm_cases(w: Writer, dtype: str) -> None:
+    import torch
+
+    x = w.put(f"in/{dtype}/n_x", w.rng.standard_normal((3, 4)).astype(dtype))
+    zero_row = w.arrays[x].copy()
+    zero_row[1] = 0
+    z = w.put(f"in/{dtype}/n_zero_row", zero_row)
+    cube = w.put(f"in/{dtype}/n_cube", w.rng.standard_normal((2, 3, 4)).astype(dtype))
+    cases = [("flat", cube, None, None, False), ("vector2", x, None, 1, False), ("vector1", x, 1, 0, True),
+             ("vector3", x, 3, 1, False), ("vector1.5", x, 1.5, -1, False), ("vector-inf", x, -np.inf, 1, False),
+             ("vector_inf", x, np.inf, 0, False), ("zero_row", z, None, 1, False),
+             ("fro", cube, "fro", (1, 2), False), ("matrix1", x, 1, None, False), ("matrix-1", x, -1, (0, 1), True),
+             ("matrix_inf", cube, np.inf, (2, 0), False), ("matrix-inf", x, -np.inf, (0, 1), False)]
+    for name, arg, ord, dim, keepdim in cases:
+        kwargs = {"ord": ord, "dim": dim, "keepdim": keepdim}
+        w.case(f"norm/{dtype}/{name}", "norm", {"A": arg}, kwargs, ["A"], torch.linalg.norm)
+
+
 def generate(out_dir: Path) -> list[Path]:
     w = Writer(np.random.default_rng(SEED))
     for dtype in DTYPES:
         scan_cases(w, dtype)
         triangle_cases(w, dtype)
         ordering_cases(w, dtype)
+        norm_cases(w, dtype)
     return [w.save(out_dir / "ops_more.npz")]

@@ -75,6 +75,7 @@ _METHODS = {
     "relu": ew.relu, "clip": ew.clip, "matmul": linalg.matmul, "dot": linalg.dot,
     "cumsum": red.cumsum, "cumprod": red.cumprod, "tril": linalg.tril, "triu": linalg.triu, "diag": linalg.diag,
     "trace": linalg.trace, "sort": red.sort, "argsort": red.argsort, "topk": red.topk,
+    "norm": linalg.norm,
 }
 for _name, _op in _METHODS.items():
     setattr(Tensor, _name, _op)

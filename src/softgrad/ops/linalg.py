@@ -1,14 +1,15 @@
 """Linear algebra: ``matmul`` with exactly NumPy's rules (1-D operands promoted, batch dims broadcast),
 and ``dot``/``outer`` composed from it (batch-dim broadcasting in the rules is undone by the engine); the
-triangles ``tril``/``triu``, ``diag`` and ``trace``, composed from indexing and ``where``."""
+triangles ``tril``/``triu``, ``diag`` and ``trace``, composed from indexing and ``where``; ``norm``."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from softgrad.ops._primitive import In, Sample, op, shape_of
-from softgrad.ops.elementwise import where_p
-from softgrad.ops.reductions import sum
+from softgrad.ops._primitive import In, Sample, kept_shape, normalize_axis, op, shape_of
+from softgrad.ops.elementwise import abs, sign_p, where_p
+from softgrad.ops.reductions import _spread, max as max_of, min as min_of, sum  # max/min: builtins below
+from softgrad.ops.shape import squeeze
 from softgrad.ops.shape import getitem_p, reshape, transpose, untake_p
 from softgrad.trace import Primitive
 
@@ -178,4 +179,99 @@ def trace(x):
     return sum(getitem_p.bind(x, index=_diagonal_index(*shape, 0)))
 
 
-__all__ = ["matmul", "dot", "outer", "tril", "triu", "diag", "trace"]
+
+# ----- norms -----
+
+
+def _vector_norm_impl(x, ord, axis, keepdims):
+    """(Σ |x|ᵖ)^(1/p) over ``axis``, computed as m (Σ (|x|/m)ᵖ)^(1/p) with m = max |x|, so that no power
+    overflows or underflows (as softmax subtracts its max)."""
+    magnitude = np.abs(x)
+    if magnitude.size == 0:
+        return np.add.reduce(magnitude, axis=axis, keepdims=keepdims)
+    m = np.maximum.reduce(magnitude, axis=axis, keepdims=True)
+    scale = np.where(m == 0, 1, m)
+    scaled = magnitude / scale
+    powered = scaled * scaled if ord == 2 else scaled if ord == 1 else scaled ** ord
+    out = scale * np.add.reduce(powered, axis=axis, keepdims=True) ** (1 / ord)
+    return out if keepdims else out.reshape([n for i, n in enumerate(out.shape) if i not in axis])
+
+
+def _vector_norm_vjp(g, ans, x, ord, axis, keepdims):
+    """∂‖x‖ₚ/∂xᵢ = sign(xᵢ) |xᵢ/‖x‖ₚ|^(p−1) (x/‖x‖ for p = 2, sign(x) for p = 1); 0 at x = 0, as PyTorch."""
+    norm = ans if keepdims else ans.reshape(kept_shape(shape_of(x), axis))
+    ratio = x / where_p.bind(norm == 0, 1, norm)
+    slope = ratio if ord == 2 else sign_p.bind(x) if ord == 1 else sign_p.bind(x) * abs(ratio) ** (ord - 1)
+    return _spread(g, ans, x, axis, keepdims) * slope
+
+
+vector_norm_p = Primitive("vector_norm", _vector_norm_impl, (_vector_norm_vjp,), batchable=True, samples=[
+    Sample(In((2, 3, 4), "nonzero"), ord=ord, axis=axis, keepdims=keepdims)
+    for ord, axis, keepdims in ((2, (0, 1, 2), False), (2, (1,), True), (1, (2,), False), (3, (0, 2), False),
+                                (1.5, (1,), True))])
+
+_MATRIX_ORDS = ("fro", "nuc", 1, -1, 2, -2, np.inf, -np.inf)
+
+
+def _vector_norm(x, ord, axis, keepdim):
+    if isinstance(ord, str) or isinstance(ord, bool) or not isinstance(ord, (int, float, np.number)) \
+            or np.isnan(ord):
+        raise ValueError(f"norm: ord for a vector norm must be a number (inf, -inf, 0 or any other), got {ord!r}")
+    if ord == np.inf:
+        return max_of(abs(x), axis=axis, keepdims=keepdim)
+    if ord == -np.inf:
+        return min_of(abs(x), axis=axis, keepdims=keepdim)
+    if ord == 0:
+        return sum(abs(sign_p.bind(x)), axis=axis, keepdims=keepdim)  # sign has no rule: ∂ = 0
+    return vector_norm_p.bind(x, ord=ord, axis=axis, keepdims=keepdim)
+
+
+def _matrix_norm(x, ord, axes, keepdim):
+    rows, cols = axes
+    if ord == "fro":
+        return vector_norm_p.bind(x, ord=2, axis=axes, keepdims=keepdim)
+    if ord in ("nuc", 2, -2):
+        raise NotImplementedError(f"norm: ord={ord!r} for matrices needs singular values (svd), which softgrad "
+                                  "does not have yet (issue #16); 'fro', 1, -1, inf and -inf work")
+    if ord in (1, -1):  # max / min over columns of Σ_rows |x|
+        reduced, over = sum(abs(x), axis=rows, keepdims=True), cols
+    elif ord in (np.inf, -np.inf):  # max / min over rows of Σ_columns |x|
+        reduced, over = sum(abs(x), axis=cols, keepdims=True), rows
+    else:
+        raise ValueError(f"norm: ord for a matrix norm must be one of {_MATRIX_ORDS}, got {ord!r}")
+    out = (max_of if ord > 0 else min_of)(reduced, axis=over, keepdims=True)
+    return out if keepdim else squeeze(out, axes)
+
+
+@op(data=1)
+def norm(A, ord=None, dim=None, keepdim=False):
+    """MindSpore's ``ops.norm`` and ``torch.linalg.norm``. ``dim`` an int: the vector norm (Σ |x|ᵖ)^(1/p) for
+    ``ord`` = p (None: 2; inf / −inf: max / min |x|; 0: the count of non-zeros); ``dim`` two ints: the matrix
+    norm, ``ord`` 'fro' (None), 1 / −1 (max / min column sum of |x|), inf / −inf (max / min row sum).
+    ``dim`` None: the 2-norm of the flattened A when ``ord`` is None, else A must be a vector or a matrix.
+    ∂‖x‖₂/∂x = x/‖x‖₂ (0 at x = 0, as PyTorch); computed without overflow for large entries
+
+    >>> norm([3.0, 4.0])
+    Tensor(shape=[], dtype=Float32, value= 5.)
+    """
+    ndim = len(shape_of(A))
+    if dim is None:
+        if ord is None:
+            return vector_norm_p.bind(A, ord=2, axis=tuple(range(ndim)), keepdims=keepdim)
+        if ndim not in (1, 2):
+            raise ValueError(f"norm: with ord={ord!r} and dim=None, A must be a vector or a matrix, got "
+                             f"{ndim} dimensions; pass dim")
+        dim = 0 if ndim == 1 else (0, 1)
+    if isinstance(dim, (int, np.integer)) and not isinstance(dim, bool):
+        return _vector_norm(A, 2 if ord is None else ord, normalize_axis(dim, ndim), keepdim)
+    axes = tuple(dim) if isinstance(dim, (tuple, list)) else None
+    if axes is None or len(axes) != 2 or any(isinstance(a, bool) or not isinstance(a, (int, np.integer))
+                                             for a in axes):
+        raise ValueError(f"norm: dim must be None, an int or two ints, got {dim!r}")
+    rows, cols = (normalize_axis(a, ndim)[0] for a in axes)
+    if rows == cols:
+        raise ValueError(f"norm: dim must name two different axes, got {dim!r}")
+    return _matrix_norm(A, "fro" if ord is None else ord, (rows, cols), keepdim)
+
+
+__all__ = ["matmul", "dot", "outer", "tril", "triu", "diag", "trace", "norm"]
