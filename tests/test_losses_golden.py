@@ -33,7 +33,10 @@ def seed(shape) -> np.ndarray:
 
 def function(name: str):
     """The softgrad function a case names: ``ops.<name>``, or ``softgrad.nn.functional.<name>`` for 'F.<name>';
-    '<name>[i]' is output i of a function that returns a tuple (``sort``'s values)."""
+    '<name>[i]' is output i of a function that returns a tuple (``sort``'s values); 'einsum' takes its
+    ``equation`` as a keyword."""
+    if name == "einsum":  # the equation comes first, then the operands
+        return lambda *operands, equation: ops.einsum(equation, *operands)
     if name.endswith("]"):
         name, output = name[:-1].split("[")
         fn = function(name)

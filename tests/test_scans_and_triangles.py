@@ -1,4 +1,4 @@
-"""cumsum, cumprod, tril, triu, diag, trace, norm, sort, argsort, topk (#16): values and gradients against PyTorch 2.13 (golden file
+"""cumsum, cumprod, tril, triu, diag, trace, norm, einsum, sort, argsort, topk (#16): values and gradients against PyTorch 2.13 (golden file
 tests/golden/ops_more.npz, written by scripts/golden/ops_more.py), finite differences to second order in float64
 (cumprod where a lane holds zeros: its rule switches there), and agreement with NumPy's definitions."""
 
@@ -24,7 +24,7 @@ def test_matches_pytorch(case):
 def test_the_golden_file_covers_every_op_in_both_dtypes():
     ids = [c["id"] for c in CASES]
     for fn in ("cumsum", "cumprod", "cumprod/{}/zeros", "tril", "triu", "diag/{}/matrix", "diag/{}/vector",
-               "trace", "norm", "sort", "topk"):
+               "trace", "norm", "einsum", "sort", "topk"):
         for dtype in ("float32", "float64"):
             prefix = fn.format(dtype) if "{}" in fn else f"{fn}/{dtype}"
             assert any(i.startswith(prefix) for i in ids), prefix
@@ -117,3 +117,27 @@ def test_norm_second_order():
     x = np.random.default_rng(3).standard_normal((3, 4))
     for ord, dim in [(None, None), (3, 1), (1.5, 0), ("fro", (0, 1)), (np.inf, (0, 1))]:
         sg.check_grad(lambda x: sg.grad(lambda x: ops.norm(x, ord, dim).sum() ** 2)(x), x)
+
+
+EINSUMS = [("ij,jk->ik", (2, 3), (3, 4)), ("ij,ij->", (1, 3), (2, 3)), ("...j,j->...", (5, 2, 3), (3,)),
+           ("ij", (2, 3)), ("ji", (2, 3)), ("i,i", (3,), (3,)), ("ij,jk,kl->il", (2, 3), (3, 4), (4, 2)),
+           ("ij,k->ijk", (2, 3), (3,)), ("b i j, b j k -> b i k", (2, 2, 3), (2, 3, 2))]
+
+
+@pytest.mark.parametrize("case", EINSUMS, ids=[c[0] for c in EINSUMS])
+def test_einsum_is_numpys_and_its_rules_are_exact_to_second_order(case):
+    equation, *shapes = case
+    rng = np.random.default_rng(4)
+    xs = [rng.standard_normal(shape) for shape in shapes]
+    np.testing.assert_allclose(ops.einsum(equation, *xs).numpy(), np.einsum(equation.replace(" ", ""), *xs),
+                               rtol=1e-12)
+    sg.check_grad(lambda *xs: ops.einsum(equation, *xs), *xs)
+    sg.check_grad(lambda *xs: sg.grad(lambda *ys: (ops.einsum(equation, *ys) ** 2).sum())(*xs), *xs)
+    np.testing.assert_allclose(ops.einsum(equation, list(xs)).numpy(), ops.einsum(equation, *xs).numpy())
+
+
+def test_einsum_repeated_subscripts_run_forward_and_refuse_to_differentiate():
+    x = np.arange(9.0).reshape(3, 3)
+    np.testing.assert_array_equal(ops.einsum("ii->i", x).numpy(), np.diag(x))
+    with pytest.raises(NotImplementedError, match="repeated subscript.*'ii'"):
+        sg.grad(lambda x: ops.einsum("ii->", x))(x)

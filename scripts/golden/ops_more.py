@@ -2,7 +2,8 @@
 
 Writes tests/golden/ops_more.npz in the format of losses.npz (its ``Writer``): cumsum and cumprod along every
 axis (cumprod also with zeros in a lane: one, two, and at the start), tril and triu at several diagonals and on
-a batch of matrices, diag of a vector and of a matrix at several offsets, trace, norm (vector and matrix orders but 0, which has no gradient in PyTorch; keepdim; a zero row), sort and topk (values with
+a batch of matrices, diag of a vector and of a matrix at several offsets, trace, einsum (matrix products, batches, broadcasting '...', size-1
+broadcasting, implicit output, three operands: fn 'einsum' with kwargs {'equation'}), norm (vector and matrix orders but 0, which has no gradient in PyTorch; keepdim; a zero row), sort and topk (values with
 their gradients, and the indices: '<case>/indices'); float32 and float64. Sorted inputs have no ties (PyTorch's
 order of ties is stable only with ``stable=True``).
 """
@@ -85,6 +86,21 @@ def norm_cases(w: Writer, dtype: str) -> None:
         w.case(f"norm/{dtype}/{name}", "norm", {"A": arg}, kwargs, ["A"], torch.linalg.norm)
 
 
+def einsum_cases(w: Writer, dtype: str) -> None:
+    import torch
+
+    shapes = {"a": (2, 3), "b": (3, 4), "c": (4, 2), "row": (1, 3), "batch": (5, 2, 3), "v": (3,)}
+    keys = {name: w.put(f"in/{dtype}/e_{name}", w.rng.standard_normal(shape).astype(dtype))
+            for name, shape in shapes.items()}
+    cases = [("ij,jk->ik", "a", "b"), ("ij,jk", "a", "b"), ("ij,ij->", "row", "a"), ("...j,j->...", "batch", "v"),
+             ("bij,jk->bki", "batch", "b"), ("ij->", "a"), ("ji", "a"), ("i,i", "v", "v"),
+             ("...ij,jk->...ik", "batch", "b"), ("ij,jk,kl->il", "a", "b", "c"), ("ij,k->ijk", "a", "v")]
+    for equation, *names in cases:
+        args = {f"x{i}": keys[name] for i, name in enumerate(names)}
+        w.case(f"einsum/{dtype}/{equation}", "einsum", args, {"equation": equation}, list(args),
+               lambda *xs, equation: torch.einsum(equation, *xs))
+
+
 def generate(out_dir: Path) -> list[Path]:
     w = Writer(np.random.default_rng(SEED))
     for dtype in DTYPES:
@@ -92,4 +108,5 @@ def generate(out_dir: Path) -> list[Path]:
         triangle_cases(w, dtype)
         ordering_cases(w, dtype)
         norm_cases(w, dtype)
+        einsum_cases(w, dtype)
     return [w.save(out_dir / "ops_more.npz")]

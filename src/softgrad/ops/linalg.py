@@ -8,9 +8,9 @@ import numpy as np
 
 from softgrad.ops._primitive import In, Sample, kept_shape, normalize_axis, op, shape_of
 from softgrad.ops.elementwise import abs, sign_p, where_p
-from softgrad.ops.reductions import _spread, max as max_of, min as min_of, sum  # max/min: builtins below
+from softgrad.ops.reductions import _spread, broadcast_to_p, sum_p, max as max_of, min as min_of, sum  # max/min: builtins below
 from softgrad.ops.shape import squeeze
-from softgrad.ops.shape import getitem_p, reshape, transpose, untake_p
+from softgrad.ops.shape import _joined_values, getitem_p, reshape, transpose, untake_p
 from softgrad.trace import Primitive
 
 
@@ -95,6 +95,112 @@ def dot(a, b):
 def outer(a, b):
     """aᵢ bⱼ over the flattened inputs."""
     return reshape(a, (-1, 1)) * reshape(b, (1, -1))
+
+
+
+# ----- einsum: one primitive per arity, its rules einsums themselves (so every order is exact) -----
+
+
+def _einsum_operand_vjp(i):
+    """∂/∂xᵢ of einsum(t₀,…,tₙ→o) = einsum(o, the other tⱼ → tᵢ), then summed where xᵢ was broadcast (size 1)
+    and spread over letters only xᵢ has."""
+
+    def vjp(g, ans, *xs, subscripts):
+        terms, out = subscripts.split("->")
+        terms = terms.split(",")
+        target = terms[i]
+        if len(set(target)) != len(target):
+            raise NotImplementedError(f"einsum: differentiating an operand with a repeated subscript ({target!r}) "
+                                      "is not supported; take its diagonal first (diag, trace)")
+        others = [t for j, t in enumerate(terms) if j != i]
+        kept = "".join(c for c in target if c in out or any(c in t for t in others))
+        sources = [out] + others
+        r = _einsum_primitive(len(sources)).bind(g, *(x for j, x in enumerate(xs) if j != i),
+                                                   subscripts=",".join(sources) + "->" + kept)
+        shape = shape_of(xs[i])
+        r = r.reshape(tuple(shape_of(r)[kept.index(c)] if c in kept else 1 for c in target))
+        summed = tuple(a for a, (n, m) in enumerate(zip(shape_of(r), shape)) if n != m and m == 1)
+        if summed:
+            r = sum_p.bind(r, axis=summed, keepdims=True)
+        return r if shape_of(r) == shape else broadcast_to_p.bind(r, shape=shape)
+
+    return vjp
+
+
+_EINSUM_PRIMITIVES: dict[int, Primitive] = {}
+_EINSUM_SAMPLES = {1: [("ij->ji", (2, 3)), ("ijk->ik", (2, 3, 4))],
+                   2: [("ij,jk->ik", (2, 3), (3, 4)), ("bij,bjk->bik", (2, 2, 3), (2, 3, 2)), ("i,j->ij", (2,), (3,)),
+                       ("ij,ij->", (1, 3), (2, 3)), ("ijk,j->ki", (2, 3, 2), (3,))],
+                   3: [("ij,jk,kl->il", (2, 3), (3, 2), (2, 2))]}
+
+
+def _einsum_primitive(n: int) -> Primitive:
+    if n not in _EINSUM_PRIMITIVES:
+        _EINSUM_PRIMITIVES[n] = Primitive(
+            f"einsum[{n}]", lambda *xs, subscripts: np.einsum(subscripts, *xs, optimize=n > 2),
+            tuple(_einsum_operand_vjp(i) for i in range(n)),
+            samples=[Sample(*(In(shape) for shape in shapes), subscripts=subs)
+                     for subs, *shapes in _EINSUM_SAMPLES.get(n, [])])
+    return _EINSUM_PRIMITIVES[n]
+
+
+for _n in _EINSUM_SAMPLES:
+    _einsum_primitive(_n)  # (made on import, so the registry's test covers the family)
+
+
+def _explicit_subscripts(equation: str, shapes) -> str:
+    """``equation`` with '...' replaced by letters (right-aligned, as broadcasting aligns) and the output of the
+    implicit form (the letters used once, in alphabetical order) written out."""
+    if not isinstance(equation, str):
+        raise TypeError(f"einsum: equation must be a str, got {type(equation).__name__} {equation!r}")
+    spec = equation.replace(" ", "")
+    inputs, arrow, out = spec.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"einsum: equation {equation!r} names {len(terms)} operand(s), got {len(shapes)}")
+    letters = [c for t in terms for c in t.replace("...", "")]
+    if any(not c.isalpha() or not c.isascii() for c in letters + list(out.replace("...", ""))):
+        raise ValueError(f"einsum: subscripts must be letters (and '...'), got {equation!r}")
+    counts = [len(shape) - len(t.replace("...", "")) for t, shape in zip(terms, shapes)]
+    for t, shape, extra in zip(terms, shapes, counts):
+        if extra < 0 or (extra and "..." not in t):
+            raise ValueError(f"einsum: subscripts {t!r} do not match an operand of shape {tuple(shape)}")
+    fresh = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in letters][:max(counts)]
+    ellipsis = "".join(fresh)
+    terms = [t.replace("...", ellipsis[len(ellipsis) - extra:]) for t, extra in zip(terms, counts)]
+    if not arrow:
+        out = ellipsis + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    else:
+        unknown = set(out.replace("...", "")) - set(letters)
+        if unknown or len(set(out.replace("...", ""))) != len(out.replace("...", "")):
+            raise ValueError(f"einsum: the output subscripts of {equation!r} must be distinct letters of the inputs")
+        out = out.replace("...", ellipsis)
+    return ",".join(terms) + "->" + out
+
+
+@op(data=0)
+def einsum(equation, *operands):
+    """Einstein summation, ``np.einsum`` / ``torch.einsum`` / MindSpore's ``ops.einsum``: each letter an axis,
+    letters missing from the output summed over, '...' the broadcast axes (implicit output: the letters used
+    once, alphabetically).  ∂/∂xᵢ = einsum of g with the other operands, into xᵢ's subscripts
+
+    >>> einsum("ij,j->i", [[1.0, 2.0], [3.0, 4.0]], [1.0, 1.0])
+    Tensor(shape=[2], dtype=Float32, value=
+    [3., 7.])
+    """
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])  # torch.einsum(eq, [a, b]) as well as einsum(eq, a, b)
+    operands = _joined_values("einsum", operands)
+    subscripts = _explicit_subscripts(equation, [shape_of(x) for x in operands])
+    sizes: dict[str, set[int]] = {}
+    for term, x in zip(subscripts.split("->")[0].split(","), operands):
+        for letter, n in zip(term, shape_of(x)):
+            sizes.setdefault(letter, set()).add(n)
+    clashes = {c: sorted(n) for c, n in sizes.items() if len(n - {1}) > 1}
+    if clashes:
+        raise ValueError(f"einsum: equation {equation!r} gives one letter different sizes {clashes} for the "
+                         f"shapes {[shape_of(x) for x in operands]}")
+    return _einsum_primitive(len(operands)).bind(*operands, subscripts=subscripts)
 
 
 # ----- triangles and diagonals: masks and index arrays, so their rules are where's and getitem's -----
@@ -274,4 +380,4 @@ def norm(A, ord=None, dim=None, keepdim=False):
     return _matrix_norm(A, "fro" if ord is None else ord, (rows, cols), keepdim)
 
 
-__all__ = ["matmul", "dot", "outer", "tril", "triu", "diag", "trace", "norm"]
+__all__ = ["matmul", "dot", "outer", "tril", "triu", "diag", "trace", "norm", "einsum"]
