@@ -747,6 +747,15 @@ bad("einsum(rank)", lambda: ops.einsum("i->i", X23), ValueError, "'i'", "(2, 3)"
 bad("einsum(unknown output)", lambda: ops.einsum("ij->k", X23), ValueError, "output", "'ij->k'")
 bad("einsum(not letters)", lambda: ops.einsum("i1->i", X23), ValueError, "letters", "'i1->i'")
 bad("einsum(equation not str)", lambda: ops.einsum(3, X23), TypeError, "equation", "3")
+bad("scatter_add(index out of range)", lambda: ops.scatter_add(X23, 1, np.array([[3]]), X23), IndexError,
+    "index", "[0, 3)", "3")
+bad("scatter_add(index bigger than src)", lambda: ops.scatter_add(X23, 0, np.zeros((3, 3), int), X23), ValueError,
+    "index", "(3, 3)", "(2, 3)")
+bad("scatter_add(float index)", lambda: ops.scatter_add(X23, 0, X23, X23), TypeError, "index", "float32")
+bad("index_add(shapes)", lambda: ops.index_add(X23, np.array([0]), X23, 0), ValueError, "y", "(2, 3)", "(1,)")
+bad("index_add(negative index)", lambda: ops.index_add(X23, np.array([-1, 0]), X23, 0), IndexError, "indices",
+    "[0, 2)", "-1")
+bad("index_add(axis)", lambda: ops.index_add(X23, np.array([0]), X23, 2), ValueError, "axis", "2")
 bad("tile(negative)", lambda: ops.tile(X23, (-1,)), ValueError, "dims", "-1")
 bad("repeat(counts)", lambda: ops.repeat(X23, [1, 2], axis=1), ValueError, "repeats", "[1, 2]")
 bad("repeat_interleave(dim)", lambda: ops.repeat_interleave(X23, 2, dim=3), ValueError, "axis", "3")

@@ -31,12 +31,19 @@ def seed(shape) -> np.ndarray:
     return (1 + 0.5 * np.sin(1.0 + np.arange(int(np.prod(shape))))).reshape(shape)
 
 
+# ops whose differentiated arguments do not lead their signature: cases pass those first, the rest by keyword
+DIFFERENTIATED_FIRST = {
+    "einsum": lambda *operands, equation: ops.einsum(equation, *operands),
+    "scatter_add": lambda input, src, dim, index: ops.scatter_add(input, dim, index, src),
+    "index_add": lambda x, y, indices, axis: ops.index_add(x, indices, y, axis),
+}
+
+
 def function(name: str):
     """The softgrad function a case names: ``ops.<name>``, or ``softgrad.nn.functional.<name>`` for 'F.<name>';
-    '<name>[i]' is output i of a function that returns a tuple (``sort``'s values); 'einsum' takes its
-    ``equation`` as a keyword."""
-    if name == "einsum":  # the equation comes first, then the operands
-        return lambda *operands, equation: ops.einsum(equation, *operands)
+    '<name>[i]' is output i of a function that returns a tuple (``sort``'s values)."""
+    if name in DIFFERENTIATED_FIRST:
+        return DIFFERENTIATED_FIRST[name]
     if name.endswith("]"):
         name, output = name[:-1].split("[")
         fn = function(name)

@@ -1,4 +1,4 @@
-"""cumsum, cumprod, tril, triu, diag, trace, norm, einsum, sort, argsort, topk (#16): values and gradients against PyTorch 2.13 (golden file
+"""cumsum, cumprod, tril, triu, diag, trace, norm, einsum, scatter_add, index_add, sort, argsort, topk (#16): values and gradients against PyTorch 2.13 (golden file
 tests/golden/ops_more.npz, written by scripts/golden/ops_more.py), finite differences to second order in float64
 (cumprod where a lane holds zeros: its rule switches there), and agreement with NumPy's definitions."""
 
@@ -24,7 +24,8 @@ def test_matches_pytorch(case):
 def test_the_golden_file_covers_every_op_in_both_dtypes():
     ids = [c["id"] for c in CASES]
     for fn in ("cumsum", "cumprod", "cumprod/{}/zeros", "tril", "triu", "diag/{}/matrix", "diag/{}/vector",
-               "trace", "norm", "einsum", "sort", "topk"):
+               "trace", "norm", "einsum", "scatter_add", "index_add",
+               "sort", "topk"):
         for dtype in ("float32", "float64"):
             prefix = fn.format(dtype) if "{}" in fn else f"{fn}/{dtype}"
             assert any(i.startswith(prefix) for i in ids), prefix
@@ -141,3 +142,19 @@ def test_einsum_repeated_subscripts_run_forward_and_refuse_to_differentiate():
     np.testing.assert_array_equal(ops.einsum("ii->i", x).numpy(), np.diag(x))
     with pytest.raises(NotImplementedError, match="repeated subscript.*'ii'"):
         sg.grad(lambda x: ops.einsum("ii->", x))(x)
+
+
+def test_scatter_add_and_index_add_accumulate_repeated_indices_to_second_order():
+    rng = np.random.default_rng(5)
+    x, src, y = rng.standard_normal((3, 4)), rng.standard_normal((4, 5)), rng.standard_normal((3, 2))
+    index = np.array([[0, 1, 2, 0], [2, 2, 1, 1]])
+    expected = x.copy()
+    np.add.at(expected, (index, np.arange(4)[None, :]), src[:2, :4])
+    np.testing.assert_allclose(ops.scatter_add(x, 0, index, src).numpy(), expected)
+    expected = x.copy()
+    np.add.at(expected, (slice(None), [3, 3]), y)
+    np.testing.assert_allclose(ops.index_add(x, [3, 3], y, 1).numpy(), expected)
+    sg.check_grad(lambda a, b: sg.grad(lambda a, b: (ops.scatter_add(a, 0, index, b) ** 3).sum(),
+                                       grad_position=(0, 1))(a, b), x, src)
+    sg.check_grad(lambda a, b: sg.grad(lambda a, b: (ops.index_add(a, [3, 3], b, 1) ** 3).sum(),
+                                       grad_position=(0, 1))(a, b), x, y)

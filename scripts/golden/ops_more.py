@@ -2,7 +2,7 @@
 
 Writes tests/golden/ops_more.npz in the format of losses.npz (its ``Writer``): cumsum and cumprod along every
 axis (cumprod also with zeros in a lane: one, two, and at the start), tril and triu at several diagonals and on
-a batch of matrices, diag of a vector and of a matrix at several offsets, trace, einsum (matrix products, batches, broadcasting '...', size-1
+a batch of matrices, diag of a vector and of a matrix at several offsets, trace, scatter_add and index_add (repeated indices), einsum (matrix products, batches, broadcasting '...', size-1
 broadcasting, implicit output, three operands: fn 'einsum' with kwargs {'equation'}), norm (vector and matrix orders but 0, which has no gradient in PyTorch; keepdim; a zero row), sort and topk (values with
 their gradients, and the indices: '<case>/indices'); float32 and float64. Sorted inputs have no ties (PyTorch's
 order of ties is stable only with ``stable=True``).
@@ -101,6 +101,23 @@ def einsum_cases(w: Writer, dtype: str) -> None:
                lambda *xs, equation: torch.einsum(equation, *xs))
 
 
+def scatter_cases(w: Writer, dtype: str) -> None:
+    import torch
+
+    x = w.put(f"in/{dtype}/sc_x", w.rng.standard_normal((3, 4)).astype(dtype))
+    rows = w.put(f"in/{dtype}/sc_rows", np.array([[0, 1, 2, 0], [2, 2, 1, 1]]))
+    cols = w.put(f"in/{dtype}/sc_cols", np.array([[3, 3], [0, 1], [2, 2]]))
+    for dim, index in ((0, rows), (1, cols)):  # src of index's shape: PyTorch's backward fails for a larger src
+        src = w.put(f"in/{dtype}/sc_src{dim}", w.rng.standard_normal(w.arrays[index].shape).astype(dtype))
+        w.case(f"scatter_add/{dtype}/dim{dim}", "scatter_add", {"input": x, "src": src},
+               {"dim": dim, "index": "@" + index}, ["input", "src"],
+               lambda input, src, dim, index: torch.scatter_add(input, dim, index, src))
+    y = w.put(f"in/{dtype}/sc_y", w.rng.standard_normal((3, 3)).astype(dtype))
+    picks = w.put(f"in/{dtype}/sc_picks", np.array([1, 3, 1]))
+    w.case(f"index_add/{dtype}/axis1", "index_add", {"x": x, "y": y}, {"indices": "@" + picks, "axis": 1},
+           ["x", "y"], lambda x, y, indices, axis: torch.index_add(x, axis, indices, y))
+
+
 def generate(out_dir: Path) -> list[Path]:
     w = Writer(np.random.default_rng(SEED))
     for dtype in DTYPES:
@@ -109,4 +126,5 @@ def generate(out_dir: Path) -> list[Path]:
         ordering_cases(w, dtype)
         norm_cases(w, dtype)
         einsum_cases(w, dtype)
+        scatter_cases(w, dtype)
     return [w.save(out_dir / "ops_more.npz")]

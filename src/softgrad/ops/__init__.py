@@ -31,8 +31,9 @@ from softgrad.ops.reductions import (
     var,
 )
 from softgrad.ops.shape import (
-    astype, cat, concat, copy, expand_dims, flatten, flip, gather, getitem, one_hot, pad, repeat, repeat_interleave,
-    reshape, roll, split, squeeze, stack, stop_gradient, swapaxes, take, take_along_axis, tile, transpose,
+    astype, cat, concat, copy, expand_dims, flatten, flip, gather, getitem, index_add, one_hot, pad, repeat,
+    repeat_interleave, reshape, roll, scatter_add, split, squeeze, stack, stop_gradient, swapaxes, take,
+    take_along_axis, tile, transpose,
 )
 from softgrad.ops import _tensor_methods  # noqa: F401  (attaches operators and methods to Tensor)
 
@@ -59,6 +60,7 @@ __all__ = [
     "binary_cross_entropy_with_logits", "huber_loss", "kl_div", "l1_loss", "mse_loss", "smooth_l1_loss",
     "cross_entropy", "nll_loss", "argmax", "argmin", "argsort", "broadcast_to", "cumprod", "cumsum", "max", "mean",
     "min", "prod", "sort", "std", "sum", "topk", "var", "astype", "cat", "concat", "copy", "expand_dims", "flatten",
-    "flip", "gather", "getitem", "one_hot", "pad", "repeat", "repeat_interleave", "reshape", "roll", "split",
-    "squeeze", "stack", "stop_gradient", "swapaxes", "take", "take_along_axis", "tile", "transpose",
+    "flip", "gather", "getitem", "index_add", "one_hot", "pad", "repeat", "repeat_interleave", "reshape", "roll",
+    "scatter_add", "split", "squeeze", "stack", "stop_gradient", "swapaxes", "take", "take_along_axis", "tile",
+    "transpose",
 ]

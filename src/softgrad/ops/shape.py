@@ -284,6 +284,65 @@ def take_along_axis(x, indices, axis):
     return getitem(x, index)
 
 
+def _as_value(x):
+    """A value as it is; Python data as ``Tensor(data)`` would make it (for a second data argument)."""
+    return x if isinstance(x, (Tensor, np.ndarray, np.generic)) else python_data(x)
+
+
+def _check_bounds(fn: str, name: str, index: np.ndarray, n: int, axis: int) -> None:
+    if index.size and (index.min() < 0 or index.max() >= n):
+        bad = index[(index < 0) | (index >= n)].flat[0]
+        raise IndexError(f"{fn}: {name} must lie in [0, {n}) (the length of axis {axis}), got {bad}")
+
+
+@op(data=1)
+def scatter_add(input, dim, index, src):
+    """PyTorch's ``scatter_add`` (MindSpore's ``tensor_scatter_elements(..., reduction='add')``): input with
+    src[..., i, ...] added at [..., index[..., i, ...], ...] along ``dim`` (repeated indices add up; only
+    src's leading ``index.shape`` block is read).  ∂/∂input = g, ∂/∂src = g gathered at index
+
+    >>> scatter_add([0.0, 0.0, 0.0], 0, [0, 2, 0], [1.0, 2.0, 3.0])
+    Tensor(shape=[3], dtype=Float32, value=
+    [4., 0., 2.])
+    """
+    index, src = _int_indices(index, "scatter_add: index"), _as_value(src)
+    shape, src_shape = shape_of(input), shape_of(src)
+    dim = _axis("scatter_add", "dim", dim, len(shape))
+    if not (index.ndim == len(shape) == len(src_shape)) or any(
+            i > m or (d != dim and i > n) for d, (i, n, m) in enumerate(zip(index.shape, shape, src_shape))):
+        raise ValueError(f"scatter_add: index must have input's and src's number of dimensions and fit inside src "
+                         f"(and inside input except along dim), got index {index.shape}, input {shape}, "
+                         f"src {src_shape}")
+    _check_bounds("scatter_add", "index", index, shape[dim], dim)
+    grids = np.ogrid[tuple(slice(n) for n in index.shape)]
+    target = tuple(index if a == dim else grids[a] for a in range(len(shape)))
+    block = getitem_p.bind(src, index=tuple(slice(n) for n in index.shape)) if index.shape != src_shape else src
+    return input + untake_p.bind(block, index=target, shape=shape)
+
+
+@op(data=1)
+def index_add(x, indices, y, axis):
+    """MindSpore's ``ops.index_add`` (PyTorch's ``index_add(input, dim, index, source)``): x with y's slice i
+    added to x's slice ``indices[i]`` along ``axis`` (repeated indices add up).  ∂/∂x = g, ∂/∂y = g's slices
+    at indices
+
+    >>> index_add([[1.0, 1.0], [1.0, 1.0]], [1, 1], [[1.0, 2.0], [3.0, 4.0]], 0)
+    Tensor(shape=[2, 2], dtype=Float32, value=
+    [[1., 1.],
+     [5., 7.]])
+    """
+    indices, y = _int_indices(indices, "index_add: indices"), _as_value(y)
+    shape, y_shape = shape_of(x), shape_of(y)
+    axis = _axis("index_add", "axis", axis, len(shape))
+    expected = shape[:axis] + (len(indices),) + shape[axis + 1:] if indices.ndim == 1 else None
+    if expected is None or y_shape != expected:
+        raise ValueError(f"index_add: indices must be 1-D and y of x's shape with len(indices) along axis {axis}, "
+                         f"got indices {indices.shape}, x {shape}, y {y_shape}")
+    _check_bounds("index_add", "indices", indices, shape[axis], axis)
+    target = tuple(indices if a == axis else slice(None) for a in range(len(shape)))
+    return x + untake_p.bind(y, index=target, shape=shape)
+
+
 def _int_indices(indices, name):
     array = np.asarray(concrete(indices))
     if not np.issubdtype(array.dtype, np.integer):
@@ -525,5 +584,5 @@ def cat(tensors, dim=0):
 __all__ = [
     "reshape", "flatten", "transpose", "swapaxes", "expand_dims", "squeeze", "concat", "stack", "split", "getitem",
     "take", "gather", "take_along_axis", "one_hot", "astype", "stop_gradient", "copy", "pad", "flip", "roll", "tile",
-    "repeat", "repeat_interleave", "cat",
+    "repeat", "repeat_interleave", "cat", "scatter_add", "index_add",
 ]
