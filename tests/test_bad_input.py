@@ -756,6 +756,11 @@ bad("index_add(shapes)", lambda: ops.index_add(X23, np.array([0]), X23, 0), Valu
 bad("index_add(negative index)", lambda: ops.index_add(X23, np.array([-1, 0]), X23, 0), IndexError, "indices",
     "[0, 2)", "-1")
 bad("index_add(axis)", lambda: ops.index_add(X23, np.array([0]), X23, 2), ValueError, "axis", "2")
+bad("inv(not square)", lambda: ops.inv(X23), ValueError, "A", "square", "(2, 3)")
+bad("det(vector)", lambda: ops.det(np.ones(3)), ValueError, "A", "(3,)")
+bad("slogdet(not square)", lambda: ops.slogdet(X23), ValueError, "A", "(2, 3)")
+bad("solve(rows)", lambda: ops.solve(np.eye(2), np.ones(3)), ValueError, "B", "(3,)")
+bad("solve(batch)", lambda: ops.solve(np.eye(2), np.ones((3, 2, 2, 1))), ValueError, "B", "(3, 2, 2, 1)")
 bad("tile(negative)", lambda: ops.tile(X23, (-1,)), ValueError, "dims", "-1")
 bad("repeat(counts)", lambda: ops.repeat(X23, [1, 2], axis=1), ValueError, "repeats", "[1, 2]")
 bad("repeat_interleave(dim)", lambda: ops.repeat_interleave(X23, 2, dim=3), ValueError, "axis", "3")

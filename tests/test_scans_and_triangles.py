@@ -1,4 +1,4 @@
-"""cumsum, cumprod, tril, triu, diag, trace, norm, einsum, scatter_add, index_add, sort, argsort, topk (#16): values and gradients against PyTorch 2.13 (golden file
+"""cumsum, cumprod, tril, triu, diag, trace, norm, einsum, scatter_add, index_add, inv, solve, det, slogdet, sort, argsort, topk (#16): values and gradients against PyTorch 2.13 (golden file
 tests/golden/ops_more.npz, written by scripts/golden/ops_more.py), finite differences to second order in float64
 (cumprod where a lane holds zeros: its rule switches there), and agreement with NumPy's definitions."""
 
@@ -25,7 +25,7 @@ def test_the_golden_file_covers_every_op_in_both_dtypes():
     ids = [c["id"] for c in CASES]
     for fn in ("cumsum", "cumprod", "cumprod/{}/zeros", "tril", "triu", "diag/{}/matrix", "diag/{}/vector",
                "trace", "norm", "einsum", "scatter_add", "index_add",
-               "sort", "topk"):
+               "inv", "solve", "det", "slogdet", "sort", "topk"):
         for dtype in ("float32", "float64"):
             prefix = fn.format(dtype) if "{}" in fn else f"{fn}/{dtype}"
             assert any(i.startswith(prefix) for i in ids), prefix
@@ -158,3 +158,19 @@ def test_scatter_add_and_index_add_accumulate_repeated_indices_to_second_order()
                                        grad_position=(0, 1))(a, b), x, src)
     sg.check_grad(lambda a, b: sg.grad(lambda a, b: (ops.index_add(a, [3, 3], b, 1) ** 3).sum(),
                                        grad_position=(0, 1))(a, b), x, y)
+
+
+def test_inverse_solve_and_determinants_to_second_order_and_singular_matrices_raise():
+    rng = np.random.default_rng(6)
+    A, B, b = rng.standard_normal((3, 3)) + 3 * np.eye(3), rng.standard_normal((3, 2)), rng.standard_normal(3)
+    for f in (ops.inv, ops.det, lambda A: ops.slogdet(A)[1], lambda A: ops.solve(A, B), lambda A: ops.solve(A, b)):
+        sg.check_grad(f, A)
+        sg.check_grad(lambda A: sg.grad(lambda A: (f(A) ** 2).sum())(A), A)
+    sg.check_grad(lambda B: ops.solve(A, B), B)
+    sign, logabs = ops.slogdet(np.diag([1e200, -1e200, 1e200]))  # det overflows float64; its logarithm does not
+    assert float(sign) == -1.0 and float(logabs) == pytest.approx(600 * np.log(10))
+    singular = np.array([[1.0, 2.0], [2.0, 4.0]])
+    with pytest.raises(np.linalg.LinAlgError, match="inv: Singular matrix"):
+        ops.inv(singular)
+    with pytest.raises(np.linalg.LinAlgError, match="inv: Singular matrix"):
+        sg.grad(ops.det)(singular)  # det is 0 there, but its gradient needs A⁻¹

@@ -2,7 +2,8 @@
 
 Writes tests/golden/ops_more.npz in the format of losses.npz (its ``Writer``): cumsum and cumprod along every
 axis (cumprod also with zeros in a lane: one, two, and at the start), tril and triu at several diagonals and on
-a batch of matrices, diag of a vector and of a matrix at several offsets, trace, scatter_add and index_add (repeated indices), einsum (matrix products, batches, broadcasting '...', size-1
+a batch of matrices, diag of a vector and of a matrix at several offsets, trace, inv, solve (matrix and vector right-hand sides, batches), det,
+slogdet's log|det|, scatter_add and index_add (repeated indices), einsum (matrix products, batches, broadcasting '...', size-1
 broadcasting, implicit output, three operands: fn 'einsum' with kwargs {'equation'}), norm (vector and matrix orders but 0, which has no gradient in PyTorch; keepdim; a zero row), sort and topk (values with
 their gradients, and the indices: '<case>/indices'); float32 and float64. Sorted inputs have no ties (PyTorch's
 order of ties is stable only with ``stable=True``).
@@ -118,6 +119,24 @@ def scatter_cases(w: Writer, dtype: str) -> None:
            ["x", "y"], lambda x, y, indices, axis: torch.index_add(x, axis, indices, y))
 
 
+def linalg_cases(w: Writer, dtype: str) -> None:
+    import torch
+
+    eye = np.eye(3)
+    A = w.put(f"in/{dtype}/la_A", (w.rng.standard_normal((3, 3)) + 3 * eye).astype(dtype))
+    batch = w.put(f"in/{dtype}/la_batch", (w.rng.standard_normal((2, 3, 3)) - 3 * eye).astype(dtype))
+    B = w.put(f"in/{dtype}/la_B", w.rng.standard_normal((3, 2)).astype(dtype))
+    b = w.put(f"in/{dtype}/la_b", w.rng.standard_normal(3).astype(dtype))
+    batch_B = w.put(f"in/{dtype}/la_batch_B", w.rng.standard_normal((2, 3, 4)).astype(dtype))
+    for name, arg in (("matrix", A), ("batch", batch)):
+        w.case(f"inv/{dtype}/{name}", "inv", {"A": arg}, {}, ["A"], torch.linalg.inv)
+        w.case(f"det/{dtype}/{name}", "det", {"A": arg}, {}, ["A"], torch.linalg.det)
+        w.case(f"slogdet/{dtype}/{name}", "slogdet[1]", {"A": arg}, {}, ["A"],
+               lambda A: torch.linalg.slogdet(A)[1])
+    for name, a, rhs in (("matrix", A, B), ("vector", A, b), ("batch", batch, batch_B)):
+        w.case(f"solve/{dtype}/{name}", "solve", {"A": a, "B": rhs}, {}, ["A", "B"], torch.linalg.solve)
+
+
 def generate(out_dir: Path) -> list[Path]:
     w = Writer(np.random.default_rng(SEED))
     for dtype in DTYPES:
@@ -127,4 +146,5 @@ def generate(out_dir: Path) -> list[Path]:
         norm_cases(w, dtype)
         einsum_cases(w, dtype)
         scatter_cases(w, dtype)
+        linalg_cases(w, dtype)
     return [w.save(out_dir / "ops_more.npz")]

@@ -15,7 +15,9 @@ from softgrad.ops.elementwise import (
     mul, neg,
     not_equal, pow, relu, sigmoid, sign, softplus, sin, sqrt, square, sub, tanh, where, xlogy,
 )
-from softgrad.ops.linalg import diag, dot, einsum, matmul, norm, outer, trace, tril, triu
+from softgrad.ops.linalg import (
+    det, diag, dot, einsum, inv, matmul, norm, outer, slogdet, solve, trace, tril, triu,
+)
 from softgrad.ops.nn_kernels import conv2d, dense, max_pool2d
 from softgrad.ops.nn_composed import (
     adaptive_avg_pool2d, avg_pool2d, batch_norm, dropout, dropout2d, embedding, layer_norm,
@@ -53,14 +55,14 @@ __all__ = [
     "clamp", "clip", "cos", "div", "equal", "exp", "expm1", "floordiv", "greater", "greater_equal", "isfinite",
     "isnan", "less", "less_equal", "log", "log1p", "logical_and", "logical_not", "logical_or", "logical_xor",
     "masked_fill", "maximum", "minimum", "mod", "mul", "neg", "not_equal", "pow", "relu", "sigmoid", "sign",
-    "softplus", "sin", "sqrt", "square", "sub", "tanh", "where", "xlogy", "diag", "dot", "einsum", "matmul", "norm",
-    "outer", "trace", "tril", "triu", "conv2d", "dense", "max_pool2d", "adaptive_avg_pool2d", "avg_pool2d",
-    "batch_norm", "dropout", "dropout2d", "embedding", "layer_norm", "scaled_dot_product_attention", "elu", "gelu",
-    "leaky_relu", "log_softmax", "logsigmoid", "logsumexp", "normalize", "softmax", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "huber_loss", "kl_div", "l1_loss", "mse_loss", "smooth_l1_loss",
-    "cross_entropy", "nll_loss", "argmax", "argmin", "argsort", "broadcast_to", "cumprod", "cumsum", "max", "mean",
-    "min", "prod", "sort", "std", "sum", "topk", "var", "astype", "cat", "concat", "copy", "expand_dims", "flatten",
-    "flip", "gather", "getitem", "index_add", "one_hot", "pad", "repeat", "repeat_interleave", "reshape", "roll",
-    "scatter_add", "split", "squeeze", "stack", "stop_gradient", "swapaxes", "take", "take_along_axis", "tile",
-    "transpose",
+    "softplus", "sin", "sqrt", "square", "sub", "tanh", "where", "xlogy", "det", "diag", "dot", "einsum", "inv",
+    "slogdet", "solve", "matmul", "norm", "outer", "trace", "tril", "triu", "conv2d", "dense", "max_pool2d",
+    "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "dropout", "dropout2d", "embedding", "layer_norm",
+    "scaled_dot_product_attention", "elu", "gelu", "leaky_relu", "log_softmax", "logsigmoid", "logsumexp",
+    "normalize", "softmax", "binary_cross_entropy", "binary_cross_entropy_with_logits", "huber_loss", "kl_div",
+    "l1_loss", "mse_loss", "smooth_l1_loss", "cross_entropy", "nll_loss", "argmax", "argmin", "argsort",
+    "broadcast_to", "cumprod", "cumsum", "max", "mean", "min", "prod", "sort", "std", "sum", "topk", "var", "astype",
+    "cat", "concat", "copy", "expand_dims", "flatten", "flip", "gather", "getitem", "index_add", "one_hot", "pad",
+    "repeat", "repeat_interleave", "reshape", "roll", "scatter_add", "split", "squeeze", "stack", "stop_gradient",
+    "swapaxes", "take", "take_along_axis", "tile", "transpose",
 ]

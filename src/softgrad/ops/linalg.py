@@ -1,6 +1,6 @@
 """Linear algebra: ``matmul`` with exactly NumPy's rules (1-D operands promoted, batch dims broadcast),
 and ``dot``/``outer`` composed from it (batch-dim broadcasting in the rules is undone by the engine); the
-triangles ``tril``/``triu``, ``diag`` and ``trace``, composed from indexing and ``where``; ``norm``."""
+triangles ``tril``/``triu``, ``diag`` and ``trace``, composed from indexing and ``where``; ``norm``; ``inv``, ``solve``, ``det``, ``slogdet`` (``torch.linalg``'s, as ``softgrad.ops.linalg``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import numpy as np
 
 from softgrad.ops._primitive import In, Sample, kept_shape, normalize_axis, op, shape_of
 from softgrad.ops.elementwise import abs, sign_p, where_p
-from softgrad.ops.reductions import _spread, broadcast_to_p, sum_p, max as max_of, min as min_of, sum  # max/min: builtins below
-from softgrad.ops.shape import squeeze
-from softgrad.ops.shape import _joined_values, getitem_p, reshape, transpose, untake_p
+from softgrad.ops.reductions import _spread, broadcast_to_p, sum_p, sum
+from softgrad.ops.reductions import max as max_of, min as min_of  # max, min: the builtins are used below
+from softgrad.ops.shape import _joined_values, getitem_p, reshape, squeeze, transpose, untake_p
+from softgrad.tensor import concrete, wrap
 from softgrad.trace import Primitive
 
 
@@ -380,4 +381,125 @@ def norm(A, ord=None, dim=None, keepdim=False):
     return _matrix_norm(A, "fro" if ord is None else ord, (rows, cols), keepdim)
 
 
-__all__ = ["matmul", "dot", "outer", "tril", "triu", "diag", "trace", "norm", "einsum"]
+
+# ----- inverse, solve, determinants (square matrices in the last two axes, with any batch axes) -----
+
+
+def _square(fn: str, name: str, A) -> int:
+    shape = shape_of(A)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"{fn}: {name} must be a square matrix or a batch of them (..., n, n), got shape {shape}")
+    return shape[-1]
+
+
+def _numpy_linalg(fn: str, compute):
+    """Run a NumPy linalg routine, turning its LinAlgError into one that names softgrad's op."""
+    def impl(*args, **params):
+        try:
+            return compute(*args, **params)
+        except np.linalg.LinAlgError as error:
+            raise np.linalg.LinAlgError(f"{fn}: {error} (the matrix is singular or not finite)") from None
+
+    return impl
+
+
+def _well_conditioned(bind, *shapes):
+    """Samples of a primitive of square matrices, at A + 3 I: far from singular (A's entries standard normal).
+    ``bind`` looks the primitive up when called, so it can be declared after its samples."""
+    def build(A, *rest):
+        return bind(A + 3 * np.eye(shape_of(A)[-1]), *rest)
+
+    return [Sample(*(In(shape) for shape in group), build=build) for group in shapes]
+
+
+SQUARE_SHAPES = [((3, 3),), ((2, 2, 2),)]
+
+inv_p = Primitive("inv", _numpy_linalg("inv", np.linalg.inv),
+                  (lambda g, ans, A: -matmul_p.bind(matmul_p.bind(_mT(ans), g), _mT(ans)),),
+                  samples=_well_conditioned(lambda A: inv_p.bind(A), *SQUARE_SHAPES))
+
+
+@op
+def inv(A):
+    """A⁻¹ (``torch.linalg.inv``, MindSpore's ``ops.inverse``).  ∂/∂A = −A⁻ᵀ g A⁻ᵀ
+
+    >>> inv([[2.0, 0.0], [0.0, 4.0]])
+    Tensor(shape=[2, 2], dtype=Float32, value=
+    [[0.5 , 0.  ],
+     [0.  , 0.25]])
+    """
+    _square("inv", "A", A)
+    return inv_p.bind(A)
+
+
+def _solve_vjp_B(g, ans, A, B):
+    return solve_p.bind(_mT(A), g)
+
+
+def _solve_vjp_A(g, ans, A, B):
+    grad_B = _solve_vjp_B(g, ans, A, B)
+    return -matmul_p.bind(grad_B, _mT(ans))
+
+
+solve_p = Primitive("solve", _numpy_linalg("solve", np.linalg.solve), (_solve_vjp_A, _solve_vjp_B),
+                    samples=_well_conditioned(lambda A, B: solve_p.bind(A, B), ((3, 3), (3, 2)),
+                                              ((2, 2, 2), (2, 2, 3))))
+
+
+@op
+def solve(A, B):
+    """X with A X = B (``torch.linalg.solve``; B a matrix (..., n, k) or a vector (n,)).  ∂/∂B = A⁻ᵀ g,
+    ∂/∂A = −(A⁻ᵀ g) Xᵀ
+
+    >>> solve([[2.0, 0.0], [0.0, 4.0]], [2.0, 2.0])
+    Tensor(shape=[2], dtype=Float32, value=
+    [1. , 0.5])
+    """
+    n, b_shape = _square("solve", "A", A), shape_of(B)
+    if len(b_shape) == 1 and len(shape_of(A)) == 2:
+        if b_shape[0] != n:
+            raise ValueError(f"solve: B must have A's {n} rows, got shape {b_shape} for A {shape_of(A)}")
+        return reshape(solve_p.bind(A, reshape(B, (n, 1))), (n,))
+    if len(b_shape) != len(shape_of(A)) or b_shape[-2] != n:
+        raise ValueError(f"solve: B must be (..., {n}, k) with A's batch axes (or a vector of {n}), got shape "
+                         f"{b_shape} for A {shape_of(A)}")
+    return solve_p.bind(A, B)
+
+
+def _slogdet_impl(A):
+    return np.linalg.slogdet(A)[1]
+
+
+logabsdet_p = Primitive("logabsdet", _numpy_linalg("slogdet", _slogdet_impl),
+                        (lambda g, ans, A: g[..., None, None] * _mT(inv_p.bind(A)),),
+                        samples=_well_conditioned(lambda A: logabsdet_p.bind(A), *SQUARE_SHAPES))
+
+
+@op
+def slogdet(A):
+    """(sign, log |det A|) (``torch.linalg.slogdet``, MindSpore's ``ops.slogdet``), without the overflow of det.
+    ∂ log|det A| / ∂A = A⁻ᵀ; the sign is piecewise constant
+
+    >>> slogdet([[2.0, 0.0], [0.0, -3.0]])[1]
+    Tensor(shape=[], dtype=Float32, value= 1.7917595)
+    """
+    _square("slogdet", "A", A)
+    sign = np.linalg.slogdet(np.asarray(concrete(A)))[0]
+    return wrap(sign), logabsdet_p.bind(A)
+
+
+det_p = Primitive("det", _numpy_linalg("det", np.linalg.det),
+                  (lambda g, ans, A: (g * ans)[..., None, None] * _mT(inv_p.bind(A)),),
+                  samples=_well_conditioned(lambda A: det_p.bind(A), *SQUARE_SHAPES))
+
+
+@op
+def det(A):
+    """det A (``torch.linalg.det``, MindSpore's ``ops.det``), by LU.  ∂/∂A = det A · A⁻ᵀ (at a singular A the
+    rule raises: A⁻¹ does not exist there)
+
+    >>> det([[2.0, 1.0], [1.0, 3.0]])
+    Tensor(shape=[], dtype=Float32, value= 5.)
+    """
+    _square("det", "A", A)
+    return det_p.bind(A)
