@@ -503,3 +503,7 @@ def det(A):
     """
     _square("det", "A", A)
     return det_p.bind(A)
+
+
+__all__ = ["matmul", "dot", "outer", "einsum", "tril", "triu", "diag", "trace", "norm", "inv", "solve", "det",
+           "slogdet"]
