@@ -98,6 +98,7 @@ def test_set_seed_fixes_layers_built_without_a_generator_and_the_samplers():
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
     assert sg.random.get_seed() == 123 and sg.random.rand((2, 3)).shape == (2, 3)
+    assert sg.set_seed is sg.random.set_seed  # mindspore.set_seed's place: the top level
 
 
 def test_pytorch_mnist_port_trains_for_a_few_steps():

@@ -13,6 +13,7 @@ from softgrad.autodiff import (
 from softgrad.config import config, debug_infs, debug_nans
 from softgrad.nn.serialization import load_checkpoint, load_param_into_net, save_checkpoint
 from softgrad.ops import stop_gradient
+from softgrad.random import set_seed
 from softgrad.tensor import Parameter, Tensor, bool_, float16, float32, float64, from_dlpack, int32, int64
 
 __version__ = "0.1.0"
@@ -28,5 +29,5 @@ __all__ = [
     "jvp", "jacobian", "hessian", "check_grad", "stop_gradient", "float16", "float32", "float64", "int32",
     "int64", "bool_", "config", "debug_nans", "debug_infs", "GradOperation", "custom_vjp", "get_grad", "graph",
     "save_checkpoint", "load_checkpoint", "load_param_into_net", "from_dlpack",
-    "jacfwd", "jacrev", "linearize", "jit", "set_context", "vmap", "jet", "derivative", "linear_model",
+    "jacfwd", "jacrev", "linearize", "jit", "set_context", "vmap", "jet", "derivative", "linear_model", "set_seed",
 ]
