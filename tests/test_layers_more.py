@@ -122,3 +122,20 @@ def test_pytorch_mnist_port_trains_for_a_few_steps():
     losses = [example.train_steps(model, optimizer, x, y, batch_size=16, log_every=0)[0] for _ in range(4)]
     assert np.isfinite(losses).all() and eval_loss() < before
     assert 0.0 <= example.accuracy(model, x, y) <= 1.0
+
+
+def test_the_new_layers_show_their_hyperparameters():
+    expected = {
+        nn.LayerNorm((4,)): "LayerNorm(normalized_shape=(4,), eps=1e-07)",
+        nn.BatchNorm2d(3, momentum=0.8): "BatchNorm2d(num_features=3, eps=1e-05, momentum=0.8, affine=True)",
+        nn.AvgPool2d(2): "AvgPool2d(kernel_size=(2, 2), stride=(2, 2), pad_mode='valid', padding=0, "
+                         "count_include_pad=True)",
+        nn.AdaptiveAvgPool2d(2): "AdaptiveAvgPool2d(output_size=(2, 2))",
+        nn.Embedding(10, 3, padding_idx=0): "Embedding(vocab_size=10, embedding_size=3, padding_idx=0)",
+        nn.Dropout2d(0.3): "Dropout2d(p=0.3)",
+        nn.LeakyReLU(0.1): "LeakyReLU(negative_slope=0.1)",
+        nn.ELU(0.5): "ELU(alpha=0.5)",
+        nn.Softplus(2.0, 10.0): "Softplus(beta=2.0, threshold=10.0)",
+    }
+    for cell, text in expected.items():
+        assert repr(cell) == text
