@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from softgrad._checks import check_bool
 from softgrad.ops._primitive import In, Sample, batch_shape, kept_shape, normalize_axis, op, shape_of
 from softgrad.ops.elementwise import sqrt, where_p
 from softgrad.ops.shape import _axis, take_along_axis
@@ -287,17 +288,11 @@ def _argsort_impl(x, axis, descending):
 argsort_p = Primitive("argsort", _argsort_impl)
 
 
-def _flag(fn: str, name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{fn}: {name} must be a bool, got {type(value).__name__} {value!r}")
-    return bool(value)
-
-
 def _ordering(fn: str, x, axis, descending):
     ndim = len(shape_of(x))
     if ndim == 0:
         raise ValueError(f"{fn}: x must have at least 1 dimension, got a 0-d input")
-    return argsort_p.bind(x, axis=_axis(fn, "axis", axis, ndim), descending=_flag(fn, "descending", descending))
+    return argsort_p.bind(x, axis=_axis(fn, "axis", axis, ndim), descending=check_bool(fn, "descending", descending))
 
 
 @op(data=1)
@@ -338,8 +333,8 @@ def topk(input, k, dim=None, largest=True, sorted=True):
     """
     shape = shape_of(input)
     axis = -1 if dim is None else dim
-    indices = _ordering("topk", input, axis, _flag("topk", "largest", largest))
-    _flag("topk", "sorted", sorted)
+    indices = _ordering("topk", input, axis, check_bool("topk", "largest", largest))
+    check_bool("topk", "sorted", sorted)
     n = shape[axis]
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
         raise ValueError(f"topk: k must be an int in [0, {n}] (the length of axis {axis}), got {k!r}")

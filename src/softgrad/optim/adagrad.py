@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from softgrad.optim.checks import check_bool, check_real
+from softgrad._checks import check_bool, check_real
 from softgrad.optim.optimizer import Optimizer, decayed_gradient
 
 

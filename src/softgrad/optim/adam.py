@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from softgrad.optim.checks import check_bool, check_real
+from softgrad._checks import check_bool, check_real
 from softgrad.optim.optimizer import Optimizer
 
 

@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from softgrad.optim.checks import check_bool, check_real
+from softgrad._checks import check_bool, check_real
 from softgrad.tensor import Tensor, concrete
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import math
 
-from softgrad.optim.checks import check_integer, check_known_keys, check_real
+from softgrad._checks import check_integer, check_known_keys, check_real
 from softgrad.optim.optimizer import Optimizer
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from softgrad.optim.checks import check_bool, check_choice, check_integer, check_per_group, check_real
+from softgrad._checks import check_bool, check_choice, check_integer, check_per_group, check_real
 from softgrad.optim.lr_scheduler import LRScheduler, check_optimizer
 from softgrad.optim.optimizer import Optimizer
 

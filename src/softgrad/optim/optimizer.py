@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from softgrad._blas import axpy
-from softgrad.optim.checks import check_integer, check_known_keys, check_real
+from softgrad._checks import check_integer, check_known_keys, check_real
 from softgrad.tensor import Parameter, Tensor, concrete, is_column_major
 
 _SCRATCH_BYTES = 1 << 17  # glibc's default mmap threshold: smaller temporaries come from its free lists

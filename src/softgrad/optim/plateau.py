@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from softgrad.optim.checks import check_choice, check_integer, check_known_keys, check_per_group, check_real
+from softgrad._checks import check_choice, check_integer, check_known_keys, check_per_group, check_real
 from softgrad.optim.lr_scheduler import check_optimizer
 from softgrad.optim.optimizer import Optimizer
 from softgrad.tensor import Tensor, concrete

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from softgrad.optim.checks import check_bool, check_real
+from softgrad._checks import check_bool, check_real
 from softgrad.optim.optimizer import Optimizer, state_array
 
 

@@ -1,5 +1,6 @@
-"""The checks every optimizer and schedule runs on its hyperparameters, in the constructor and in
-``load_state_dict`` alike: each raises naming the owner, the argument, the expected and the actual value."""
+"""Argument checks shared across layers (a leaf: NumPy only): the ones every optimizer and schedule runs on its
+hyperparameters, in the constructor and in ``load_state_dict`` alike, and ops' flags. Each raises naming the
+owner, the argument, the expected and the actual value."""
 
 from __future__ import annotations
 
