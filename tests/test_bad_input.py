@@ -338,6 +338,11 @@ bad("load_state_dict(state nan)", lambda: load(sgd(momentum=0.9), state=[{"momen
     ValueError, "momentum_buffer", "nan")
 bad("load_state_dict(state str)", lambda: load(sgd(momentum=0.9), state=[{"momentum_buffer": ["a", "b"]}]),
     ValueError, "momentum_buffer", "<U1")
+bad("load_state_dict(exp_avg_sq<0)", lambda: load(adam(), state=[{"exp_avg": [0.0, 0.0], "exp_avg_sq": [1.0, -2.0]}]),
+    ValueError, "exp_avg_sq", "negative", "-2.0")
+bad("load_state_dict(AdamW exp_avg_sq<0)", lambda: load(adam(optim.AdamW), state=[{"exp_avg": [0.0, 0.0],
+                                                                                  "exp_avg_sq": [-1e-3, 0.0]}]),
+    ValueError, "exp_avg_sq", "negative", "-0.001")
 bad("load_state_dict(Adam state half)", lambda: load(adam(), state=[{"exp_avg": np.zeros(2)}]), ValueError, "'p0'",
     "['exp_avg']")
 

@@ -251,6 +251,26 @@ def test_load_state_dict_checks_everything_before_changing_anything():
     np.testing.assert_array_equal(optimizer.state[1]["momentum_buffer"], good["state"][1]["momentum_buffer"])
 
 
+@pytest.mark.parametrize("make, name", [(lambda p: optim.Adam(p, lr=0.1), "exp_avg_sq"),
+                                        (lambda p: optim.AdamW(p, amsgrad=True), "max_exp_avg_sq"),
+                                        (lambda p: optim.RMSprop(p), "square_avg"),
+                                        (lambda p: optim.Adagrad(p), "sum"),
+                                        (lambda p: optim.Adadelta(p), "acc_delta")])
+def test_a_negative_average_of_squares_is_a_damaged_checkpoint(make, name):
+    """v = EMA of g² (or their sum) is never negative: a loaded negative entry would give √v = NaN steps later."""
+    W, b, loss_and_grads = make_problem("float64")
+    optimizer = make([W, b])
+    optimizer(loss_and_grads()[1])
+    saved = optimizer.state_dict()
+    good = saved["state"][1][name].copy()
+    saved["state"][1][name][1] = -1e-12
+    with pytest.raises(ValueError, match=f"state '{name}' of 'b' holds negative values \\(-1e-12 first\\).*damaged"):
+        optimizer.load_state_dict(saved)
+    np.testing.assert_array_equal(optimizer.state[1][name], good)
+    saved["state"][1][name][1] = 0.0  # zero is a genuine value (a gradient entry that was always 0)
+    optimizer.load_state_dict(saved)
+
+
 def test_a_bad_gradient_leaves_every_parameter_and_the_step_count_alone():
     W, b, loss_and_grads = make_problem("float32")
     optimizer = optim.Adam([W, b], lr=0.1)

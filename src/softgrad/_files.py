@@ -3,7 +3,10 @@
 Writes. Every file softgrad writes (checkpoints, metrics, downloads) goes through ``atomic_open``: a reader
 sees the old file or the complete new one, never a torn half, even after a crash or Ctrl-C mid-write. The
 temporary file is named ``.<name>.<pid>.<random>.tmp``; one left behind by a killed process (SIGKILL gives no
-chance to clean up) is removed by the next save into that directory, or by ``remove_stale_temp_files``.
+chance to clean up) is removed by the next save into that directory, or by ``remove_stale_temp_files``. So is
+one of the naming older softgrad versions used, ``.<name>.<random>.tmp``: it names no process, so it counts as
+left behind once nothing has written to it for ``OLD_TEMP_FILE_AGE`` seconds (a write in progress keeps
+touching its file, and renames it the moment it is done).
 
 Reads. Nothing is read or allocated on a file's say-so past ``max_bytes()``: 1 GiB by default, twenty times
 MNIST's largest file (47 MB) and far below a machine's memory; ``$SOFTGRAD_MAX_BYTES`` raises (or lowers) it.
@@ -17,6 +20,7 @@ import os
 import re
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -25,6 +29,8 @@ _WRITE_MODES = ("wb", "w")
 MAX_BYTES_VARIABLE = "SOFTGRAD_MAX_BYTES"
 DEFAULT_MAX_BYTES = 1 << 30
 _TEMP_NAME = re.compile(r"\..+\.(?P<pid>\d+)\.[a-z0-9_]{8}\.tmp")  # what atomic_open names its temporary files
+_OLD_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # its names before they carried the pid
+OLD_TEMP_FILE_AGE = 600.0  # seconds untouched after which a temporary file of the old naming is stale
 
 
 def _default_permissions() -> int:
@@ -118,14 +124,29 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
+def _is_stale(entry: os.DirEntry, now: float) -> bool:
+    """Whether ``entry`` is a temporary file of ``atomic_open`` whose writer is gone: the pid in its name is not
+    running, or (the older naming, without a pid) it has not been modified for ``OLD_TEMP_FILE_AGE`` seconds."""
+    match = _TEMP_NAME.fullmatch(entry.name)
+    if match:
+        return not _process_exists(int(match["pid"]))
+    if not _OLD_TEMP_NAME.fullmatch(entry.name):
+        return False
+    try:
+        mode = entry.stat(follow_symlinks=False)
+    except OSError:  # removed meanwhile
+        return False
+    return stat.S_ISREG(mode.st_mode) and now - mode.st_mtime > OLD_TEMP_FILE_AGE
+
+
 def remove_stale_temp_files(directory: str | os.PathLike) -> list[Path]:
     """Delete the temporary files ``atomic_open`` left in ``directory`` when its process was killed (the pid in
-    their name is gone); return them. Files of running processes and all other files are left alone."""
-    removed = []
+    their name is gone; for the older names without a pid, untouched for ``OLD_TEMP_FILE_AGE`` seconds); return
+    them. Files of running processes, recent ones of the old naming and all other files are left alone."""
+    removed, now = [], time.time()
     with contextlib.suppress(OSError):
         for entry in os.scandir(directory):
-            match = _TEMP_NAME.fullmatch(entry.name)
-            if match and not _process_exists(int(match["pid"])):
+            if _is_stale(entry, now):
                 with contextlib.suppress(OSError):  # a read-only directory, or another cleaner was first
                     os.unlink(entry.path)
                     removed.append(Path(entry.path))

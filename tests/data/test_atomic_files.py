@@ -6,12 +6,13 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 import types
 
 import pytest
 
-from softgrad._files import (atomic_open, atomic_write_bytes, atomic_write_text, check_writable, read_bounded,
-                             remove_stale_temp_files)
+from softgrad._files import (OLD_TEMP_FILE_AGE, atomic_open, atomic_write_bytes, atomic_write_text, check_writable,
+                             read_bounded, remove_stale_temp_files)
 
 
 def test_write_bytes_creates_parent_directories(tmp_path):
@@ -105,6 +106,26 @@ def test_temp_files_of_a_killed_save_are_removed_by_the_next_save(tmp_path):
     (tmp_path / "killed-again").write_bytes(b"")
     (tmp_path / ".x.999999999.abcd1234.tmp").write_bytes(b"")  # no such process
     assert remove_stale_temp_files(tmp_path) == [tmp_path / ".x.999999999.abcd1234.tmp"]
+
+
+def test_temp_files_of_the_older_naming_are_removed_once_untouched(tmp_path):
+    """Before the pid was in the name, atomic_open wrote .<name>.<random>.tmp: such a file is left behind once
+    nothing has written to it for OLD_TEMP_FILE_AGE seconds; a recent one may be an older version's save in
+    progress, and a directory or a name of another shape is not ours."""
+    old = time.time() - OLD_TEMP_FILE_AGE - 60
+    for name in (".model.safetensors.k3x_9q2a.tmp", ".checkpoint.safetensors.abcdefgh.tmp", ".recent.json.zz99aa11.tmp",
+                 ".notes.12.tmp", ".short.abc.tmp", "model.safetensors.abcdefgh.tmp"):
+        (tmp_path / name).write_bytes(b"half")
+        if name != ".recent.json.zz99aa11.tmp":
+            os.utime(tmp_path / name, (old, old))
+    (tmp_path / ".dir.abcdefgh.tmp").mkdir()
+    os.utime(tmp_path / ".dir.abcdefgh.tmp", (old, old))
+    atomic_write_bytes(tmp_path / "metrics.json", b"{}")  # a save cleans its directory
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([
+        ".recent.json.zz99aa11.tmp", ".notes.12.tmp", ".short.abc.tmp", "model.safetensors.abcdefgh.tmp",
+        ".dir.abcdefgh.tmp", "metrics.json"])
+    os.utime(tmp_path / ".recent.json.zz99aa11.tmp", (old, old))
+    assert remove_stale_temp_files(tmp_path) == [tmp_path / ".recent.json.zz99aa11.tmp"]
 
 
 @pytest.mark.parametrize("make, kind", [(lambda p: p.mkdir(), "a directory"),

@@ -23,6 +23,7 @@ class Adagrad(Optimizer):
     """
 
     hyperparameters = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize")
+    squared_states = ("sum",)
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, maximize: bool = False):
@@ -66,6 +67,7 @@ class Adadelta(Optimizer):
     """
 
     hyperparameters = ("rho", "eps", "weight_decay", "maximize")
+    squared_states = ("square_avg", "acc_delta")
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
                  maximize: bool = False):

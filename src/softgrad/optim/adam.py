@@ -33,6 +33,7 @@ class Adam(Optimizer):
     """
 
     hyperparameters = ("betas", "eps", "weight_decay", "amsgrad")
+    squared_states = ("exp_avg_sq", "max_exp_avg_sq")
     decoupled_weight_decay = False
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,

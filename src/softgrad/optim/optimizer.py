@@ -73,6 +73,7 @@ class Optimizer:
     """
 
     hyperparameters: tuple[str, ...] = ()
+    squared_states: tuple[str, ...] = ()  # running sums or averages of g², never negative (load_state_dict checks)
     lr_name = "lr"  # the constructor's name for it (MindSpore's Momentum says learning_rate)
 
     def __init__(self, params, lr: float, **hyperparameters):
@@ -348,6 +349,10 @@ class Optimizer:
                     raise ValueError(f"{owner}: state '{name}' of '{param.name}' holds non-finite values "
                                      f"({array[~np.isfinite(array)].flat[0]!r} first); the checkpoint is damaged "
                                      "or comes from a run that diverged")
+                if name in self.squared_states and (array < 0).any():
+                    raise ValueError(f"{owner}: state '{name}' of '{param.name}' holds negative values "
+                                     f"({float(array[array < 0].flat[0])!r} first), but it accumulates squared gradients, "
+                                     "so it is never negative (√ of it would be NaN); the checkpoint is damaged")
                 arrays[name] = state_array(array, param._data)
             restored.append(arrays)
         return restored

@@ -24,6 +24,7 @@ class RMSprop(Optimizer):
     """
 
     hyperparameters = ("alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
+    squared_states = ("square_avg",)
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
                  momentum: float = 0.0, centered: bool = False, maximize: bool = False):
