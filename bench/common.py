@@ -126,12 +126,16 @@ class Budget:
     mlp_repeats: int = 5
     mlp_samples: int = 6000  # samples per MLP repeat (at least)
     mlp_min_time: float = 0.5  # seconds per MLP repeat (at least)
+    cnn_warmup: int = 3  # CNN steps before timing
+    cnn_steps: int = 8  # CNN steps per timed repeat
+    cnn_repeats: int = 3
 
     @classmethod
     def for_mode(cls, quick: bool) -> "Budget":
         if quick:
             return cls(repeats=3, warmup=1, min_time=0.005,
-                       mlp_repeats=3, mlp_samples=512, mlp_min_time=0.0)
+                       mlp_repeats=3, mlp_samples=512, mlp_min_time=0.0,
+                       cnn_warmup=1, cnn_steps=2, cnn_repeats=2)
         return cls()
 
 

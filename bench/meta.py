@@ -72,6 +72,7 @@ def describe(plan: Plan, runs: list[dict[str, Any]], wall: float, command: str) 
         "attempts": len(runs), "contended_attempts": sum(contended(r) for r in runs),
         "repeats": budget.repeats, "mlp_repeats": budget.mlp_repeats,
         "mlp_samples": budget.mlp_samples, "mlp_min_time": budget.mlp_min_time,
+        "cnn_warmup": budget.cnn_warmup, "cnn_steps": budget.cnn_steps, "cnn_repeats": budget.cnn_repeats,
         "gemm_n": 1024 if plan.quick else W.GEMM_N,
         "copy_mib": (W.COPY_BYTES // 4 if plan.quick else W.COPY_BYTES) // 2**20,
         "limit_threads": plan.limit_threads, "versions": versions(runs),

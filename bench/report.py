@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from common import log
-from schedule import CONTENDED, SLOW, busy, fastest_probe, slow
+from schedule import CNN_ROWS, CONTENDED, SLOW, busy, fastest_probe, slow
 import workloads as W
 
 LABELS = {
@@ -317,6 +317,48 @@ def mlp_section(res: Results, meta: dict[str, Any]) -> list[str]:
                    "peak resident memory of the process (includes the 188 MB data set).", table)
 
 
+def cnn_section(res: Results, meta: dict[str, Any]) -> list[str]:
+    """The CNN: seconds per epoch at each thread count (1 = one core pinned), vs PyTorch's layers at the same
+    threads, peak RSS; and the GEMM bound, the step's FLOPs at the best GEMM rate with that many threads."""
+    threads = meta["limit_threads"]
+    flops = W.cnn_flops_per_step() * W.CNN_STEPS_PER_EPOCH
+    headers = ["library", "case"]
+    for env in res.envs:
+        for t in threads:
+            headers += [f"{env} {t}T s/epoch", f"{env} {t}T vs torch", f"{env} {t}T RSS MB"]
+    out_rows = []
+    for row in [r for r in res.rows if r in CNN_ROWS]:
+        for case in W.CNN_CASES:
+            cells = [LABELS.get(row, row), case]
+            for env in res.envs:
+                for t in threads:
+                    c = res.case(env, row, "cnn", case, t)
+                    bad = res.status_cell(c, row, "cnn", env)
+                    if bad is not None:
+                        cells += [bad, "", ""]
+                        continue
+                    ref = res.case(env, "torch", "cnn", "layers", t)
+                    vs = ratio(c["sec_per_epoch"] / ref["sec_per_epoch"]) if ref and ref.get("status") == "ok" else ""
+                    cells += [res.marked(sig(c["sec_per_epoch"]), c), vs,
+                              f"{c['maxrss_mb']:.0f}" if c.get("maxrss_mb") else ""]
+            out_rows.append(cells)
+    bound = ["GEMM bound", "limit"]
+    for env in res.envs:
+        for t in threads:
+            peak = res.limit(env, "gemm", "peak_gflops", t)
+            bound += [sig(flops / (peak * 1e9)) if peak else "", "", ""]
+    out_rows.append(bound)
+    return section("## cnn: PyTorch's MNIST example net (no dropout), SGD lr 0.01, batch 64, one epoch",
+                   "conv 1→32 3×3, ReLU, conv 32→64 3×3, ReLU, max-pool 2, dense 9216→128, ReLU, dense 128→10; "
+                   f"float32. Seconds per 60 000-sample epoch, scaled from {meta.get('cnn_repeats', '?')} timed "
+                   f"repeats (median) of {meta.get('cnn_steps', '?')} steps after {meta.get('cnn_warmup', '?')} "
+                   "warm-up steps. *1T*: one thread, pinned to one core; *vs torch*: / PyTorch's `layers` at "
+                   "the same threads. *layers*: the library's conv / pool / dense layers; *ops*: the net written "
+                   "by hand from its functional ops. *GEMM bound*: the step's "
+                   f"{W.cnn_flops_per_step() / 1e9:.2f} GFLOP (forward, weight and input gradients) at the "
+                   "float32 GEMM peak with that many threads (limits table).", render(headers, out_rows))
+
+
 def overhead_section(res: Results, meta: dict[str, Any]) -> list[str]:
     """The overhead chain: µs per op."""
     table = res.table("overhead", ["chain200"], "case", [
@@ -340,7 +382,7 @@ def second_order_section(res: Results, meta: dict[str, Any]) -> list[str]:
 
 
 #: The report's workload sections, in order.
-SECTIONS = {"limits": limits_section, "ce": ce_section, "mlp": mlp_section,
+SECTIONS = {"limits": limits_section, "ce": ce_section, "mlp": mlp_section, "cnn": cnn_section,
             "overhead": overhead_section, "second_order": second_order_section}
 
 

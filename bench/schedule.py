@@ -33,6 +33,9 @@ ROWS: dict[str, tuple[str, str | None]] = {
     "softgrad": ("softgrad_peer.py", None),
 }
 
+#: The rows that run the cnn workload (the others have no convolution, or no practical one).
+CNN_ROWS = ("torch", "jax-jit", "softgrad")
+
 #: Average CPUs used by other processes during a case above which the case
 #: counts as contended (re-run if retries are left; marked ‡ if it stays so).
 CONTENDED = 0.25
@@ -225,6 +228,8 @@ def processes(plan: Plan, workload: str) -> list[tuple[str, list[str] | None, in
     """The peer processes of one workload in one round and environment: (row, cases, threads)."""
     if workload == "limits":
         return [("numpy", None, t) for t in plan.limit_threads]
+    if workload == "cnn":  # a process per case (RSS per case), 1 core pinned beside the run's threads
+        return [(r, [c], t) for r in plan.rows if r in CNN_ROWS for c in W.CNN_CASES for t in plan.limit_threads]
     if workload == "mlp" and not plan.quick:  # one process per batch size: RSS per batch size
         return [(r, [str(b)], plan.threads) for r in plan.rows for b in W.MLP_BATCHES]
     return [(r, None, plan.threads) for r in plan.rows]

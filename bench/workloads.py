@@ -15,6 +15,8 @@ overhead      a chain of 200 tiny elementwise ops on an (8,) float64 vector,
               forward + backward (gradient of the sum).
 second_order  f(x) = logsumexp(A @ x), A 64x64 float64: Hessian-vector
               product and full Hessian.
+cnn           PyTorch's MNIST example net without dropout (two 3x3 convolutions, max-pool,
+              two dense layers), SGD lr 0.01, batch 64, float32; nn layers / ops by hand.
 limits        NumPy-only machine limits: float32 GEMM GFLOP/s and memory-copy
               GB/s (run by the numpy peer at 1 and N threads).
 """
@@ -289,6 +291,133 @@ def drive_mlp(ctx: Context, impl) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------
+# cnn
+# --------------------------------------------------------------------------
+
+#: PyTorch's MNIST example net without dropout: conv 1->32 3x3, ReLU, conv 32->64 3x3, ReLU, max-pool 2,
+#: flatten (C, H, W order), dense 9216->128, ReLU, dense 128->10.
+CNN_BATCH = 64
+CNN_LR = 0.01
+CNN_RTOL = 1e-3  # float32 sums over up to 9216 terms, checked in max-norm
+#: (name, shape) of the parameters, PyTorch layouts: conv (O, C, kh, kw), dense (out, in).
+CNN_PARAMS = (("conv1.weight", (32, 1, 3, 3)), ("conv1.bias", (32,)), ("conv2.weight", (64, 32, 3, 3)),
+              ("conv2.bias", (64,)), ("fc1.weight", (128, 9216)), ("fc1.bias", (128,)),
+              ("fc2.weight", (10, 128)), ("fc2.bias", (10,)))
+#: The cases: the net from the library's layers, and written by hand from its ops.
+CNN_CASES = ("layers", "ops")
+CNN_BATCHES = 8  # distinct batches cycled through while timing
+CNN_STEPS_PER_EPOCH = 60_000 / CNN_BATCH
+
+
+def cnn_flops_per_step(batch: int = CNN_BATCH) -> int:
+    """Multiply-adds x2 of one SGD step: forward, weight gradients of every layer, input gradients of all but
+    the first convolution (the data needs none). The 32->64 convolution is 89 % of it."""
+    conv1 = 2 * 26 * 26 * 32 * 9 * 1
+    conv2 = 2 * 24 * 24 * 64 * 9 * 32
+    fc1, fc2 = 2 * 9216 * 128, 2 * 128 * 10
+    return batch * (2 * (conv1 + conv2 + fc1 + fc2) + conv2 + fc1 + fc2)
+
+
+def cnn_init() -> dict[str, np.ndarray]:
+    """PyTorch's default init of Conv2d and Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), float32."""
+    rng = np.random.default_rng([SEED, 0xC0DE])
+    params = {}
+    for name, shape in CNN_PARAMS:
+        fan_in = math.prod(dict(CNN_PARAMS)[name.split(".")[0] + ".weight"][1:])
+        bound = 1.0 / math.sqrt(fan_in)
+        params[name] = rng.uniform(-bound, bound, size=shape).astype(np.float32)
+    return params
+
+
+def cnn_data() -> tuple[np.ndarray, np.ndarray]:
+    """CNN_BATCHES batches of MNIST-shaped images (N, 1, 28, 28) in [0, 1) and labels 0..9."""
+    x, y = mnist_like(CNN_BATCHES * CNN_BATCH)
+    return x.reshape(-1, 1, 28, 28), y
+
+
+def _windows(x: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> (N, C, H - 2, W - 2, 3, 3): every 3x3 window, a view."""
+    return np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(2, 3))
+
+
+def cnn_reference(p: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
+    """Hand-written backprop in float64: loss and the gradients in ``CNN_PARAMS`` order."""
+    p = {k: v.astype(np.float64) for k, v in p.items()}
+    x = x.astype(np.float64)
+    n = x.shape[0]
+    z1 = np.einsum("nchwij,ocij->nohw", _windows(x), p["conv1.weight"], optimize=True) + p["conv1.bias"][:, None, None]
+    h1 = np.maximum(z1, 0)
+    z2 = np.einsum("nchwij,ocij->nohw", _windows(h1), p["conv2.weight"], optimize=True) + p["conv2.bias"][:, None, None]
+    h2 = np.maximum(z2, 0)
+    blocks = h2.reshape(n, 64, 12, 2, 12, 2)
+    pooled = blocks.max(axis=(3, 5))
+    f = pooled.reshape(n, -1)
+    z3 = f @ p["fc1.weight"].T + p["fc1.bias"]
+    h3 = np.maximum(z3, 0)
+    z4 = h3 @ p["fc2.weight"].T + p["fc2.bias"]
+    loss, d4 = ce_reference(z4, y)
+    d3 = (d4 @ p["fc2.weight"]) * (z3 > 0)
+    dpool = (d3 @ p["fc1.weight"]).reshape(pooled.shape)
+    # route each window's gradient to its maximum (ties only among ReLU zeros, whose gradient is 0 anyway)
+    dblocks = (blocks == pooled[:, :, :, None, :, None]) * dpool[:, :, :, None, :, None]
+    d2 = dblocks.reshape(h2.shape) * (z2 > 0)
+    d1 = np.einsum("nohwij,ocij->nchw", _windows(np.pad(d2, ((0, 0), (0, 0), (2, 2), (2, 2)))),
+                   p["conv2.weight"][:, :, ::-1, ::-1], optimize=True) * (z1 > 0)
+    grads = [np.einsum("nohw,nchwij->ocij", d1, _windows(x), optimize=True), d1.sum((0, 2, 3)),
+             np.einsum("nohw,nchwij->ocij", d2, _windows(h1), optimize=True), d2.sum((0, 2, 3)),
+             d3.T @ f, d3.sum(0), d4.T @ h3, d4.sum(0)]
+    return loss, grads
+
+
+class CNNTrainer(MLPTrainer):
+    """What a peer's ``cnn(params, lr, case)`` returns: ``grads(x, y)`` -> (loss, gradients in ``CNN_PARAMS``
+    order and layouts) at the current weights, ``step(x, y)`` one SGD step, ``sync()``."""
+
+
+def drive_cnn(ctx: Context, impl) -> list[dict[str, Any]]:
+    """``impl.cnn(params, lr, case) -> CNNTrainer`` for each case of ``CNN_CASES`` (Unavailable if the peer
+    has no such variant). Checked against ``cnn_reference``, then timed: repeats of a fixed number of SGD
+    steps after warm-up, scaled to the 60 000-sample epoch."""
+    b = ctx.budget
+    x_all, y_all = cnn_data()
+    init = cnn_init()
+
+    def body(case) -> dict[str, Any]:
+        trainer = impl.cnn({k: v.copy() for k, v in init.items()}, CNN_LR, case)
+        xb, yb = x_all[:CNN_BATCH], y_all[:CNN_BATCH]
+        ref_loss, ref_grads = cnn_reference(init, xb, yb)
+        loss, grads = trainer.grads(xb, yb)
+        err = compare("loss", np.float64(loss), np.float64(ref_loss), CNN_RTOL)
+        if len(grads) != len(ref_grads):
+            raise CheckFailed(f"{len(grads)} gradients, expected {len(ref_grads)}")
+        for (name, _), g, r in zip(CNN_PARAMS, grads, ref_grads):
+            err = max(err, compare("d" + name, g, r, CNN_RTOL))
+        pos = [0]
+
+        def chunk(k: int) -> float:
+            t0 = time.perf_counter()
+            for i in range(pos[0], pos[0] + k):
+                s = (i % CNN_BATCHES) * CNN_BATCH
+                trainer.step(x_all[s:s + CNN_BATCH], y_all[s:s + CNN_BATCH])
+            trainer.sync()
+            pos[0] += k
+            return time.perf_counter() - t0
+
+        chunk(b.cnn_warmup)
+        times = sorted(chunk(b.cnn_steps) for _ in range(b.cnn_repeats))
+        med = float(np.median(times))
+        per_epoch = med / b.cnn_steps * CNN_STEPS_PER_EPOCH
+        return {
+            "median_s": med, "min_s": times[0], "max_s": times[-1], "repeats": len(times),
+            "steps_per_repeat": b.cnn_steps, "sec_per_epoch": per_epoch,
+            "gflops": cnn_flops_per_step() * CNN_STEPS_PER_EPOCH / per_epoch / 1e9,
+            "check_err": err, "note": getattr(trainer, "note", None),
+        }
+
+    return run_cases(ctx, {case: partial(body, case) for case in CNN_CASES})
+
+
+# --------------------------------------------------------------------------
 # overhead
 # --------------------------------------------------------------------------
 
@@ -457,6 +586,7 @@ def drive_limits(ctx: Context, _impl=None) -> list[dict[str, Any]]:
 DRIVERS = {
     "ce": drive_ce,
     "mlp": drive_mlp,
+    "cnn": drive_cnn,
     "overhead": drive_overhead,
     "second_order": drive_second_order,
     "limits": drive_limits,
@@ -466,14 +596,14 @@ DRIVERS = {
 def main(row, setup, argv=None) -> None:
     """Entry point of a peer script: ``setup(ctx)`` returns ``{"version": str,
     "impl": obj}`` (see ``common.peer_main``) where ``obj`` has any of the
-    methods ``ce``, ``mlp``, ``overhead``, ``hvp``, ``hessian``; a missing
+    methods ``ce``, ``mlp``, ``cnn``, ``overhead``, ``hvp``, ``hessian``; a missing
     method makes its cases ``unavailable``. Only the numpy peer runs limits."""
     peer_main(row, setup, {w: _on_impl(w, d) for w, d in DRIVERS.items()}, argv)
 
 
 def _on_impl(workload, driver):
     """``driver``, run only on an impl that has the workload: limits on the numpy peer alone (``impl.limits``),
-    ce / mlp / overhead on one with the method of that name; second order asks case by case (``_Guard``)."""
+    ce / mlp / cnn / overhead on one with the method of that name; second order asks case by case (``_Guard``)."""
     def run(ctx, impl):
         if workload == "limits":
             if not getattr(impl, "limits", False):

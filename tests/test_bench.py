@@ -44,3 +44,48 @@ def test_late_reruns_catch_jobs_that_look_slow_once_a_faster_probe_is_seen():
     attempts = {KEY: 1, other: 1}
     assert schedule.late_reruns(runs, attempts, retries=2) == [(1, "mlp", "softgrad", ["32"], 2, "tuned")]
     assert schedule.late_reruns(runs, {KEY: 3, other: 1}, retries=2) == []  # no re-runs left
+
+
+# ----- the cnn workload, at tiny size: the reference, softgrad's two variants, the table -----
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "peers"))
+
+import numpy as np  # noqa: E402
+
+import softgrad  # noqa: E402
+import softgrad_peer  # noqa: E402
+import workloads as W  # noqa: E402
+
+
+def test_the_cnn_reference_and_both_softgrad_variants_agree_at_batch_2():
+    """The NumPy float64 backprop of bench/workloads.py and softgrad's layers and ops-by-hand nets (what the
+    benchmark checks before timing), on two images; then one SGD step moves the loss."""
+    x, y = W.cnn_data()
+    x, y = x[:2], y[:2]
+    init = W.cnn_init()
+    ref_loss, ref_grads = W.cnn_reference(init, x, y)
+    assert [g.shape for g in ref_grads] == [shape for _, shape in W.CNN_PARAMS]
+    for case in W.CNN_CASES:
+        trainer = softgrad_peer.SoftgradImpl(softgrad).cnn({k: v.copy() for k, v in init.items()}, W.CNN_LR, case)
+        loss, grads = trainer.grads(x, y)
+        assert abs(loss - ref_loss) <= W.CNN_RTOL * abs(ref_loss)
+        for g, r in zip(grads, ref_grads):
+            assert np.max(np.abs(g - r)) <= W.CNN_RTOL * np.max(np.abs(r))
+        trainer.step(x, y)
+        assert trainer.grads(x, y)[0] < loss
+
+
+def test_the_cnn_step_counts_4_6_gflop_and_the_report_shows_both_thread_counts():
+    assert round(W.cnn_flops_per_step() / 1e9, 2) == 4.58
+    runs = []
+    for t in (1, 2):
+        for row, seconds in (("torch", 40.0 * t), ("softgrad", 30.0 * t)):
+            key = (1, "cnn", row, ("layers",), t, "stock")
+            case = {"case": "layers", "status": "ok", "sec_per_epoch": seconds, "median_s": 1.0, "min_s": 1.0,
+                    "max_s": 1.0, "probe_s": 0.003}
+            runs.append({"_key": key, "row": row, "workload": "cnn", "env": "stock", "threads": t, "round": 1,
+                         "cases": [case], "maxrss_mb": 100.0})
+    res = report.Results(runs, ["stock"], ["torch", "softgrad"], 2)
+    text = "\n".join(report.cnn_section(res, {"limit_threads": [1, 2]}))
+    assert "stock 1T s/epoch" in text and "stock 2T s/epoch" in text
+    assert "0.75×" in text  # softgrad / torch at each thread count

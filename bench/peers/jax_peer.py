@@ -63,6 +63,11 @@ class JaxImpl:
     def mlp(self, params, lr):
         return _JaxMLP(self, params, lr)
 
+    def cnn(self, params, lr, case):
+        if case != "ops":
+            raise workloads.Unavailable("JAX has no layer library of its own (flax is not a peer): see case ops")
+        return _JaxCNN(self, params, lr)
+
     def overhead(self, x0, chain):
         jax, jnp = self.jax, self.jnp
         steps = workloads.chain_steps(chain, jnp.sin, jnp.exp)
@@ -110,6 +115,49 @@ class _JaxMLP(workloads.MLPTrainer):
 
         self._vg = impl._compile(vg)
         self._step = impl._compile(train_step)
+
+    def grads(self, x, y):
+        loss, g = self._vg(self.params, x, y)
+        return float(loss), [np.asarray(gi) for gi in g]
+
+    def step(self, x, y):
+        self.params = self._step(self.params, x, y)
+
+    def sync(self):
+        self.jax.block_until_ready(self.params)
+
+
+class _JaxCNN(workloads.CNNTrainer):
+    """The net from ``lax.conv_general_dilated`` (NCHW, OIHW), ``jax.nn.relu``, ``lax.reduce_window`` (max) and
+    matmuls; ``value_and_grad`` and the SGD update in one (jitted) step."""
+
+    def __init__(self, impl: JaxImpl, params, lr):
+        jax, jnp = impl.jax, impl.jnp
+        lax = jax.lax
+        self.jax = jax
+        self.params = [jnp.asarray(params[name]) for name, _ in workloads.CNN_PARAMS]
+
+        def conv(x, w, b):
+            y = lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=("NCHW", "OIHW", "NCHW"))
+            return jax.nn.relu(y + b[None, :, None, None])
+
+        def loss_fn(p, x, y):
+            w1, b1, w2, b2, w3, b3, w4, b4 = p
+            h = conv(conv(x, w1, b1), w2, b2)
+            h = lax.reduce_window(h, -jnp.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+            h = jax.nn.relu(h.reshape(h.shape[0], -1) @ w3.T + b3)
+            logp = jax.nn.log_softmax(h @ w4.T + b4, axis=1)
+            return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+        vg = jax.value_and_grad(loss_fn)
+
+        def train_step(p, x, y):
+            _, g = vg(p, x, y)
+            return [pi - lr * gi for pi, gi in zip(p, g)]
+
+        self._vg = impl._compile(vg)
+        self._step = impl._compile(train_step)
+        self.note = "lax.conv_general_dilated, lax.reduce_window; the whole step jitted"
 
     def grads(self, x, y):
         loss, g = self._vg(self.params, x, y)

@@ -35,6 +35,9 @@ class SoftgradImpl:
     def mlp(self, params, lr):
         return _SoftgradMLP(self.sg, params, lr)
 
+    def cnn(self, params, lr, case):
+        return _SoftgradCNN(self.sg, params, lr, case)
+
     def overhead(self, x0, chain):
         sg, ops = self.sg, self.ops
         steps = workloads.chain_steps(chain, ops.sin, ops.exp)
@@ -96,6 +99,55 @@ class _SoftgradMLP(workloads.MLPTrainer):
             a = _np(gi)
             by_name[name] = a.T if transpose else a
         return float(_np(loss)), [by_name[k] for k in workloads.PARAM_NAMES]
+
+    def step(self, x, y):
+        _, g = self.vg(self.sg.Tensor(x), self.sg.Tensor(y))
+        self.opt(g)
+
+
+class _SoftgradCNN(workloads.CNNTrainer):
+    """``layers``: ``nn.Conv2d`` / ``nn.MaxPool2d`` / ``nn.Dense`` cells in a ``SequentialCell``; ``ops``: the
+    same net written by hand from ``ops.conv2d``, ``ops.relu``, ``ops.max_pool2d``, ``ops.matmul`` on
+    ``Parameter``s (what a user porting PyTorch's example writes). Both train with
+    ``value_and_grad(..., weights=)`` and ``optim.SGD``."""
+
+    def __init__(self, sg, params, lr, case):
+        nn, ops = sg.nn, sg.ops
+        self.sg = sg
+        if case == "layers":
+            conv = dict(pad_mode="valid", has_bias=True)
+            model = nn.SequentialCell(
+                nn.Conv2d(1, 32, 3, weight_init=params["conv1.weight"], bias_init=params["conv1.bias"], **conv),
+                nn.ReLU(),
+                nn.Conv2d(32, 64, 3, weight_init=params["conv2.weight"], bias_init=params["conv2.bias"], **conv),
+                nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                nn.Dense(9216, 128, weight_init=params["fc1.weight"], bias_init=params["fc1.bias"],
+                         activation="relu"),
+                nn.Dense(128, 10, weight_init=params["fc2.weight"], bias_init=params["fc2.bias"]))
+            weights = model.trainable_params()
+            self.note = "nn.Conv2d, nn.MaxPool2d, nn.Dense + optim.SGD"
+        else:
+            weights = [sg.Parameter(params[name].copy(), name=name) for name, _ in workloads.CNN_PARAMS]
+            w1, b1, w2, b2, w3, b3, w4, b4 = weights
+
+            def model(x):
+                h = ops.relu(ops.conv2d(x, w1) + ops.reshape(b1, (1, -1, 1, 1)))
+                h = ops.relu(ops.conv2d(h, w2) + ops.reshape(b2, (1, -1, 1, 1)))
+                h = ops.reshape(ops.max_pool2d(h, 2), (x.shape[0], -1))
+                h = ops.relu(ops.matmul(h, ops.transpose(w3, (1, 0))) + b3)
+                return ops.matmul(h, ops.transpose(w4, (1, 0))) + b4
+            self.note = "ops.conv2d, ops.max_pool2d, ops.matmul + optim.SGD"
+        by_id = {id(w): k for k, w in enumerate(weights)}
+        self.opt = sg.optim.SGD(weights, lr=lr)
+        self.order = [by_id[id(w)] for w in self.opt.parameters]
+        self.vg = sg.value_and_grad(lambda x, y: ops.cross_entropy(model(x), y), None, weights=self.opt.parameters)
+
+    def grads(self, x, y):
+        loss, g = self.vg(self.sg.Tensor(x), self.sg.Tensor(y))
+        out = [None] * len(g)
+        for k, gi in zip(self.order, g):
+            out[k] = _np(gi)
+        return float(_np(loss)), out
 
     def step(self, x, y):
         _, g = self.vg(self.sg.Tensor(x), self.sg.Tensor(y))

@@ -44,6 +44,9 @@ class TorchImpl:
     def mlp(self, params, lr):
         return _TorchMLP(self.torch, params, lr)
 
+    def cnn(self, params, lr, case):
+        return _TorchCNN(self.torch, params, lr, case)
+
     def overhead(self, x0, chain):
         torch = self.torch
         x_init = torch.from_numpy(x0)
@@ -115,6 +118,53 @@ class _TorchMLP(workloads.MLPTrainer):
         self.opt.zero_grad(set_to_none=True)
         loss = self.loss_fn(self.model(torch.from_numpy(x)), torch.from_numpy(y))
         loss.backward()
+        self.opt.step()
+
+
+class _TorchCNN(workloads.CNNTrainer):
+    """``layers``: ``nn.Conv2d``, ``nn.MaxPool2d``, ``nn.Linear`` in an ``nn.Sequential`` with ``optim.SGD``;
+    ``ops``: the same net from ``F.conv2d``, ``F.relu``, ``F.max_pool2d``, ``F.linear`` on leaf tensors."""
+
+    def __init__(self, torch, params, lr, case):
+        nn, F = torch.nn, torch.nn.functional
+        self.torch, self.lr = torch, lr
+        self.model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                                   nn.MaxPool2d(2), nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(),
+                                   nn.Linear(128, 10))
+        self.model.load_state_dict({k: torch.from_numpy(v) for k, v in params.items()
+                                    for k in [k.replace("conv1", "0").replace("conv2", "2")
+                                              .replace("fc1", "6").replace("fc2", "8")]})
+        self.params = [p for _, p in self.model.named_parameters()]
+        if case == "ops":
+            w1, b1, w2, b2, w3, b3, w4, b4 = self.params
+
+            def forward(x):
+                h = F.relu(F.conv2d(x, w1, b1))
+                h = F.max_pool2d(F.relu(F.conv2d(h, w2, b2)), 2)
+                return F.linear(F.relu(F.linear(h.flatten(1), w3, b3)), w4, b4)
+            self.forward = forward
+            self.note = "F.conv2d, F.max_pool2d, F.linear + optim.SGD"
+        else:
+            self.forward = self.model
+            self.note = "nn.Conv2d, nn.MaxPool2d, nn.Linear + optim.SGD"
+        self.opt = torch.optim.SGD(self.params, lr=lr)
+        self.loss_fn = nn.CrossEntropyLoss()
+
+    def _backward(self, x, y):
+        torch = self.torch
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.forward(torch.from_numpy(x)), torch.from_numpy(y))
+        loss.backward()
+        return loss
+
+    def grads(self, x, y):
+        loss = self._backward(x, y)
+        out = [p.grad.numpy().copy() for p in self.params]
+        self.opt.zero_grad(set_to_none=True)
+        return float(loss.item()), out
+
+    def step(self, x, y):
+        self._backward(x, y)
         self.opt.step()
 
 
