@@ -38,16 +38,34 @@ DIFFERENTIATED_FIRST = {
     "index_add": lambda x, y, indices, axis: ops.index_add(x, indices, y, axis),
 }
 
+# quantities of a factorization that do not depend on its sign choices (LAPACK's differ between libraries)
+SIGN_FREE = {
+    "linalg.svd|U*U": lambda A, full_matrices: _squared(ops.linalg.svd(A, full_matrices)[0]),
+    "linalg.svd|Vh*Vh": lambda A, full_matrices: _squared(ops.linalg.svd(A, full_matrices)[2]),
+    "linalg.svd|U S^3 Vh": lambda A, full_matrices: _cubed(*ops.linalg.svd(A, full_matrices)),
+}
+
+
+def _squared(x):
+    return x * x
+
+
+def _cubed(U, S, Vh):
+    return (U * S[..., None, :] ** 3) @ Vh
+
 
 def function(name: str):
-    """The softgrad function a case names: ``ops.<name>``, or ``softgrad.nn.functional.<name>`` for 'F.<name>';
-    '<name>[i]' is output i of a function that returns a tuple (``sort``'s values)."""
-    if name in DIFFERENTIATED_FIRST:
-        return DIFFERENTIATED_FIRST[name]
+    """The softgrad function a case names: ``ops.<name>``, ``softgrad.nn.functional.<name>`` for 'F.<name>',
+    ``ops.linalg.<name>`` for 'linalg.<name>'; '<name>[i]' is output i of a function that returns a tuple
+    (``sort``'s values)."""
+    if name in DIFFERENTIATED_FIRST or name in SIGN_FREE:
+        return {**DIFFERENTIATED_FIRST, **SIGN_FREE}[name]
     if name.endswith("]"):
         name, output = name[:-1].split("[")
         fn = function(name)
         return lambda *args, **kwargs: fn(*args, **kwargs)[int(output)]
+    if name.startswith("linalg."):
+        return getattr(ops.linalg, name[len("linalg."):])
     return getattr(sg.nn.functional, name[2:]) if name.startswith("F.") else getattr(ops, name)
 
 

@@ -1,4 +1,5 @@
-"""cumsum, cumprod, tril, triu, diag, trace, norm, einsum, scatter_add, index_add, inv, solve, det, slogdet, sort, argsort, topk (#16): values and gradients against PyTorch 2.13 (golden file
+"""cumsum, cumprod, tril, triu, diag, trace, norm, einsum, scatter_add, index_add, inv, solve, det, slogdet,
+cholesky, qr, svd, svdvals, matrix_norm, sort, argsort, topk (#16): values and gradients against PyTorch 2.13 (golden file
 tests/golden/ops_more.npz, written by scripts/golden/ops_more.py), finite differences to second order in float64
 (cumprod where a lane holds zeros: its rule switches there), and agreement with NumPy's definitions."""
 
@@ -15,7 +16,7 @@ CASES, ARRAYS = golden.load("ops_more.npz")
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_matches_pytorch(case):
     golden.check(case, ARRAYS)
-    if case["fn"].endswith("[0]"):  # sort, topk: the indices too
+    if f"{case['id']}/indices" in ARRAYS:  # sort, topk: the indices too
         indices = golden.function(case["fn"][:-3] + "[1]")(*[ARRAYS[k] for k in case["args"].values()],
                                                           **case["kwargs"])
         np.testing.assert_array_equal(indices.numpy(), ARRAYS[f"{case['id']}/indices"])
@@ -25,7 +26,8 @@ def test_the_golden_file_covers_every_op_in_both_dtypes():
     ids = [c["id"] for c in CASES]
     for fn in ("cumsum", "cumprod", "cumprod/{}/zeros", "tril", "triu", "diag/{}/matrix", "diag/{}/vector",
                "trace", "norm", "einsum", "scatter_add", "index_add",
-               "inv", "solve", "det", "slogdet", "sort", "topk"):
+               "inv", "solve", "det", "slogdet", "sort", "topk", "cholesky", "qr", "linalg.svd", "linalg.svdvals",
+               "norm/{}/matrix2", "norm/{}/matrix-2", "norm/{}/matrixnuc", "linalg.matrix_norm", "einsum/{}/ii"):
         for dtype in ("float32", "float64"):
             prefix = fn.format(dtype) if "{}" in fn else f"{fn}/{dtype}"
             assert any(i.startswith(prefix) for i in ids), prefix
@@ -137,11 +139,26 @@ def test_einsum_is_numpys_and_its_rules_are_exact_to_second_order(case):
     np.testing.assert_allclose(ops.einsum(equation, list(xs)).numpy(), ops.einsum(equation, *xs).numpy())
 
 
-def test_einsum_repeated_subscripts_run_forward_and_refuse_to_differentiate():
-    x = np.arange(9.0).reshape(3, 3)
-    np.testing.assert_array_equal(ops.einsum("ii->i", x).numpy(), np.diag(x))
-    with pytest.raises(NotImplementedError, match="repeated subscript.*'ii'"):
-        sg.grad(lambda x: ops.einsum("ii->", x))(x)
+DIAGONAL_EINSUMS = [("ii->i", (3, 3)), ("ii", (3, 3)), ("iij->j", (2, 2, 3)), ("iji->ij", (3, 2, 3)),
+                    ("ii,ij->j", (3, 3), (3, 2)), ("ij,jj->ij", (2, 3), (3, 3)), ("ii,i->i", (1, 1), (3,))]
+
+
+@pytest.mark.parametrize("case", DIAGONAL_EINSUMS, ids=[c[0] for c in DIAGONAL_EINSUMS])
+def test_einsum_through_repeated_subscripts_is_numpys_to_second_order(case):
+    equation, *shapes = case
+    rng = np.random.default_rng(7)
+    xs = [rng.standard_normal(shape) for shape in shapes]
+    np.testing.assert_allclose(ops.einsum(equation, *xs).numpy(), np.einsum(equation, *xs), rtol=1e-12)
+    positions = tuple(range(len(xs)))
+    sg.check_grad(lambda *xs: ops.einsum(equation, *xs), *xs)
+    sg.check_grad(lambda *xs: sg.grad(lambda *ys: (ops.einsum(equation, *ys) ** 3).sum(), positions)(*xs), *xs)
+
+
+def test_einsum_trace_gradient_is_the_identity_placed_on_the_diagonal():
+    np.testing.assert_array_equal(sg.grad(lambda x: ops.einsum("ii", x))(np.ones((3, 3))).numpy(), np.eye(3))
+    expected = np.zeros((2, 2, 3))
+    expected[[0, 1], [0, 1]] = 1
+    np.testing.assert_array_equal(sg.grad(lambda x: ops.einsum("iij->", x))(np.ones((2, 2, 3))).numpy(), expected)
 
 
 def test_scatter_add_and_index_add_accumulate_repeated_indices_to_second_order():
@@ -174,3 +191,100 @@ def test_inverse_solve_and_determinants_to_second_order_and_singular_matrices_ra
         ops.inv(singular)
     with pytest.raises(np.linalg.LinAlgError, match="inv: Singular matrix"):
         sg.grad(ops.det)(singular)  # det is 0 there, but its gradient needs A⁻¹
+
+
+def _spd(rng, *shape):
+    X = rng.standard_normal(shape)
+    return X @ np.swapaxes(X, -1, -2) + np.eye(shape[-1])
+
+
+@pytest.mark.parametrize("upper", [False, True])
+def test_cholesky_factorizes_and_differentiates_symmetrically_to_second_order(upper):
+    rng = np.random.default_rng(8)
+    A, X = _spd(rng, 2, 3, 3), rng.standard_normal((3, 3))
+    L = ops.cholesky(A, upper=upper).numpy()
+    np.testing.assert_allclose(L, np.linalg.cholesky(A, upper=upper), rtol=1e-12)
+    assert np.all((np.triu if upper else np.tril)(L) == L)
+    grad = sg.grad(lambda A: (ops.cholesky(A, upper) ** 3).sum())(A).numpy()
+    np.testing.assert_allclose(grad, np.swapaxes(grad, -1, -2), rtol=1e-12)  # symmetric, as PyTorch's
+
+    def through_spd(X):  # perturbations of A = X Xᵀ + I are symmetric
+        return ops.cholesky(X @ X.T + np.eye(3), upper=upper)
+
+    sg.check_grad(through_spd, X)
+    sg.check_grad(lambda X: sg.grad(lambda X: (through_spd(X) ** 3).sum())(X), X)
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (5, 2), (2, 4), (2, 3, 5)])
+def test_qr_is_numpys_and_differentiates_to_second_order(shape):
+    rng = np.random.default_rng(9)
+    A = rng.standard_normal(shape)
+    Q, R = ops.qr(A)
+    np.testing.assert_allclose(Q.numpy(), np.linalg.qr(A)[0], atol=1e-12)
+    np.testing.assert_allclose(R.numpy(), np.linalg.qr(A)[1], atol=1e-12)
+    weights = [np.sin(np.arange(t.size)).reshape(t.shape) + 1 for t in (Q, R)]
+
+    def loss(A):
+        Q, R = ops.qr(A)
+        return ((Q * weights[0]) ** 2).sum() + (R * weights[1]).sum() ** 2
+
+    sg.check_grad(lambda A: ops.qr(A)[0], A)
+    sg.check_grad(lambda A: ops.qr(A)[1], A)
+    sg.check_grad(sg.grad(loss), A)
+
+
+def test_qr_modes():
+    A = np.random.default_rng(10).standard_normal((4, 2))
+    Q, R = ops.qr(A, mode="complete")
+    assert Q.shape == (4, 4) and R.shape == (4, 2)
+    np.testing.assert_allclose((Q @ R).numpy(), A, atol=1e-12)
+    empty, R = ops.qr(A, mode="r")
+    assert empty.shape == (0,)
+    sg.check_grad(lambda A: ops.qr(A, mode="r")[1], A)  # differentiable (PyTorch refuses)
+    wide = A.T
+    np.testing.assert_array_equal(ops.qr(wide, mode="complete")[1].numpy(), ops.qr(wide)[1].numpy())
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (4, 2), (2, 4), (2, 3, 2)])
+def test_svd_is_numpys_and_sign_free_quantities_differentiate_to_second_order(shape):
+    rng = np.random.default_rng(11)
+    A = rng.standard_normal(shape)
+    U, S, Vh = ops.linalg.svd(A, full_matrices=False)
+    np.testing.assert_allclose(((U * S[..., None, :]) @ Vh).numpy(), A, atol=1e-12)
+    np.testing.assert_allclose(S.numpy(), np.linalg.svd(A, compute_uv=False), rtol=1e-12)
+    np.testing.assert_allclose(ops.linalg.svdvals(A).numpy(), S.numpy(), rtol=1e-12)
+    weights = np.arange(1.0, S.shape[-1] + 1)
+
+    def sign_free(A):  # Σᵢ wᵢ uᵢvᵢᵀ and uᵢ², vᵢ²
+        U, S, Vh = ops.linalg.svd(A, full_matrices=False)
+        return ((U * weights) @ Vh).sum() ** 2 + (U ** 4).sum() + (Vh ** 4 * S[..., :, None]).sum()
+
+    sg.check_grad(sg.grad(sign_free), A)
+    sg.check_grad(sg.grad(lambda A: (ops.linalg.svdvals(A) ** 3).sum()), A)
+
+
+def test_svd_full_matrices_completes_the_bases_as_constants():
+    A = np.random.default_rng(12).standard_normal((4, 2))
+    for M in (A, A.T):
+        U, S, Vh = ops.linalg.svd(M)
+        m, n = M.shape
+        assert U.shape == (m, m) and Vh.shape == (n, n)
+        np.testing.assert_allclose((U.T @ U).numpy(), np.eye(m), atol=1e-12)
+        np.testing.assert_allclose((Vh @ Vh.T).numpy(), np.eye(n), atol=1e-12)
+        np.testing.assert_allclose(((U[:, :2] * S) @ Vh[:2]).numpy(), M, atol=1e-12)
+    extra = sg.grad(lambda A: ops.linalg.svd(A)[0][:, 2:].sum())(A).numpy()
+    np.testing.assert_array_equal(extra, np.zeros_like(A))  # as PyTorch: no gradient through them
+
+
+@pytest.mark.parametrize("ord", [2, -2, "nuc"])
+def test_spectral_and_nuclear_norms_are_numpys_to_second_order(ord):
+    rng = np.random.default_rng(13)
+    A, cube = rng.standard_normal((4, 3)), rng.standard_normal((2, 3, 4))
+    np.testing.assert_allclose(ops.norm(A, ord).numpy(), np.linalg.norm(A, ord), rtol=1e-12)
+    np.testing.assert_allclose(ops.linalg.matrix_norm(cube, ord).numpy(), np.linalg.norm(cube, ord, (-2, -1)),
+                               rtol=1e-12)
+    kept = ops.norm(cube, ord, (2, 0), keepdim=True)
+    np.testing.assert_allclose(kept.numpy(), np.linalg.norm(cube, ord, (2, 0), keepdims=True), rtol=1e-12)
+    sg.check_grad(lambda A: ops.norm(A, ord), A)
+    sg.check_grad(lambda A: sg.grad(lambda A: ops.norm(A, ord, (0, 2)).sum() ** 2)(A), cube)
+    assert float(sg.grad(lambda A: ops.norm(A, 2))(np.eye(3)).numpy().trace()) == pytest.approx(1.0)  # ties split

@@ -5,7 +5,11 @@ axis (cumprod also with zeros in a lane: one, two, and at the start), tril and t
 a batch of matrices, diag of a vector and of a matrix at several offsets, trace, inv, solve (matrix and vector right-hand sides, batches), det,
 slogdet's log|det|, scatter_add and index_add (repeated indices), einsum (matrix products, batches, broadcasting '...', size-1
 broadcasting, implicit output, three operands: fn 'einsum' with kwargs {'equation'}), norm (vector and matrix orders but 0, which has no gradient in PyTorch; keepdim; a zero row), sort and topk (values with
-their gradients, and the indices: '<case>/indices'); float32 and float64. Sorted inputs have no ties (PyTorch's
+their gradients, and the indices: '<case>/indices'), cholesky (lower and upper, batches), qr (square, tall,
+wide, batched; 'complete' and 'r' values only), svd through quantities its sign choices do not change (LAPACK's
+choices differ between PyTorch and NumPy for non-square matrices), svdvals, the norms of order ±2 and 'nuc',
+matrix_norm, and einsum with repeated subscripts (drawn after the others, so their inputs are unchanged);
+float32 and float64. Sorted inputs have no ties (PyTorch's
 order of ties is stable only with ``stable=True``).
 """
 
@@ -137,6 +141,63 @@ def linalg_cases(w: Writer, dtype: str) -> None:
         w.case(f"solve/{dtype}/{name}", "solve", {"A": a, "B": rhs}, {}, ["A", "B"], torch.linalg.solve)
 
 
+# functions of the SVD that its sign choices do not change (tests/test_losses_golden.py's SIGN_FREE)
+SIGN_FREE_SVD = {"linalg.svd|U*U": lambda U, S, Vh: U * U, "linalg.svd|Vh*Vh": lambda U, S, Vh: Vh * Vh,
+                 "linalg.svd|U S^3 Vh": lambda U, S, Vh: (U * S[..., None, :] ** 3) @ Vh}
+
+
+def factorization_cases(w: Writer, dtype: str) -> None:
+    import torch
+
+    X = w.rng.standard_normal((3, 3))
+    spd = w.put(f"in/{dtype}/f_spd", (X @ X.T + np.eye(3)).astype(dtype))
+    Xs = w.rng.standard_normal((2, 3, 3))
+    spd_batch = w.put(f"in/{dtype}/f_spd_batch", (Xs @ Xs.transpose(0, 2, 1) + np.eye(3)).astype(dtype))
+    for name, arg in (("matrix", spd), ("batch", spd_batch)):
+        for upper in (False, True):
+            w.case(f"cholesky/{dtype}/{name}/upper{upper}", "cholesky", {"A": arg}, {"upper": upper}, ["A"],
+                   torch.linalg.cholesky)
+    shapes = {"square": (3, 3), "tall": (4, 3), "wide": (3, 5), "batch": (2, 4, 2)}
+    inputs = {name: w.put(f"in/{dtype}/f_{name}", w.rng.standard_normal(shape).astype(dtype))
+              for name, shape in shapes.items()}
+    for name, arg in inputs.items():
+        for i in (0, 1):
+            w.case(f"qr/{dtype}/{name}/{'QR'[i]}", f"qr[{i}]", {"A": arg}, {"mode": "reduced"}, ["A"],
+                   lambda A, mode, i=i: torch.linalg.qr(A, mode=mode)[i])
+        for fn, of_svd in SIGN_FREE_SVD.items():
+            w.case(f"linalg.svd/{dtype}/{name}/{fn}", fn, {"A": arg}, {"full_matrices": False}, ["A"],
+                   lambda A, full_matrices, of_svd=of_svd: of_svd(*torch.linalg.svd(A, full_matrices=full_matrices)))
+        w.case(f"linalg.svdvals/{dtype}/{name}", "linalg.svdvals", {"A": arg}, {}, ["A"], torch.linalg.svdvals)
+        w.case(f"linalg.svd/{dtype}/{name}/S", "linalg.svd[1]", {"A": arg}, {"full_matrices": True}, ["A"],
+               lambda A, full_matrices: torch.linalg.svd(A, full_matrices=full_matrices)[1])
+    for i in (0, 1):  # values only: PyTorch does not differentiate these
+        w.case(f"qr/{dtype}/tall/complete/{'QR'[i]}", f"qr[{i}]", {"A": inputs["tall"]}, {"mode": "complete"}, [],
+               lambda A, mode, i=i: torch.linalg.qr(A, mode=mode)[i])
+    w.case(f"qr/{dtype}/tall/r/R", "qr[1]", {"A": inputs["tall"]}, {"mode": "r"}, [],
+           lambda A, mode: torch.linalg.qr(A, mode=mode)[1])
+    cube = w.put(f"in/{dtype}/f_cube", w.rng.standard_normal((2, 3, 4)).astype(dtype))
+    for ord in (2, -2, "nuc"):
+        for name, arg, dim, keepdim in (("matrix", inputs["tall"], None, False), ("cube", cube, (2, 1), True),
+                                        ("cube02", cube, (0, 2), False)):
+            w.case(f"norm/{dtype}/matrix{ord}/{name}", "norm", {"A": arg}, {"ord": ord, "dim": dim, "keepdim": keepdim},
+                   ["A"], torch.linalg.norm)
+        w.case(f"linalg.matrix_norm/{dtype}/{ord}", "linalg.matrix_norm", {"A": cube}, {"ord": ord}, ["A"],
+               torch.linalg.matrix_norm)
+
+
+def diagonal_einsum_cases(w: Writer, dtype: str) -> None:
+    import torch
+
+    shapes = {"square": (3, 3), "cube": (2, 2, 3), "m": (3, 2), "mixed": (3, 2, 3), "small": (2, 2)}
+    keys = {name: w.put(f"in/{dtype}/ed_{name}", w.rng.standard_normal(shape).astype(dtype))
+            for name, shape in shapes.items()}
+    for equation, *names in (("ii->i", "square"), ("ii", "square"), ("iij->j", "cube"), ("iij->ij", "cube"),
+                             ("iji->j", "mixed"), ("ii,ij->j", "square", "m"), ("ij,jj->ij", "m", "small")):
+        args = {f"x{i}": keys[name] for i, name in enumerate(names)}
+        w.case(f"einsum/{dtype}/{equation}", "einsum", args, {"equation": equation}, list(args),
+               lambda *xs, equation: torch.einsum(equation, *xs))
+
+
 def generate(out_dir: Path) -> list[Path]:
     w = Writer(np.random.default_rng(SEED))
     for dtype in DTYPES:
@@ -147,4 +208,7 @@ def generate(out_dir: Path) -> list[Path]:
         einsum_cases(w, dtype)
         scatter_cases(w, dtype)
         linalg_cases(w, dtype)
+    for dtype in DTYPES:  # (after the others, so that their inputs stay as they were)
+        factorization_cases(w, dtype)
+        diagonal_einsum_cases(w, dtype)
     return [w.save(out_dir / "ops_more.npz")]

@@ -16,7 +16,7 @@ from softgrad.ops.elementwise import (
     not_equal, pow, relu, sigmoid, sign, softplus, sin, sqrt, square, sub, tanh, where, xlogy,
 )
 from softgrad.ops.linalg import (
-    det, diag, dot, einsum, inv, matmul, norm, outer, slogdet, solve, trace, tril, triu,
+    cholesky, det, diag, dot, einsum, inv, matmul, norm, outer, qr, slogdet, solve, trace, tril, triu,
 )
 from softgrad.ops.nn_kernels import conv2d, dense, max_pool2d
 from softgrad.ops.nn_composed import (
@@ -55,8 +55,8 @@ __all__ = [
     "clamp", "clip", "cos", "div", "equal", "exp", "expm1", "floordiv", "greater", "greater_equal", "isfinite",
     "isnan", "less", "less_equal", "log", "log1p", "logical_and", "logical_not", "logical_or", "logical_xor",
     "masked_fill", "maximum", "minimum", "mod", "mul", "neg", "not_equal", "pow", "relu", "sigmoid", "sign",
-    "softplus", "sin", "sqrt", "square", "sub", "tanh", "where", "xlogy", "det", "diag", "dot", "einsum", "inv",
-    "slogdet", "solve", "matmul", "norm", "outer", "trace", "tril", "triu", "conv2d", "dense", "max_pool2d",
+    "softplus", "sin", "sqrt", "square", "sub", "tanh", "where", "xlogy", "cholesky", "det", "diag", "dot", "einsum", "inv",
+    "slogdet", "solve", "matmul", "norm", "outer", "qr", "trace", "tril", "triu", "conv2d", "dense", "max_pool2d",
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "dropout", "dropout2d", "embedding", "layer_norm",
     "scaled_dot_product_attention", "elu", "gelu", "leaky_relu", "log_softmax", "logsigmoid", "logsumexp",
     "normalize", "softmax", "binary_cross_entropy", "binary_cross_entropy_with_logits", "huber_loss", "kl_div",

@@ -1,17 +1,20 @@
 """Linear algebra: ``matmul`` with exactly NumPy's rules (1-D operands promoted, batch dims broadcast),
 and ``dot``/``outer`` composed from it (batch-dim broadcasting in the rules is undone by the engine); the
-triangles ``tril``/``triu``, ``diag`` and ``trace``, composed from indexing and ``where``; ``norm``; ``inv``, ``solve``, ``det``, ``slogdet`` (``torch.linalg``'s, as ``softgrad.ops.linalg``)."""
+triangles ``tril``/``triu``, ``diag`` and ``trace``, composed from indexing and ``where``; ``einsum``; ``norm`` and
+``matrix_norm``; ``inv``, ``solve``, ``det``, ``slogdet``; the factorizations ``cholesky``, ``qr``, ``svd``,
+``svdvals`` (``torch.linalg``'s, as ``softgrad.ops.linalg``)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from softgrad._checks import check_bool, check_choice
 from softgrad.ops._primitive import In, Sample, kept_shape, normalize_axis, op, shape_of
 from softgrad.ops.elementwise import abs, sign_p, where_p
 from softgrad.ops.reductions import _spread, broadcast_to_p, sum_p, sum
 from softgrad.ops.reductions import max as max_of, min as min_of  # max, min: the builtins are used below
-from softgrad.ops.shape import _joined_values, getitem_p, reshape, squeeze, transpose, untake_p
-from softgrad.tensor import concrete, wrap
+from softgrad.ops.shape import _joined_values, concat, getitem_p, reshape, squeeze, transpose, untake_p
+from softgrad.tensor import Tensor, concrete, wrap
 from softgrad.trace import Primitive
 
 
@@ -104,34 +107,50 @@ def outer(a, b):
 
 def _einsum_operand_vjp(i):
     """∂/∂xᵢ of einsum(t₀,…,tₙ→o) = einsum(o, the other tⱼ → tᵢ), then summed where xᵢ was broadcast (size 1)
-    and spread over letters only xᵢ has."""
+    and spread over letters only xᵢ has. A letter repeated in tᵢ ('ii', a diagonal) is kept once, and the
+    result placed back on that diagonal, zero off it: the transpose of taking the diagonal."""
 
     def vjp(g, ans, *xs, subscripts):
         terms, out = subscripts.split("->")
         terms = terms.split(",")
         target = terms[i]
-        if len(set(target)) != len(target):
-            raise NotImplementedError(f"einsum: differentiating an operand with a repeated subscript ({target!r}) "
-                                      "is not supported; take its diagonal first (diag, trace)")
+        letters = "".join(dict.fromkeys(target))  # each letter once, in order
         others = [t for j, t in enumerate(terms) if j != i]
-        kept = "".join(c for c in target if c in out or any(c in t for t in others))
+        kept = "".join(c for c in letters if c in out or any(c in t for t in others))
         sources = [out] + others
         r = _einsum_primitive(len(sources)).bind(g, *(x for j, x in enumerate(xs) if j != i),
                                                    subscripts=",".join(sources) + "->" + kept)
         shape = shape_of(xs[i])
-        r = r.reshape(tuple(shape_of(r)[kept.index(c)] if c in kept else 1 for c in target))
+        first = [target.index(c) == p for p, c in enumerate(target)]  # the first place of each letter
+        r = r.reshape(tuple(shape_of(r)[kept.index(c)] if c in kept and is_first else 1
+                            for c, is_first in zip(target, first)))
         summed = tuple(a for a, (n, m) in enumerate(zip(shape_of(r), shape)) if n != m and m == 1)
         if summed:
             r = sum_p.bind(r, axis=summed, keepdims=True)
+        if letters != target:
+            return where_p.bind(_diagonal_mask(target, shape), r, 0)
         return r if shape_of(r) == shape else broadcast_to_p.bind(r, shape=shape)
 
     return vjp
 
 
+def _diagonal_mask(term: str, shape) -> np.ndarray:
+    """True where the axes of each repeated letter of ``term`` have equal indices (x[i, i, j] for 'iij')."""
+    mask = np.ones(shape, dtype=bool)
+    for letter in set(term):
+        places = [p for p, c in enumerate(term) if c == letter]
+        index = [np.arange(shape[p]).reshape([-1 if q == p else 1 for q in range(len(shape))]) for p in places]
+        for other in index[1:]:
+            mask &= index[0] == other
+    return mask
+
+
 _EINSUM_PRIMITIVES: dict[int, Primitive] = {}
-_EINSUM_SAMPLES = {1: [("ij->ji", (2, 3)), ("ijk->ik", (2, 3, 4))],
+_EINSUM_SAMPLES = {1: [("ij->ji", (2, 3)), ("ijk->ik", (2, 3, 4)), ("ii->i", (3, 3)), ("ii->", (3, 3)),
+                       ("iij->j", (2, 2, 3)), ("ijij->ij", (2, 3, 2, 3))],
                    2: [("ij,jk->ik", (2, 3), (3, 4)), ("bij,bjk->bik", (2, 2, 3), (2, 3, 2)), ("i,j->ij", (2,), (3,)),
-                       ("ij,ij->", (1, 3), (2, 3)), ("ijk,j->ki", (2, 3, 2), (3,))],
+                       ("ij,ij->", (1, 3), (2, 3)), ("ijk,j->ki", (2, 3, 2), (3,)), ("ii,ij->j", (3, 3), (3, 2)),
+                       ("iij,j->i", (2, 2, 3), (1,))],
                    3: [("ij,jk,kl->il", (2, 3), (3, 2), (2, 2))]}
 
 
@@ -213,10 +232,11 @@ def _offset(fn: str, diagonal) -> int:
     return int(diagonal)
 
 
-def _matrices(fn: str, x) -> tuple[int, int]:
+def _matrices(fn: str, x, name: str = "x") -> tuple[int, int]:
     shape = shape_of(x)
     if len(shape) < 2:
-        raise ValueError(f"{fn}: x must have at least 2 dimensions (a matrix or a batch of them), got shape {shape}")
+        raise ValueError(f"{fn}: {name} must have at least 2 dimensions (a matrix or a batch of them), got shape "
+                         f"{shape}")
     return shape[-2], shape[-1]
 
 
@@ -337,9 +357,12 @@ def _matrix_norm(x, ord, axes, keepdim):
     rows, cols = axes
     if ord == "fro":
         return vector_norm_p.bind(x, ord=2, axis=axes, keepdims=keepdim)
-    if ord in ("nuc", 2, -2):
-        raise NotImplementedError(f"norm: ord={ord!r} for matrices needs singular values (svd), which softgrad "
-                                  "does not have yet (issue #16); 'fro', 1, -1, inf and -inf work")
+    if ord in ("nuc", 2, -2):  # Σ, max, min of the singular values
+        others = tuple(a for a in range(len(shape_of(x))) if a not in axes)
+        s = svdvals_p.bind(transpose(x, others + axes))
+        reduce = sum if ord == "nuc" else max_of if ord == 2 else min_of
+        out = reduce(s, axis=-1)
+        return reshape(out, kept_shape(shape_of(x), axes)) if keepdim else out
     if ord in (1, -1):  # max / min over columns of Σ_rows |x|
         reduced, over = sum(abs(x), axis=rows, keepdims=True), cols
     elif ord in (np.inf, -np.inf):  # max / min over rows of Σ_columns |x|
@@ -354,9 +377,10 @@ def _matrix_norm(x, ord, axes, keepdim):
 def norm(A, ord=None, dim=None, keepdim=False):
     """MindSpore's ``ops.norm`` and ``torch.linalg.norm``. ``dim`` an int: the vector norm (Σ |x|ᵖ)^(1/p) for
     ``ord`` = p (None: 2; inf / −inf: max / min |x|; 0: the count of non-zeros); ``dim`` two ints: the matrix
-    norm, ``ord`` 'fro' (None), 1 / −1 (max / min column sum of |x|), inf / −inf (max / min row sum).
-    ``dim`` None: the 2-norm of the flattened A when ``ord`` is None, else A must be a vector or a matrix.
-    ∂‖x‖₂/∂x = x/‖x‖₂ (0 at x = 0, as PyTorch); computed without overflow for large entries
+    norm, ``ord`` 'fro' (None), 1 / −1 (max / min column sum of |x|), inf / −inf (max / min row sum), 2 / −2
+    (the largest / smallest singular value), 'nuc' (their sum). ``dim`` None: the 2-norm of the flattened A
+    when ``ord`` is None, else A must be a vector or a matrix. ∂‖x‖₂/∂x = x/‖x‖₂ (0 at x = 0, as PyTorch);
+    computed without overflow for large entries; ∂sᵢ/∂A = uᵢvᵢᵀ
 
     >>> norm([3.0, 4.0])
     Tensor(shape=[], dtype=Float32, value= 5.)
@@ -379,6 +403,19 @@ def norm(A, ord=None, dim=None, keepdim=False):
     if rows == cols:
         raise ValueError(f"norm: dim must name two different axes, got {dim!r}")
     return _matrix_norm(A, "fro" if ord is None else ord, (rows, cols), keepdim)
+
+
+@op(data=1)
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False):
+    """``torch.linalg.matrix_norm``: ``norm`` of the matrices in the axes ``dim`` ('fro', 'nuc', ±1, ±2, ±inf).
+
+    >>> matrix_norm([[3.0, 0.0], [0.0, -4.0]], ord=2)
+    Tensor(shape=[], dtype=Float32, value= 4.)
+    """
+    if ord is None or not isinstance(dim, (tuple, list)) or len(dim) != 2:
+        raise ValueError(f"matrix_norm: ord must be one of {_MATRIX_ORDS} and dim two axes, got ord={ord!r}, "
+                         f"dim={dim!r}; norm takes vector orders")
+    return norm(A, ord, dim, keepdim)
 
 
 
@@ -505,5 +542,226 @@ def det(A):
     return det_p.bind(A)
 
 
-__all__ = ["matmul", "dot", "outer", "einsum", "tril", "triu", "diag", "trace", "norm", "inv", "solve", "det",
-           "slogdet"]
+# ----- factorizations: cholesky, qr, svd. A primitive has one output, so one of several outputs returns them
+# stacked along the rows, (..., rows₁ + rows₂ + …, k), and its op slices them apart -----
+
+
+def _lower_halved(X, n: int):
+    """Φ(X): the lower triangle of X with its diagonal halved."""
+    return where_p.bind(np.tri(n, k=-1, dtype=bool), X, where_p.bind(np.eye(n, dtype=bool), 0.5 * X, 0))
+
+
+def _cholesky_impl(A, upper):
+    try:
+        return np.linalg.cholesky(A, upper=upper)
+    except np.linalg.LinAlgError:
+        raise np.linalg.LinAlgError(
+            f"cholesky: A must be symmetric positive definite, but {_not_definite(A, upper)} is not (only its "
+            f"{'upper' if upper else 'lower'} triangle is read); add a multiple of the identity to make it "
+            "definite, or check how A was built") from None
+
+
+def _not_definite(A, upper) -> str:
+    """Which matrix of A does not factorize: 'A', or 'A[i, j]' in a batch."""
+    for index in np.ndindex(A.shape[:-2]):
+        try:
+            np.linalg.cholesky(A[index], upper=upper)
+        except np.linalg.LinAlgError:
+            return f"A[{', '.join(map(str, index))}] (of a batch {A.shape[:-2]})" if index else "A"
+    return "A"
+
+
+def _cholesky_vjp(g, ans, A, upper):
+    """Murray (2016), for A = L Lᵀ: S = L⁻ᵀ Φ(Lᵀ ḡ) L⁻¹ (Φ: the lower triangle, diagonal halved), and
+    ∂/∂A = (S + Sᵀ)/2, the gradient for symmetric perturbations of A (PyTorch's)."""
+    L, gL = (_mT(ans), _mT(g)) if upper else (ans, g)
+    Lt = _mT(L)
+    X = solve_p.bind(Lt, _lower_halved(matmul_p.bind(Lt, gL), shape_of(L)[-1]))  # L⁻ᵀ Φ
+    St = solve_p.bind(Lt, _mT(X))  # Sᵀ = (X L⁻¹)ᵀ = L⁻ᵀ Xᵀ
+    return 0.5 * (St + _mT(St))
+
+
+def _symmetric_positive_definite(bind, *shapes, **params):
+    """Samples at A Aᵀ + I (A standard normal): symmetric positive definite, perturbed symmetrically."""
+    def build(A):
+        return bind(matmul_p.bind(A, _mT(A)) + np.eye(shape_of(A)[-1]), **params)
+
+    return [Sample(In(shape), build=build) for shape in shapes]
+
+
+cholesky_p = Primitive("cholesky", _cholesky_impl, (_cholesky_vjp,), samples=[
+    *_symmetric_positive_definite(lambda A, upper: cholesky_p.bind(A, upper=upper), (3, 3), (2, 2, 2), upper=False),
+    *_symmetric_positive_definite(lambda A, upper: cholesky_p.bind(A, upper=upper), (3, 3), upper=True)])
+
+
+@op
+def cholesky(A, upper=False):
+    """L lower triangular with L Lᵀ = A, for A symmetric positive definite (``torch.linalg.cholesky``,
+    MindSpore's ``ops.cholesky``); ``upper``: U = Lᵀ, with Uᵀ U = A. Only the lower (upper) triangle of A is
+    read. ∂/∂A = sym(L⁻ᵀ Φ(Lᵀ ḡ) L⁻¹) (Murray 2016; Φ: lower triangle, diagonal halved), symmetric as PyTorch's
+
+    >>> cholesky([[4.0, 2.0], [2.0, 2.0]])
+    Tensor(shape=[2, 2], dtype=Float32, value=
+    [[2., 0.],
+     [1., 1.]])
+    """
+    _square("cholesky", "A", A)
+    return cholesky_p.bind(A, upper=check_bool("cholesky", "upper", upper))
+
+
+def _rows(packed, *rows) -> tuple:
+    """The outputs of a packed primitive: ``packed[..., r, :]`` for each r of ``rows``."""
+    return tuple(getitem_p.bind(packed, index=(Ellipsis, r, slice(None))) for r in rows)
+
+
+def _qr_impl(A):
+    Q, R = np.linalg.qr(A)
+    return np.concatenate([Q, R], axis=-2)
+
+
+def _qr_vjp(g, ans, A):
+    """A = QR, m ≥ n: with M = R ḡ_Rᵀ − ḡ_Qᵀ Q and C the symmetric matrix with M's lower triangle,
+    ∂/∂A = (ḡ_Q + Q C) R⁻ᵀ."""
+    m, n = shape_of(A)[-2:]
+    Q, R, gQ, gR = ans[..., :m, :], ans[..., m:, :], g[..., :m, :], g[..., m:, :]
+    M = matmul_p.bind(R, _mT(gR)) - matmul_p.bind(_mT(gQ), Q)
+    C = where_p.bind(np.tri(n, dtype=bool), M, _mT(M))
+    return _mT(solve_p.bind(R, _mT(gQ + matmul_p.bind(Q, C))))  # B R⁻ᵀ = (R⁻¹ Bᵀ)ᵀ
+
+
+qr_p = Primitive("qr", _qr_impl, (_qr_vjp,), samples=[Sample(In(shape)) for shape in ((3, 3), (4, 2), (2, 4, 3))])
+
+_QR_MODES = ("reduced", "complete", "r")
+
+
+@op(data=1)
+def qr(A, mode="reduced"):
+    """Q, R with A = QR, Q's columns orthonormal and R upper triangular (``torch.linalg.qr``, MindSpore's
+    ``ops.qr``), by Householder reflections. ``mode``: 'reduced' (Q m × k, R k × n, k = min(m, n)), 'complete'
+    (Q m × m, R m × n), 'r' (R only; Q empty). ∂/∂A = (ḡ_Q + Q copyltu(R ḡ_Rᵀ − ḡ_Qᵀ Q)) R⁻ᵀ for m ≥ n (R
+    invertible); for m < n, A = [X | Y] gives Q, U = qr(X) and R = [U | QᵀY]. 'complete' with m > n is not
+    differentiable (Q's last m − n columns are not unique), as in PyTorch; 'r' is (PyTorch refuses)
+
+    >>> qr([[3.0, 1.0], [4.0, 2.0]])[1]
+    Tensor(shape=[2, 2], dtype=Float32, value=
+    [[-5. , -2.2],
+     [ 0. ,  0.4]])
+    """
+    mode = check_choice("qr", "mode", mode, _QR_MODES)
+    m, n = _matrices("qr", A, "A")
+    if mode == "complete" and m > n:
+        if isinstance(A, Tensor) and A.is_traced:
+            raise ValueError(f"qr: mode='complete' of a {m} × {n} A (more rows than columns) is not "
+                             "differentiable: Q's last columns are not unique; use mode='reduced', or "
+                             "stop_gradient(A) if no gradient is wanted")
+        Q, R = np.linalg.qr(np.asarray(concrete(A)), mode="complete")
+        return wrap(Q), wrap(R)
+    if m >= n:
+        Q, R = _rows(qr_p.bind(A), slice(m), slice(m, None))
+    else:
+        Q, U = _rows(qr_p.bind(getitem_p.bind(A, index=(Ellipsis, slice(m)))), slice(m), slice(m, None))
+        R = concat([U, matmul_p.bind(_mT(Q), getitem_p.bind(A, index=(Ellipsis, slice(m, None))))], axis=-1)
+    return (wrap(np.zeros(0, dtype=np.asarray(concrete(A)).dtype)), R) if mode == "r" else (Q, R)
+
+
+def _svd_impl(A):
+    U, S, Vh = np.linalg.svd(A, full_matrices=False)
+    return np.concatenate([U, _mT(Vh), S[..., None, :]], axis=-2)
+
+
+def _svd_parts(packed, m: int, n: int):
+    """U (..., m, k), V (..., n, k) and s (..., k) of a packed svd."""
+    return packed[..., :m, :], packed[..., m:m + n, :], packed[..., m + n, :]
+
+
+def _svd_vjp(g, ans, A):
+    """Townsend (2016), A = U S Vᵀ with distinct non-zero singular values (k = min(m, n)): with
+    Fᵢⱼ = 1/(sⱼ² − sᵢ²) (0 for i = j), J = F ∘ (Uᵀḡ_U − ḡ_UᵀU), K = F ∘ (Vᵀḡ_V − ḡ_VᵀV),
+    ∂/∂A = U (J S + diag ḡ_s + S K) Vᵀ + (I − UUᵀ) ḡ_U S⁻¹ Vᵀ + U S⁻¹ ḡ_Vᵀ (I − VVᵀ)."""
+    m, n = shape_of(A)[-2:]
+    k = min(m, n)
+    (U, V, s), (gU, gV, gs) = _svd_parts(ans, m, n), _svd_parts(g, m, n)
+    diagonal = np.eye(k, dtype=bool)
+    squares = s * s
+    gaps = _row(squares) - _col(squares)  # sⱼ² − sᵢ²
+    F = where_p.bind(diagonal, 0, 1 / where_p.bind(diagonal, 1, gaps))
+    UtgU, VtgV = matmul_p.bind(_mT(U), gU), matmul_p.bind(_mT(V), gV)
+    J, K = F * (UtgU - _mT(UtgU)), F * (VtgV - _mT(VtgV))
+    inner = J * _row(s) + _col(s) * K + where_p.bind(diagonal, _col(gs), 0)
+    gA = matmul_p.bind(matmul_p.bind(U, inner), _mT(V))
+    if m > k:  # (I − UUᵀ) ḡ_U S⁻¹ Vᵀ
+        gA = gA + matmul_p.bind((gU - matmul_p.bind(U, UtgU)) / _row(s), _mT(V))
+    if n > k:  # U S⁻¹ ḡ_Vᵀ (I − VVᵀ)
+        gA = gA + matmul_p.bind(U / _row(s), _mT(gV - matmul_p.bind(V, VtgV)))
+    return gA
+
+
+def _sign_free_svd_samples(*shapes):
+    """Samples of svd through quantities its sign choices do not change: Σᵢ (sᵢ + i + 1) uᵢvᵢᵀ, and uᵢ², vᵢ², s."""
+    def parts(A):
+        m, n = shape_of(A)[-2:]
+        return _svd_parts(svd_p.bind(A), m, n)
+
+    def weighted(A):
+        U, V, s = parts(A)
+        return matmul_p.bind(U * _row(s + np.arange(1.0, shape_of(s)[-1] + 1)), _mT(V))
+
+    def squared(A):
+        U, V, s = parts(A)
+        return concat([U * U, V * V, _row(s)], axis=-2)
+
+    return [Sample(In(shape), build=build) for shape in shapes for build in (weighted, squared)]
+
+
+svd_p = Primitive("svd", _svd_impl, (_svd_vjp,), samples=_sign_free_svd_samples((3, 3), (4, 2), (2, 2, 3)))
+
+
+def _svdvals_vjp(g, ans, A):
+    """∂sᵢ/∂A = uᵢvᵢᵀ: ∂/∂A = U diag(ḡ) Vᵀ (U, V from svd, so that higher orders follow its rule)."""
+    U, V, _ = _svd_parts(svd_p.bind(A), *shape_of(A)[-2:])
+    return matmul_p.bind(U * _row(g), _mT(V))
+
+
+svdvals_p = Primitive("svdvals", lambda A: np.linalg.svd(A, compute_uv=False), (_svdvals_vjp,),
+                      samples=[Sample(In(shape)) for shape in ((3, 3), (4, 2), (2, 2, 3))])
+
+
+@op
+def svdvals(A):
+    """The singular values s₁ ≥ … ≥ s_k of A, k = min(m, n) (``torch.linalg.svdvals``).  ∂sᵢ/∂A = uᵢvᵢᵀ (its
+    second derivative needs distinct singular values)
+
+    >>> svdvals([[3.0, 0.0], [0.0, -4.0]])
+    Tensor(shape=[2], dtype=Float32, value=
+    [4., 3.])
+    """
+    _matrices("svdvals", A, "A")
+    return svdvals_p.bind(A)
+
+
+@op(data=1)
+def svd(A, full_matrices=True):
+    """U, S, Vh with A = U diag(S) Vh, S descending (``torch.linalg.svd``; MindSpore's ``ops.svd`` returns
+    (s, u, v) instead). ``full_matrices=False``: U m × k, Vh k × n (k = min(m, n)); True: U m × m, Vh n × n,
+    whose columns past k are constants (no gradient flows through them, as in PyTorch). Gradients (Townsend
+    2016) need distinct, non-zero singular values, and a loss that does not depend on the signs of the pairs
+    (uᵢ, vᵢ): ∂/∂A = U (J S + diag ḡ_S + S K) Vᵀ + the parts outside U's and V's spans
+
+    >>> svd([[3.0, 0.0], [0.0, -4.0]])[1]
+    Tensor(shape=[2], dtype=Float32, value=
+    [4., 3.])
+    """
+    m, n = _matrices("svd", A, "A")
+    k = min(m, n)
+    U, V, S = _rows(svd_p.bind(A), slice(m), slice(m, m + n), m + n)
+    if check_bool("svd", "full_matrices", full_matrices) and m != n:
+        U_full, _, Vh_full = np.linalg.svd(np.asarray(concrete(A)), full_matrices=True)
+        if m > k:
+            U = concat([U, U_full[..., k:]], axis=-1)
+        else:
+            V = concat([V, _mT(Vh_full[..., k:, :])], axis=-1)
+    return U, S, _mT(V)
+
+
+__all__ = ["matmul", "dot", "outer", "einsum", "tril", "triu", "diag", "trace", "norm", "matrix_norm", "inv", "solve",
+           "det", "slogdet", "cholesky", "qr", "svd", "svdvals"]
