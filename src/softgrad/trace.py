@@ -8,6 +8,10 @@ A *value* is what primitives compute on: a NumPy array (or scalar), or a traced 
   level ``k``'s tape. Nested transforms therefore nest boxes, and an op is recorded on the highest level among
   its inputs only — lower-level inputs are constants there (no perturbation confusion, as in HIPS autograd).
 
+``vmap``'s levels have no tape: a Tensor at such a level (a ``BatchedTensor``) holds every example's value
+stacked on axis 0, and ``bind`` hands a primitive whose highest level is one of them to that level's batching
+function (``new_batch_level``), which applies the primitive's batching rule one level below.
+
 ``bind`` is the single entry point of every primitive: plain NumPy in gives plain NumPy out (so derivative
 rules evaluated outside any outer transform run at NumPy speed), any Tensor in gives a Tensor out.
 
@@ -84,6 +88,7 @@ PRIMITIVES: list[Primitive] = []
 # ----- trace levels and their tapes -----
 
 _TAPES: dict[int, list] = {}  # level -> tape; only active levels are here
+_BATCHES: dict[int, Callable] = {}  # level -> how a primitive binds there (vmap's levels, which have no tape)
 _levels = itertools.count(1)
 
 
@@ -94,8 +99,30 @@ def new_level() -> tuple[int, list]:
     return level, tape
 
 
+def new_batch_level(bind_batched: Callable) -> int:
+    """A level without a tape: ``bind`` calls ``bind_batched(prim, level, args, params)`` for its Tensors."""
+    level = next(_levels)
+    _BATCHES[level] = bind_batched
+    return level
+
+
+def batch_axes(value) -> int:
+    """How many leading axes of ``concrete(value)`` are vmap's (one per vmap level the value is traced at): a
+    constant computed from the concrete value (a softmax's row max) must reduce over the axes after them."""
+    count = 0
+    while isinstance(value, Tensor):
+        count += value._trace in _BATCHES
+        value = value._data
+    return count
+
+
 def close_level(level: int) -> None:
     _TAPES.pop(level, None)
+    _BATCHES.pop(level, None)
+
+
+def is_active(level: int) -> bool:
+    return level in _TAPES or level in _BATCHES
 
 
 def traced(value, level: int, node: int) -> Tensor:
@@ -116,10 +143,14 @@ def bind(prim: Primitive, *args, **params):
     if top == 0:
         return wrap(prim.impl(*[a._data if isinstance(a, Tensor) else a for a in args], **params))
     tape = _TAPES.get(top)
-    if prim.vjps is None:
-        return wrap(prim.impl(*[concrete(a) for a in args], **params))
-    if tape is None:  # a Tensor that outlived its transform: a constant from now on
+    if tape is None:
+        batched = _BATCHES.get(top)
+        if batched is not None:  # vmap's level
+            return batched(prim, top, args, params)
+        # a Tensor that outlived its transform: a constant from now on
         return bind(prim, *[_drop_level(a, top) for a in args], **params)
+    if prim.vjps is None:  # not differentiable: the result is a constant at this level
+        return wrap(bind(prim, *[_drop_level(a, top) for a in args], **params))
     inner = []
     parents = []
     nested = False  # does any value below this level still carry a (lower) trace?
@@ -223,13 +254,13 @@ def value_of(x) -> Any:
     if isinstance(x, Tensor):
         if x._trace == 0:
             return x._data
-        if x._trace in _TAPES:
-            return traced(x._data, x._trace, x._node)
+        if is_active(x._trace):
+            return x if x._trace in _BATCHES else traced(x._data, x._trace, x._node)
         return value_of(x._data)
     return x if isinstance(x, ARRAY_TYPES) else np.asarray(x)
 
 
 __all__ = [
-    "Primitive", "new_level", "close_level", "traced", "bind", "set_checks", "checked_bind", "check_value",
+    "Primitive", "new_level", "new_batch_level", "close_level", "is_active", "batch_axes", "traced", "bind", "set_checks", "checked_bind", "check_value",
     "add_leaf", "lift", "value_of",
 ]

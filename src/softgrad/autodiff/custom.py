@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from softgrad.ops._primitive import shape_of
 from softgrad.tensor import Tensor, concrete, wrap
 from softgrad.trace import Primitive
 
@@ -64,10 +65,10 @@ def _checked(name: str, grads, values) -> tuple:
     checked = []
     for i, (g, v) in enumerate(zip(grads, values)):
         if g is None:
-            g = np.zeros(np.shape(concrete(v)), concrete(v).dtype)
-        if np.shape(concrete(g)) != np.shape(concrete(v)):
-            raise ValueError(f"{name}: the custom backward's gradient {i} has shape {np.shape(concrete(g))}, but "
-                             f"input {i} has shape {np.shape(concrete(v))}")
+            g = np.zeros(shape_of(v), concrete(v).dtype)
+        if shape_of(g) != shape_of(v):
+            raise ValueError(f"{name}: the custom backward's gradient {i} has shape {shape_of(g)}, but "
+                             f"input {i} has shape {shape_of(v)}")
         checked.append(g)
     return tuple(checked)
 

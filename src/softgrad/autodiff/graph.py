@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from softgrad.autodiff.transforms import _Trace, _flatten, _weights
+from softgrad.ops._primitive import shape_of
 from softgrad.tensor import Tensor, concrete
 
 
@@ -83,7 +84,7 @@ def _escape(text: str) -> str:
 
 
 def _shape(value) -> tuple:
-    return tuple(np.shape(concrete(value)))
+    return tuple(shape_of(value))
 
 
 def graph(fn: Callable, *inputs, weights=None, names=None, backward: bool = False) -> Graph:

@@ -13,6 +13,7 @@ import numpy as np
 from softgrad.autodiff.transforms import (
     _check_arity, _check_callable, _positions, _vjp_all, _weights, differentiate, jacobian_rows, jvp,
 )
+from softgrad.ops._primitive import shape_of
 from softgrad.ops.creation import eye
 from softgrad.ops.shape import reshape
 from softgrad.tensor import Parameter, Tensor, concrete
@@ -231,7 +232,7 @@ def _forward_jacobians(fn, inputs, has_aux):
     for k in range(total):  # one JVP per column
         tangents, start = [], 0
         for x, size in zip(inputs, sizes):
-            tangents.append(basis[k, start:start + size].reshape(np.shape(concrete(x))).astype(concrete(x).dtype))
+            tangents.append(basis[k, start:start + size].reshape(shape_of(x)).astype(concrete(x).dtype))
             start += size
         result = jvp(fn, tuple(inputs), tuple(tangents), has_aux=has_aux)
         output, column = result[0], result[1]
@@ -241,11 +242,11 @@ def _forward_jacobians(fn, inputs, has_aux):
     jacobians = []
     for i, out in enumerate(outs):
         stacked = np.stack([concrete(c[i]) for c in columns], axis=-1) if columns else \
-            np.zeros(np.shape(concrete(out)) + (0,), concrete(out).dtype)
+            np.zeros(shape_of(out) + (0,), concrete(out).dtype)
         start = 0
         for x, size in zip(inputs, sizes):
             part = Tensor(stacked[..., start:start + size])
-            jacobians.append(reshape(part, np.shape(concrete(out)) + np.shape(concrete(x))))
+            jacobians.append(reshape(part, shape_of(out) + shape_of(x)))
             start += size
     return jacobians, len(outs), (() if aux is None else aux if isinstance(aux, tuple) else (aux,))
 

@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from softgrad.ops._primitive import shape_of
 from softgrad.ops.creation import eye, zeros, zeros_like
 from softgrad.ops.shape import reshape, stack
 from softgrad.tensor import Parameter, Tensor, concrete, is_float_dtype, wrap
@@ -181,8 +182,7 @@ def _flatten(value) -> list:
 
 def _ones_seed(out):
     """∂out/∂out: ones of out's shape and dtype."""
-    value = concrete(out)
-    seed = np.empty(value.shape, value.dtype)
+    seed = np.empty(shape_of(out), concrete(out).dtype)  # (one example's shape inside vmap)
     seed.fill(1)
     return seed
 
@@ -269,7 +269,7 @@ def differentiate(fn, args, positions, weights, has_aux: bool = False, sens=None
     if sens is None:
         cotangents = [_ones_seed(o) for o in outs]
     elif isinstance(sens, (int, float)) and not isinstance(sens, bool):  # a number: every entry's sensitivity
-        cotangents = [np.full(np.shape(concrete(o)), sens, dtype=concrete(o).dtype) for o in outs]
+        cotangents = [np.full(shape_of(o), sens, dtype=concrete(o).dtype) for o in outs]
     else:
         cotangents = [value_of(c) for c in _flatten(sens)]
         if len(cotangents) != len(outs):
@@ -353,9 +353,9 @@ def value_and_grad(fn: Callable, grad_position=0, weights=None, has_aux: bool = 
 
 def _check_same_shapes(what: str, values, reference_name: str, references) -> None:
     for value, reference in zip(values, references):
-        if np.shape(concrete(value)) != np.shape(concrete(reference)):
-            raise ValueError(f"{what} shape {np.shape(concrete(value))} does not match the shape of "
-                             f"{reference_name}, {np.shape(concrete(reference))}")
+        if shape_of(value) != shape_of(reference):
+            raise ValueError(f"{what} shape {shape_of(value)} does not match the shape of "
+                             f"{reference_name}, {shape_of(reference)}")
 
 
 def _vjp_all(fn, inputs, weights=(), has_aux: bool = False):
@@ -485,7 +485,7 @@ def jacobian_rows(trace, vjp_all, index: int, inputs) -> list:
     batchable, else one VJP per output entry."""
     outs = trace.outs
     output = outs[index]
-    out_shape = np.shape(concrete(output))
+    out_shape = shape_of(output)
     size = int(np.prod(out_shape, dtype=np.int64))
     basis = eye(size, dtype=concrete(output).dtype).reshape((size,) + out_shape)  # row i: e_i
     if trace.batchable():
@@ -501,7 +501,7 @@ def jacobian_rows(trace, vjp_all, index: int, inputs) -> list:
         columns = [stack([row[k] for row in rows]) if rows else None for k in range(len(inputs))]
     jacobians = []
     for k, x in enumerate(inputs):
-        in_shape = np.shape(concrete(x))
+        in_shape = shape_of(x)
         if columns[k] is None:  # the output is empty
             jacobians.append(zeros(out_shape + in_shape, dtype=concrete(value_of(x)).dtype))
         else:
@@ -540,7 +540,7 @@ def check_grad(fn: Callable, *inputs, eps: float = 1e-6, rtol: float = 1e-5, ato
     rng = np.random.default_rng(seed)
     xs = [np.asarray(concrete(x), dtype=np.float64) for x in inputs]
     out = fn(*[wrap(x) for x in xs])
-    u = [rng.standard_normal(np.shape(concrete(o))) for o in _flatten(out)]
+    u = [rng.standard_normal(shape_of(o)) for o in _flatten(out)]
 
     def projected(*args):
         return sum((concrete(o) * w).sum() for o, w in zip(_flatten(fn(*[wrap(a) for a in args])), u))

@@ -82,8 +82,22 @@ for _name, _op in _METHODS.items():
 
 Tensor.T = property(lambda self: shape.transpose(self))
 Tensor.detach = shape.stop_gradient
-Tensor.all = lambda self, axis=None: wrap(np.all(concrete(self), axis=axis))
-Tensor.any = lambda self, axis=None: wrap(np.any(concrete(self), axis=axis))
+
+
+def _all(self, axis=None):
+    """Whether every entry (over ``axis``) is true; traced (inside vmap: per example) as "no entry is false"."""
+    if not self.is_traced:
+        return wrap(np.all(concrete(self), axis=axis))
+    return red.sum(ew.logical_not(self), axis=axis) == 0
+
+
+def _any(self, axis=None):
+    if not self.is_traced:
+        return wrap(np.any(concrete(self), axis=axis))
+    return red.sum(ew.not_equal(self, 0), axis=axis) > 0
+
+
+Tensor.all, Tensor.any = _all, _any
 Tensor.ones_like = creation.ones_like
 Tensor.zeros_like = creation.zeros_like
 
@@ -94,13 +108,18 @@ _UFUNCS = {
     np.sqrt: ew.sqrt, np.square: ew.square, np.absolute: ew.abs, np.sign: ew.sign, np.sin: ew.sin,
     np.cos: ew.cos, np.tanh: ew.tanh, np.maximum: ew.maximum, np.minimum: ew.minimum, np.equal: ew.equal,
     np.not_equal: ew.not_equal, np.less: ew.less, np.less_equal: ew.less_equal, np.greater: ew.greater,
-    np.greater_equal: ew.greater_equal,
+    np.greater_equal: ew.greater_equal, np.logical_and: ew.logical_and, np.logical_or: ew.logical_or,
+    np.logical_xor: ew.logical_xor, np.logical_not: ew.logical_not,
 }
+_BOOLEAN_UFUNCS = {np.bitwise_and: ew.logical_and, np.bitwise_or: ew.logical_or, np.bitwise_xor: ew.logical_xor,
+                   np.invert: ew.logical_not}  # (on booleans: ndarray & Tensor, as derivative rules write masks)
 
 
 def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
     """NumPy ufuncs on Tensors run as softgrad ops (traced); others see the concrete arrays."""
     op = _UFUNCS.get(ufunc)
+    if op is None and all(np.asarray(concrete(i)).dtype == np.bool_ for i in inputs):
+        op = _BOOLEAN_UFUNCS.get(ufunc)
     if method == "__call__" and op is not None and not kwargs:
         return op(*inputs)
     arrays = [concrete(i) if isinstance(i, Tensor) else i for i in inputs]

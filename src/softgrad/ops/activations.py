@@ -24,7 +24,7 @@ from softgrad.ops.elementwise import abs as absolute, exp_p, sigmoid_p, sqrt, ta
 from softgrad.ops.reductions import max as reduce_max, sum as reduce_sum
 from softgrad.ops.softmax_kernels import exp_shifted, log_total, row_max, softmax_parts
 from softgrad.tensor import concrete
-from softgrad.trace import Primitive
+from softgrad.trace import Primitive, batch_axes
 
 
 def softmax_axes(x, axis, name: str) -> int | tuple[int, ...]:
@@ -66,9 +66,18 @@ def _logsumexp_impl(x, axis, keepdims):
                                             tuple(n for i, n in enumerate(x.shape) if i not in axis))
 
 
+def _constant_shift(x, axis):
+    """The row max of x's concrete value over ``axis`` (None: all), kept: a constant (the shift cancels in
+    e^{x−m}/Σe^{x−m}). Inside vmap the concrete value holds every example, on leading axes ``axis`` skips."""
+    value, lead = concrete(x), batch_axes(x)
+    if lead:
+        axis = tuple(range(lead, np.ndim(value))) if axis is None else tuple(a + lead for a in axis)
+    return row_max(value, axis)
+
+
 def _logsumexp_vjp(g, ans, x, axis, keepdims):
     """∂ logsumexp = softmax(x) over ``axis``, as e^{x−m}/Σe^{x−m} (not e^{x − lse}: lse is rounded)."""
-    e = exp_shifted_p.bind(x, shift=row_max(concrete(x), axis))
+    e = exp_shifted_p.bind(x, shift=_constant_shift(x, axis))
     p = e / e.sum(axis=axis, keepdims=True)
     if not keepdims:
         g = g.reshape(batch_shape(g, ans) + kept_shape(shape_of(x), axis))

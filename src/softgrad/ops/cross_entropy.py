@@ -18,17 +18,18 @@ import math
 import numpy as np
 
 from softgrad.ops._primitive import In, Sample, cast_back, first_index, in_float32, op, shape_of
-from softgrad.ops.activations import exp_shifted_p
-from softgrad.ops.elementwise import log_p, where_p
+from softgrad.ops.activations import exp_shifted_p, log_softmax
+from softgrad.ops.creation import arange
+from softgrad.ops.elementwise import log_p, where, where_p
 from softgrad.ops.losses import (
     array_of, check_constant, check_float, check_ignore_index, check_label_smoothing, check_reduction, like,
     loss_argument,
 )
-from softgrad.ops.reductions import sum_p
-from softgrad.ops.shape import getitem_p, untake_p
+from softgrad.ops.reductions import sum as total, sum_p
+from softgrad.ops.shape import expand_dims, getitem_p, untake_p
 from softgrad.ops.softmax_kernels import exp_shifted, log_total, row_max, scale_rows, softmax_parts
 from softgrad.tensor import Tensor, concrete, is_float_dtype
-from softgrad.trace import Primitive
+from softgrad.trace import Primitive, batch_axes
 
 # ----- cross-entropy and NLL: the targets, as the kernels see them -----
 
@@ -437,6 +438,9 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     if probabilities:
         target = _probability_target(fn, target, logits, ignore_index)
     (x, target), dtype = in_float32(logits, target)
+    if batch_axes(x) or batch_axes(target):
+        return cast_back(_composed_loss(fn, log_softmax(x, axis), target, weight, axis, probabilities,
+                                        int(ignore_index), float(label_smoothing), reduction), dtype)
     value = concrete(x)
     weight = None if weight is None else weight.astype(value.dtype)
     targets = _Targets(fn, target, weight, value.shape, axis, int(ignore_index), float(label_smoothing), value.dtype)
@@ -473,6 +477,41 @@ def _exponentials(x, value, axis):
     return shift, e, sum_p.bind(e, axis=(axis,), keepdims=True), None
 
 
+# ----- inside vmap: the same losses composed from ops -----
+# The fused kernels' parameters (the row max, the targets' gather indices) are built from concrete values,
+# which inside vmap hold every example at once; there the losses are composed from log_softmax, comparisons and
+# sums instead, which batch. The values are those of _Targets (ℓᵢ = Σ_c Tᵢc·(−log pᵢc)) to rounding.
+
+
+def _composed_loss(fn, logp, target, weight, axis, probabilities, ignore_index, eps, reduction):
+    """ℓ of every sample from log-probabilities ``logp``, reduced; see ``_Targets`` for T."""
+    classes = shape_of(logp)[axis]
+    along_axis = (classes,) + (1,) * (len(shape_of(logp)) - axis - 1)
+    class_weight = None if weight is None else weight.astype(array_of(logp).dtype).reshape(along_axis)
+    if probabilities:
+        mass = target * (1 - eps) + eps / classes if eps else target
+        mass = mass if class_weight is None else mass * class_weight
+        loss, normaliser = -total(mass * logp, axis=axis), math.prod(shape_of(target)) // classes
+    else:
+        labels = array_of(target)
+        if labels.size and ((labels < 0) | (labels >= classes)).any():
+            _check_labels(fn, labels, classes, ignore_index)
+        hit = expand_dims(target, axis) == arange(classes).reshape(along_axis)
+        valid = target != ignore_index
+        row_weight = valid if class_weight is None else where(valid, total(where(hit, class_weight, 0), axis=axis), 0)
+        loss = -total(where(hit, logp, 0), axis=axis) * row_weight * (1 - eps)
+        if eps:
+            spread = -total(logp if class_weight is None else logp * class_weight, axis=axis)
+            loss = loss + where(valid, spread, 0) * (eps / classes)
+        normaliser = total(row_weight)
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return total(loss)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total(loss) / normaliser
+
+
 @op
 def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of class indices given log-probabilities (e.g. ``log_softmax`` output):
@@ -495,6 +534,8 @@ def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"
                         f"{shape_of(target)[axis + 1:]}, got probabilities of the log_probs' shape; use "
                         "cross_entropy for probability targets")
     (x,), dtype = in_float32(log_probs)
+    if batch_axes(x) or batch_axes(target):
+        return cast_back(_composed_loss(fn, x, target, weight, axis, False, int(ignore_index), 0.0, reduction), dtype)
     value = concrete(x)
     weight = None if weight is None else weight.astype(value.dtype)
     targets = _Targets(fn, target, weight, value.shape, axis, int(ignore_index), 0.0, value.dtype)
