@@ -1,7 +1,9 @@
 """The registry of primitives drives one gradient test: every differentiable primitive declares samples, and at
 each sample its rules agree with central finite differences in float64 — first order, second order unless the
-sample says otherwise — and a batchable primitive's one-sweep Jacobian equals the row-by-row one. A primitive
-added without samples, or with a wrong rule or flag, turns this file red."""
+sample says otherwise — and a batchable primitive's one-sweep Jacobian equals the row-by-row one. Its forward
+rule agrees with its VJPs (⟨u, J·t⟩ = ⟨Jᵀu, t⟩), is itself differentiable (checked by finite differences), and
+for a batchable primitive takes a batch of tangents (jacfwd = jacrev). A primitive added without samples, without
+a forward rule, or with a wrong rule or flag, turns this file red."""
 
 import zlib
 
@@ -82,3 +84,46 @@ def test_batchable_rules_give_the_row_by_row_jacobian(prim, index, sample):
         eye = np.eye(out.size).reshape((out.size,) + out.shape)
         rows = np.stack([vjp_fn(e)[0].numpy() for e in eye]).reshape(out.shape + np.shape(xs[k]))
         np.testing.assert_allclose(sg.jacobian(of_one)(xs[k]).numpy(), rows, rtol=1e-12, atol=1e-14)
+
+
+# The primitives that forward mode differentiates by transposing their VJPs (docs/MINDSPORE.md lists them too).
+WITHOUT_FORWARD_RULE = {"cumprod", "cross_entropy", "cross_entropy_grad"}
+
+
+def test_every_differentiable_primitive_has_a_forward_rule():
+    assert {prim.name for prim in REGISTERED if prim.differentiable and prim.jvp is None} == WITHOUT_FORWARD_RULE
+
+
+def _tangents(xs, index):
+    rng = np.random.default_rng(1000 + index)
+    return tuple(rng.standard_normal(np.shape(x)) for x in xs)
+
+
+@pytest.mark.parametrize("prim,index,sample", CASES, ids=IDS)
+def test_forward_rule_agrees_with_the_vjp(prim, index, sample):
+    f, xs = _case(prim, index, sample)
+    ts = _tangents(xs, index)
+    out, jt = sg.jvp(f, tuple(xs), ts)
+    u = np.random.default_rng(index).standard_normal(out.shape)
+    _, vjp_fn = sg.vjp(f, *xs)
+    jtu = vjp_fn(sg.Tensor(u))
+    np.testing.assert_allclose(np.asarray(f(*xs)), out.numpy(), rtol=1e-12, atol=1e-14)
+    forward = float((u * jt.numpy()).sum())
+    reverse = float(sum((g.numpy() * t).sum() for g, t in zip(jtu, ts)))
+    assert np.isclose(forward, reverse, rtol=1e-9, atol=1e-12), (forward, reverse)
+
+
+@pytest.mark.parametrize("prim,index,sample", SECOND_ORDER, ids=[f"{p.name}[{i}]" for p, i, _ in SECOND_ORDER])
+def test_forward_rule_second_order(prim, index, sample):
+    f, xs = _case(prim, index, sample)
+    ts = _tangents(xs, index)
+    sg.check_grad(lambda *ys: sg.jvp(f, ys, ts)[1], *xs, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("prim,index,sample", BATCHABLE, ids=[f"{p.name}[{i}]" for p, i, _ in BATCHABLE])
+def test_batched_forward_rule_gives_the_jacobian(prim, index, sample):
+    f, xs = _case(prim, index, sample)
+    positions = tuple(range(len(xs)))
+    forward, reverse = sg.jacfwd(f, positions)(*xs), sg.jacrev(f, positions)(*xs)
+    for a, b in zip(forward if len(xs) > 1 else (forward,), reverse if len(xs) > 1 else (reverse,)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-12)

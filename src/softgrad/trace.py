@@ -10,7 +10,10 @@ A *value* is what primitives compute on: a NumPy array (or scalar), or a traced 
 
 ``vmap``'s levels have no tape: a Tensor at such a level (a ``BatchedTensor``) holds every example's value
 stacked on axis 0, and ``bind`` hands a primitive whose highest level is one of them to that level's batching
-function (``new_batch_level``), which applies the primitive's batching rule one level below.
+function (``new_batch_level``), which applies the primitive's batching rule one level below. Forward mode's
+levels (``new_forward_level``, ``softgrad.autodiff.forward``) have no tape either: a Tensor there holds its
+value one level below and its tangent in ``_node``, and ``bind`` hands its primitives to the level's function,
+which applies the primitive's forward rule.
 
 ``bind`` is the single entry point of every primitive: plain NumPy in gives plain NumPy out (so derivative
 rules evaluated outside any outer transform run at NumPy speed), any Tensor in gives a Tensor out.
@@ -48,9 +51,11 @@ class Primitive:
       fused activation), ``g·f'`` computed from ``ans`` once per backward step; the ``vjps`` are then those of
       ``h``. ``out`` is ``g`` itself when the backward sweep holds the only reference to it (the rule may write
       its result there), else ``None``.
-    * ``jvp(tangents, ans, *args, **params)`` (forward mode: J·t from one tangent per argument, ``None`` for a
-      zero one) and ``batch(args, axes, **params) -> (out, out_axis)`` (a vectorising rule): slots for the
-      forward-mode and vmap transforms. No transform reads them yet; ``jvp`` is computed by transposing the VJP.
+    * ``jvp(tangents, ans, *args, **params)``: forward mode, J·t from one tangent per argument (``None`` for a
+      zero one), at the shape of ``ans`` or one that broadcasts to it. Written over values like the VJPs. For a
+      ``batchable`` primitive it also accepts tangents with extra leading (batch) axes, ``t.shape = batch +
+      arg.shape`` (``jacfwd`` pushes every basis tangent at once). Without one, forward mode transposes the VJPs.
+    * ``batch``: where vmap keeps the primitive's batching rule (``softgrad.ops.batching``).
     * ``samples``: inputs the registry's gradient test differentiates this primitive at
       (``softgrad.ops._primitive.Sample``); every differentiable primitive must have some.
 
@@ -89,6 +94,7 @@ PRIMITIVES: list[Primitive] = []
 
 _TAPES: dict[int, list] = {}  # level -> tape; only active levels are here
 _BATCHES: dict[int, Callable] = {}  # level -> how a primitive binds there (vmap's levels, which have no tape)
+_FORWARDS: dict[int, Callable] = {}  # level -> how a primitive binds there (forward mode's levels, no tape either)
 _levels = itertools.count(1)
 
 
@@ -106,6 +112,13 @@ def new_batch_level(bind_batched: Callable) -> int:
     return level
 
 
+def new_forward_level(bind_forward: Callable) -> int:
+    """A level without a tape for forward mode: ``bind`` calls ``bind_forward(prim, level, args, params)``."""
+    level = next(_levels)
+    _FORWARDS[level] = bind_forward
+    return level
+
+
 def batch_axes(value) -> int:
     """How many leading axes of ``concrete(value)`` are vmap's (one per vmap level the value is traced at): a
     constant computed from the concrete value (a softmax's row max) must reduce over the axes after them."""
@@ -119,10 +132,11 @@ def batch_axes(value) -> int:
 def close_level(level: int) -> None:
     _TAPES.pop(level, None)
     _BATCHES.pop(level, None)
+    _FORWARDS.pop(level, None)
 
 
 def is_active(level: int) -> bool:
-    return level in _TAPES or level in _BATCHES
+    return level in _TAPES or level in _BATCHES or level in _FORWARDS
 
 
 def traced(value, level: int, node: int) -> Tensor:
@@ -147,6 +161,9 @@ def bind(prim: Primitive, *args, **params):
         batched = _BATCHES.get(top)
         if batched is not None:  # vmap's level
             return batched(prim, top, args, params)
+        forward = _FORWARDS.get(top)
+        if forward is not None:  # forward mode's level
+            return forward(prim, top, args, params)
         # a Tensor that outlived its transform: a constant from now on
         return bind(prim, *[_drop_level(a, top) for a in args], **params)
     if prim.vjps is None:  # not differentiable: the result is a constant at this level
@@ -261,6 +278,6 @@ def value_of(x) -> Any:
 
 
 __all__ = [
-    "Primitive", "new_level", "new_batch_level", "close_level", "is_active", "batch_axes", "traced", "bind", "set_checks", "checked_bind", "check_value",
+    "Primitive", "new_level", "new_batch_level", "new_forward_level", "close_level", "is_active", "batch_axes", "traced", "bind", "set_checks", "checked_bind", "check_value",
     "add_leaf", "lift", "value_of",
 ]

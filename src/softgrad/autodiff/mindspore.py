@@ -10,13 +10,13 @@ from typing import Callable
 
 import numpy as np
 
+from softgrad.autodiff.forward import forward_sweep
 from softgrad.autodiff.transforms import (
-    _check_arity, _check_callable, _positions, _vjp_all, _weights, differentiate, jacobian_rows, jvp,
+    _as_tuple, _check_arity, _check_callable, _positions, _restricted, _tangent_leaves, _vjp_all, _weights,
+    differentiate, forward_jacobians, reverse_jacobians, tree_flatten,
 )
 from softgrad.ops._primitive import shape_of
-from softgrad.ops.creation import eye
-from softgrad.ops.shape import reshape
-from softgrad.tensor import Parameter, Tensor, concrete
+from softgrad.tensor import Parameter, Tensor, concrete, wrap
 
 # ----- GradOperation -----
 
@@ -143,34 +143,22 @@ def _ids(gradients) -> list:
 # ----- jacrev, jacfwd -----
 
 
-def _nest(jacobians: list, outputs: int, inputs: int):
-    """MindSpore's structure: one Jacobian as it is; one output or one input: a flat tuple; else one tuple per
-    output holding one Jacobian per input."""
-    if len(jacobians) == 1:
-        return jacobians[0]
-    if outputs == 1 or inputs == 1:
-        return tuple(jacobians)
-    return tuple(tuple(jacobians[i * inputs:(i + 1) * inputs]) for i in range(outputs))
+def _nest(per_output: list, rebuild):
+    """MindSpore's structure: for each output, the Jacobian of the one input or a tuple with one per input; then
+    one output as it is, several in fn's output structure (a tuple: one entry per output)."""
+    return rebuild([parts[0] if len(parts) == 1 else tuple(parts) for parts in per_output])
 
 
 def _aux_result(aux: tuple):
     return aux[0] if len(aux) == 1 else aux
 
 
-def _restricted(fn, args, positions):
-    def restricted(*xs):
-        full = list(args)
-        for p, x in zip(positions, xs):
-            full[p] = x
-        return fn(*full)
-
-    return restricted
-
-
 def jacrev(fn: Callable, grad_position=0, has_aux: bool = False) -> Callable:
     """MindSpore's ``jacrev``: the Jacobian of ``fn`` by reverse mode, rows: one backward sweep per output (with the
-    identity as a batch of cotangents). For outputs oᵢ and inputs xⱼ at ``grad_position``, ∂oᵢ/∂xⱼ has shape
-    ``oᵢ.shape + xⱼ.shape``, nested as MindSpore nests them (``_nest``); with ``has_aux`` ``(jacobian, aux)``.
+    identity as a batch of cotangents), the faster mode for wide Jacobians (few outputs, many inputs). For outputs
+    oᵢ and inputs xⱼ at ``grad_position``, ∂oᵢ/∂xⱼ has shape ``oᵢ.shape + xⱼ.shape``, nested as MindSpore nests
+    them (``_nest``); an input that is a dict, list or tuple of Tensors gets that structure of Jacobians; with
+    ``has_aux`` ``(jacobian, aux)``.
 
     >>> import softgrad as sg
     >>> jacrev(lambda x: x * x)(sg.Tensor([1.0, 2.0]))
@@ -178,13 +166,13 @@ def jacrev(fn: Callable, grad_position=0, has_aux: bool = False) -> Callable:
     [[2., 0.],
      [0., 4.]])
     """
-    return _jacobian_transform(fn, grad_position, has_aux, "jacrev", _reverse_jacobians)
+    return _jacobian_transform(fn, grad_position, has_aux, "jacrev", reverse_jacobians)
 
 
 def jacfwd(fn: Callable, grad_position=0, has_aux: bool = False) -> Callable:
-    """MindSpore's ``jacfwd``: the same Jacobians as ``jacrev``, by columns — J·eₖ for every basis vector eₖ of
-    the inputs, as forward mode makes them. softgrad computes a column as a JVP, by transposing the VJP; the
-    columns of all inputs come from one batched sweep of that transposed tape when every primitive is batchable.
+    """MindSpore's ``jacfwd``: the same Jacobians as ``jacrev``, by forward mode, columns — J·eₖ for every basis
+    vector eₖ of the inputs, all pushed through fn in one pass as a batch of tangents: the faster mode for tall
+    Jacobians (many outputs, few inputs).
 
     >>> import softgrad as sg
     >>> jacfwd(lambda x: x * x)(sg.Tensor([1.0, 2.0]))
@@ -192,7 +180,7 @@ def jacfwd(fn: Callable, grad_position=0, has_aux: bool = False) -> Callable:
     [[2., 0.],
      [0., 4.]])
     """
-    return _jacobian_transform(fn, grad_position, has_aux, "jacfwd", _forward_jacobians)
+    return _jacobian_transform(fn, grad_position, has_aux, "jacfwd", forward_jacobians)
 
 
 def _jacobian_transform(fn, grad_position, has_aux, name, jacobians_of):
@@ -205,54 +193,12 @@ def _jacobian_transform(fn, grad_position, has_aux, name, jacobians_of):
 
     def jacobian_fn(*args):
         _check_arity(positions, args)
-        inputs = [args[p] for p in positions]
-        jacobians, outputs, aux = jacobians_of(_restricted(fn, args, positions), inputs, has_aux)
-        result = _nest(jacobians, outputs, len(inputs))
+        per_output, rebuild, aux = jacobians_of(_restricted(fn, args, positions), [args[p] for p in positions],
+                                                has_aux)
+        result = _nest(per_output, rebuild)
         return (result, _aux_result(aux)) if has_aux else result
 
     return jacobian_fn
-
-
-def _reverse_jacobians(fn, inputs, has_aux):
-    """Flat list of ∂oᵢ/∂xⱼ (output-major), the number of outputs, and the aux outputs."""
-    _, vjp_all, trace = _vjp_all(fn, inputs, (), has_aux)
-    jacobians = []
-    for i in range(len(trace.outs)):
-        jacobians.extend(jacobian_rows(trace, vjp_all, i, inputs))
-    return jacobians, len(trace.outs), _stopped(trace.aux)
-
-
-def _forward_jacobians(fn, inputs, has_aux):
-    """As ``_reverse_jacobians``, column by column: J·eₖ over the concatenated inputs."""
-    sizes = [int(np.size(concrete(x))) for x in inputs]
-    total = sum(sizes)
-    columns = []
-    basis = eye(total, dtype=np.result_type(*[concrete(x).dtype for x in inputs])).numpy()
-    output = aux = None
-    for k in range(total):  # one JVP per column
-        tangents, start = [], 0
-        for x, size in zip(inputs, sizes):
-            tangents.append(basis[k, start:start + size].reshape(shape_of(x)).astype(concrete(x).dtype))
-            start += size
-        result = jvp(fn, tuple(inputs), tuple(tangents), has_aux=has_aux)
-        output, column = result[0], result[1]
-        aux = result[2] if has_aux else None
-        columns.append(column if isinstance(column, tuple) else (column,))
-    outs = output if isinstance(output, tuple) else (output,)
-    jacobians = []
-    for i, out in enumerate(outs):
-        stacked = np.stack([concrete(c[i]) for c in columns], axis=-1) if columns else \
-            np.zeros(shape_of(out) + (0,), concrete(out).dtype)
-        start = 0
-        for x, size in zip(inputs, sizes):
-            part = Tensor(stacked[..., start:start + size])
-            jacobians.append(reshape(part, shape_of(out) + shape_of(x)))
-            start += size
-    return jacobians, len(outs), (() if aux is None else aux if isinstance(aux, tuple) else (aux,))
-
-
-def _stopped(aux: tuple) -> tuple:
-    return tuple(Tensor(concrete(a)) if isinstance(a, Tensor) else a for a in aux)
 
 
 # ----- linearize, and what MindSpore code calls that softgrad need not do -----
@@ -260,7 +206,8 @@ def _stopped(aux: tuple) -> tuple:
 
 def linearize(fn: Callable, inputs):
     """MindSpore's ``linearize``: ``(fn(*inputs), jvp_fn)`` with ``jvp_fn(v)`` = J·v at ``inputs`` (one tangent per
-    input, as ``jvp``'s ``v``). The trace of fn is made once; every ``jvp_fn`` call is one sweep of its transpose.
+    input, as ``jvp``'s ``v``; dicts, lists and tuples of Tensors as inputs too). fn is traced once; every
+    ``jvp_fn`` call is one forward sweep of the tangents over that trace, with no value computed again.
 
     >>> import softgrad as sg
     >>> out, jvp_fn = linearize(lambda x: x * x, sg.Tensor([3.0]))
@@ -268,18 +215,20 @@ def linearize(fn: Callable, inputs):
     Tensor(shape=[1], dtype=Float32, value=
     [6.])
     """
-    primals = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
-    output, vjp_all, _ = _vjp_all(fn, primals)
-    outs = output if isinstance(output, tuple) else (output,)
-    dummy = tuple(Tensor(np.zeros_like(concrete(o))) for o in outs)
-    _, transpose_all, _ = _vjp_all(lambda *u: tuple(vjp_all(u if len(u) > 1 else u[0])), dummy)
+    _check_callable(fn, "linearize")
+    primals = _as_tuple(inputs)
+    output, _, trace = _vjp_all(fn, primals)
+    rebuild = tree_flatten(output)[1]
+    values = [value for _, value in trace.leaves]
 
     def jvp_fn(v):
-        tangents = tuple(v) if isinstance(v, (tuple, list)) else (v,)
-        if len(tangents) != len(primals):
-            raise ValueError(f"jvp_fn: expected {len(primals)} tangent(s), one per input, got {len(tangents)}")
-        columns = transpose_all(tangents)
-        return tuple(columns) if isinstance(output, tuple) else columns[0]
+        tangents = _tangent_leaves("linearize: jvp_fn", _as_tuple(v), values, trace.trees)
+        swept = forward_sweep(trace.tape, {node: t for (node, _), t in zip(trace.leaves, tangents)})
+        columns = []
+        for o in trace.outs:
+            tangent = swept[o._node] if isinstance(o, Tensor) and o._trace == trace.level else None
+            columns.append(wrap(np.zeros(shape_of(o), concrete(o).dtype) if tangent is None else tangent))
+        return rebuild(columns)
 
     return output, jvp_fn
 

@@ -1,5 +1,5 @@
-"""Functional transforms: ``grad``, ``value_and_grad`` (MindSpore's contract), ``vjp``, ``jvp``, ``jacobian``,
-``hessian``; and ``check_grad``.
+"""Functional transforms: ``grad``, ``value_and_grad`` (MindSpore's contract), ``vjp``, ``jvp`` (forward mode,
+``softgrad.autodiff.forward``), ``jacobian``, ``hessian``; and ``check_grad``.
 
 Each transform opens a trace level, boxes its inputs (arguments at ``grad_position`` and the ``weights``
 Parameters, boxed in place for the duration of the call), runs ``fn`` — every op is appended to the level's
@@ -35,9 +35,10 @@ import numpy as np
 
 from softgrad.ops._primitive import shape_of
 from softgrad.ops.creation import eye, zeros, zeros_like
-from softgrad.ops.shape import reshape, stack
+from softgrad.ops.shape import reshape, stack, transpose
 from softgrad.tensor import Parameter, Tensor, concrete, is_float_dtype, wrap
 from softgrad.autodiff.backward import backward
+from softgrad.autodiff.forward import primal_and_tangent, push_forward
 from softgrad.trace import add_leaf, close_level, lift, new_level, traced, value_of
 
 # ----- tracing a call -----
@@ -147,11 +148,8 @@ class _Trace:
 
     def grouped(self, cotangents: list) -> tuple[list, list]:
         """Cotangents of the leaves as ``(one per position, in its structure; one per weight)``."""
-        positions, start = [], 0
-        for count, rebuild in self.trees:
-            positions.append(rebuild(cotangents[start:start + count]))
-            start += count
-        return positions, cotangents[start:]
+        count = sum(n for n, _ in self.trees)
+        return _regroup(cotangents, self.trees), cotangents[count:]
 
     def drop(self, value):
         """An output as the caller sees it: this level removed (lower levels kept)."""
@@ -364,11 +362,11 @@ def _vjp_all(fn, inputs, weights=(), has_aux: bool = False):
     _check_callable(fn, "vjp")
     trace = _Trace(fn, inputs, range(len(inputs)), weights)
     output, trace.aux = _split_aux(trace.output, has_aux)
-    outs = trace.outs = _flatten(output)  # (traced)
+    outs = trace.outs = tree_flatten(output)[0]  # (traced)
     _check_outputs(outs, getattr(fn, "__name__", "fn"))
 
     def vjp_fn(cotangent):
-        cts = _flatten(cotangent)
+        cts = tree_flatten(cotangent)[0]
         if len(cts) != len(outs):
             raise ValueError(f"vjp_fn: expected {len(outs)} cotangent(s), one per output, got {len(cts)}")
         _check_same_shapes("vjp_fn: cotangent", cts, "the output", outs)
@@ -417,28 +415,79 @@ def _as_tuple(x) -> tuple:
 
 def jvp(fn: Callable, inputs, v, has_aux: bool = False):
     """MindSpore's ``jvp``: ``(fn(*inputs), J·v)``, or ``(out_0, J·v, aux)`` with ``has_aux``. ``inputs`` and ``v``
-    are one Tensor each or tuples of them (one tangent per input); J·v has the structure of the output. Computed
-    by transposing the (linear) VJP: forward mode from reverse mode, two sweeps.
+    are one Tensor each or tuples of them (one tangent per input; an input may be a dict, list or tuple of Tensors,
+    its tangent the same structure); J·v has the structure of the output. Forward mode: one pass of fn carrying
+    the tangents (``softgrad.autodiff.forward``).
 
     >>> import softgrad as sg
     >>> sg.jvp(lambda x: x * x, (sg.Tensor([3.0]),), (sg.Tensor([1.0]),))[1]
     Tensor(shape=[1], dtype=Float32, value=
     [6.])
     """
+    _check_callable(fn, "jvp")
     primals, tangents = _as_tuple(inputs), _as_tuple(v)
-    if len(primals) != len(tangents):
-        raise ValueError(f"jvp: {len(primals)} input(s) but {len(tangents)} tangent(s) in v; pass one tangent per "
-                         "input")
-    _check_same_shapes("jvp: tangent", tangents, "its input", primals)
-    output, vjp_all, trace = _vjp_all(fn, primals, (), has_aux)
-    outs = _flatten(output)
-    dummy = tuple(zeros_like(o) for o in outs)
-    _, transpose_all, _ = _vjp_all(lambda *u: tuple(vjp_all(u if len(u) > 1 else u[0])), dummy)
-    tangents_out = transpose_all(tuple(tangents))
-    tangent_part = tuple(tangents_out) if isinstance(output, (tuple, list)) else tangents_out[0]
+    values, trees = _input_leaves(primals, "jvp")
+    tangent_values = _tangent_leaves("jvp", tangents, values, trees)
+    output, level = push_forward(lambda *leaves: fn(*_regroup(leaves, trees)), values, tangent_values)
+    differentiated, aux = _split_aux(output, has_aux)
+    leaves, rebuild = tree_flatten(differentiated)
+    _check_outputs(leaves, getattr(fn, "__name__", "fn"))
+    pairs = [primal_and_tangent(o, level) for o in leaves]
+    out, tangent_part = rebuild([p for p, _ in pairs]), rebuild([t for _, t in pairs])
     if not has_aux:
-        return output, tangent_part
-    return output, tangent_part, _aux_value(trace.aux)
+        return out, tangent_part
+    return out, tangent_part, _aux_value(aux)
+
+
+def _input_leaves(inputs: Sequence, caller: str) -> tuple[list, list]:
+    """The leaves of every input (a Tensor, or a dict / list / tuple of them) as differentiable values, and
+    ``trees``, one ``(number of leaves, rebuild)`` per input (``_regroup`` puts leaves back)."""
+    values, trees = [], []
+    for i, x in enumerate(inputs):
+        leaves, rebuild = tree_flatten(x)
+        values.extend(_differentiable_value(leaf, f"{caller}: input {i}") for leaf in leaves)
+        trees.append((len(leaves), rebuild))
+    return values, trees
+
+
+def _regroup(leaves: Sequence, trees: Sequence) -> list:
+    """Leaves back in the structures of ``trees`` (one ``(count, rebuild)`` per input): a list of inputs."""
+    parts, start = [], 0
+    for count, rebuild in trees:
+        parts.append(rebuild(list(leaves[start:start + count])))
+        start += count
+    return parts
+
+
+def _tangent_leaves(caller: str, tangents: Sequence, values: list, trees: list) -> list:
+    """One tangent per input leaf, checked against its input (structure, shape) and in its dtype."""
+    if len(tangents) != len(trees):
+        raise ValueError(f"{caller}: {len(trees)} input(s) but {len(tangents)} tangent(s) in v; pass one tangent per "
+                         "input")
+    leaves = []
+    for i, (t, (count, _)) in enumerate(zip(tangents, trees)):
+        part = tree_flatten(t)[0]
+        if len(part) != count:
+            raise ValueError(f"{caller}: tangent {i} has {len(part)} leaf (leaves) but input {i} has {count}; give "
+                             "the tangent the input's structure")
+        leaves.extend(part)
+    _check_same_shapes(f"{caller}: tangent", leaves, "its input", values)
+    out = []
+    for t, x in zip(leaves, values):
+        t = value_of(t)
+        out.append(t if t.dtype == x.dtype else t.astype(x.dtype))
+    return out
+
+
+def _restricted(fn: Callable, args: Sequence, positions: Sequence[int]) -> Callable:
+    """fn as a function of the arguments at ``positions`` only (the others fixed to ``args``)."""
+    def restricted(*xs):
+        full = list(args)
+        for p, x in zip(positions, xs):
+            full[p] = x
+        return fn(*full)
+
+    return restricted
 
 
 # ----- jacobian, hessian -----
@@ -446,8 +495,9 @@ def jvp(fn: Callable, inputs, v, has_aux: bool = False):
 
 def jacobian(fn: Callable, grad_position=0):
     """The function x ↦ ∂fn/∂x of shape ``out.shape + x.shape``; a tuple of Jacobians when ``grad_position``
-    names several arguments. Reverse mode: one backward sweep with the identity as a batch of cotangents when
-    every primitive on the tape is batchable, else one VJP per output entry.
+    names several arguments (a dict, list or tuple of Tensors at a position gives that structure of Jacobians).
+    Reverse mode: one backward sweep with the identity as a batch of cotangents when every primitive on the tape
+    is batchable, else one VJP per output entry.
 
     >>> import softgrad as sg
     >>> sg.jacobian(lambda x: x * x)(sg.Tensor([1.0, 2.0]))
@@ -462,27 +512,60 @@ def jacobian(fn: Callable, grad_position=0):
 
     def jacobian_fn(*args):
         _check_arity(positions, args)
-
-        def restricted(*xs):
-            full = list(args)
-            for p, x in zip(positions, xs):
-                full[p] = x
-            return fn(*full)
-
-        output, vjp_all, trace = _vjp_all(restricted, [args[p] for p in positions])
-        if isinstance(output, (tuple, list)):
+        per_output, rebuild, _ = reverse_jacobians(_restricted(fn, args, positions), [args[p] for p in positions])
+        if len(per_output) != 1 or rebuild([None]) is not None:  # a tuple, list or dict of outputs
             raise ValueError("jacobian: fn must return a single Tensor; return one, or stack the outputs "
                              "(jacrev and jacfwd take several)")
-        jacobians = jacobian_rows(trace, vjp_all, 0, [args[p] for p in positions])
+        jacobians = per_output[0]
         return jacobians[0] if len(jacobians) == 1 else tuple(jacobians)
 
     return jacobian_fn
 
 
-def jacobian_rows(trace, vjp_all, index: int, inputs) -> list:
+def reverse_jacobians(fn: Callable, inputs: Sequence, has_aux: bool = False):
+    """``(per_output, rebuild, aux)``: for each output leaf oᵢ of ``fn(*inputs)``, a list with one Jacobian per
+    input (∂oᵢ/∂x of shape ``oᵢ.shape + x.shape``; an input pytree gives that structure of them), ``rebuild``
+    putting per-output values into fn's output structure, and the aux outputs. Reverse mode: rows."""
+    _, vjp_all, trace = _vjp_all(fn, inputs, (), has_aux)
+    rebuild = tree_flatten(_split_aux(trace.output, has_aux)[0])[1]
+    per_output = [trace.grouped(jacobian_rows(trace, vjp_all, i))[0] for i in range(len(trace.outs))]
+    return per_output, rebuild, _stopped(trace.aux)
+
+
+def forward_jacobians(fn: Callable, inputs: Sequence, has_aux: bool = False):
+    """As ``reverse_jacobians``, by forward mode: J·eₖ for every basis vector eₖ of the concatenated inputs, all
+    pushed through fn in one pass as a batch of tangents."""
+    values, trees = _input_leaves(inputs, "jacfwd")
+    shapes = [shape_of(v) for v in values]
+    sizes = [int(np.prod(shape, dtype=np.int64)) for shape in shapes]
+    total = sum(sizes)
+    basis = np.eye(total)
+    starts = np.cumsum([0] + sizes)
+    tangents = [basis[:, start:start + size].reshape((total,) + shape).astype(v.dtype)
+                for v, shape, size, start in zip(values, shapes, sizes, starts)]
+    output, level = push_forward(lambda *leaves: fn(*_regroup(leaves, trees)), values, tangents, (total,))
+    differentiated, aux = _split_aux(output, has_aux)
+    outs, rebuild = tree_flatten(differentiated)
+    _check_outputs(outs, getattr(fn, "__name__", "fn"))
+    per_output = []
+    for o in outs:
+        tangent = primal_and_tangent(o, level, (total,))[1]  # (total,) + o.shape: column k is J·eₖ
+        out_shape = shape_of(o)
+        columns = transpose(tangent, tuple(range(1, len(out_shape) + 1)) + (0,))
+        per_output.append(_regroup([reshape(columns[..., start:start + size], out_shape + shape)
+                                    for shape, size, start in zip(shapes, sizes, starts)], trees))
+    return per_output, rebuild, _stopped(aux)
+
+
+def _stopped(aux: tuple) -> tuple:
+    """Aux outputs as the caller sees them: every level of tracing removed."""
+    return tuple(wrap(concrete(a)) if isinstance(a, Tensor) else a for a in aux)
+
+
+def jacobian_rows(trace, vjp_all, index: int) -> list:
     """∂out/∂xₖ, shaped ``out.shape + xₖ.shape``, for output ``index`` of a traced call (``_vjp_all``) and each of
-    its inputs: one backward sweep with the identity as a batch of cotangents when every primitive on the tape is
-    batchable, else one VJP per output entry."""
+    its differentiated leaves: one backward sweep with the identity as a batch of cotangents when every primitive
+    on the tape is batchable, else one VJP per output entry."""
     outs = trace.outs
     output = outs[index]
     out_shape = shape_of(output)
@@ -498,19 +581,21 @@ def jacobian_rows(trace, vjp_all, index: int, inputs) -> list:
                                                           for i, z in enumerate(others))
 
         rows = [vjp_all(cotangent(row)) for row in range(size)]
-        columns = [stack([row[k] for row in rows]) if rows else None for k in range(len(inputs))]
+        columns = [stack([row[k] for row in rows]) if rows else None for k in range(len(trace.leaves))]
     jacobians = []
-    for k, x in enumerate(inputs):
-        in_shape = shape_of(x)
+    for k, (_, value) in enumerate(trace.leaves):
+        in_shape = shape_of(value)
         if columns[k] is None:  # the output is empty
-            jacobians.append(zeros(out_shape + in_shape, dtype=concrete(value_of(x)).dtype))
+            jacobians.append(zeros(out_shape + in_shape, dtype=concrete(value).dtype))
         else:
             jacobians.append(reshape(columns[k], out_shape + in_shape))
     return jacobians
 
 
 def hessian(fn: Callable, grad_position=0):
-    """The function x ↦ ∂²fn/∂x² (``fn`` scalar-valued), as ``jacobian(grad(fn))``.
+    """The function x ↦ ∂²fn/∂x² (``fn`` scalar-valued), the forward-mode Jacobian of ``grad(fn)`` (every
+    Hessian-vector product in one batched pass over the gradient's computation). A dict, list or tuple of
+    Tensors at the position gives the nested blocks ∂²fn/∂xᵢ∂xⱼ in that structure of structures.
 
     >>> import softgrad as sg
     >>> sg.hessian(lambda x: (x ** 3).sum())(sg.Tensor([1.0, 2.0]))
@@ -518,9 +603,17 @@ def hessian(fn: Callable, grad_position=0):
     [[ 6.,  0.],
      [ 0., 12.]])
     """
-    if not isinstance(grad_position, (int, np.integer)):
+    if not isinstance(grad_position, (int, np.integer)) or isinstance(grad_position, bool):
         raise ValueError(f"hessian takes a single grad_position (an int), got {grad_position!r}")
-    return jacobian(grad(fn, grad_position), grad_position)
+    gradient = grad(fn, grad_position)
+
+    def hessian_fn(*args):
+        _check_arity((grad_position,), args)
+        per_output, rebuild, _ = forward_jacobians(_restricted(gradient, args, (grad_position,)),
+                                                   [args[grad_position]])
+        return rebuild([parts[0] for parts in per_output])
+
+    return hessian_fn
 
 
 # ----- the gradient checker -----
@@ -561,6 +654,6 @@ def check_grad(fn: Callable, *inputs, eps: float = 1e-6, rtol: float = 1e-5, ato
 
 
 __all__ = [
-    "tree_flatten", "differentiate", "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacobian_rows", "hessian",
-    "check_grad",
+    "tree_flatten", "differentiate", "grad", "value_and_grad", "vjp", "jvp", "jacobian", "reverse_jacobians",
+    "forward_jacobians", "jacobian_rows", "hessian", "check_grad",
 ]

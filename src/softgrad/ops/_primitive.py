@@ -3,15 +3,15 @@
 One op is, in one file, side by side:
 
 1. its ``Primitive`` (``softgrad.trace``): the NumPy forward, one VJP rule per argument, its flags
-   (``batchable``, ``output_vjp``), the slots for forward-mode and batching rules, and the ``samples`` the
-   registry's gradient test differentiates it at;
+   (``batchable``, ``output_vjp``), its forward-mode rule ``jvp`` (J·t from the arguments' tangents), the slot for
+   a batching rule, and the ``samples`` the registry's gradient test differentiates it at;
 2. its public function, a plain ``def`` decorated with ``@op``: the real signature and a docstring that states
    the math (``∂/∂x = …``) with a ``>>>`` example; its body checks the arguments and binds the primitive.
 
 >>> import numpy as np
 >>> from softgrad.trace import Primitive
 >>> cube_p = Primitive("cube_example", lambda x: x ** 3, (lambda g, ans, x: g * (3 * x * x),),
-...                    batchable=True, samples=[Sample(In((3,)))])
+...                    batchable=True, jvp=lambda ts, ans, x: ts[0] * (3 * x * x), samples=[Sample(In((3,)))])
 >>> @op
 ... def cube(x):
 ...     '''x³.  ∂/∂x = 3x²'''
@@ -198,6 +198,67 @@ def batch_shape(g, ans) -> tuple[int, ...]:
     """The leading axes g has beyond ans's shape (empty outside a batched sweep; see Primitive.batchable)."""
     g_shape = shape_of(g)
     return g_shape[:len(g_shape) - len(shape_of(ans))]
+
+
+def aligned(t, x, ndim: int):
+    """A tangent of x (``batch + x.shape``) with x's axes where broadcasting x to ``ndim`` axes puts them, so that
+    its batch axes stay in front of everything in an elementwise rule (None stays None)."""
+    if t is None:
+        return None
+    t_shape, x_shape = shape_of(t), shape_of(x)
+    lead, pad = len(t_shape) - len(x_shape), ndim - len(x_shape)
+    if not lead or pad <= 0:
+        return t
+    return t.reshape(t_shape[:lead] + (1,) * pad + x_shape)
+
+
+def tangent_sum(tangents, args, ans, *maps):
+    """Σᵢ mapsᵢ(tᵢ) over the arguments that have a tangent, each ``aligned``: the forward rule of an elementwise
+    primitive, where ``mapsᵢ`` multiplies by ∂ans/∂argᵢ (None: not differentiable in that argument)."""
+    total = None
+    for t, x, linear in zip(tangents, args, maps):
+        if t is not None and linear is not None:
+            term = linear(aligned(t, x, len(shape_of(ans))))
+            total = term if total is None else total + term
+    return total
+
+
+def multilinear(primitive: Callable):
+    """The forward rule of a primitive linear in each argument (a product, a convolution): Σᵢ f(…, ṫᵢ, …).
+    ``primitive()`` returns the primitive (a lambda, so that a declaration can name the primitive it makes)."""
+    def jvp(tangents, ans, *args, **params):
+        total = None
+        for i, t in enumerate(tangents):
+            if t is not None:
+                term = primitive().bind(*args[:i], t, *args[i + 1:], **params)
+                total = term if total is None else total + term
+        return total
+
+    return jvp
+
+
+def jvp_from_vjps(*vjps):
+    """The forward rule of a primitive whose Jacobian in each argument is diagonal (elementwise, after
+    broadcasting) or, for one argument of the output's shape, symmetric (softmax): Jᵢtᵢ = Jᵢᵀtᵢ, its VJP
+    applied to the tangent."""
+    def jvp(tangents, ans, *args, **params):
+        return tangent_sum(tangents, args, ans, *[None if vjp is None else _applied(vjp, ans, args, params)
+                                                  for vjp in vjps])
+
+    return jvp
+
+
+def _applied(vjp, ans, args, params):
+    return lambda t: vjp(t, ans, *args, **params)
+
+
+def batched_axis(axis, g, ans):
+    """``axis`` of ans (an int, a tuple, or None: all) as an axis of g, which may carry leading batch axes
+    (Primitive.batchable)."""
+    lead = len(batch_shape(g, ans))
+    if axis is None:
+        return tuple(range(lead, len(shape_of(g))))
+    return lead + axis if isinstance(axis, int) else tuple(lead + a for a in axis)
 
 
 def shape_of(x) -> tuple[int, ...]:

@@ -18,10 +18,11 @@ import math
 import numpy as np
 
 from softgrad.ops._primitive import (
-    In, Sample, batch_shape, cast_back, in_float32, kept_shape, normalize_axis, number, op, shape_of,
+    In, Sample, batch_shape, batched_axis, cast_back, in_float32, jvp_from_vjps, kept_shape, normalize_axis, number,
+    op, shape_of,
 )
 from softgrad.ops.elementwise import abs as absolute, exp_p, sigmoid_p, sqrt, tanh_p, where_p
-from softgrad.ops.reductions import max as reduce_max, sum as reduce_sum
+from softgrad.ops.reductions import max as reduce_max, reduction_jvp, sum as reduce_sum
 from softgrad.ops.softmax_kernels import exp_shifted, log_total, row_max, softmax_parts
 from softgrad.tensor import concrete
 from softgrad.trace import Primitive, batch_axes
@@ -48,6 +49,7 @@ SOFTMAX_SAMPLES = [Sample(In((3, 4)), axis=1), Sample(In((2, 3, 2)), axis=0), Sa
 # ----- the softmax family: one pass of max / exp / sum, closed-form rules -----
 
 exp_shifted_p = Primitive("exp_shifted", exp_shifted, (lambda g, ans, x, shift: g * ans,), batchable=True,
+                          jvp=lambda ts, ans, x, shift: ts[0] * ans,
                           samples=[Sample(In((3, 4)), shift=np.array([[0.5], [-1.0], [2.0]]))])
 # e^{x − m} with m = row_max(x) passed as a constant: softmax = e / Σe and logsumexp = m + ln Σe are then
 # exact where |m| ≫ ln Σe (a row of −1e4 in float32), and their derivatives follow from ∂e/∂x = e alone
@@ -85,6 +87,7 @@ def _logsumexp_vjp(g, ans, x, axis, keepdims):
 
 
 logsumexp_p = Primitive("logsumexp", _logsumexp_impl, (_logsumexp_vjp,), batchable=True,
+                        jvp=reduction_jvp(_logsumexp_vjp),
                         samples=[Sample(In((3, 4)), axis=(1,), keepdims=False), Sample(In((2, 3, 2)), axis=None,
                                                                                        keepdims=True)])
 
@@ -108,20 +111,13 @@ def _softmax_impl(x, axis):
     return e
 
 
-def _batched_axis(axis, g, ans):
-    """``axis`` of ans as an axis of g, which may carry leading batch axes (Primitive.batchable)."""
-    lead = len(batch_shape(g, ans))
-    if axis is None:
-        return tuple(range(lead, len(shape_of(g))))
-    return lead + axis if isinstance(axis, int) else tuple(lead + a for a in axis)
-
-
 def _softmax_vjp(g, ans, x, axis):
     """∂softmax: p ⊙ (g − Σ g·p)."""
-    return ans * (g - (g * ans).sum(axis=_batched_axis(axis, g, ans), keepdims=True))
+    return ans * (g - (g * ans).sum(axis=batched_axis(axis, g, ans), keepdims=True))
 
 
-softmax_p = Primitive("softmax", _softmax_impl, (_softmax_vjp,), batchable=True, samples=SOFTMAX_SAMPLES)
+softmax_p = Primitive("softmax", _softmax_impl, (_softmax_vjp,), batchable=True,
+                      jvp=jvp_from_vjps(_softmax_vjp), samples=SOFTMAX_SAMPLES)
 
 
 def _log_softmax_impl(x, axis):
@@ -134,11 +130,17 @@ def _log_softmax_impl(x, axis):
 
 def _log_softmax_vjp(g, ans, x, axis):
     """∂log_softmax: g − softmax·Σg, with softmax = e^{log_softmax}."""
-    return g - exp_p.bind(ans) * g.sum(axis=_batched_axis(axis, g, ans), keepdims=True)
+    return g - exp_p.bind(ans) * g.sum(axis=batched_axis(axis, g, ans), keepdims=True)
+
+
+def _log_softmax_jvp(tangents, ans, x, axis):
+    """J·t of log_softmax: t − Σ softmax·t."""
+    t = tangents[0]
+    return t - (exp_p.bind(ans) * t).sum(axis=batched_axis(axis, t, ans), keepdims=True)
 
 
 log_softmax_p = Primitive("log_softmax", _log_softmax_impl, (_log_softmax_vjp,), batchable=True,
-                          samples=SOFTMAX_SAMPLES)
+                          jvp=_log_softmax_jvp, samples=SOFTMAX_SAMPLES)
 
 
 @op
@@ -180,7 +182,7 @@ def _logsigmoid_impl(x):
 
 POINTWISE_SAMPLES = [Sample(In((2, 3)))]
 logsigmoid_p = Primitive("logsigmoid", _logsigmoid_impl, (lambda g, ans, x: g * sigmoid_p.bind(-x),),
-                         batchable=True, samples=POINTWISE_SAMPLES)
+                         batchable=True, jvp=lambda ts, ans, x: ts[0] * sigmoid_p.bind(-x), samples=POINTWISE_SAMPLES)
 
 
 @op
@@ -200,6 +202,7 @@ def _leaky_relu_vjp(g, ans, x, negative_slope):
 
 leaky_relu_p = Primitive("leaky_relu", lambda x, negative_slope: np.where(x > 0, x, x * negative_slope),
                          (_leaky_relu_vjp,), batchable=True,
+                         jvp=jvp_from_vjps(_leaky_relu_vjp),
                          samples=[Sample(In((2, 3), "nonzero"), negative_slope=0.1)])
 
 
@@ -224,7 +227,8 @@ def _elu_vjp(g, ans, x, alpha):
     return where_p.bind(x > 0, g, g * (ans + alpha))
 
 
-elu_p = Primitive("elu", _elu_impl, (_elu_vjp,), batchable=True, samples=[Sample(In((2, 3), "nonzero"), alpha=1.5)])
+elu_p = Primitive("elu", _elu_impl, (_elu_vjp,), batchable=True,
+                  jvp=jvp_from_vjps(_elu_vjp), samples=[Sample(In((2, 3), "nonzero"), alpha=1.5)])
 
 
 @op
@@ -266,7 +270,7 @@ def _normal_pdf(x):
 
 
 normal_cdf_p = Primitive("normal_cdf", _normal_cdf_impl, (lambda g, ans, x: g * _normal_pdf(x),), batchable=True,
-                         samples=POINTWISE_SAMPLES)
+                         jvp=lambda ts, ans, x: ts[0] * _normal_pdf(x), samples=POINTWISE_SAMPLES)
 
 _TANH_C = math.sqrt(2.0 / math.pi)  # constants of the tanh approximation of GELU (Hendrycks & Gimpel)
 _TANH_K = 0.044715
@@ -287,6 +291,7 @@ def _gelu_vjp(g, ans, x, approximate):
 
 
 gelu_p = Primitive("gelu", _gelu_impl, (_gelu_vjp,), batchable=True,
+                   jvp=jvp_from_vjps(_gelu_vjp),
                    samples=[Sample(In((2, 3)), approximate="none"), Sample(In((2, 3)), approximate="tanh")])
 
 

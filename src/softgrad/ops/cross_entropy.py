@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from softgrad.ops._primitive import In, Sample, cast_back, first_index, in_float32, op, shape_of
+from softgrad.ops._primitive import In, Sample, cast_back, first_index, in_float32, multilinear, op, shape_of
 from softgrad.ops.activations import exp_shifted_p, log_softmax
 from softgrad.ops.creation import arange
 from softgrad.ops.elementwise import log_p, where, where_p
@@ -363,7 +363,7 @@ def _nll_vjp(g, ans, logp, targets, reduction):
     return untake_p.bind(-(targets.scale(g, reduction) * w), index=targets.index, shape=shape_of(logp))
 
 
-nll_p = Primitive("nll_loss", _nll_impl, (_nll_vjp,), samples=[
+nll_p = Primitive("nll_loss", _nll_impl, (_nll_vjp,), jvp=multilinear(lambda: nll_p), samples=[
     Sample(In((3, 4)), np.array([2, 0, 3]), build=lambda x, t: nll_loss(x, t)),
     Sample(In((3, 4)), np.array([2, -100, 3]), build=lambda x, t: nll_loss(x, t, np.array([1.0, 2.0, 0.5, 1.0])))])
 

@@ -2,14 +2,15 @@
 
 Broadcasting is undone in one place, the backward sweep (``reductions.unbroadcast``): binary rules return the
 cotangent at the broadcast shape. Every differentiable rule here combines g with the arguments elementwise, so
-extra leading (batch) axes of g broadcast through it unchanged: all are ``batchable``.
+extra leading (batch) axes of g broadcast through it unchanged: all are ``batchable``. A forward rule (``jvp``)
+multiplies each tangent by the same partial derivative (``tangent_sum`` adds them up, batch axes in front).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from softgrad.ops._primitive import In, Sample, check_numeric, op
+from softgrad.ops._primitive import In, Sample, check_numeric, op, tangent_sum
 from softgrad.tensor import concrete
 from softgrad.trace import Primitive
 
@@ -20,7 +21,8 @@ BROADCAST_SAMPLES = [Sample(In((3, 4)), In((3, 4))), Sample(In((2, 1, 4)), In((3
 
 # ----- unary -----
 
-neg_p = Primitive("neg", np.negative, (lambda g, ans, x: -g,), batchable=True, samples=UNARY_SAMPLES)
+neg_p = Primitive("neg", np.negative, (lambda g, ans, x: -g,), batchable=True,
+                  jvp=lambda ts, ans, x: -ts[0], samples=UNARY_SAMPLES)
 
 
 @op
@@ -29,7 +31,8 @@ def neg(x):
     return neg_p.bind(x)
 
 
-exp_p = Primitive("exp", np.exp, (lambda g, ans, x: g * ans,), batchable=True, samples=UNARY_SAMPLES)
+exp_p = Primitive("exp", np.exp, (lambda g, ans, x: g * ans,), batchable=True,
+                  jvp=lambda ts, ans, x: ts[0] * ans, samples=UNARY_SAMPLES)
 
 
 @op
@@ -42,7 +45,8 @@ def exp(x):
     return exp_p.bind(x)
 
 
-log_p = Primitive("log", np.log, (lambda g, ans, x: g / x,), batchable=True, samples=POSITIVE_SAMPLES)
+log_p = Primitive("log", np.log, (lambda g, ans, x: g / x,), batchable=True,
+                  jvp=lambda ts, ans, x: ts[0] / x, samples=POSITIVE_SAMPLES)
 
 
 @op
@@ -51,7 +55,8 @@ def log(x):
     return log_p.bind(x)
 
 
-log1p_p = Primitive("log1p", np.log1p, (lambda g, ans, x: g / (1 + x),), batchable=True, samples=POSITIVE_SAMPLES)
+log1p_p = Primitive("log1p", np.log1p, (lambda g, ans, x: g / (1 + x),), batchable=True,
+                    jvp=lambda ts, ans, x: ts[0] / (1 + x), samples=POSITIVE_SAMPLES)
 
 
 @op
@@ -60,7 +65,8 @@ def log1p(x):
     return log1p_p.bind(x)
 
 
-expm1_p = Primitive("expm1", np.expm1, (lambda g, ans, x: g * (ans + 1),), batchable=True, samples=UNARY_SAMPLES)
+expm1_p = Primitive("expm1", np.expm1, (lambda g, ans, x: g * (ans + 1),), batchable=True,
+                    jvp=lambda ts, ans, x: ts[0] * (ans + 1), samples=UNARY_SAMPLES)
 
 
 @op
@@ -69,7 +75,8 @@ def expm1(x):
     return expm1_p.bind(x)
 
 
-sqrt_p = Primitive("sqrt", np.sqrt, (lambda g, ans, x: g / (2 * ans),), batchable=True, samples=POSITIVE_SAMPLES)
+sqrt_p = Primitive("sqrt", np.sqrt, (lambda g, ans, x: g / (2 * ans),), batchable=True,
+                   jvp=lambda ts, ans, x: ts[0] / (2 * ans), samples=POSITIVE_SAMPLES)
 
 
 @op
@@ -78,7 +85,8 @@ def sqrt(x):
     return sqrt_p.bind(x)
 
 
-square_p = Primitive("square", np.square, (lambda g, ans, x: g * (2 * x),), batchable=True, samples=UNARY_SAMPLES)
+square_p = Primitive("square", np.square, (lambda g, ans, x: g * (2 * x),), batchable=True,
+                     jvp=lambda ts, ans, x: ts[0] * (2 * x), samples=UNARY_SAMPLES)
 
 
 @op
@@ -96,7 +104,8 @@ def sign(x):
     return sign_p.bind(x)
 
 
-abs_p = Primitive("abs", np.abs, (lambda g, ans, x: g * sign_p.bind(x),), batchable=True, samples=NONZERO_SAMPLES)
+abs_p = Primitive("abs", np.abs, (lambda g, ans, x: g * sign_p.bind(x),), batchable=True,
+                  jvp=lambda ts, ans, x: ts[0] * sign_p.bind(x), samples=NONZERO_SAMPLES)
 
 
 @op
@@ -105,7 +114,8 @@ def abs(x):
     return abs_p.bind(x)
 
 
-sin_p = Primitive("sin", np.sin, (lambda g, ans, x: g * cos_p.bind(x),), batchable=True, samples=UNARY_SAMPLES)
+sin_p = Primitive("sin", np.sin, (lambda g, ans, x: g * cos_p.bind(x),), batchable=True,
+                  jvp=lambda ts, ans, x: ts[0] * cos_p.bind(x), samples=UNARY_SAMPLES)
 
 
 @op
@@ -114,7 +124,8 @@ def sin(x):
     return sin_p.bind(x)
 
 
-cos_p = Primitive("cos", np.cos, (lambda g, ans, x: -g * sin_p.bind(x),), batchable=True, samples=UNARY_SAMPLES)
+cos_p = Primitive("cos", np.cos, (lambda g, ans, x: -g * sin_p.bind(x),), batchable=True,
+                  jvp=lambda ts, ans, x: -ts[0] * sin_p.bind(x), samples=UNARY_SAMPLES)
 
 
 @op
@@ -123,7 +134,8 @@ def cos(x):
     return cos_p.bind(x)
 
 
-tanh_p = Primitive("tanh", np.tanh, (lambda g, ans, x: g * (1 - ans * ans),), batchable=True, samples=UNARY_SAMPLES)
+tanh_p = Primitive("tanh", np.tanh, (lambda g, ans, x: g * (1 - ans * ans),), batchable=True,
+                   jvp=lambda ts, ans, x: ts[0] * (1 - ans * ans), samples=UNARY_SAMPLES)
 
 
 @op
@@ -140,7 +152,7 @@ def _stable_sigmoid(x):
 
 
 sigmoid_p = Primitive("sigmoid", _stable_sigmoid, (lambda g, ans, x: g * (ans * (1 - ans)),), batchable=True,
-                      samples=UNARY_SAMPLES)
+                      jvp=lambda ts, ans, x: ts[0] * (ans * (1 - ans)), samples=UNARY_SAMPLES)
 
 
 @op
@@ -159,7 +171,7 @@ def softplus_impl(x):
 
 
 softplus_p = Primitive("softplus", softplus_impl, (lambda g, ans, x: g * sigmoid_p.bind(x),), batchable=True,
-                       samples=UNARY_SAMPLES)
+                       jvp=lambda ts, ans, x: ts[0] * sigmoid_p.bind(x), samples=UNARY_SAMPLES)
 
 
 @op
@@ -178,7 +190,7 @@ def softplus(x, beta=1.0, threshold=20.0):
 
 
 relu_p = Primitive("relu", lambda x: np.maximum(x, 0), (lambda g, ans, x: g * (x > 0),), batchable=True,
-                   samples=NONZERO_SAMPLES)
+                   jvp=lambda ts, ans, x: ts[0] * (x > 0), samples=NONZERO_SAMPLES)
 
 
 @op
@@ -190,6 +202,7 @@ def relu(x):
 # ----- binary, with NumPy broadcasting -----
 
 add_p = Primitive("add", np.add, (lambda g, ans, x, y: g, lambda g, ans, x, y: g), batchable=True,
+                  jvp=lambda ts, ans, x, y: tangent_sum(ts, (x, y), ans, lambda t: t, lambda t: t),
                   samples=BROADCAST_SAMPLES)
 
 
@@ -200,6 +213,7 @@ def add(x, y):
 
 
 sub_p = Primitive("sub", np.subtract, (lambda g, ans, x, y: g, lambda g, ans, x, y: -g), batchable=True,
+                  jvp=lambda ts, ans, x, y: tangent_sum(ts, (x, y), ans, lambda t: t, lambda t: -t),
                   samples=BROADCAST_SAMPLES)
 
 
@@ -210,6 +224,7 @@ def sub(x, y):
 
 
 mul_p = Primitive("mul", np.multiply, (lambda g, ans, x, y: g * y, lambda g, ans, x, y: g * x), batchable=True,
+                  jvp=lambda ts, ans, x, y: tangent_sum(ts, (x, y), ans, lambda t: t * y, lambda t: x * t),
                   samples=BROADCAST_SAMPLES)
 
 
@@ -220,8 +235,9 @@ def mul(x, y):
 
 
 div_p = Primitive("div", np.true_divide, (lambda g, ans, x, y: g / y, lambda g, ans, x, y: -g * ans / y),
-                  batchable=True, samples=[Sample(In((3, 4)), In((4,), "nonzero")),
-                                           Sample(In(()), In((2, 3), "nonzero"))])
+                  batchable=True,
+                  jvp=lambda ts, ans, x, y: tangent_sum(ts, (x, y), ans, lambda t: t / y, lambda t: -t * ans / y),
+                  samples=[Sample(In((3, 4)), In((4,), "nonzero")), Sample(In(()), In((2, 3), "nonzero"))])
 
 
 @op
@@ -245,7 +261,13 @@ def _pow_vjp_exponent(g, ans, x, y):
         return g * where_p.bind(base_zero & (y >= 0), 0, ans * log_x)
 
 
+def _pow_jvp(tangents, ans, x, y):
+    return tangent_sum(tangents, (x, y), ans, lambda t: _pow_vjp_base(t, ans, x, y),
+                       lambda t: _pow_vjp_exponent(t, ans, x, y))
+
+
 pow_p = Primitive("pow", np.power, (_pow_vjp_base, _pow_vjp_exponent), batchable=True,
+                  jvp=_pow_jvp,
                   samples=[Sample(In((3, 4), "positive"), In((4,))), Sample(In((2, 3), "positive"), In(())),
                            Sample(In((3, 1), "nonzero"), np.arange(4.0))])  # polynomial features, y = 0 included
 
@@ -265,8 +287,12 @@ def floordiv(x, y):
     return floordiv_p.bind(x, y)
 
 
+def _mod_jvp(tangents, ans, x, y):
+    return tangent_sum(tangents, (x, y), ans, lambda t: t, lambda t: -t * floordiv_p.bind(x, y))
+
+
 mod_p = Primitive("mod", np.mod, (lambda g, ans, x, y: g, lambda g, ans, x, y: -g * floordiv_p.bind(x, y)),
-                  batchable=True, samples=[Sample(In((3, 4), "positive"), In((4,), "positive"))])
+                  batchable=True, jvp=_mod_jvp, samples=[Sample(In((3, 4), "positive"), In((4,), "positive"))])
 
 
 @op
@@ -280,9 +306,17 @@ def _winner_share(g, a, b):
     return g * (a > b) + (0.5 * g) * (a == b)
 
 
+def _maximum_jvp(tangents, ans, x, y):
+    return tangent_sum(tangents, (x, y), ans, lambda t: _winner_share(t, x, y), lambda t: _winner_share(t, y, x))
+
+
+def _minimum_jvp(tangents, ans, x, y):
+    return tangent_sum(tangents, (x, y), ans, lambda t: _winner_share(t, y, x), lambda t: _winner_share(t, x, y))
+
+
 maximum_p = Primitive("maximum", np.maximum, (lambda g, ans, x, y: _winner_share(g, x, y),
                                               lambda g, ans, x, y: _winner_share(g, y, x)),
-                      batchable=True, samples=BROADCAST_SAMPLES)
+                      batchable=True, jvp=_maximum_jvp, samples=BROADCAST_SAMPLES)
 
 
 @op
@@ -293,7 +327,7 @@ def maximum(x, y):
 
 minimum_p = Primitive("minimum", np.minimum, (lambda g, ans, x, y: _winner_share(g, y, x),
                                               lambda g, ans, x, y: _winner_share(g, x, y)),
-                      batchable=True, samples=BROADCAST_SAMPLES)
+                      batchable=True, jvp=_minimum_jvp, samples=BROADCAST_SAMPLES)
 
 
 @op
@@ -302,11 +336,17 @@ def minimum(x, y):
     return minimum_p.bind(x, y)
 
 
+def _where_jvp(tangents, ans, c, x, y):
+    return tangent_sum(tangents, (c, x, y), ans, None, lambda t: where_p.bind(c, t, 0),
+                       lambda t: where_p.bind(c, 0, t))
+
+
 where_p = Primitive("where", lambda condition, x, y: np.where(condition, x, y), (
     None,
     lambda g, ans, c, x, y: where_p.bind(c, g, 0),
     lambda g, ans, c, x, y: where_p.bind(c, 0, g),
-), batchable=True, samples=[Sample(np.array([[True, False, True], [False, False, True]]), In((2, 3)), In((3,)))])
+), batchable=True, jvp=_where_jvp,
+    samples=[Sample(np.array([[True, False, True], [False, False, True]]), In((2, 3)), In((3,)))])
 
 
 @op
@@ -338,8 +378,14 @@ def _clip_vjp_upper(g, ans, x, lower, upper):
     return where_p.bind(above if lower is None else above | (upper < lower), g, 0)
 
 
+def _clip_jvp(tangents, ans, x, lower, upper):
+    return tangent_sum(tangents, (x, lower, upper), ans, lambda t: _clip_vjp_x(t, ans, x, lower, upper),
+                       lambda t: _clip_vjp_lower(t, ans, x, lower, upper),
+                       lambda t: _clip_vjp_upper(t, ans, x, lower, upper))
+
+
 clip_p = Primitive("clip", lambda x, lower, upper: np.clip(x, lower, upper),
-                   (_clip_vjp_x, _clip_vjp_lower, _clip_vjp_upper), batchable=True, samples=[
+                   (_clip_vjp_x, _clip_vjp_lower, _clip_vjp_upper), batchable=True, jvp=_clip_jvp, samples=[
                        Sample(In((3, 4)), -0.5, 0.5), Sample(In((5,)), None, 0.2), Sample(In((5,)), -0.2, None),
                        Sample(In((3, 4)), In((4,)), In((3, 1))), Sample(In((3, 4)), In(()), None)])
 
@@ -390,8 +436,13 @@ def _xlogy_vjp_y(g, ans, x, y):
     return g * (x / where_p.bind(x == 0, 1, y))
 
 
+def _xlogy_jvp(tangents, ans, x, y):
+    return tangent_sum(tangents, (x, y), ans, lambda t: t * xlogy_p.bind(x != 0, y),
+                       lambda t: _xlogy_vjp_y(t, ans, x, y))
+
+
 xlogy_p = Primitive("xlogy", _xlogy_impl, (lambda g, ans, x, y: g * xlogy_p.bind(x != 0, y), _xlogy_vjp_y),
-                    batchable=True, samples=[Sample(In((3, 4)), In((4,), "positive"))])
+                    batchable=True, jvp=_xlogy_jvp, samples=[Sample(In((3, 4)), In((4,), "positive"))])
 
 
 @op

@@ -9,9 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from softgrad._checks import check_bool, check_choice
-from softgrad.ops._primitive import In, Sample, kept_shape, normalize_axis, op, shape_of
+from softgrad.ops._primitive import (
+    In, Sample, aligned, batch_shape, kept_shape, multilinear, normalize_axis, op, shape_of,
+)
 from softgrad.ops.elementwise import abs, sign_p, where_p
-from softgrad.ops.reductions import _spread, broadcast_to_p, sum_p, sum
+from softgrad.ops.reductions import _spread, broadcast_to_p, reduction_jvp, sum_p, sum
 from softgrad.ops.reductions import max as max_of, min as min_of  # max, min: the builtins are used below
 from softgrad.ops.shape import _joined_values, concat, getitem_p, reshape, squeeze, transpose, untake_p
 from softgrad.tensor import Tensor, concrete, wrap
@@ -54,10 +56,28 @@ def _matmul_vjp_y(g, ans, x, y):
     return matmul_p.bind(_mT(x), g)
 
 
+def _matmul_jvp(tangents, ans, x, y):
+    """(x@y)˙ = ẋ@y + x@ẏ, a vector operand taken as a row (x) or a column (y), its tangent's batch axes
+    (Primitive.batchable) put in front of the broadcast batch axes of the product."""
+    x_vector, y_vector = len(shape_of(x)) == 1, len(shape_of(y)) == 1
+    xm, ym = _row(x) if x_vector else x, _col(y) if y_vector else y
+    ndim = max(len(shape_of(xm)), len(shape_of(ym)))
+    tx, ty = tangents
+    total, batch = None, ()
+    if tx is not None:
+        batch = batch_shape(tx, x)
+        total = matmul_p.bind(aligned(_row(tx) if x_vector else tx, xm, ndim), ym)
+    if ty is not None:
+        batch = batch_shape(ty, y)
+        term = matmul_p.bind(xm, aligned(_col(ty) if y_vector else ty, ym, ndim))
+        total = term if total is None else total + term
+    return total.reshape(batch + shape_of(ans))
+
+
 MATMUL_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)), ((5, 1, 2, 3), (4, 3, 2)),
                  ((3,), (2, 3, 2))]
 matmul_p = Primitive("matmul", np.matmul, (_matmul_vjp_x, _matmul_vjp_y), batchable=True,
-                     samples=[Sample(In(x), In(y)) for x, y in MATMUL_SHAPES])
+                     jvp=_matmul_jvp, samples=[Sample(In(x), In(y)) for x, y in MATMUL_SHAPES])
 
 
 @op
@@ -158,7 +178,7 @@ def _einsum_primitive(n: int) -> Primitive:
     if n not in _EINSUM_PRIMITIVES:
         _EINSUM_PRIMITIVES[n] = Primitive(
             f"einsum[{n}]", lambda *xs, subscripts: np.einsum(subscripts, *xs, optimize=n > 2),
-            tuple(_einsum_operand_vjp(i) for i in range(n)),
+            tuple(_einsum_operand_vjp(i) for i in range(n)), jvp=multilinear(lambda: _EINSUM_PRIMITIVES[n]),
             samples=[Sample(*(In(shape) for shape in shapes), subscripts=subs)
                      for subs, *shapes in _EINSUM_SAMPLES.get(n, [])])
     return _EINSUM_PRIMITIVES[n]
@@ -332,7 +352,8 @@ def _vector_norm_vjp(g, ans, x, ord, axis, keepdims):
     return _spread(g, ans, x, axis, keepdims) * slope
 
 
-vector_norm_p = Primitive("vector_norm", _vector_norm_impl, (_vector_norm_vjp,), batchable=True, samples=[
+vector_norm_p = Primitive("vector_norm", _vector_norm_impl, (_vector_norm_vjp,), batchable=True,
+                          jvp=reduction_jvp(_vector_norm_vjp), samples=[
     Sample(In((2, 3, 4), "nonzero"), ord=ord, axis=axis, keepdims=keepdims)
     for ord, axis, keepdims in ((2, (0, 1, 2), False), (2, (1,), True), (1, (2,), False), (3, (0, 2), False),
                                 (1.5, (1,), True))])
@@ -453,6 +474,7 @@ SQUARE_SHAPES = [((3, 3),), ((2, 2, 2),)]
 
 inv_p = Primitive("inv", _numpy_linalg("inv", np.linalg.inv),
                   (lambda g, ans, A: -matmul_p.bind(matmul_p.bind(_mT(ans), g), _mT(ans)),),
+                  jvp=lambda ts, ans, A: -matmul_p.bind(matmul_p.bind(ans, ts[0]), ans),
                   samples=_well_conditioned(lambda A: inv_p.bind(A), *SQUARE_SHAPES))
 
 
@@ -478,7 +500,17 @@ def _solve_vjp_A(g, ans, A, B):
     return -matmul_p.bind(grad_B, _mT(ans))
 
 
+def _solve_jvp(tangents, ans, A, B):
+    """Ẋ = A⁻¹(Ḃ − Ȧ X)."""
+    tA, tB = tangents
+    if tA is None:
+        return solve_p.bind(A, tB)
+    change = matmul_p.bind(tA, ans)
+    return solve_p.bind(A, -change if tB is None else tB - change)
+
+
 solve_p = Primitive("solve", _numpy_linalg("solve", np.linalg.solve), (_solve_vjp_A, _solve_vjp_B),
+                    jvp=_solve_jvp,
                     samples=_well_conditioned(lambda A, B: solve_p.bind(A, B), ((3, 3), (3, 2)),
                                               ((2, 2, 2), (2, 2, 3))))
 
@@ -509,6 +541,7 @@ def _slogdet_impl(A):
 
 logabsdet_p = Primitive("logabsdet", _numpy_linalg("slogdet", _slogdet_impl),
                         (lambda g, ans, A: g[..., None, None] * _mT(inv_p.bind(A)),),
+                        jvp=lambda ts, ans, A: (_mT(inv_p.bind(A)) * ts[0]).sum(axis=(-2, -1)),
                         samples=_well_conditioned(lambda A: logabsdet_p.bind(A), *SQUARE_SHAPES))
 
 
@@ -527,6 +560,7 @@ def slogdet(A):
 
 det_p = Primitive("det", _numpy_linalg("det", np.linalg.det),
                   (lambda g, ans, A: (g * ans)[..., None, None] * _mT(inv_p.bind(A)),),
+                  jvp=lambda ts, ans, A: ans * (_mT(inv_p.bind(A)) * ts[0]).sum(axis=(-2, -1)),
                   samples=_well_conditioned(lambda A: det_p.bind(A), *SQUARE_SHAPES))
 
 

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from softgrad.ops._primitive import In, Sample, cast_back, first_index, in_float32, op, shape_of
+from softgrad.ops._primitive import In, Sample, cast_back, first_index, in_float32, jvp_from_vjps, op, shape_of
 from softgrad.ops.elementwise import (
     abs, exp, maximum_p, sigmoid_p, softplus_impl, softplus_p, square, where, where_p, xlogy,
 )
@@ -148,6 +148,7 @@ def _clamped_log_vjp(g, ans, p, complement):
 
 
 clamped_log_p = Primitive("clamped_log", _clamped_log_impl, (_clamped_log_vjp,), batchable=True,
+                          jvp=jvp_from_vjps(_clamped_log_vjp),
                           samples=[Sample(In((2, 3), "unit"), complement=False), Sample(In((2, 3), "unit"), complement=True)])
 
 
@@ -174,7 +175,9 @@ def _bce_vjp_weight(g, ans, p, y, weight):
 
 
 bce_p = Primitive("binary_cross_entropy", _bce_impl, (_bce_vjp_probs, _bce_vjp_target, _bce_vjp_weight),
-                  batchable=True, samples=[Sample(In((2, 3), "unit"), In((2, 3), "unit"), None),
+                  batchable=True,
+                  jvp=jvp_from_vjps(_bce_vjp_probs, _bce_vjp_target, _bce_vjp_weight),
+                  samples=[Sample(In((2, 3), "unit"), In((2, 3), "unit"), None),
                                            Sample(In((2, 3), "unit"), In((2, 3), "unit"), In((3,), "positive"))])
 
 
@@ -252,6 +255,8 @@ def _bce_logits_vjp_pos_weight(g, ans, z, y, weight, pos_weight):
 bce_logits_p = Primitive("binary_cross_entropy_with_logits", _bce_logits_impl,
                          (_bce_logits_vjp_logits, _bce_logits_vjp_label, _bce_logits_vjp_weight,
                           _bce_logits_vjp_pos_weight), batchable=True,
+                         jvp=jvp_from_vjps(_bce_logits_vjp_logits, _bce_logits_vjp_label, _bce_logits_vjp_weight,
+                                           _bce_logits_vjp_pos_weight),
                          samples=[Sample(In((2, 3)), In((2, 3), "unit"), None, None),
                                   Sample(In((2, 3)), In((2, 3), "unit"), In((2, 3), "positive"), In((3,), "positive"))])
 

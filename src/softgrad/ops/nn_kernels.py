@@ -25,7 +25,7 @@ import numpy as np
 
 from typing import Callable, NamedTuple
 
-from softgrad.ops._primitive import In, Sample, op, shape_of
+from softgrad.ops._primitive import In, Sample, multilinear, op, shape_of, tangent_sum
 from softgrad.ops.elementwise import relu, relu_p, sigmoid, sigmoid_p, tanh, tanh_p
 from softgrad.ops.linalg import matmul_p
 from softgrad.ops.reductions import sum_p
@@ -97,11 +97,18 @@ def _dense_samples():
             + [Sample(In((5, 4), "nonzero"), np.eye(3, 4), In((3,), "nonzero"), activation="relu")])
 
 
+def _dense_jvp(tangents, ans, x, weight, bias, activation):
+    """ḣ = ẋWᵀ + xẆᵀ + ḃ, times act'(y)."""
+    h = tangent_sum(tangents, (x, weight, bias), ans, lambda t: matmul_p.bind(t, weight.swapaxes(0, 1)),
+                    lambda t: matmul_p.bind(x, t.swapaxes(-1, -2)), lambda t: t)
+    return _activation_vjp(h, ans, None, activation)
+
+
 dense_p = Primitive("dense", _dense_impl, (
     lambda g, ans, x, weight, bias, activation: matmul_p.bind(g, weight),
     _dense_vjp_weight,
     lambda g, ans, x, weight, bias, activation: sum_p.bind(g, axis=(len(shape_of(g)) - 2,), keepdims=False),
-), batchable=True, output_vjp=_activation_vjp, samples=_dense_samples())
+), batchable=True, output_vjp=_activation_vjp, jvp=_dense_jvp, samples=_dense_samples())
 
 
 @op
@@ -252,20 +259,23 @@ conv2d_p = Primitive("conv2d", _conv2d_impl, (
         g, w, x_shape=shape_of(x), stride=stride, padding=padding),
     lambda g, ans, x, w, stride, padding: conv2d_weight_p.bind(
         x, g, w_shape=shape_of(w), stride=stride, padding=padding),
-), samples=[Sample(In(_CONV_X), In(_CONV_W), **_CONV_GEOMETRY), Sample(In((1, 2, 4, 4)), In((3, 2, 2, 2)),
-                                                                        stride=(1, 1), padding=((0, 0), (0, 0)))])
+), jvp=multilinear(lambda: conv2d_p), samples=[
+    Sample(In(_CONV_X), In(_CONV_W), **_CONV_GEOMETRY),
+    Sample(In((1, 2, 4, 4)), In((3, 2, 2, 2)), stride=(1, 1), padding=((0, 0), (0, 0)))])
 
 conv2d_input_p = Primitive("conv2d_input", _conv2d_input_impl, (
     lambda h, ans, g, w, x_shape, stride, padding: conv2d_p.bind(h, w, stride=stride, padding=padding),
     lambda h, ans, g, w, x_shape, stride, padding: conv2d_weight_p.bind(
         h, g, w_shape=shape_of(w), stride=stride, padding=padding),
-), samples=[Sample(In(_CONV_G), In(_CONV_W), x_shape=_CONV_X, **_CONV_GEOMETRY)])
+), jvp=multilinear(lambda: conv2d_input_p),
+    samples=[Sample(In(_CONV_G), In(_CONV_W), x_shape=_CONV_X, **_CONV_GEOMETRY)])
 
 conv2d_weight_p = Primitive("conv2d_weight", _conv2d_weight_impl, (
     lambda k, ans, x, g, w_shape, stride, padding: conv2d_input_p.bind(
         g, k, x_shape=shape_of(x), stride=stride, padding=padding),
     lambda k, ans, x, g, w_shape, stride, padding: conv2d_p.bind(x, k, stride=stride, padding=padding),
-), samples=[Sample(In(_CONV_X), In(_CONV_G), w_shape=_CONV_W, **_CONV_GEOMETRY)])
+), jvp=multilinear(lambda: conv2d_weight_p),
+    samples=[Sample(In(_CONV_X), In(_CONV_G), w_shape=_CONV_W, **_CONV_GEOMETRY)])
 
 
 @op
@@ -358,19 +368,22 @@ _POOL_GEOMETRIES = [(dict(kernel=(2, 2), stride=(2, 2), padding=((0, 0), (0, 0))
 max_pool2d_p = Primitive("max_pool2d", _max_pool2d_impl, (
     lambda g, ans, x, kernel, stride, padding: pool_scatter_p.bind(
         g, x, kernel=kernel, stride=stride, padding=padding),
-), samples=[Sample(In(_POOL_X.shape), **geometry) for geometry, _ in _POOL_GEOMETRIES])
+), jvp=lambda ts, ans, x, **params: pool_gather_p.bind(ts[0], x, **params),
+    samples=[Sample(In(_POOL_X.shape), **geometry) for geometry, _ in _POOL_GEOMETRIES])
 
 pool_scatter_p = Primitive("max_pool2d_scatter", _pool_scatter_impl, (
     lambda h, ans, g, x, kernel, stride, padding: pool_gather_p.bind(
         h, x, kernel=kernel, stride=stride, padding=padding),
     None,
-), samples=[Sample(In(out_shape), _POOL_X, **geometry) for geometry, out_shape in _POOL_GEOMETRIES])
+), jvp=multilinear(lambda: pool_scatter_p),
+    samples=[Sample(In(out_shape), _POOL_X, **geometry) for geometry, out_shape in _POOL_GEOMETRIES])
 
 pool_gather_p = Primitive("max_pool2d_gather", _pool_gather_impl, (
     lambda k, ans, h, x, kernel, stride, padding: pool_scatter_p.bind(
         k, x, kernel=kernel, stride=stride, padding=padding),
     None,
-), samples=[Sample(In(_POOL_X.shape), _POOL_X, **geometry) for geometry, _ in _POOL_GEOMETRIES])
+), jvp=multilinear(lambda: pool_gather_p),
+    samples=[Sample(In(_POOL_X.shape), _POOL_X, **geometry) for geometry, _ in _POOL_GEOMETRIES])
 
 
 @op(data=1)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from softgrad._checks import check_bool
-from softgrad.ops._primitive import In, Sample, batch_shape, kept_shape, normalize_axis, op, shape_of
+from softgrad.ops._primitive import (
+    In, Sample, aligned, batch_shape, batched_axis, kept_shape, normalize_axis, op, shape_of,
+)
 from softgrad.ops.elementwise import sqrt, where_p
 from softgrad.ops.shape import _axis, take_along_axis
 from softgrad.tensor import concrete
@@ -42,7 +44,12 @@ def unbroadcast(g, shape, batch_ndim: int = 0):
 broadcast_to_p = Primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
                            (lambda g, ans, x, shape: unbroadcast(g, shape_of(x), len(batch_shape(g, ans))),),
                            batchable=True,
+                           jvp=lambda ts, ans, x, shape: _broadcast_to_jvp(ts[0], x, shape),
                            samples=[Sample(In((2, 1, 4)), shape=(3, 2, 5, 4)), Sample(In(()), shape=(3,))])
+
+
+def _broadcast_to_jvp(t, x, shape):
+    return broadcast_to_p.bind(aligned(t, x, len(shape)), shape=batch_shape(t, x) + shape)
 
 
 @op(data=1)
@@ -67,6 +74,22 @@ def _spread(g, ans, x, axis, keepdims):
     return broadcast_to_p.bind(g, shape=batch + shape)
 
 
+def reduction_jvp(vjp):
+    """The forward rule of a reduction over ``axis`` from its VJP: Σ (∂ans/∂x)·t over the reduced axes, the
+    slope ∂ans/∂x being the VJP of ones."""
+    def jvp(tangents, ans, x, **params):
+        t = tangents[0]
+        slope = vjp(np.ones(shape_of(ans), np.asarray(concrete(ans)).dtype), ans, x, **params)
+        return sum_p.bind(slope * t, axis=batched_axis(params["axis"], t, x), keepdims=params["keepdims"])
+
+    return jvp
+
+
+def _reduced(prim, t, x, axis, keepdims):
+    """A linear reduction's forward rule: the tangent t of x reduced over the same axes (after its batch axes)."""
+    return prim.bind(t, axis=batched_axis(axis, t, x), keepdims=keepdims)
+
+
 def _reduce(prim, x, axis, keepdims):
     return prim.bind(x, axis=normalize_axis(axis, len(shape_of(x))), keepdims=keepdims)
 
@@ -79,7 +102,8 @@ def _sum_impl(x, axis, keepdims):
 
 
 sum_p = Primitive("sum", _sum_impl, (lambda g, ans, x, axis, keepdims: _spread(g, ans, x, axis, keepdims),),
-                  batchable=True, samples=REDUCTION_SAMPLES)
+                  batchable=True, jvp=lambda ts, ans, x, axis, keepdims: _reduced(sum_p, ts[0], x, axis, keepdims),
+                  samples=REDUCTION_SAMPLES)
 
 
 @op
@@ -107,7 +131,9 @@ def _mean_impl(x, axis, keepdims):
     return np.add.reduce(x, axis=axis, keepdims=keepdims) / _count(x.shape, axis)
 
 
-mean_p = Primitive("mean", _mean_impl, (_mean_vjp,), batchable=True, samples=REDUCTION_SAMPLES)
+mean_p = Primitive("mean", _mean_impl, (_mean_vjp,), batchable=True,
+                   jvp=lambda ts, ans, x, axis, keepdims: _reduced(mean_p, ts[0], x, axis, keepdims),
+                   samples=REDUCTION_SAMPLES)
 
 
 @op
@@ -129,7 +155,7 @@ def _prod_vjp(g, ans, x, axis, keepdims):
 
 
 prod_p = Primitive("prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims), (_prod_vjp,),
-                   batchable=True, samples=REDUCTION_SAMPLES)
+                   batchable=True, jvp=reduction_jvp(_prod_vjp), samples=REDUCTION_SAMPLES)
 
 
 @op
@@ -151,9 +177,9 @@ def _extremum_vjp(g, ans, x, axis, keepdims):
 
 
 max_p = Primitive("max", lambda x, axis, keepdims: np.maximum.reduce(x, axis=axis, keepdims=keepdims),
-                  (_extremum_vjp,), batchable=True, samples=REDUCTION_SAMPLES)
+                  (_extremum_vjp,), batchable=True, jvp=reduction_jvp(_extremum_vjp), samples=REDUCTION_SAMPLES)
 min_p = Primitive("min", lambda x, axis, keepdims: np.minimum.reduce(x, axis=axis, keepdims=keepdims),
-                  (_extremum_vjp,), batchable=True, samples=REDUCTION_SAMPLES)
+                  (_extremum_vjp,), batchable=True, jvp=reduction_jvp(_extremum_vjp), samples=REDUCTION_SAMPLES)
 
 
 @op
@@ -204,7 +230,8 @@ def _reverse_cumsum(v, axis: int):
 
 
 cumsum_p = Primitive("cumsum", lambda x, axis: np.cumsum(x, axis=axis),
-                     (lambda g, ans, x, axis: _reverse_cumsum(g, axis),), batchable=True, samples=SCAN_SAMPLES)
+                     (lambda g, ans, x, axis: _reverse_cumsum(g, axis),), batchable=True,
+                     jvp=lambda ts, ans, x, axis: cumsum_p.bind(ts[0], axis=axis), samples=SCAN_SAMPLES)
 
 
 def _cumprod_vjp(g, ans, x, axis):

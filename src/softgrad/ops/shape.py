@@ -13,6 +13,7 @@ from softgrad.trace import Primitive
 
 reshape_p = Primitive("reshape", lambda x, shape: np.reshape(x, shape),
                       (lambda g, ans, x, shape: g.reshape(batch_shape(g, ans) + shape_of(x)),), batchable=True,
+                      jvp=lambda ts, ans, x, shape: ts[0].reshape(batch_shape(ts[0], x) + shape_of(ans)),
                       samples=[Sample(In((2, 3, 4)), shape=(4, 6)), Sample(In((6,)), shape=(3, 1, 2))])
 
 
@@ -55,7 +56,16 @@ def _transpose_vjp(g, ans, x, axes):
     return g.transpose(tuple(range(lead)) + tuple(lead + int(a) for a in inverse))
 
 
+def _transpose_jvp(tangents, ans, x, axes):
+    """The same permutation of the tangent, after its batch axes."""
+    t = tangents[0]
+    order = range(len(shape_of(x)) - 1, -1, -1) if axes is None else axes
+    lead = len(batch_shape(t, x))
+    return t.transpose(tuple(range(lead)) + tuple(lead + int(a) for a in order))
+
+
 transpose_p = Primitive("transpose", lambda x, axes: np.transpose(x, axes), (_transpose_vjp,), batchable=True,
+                        jvp=_transpose_jvp,
                         samples=[Sample(In((2, 3, 4)), axes=(2, 0, 1)), Sample(In((2, 3)), axes=None)])
 
 
@@ -122,6 +132,14 @@ def _concat_piece_vjp(i):
     return vjp
 
 
+def _concat_jvp(tangents, ans, *xs, axis):
+    """The tangents joined the same way (zeros for the inputs without one), after their batch axes."""
+    batch = next(batch_shape(t, x) for t, x in zip(tangents, xs) if t is not None)
+    dtype = np.asarray(concrete(ans)).dtype
+    pieces = [np.zeros(batch + shape_of(x), dtype) if t is None else t for t, x in zip(tangents, xs)]
+    return _concat_primitive(len(xs)).bind(*pieces, axis=len(batch) + axis)
+
+
 _CONCAT_PRIMITIVES: dict[int, Primitive] = {}
 
 
@@ -132,7 +150,7 @@ def _concat_primitive(n: int) -> Primitive:
         shapes = [(2, 1 + i % 3, 3) for i in range(n)]
         _CONCAT_PRIMITIVES[n] = Primitive(
             f"concat[{n}]", _concat_impl, tuple(_concat_piece_vjp(i) for i in range(n)), batchable=True,
-            samples=[Sample(*(In(shape) for shape in shapes), axis=1)])
+            jvp=_concat_jvp, samples=[Sample(*(In(shape) for shape in shapes), axis=1)])
     return _CONCAT_PRIMITIVES[n]
 
 
@@ -242,10 +260,13 @@ def _getitem_vjp(g, ans, x, index):
     return untake_p.bind(g, index=batched, shape=batch + shape_of(x))
 
 
+# getitem and untake are each other's transpose: the forward rule of one is the VJP of the other.
 _INDICES = (1, slice(None), np.array([2, 0, 2]))
 untake_p = Primitive("untake", _untake_impl, (_untake_vjp,), batchable=True,
+                     jvp=lambda ts, ans, v, index, shape: _getitem_vjp(ts[0], v, ans, index),
                      samples=[Sample(In((3, 4)), index=_INDICES, shape=(2, 4, 3))])
 getitem_p = Primitive("getitem", lambda x, index: x[index], (_getitem_vjp,), batchable=True,
+                      jvp=lambda ts, ans, x, index: _untake_vjp(ts[0], x, ans, index, None),
                       samples=[Sample(In((2, 4, 3)), index=_INDICES), Sample(In((5,)), index=np.array([0, 0, 3]))])
 
 
@@ -376,6 +397,7 @@ def _astype_vjp(g, ans, x, dtype):
 
 
 astype_p = Primitive("astype", lambda x, dtype: x.astype(dtype), (_astype_vjp,), batchable=True,
+                     jvp=lambda ts, ans, x, dtype: ts[0].astype(dtype),
                      samples=[Sample(In((2, 3)), dtype=np.dtype(np.float64))])
 
 
@@ -394,7 +416,8 @@ def stop_gradient(x):
     return concrete(x)
 
 
-copy_p = Primitive("copy", np.copy, (lambda g, ans, x: g,), batchable=True, samples=[Sample(In((2, 3)))])
+copy_p = Primitive("copy", np.copy, (lambda g, ans, x: g,), batchable=True,
+                   jvp=lambda ts, ans, x: ts[0], samples=[Sample(In((2, 3)))])
 
 
 @op
