@@ -623,7 +623,16 @@ def _symmetric_positive_definite(bind, *shapes, **params):
     return [Sample(In(shape), build=build) for shape in shapes]
 
 
-cholesky_p = Primitive("cholesky", _cholesky_impl, (_cholesky_vjp,), samples=[
+def _cholesky_jvp(tangents, ans, A, upper):
+    """L̇ = L Φ(L⁻¹ sym(Ȧ) L⁻ᵀ) (Φ: the lower triangle, diagonal halved; sym: the symmetric part, as the VJP
+    takes A symmetric), U̇ = L̇ᵀ."""
+    L, t = _mT(ans) if upper else ans, tangents[0]
+    X = solve_p.bind(L, _mT(solve_p.bind(L, 0.5 * (t + _mT(t)))))  # L⁻¹ S L⁻ᵀ for S symmetric
+    dL = matmul_p.bind(L, _lower_halved(X, shape_of(L)[-1]))
+    return _mT(dL) if upper else dL
+
+
+cholesky_p = Primitive("cholesky", _cholesky_impl, (_cholesky_vjp,), jvp=_cholesky_jvp, samples=[
     *_symmetric_positive_definite(lambda A, upper: cholesky_p.bind(A, upper=upper), (3, 3), (2, 2, 2), upper=False),
     *_symmetric_positive_definite(lambda A, upper: cholesky_p.bind(A, upper=upper), (3, 3), upper=True)])
 
@@ -663,7 +672,19 @@ def _qr_vjp(g, ans, A):
     return _mT(solve_p.bind(R, _mT(gQ + matmul_p.bind(Q, C))))  # B R⁻ᵀ = (R⁻¹ Bᵀ)ᵀ
 
 
-qr_p = Primitive("qr", _qr_impl, (_qr_vjp,), samples=[Sample(In(shape)) for shape in ((3, 3), (4, 2), (2, 4, 3))])
+def _qr_jvp(tangents, ans, A):
+    """A = QR, m ≥ n: with B = ȦR⁻¹, C = QᵀB and Ω = tril(C, −1) − tril(C, −1)ᵀ (QᵀQ̇, skew),
+    Ṙ = (C − Ω)R and Q̇ = B − Q(C − Ω)."""
+    m, n = shape_of(A)[-2:]
+    Q, R = ans[..., :m, :], ans[..., m:, :]
+    B = _mT(solve_p.bind(_mT(R), _mT(tangents[0])))
+    C = matmul_p.bind(_mT(Q), B)
+    below = where_p.bind(np.tri(n, k=-1, dtype=bool), C, 0)
+    upper = C - below + _mT(below)  # C − Ω
+    return concat([B - matmul_p.bind(Q, upper), matmul_p.bind(upper, R)], axis=-2)
+
+
+qr_p = Primitive("qr", _qr_impl, (_qr_vjp,), jvp=_qr_jvp, samples=[Sample(In(shape)) for shape in ((3, 3), (4, 2), (2, 4, 3))])
 
 _QR_MODES = ("reduced", "complete", "r")
 
@@ -708,6 +729,14 @@ def _svd_parts(packed, m: int, n: int):
     return packed[..., :m, :], packed[..., m:m + n, :], packed[..., m + n, :]
 
 
+def _inverse_gaps(s, k: int):
+    """Fᵢⱼ = 1/(sⱼ² − sᵢ²), 0 for i = j (k singular values s)."""
+    diagonal = np.eye(k, dtype=bool)
+    squares = s * s
+    gaps = _row(squares) - _col(squares)  # sⱼ² − sᵢ²
+    return where_p.bind(diagonal, 0, 1 / where_p.bind(diagonal, 1, gaps))
+
+
 def _svd_vjp(g, ans, A):
     """Townsend (2016), A = U S Vᵀ with distinct non-zero singular values (k = min(m, n)): with
     Fᵢⱼ = 1/(sⱼ² − sᵢ²) (0 for i = j), J = F ∘ (Uᵀḡ_U − ḡ_UᵀU), K = F ∘ (Vᵀḡ_V − ḡ_VᵀV),
@@ -715,13 +744,10 @@ def _svd_vjp(g, ans, A):
     m, n = shape_of(A)[-2:]
     k = min(m, n)
     (U, V, s), (gU, gV, gs) = _svd_parts(ans, m, n), _svd_parts(g, m, n)
-    diagonal = np.eye(k, dtype=bool)
-    squares = s * s
-    gaps = _row(squares) - _col(squares)  # sⱼ² − sᵢ²
-    F = where_p.bind(diagonal, 0, 1 / where_p.bind(diagonal, 1, gaps))
+    F = _inverse_gaps(s, k)
     UtgU, VtgV = matmul_p.bind(_mT(U), gU), matmul_p.bind(_mT(V), gV)
     J, K = F * (UtgU - _mT(UtgU)), F * (VtgV - _mT(VtgV))
-    inner = J * _row(s) + _col(s) * K + where_p.bind(diagonal, _col(gs), 0)
+    inner = J * _row(s) + _col(s) * K + where_p.bind(np.eye(k, dtype=bool), _col(gs), 0)
     gA = matmul_p.bind(matmul_p.bind(U, inner), _mT(V))
     if m > k:  # (I − UUᵀ) ḡ_U S⁻¹ Vᵀ
         gA = gA + matmul_p.bind((gU - matmul_p.bind(U, UtgU)) / _row(s), _mT(V))
@@ -747,7 +773,27 @@ def _sign_free_svd_samples(*shapes):
     return [Sample(In(shape), build=build) for shape in shapes for build in (weighted, squared)]
 
 
-svd_p = Primitive("svd", _svd_impl, (_svd_vjp,), samples=_sign_free_svd_samples((3, 3), (4, 2), (2, 2, 3)))
+def _svd_jvp(tangents, ans, A):
+    """With P = UᵀȦV (k × k): ṡ = diag P, U̇ = U (F ∘ (PS + SPᵀ)) + (I − UUᵀ) ȦV S⁻¹,
+    V̇ = V (F ∘ (SP + PᵀS)) + (I − VVᵀ) ȦᵀU S⁻¹ (F as in the VJP)."""
+    m, n = shape_of(A)[-2:]
+    k = min(m, n)
+    (U, V, s), t = _svd_parts(ans, m, n), tangents[0]
+    F = _inverse_gaps(s, k)
+    AV = matmul_p.bind(t, V)
+    P = matmul_p.bind(_mT(U), AV)
+    Pt = _mT(P)
+    dU = matmul_p.bind(U, F * (P * _row(s) + _col(s) * Pt))
+    dV = matmul_p.bind(V, F * (_col(s) * P + Pt * _row(s)))
+    if m > k:
+        dU = dU + (AV - matmul_p.bind(U, P)) / _row(s)
+    if n > k:
+        dV = dV + (matmul_p.bind(_mT(t), U) - matmul_p.bind(V, Pt)) / _row(s)
+    ds = (P * np.eye(k, dtype=bool)).sum(axis=-1)
+    return concat([dU, dV, _row(ds)], axis=-2)
+
+
+svd_p = Primitive("svd", _svd_impl, (_svd_vjp,), jvp=_svd_jvp, samples=_sign_free_svd_samples((3, 3), (4, 2), (2, 2, 3)))
 
 
 def _svdvals_vjp(g, ans, A):
@@ -756,7 +802,13 @@ def _svdvals_vjp(g, ans, A):
     return matmul_p.bind(U * _row(g), _mT(V))
 
 
-svdvals_p = Primitive("svdvals", lambda A: np.linalg.svd(A, compute_uv=False), (_svdvals_vjp,),
+def _svdvals_jvp(tangents, ans, A):
+    """ṡᵢ = uᵢᵀ Ȧ vᵢ."""
+    U, V, _ = _svd_parts(svd_p.bind(A), *shape_of(A)[-2:])
+    return (U * matmul_p.bind(tangents[0], V)).sum(axis=-2)
+
+
+svdvals_p = Primitive("svdvals", lambda A: np.linalg.svd(A, compute_uv=False), (_svdvals_vjp,), jvp=_svdvals_jvp,
                       samples=[Sample(In(shape)) for shape in ((3, 3), (4, 2), (2, 2, 3))])
 
 
