@@ -1,7 +1,7 @@
 """Forward mode: J·t pushed through a call beside its values, with no tape.
 
-``push_forward(fn, primals, tangents)`` opens a trace level without a tape (``softgrad.trace.new_level``'s
-``interpret``): a Tensor traced at it holds its primal (the value below the level) in ``_data`` and its tangent
+``push_forward(fn, primals, tangents)`` opens a trace level without a tape (``softgrad.trace.new_forward_level``):
+a Tensor traced at it holds its primal (the value below the level) in ``_data`` and its tangent
 in ``_node`` (None: zero), and every primitive applied to one computes its output's tangent from its arguments'
 with its ``jvp`` rule. Rules run on the values below the level, so forward mode nests with reverse mode in both
 orders (jvp of grad: Hessian-vector products; grad of jvp) and with itself, any depth. ``forward_sweep`` runs the
@@ -25,13 +25,13 @@ from softgrad.ops._primitive import shape_of
 from softgrad.ops.reductions import broadcast_to_p, sum_p, unbroadcast
 from softgrad.ops.shape import stack
 from softgrad.tensor import Tensor, concrete, wrap
-from softgrad.trace import CHECKS, Primitive, check_value, close_level, lift, new_level, traced
+from softgrad.trace import CHECKS, Primitive, check_value, close_level, lift, new_forward_level, new_level, traced
 
 
 def push_forward(fn: Callable, primals: Sequence, tangents: Sequence, batch: tuple[int, ...] = ()):
     """``(fn(*boxed), level)``: fn called on the primals boxed with their tangents (each ``batch + shape`` of its
     primal, or None) at a new forward level; read its outputs with ``primal_and_tangent``."""
-    level, _ = new_level(_interpreter(batch))
+    level = new_forward_level(_interpreter(batch))
     try:
         return fn(*[traced(p, level, t) for p, t in zip(primals, tangents)]), level
     finally:
@@ -45,8 +45,7 @@ def primal_and_tangent(value, level: int, batch: tuple[int, ...] = ()) -> tuple:
     else:
         primal, tangent = wrap(value), None
     if tangent is None:
-        array = np.asarray(concrete(primal))
-        tangent = np.zeros(batch + array.shape, array.dtype)
+        tangent = np.zeros(batch + shape_of(primal), np.asarray(concrete(primal)).dtype)
     return primal, wrap(tangent)
 
 
@@ -61,6 +60,8 @@ def _interpreter(batch: tuple[int, ...]) -> Callable:
                 primals.append(a)
                 tangents.append(None)
         ans = prim.bind(*primals, **params)
+        if prim.vjps is None:  # not differentiable: a constant at this level
+            return wrap(ans)
         tangent = tangent_of(prim, tangents, ans, primals, params, batch)
         return wrap(ans) if tangent is None else traced(ans, level, tangent)
 
@@ -94,7 +95,7 @@ def _row_by_row(prim, tangents, ans, args, params, batch):
     n = int(np.prod(batch, dtype=np.int64))
     flat = [None if t is None else t.reshape((n,) + shape_of(x)) for t, x in zip(tangents, args)]
     rows = [tangent_of(prim, [None if f is None else f[b] for f in flat], ans, args, params) for b in range(n)]
-    zero = np.zeros(shape_of(ans), np.asarray(concrete(ans)).dtype)
+    zero = np.zeros(shape_of(ans), concrete(ans).dtype)
     if not rows:
         return np.zeros(batch + shape_of(ans), zero.dtype)
     return stack([zero if r is None else r for r in rows]).reshape(batch + shape_of(ans))
@@ -104,8 +105,7 @@ def _transposed_vjp(prim, tangents, ans, args, params, batch):
     """Σᵢ Jᵢtᵢ as the gradient over g of Σᵢ ⟨vjpᵢ(g), tᵢ⟩ (the VJPs are linear in g)."""
     level, tape = new_level()
     try:
-        value = np.asarray(concrete(ans))
-        g = lift(np.zeros(batch + value.shape, value.dtype), level, tape)
+        g = lift(np.zeros(batch + shape_of(ans), concrete(ans).dtype), level, tape)
         h = g if prim.output_vjp is None else prim.output_vjp(g, ans, None, **params)  # (a fused activation's f')
         total = None
         for rule, t, x in zip(prim.vjps, tangents, args):
