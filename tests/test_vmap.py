@@ -192,3 +192,10 @@ def test_a_loss_primitive_bound_directly_under_vmap_says_to_use_its_op():
 
     with pytest.raises(TypeError, match="call its op"):
         vmap(lambda x: nll_p.bind(x, targets=None, reduction="mean"))(sg.Tensor(np.ones((2, 3, 4))))
+
+
+def test_losses_inside_vmap_keep_the_float32_of_their_inputs():
+    x, y = sg.Tensor(np.ones((4, 3), np.float32)), sg.Tensor(np.array([0, 1, 2, 0]))
+    for reduction in ("mean", "sum", "none"):
+        assert vmap(lambda a, b: ops.cross_entropy(a, b, reduction=reduction))(x, y).dtype == np.float32
+    assert vmap(sg.grad(ops.cross_entropy))(x, y).dtype == np.float32

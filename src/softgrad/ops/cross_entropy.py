@@ -498,7 +498,9 @@ def _composed_loss(fn, logp, target, weight, axis, probabilities, ignore_index, 
             _check_labels(fn, labels, classes, ignore_index)
         hit = expand_dims(target, axis) == arange(classes).reshape(along_axis)
         valid = target != ignore_index
-        row_weight = valid if class_weight is None else where(valid, total(where(hit, class_weight, 0), axis=axis), 0)
+        dtype = array_of(logp).dtype
+        row_weight = (valid.astype(dtype) if class_weight is None
+                      else where(valid, total(where(hit, class_weight, 0), axis=axis), 0))
         loss = -total(where(hit, logp, 0), axis=axis) * row_weight * (1 - eps)
         if eps:
             spread = -total(logp if class_weight is None else logp * class_weight, axis=axis)
