@@ -199,3 +199,14 @@ def test_losses_inside_vmap_keep_the_float32_of_their_inputs():
     for reduction in ("mean", "sum", "none"):
         assert vmap(lambda a, b: ops.cross_entropy(a, b, reduction=reduction))(x, y).dtype == np.float32
     assert vmap(sg.grad(ops.cross_entropy))(x, y).dtype == np.float32
+
+
+def test_vmap_composes_with_forward_mode_and_jacobians_both_ways():
+    x = sg.Tensor(np.random.default_rng(5).standard_normal((4, 3)))
+    f = lambda r: ops.tanh(r) * ops.sin(r).sum()  # noqa: E731
+    v = sg.Tensor(np.ones(3))
+    for transform in (sg.jacfwd, sg.jacrev, lambda g: (lambda r: sg.jvp(g, r, v)[1])):
+        batched = vmap(transform(f))(x)
+        np.testing.assert_allclose(batched.numpy(), np.stack([transform(f)(x[i]).numpy() for i in range(4)]),
+                                   rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(sg.jacfwd(vmap(f))(x).numpy(), sg.jacobian(vmap(f))(x).numpy(), rtol=1e-12)
