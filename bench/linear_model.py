@@ -2,8 +2,9 @@
 100 000 × 100 synthetic problem, where per-call overhead no longer dominates.
 
 scikit-learn runs twice: at its defaults, and to the tolerance at which its coefficients match softgrad's to 1e-4
-(tol=1e-10, a high max_iter; its default stops early). Each figure is the best of --rounds interleaved rounds (the
-machine is shared: single runs can be several times slower). Not a test: it prints a Markdown table.
+(tol=1e-10, a high max_iter; its default stops early). Each figure is the best of --rounds rounds, the three fits of
+a row interleaved in each round (the machine is shared: single runs can be several times slower). Not a test: it
+prints a Markdown table.
 
     .venv/bin/python bench/linear_model.py [--rounds 5] [--quick]
 """
@@ -73,8 +74,8 @@ def main() -> None:
             if y is None:
                 continue
             for label, *estimators in cases(regression):
-                best = [min(seconds(e, X, y) for _ in range(rounds)) for e in estimators]
-                ours, default, tight = best
+                times = [[seconds(e, X, y) for e in estimators] for _ in range(rounds)]  # interleaved rounds
+                ours, default, tight = np.min(times, axis=0)
                 print(f"| {name} | {label} | {ours * 1e3:.1f} ms | {default * 1e3:.1f} ms | {ours / default:.2f}× "
                       f"| {tight * 1e3:.1f} ms | {ours / tight:.2f}× |", flush=True)
 
