@@ -143,6 +143,14 @@ bad("conv2d(kernel too big)", lambda: ops.conv2d(X4, np.ones((2, 1, 9, 9))), Val
 bad("max_pool2d(x 3-d)", lambda: ops.max_pool2d(np.ones((1, 6, 6)), 2), ValueError, "(1, 6, 6)")
 bad("max_pool2d(kernel too big)", lambda: ops.max_pool2d(X4, 9), ValueError, "(9, 9)")
 bad("max_pool2d(kernel=-1)", lambda: ops.max_pool2d(X4, -1), ValueError, "kernel_size", "-1")
+bad("max_pool2d(ceil_mode=1)", lambda: ops.max_pool2d(X4, 2, ceil_mode=1), TypeError, "ceil_mode", "int 1")
+bad("max_pool2d(return_indices=None)", lambda: ops.max_pool2d(X4, 2, return_indices=None), TypeError,
+    "return_indices", "None")
+bad("max_pool2d(dilation=2)", lambda: ops.max_pool2d(X4, 2, dilation=2), NotImplementedError, "dilation=2", "#15")
+bad("max_pool2d(stride=0, ceil_mode)", lambda: ops.max_pool2d(X4, 2, stride=0, ceil_mode=True), ValueError, "stride",
+    "(0, 0)")
+bad("max_pool2d(ceil_mode, kernel too big)", lambda: ops.max_pool2d(X4, (2, 9), stride=1, ceil_mode=True),
+    ValueError, "(2, 9)", "(6, 6)")
 
 # ----- losses -----
 
@@ -245,6 +253,12 @@ bad("MaxPool2d(0)", lambda: nn.MaxPool2d(0), ValueError, "kernel_size", "0")
 bad("MaxPool2d(stride=0)", lambda: nn.MaxPool2d(2, stride=0), ValueError, "stride", "0")
 bad("MaxPool2d(pad_mode)", lambda: nn.MaxPool2d(2, pad_mode="full"), ValueError, "pad_mode", "'full'")
 bad("MaxPool2d(padding=-1)", lambda: nn.MaxPool2d(2, pad_mode="pad", padding=-1), ValueError, "padding", "-1")
+bad("MaxPool2d(dilation=2)", lambda: nn.MaxPool2d(2, dilation=2), NotImplementedError, "dilation=2", "#15")
+bad("MaxPool2d(dilation=0)", lambda: nn.MaxPool2d(2, dilation=0), ValueError, "dilation", "0")
+bad("MaxPool2d(return_indices=1)", lambda: nn.MaxPool2d(2, return_indices=1), TypeError, "return_indices", "1")
+bad("MaxPool2d(ceil_mode=str)", lambda: nn.MaxPool2d(2, ceil_mode="True"), TypeError, "ceil_mode", "'True'")
+bad("MaxPool2d(data_format)", lambda: nn.MaxPool2d(2, data_format="NHWC"), NotImplementedError, "data_format",
+    "'NHWC'")
 bad("SequentialCell(function)", lambda: nn.SequentialCell(nn.ReLU(), ops.relu), TypeError, "function",
     "position 1")
 bad("init.initialize(name)", lambda: nn.init.initialize("nope", (2, 2)), ValueError, "initialiser", "'nope'")
@@ -690,8 +704,9 @@ X44 = np.ones((1, 2, 4, 4))
 bad("avg_pool2d(x 3-d)", lambda: ops.avg_pool2d(np.ones((1, 6, 6)), 2), ValueError, "(1, 6, 6)")
 bad("avg_pool2d(kernel=0)", lambda: ops.avg_pool2d(X44, 0), ValueError, "kernel_size", "0")
 bad("avg_pool2d(padding>half)", lambda: ops.avg_pool2d(X44, 2, padding=2), ValueError, "padding", "half")
-bad("avg_pool2d(ceil_mode)", lambda: ops.avg_pool2d(X44, 2, ceil_mode=True), NotImplementedError, "ceil_mode",
-    "#15")
+bad("avg_pool2d(ceil_mode=str)", lambda: ops.avg_pool2d(X44, 2, ceil_mode="no"), TypeError, "ceil_mode", "'no'")
+bad("avg_pool2d(ceil_mode, kernel too big)", lambda: ops.avg_pool2d(X44, (2, 9), stride=1, ceil_mode=True),
+    ValueError, "(2, 9)", "(4, 4)")
 bad("avg_pool2d(divisor_override=0)", lambda: ops.avg_pool2d(X44, 2, divisor_override=0), ValueError,
     "divisor_override", "0")
 bad("adaptive_avg_pool2d(0)", lambda: ops.adaptive_avg_pool2d(X44, 0), ValueError, "output_size", "0")
@@ -790,7 +805,9 @@ bad("clamp(no bounds)", lambda: ops.clamp(X23), ValueError, "lower", "upper")
 bad("masked_fill(float mask)", lambda: ops.masked_fill(X23, X23, 0.0), TypeError, "mask", "float32")
 bad("AvgPool2d(kernel=0)", lambda: nn.AvgPool2d(0), ValueError, "kernel_size", "0")
 bad("AvgPool2d(padding without pad_mode)", lambda: nn.AvgPool2d(2, padding=1), ValueError, "pad_mode", "1")
-bad("AvgPool2d(ceil_mode)", lambda: nn.AvgPool2d(2, ceil_mode=True), NotImplementedError, "ceil_mode", "#15")
+bad("AvgPool2d(ceil_mode=1)", lambda: nn.AvgPool2d(2, ceil_mode=1), TypeError, "ceil_mode", "1")
+bad("AvgPool2d(data_format)", lambda: nn.AvgPool2d(2, data_format="NHWC"), NotImplementedError, "data_format",
+    "'NHWC'")
 bad("AdaptiveAvgPool2d((2, 0))", lambda: nn.AdaptiveAvgPool2d((2, 0)), ValueError, "output_size", "(2, 0)")
 bad("BatchNorm2d(0)", lambda: nn.BatchNorm2d(0), ValueError, "num_features", "0")
 bad("BatchNorm2d()(x 2-d)", lambda: nn.BatchNorm2d(3)(X23), ValueError, "(N, 3, H, W)", "(2, 3)")
@@ -820,8 +837,10 @@ bad("F.conv2d(groups=2)", lambda: F.conv2d(X4, np.ones((2, 1, 3, 3)), groups=2),
     "groups=2", "#15")
 bad("F.conv2d(padding='full')", lambda: F.conv2d(X4, np.ones((2, 1, 3, 3)), padding="full"), ValueError,
     "padding", "'full'")
-bad("F.max_pool2d(ceil_mode)", lambda: F.max_pool2d(X4, 2, ceil_mode=True), NotImplementedError, "ceil_mode",
-    "#15")
+bad("F.max_pool2d(dilation=2)", lambda: F.max_pool2d(X4, 2, dilation=2), NotImplementedError, "dilation=2", "#15")
+bad("F.max_pool2d(return_indices=str)", lambda: F.max_pool2d(X4, 2, return_indices="yes"), TypeError,
+    "return_indices", "'yes'")
+bad("F.avg_pool2d(ceil_mode=None)", lambda: F.avg_pool2d(X4, 2, ceil_mode=None), TypeError, "ceil_mode", "None")
 bad("F.softmax(no dim)", lambda: F.softmax(X23), TypeError, "dim")
 bad("F.one_hot(num_classes=1.5)", lambda: F.one_hot(Y3, 1.5), TypeError, "num_classes", "1.5")
 bad("F.embedding(max_norm)", lambda: F.embedding(Y3, np.ones((3, 2)), max_norm=1.0), NotImplementedError,

@@ -425,9 +425,32 @@ def test_max_pool():
         ops.max_pool2d(x, 2, padding=2)
 
 
+def test_max_pool_ceil_mode_and_indices():
+    """ceil_mode: 7 rows in windows of 2 make 4 (the last of one row); a window that would start in the bottom
+    padding is dropped (5 + 2·1 with k = s = 3: ⌈4/3⌉ + 1 = 3 windows, but the third would start at row 6 ≥ 5 + 1).
+    Indices: flat into each H×W plane, the first maximum of a window, and the same gradient as without them."""
+    x = RNG.permutation(2 * 3 * 7 * 5).reshape(2, 3, 7, 5) / 10.0
+    assert nn.MaxPool2d(2)(x).shape == (2, 3, 3, 2) and nn.MaxPool2d(2, ceil_mode=True)(x).shape == (2, 3, 4, 3)
+    assert nn.MaxPool2d(3, pad_mode="pad", padding=1, ceil_mode=True)(x[:, :, :5]).shape == (2, 3, 2, 2)
+    out, indices = nn.MaxPool2d(2, return_indices=True, ceil_mode=True)(x)
+    assert indices.dtype == np.int64 and indices.shape == out.shape
+    planes = x.reshape(2, 3, -1)
+    np.testing.assert_array_equal(np.take_along_axis(planes, indices.numpy().reshape(2, 3, -1), 2),
+                                  out.numpy().reshape(2, 3, -1))
+    last_row = x[0, 0, 6]  # the last window row holds row 6 alone; its last window, column 4 alone
+    np.testing.assert_array_equal(indices.numpy()[0, 0, 3],
+                                  [30 + np.argmax(last_row[0:2]), 32 + np.argmax(last_row[2:4]), 34])
+    with_indices = sg.grad(lambda x: (nn.MaxPool2d(2, return_indices=True)(x)[0] ** 2).sum())(x).numpy()
+    np.testing.assert_array_equal(with_indices, sg.grad(lambda x: (nn.MaxPool2d(2)(x) ** 2).sum())(x).numpy())
+    ties = nn.MaxPool2d(2, return_indices=True)(np.ones((1, 1, 4, 4)))[1].numpy()[0, 0]
+    np.testing.assert_array_equal(ties, [[0, 2], [8, 10]])
+
+
 @pytest.mark.parametrize("kwargs", [dict(kernel_size=2), dict(kernel_size=3, stride=2),
                                     dict(kernel_size=3, stride=1, pad_mode="pad", padding=1),
-                                    dict(kernel_size=(2, 3), stride=(1, 2), pad_mode="same")])
+                                    dict(kernel_size=(2, 3), stride=(1, 2), pad_mode="same"),
+                                    dict(kernel_size=(2, 4), ceil_mode=True),
+                                    dict(kernel_size=3, stride=2, pad_mode="pad", padding=1, ceil_mode=True)])
 def test_max_pool_gradients(kwargs):
     x = RNG.permutation(2 * 3 * 6 * 7).reshape(2, 3, 6, 7) / 10.0  # distinct values: no ties
     check_cell(nn.MaxPool2d(**kwargs), x)

@@ -1,7 +1,7 @@
 """Parity with PyTorch 2.13 for the layers' ops and the rearranging ops of issue #16, values and gradients,
-float32 and float64: pooling, layer/batch norm (and the running statistics after a step), embedding, attention,
-softplus(beta, threshold), F.linear / F.conv2d / F.max_pool2d, pad in every mode, flip, roll, tile, repeat,
-clamp, masked_fill. Stored by scripts/golden/layers.py in tests/golden/layers.npz; no torch here."""
+float32 and float64: pooling (ceil_mode, max-pool's indices), layer/batch norm (and the running statistics after a
+step), embedding, attention, softplus(beta, threshold), F.linear / F.conv2d / F.max_pool2d, pad in every mode,
+flip, roll, tile, repeat, clamp, masked_fill. Stored by scripts/golden/layers.py in tests/golden/layers.npz; no torch here."""
 
 import numpy as np
 import pytest
@@ -16,6 +16,12 @@ def test_matches_pytorch(case):
     arrays = dict(ARRAYS)
     for key in case["args"].values():  # batch_norm updates its running statistics in place: give it copies
         arrays[key] = arrays[key].copy()
+    if not case["diff"]:  # max-pool's indices: integers, exactly PyTorch's
+        value = golden.function(case["fn"])(*[arrays[key] for key in case["args"].values()], **case["kwargs"])
+        expected = arrays[case["value"]]
+        assert value.dtype == expected.dtype and value.shape == expected.shape
+        np.testing.assert_array_equal(value.numpy(), expected, err_msg=case["id"])
+        return
     golden.check(case, arrays)
     if case["id"].endswith("batch_norm/" + case["id"].split("/")[1] + "/train"):
         dtype = case["id"].split("/")[1]
@@ -28,6 +34,9 @@ def test_matches_pytorch(case):
 def test_the_golden_file_covers_every_op_in_both_dtypes():
     ids = [c["id"] for c in CASES]
     for fn in ("avg_pool2d", "adaptive_avg_pool2d", "layer_norm", "batch_norm", "embedding", "sdpa", "softplus",
-               "F.linear", "F.conv2d", "pad", "flip", "roll", "tile", "repeat_interleave", "clamp", "masked_fill"):
+               "F.linear", "F.conv2d", "F.max_pool2d", "pad", "flip", "roll", "tile", "repeat_interleave", "clamp", "masked_fill"):
         for dtype in ("float32", "float64"):
             assert any(i.startswith(f"{fn}/{dtype}") for i in ids), (fn, dtype)
+    for option in ("ceil-incTrue", "ceil-incFalse", "ceil-indices", "k2-indices"):
+        for dtype in ("float32", "float64"):
+            assert sum(i.endswith(option) and f"/{dtype}/" in i for i in ids) >= 1, (option, dtype)

@@ -1,10 +1,11 @@
 """PyTorch reference values for the layers' ops and the rearranging ops of issue #16 (run by make_golden.py).
 
 Writes tests/golden/layers.npz in the format of losses.npz (its ``Writer``): average and adaptive average
-pooling, layer and batch normalisation (and the running statistics one training step leaves), embedding
-(with padding_idx), scaled dot-product attention (causal, bool and float masks), softplus with beta and
-threshold, linear and conv2d with bias through ``softgrad.nn.functional``, pad in every mode, flip, roll,
-tile, repeat(_interleave), clamp and masked_fill; values and gradients, float32 and float64.
+pooling, ceil_mode and max-pool's return_indices, layer and batch normalisation (and the running statistics one
+training step leaves), embedding (with padding_idx), scaled dot-product attention (causal, bool and float
+masks), softplus with beta and threshold, linear and conv2d with bias through ``softgrad.nn.functional``, pad in
+every mode, flip, roll, tile, repeat(_interleave), clamp and masked_fill; values and gradients, float32 and
+float64.
 """
 
 from __future__ import annotations
@@ -33,6 +34,29 @@ def pooling_cases(w: Writer, dtype: str) -> None:
     for size in (1, (3, 4), (5, None), (7, 6)):
         w.case(f"adaptive_avg_pool2d/{dtype}/{size}", "adaptive_avg_pool2d", {"x": x}, {"output_size": size},
                ["x"], F.adaptive_avg_pool2d)
+
+
+def pooling_option_cases(w: Writer, dtype: str) -> None:
+    """ceil_mode (max and average, with and without count_include_pad) and return_indices, on the stored
+    (2, 3, 7, 6) input: no new random draws, so every earlier array stays as it was."""
+    import torch.nn.functional as F
+
+    x = f"in/{dtype}/nchw"
+    geometries = {"k2-s2": {"kernel_size": 2}, "k3-s2-p1": {"kernel_size": 3, "stride": 2, "padding": 1},
+                  "k32-s23-p10": {"kernel_size": (3, 2), "stride": (2, 3), "padding": (1, 0)}}
+    for name, geometry in geometries.items():
+        options = dict(geometry, ceil_mode=True, return_indices=True)
+        w.case(f"F.max_pool2d/{dtype}/{name}-ceil", "F.max_pool2d[0]", {"input": x}, options, ["input"],
+               lambda x, **k: F.max_pool2d(x, **k)[0])
+        w.case(f"F.max_pool2d/{dtype}/{name}-ceil-indices", "F.max_pool2d[1]", {"input": x}, options, [],
+               lambda x, **k: F.max_pool2d(x, **k)[1])
+        for include in (True, False):
+            w.case(f"avg_pool2d/{dtype}/{name}-ceil-inc{include}", "avg_pool2d", {"x": x},
+                   dict(geometry, ceil_mode=True, count_include_pad=include), ["x"], F.avg_pool2d)
+    w.case(f"F.max_pool2d/{dtype}/k2-indices", "F.max_pool2d[1]", {"input": x},
+           {"kernel_size": 2, "return_indices": True}, [], lambda x, **k: F.max_pool2d(x, **k)[1])
+    w.case(f"avg_pool2d/{dtype}/k2-ceil-divisor", "avg_pool2d", {"x": x},
+           {"kernel_size": 2, "ceil_mode": True, "divisor_override": 3}, ["x"], F.avg_pool2d)
 
 
 def normalization_cases(w: Writer, dtype: str) -> None:
@@ -160,4 +184,6 @@ def generate(out_dir: Path) -> list[Path]:
         lookup_and_attention_cases(w, dtype)
         functional_cases(w, dtype)
         rearranging_cases(w, dtype)
+    for dtype in DTYPES:  # after the draws above, which they leave as they were
+        pooling_option_cases(w, dtype)
     return [w.save(out_dir / "layers.npz")]

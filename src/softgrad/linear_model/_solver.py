@@ -245,8 +245,8 @@ def minimize(problem, tol: float, max_iter: int, name: str, stop=None) -> tuple[
     """θ minimising F from θ = 0 by proximal Newton; converged when a step moves no entry more than tol·max|θ|.
     A quadratic F's gradient after a step d is g + Hd (no pass over the data). After a step of at most
     HESSIAN_REUSE·max|θ| the Hessian is kept: D moved as little, so the next step is Newton's up to that factor
-    (linear convergence at rate ≈ HESSIAN_REUSE, from where quadratic convergence has one or two steps left). ``stop(Z, iteration)`` may end the
-    iterations early (it warns itself). Warns ConvergenceWarning at the cap."""
+    (linear convergence at rate ≈ HESSIAN_REUSE, from where quadratic convergence has one or two steps left).
+    ``stop(Z, iteration)`` may end the iterations early (it warns itself). Warns ConvergenceWarning at the cap."""
     evaluate = value_and_grad(problem.smooth, has_aux=True)
     theta, H, small_step = np.zeros(problem.size), None, False
     (smooth, Z), g = evaluate(theta)

@@ -19,6 +19,7 @@ import numbers
 import numpy as np
 
 from softgrad import ops
+from softgrad._checks import check_bool
 from softgrad.nn.cell import Cell
 from softgrad.nn.init import initialize
 from softgrad.nn.layers import check_count
@@ -128,33 +129,56 @@ class Conv2d(Cell):
         return y
 
 
-class MaxPool2d(Cell):
-    """The maximum over each ``kernel_size`` window, NCHW. ``stride`` defaults to ``kernel_size`` (PyTorch's
-    default; MindSpore's is 1); ``pad_mode`` as ``Conv2d`` ('valid' by default), padding counting as −∞."""
+def _check_pool_options(owner: str, ceil_mode, data_format) -> bool:
+    """``ceil_mode`` as a bool; only ``data_format='NCHW'``."""
+    if data_format != "NCHW":
+        raise NotImplementedError(f"{owner}: data_format={data_format!r} is not implemented, only 'NCHW'")
+    return check_bool(owner, "ceil_mode", ceil_mode)
 
-    def __init__(self, kernel_size, stride=None, pad_mode: str = "valid", padding=0):
+
+class MaxPool2d(Cell):
+    """The maximum over each ``kernel_size`` window, NCHW, MindSpore's signature. ``stride`` defaults to
+    ``kernel_size`` (PyTorch's default; MindSpore's is 1); ``pad_mode`` as ``Conv2d`` ('valid' by default),
+    padding counting as −∞; ``ceil_mode`` rounds the number of windows up (⌈(H + pads − k)/s⌉ + 1, a last window
+    starting inside the input or its top/left padding); ``return_indices`` returns (out, indices), each maximum's
+    flat index i·W + j into its (H, W) plane.  ∂ as ``ops.max_pool2d``
+
+    >>> import softgrad as sg
+    >>> out, indices = MaxPool2d(2, return_indices=True, ceil_mode=True)(sg.ops.ones((1, 1, 3, 3)))
+    >>> indices.numpy()[0, 0]   # ties: the first maximum of each window
+    array([[0, 2],
+           [6, 8]])
+    """
+
+    def __init__(self, kernel_size, stride=None, pad_mode: str = "valid", padding=0, dilation=1,
+                 return_indices: bool = False, ceil_mode: bool = False, data_format: str = "NCHW"):
         super().__init__()
         self.kernel_size = window_pair("MaxPool2d", "kernel_size", kernel_size)
         self.stride = self.kernel_size if stride is None else window_pair("MaxPool2d", "stride", stride)
         if pad_mode not in PAD_MODES:
             raise ValueError(f"MaxPool2d: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
         checked_padding("MaxPool2d", padding)
+        if window_pair("MaxPool2d", "dilation", dilation) != (1, 1):
+            raise NotImplementedError(f"MaxPool2d: dilation={dilation!r} is not implemented, only 1 (issue #15)")
+        self.ceil_mode = _check_pool_options("MaxPool2d", ceil_mode, data_format)
+        self.return_indices = check_bool("MaxPool2d", "return_indices", return_indices)
         self.pad_mode, self.padding = pad_mode, padding
 
     def extra_repr(self) -> dict:
         return {"kernel_size": self.kernel_size, "stride": self.stride, "pad_mode": self.pad_mode,
-                "padding": self.padding}
+                "padding": self.padding, "return_indices": self.return_indices, "ceil_mode": self.ceil_mode}
 
     def construct(self, x):
         padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], self.kernel_size, self.stride)
-        return ops.max_pool2d(x, self.kernel_size, stride=self.stride, padding=padding)
+        return ops.max_pool2d(x, self.kernel_size, stride=self.stride, padding=padding,
+                              return_indices=self.return_indices, ceil_mode=self.ceil_mode)
 
 
 class AvgPool2d(Cell):
     """The mean over each ``kernel_size`` window, NCHW, MindSpore's signature (``pad_mode`` as ``Conv2d``,
     'valid' by default; zero padding counted in the mean unless ``count_include_pad=False``;
-    ``divisor_override`` replaces the divisor). ``stride`` defaults to ``kernel_size``, as ``MaxPool2d`` here
-    and PyTorch (MindSpore's default is 1). ``ceil_mode=True`` is not implemented (issue #15).
+    ``divisor_override`` replaces the divisor; ``ceil_mode`` rounds the number of windows up, as ``MaxPool2d``).
+    ``stride`` defaults to ``kernel_size``, as ``MaxPool2d`` here and PyTorch (MindSpore's default is 1).
     ∂ as ``ops.avg_pool2d``
 
     >>> import softgrad as sg
@@ -171,19 +195,17 @@ class AvgPool2d(Cell):
             raise ValueError(f"AvgPool2d: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
         if checked_padding("AvgPool2d", padding) != ((0, 0), (0, 0)) and pad_mode != "pad":
             raise ValueError(f"AvgPool2d: padding={padding} needs pad_mode='pad' (got pad_mode={pad_mode!r})")
-        if ceil_mode or data_format != "NCHW":
-            raise NotImplementedError(f"AvgPool2d: ceil_mode=True (issue #15) and data_format other than 'NCHW' are "
-                                      f"not implemented, got ceil_mode={ceil_mode!r}, data_format={data_format!r}")
+        self.ceil_mode = _check_pool_options("AvgPool2d", ceil_mode, data_format)
         self.pad_mode, self.padding = pad_mode, padding
         self.count_include_pad, self.divisor_override = bool(count_include_pad), divisor_override
 
     def extra_repr(self) -> dict:
         return {"kernel_size": self.kernel_size, "stride": self.stride, "pad_mode": self.pad_mode,
-                "padding": self.padding, "count_include_pad": self.count_include_pad}
+                "padding": self.padding, "ceil_mode": self.ceil_mode, "count_include_pad": self.count_include_pad}
 
     def construct(self, x):
         padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], self.kernel_size, self.stride)
-        return ops.avg_pool2d(x, self.kernel_size, stride=self.stride, padding=padding,
+        return ops.avg_pool2d(x, self.kernel_size, stride=self.stride, padding=padding, ceil_mode=self.ceil_mode,
                               count_include_pad=self.count_include_pad, divisor_override=self.divisor_override)
 
 

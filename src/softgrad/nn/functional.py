@@ -105,11 +105,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
                return_indices: bool = False):
-    """The maximum of each window, NCHW; stride defaults to kernel_size.  ∂ routed to each window's maximum"""
-    if dilation not in (1, (1, 1)) or ceil_mode or return_indices:
-        raise NotImplementedError(f"max_pool2d: dilation={dilation!r}, ceil_mode={ceil_mode!r} and return_indices="
-                                  f"{return_indices!r} are not implemented (only the defaults); tracked by {ISSUE_15}")
-    return ops.max_pool2d(input, kernel_size, stride=stride, padding=padding)
+    """The maximum of each window, NCHW; stride defaults to kernel_size; ``ceil_mode`` rounds the number of
+    windows up, ``return_indices`` also returns each maximum's flat index into its (H, W) plane (PyTorch's
+    order of these two, which differs from ``nn.MaxPool2d``'s).  ∂ routed to each window's maximum"""
+    if dilation not in (1, (1, 1)):
+        raise NotImplementedError(f"max_pool2d: dilation={dilation!r} is not implemented (only 1); tracked by "
+                                  f"{ISSUE_15}")
+    return ops.max_pool2d(input, kernel_size, stride=stride, padding=padding, return_indices=return_indices,
+                          ceil_mode=ceil_mode)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,

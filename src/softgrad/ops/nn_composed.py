@@ -16,11 +16,12 @@ import numbers
 
 import numpy as np
 
+from softgrad._checks import check_bool
 from softgrad.ops._primitive import number, op, shape_of
 from softgrad.ops.activations import softmax
 from softgrad.ops.elementwise import sqrt, where
 from softgrad.ops.linalg import matmul
-from softgrad.ops.nn_kernels import conv2d, int_pair, normalize_padding, output_size
+from softgrad.ops.nn_kernels import ceil_mode_padding, conv2d, int_pair, normalize_padding, output_size
 from softgrad.ops.reductions import mean
 from softgrad.ops.shape import reshape, stop_gradient, swapaxes, take
 from softgrad.random import Generator, default_generator
@@ -34,8 +35,9 @@ def _dtype(x) -> np.dtype:
 # ----- pooling -----
 
 
-def _window(fn: str, x_shape, kernel_size, stride, padding):
-    """(kernel, stride, padding) of a pooling call, checked against an NCHW input of ``x_shape``."""
+def _window(fn: str, x_shape, kernel_size, stride, padding, ceil_mode):
+    """(kernel, stride, padding, the padding the windows reach: grown by ``ceil_mode``) of a pooling call, checked
+    against an NCHW input of ``x_shape``."""
     if len(x_shape) != 4:
         raise ValueError(f"{fn}: expected x of shape (N, C, H, W), got {x_shape}")
     kernel = int_pair(kernel_size, "kernel_size")
@@ -47,11 +49,13 @@ def _window(fn: str, x_shape, kernel_size, stride, padding):
     for k, pad in zip(kernel, padding):
         if max(pad) * 2 > k:
             raise ValueError(f"{fn}: padding {padding} must be at most half the kernel size {kernel}")
-    for size, k, s, pad in zip(x_shape[2:], kernel, stride, padding):
+    windows = ceil_mode_padding(x_shape, kernel, stride, padding) if check_bool(fn, "ceil_mode", ceil_mode) \
+        else padding
+    for size, k, s, pad in zip(x_shape[2:], kernel, stride, windows):
         if output_size(size, k, s, pad) < 1:
             raise ValueError(f"{fn}: kernel {kernel} with stride {stride} and padding {padding} does not fit an "
                              f"input of spatial size {x_shape[2:]}")
-    return kernel, stride, padding
+    return kernel, stride, padding, windows
 
 
 @op(data=1)
@@ -59,30 +63,36 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_in
                divisor_override=None):
     """The mean of every ``kernel_size`` window, NCHW, as PyTorch's ``avg_pool2d``: ``stride`` defaults to
     ``kernel_size``; zero padding counts in the mean unless ``count_include_pad=False``; ``divisor_override``
-    replaces the divisor. out[n, c, i, j] = Σ_{p,q} x̃[n, c, s·i + p, s·j + q] / d, computed as a
-    convolution of each channel with the constant kernel 1.  ∂/∂x = g/d spread back over each window
+    replaces the divisor; ``ceil_mode`` rounds the number of windows up as ``max_pool2d``'s, and the part of a
+    last window past the padding counts in no divisor. out[n, c, i, j] = Σ_{p,q} x̃[n, c, s·i + p, s·j + q] / d,
+    computed as a convolution of each channel with the constant kernel 1.  ∂/∂x = g/d spread back over each window
 
     >>> avg_pool2d(np.ones((1, 1, 3, 3)), 2, stride=1, padding=1, count_include_pad=False).shape
     (1, 1, 4, 4)
+    >>> avg_pool2d(np.arange(9.0).reshape(1, 1, 3, 3), 2, ceil_mode=True).numpy()[0, 0]   # last windows: 2, 1 cells
+    array([[2. , 3.5],
+           [6.5, 8. ]])
     """
     x_shape = shape_of(x)
-    kernel, stride, padding = _window("avg_pool2d", x_shape, kernel_size, stride, padding)
-    if ceil_mode:
-        raise NotImplementedError("avg_pool2d: ceil_mode=True is not implemented (the pooling kernels' ceil_mode "
-                                  "belongs to the performance issue #15); pad the input with ops.pad instead")
+    kernel, stride, padding, windows = _window("avg_pool2d", x_shape, kernel_size, stride, padding, ceil_mode)
     n, c, h, w = x_shape
     dtype = _dtype(x)
     ones = np.ones((1, 1) + kernel, dtype=dtype)
-    sums = conv2d(reshape(x, (n * c, 1, h, w)), ones, stride=stride, padding=padding)
+    sums = conv2d(reshape(x, (n * c, 1, h, w)), ones, stride=stride, padding=windows)
     sums = reshape(sums, (n, c) + shape_of(sums)[2:])
     if divisor_override is not None:
         if isinstance(divisor_override, bool) or not isinstance(divisor_override, numbers.Integral) \
                 or divisor_override < 1:
             raise ValueError(f"avg_pool2d: divisor_override must be None or an int >= 1, got {divisor_override!r}")
         return sums / dtype.type(divisor_override)
-    if count_include_pad:
+    if count_include_pad and windows == padding:
         return sums / dtype.type(kernel[0] * kernel[1])
-    counts = conv2d(np.ones((1, 1, h, w), dtype), ones, stride=stride, padding=padding)
+    if count_include_pad:  # the cells of the padded input each window covers
+        (top, bottom), (left, right) = padding
+        cells = np.ones((1, 1, h + top + bottom, w + left + right), dtype)
+        counts = conv2d(cells, ones, stride=stride, padding=((0, windows[0][1] - bottom), (0, windows[1][1] - right)))
+    else:
+        counts = conv2d(np.ones((1, 1, h, w), dtype), ones, stride=stride, padding=windows)
     return sums / concrete(counts)
 
 

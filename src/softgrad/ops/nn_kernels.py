@@ -25,6 +25,7 @@ import numpy as np
 
 from typing import Callable, NamedTuple
 
+from softgrad._checks import check_bool
 from softgrad.ops._primitive import In, Sample, multilinear, op, shape_of, tangent_sum
 from softgrad.ops.elementwise import relu, relu_p, sigmoid, sigmoid_p, tanh, tanh_p
 from softgrad.ops.linalg import matmul_p
@@ -360,6 +361,16 @@ def _pool_gather_impl(h, x, kernel, stride, padding):
     return out.transpose(0, 3, 1, 2)
 
 
+def _max_pool2d_indices_impl(x, kernel, stride, padding):
+    """Each window's first maximum as a flat index row·W + column into its unpadded (H, W) plane: (N, C, Ho, Wo)
+    int64, PyTorch's ``return_indices``."""
+    winner = _winners(x, kernel, stride, padding).astype(np.int64)  # (N, Ho, Wo, C): the offset i·kw + j
+    ho, wo = winner.shape[1:3]
+    rows = np.arange(ho)[:, None, None] * stride[0] - padding[0][0] + winner // kernel[1]
+    columns = np.arange(wo)[:, None] * stride[1] - padding[1][0] + winner % kernel[1]
+    return (rows * x.shape[3] + columns).transpose(0, 3, 1, 2)
+
+
 _POOL_X = np.random.default_rng(0).permutation(2 * 3 * 5 * 4).reshape(2, 3, 5, 4) / 10.0  # no ties
 # (geometry, output shape): windows apart; overlapping and padded
 _POOL_GEOMETRIES = [(dict(kernel=(2, 2), stride=(2, 2), padding=((0, 0), (0, 0))), (2, 3, 2, 2)),
@@ -385,16 +396,37 @@ pool_gather_p = Primitive("max_pool2d_gather", _pool_gather_impl, (
 ), jvp=multilinear(lambda: pool_gather_p),
     samples=[Sample(In(_POOL_X.shape), _POOL_X, **geometry) for geometry, _ in _POOL_GEOMETRIES])
 
+max_pool2d_indices_p = Primitive("max_pool2d_indices", _max_pool2d_indices_impl)  # integers: not differentiable
+
+
+def ceil_mode_padding(x_shape, kernel, stride, padding):
+    """``padding`` with the bottom and right padding grown to PyTorch's ``ceil_mode`` windows: ⌈(H + pads − k)/s⌉ + 1
+    of them along an axis, one fewer if the last would start past the input and its top (left) padding; the
+    last window may then reach past the bottom (right) edge."""
+    grown = []
+    for size, k, s, (before, after) in zip(x_shape[2:], kernel, stride, padding):
+        count = -(-(size + before + after - k) // s) + 1
+        if (count - 1) * s >= size + before:
+            count -= 1
+        grown.append((before, max(after, (count - 1) * s + k - size - before)))
+    return tuple(grown)
+
 
 @op(data=1)
-def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """The maximum of every kernel_size window, NCHW (stride defaults to kernel_size; padding counts as −∞).
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+    """The maximum of every kernel_size window, NCHW (stride defaults to kernel_size; padding counts as −∞), in
+    MindSpore's ``ops.max_pool2d`` signature. ``ceil_mode``: ⌈(H + pads − k)/s⌉ + 1 windows (``ceil_mode_padding``);
+    ``return_indices``: also each maximum's flat index i·W + j into its (H, W) plane, (out, indices).
     ∂/∂x: g routed to each window's first maximum (summed where windows overlap)
 
     >>> max_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2)
     Tensor(shape=[1, 1, 2, 2], dtype=Float64, value=
     [[[[ 5.,  7.],
        [13., 15.]]]])
+    >>> max_pool2d(np.arange(9.0).reshape(1, 1, 3, 3), 2, return_indices=True, ceil_mode=True)[1]
+    Tensor(shape=[1, 1, 2, 2], dtype=Int64, value=
+    [[[[4, 5],
+       [7, 8]]]])
     """
     x_shape = shape_of(x)
     if len(x_shape) != 4:
@@ -402,17 +434,28 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     kernel = int_pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else int_pair(stride, "stride")
     padding = normalize_padding(padding)
+    return_indices = check_bool("max_pool2d", "return_indices", return_indices)
+    ceil_mode = check_bool("max_pool2d", "ceil_mode", ceil_mode)
+    if int_pair(dilation, "dilation") != (1, 1):
+        raise NotImplementedError(f"max_pool2d: dilation={dilation!r} is not implemented, only 1 (issue #15)")
     for k, pad in zip(kernel, padding):
         if max(pad) * 2 > k:
             raise ValueError(f"max_pool2d: padding {padding} must be at most half the kernel size {kernel}")
+    if min(stride) < 1:
+        raise ValueError(f"max_pool2d: stride must be >= 1, got {stride}")
+    if ceil_mode:
+        padding = ceil_mode_padding(x_shape, kernel, stride, padding)
     for size, k, s, pad in zip(x_shape[2:], kernel, stride, padding):
-        if s < 1 or output_size(size, k, s, pad) < 1:
+        if output_size(size, k, s, pad) < 1:
             raise ValueError(f"max_pool2d: kernel {kernel} with stride {stride} and padding {padding} does not fit "
                              f"an input of spatial size {x_shape[2:]}")
-    return max_pool2d_p.bind(x, kernel=kernel, stride=stride, padding=padding)
+    out = max_pool2d_p.bind(x, kernel=kernel, stride=stride, padding=padding)
+    if not return_indices:
+        return out
+    return out, max_pool2d_indices_p.bind(x, kernel=kernel, stride=stride, padding=padding)
 
 
 __all__ = [
     "FusedActivation", "fused_activation", "dense", "int_pair", "normalize_padding", "output_size", "conv2d",
-    "max_pool2d",
+    "ceil_mode_padding", "max_pool2d",
 ]

@@ -351,8 +351,9 @@ class Optimizer:
                                      "or comes from a run that diverged")
                 if name in self.squared_states and (array < 0).any():
                     raise ValueError(f"{owner}: state '{name}' of '{param.name}' holds negative values "
-                                     f"({float(array[array < 0].flat[0])!r} first), but it accumulates squared gradients, "
-                                     "so it is never negative (√ of it would be NaN); the checkpoint is damaged")
+                                     f"({float(array[array < 0].flat[0])!r} first), but it accumulates squared "
+                                     "gradients, so it is never negative (√ of it would be NaN); the checkpoint is "
+                                     "damaged")
                 arrays[name] = state_array(array, param._data)
             restored.append(arrays)
         return restored
