@@ -41,6 +41,16 @@ def test_train_output_lines(tmp_path, capsys):
     assert "epoch   1/1" in out and "test accuracy" in out and f"run directory: {tmp_path / 'r'}" in out
 
 
+def test_train_takes_every_optimizer_and_its_hyperparameters(tmp_path, capsys):
+    out = tmp_path / "adadelta"
+    assert main(["train", "--epochs", "1", "--optimizer", "adadelta", "--rho", "0.95", "--eps", "1e-5", "--out",
+                 str(out), *QUICK]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (config["optimizer"], config["rho"], config["eps"], config["momentum"]) == ("adadelta", 0.95, 1e-5, None)
+    assert main(["train", "--optimizer", "adam", "--nesterov", "--out", str(tmp_path / "no"), *QUICK]) == 1
+    assert_one_line(capsys.readouterr().err, "nesterov (--nesterov) is a hyperparameter of sgd, momentum, not of adam")
+
+
 def test_evaluate_reports_the_saved_accuracy(run_dir, capsys):
     assert main(["evaluate", str(run_dir)]) == 0
     out = capsys.readouterr().out

@@ -44,6 +44,9 @@ def test_a_huge_learning_rate_stops_the_run_with_exit_3_and_saves_no_nan(tmp_pat
     ("--momentum", "nan", "momentum must be in [0, 1) (a finite number; --momentum), got nan"),
     ("--momentum", "1", "momentum must be in [0, 1)"),
     ("--weight-decay", "inf", "weight_decay must be >= 0 (a finite number; --weight-decay), got inf"),
+    ("--eps", "1e-8", "eps (--eps) is a hyperparameter of adam, adamw, rmsprop, adagrad, adadelta, not of sgd"),
+    ("--rho", "0.5", "rho (--rho) is a hyperparameter of adadelta, not of sgd; got 0.5"),
+    ("--betas", "0.9,1", "betas (--betas) is a hyperparameter of adam, adamw, not of sgd"),
     ("--weight-decay", "-1", "weight_decay must be >= 0"),
     ("--dropout", "nan", "dropout must be in [0, 1), a drop probability"),
     ("--warmup-epochs", "inf", "warmup_epochs must be in [0, 2): the warm-up ends within --epochs"),
@@ -66,7 +69,16 @@ def test_train_config_checks_types_and_finiteness_as_from_json():
                             ({"threads": 10**30}, "threads must be in 1..1024"),
                             ({"download": "yes"}, "download .* must be true or false"),
                             ({"input_shape": [1, 8]}, "input_shape must be 3 positive integers"),
-                            ({"num_classes": 3, "class_names": ["a"]}, "class_names has 1 names for num_classes = 3")]:
+                            ({"num_classes": 3, "class_names": ["a"]}, "class_names has 1 names for num_classes = 3"),
+                            ({"optimizer": "adam", "betas": [0.9]}, "betas must be two numbers in .0, 1."),
+                            ({"optimizer": "adam", "betas": [0.9, float("nan")]}, "betas must be two numbers"),
+                            ({"optimizer": "rmsprop", "alpha": 2}, "alpha must be in .0, 1."),
+                            ({"optimizer": "adam", "eps": 0}, "eps must be > 0 .*--eps.*got 0"),
+                            ({"optimizer": "adadelta", "eps": float("nan")}, "eps must be > 0"),
+                            ({"optimizer": "rmsprop", "centered": 1}, "centered .* must be true or false"),
+                            ({"optimizer": "adagrad", "lr_decay": -1}, "lr_decay must be >= 0"),
+                            ({"optimizer": "adam", "momentum": 0.5}, "momentum .* of sgd, momentum, rmsprop, not "
+                                                                     "of adam")]:
         with pytest.raises(ValueError, match=message):
             TrainConfig.from_dict(values)
 

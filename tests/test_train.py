@@ -11,6 +11,7 @@ import softgrad as sg
 from softgrad import nn, ops
 from softgrad.training import TrainConfig, Trainer, build_model, checkpoint, make_loss
 from softgrad.training.images import fit_to_frame, load_image, to_bright_on_dark
+from softgrad.training.loop import make_optimizer
 
 SMALL = dict(dataset="digits", hidden=(16,), epochs=2, batch_size=64)
 
@@ -293,6 +294,35 @@ def test_resume_at_the_default_sizes_after_several_stops_is_bit_identical(tmp_pa
     assert without_times(result) == without_times(straight)
     assert (tmp_path / "stopped" / "model.safetensors").read_bytes() == \
         (tmp_path / "straight" / "model.safetensors").read_bytes()
+
+
+OPTIMIZER_RUNS = [  # every optimizer of softgrad train but the three above, with a hyperparameter off its default
+    ("momentum", {"nesterov": True}, sg.optim.Momentum, {"momentum": 0.9, "use_nesterov": True}),
+    ("rmsprop", {"alpha": 0.9, "centered": True, "momentum": 0.5}, sg.optim.RMSprop,
+     {"alpha": 0.9, "centered": True, "momentum": 0.5, "eps": 1e-8}),
+    ("adagrad", {"lr_decay": 1e-3, "eps": 1e-9}, sg.optim.Adagrad, {"lr_decay": 1e-3, "eps": 1e-9}),
+    ("adadelta", {"rho": 0.95}, sg.optim.Adadelta, {"rho": 0.95, "eps": 1e-6}),
+]
+
+
+@pytest.mark.parametrize("optimizer, options, cls, expected", OPTIMIZER_RUNS, ids=[r[0] for r in OPTIMIZER_RUNS])
+def test_every_optimizer_trains_with_its_hyperparameters_and_resumes_bit_identical(tmp_path, optimizer, options,
+                                                                                    cls, expected):
+    config = dict(dataset="digits", epochs=2, hidden=(16,), batch_size=64, optimizer=optimizer, **options)
+    made = make_optimizer(TrainConfig(**config), [sg.Parameter(np.zeros(2, np.float32), name="w")])
+    assert type(made) is cls
+    assert {name: made.param_groups[0][name] for name in expected} == expected
+    straight = quiet(TrainConfig(**config), tmp_path / "straight").run()
+    assert straight["test_accuracy"] > 0.3
+    result, sessions = run_stopping_at(config, tmp_path / "stopped", {3, 23})
+    assert sessions == 3 and without_times(result) == without_times(straight)
+
+
+def test_a_config_of_an_older_run_loads():
+    """Run directories written before the optimizers' own hyperparameters stored momentum 0.9 for every one."""
+    config = TrainConfig.from_dict({"optimizer": "adam", "momentum": 0.9})
+    assert config.momentum is None and config.betas == (0.9, 0.999)
+    assert TrainConfig().momentum == 0.9 and TrainConfig().nesterov is False
 
 
 def _checkpoint_progress(run) -> dict:

@@ -48,6 +48,24 @@ def _widths(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 256,128, got {text!r}") from None
 
 
+def _betas(text: str) -> tuple[float, ...]:
+    """'0.9,0.999' → (0.9, 0.999)."""
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected two comma-separated numbers such as 0.9,0.999, got {text!r}") from None
+
+
+def _for_optimizers(what: str, name: str) -> str:
+    """An optimizer hyperparameter's help: what it does, and which optimizers take it with which default."""
+    from softgrad.training.config import OPTIMIZER_DEFAULTS
+
+    takers = ", ".join(f"{optimizer} {defaults[name]}" for optimizer, defaults in OPTIMIZER_DEFAULTS.items()
+                       if name in defaults)
+    return f"{what} (the optimizers that take it, and its default: {takers})"
+
+
 def _train_parser(subparsers, defaults) -> None:
     from softgrad.training import config as cfg
 
@@ -73,8 +91,17 @@ def _train_parser(subparsers, defaults) -> None:
     add("--optimizer", choices=cfg.OPTIMIZERS, help=f"optimizer (default {defaults.optimizer})")
     add("--lr", type=float, help="learning rate (default " + ", ".join(f"{k} {v}" for k, v in cfg.DEFAULT_LR.items())
         + ")")
-    add("--momentum", type=float, help=f"SGD momentum (default {defaults.momentum})")
     add("--weight-decay", type=float, help=f"weight decay (default {defaults.weight_decay})")
+    add("--momentum", type=float, help=_for_optimizers("momentum", "momentum"))
+    add("--nesterov", action="store_true", default=None, help=_for_optimizers("Nesterov momentum", "nesterov"))
+    add("--betas", type=_betas, metavar="B1,B2",
+        help=_for_optimizers("averaging of the gradient and of its square", "betas"))
+    add("--eps", type=float, help=_for_optimizers("added to the denominator", "eps"))
+    add("--alpha", type=float, help=_for_optimizers("smoothing of the squared gradient", "alpha"))
+    add("--centered", action="store_true", default=None,
+        help=_for_optimizers("divide by the gradient's variance", "centered"))
+    add("--rho", type=float, help=_for_optimizers("averaging of the squares", "rho"))
+    add("--lr-decay", type=float, help=_for_optimizers("learning-rate decay", "lr_decay"))
     add("--lr-schedule", choices=cfg.SCHEDULES,
         help=f"learning-rate schedule, per step (default {defaults.lr_schedule})")
     add("--warmup-epochs", type=float, help=f"linear learning-rate warm-up (default {defaults.warmup_epochs})")

@@ -14,10 +14,23 @@ from softgrad.training.jsonfiles import KINDS, check, matches
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
 MODELS = ("logreg", "mlp", "cnn")
-OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad", "adadelta")
 LOSSES = ("cross-entropy", "mse")
 SCHEDULES = ("constant", "cosine", "step")
-DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
+DEFAULT_LR = {"sgd": 0.05, "momentum": 0.05, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2,
+              "adadelta": 1.0}
+#: the hyperparameters each optimizer takes besides lr and weight_decay, with their defaults (PyTorch's, and
+#: MindSpore's for Momentum; SGD's momentum 0.9 is softgrad train's own)
+OPTIMIZER_DEFAULTS: dict[str, dict[str, object]] = {
+    "sgd": {"momentum": 0.9, "nesterov": False},
+    "momentum": {"momentum": 0.9, "nesterov": False},
+    "adam": {"betas": (0.9, 0.999), "eps": 1e-8},
+    "adamw": {"betas": (0.9, 0.999), "eps": 1e-8},
+    "rmsprop": {"alpha": 0.99, "eps": 1e-8, "momentum": 0.0, "centered": False},
+    "adagrad": {"lr_decay": 0.0, "eps": 1e-10},
+    "adadelta": {"rho": 0.9, "eps": 1e-6},
+}
+HYPERPARAMETERS = ("momentum", "nesterov", "betas", "eps", "alpha", "centered", "rho", "lr_decay")
 CHOICES = {"dataset": DATASETS, "model": MODELS, "optimizer": OPTIMIZERS, "loss": LOSSES, "lr_schedule": SCHEDULES}
 MAX_LAYERS = 64  # hidden layers, and convolutions
 MAX_THREADS = 1024
@@ -45,6 +58,10 @@ def _ranges(config: "TrainConfig") -> tuple:
             ("seed", "int", lambda v: v >= 0, ">= 0"),
             ("lr", "number", lambda v: v > 0, "> 0"),
             ("momentum", "number", lambda v: 0 <= v < 1, "in [0, 1)"),
+            ("eps", "number", lambda v: v > 0, "> 0"),
+            ("alpha", "number", lambda v: 0 <= v <= 1, "in [0, 1]"),
+            ("rho", "number", lambda v: 0 <= v <= 1, "in [0, 1]"),
+            ("lr_decay", "number", lambda v: v >= 0, ">= 0"),
             ("weight_decay", "number", lambda v: v >= 0, ">= 0"),
             ("dropout", "number", lambda v: 0 <= v < 1, "in [0, 1), a drop probability"),
             ("warmup_epochs", "number", lambda v: 0 <= v < config.epochs,
@@ -68,8 +85,17 @@ class TrainConfig:
     batch_size: int = 32
     optimizer: str = "sgd"
     lr: float | None = None  # None: DEFAULT_LR of the optimizer
-    momentum: float = 0.9
     weight_decay: float = 0.0
+    # the optimizer's own hyperparameters (OPTIMIZER_DEFAULTS): None is its default, and stays None for an
+    # optimizer that does not take it
+    momentum: float | None = None
+    nesterov: bool | None = None
+    betas: tuple[float, float] | None = None
+    eps: float | None = None
+    alpha: float | None = None
+    centered: bool | None = None
+    rho: float | None = None
+    lr_decay: float | None = None
     lr_schedule: str = "cosine"
     warmup_epochs: float = 0.0
     loss: str = "cross-entropy"
@@ -88,11 +114,14 @@ class TrainConfig:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)} ({_option(name)}); got {value!r}")
         if self.lr is None:
             self.lr = DEFAULT_LR[self.optimizer]
+        self._resolve_hyperparameters()
         self.hidden, self.channels = _widths(self, "hidden"), _widths(self, "channels")
         if self.model == "cnn" and not self.channels:
             raise ValueError("the cnn model needs at least one convolution width in channels (e.g. --channels 16,32)")
         for name, kind, test, expected in _ranges(self):
             value = getattr(self, name)
+            if value is None and name in HYPERPARAMETERS:  # one the optimizer does not take
+                continue
             if not matches(value, kind) or not test(value):
                 raise ValueError(f"{name} must be {expected} ({KINDS[kind][1]}; {_option(name)}), got {value!r}")
             setattr(self, name, int(value) if kind == "int" else float(value))
@@ -100,6 +129,29 @@ class TrainConfig:
         if self.data_dir is not None:
             check(self.data_dir, "str", "data_dir (--data-dir)")
         self._check_derived()
+
+    def _resolve_hyperparameters(self) -> None:
+        """Fill in the optimizer's defaults; refuse a hyperparameter it does not take."""
+        defaults = OPTIMIZER_DEFAULTS[self.optimizer]
+        for name in HYPERPARAMETERS:
+            value = getattr(self, name)
+            if name not in defaults:
+                if value is not None:
+                    takers = ", ".join(o for o, taken in OPTIMIZER_DEFAULTS.items() if name in taken)
+                    raise ValueError(f"{name} ({_option(name)}) is a hyperparameter of {takers}, not of "
+                                     f"{self.optimizer}; got {value!r}")
+            elif value is None:
+                setattr(self, name, defaults[name])
+        for name in ("nesterov", "centered"):
+            if getattr(self, name) is not None:
+                check(getattr(self, name), "bool", f"{name} ({_option(name)})")
+        if self.betas is not None:
+            betas = list(self.betas) if isinstance(self.betas, tuple) else self.betas
+            if not isinstance(betas, list) or len(betas) != 2 or not all(matches(b, "number") and 0 <= b < 1
+                                                                         for b in betas):
+                raise ValueError(f"betas must be two numbers in [0, 1) such as 0.9,0.999 (--betas), got "
+                                 f"{jsonfiles.shown(self.betas)}")
+            self.betas = (float(betas[0]), float(betas[1]))
 
     def _check_derived(self) -> None:
         if self.input_shape is not None:
@@ -129,6 +181,11 @@ class TrainConfig:
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown config keys {sorted(unknown)}; known keys are {sorted(known)}")
+        optimizer = values.get("optimizer", cls.optimizer)
+        takes = OPTIMIZER_DEFAULTS.get(optimizer, {}) if isinstance(optimizer, str) else {}
+        if takes and "momentum" not in takes and values.get("momentum") == 0.9:
+            # run directories written before #16 stored momentum 0.9 for every optimizer
+            values = {k: v for k, v in values.items() if k != "momentum"}
         return cls(**values)
 
     def save(self, path: Path) -> None:

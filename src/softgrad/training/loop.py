@@ -81,11 +81,22 @@ class TrainingDiverged(RuntimeError):
 
 
 def make_optimizer(config: TrainConfig, params) -> optim.Optimizer:
-    if config.optimizer == "sgd":
-        return optim.SGD(params, config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    if config.optimizer == "adam":
-        return optim.Adam(params, config.lr, weight_decay=config.weight_decay)
-    return optim.AdamW(params, config.lr, weight_decay=config.weight_decay)
+    """The optimizer ``config.optimizer`` names, with the config's learning rate, weight decay and the
+    hyperparameters of that optimizer (``OPTIMIZER_DEFAULTS``)."""
+    c, decay = config, config.weight_decay
+    if c.optimizer == "sgd":
+        return optim.SGD(params, c.lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=decay)
+    if c.optimizer == "momentum":
+        return optim.Momentum(params, c.lr, c.momentum, weight_decay=decay, use_nesterov=c.nesterov)
+    if c.optimizer in ("adam", "adamw"):
+        return (optim.Adam if c.optimizer == "adam" else optim.AdamW)(params, c.lr, betas=c.betas, eps=c.eps,
+                                                                      weight_decay=decay)
+    if c.optimizer == "rmsprop":
+        return optim.RMSprop(params, c.lr, alpha=c.alpha, eps=c.eps, weight_decay=decay, momentum=c.momentum,
+                             centered=c.centered)
+    if c.optimizer == "adagrad":
+        return optim.Adagrad(params, c.lr, lr_decay=c.lr_decay, weight_decay=decay, eps=c.eps)
+    return optim.Adadelta(params, c.lr, rho=c.rho, eps=c.eps, weight_decay=decay)
 
 
 def make_schedule(config: TrainConfig, optimizer: optim.Optimizer, steps_per_epoch: int) -> optim.LRScheduler | None:
