@@ -247,7 +247,10 @@ bad("Conv2d(pad_mode)", lambda: nn.Conv2d(1, 4, 3, pad_mode="full"), ValueError,
 bad("Conv2d(padding without pad_mode)", lambda: nn.Conv2d(1, 4, 3, padding=1), ValueError, "padding=1", "'same'")
 bad("Conv2d(padding=-1)", lambda: nn.Conv2d(1, 4, 3, pad_mode="pad", padding=-1), ValueError, "padding", "-1")
 bad("Conv2d(padding=str)", lambda: nn.Conv2d(1, 4, 3, pad_mode="pad", padding="a"), ValueError, "padding", "'a'")
-bad("Conv2d(dilation=2)", lambda: nn.Conv2d(1, 4, 3, dilation=2), NotImplementedError, "dilation=2")
+bad("Conv2d(dilation=0)", lambda: nn.Conv2d(1, 4, 3, dilation=0), ValueError, "dilation", "0")
+bad("Conv2d(group=0)", lambda: nn.Conv2d(2, 4, 3, group=0), ValueError, "group", "0")
+bad("Conv2d(group=1.0)", lambda: nn.Conv2d(2, 4, 3, group=1.0), TypeError, "group", "1.0")
+bad("Conv2d(group not dividing)", lambda: nn.Conv2d(4, 6, 3, group=4), ValueError, "group=4", "out_channels=6")
 bad("Conv2d()(channels)", lambda: nn.Conv2d(3, 4, 3)(X4), ValueError, "channels", "3")
 bad("MaxPool2d(0)", lambda: nn.MaxPool2d(0), ValueError, "kernel_size", "0")
 bad("MaxPool2d(stride=0)", lambda: nn.MaxPool2d(2, stride=0), ValueError, "stride", "0")
@@ -831,10 +834,15 @@ bad("Conv2d(bias=True)", lambda: nn.Conv2d(1, 2, 3, bias=True), TypeError, "bias
 bad("Conv2d(padding, same)", lambda: nn.Conv2d(1, 2, 3, padding=1), ValueError, "pad_mode='pad'",
     "has_bias=True")
 F = nn.functional
-bad("F.conv2d(dilation=2)", lambda: F.conv2d(X4, np.ones((2, 1, 3, 3)), dilation=2), NotImplementedError,
-    "dilation=2", "#15")
-bad("F.conv2d(groups=2)", lambda: F.conv2d(X4, np.ones((2, 1, 3, 3)), groups=2), NotImplementedError,
-    "groups=2", "#15")
+bad("F.conv2d(dilation=0)", lambda: F.conv2d(X4, np.ones((2, 1, 3, 3)), dilation=0), ValueError, "dilation", "0")
+bad("F.conv2d(dilation too wide)", lambda: F.conv2d(X4, np.ones((2, 1, 3, 3)), dilation=9), ValueError,
+    "dilation (9, 9)", "does not fit")
+bad("F.conv2d(groups=0)", lambda: F.conv2d(X4, np.ones((2, 1, 3, 3)), groups=0), ValueError, "groups", "0")
+bad("F.conv2d(groups=1.5)", lambda: F.conv2d(X4, np.ones((2, 1, 3, 3)), groups=1.5), ValueError, "groups", "1.5")
+bad("F.conv2d(groups not dividing)", lambda: F.conv2d(np.ones((1, 4, 5, 5)), np.ones((3, 2, 3, 3)), groups=2),
+    ValueError, "groups=2", "output channels (3)")
+bad("F.conv2d(groups, weight channels)", lambda: F.conv2d(np.ones((1, 4, 5, 5)), np.ones((2, 1, 3, 3)), groups=2),
+    ValueError, "4 channels", "groups=2")
 bad("F.conv2d(padding='full')", lambda: F.conv2d(X4, np.ones((2, 1, 3, 3)), padding="full"), ValueError,
     "padding", "'full'")
 bad("F.max_pool2d(dilation=2)", lambda: F.max_pool2d(X4, 2, dilation=2), NotImplementedError, "dilation=2", "#15")

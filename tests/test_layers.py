@@ -378,7 +378,11 @@ def test_conv2d_pad_modes_and_shapes():
     assert [p.name for p in layer.trainable_params()] == ["weight", "bias"]
     with pytest.raises(ValueError, match="pad_mode='pad'"):
         nn.Conv2d(3, 4, 3, padding=1)
-    with pytest.raises(NotImplementedError, match="group=1"):
+    depthwise = nn.Conv2d(3, 6, 3, group=3, generator=seeded())
+    assert depthwise.weight.shape == (6, 1, 3, 3) and depthwise(x).shape == (2, 6, 9, 8)
+    assert nn.Conv2d(3, 4, 3, dilation=2, generator=seeded())(x).shape == (2, 4, 9, 8)  # 'same' with the taps apart
+    assert nn.Conv2d(3, 4, 3, pad_mode="valid", dilation=(2, 3), generator=seeded())(x).shape == (2, 4, 5, 2)
+    with pytest.raises(ValueError, match="group=3 must divide"):
         nn.Conv2d(3, 4, 3, group=3)
     with pytest.raises(ValueError, match="3 channels"):
         ops.conv2d(x, np.zeros((4, 2, 3, 3), np.float32))

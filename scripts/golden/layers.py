@@ -3,9 +3,9 @@
 Writes tests/golden/layers.npz in the format of losses.npz (its ``Writer``): average and adaptive average
 pooling, ceil_mode and max-pool's return_indices, layer and batch normalisation (and the running statistics one
 training step leaves), embedding (with padding_idx), scaled dot-product attention (causal, bool and float
-masks), softplus with beta and threshold, linear and conv2d with bias through ``softgrad.nn.functional``, pad in
-every mode, flip, roll, tile, repeat(_interleave), clamp and masked_fill; values and gradients, float32 and
-float64.
+masks), softplus with beta and threshold, linear and conv2d with bias through ``softgrad.nn.functional`` (also
+Winograd's 3×3 path, dilated, grouped and depthwise), pad in every mode, flip, roll, tile, repeat(_interleave),
+clamp and masked_fill; values and gradients, float32 and float64.
 """
 
 from __future__ import annotations
@@ -173,6 +173,29 @@ def rearranging_cases(w: Writer, dtype: str) -> None:
            lambda x, m, value: x.masked_fill(m, value))
 
 
+def convolution_cases(w: Writer, dtype: str) -> None:
+    """conv2d on the Winograd path (3×3, stride 1, 4 channels), dilated, grouped and depthwise (issue #15)."""
+    import torch.nn.functional as F
+
+    rng = w.rng
+    img = w.put(f"in/{dtype}/conv4_x", rng.standard_normal((2, 4, 7, 6)).astype(dtype))
+    kernel = w.put(f"in/{dtype}/conv4_w", rng.standard_normal((5, 4, 3, 3)).astype(dtype))
+    grouped = w.put(f"in/{dtype}/conv4_wg", rng.standard_normal((6, 2, 3, 2)).astype(dtype))
+    depthwise = w.put(f"in/{dtype}/conv4_wd", rng.standard_normal((8, 1, 3, 3)).astype(dtype))
+    bias = w.put(f"in/{dtype}/conv4_b", rng.standard_normal(5).astype(dtype))
+    for name, weight, kwargs in (
+            ("winograd-p1", kernel, {"padding": 1}), ("winograd-valid", kernel, {}),
+            ("dilation2-same", kernel, {"padding": "same", "dilation": 2}),
+            ("dilation21-s2", kernel, {"stride": 2, "padding": 1, "dilation": (2, 1)}),
+            ("groups2", grouped, {"padding": (1, 0), "groups": 2}),
+            ("depthwise-x2", depthwise, {"padding": 1, "groups": 4}),
+            ("depthwise-dilated-s2", depthwise, {"stride": 2, "padding": 2, "dilation": 2, "groups": 4})):
+        args = {"input": img, "weight": weight}
+        if weight == kernel:
+            args["bias"] = bias
+        w.case(f"F.conv2d/{dtype}/{name}", "F.conv2d", args, kwargs, list(args), F.conv2d)
+
+
 def generate(out_dir: Path) -> list[Path]:
     import torch
 
@@ -186,4 +209,6 @@ def generate(out_dir: Path) -> list[Path]:
         rearranging_cases(w, dtype)
     for dtype in DTYPES:  # after the draws above, which they leave as they were
         pooling_option_cases(w, dtype)
+    for dtype in DTYPES:  # (after those too)
+        convolution_cases(w, dtype)
     return [w.save(out_dir / "layers.npz")]

@@ -1,13 +1,19 @@
-"""``axpy``: y ← a·x + y in place, in one pass over memory, through the OpenBLAS that NumPy's wheels bundle
-(``numpy.libs/libscipy_openblas64_*``, 64-bit integers, called with ctypes). NumPy has no such ufunc:
+"""``axpy`` and ``blas_threads_local``, through the OpenBLAS that NumPy's wheels bundle
+(``numpy.libs/libscipy_openblas64_*``, 64-bit integers, called with ctypes).
+
+``axpy``: y ← a·x + y in place, in one pass over memory. NumPy has no such ufunc:
 ``y += a * x`` reads x, writes a temporary, and reads it again.
 
-The optimizers use it for large parameters. Where that library is absent (NumPy built against another BLAS)
-or the arrays do not fit (dtype, layout, overlap), ``axpy`` returns False and the caller uses NumPy.
+The optimizers use it for large parameters. Where that library is absent (NumPy built against another BLAS) or the
+arrays do not fit (dtype, layout, overlap), ``axpy`` returns False and the caller uses NumPy.
+
+``blas_threads_local(n)``: the calling thread's BLAS calls use n threads within the block (kernels that share
+their own work out between threads, as the Winograd convolution, run BLAS single-threaded on each).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 from pathlib import Path
@@ -16,22 +22,29 @@ import numpy as np
 
 
 @functools.cache
-def _kernels() -> dict[np.dtype, ctypes._CFuncPtr]:
-    """{dtype: cblas ?axpy} from NumPy's bundled OpenBLAS, or {} when there is none."""
-    libs = Path(np.__file__).resolve().parent.parent / "numpy.libs"
-    for path in sorted(libs.glob("libscipy_openblas64_*")):
+def _openblas() -> ctypes.CDLL | None:
+    """NumPy's bundled OpenBLAS, or None when there is none."""
+    for path in sorted((Path(np.__file__).resolve().parent.parent / "numpy.libs").glob("libscipy_openblas64_*")):
         try:
-            lib = ctypes.CDLL(str(path))
-            kernels = {np.dtype(np.float32): (lib.scipy_cblas_saxpy64_, ctypes.c_float),
-                       np.dtype(np.float64): (lib.scipy_cblas_daxpy64_, ctypes.c_double)}
-        except (OSError, AttributeError):
+            return ctypes.CDLL(str(path))
+        except OSError:
             continue
-        for kernel, scalar in kernels.values():
-            kernel.restype = None  # void cblas_?axpy(n, alpha, x, incx, y, incy), integers 64-bit
-            kernel.argtypes = (ctypes.c_int64, scalar, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
-                               ctypes.c_int64)
-        return {dtype: kernel for dtype, (kernel, _) in kernels.items()}
-    return {}
+    return None
+
+
+@functools.cache
+def _kernels() -> dict[np.dtype, ctypes._CFuncPtr]:
+    """{dtype: cblas ?axpy} from NumPy's bundled OpenBLAS, or {}."""
+    lib = _openblas()
+    try:
+        kernels = {np.dtype(np.float32): (lib.scipy_cblas_saxpy64_, ctypes.c_float),
+                   np.dtype(np.float64): (lib.scipy_cblas_daxpy64_, ctypes.c_double)}
+    except AttributeError:  # (also lib None)
+        return {}
+    for kernel, scalar in kernels.values():
+        kernel.restype = None  # void cblas_?axpy(n, alpha, x, incx, y, incy), integers 64-bit
+        kernel.argtypes = (ctypes.c_int64, scalar, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64)
+    return {dtype: kernel for dtype, (kernel, _) in kernels.items()}
 
 
 def axpy(a: float, x: np.ndarray, y: np.ndarray) -> bool:
@@ -54,3 +67,28 @@ def axpy(a: float, x: np.ndarray, y: np.ndarray) -> bool:
 
 
 _bytes, _address = ctypes.c_char.from_buffer, ctypes.addressof  # a C-contiguous writeable array's address
+
+
+@functools.cache
+def _thread_control() -> ctypes._CFuncPtr | None:
+    """``openblas_set_num_threads_local`` (OpenBLAS ≥ 0.3.27: the calling thread's BLAS thread count; returns the
+    previous one), or None."""
+    try:
+        fn = _openblas().openblas_set_num_threads_local
+    except AttributeError:  # (also no library)
+        return None
+    fn.restype, fn.argtypes = ctypes.c_int, (ctypes.c_int,)
+    return fn
+
+
+@contextlib.contextmanager
+def blas_threads_local(n: int):
+    """Within the block, BLAS calls made by this thread use ``n`` threads (where the bundled OpenBLAS allows it;
+    otherwise nothing changes): for kernels that share their own work out between threads."""
+    fn = _thread_control()
+    previous = fn(n) if fn is not None else None
+    try:
+        yield
+    finally:
+        if fn is not None:
+            fn(previous)

@@ -24,7 +24,7 @@ from softgrad.nn.cell import Cell
 from softgrad.nn.init import initialize
 from softgrad.nn.layers import check_count
 from softgrad.ops.nn_composed import output_pair
-from softgrad.ops.nn_kernels import int_pair, normalize_padding
+from softgrad.ops.nn_kernels import normalize_padding
 from softgrad.random import Generator, default_generator
 from softgrad.tensor import Parameter
 
@@ -73,12 +73,14 @@ def checked_padding(owner: str, padding) -> tuple[tuple[int, int], tuple[int, in
 
 class Conv2d(Cell):
     """2-D convolution (cross-correlation, as every framework computes it) over NCHW inputs, MindSpore's
-    signature: weight (out_channels, in_channels, kh, kw); ``has_bias=False`` and ``pad_mode='same'`` by
+    signature: weight (out_channels, in_channels / group, kh, kw); ``has_bias=False`` and ``pad_mode='same'`` by
     default, as in MindSpore. PyTorch's ``nn.Conv2d(c_in, c_out, k, stride, padding=p)`` (no padding and a bias
     by default) is ``Conv2d(c_in, c_out, k, stride, pad_mode='pad', padding=p, has_bias=True)`` here, or
     ``softgrad.nn.functional.conv2d`` with PyTorch's signature; PyTorch's ``bias=`` keyword is refused with
-    that hint rather than ignored. Default initialisation: PyTorch's (U(−1/√fan_in, 1/√fan_in) for weight and
-    bias). Only ``dilation=1`` and ``group=1`` are supported.
+    that hint rather than ignored. ``dilation`` spaces the kernel's taps; ``group`` (PyTorch's ``groups``) splits
+    the channels into that many independent convolutions, weight (out_channels, in_channels / group, kh, kw)
+    (``group=in_channels``: depthwise). Default initialisation: PyTorch's (U(−1/√fan_in, 1/√fan_in) for weight
+    and bias, fan_in = in_channels / group · kh · kw).
 
     >>> import softgrad as sg
     >>> torch_like = Conv2d(1, 2, 3, pad_mode='pad', padding=1, has_bias=True, generator=sg.random.Generator(0))
@@ -94,9 +96,8 @@ class Conv2d(Cell):
         if bias is not None:
             raise TypeError(f"Conv2d: bias={bias!r} is PyTorch's keyword; this is MindSpore's layer: "
                             f"{PYTORCH_CONV2D}")
-        if int_pair(dilation, "dilation") != (1, 1) or group != 1 or data_format != "NCHW":
-            raise NotImplementedError("Conv2d supports dilation=1, group=1 and data_format='NCHW' only; got "
-                                      f"dilation={dilation}, group={group}, data_format={data_format!r}")
+        if data_format != "NCHW":
+            raise NotImplementedError(f"Conv2d supports data_format='NCHW' only, got data_format={data_format!r}")
         if pad_mode not in PAD_MODES:
             raise ValueError(f"Conv2d: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
         if checked_padding("Conv2d", padding) != ((0, 0), (0, 0)) and pad_mode != "pad":
@@ -107,23 +108,31 @@ class Conv2d(Cell):
         self.out_channels = check_count("Conv2d", "out_channels", out_channels)
         self.kernel_size = window_pair("Conv2d", "kernel_size", kernel_size)
         self.stride = window_pair("Conv2d", "stride", stride)
+        self.dilation = window_pair("Conv2d", "dilation", dilation)
+        self.group = check_count("Conv2d", "group", group)
+        if self.in_channels % self.group or self.out_channels % self.group:
+            raise ValueError(f"Conv2d: group={group} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
         self.pad_mode, self.padding, self.has_bias = pad_mode, padding, has_bias
-        shape = (self.out_channels, self.in_channels) + self.kernel_size
+        shape = (self.out_channels, self.in_channels // self.group) + self.kernel_size
         self.weight = Parameter(initialize("torch_default" if weight_init is None else weight_init, shape,
                                            generator, dtype), name="weight")
         if has_bias:
-            bound = 1.0 / math.sqrt(self.in_channels * math.prod(self.kernel_size))
+            bound = 1.0 / math.sqrt(self.in_channels // self.group * math.prod(self.kernel_size))
             default = lambda shape, rng: rng.uniform(-bound, bound, shape)  # noqa: E731
             self.bias = Parameter(initialize(default if bias_init is None else bias_init, (self.out_channels,),
                                              generator, dtype), name="bias")
 
     def extra_repr(self) -> dict:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels, "kernel_size": self.kernel_size,
-                "stride": self.stride, "pad_mode": self.pad_mode, "padding": self.padding, "has_bias": self.has_bias}
+                "stride": self.stride, "pad_mode": self.pad_mode, "padding": self.padding, "dilation": self.dilation,
+                "group": self.group, "has_bias": self.has_bias}
 
     def construct(self, x):
-        padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], self.kernel_size, self.stride)
-        y = ops.conv2d(x, self.weight, stride=self.stride, padding=padding)
+        reach = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))  # the dilated kernel's extent
+        padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], reach, self.stride)
+        y = ops.conv2d(x, self.weight, stride=self.stride, padding=padding, dilation=self.dilation,
+                       groups=self.group)
         if self.has_bias:
             y = y + ops.reshape(self.bias, (1, self.out_channels, 1, 1))
         return y

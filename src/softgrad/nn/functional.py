@@ -2,8 +2,8 @@
 that a PyTorch model's ``forward`` ports by changing its imports (``import softgrad.nn.functional as F``).
 
 The arguments PyTorch names ``dim`` are softgrad's ``axis``; ``inplace=True`` is accepted and computes out of
-place (a differentiated value is never overwritten). What PyTorch offers and softgrad does not (dilated or grouped
-convolutions, ``ceil_mode``, ``return_indices``) raises ``NotImplementedError`` naming the issue that tracks it.
+place (a differentiated value is never overwritten). What PyTorch offers and softgrad does not (a dilated max-pool,
+embedding's ``max_norm``) raises ``NotImplementedError`` naming what to use instead or the issue that tracks it.
 
 >>> import numpy as np
 >>> import softgrad.nn.functional as F
@@ -26,6 +26,7 @@ from softgrad.ops import (  # noqa: F401  (the same functions under the same nam
     embedding as _embedding, gelu, huber_loss, kl_div, l1_loss, layer_norm, logsigmoid, mse_loss, nll_loss,
     scaled_dot_product_attention, sigmoid, smooth_l1_loss, softplus, tanh,
 )
+from softgrad.ops.nn_kernels import int_pair
 
 ISSUE_15 = "issue #15 (the performance issue, which owns the convolution and pooling kernels)"
 
@@ -73,14 +74,15 @@ def linear(input, weight, bias=None):
     return ops.reshape(out, shape[:-1] + (out.shape[-1],))
 
 
-def _torch_padding(fn: str, padding, kernel):
-    """PyTorch's padding (an int, a pair, 'valid' or 'same' for stride 1) as softgrad's explicit padding."""
+def _torch_padding(fn: str, padding, kernel, dilation=(1, 1)):
+    """PyTorch's padding (an int, a pair, 'valid' or 'same' for stride 1) as softgrad's explicit padding ('same':
+    d·(k − 1) in all, the odd one at the bottom / right, as PyTorch)."""
     if padding == "valid":
         return 0
     if padding == "same":
         pads = []
-        for k in kernel:
-            total = k - 1
+        for k, d in zip(kernel, dilation):
+            total = d * (k - 1)
             pads.append((total // 2, total - total // 2))
         return tuple(pads)
     if isinstance(padding, str):
@@ -89,15 +91,14 @@ def _torch_padding(fn: str, padding, kernel):
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1):
-    """2-D cross-correlation, NCHW, weight (out, in, kh, kw), then + bias per output channel (PyTorch's
-    signature; ``padding`` an int, a pair, 'valid' or 'same').  ∂ as ``ops.conv2d``"""
-    if dilation not in (1, (1, 1), [1, 1]) or groups != 1:
-        raise NotImplementedError(f"conv2d: dilation={dilation!r} and groups={groups!r} are not implemented yet: "
-                                  f"only dilation=1, groups=1; tracked by {ISSUE_15}")
+    """2-D cross-correlation, NCHW, weight (out, in / groups, kh, kw), then + bias per output channel (PyTorch's
+    signature; ``padding`` an int, a pair, 'valid' or 'same'; ``dilation`` the spacing of the kernel's taps;
+    ``groups`` splits the channels, groups = in_channels being depthwise).  ∂ as ``ops.conv2d``"""
     if padding == "same" and stride not in (1, (1, 1)):
         raise ValueError(f"conv2d: padding='same' needs stride=1 (as PyTorch), got stride={stride!r}")
     kernel = _shape(weight)[2:]
-    y = ops.conv2d(input, weight, stride=stride, padding=_torch_padding("conv2d", padding, kernel))
+    padding = _torch_padding("conv2d", padding, kernel, int_pair(dilation, "dilation"))
+    y = ops.conv2d(input, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
     if bias is None:
         return y
     return y + ops.reshape(bias, (1, -1, 1, 1))

@@ -1,5 +1,5 @@
-"""Neural-network kernels: the fused dense layer, 2-D convolution (im2col + one BLAS GEMM) and max pooling
-(NCHW).
+"""Neural-network kernels: the fused dense layer, 2-D convolution (im2col + one BLAS GEMM; 3×3 stride 1 by
+Winograd F(2×2, 3×3), ``ops.winograd``) and max pooling (NCHW).
 
 Each rule is a ``bind`` of a primitive, so derivatives of any order come for free. The convolution and
 pooling families are small sets of linear primitives that are one another's transposes:
@@ -26,6 +26,7 @@ import numpy as np
 from typing import Callable, NamedTuple
 
 from softgrad._checks import check_bool
+from softgrad.ops import winograd
 from softgrad.ops._primitive import In, Sample, multilinear, op, shape_of, tangent_sum
 from softgrad.ops.elementwise import relu, relu_p, sigmoid, sigmoid_p, tanh, tanh_p
 from softgrad.ops.linalg import matmul_p
@@ -164,9 +165,10 @@ def normalize_padding(padding) -> tuple[tuple[int, int], tuple[int, int]]:
     return (int(top), int(bottom)), (int(left), int(right))
 
 
-def output_size(size: int, kernel: int, stride: int, pad: tuple[int, int]) -> int:
-    """⌊(size + pad₀ + pad₁ − kernel) / stride⌋ + 1: how many windows fit along one axis."""
-    return (size + pad[0] + pad[1] - kernel) // stride + 1
+def output_size(size: int, kernel: int, stride: int, pad: tuple[int, int], dilation: int = 1) -> int:
+    """⌊(size + pad₀ + pad₁ − d·(kernel − 1) − 1) / stride⌋ + 1: how many windows fit along one axis (the kernel's
+    taps d apart)."""
+    return (size + pad[0] + pad[1] - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def _channels_last(x, padding, value=0.0):
@@ -182,50 +184,77 @@ def _channels_last(x, padding, value=0.0):
     return out
 
 
-def _offsets(kernel, stride, out_hw):
+def _offsets(kernel, stride, out_hw, dilation=(1, 1)):
     """For each kernel offset (i, j), in row-major order, the (rows, cols) slices it reads of the padded input."""
-    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
-    return [(slice(i, i + sh * (ho - 1) + 1, sh), slice(j, j + sw * (wo - 1) + 1, sw))
+    (kh, kw), (sh, sw), (ho, wo), (dh, dw) = kernel, stride, out_hw, dilation
+    return [(slice(i * dh, i * dh + sh * (ho - 1) + 1, sh), slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
             for i in range(kh) for j in range(kw)]
 
 
-def _out_hw(x_shape, kernel, stride, padding) -> tuple[int, int]:
-    return tuple(output_size(x_shape[2 + a], kernel[a], stride[a], padding[a]) for a in range(2))
+def _out_hw(x_shape, kernel, stride, padding, dilation=(1, 1)) -> tuple[int, int]:
+    return tuple(output_size(x_shape[2 + a], kernel[a], stride[a], padding[a], dilation[a]) for a in range(2))
 
 
-def _im2col(x, kernel, stride, padding):
-    """Windows as the rows of an (N·Ho·Wo, kh·kw·C) matrix, columns ordered (i, j, c): one strided copy per
-    kernel offset, each moving contiguous runs of C channels."""
-    xp = _channels_last(x, padding)
-    n, c = x.shape[0], x.shape[1]
-    ho, wo = _out_hw(x.shape, kernel, stride, padding)
-    cols = np.empty((n, ho, wo, kernel[0] * kernel[1], c), dtype=x.dtype)
-    for k, (rows, columns) in enumerate(_offsets(kernel, stride, (ho, wo))):
-        cols[:, :, :, k] = xp[:, rows, columns]
-    return cols.reshape(n * ho * wo, -1)
+class _Geometry(NamedTuple):
+    """A convolution's kernel (kh, kw), stride, padding ((top, bottom), (left, right)), dilation and groups."""
+
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    groups: int
+
+    def out_hw(self, x_shape):
+        return _out_hw(x_shape, self.kernel, self.stride, self.padding, self.dilation)
+
+    def offsets(self, out_hw):
+        return _offsets(self.kernel, self.stride, out_hw, self.dilation)
 
 
-def _col2im(cols, x_shape, kernel, stride, padding):
-    """The transpose of ``_im2col``: rows (N·Ho·Wo, kh·kw·C) summed back into an (N, C, H, W) array (stored
-    channels-last)."""
+def _im2col(x, geo):
+    """Windows as rows, per group: (groups, N·Ho·Wo, kh·kw·C/groups), columns ordered (i, j, c): one strided copy
+    per kernel offset, each moving contiguous runs of channels."""
+    xp = _channels_last(x, geo.padding)
+    (n, c), g = x.shape[:2], geo.groups
+    ho, wo = geo.out_hw(x.shape)
+    cols = np.empty((g, n, ho, wo, geo.kernel[0] * geo.kernel[1], c // g), dtype=x.dtype)
+    for k, (rows, columns) in enumerate(geo.offsets((ho, wo))):
+        window = xp[:, rows, columns]
+        cols[:, :, :, :, k] = window[None] if g == 1 else np.moveaxis(window.reshape(n, ho, wo, g, -1), 3, 0)
+    return cols.reshape(g, n * ho * wo, -1)
+
+
+def _col2im(cols, x_shape, geo):
+    """The transpose of ``_im2col``: (groups, N·Ho·Wo, kh·kw·C/groups) summed back into an (N, C, H, W) array
+    (stored channels-last), offset by offset."""
     n, c, h, w = x_shape
-    (top, bottom), (left, right) = padding
-    ho, wo = _out_hw(x_shape, kernel, stride, padding)
-    cols = cols.reshape(n, ho, wo, kernel[0] * kernel[1], c)
+    (top, bottom), (left, right) = geo.padding
+    g = geo.groups
+    ho, wo = geo.out_hw(x_shape)
+    cols = cols.reshape(g, n, ho, wo, geo.kernel[0] * geo.kernel[1], c // g)
     out = np.zeros((n, h + top + bottom, w + left + right, c), dtype=cols.dtype)
-    for k, (rows, columns) in enumerate(_offsets(kernel, stride, (ho, wo))):
-        out[:, rows, columns] += cols[:, :, :, k]
+    for k, (rows, columns) in enumerate(geo.offsets((ho, wo))):
+        target = out[:, rows, columns]
+        target += cols[0, :, :, :, k] if g == 1 else np.moveaxis(cols[:, :, :, :, k], 0, 3).reshape(target.shape)
     return out[:, top:top + h, left:left + w].transpose(0, 3, 1, 2)
 
 
-def _weight_matrix(w):
-    """(O, C, kh, kw) as (O, kh·kw·C), the column order of ``_im2col``."""
-    return w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
+def _weight_matrix(w, groups):
+    """(O, C/groups, kh, kw) as (groups, O/groups, kh·kw·C/groups), the column order of ``_im2col``."""
+    return w.transpose(0, 2, 3, 1).reshape(groups, w.shape[0] // groups, -1)
 
 
-def _rows(g):
-    """(N, O, Ho, Wo) as (N·Ho·Wo, O): a view when g is channels-last in memory, as conv2d returns it."""
-    return g.transpose(0, 2, 3, 1).reshape(-1, g.shape[1])
+def _rows(g, groups):
+    """(N, O, Ho, Wo) as (groups, N·Ho·Wo, O/groups): a view when g is channels-last in memory (as conv2d returns
+    it) and groups is 1."""
+    rows = g.transpose(0, 2, 3, 1).reshape(-1, groups, g.shape[1] // groups)
+    return rows.transpose(1, 0, 2)
+
+
+def _unrows(y, n, out_hw):
+    """(groups, N·Ho·Wo, O/groups) as (N, O, Ho, Wo), an NCHW view of channels-last memory (a copy if groups > 1)."""
+    y = y[0] if y.shape[0] == 1 else np.moveaxis(y, 0, 1).reshape(y.shape[1], -1)
+    return y.reshape(n, out_hw[0], out_hw[1], -1).transpose(0, 3, 1, 2)
 
 
 # ----- convolution: conv2d, its input transpose and its weight gradient -----
@@ -233,79 +262,111 @@ def _rows(g):
 # next im2col, pooling and these rules all read it with contiguous channel runs.
 
 
-def _conv2d_impl(x, w, stride, padding):
-    """im2col(x) @ w_matᵀ."""
-    ho, wo = _out_hw(x.shape, w.shape[2:], stride, padding)
-    out = _im2col(x, w.shape[2:], stride, padding) @ _weight_matrix(w).T
-    return out.reshape(x.shape[0], ho, wo, w.shape[0]).transpose(0, 3, 1, 2)
+def _conv2d_impl(x, w, stride, padding, dilation=(1, 1), groups=1):
+    """im2col(x) @ w_matᵀ per group (3×3 stride 1: Winograd, ``winograd.conv3x3``)."""
+    geo = _Geometry(w.shape[2:], stride, padding, dilation, groups)
+    out_hw = geo.out_hw(x.shape)
+    if winograd.applies(x.shape, w.shape, geo, x.dtype):
+        return winograd.conv3x3(x, w, padding, out_hw)
+    return _unrows(np.matmul(_im2col(x, geo), _weight_matrix(w, groups).swapaxes(1, 2)), x.shape[0], out_hw)
 
 
-def _conv2d_input_impl(g, w, x_shape, stride, padding):
-    """Aᵀg = col2im(g_rows @ w_mat)."""
-    return _col2im(_rows(g) @ _weight_matrix(w), x_shape, w.shape[2:], stride, padding)
+def _conv2d_input_impl(g, w, x_shape, stride, padding, dilation=(1, 1), groups=1):
+    """Aᵀg = col2im(g_rows @ w_mat) per group (3×3 stride 1: Winograd)."""
+    geo = _Geometry(w.shape[2:], stride, padding, dilation, groups)
+    if winograd.applies(x_shape, w.shape, geo, g.dtype):
+        return winograd.conv3x3_input(g, w, x_shape, padding)
+    return _col2im(np.matmul(_rows(g, groups), _weight_matrix(w, groups)), x_shape, geo)
 
 
-def _conv2d_weight_impl(x, g, w_shape, stride, padding):
-    """Σ over windows of g ⊗ window = g_rowsᵀ @ im2col(x)."""
+def _conv2d_weight_impl(x, g, w_shape, stride, padding, dilation=(1, 1), groups=1):
+    """Σ over windows of g ⊗ window = g_rowsᵀ @ im2col(x) per group (3×3 stride 1: Winograd)."""
+    geo = _Geometry(w_shape[2:], stride, padding, dilation, groups)
+    if winograd.applies(x.shape, w_shape, geo, x.dtype):
+        return winograd.conv3x3_weight(x, g, padding)
     o, c, kh, kw = w_shape
-    w_mat = _rows(g).T @ _im2col(x, (kh, kw), stride, padding)
+    w_mat = np.matmul(_rows(g, groups).swapaxes(1, 2), _im2col(x, geo))
     return np.ascontiguousarray(w_mat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
 
 
 _CONV_GEOMETRY = dict(stride=(2, 1), padding=((1, 0), (1, 2)))
 _CONV_X, _CONV_W, _CONV_G = (2, 3, 5, 4), (4, 3, 3, 2), (2, 4, 2, 6)  # x, weight, and output shapes of that geometry
+# 3×3 stride 1 with 4 channels in and out: Winograd (an odd output width: the padded tile)
+_WINO_GEOMETRY = dict(stride=(1, 1), padding=((1, 0), (0, 1)))
+_WINO_X, _WINO_W, _WINO_G = (2, 4, 5, 4), (4, 4, 3, 3), (2, 4, 4, 3)
+# dilated and grouped, on one input: (weight shape, output shape, geometry)
+_GROUP_X = (2, 4, 6, 5)
+_GROUPED = [((3, 4, 2, 2), (2, 3, 4, 3), dict(stride=(1, 2), padding=((0, 0), (1, 0)), dilation=(2, 1), groups=1)),
+            ((6, 2, 3, 2), (2, 6, 6, 4), dict(stride=(1, 1), padding=((1, 1), (0, 0)), dilation=(1, 1), groups=2)),
+            ((8, 1, 3, 3), (2, 8, 2, 3), dict(stride=(2, 1), padding=((1, 0), (1, 1)), dilation=(2, 2), groups=4))]
 
+# (``geo``: the keyword parameters stride, padding, dilation, groups, passed on unchanged)
 conv2d_p = Primitive("conv2d", _conv2d_impl, (
-    lambda g, ans, x, w, stride, padding: conv2d_input_p.bind(
-        g, w, x_shape=shape_of(x), stride=stride, padding=padding),
-    lambda g, ans, x, w, stride, padding: conv2d_weight_p.bind(
-        x, g, w_shape=shape_of(w), stride=stride, padding=padding),
+    lambda g, ans, x, w, **geo: conv2d_input_p.bind(g, w, x_shape=shape_of(x), **geo),
+    lambda g, ans, x, w, **geo: conv2d_weight_p.bind(x, g, w_shape=shape_of(w), **geo),
 ), jvp=multilinear(lambda: conv2d_p), samples=[
     Sample(In(_CONV_X), In(_CONV_W), **_CONV_GEOMETRY),
-    Sample(In((1, 2, 4, 4)), In((3, 2, 2, 2)), stride=(1, 1), padding=((0, 0), (0, 0)))])
+    Sample(In((1, 2, 4, 4)), In((3, 2, 2, 2)), stride=(1, 1), padding=((0, 0), (0, 0))),
+    Sample(In(_WINO_X), In(_WINO_W), **_WINO_GEOMETRY),
+    *(Sample(In(_GROUP_X), In(w), **geometry) for w, _, geometry in _GROUPED)])
 
 conv2d_input_p = Primitive("conv2d_input", _conv2d_input_impl, (
-    lambda h, ans, g, w, x_shape, stride, padding: conv2d_p.bind(h, w, stride=stride, padding=padding),
-    lambda h, ans, g, w, x_shape, stride, padding: conv2d_weight_p.bind(
-        h, g, w_shape=shape_of(w), stride=stride, padding=padding),
+    lambda h, ans, g, w, x_shape, **geo: conv2d_p.bind(h, w, **geo),
+    lambda h, ans, g, w, x_shape, **geo: conv2d_weight_p.bind(h, g, w_shape=shape_of(w), **geo),
 ), jvp=multilinear(lambda: conv2d_input_p),
-    samples=[Sample(In(_CONV_G), In(_CONV_W), x_shape=_CONV_X, **_CONV_GEOMETRY)])
+    samples=[Sample(In(_CONV_G), In(_CONV_W), x_shape=_CONV_X, **_CONV_GEOMETRY),
+             Sample(In(_WINO_G), In(_WINO_W), x_shape=_WINO_X, **_WINO_GEOMETRY),
+             *(Sample(In(g), In(w), x_shape=_GROUP_X, **geometry) for w, g, geometry in _GROUPED)])
 
 conv2d_weight_p = Primitive("conv2d_weight", _conv2d_weight_impl, (
-    lambda k, ans, x, g, w_shape, stride, padding: conv2d_input_p.bind(
-        g, k, x_shape=shape_of(x), stride=stride, padding=padding),
-    lambda k, ans, x, g, w_shape, stride, padding: conv2d_p.bind(x, k, stride=stride, padding=padding),
+    lambda k, ans, x, g, w_shape, **geo: conv2d_input_p.bind(g, k, x_shape=shape_of(x), **geo),
+    lambda k, ans, x, g, w_shape, **geo: conv2d_p.bind(x, k, **geo),
 ), jvp=multilinear(lambda: conv2d_weight_p),
-    samples=[Sample(In(_CONV_X), In(_CONV_G), w_shape=_CONV_W, **_CONV_GEOMETRY)])
+    samples=[Sample(In(_CONV_X), In(_CONV_G), w_shape=_CONV_W, **_CONV_GEOMETRY),
+             Sample(In(_WINO_X), In(_WINO_G), w_shape=_WINO_W, **_WINO_GEOMETRY),
+             *(Sample(In(_GROUP_X), In(g), w_shape=w, **geometry) for w, g, geometry in _GROUPED)])
 
 
 @op
-def conv2d(x, weight, stride=1, padding=0):
-    """2-D cross-correlation, NCHW: out[n, o, i, j] = Σ_{c,p,q} w[o, c, p, q] · x̃[n, c, s·i + p, s·j + q]
-    with x̃ the zero-padded input.  ∂/∂x = conv2d_input(g, w) (the transpose), ∂/∂w = conv2d_weight(x, g)
+def conv2d(x, weight, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation, NCHW: out[n, o, i, j] = Σ_{c,p,q} w[o, c, p, q] · x̃[n, G·⌊o/(O/G)⌋ + c, s·i + d·p,
+    s·j + d·q] with x̃ the zero-padded input, d the dilation and G the groups (each group's O/G outputs see its
+    C/G inputs; G = C is depthwise).  ∂/∂x = conv2d_input(g, w) (the transpose), ∂/∂w = conv2d_weight(x, g)
 
-    ``weight`` is (out_channels, in_channels, kh, kw); ``padding`` an int, ``(ph, pw)`` or
-    ``((top, bottom), (left, right))``.
+    ``weight`` is (out_channels, in_channels / groups, kh, kw); ``padding`` an int, ``(ph, pw)`` or
+    ``((top, bottom), (left, right))``; ``stride`` and ``dilation`` an int or a pair.
 
     >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
     >>> conv2d(x, np.ones((1, 1, 2, 2)), stride=2)
     Tensor(shape=[1, 1, 2, 2], dtype=Float64, value=
     [[[[10., 18.],
        [42., 50.]]]])
+    >>> conv2d(x, np.ones((1, 1, 2, 2)), dilation=3)
+    Tensor(shape=[1, 1, 1, 1], dtype=Float64, value=
+    [[[[30.]]]])
     """
     x_shape, w_shape = shape_of(x), shape_of(weight)
     if len(x_shape) != 4 or len(w_shape) != 4:
-        raise ValueError(f"conv2d: expected x (N, C, H, W) and weight (O, C, kh, kw), got shapes {x_shape} and "
-                         f"{w_shape}; add a channel axis with x.reshape(N, 1, H, W) for grey images")
-    if x_shape[1] != w_shape[1]:
-        raise ValueError(f"conv2d: x has {x_shape[1]} channels but weight expects {w_shape[1]} "
+        raise ValueError(f"conv2d: expected x (N, C, H, W) and weight (O, C / groups, kh, kw), got shapes {x_shape} "
+                         f"and {w_shape}; add a channel axis with x.reshape(N, 1, H, W) for grey images")
+    if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"conv2d: groups must be an int >= 1, got {groups!r}")
+    groups = int(groups)
+    if x_shape[1] % groups or w_shape[0] % groups:
+        raise ValueError(f"conv2d: groups={groups} must divide the input channels ({x_shape[1]}) and the output "
+                         f"channels ({w_shape[0]})")
+    if x_shape[1] != w_shape[1] * groups:
+        raise ValueError(f"conv2d: x has {x_shape[1]} channels but weight expects {w_shape[1]} × groups={groups} "
                          f"(x shape {x_shape}, weight shape {w_shape})")
     stride, padding = int_pair(stride, "stride"), normalize_padding(padding)
-    for axis, (size, k, s, pad) in enumerate(zip(x_shape[2:], w_shape[2:], stride, padding)):
-        if s < 1 or output_size(size, k, s, pad) < 1:
-            raise ValueError(f"conv2d: kernel {w_shape[2:]} with stride {stride} and padding {padding} does not fit "
-                             f"an input of spatial size {x_shape[2:]}")
-    return conv2d_p.bind(x, weight, stride=stride, padding=padding)
+    dilation = int_pair(dilation, "dilation")
+    if min(stride) < 1 or min(dilation) < 1:
+        raise ValueError(f"conv2d: stride and dilation must be >= 1, got stride={stride}, dilation={dilation}")
+    for size, k, s, pad, d in zip(x_shape[2:], w_shape[2:], stride, padding, dilation):
+        if output_size(size, k, s, pad, d) < 1:
+            raise ValueError(f"conv2d: kernel {w_shape[2:]} with stride {stride}, padding {padding} and dilation "
+                             f"{dilation} does not fit an input of spatial size {x_shape[2:]}")
+    return conv2d_p.bind(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
 # ----- max pooling: the pool, the scatter of g to the winners, and its transpose the gather -----
@@ -335,19 +396,25 @@ def _max_pool2d_impl(x, kernel, stride, padding):
 
 
 def _pool_scatter_impl(g, x, kernel, stride, padding):
-    """g added at each window's winner, in an array of x's shape. Windows that do not overlap (stride ≥
-    kernel) write their own cells; overlapping ones accumulate."""
-    winner = _winners(x, kernel, stride, padding)
+    """g added at each window's first maximum, in an array of x's shape: offset by offset, the cells equal to
+    their window's max that no earlier offset claimed (boolean masks: 2× faster than ``_winners``' offsets).
+    Windows that do not overlap (stride ≥ kernel) write their own cells; overlapping ones accumulate."""
+    xp = _channels_last(x, padding, value=-np.inf)
+    best = _max_pool2d_impl(x, kernel, stride, padding).transpose(0, 2, 3, 1)
     n, c, h, w = x.shape
     (top, bottom), (left, right) = padding
     g = g.transpose(0, 2, 3, 1)
     out = np.zeros((n, h + top + bottom, w + left + right, c), dtype=g.dtype)
     overlapping = any(s < k for s, k in zip(stride, kernel))
-    for k, (rows, columns) in enumerate(_offsets(kernel, stride, winner.shape[1:3])):
+    free, hit = np.ones(best.shape, dtype=bool), np.empty(best.shape, dtype=bool)
+    for rows, columns in _offsets(kernel, stride, best.shape[1:3]):
+        np.equal(xp[:, rows, columns], best, out=hit)
+        hit &= free
+        np.greater(free, hit, out=free)  # free and not hit
         if overlapping:
-            out[:, rows, columns] += np.where(winner == k, g, 0)
+            out[:, rows, columns] += g * hit
         else:
-            np.multiply(g, winner == k, out=out[:, rows, columns])
+            np.multiply(g, hit, out=out[:, rows, columns])
     return out[:, top:top + h, left:left + w].transpose(0, 3, 1, 2)
 
 

@@ -1,0 +1,71 @@
+"""The Winograd F(2×2, 3×3) convolutions (softgrad.ops.winograd) agree with im2col + GEMM (the path every other
+geometry takes) to rounding, in float64 and float32, in all three primitives, for odd and even output sizes,
+padding, several chunks of images and any number of threads — and give the same bits whatever the threads."""
+
+import numpy as np
+import pytest
+
+from softgrad.ops import nn_kernels, softmax_kernels, winograd
+
+RNG = np.random.default_rng(15)
+STRIDE = (1, 1)
+
+
+def im2col(monkeypatch, name, *args):
+    """The im2col + GEMM result of the kernel ``name`` (Winograd switched off)."""
+    with monkeypatch.context() as m:
+        m.setattr(winograd, "applies", lambda *a: False)
+        return getattr(nn_kernels, name)(*args)
+
+
+def three(x, w, g, padding):
+    """conv2d, its input transpose and its weight gradient, as the primitives compute them."""
+    return [nn_kernels._conv2d_impl(x, w, STRIDE, padding),
+            nn_kernels._conv2d_input_impl(g, w, x.shape, STRIDE, padding),
+            nn_kernels._conv2d_weight_impl(x, g, w.shape, STRIDE, padding)]
+
+
+@pytest.mark.parametrize("x_shape, out_channels, padding", [
+    ((3, 4, 6, 6), 5, ((0, 0), (0, 0))),  # even output
+    ((2, 5, 7, 6), 4, ((1, 1), (0, 2))),  # odd output height, asymmetric padding
+    ((9, 6, 5, 8), 7, ((2, 0), (1, 1))),  # several chunks (below)
+])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-14), (np.float32, 2e-6)])
+def test_winograd_matches_im2col(monkeypatch, x_shape, out_channels, padding, dtype, rtol):
+    monkeypatch.setattr(winograd, "_CHUNK_BYTES", 1)  # one image per chunk: chunks, and threads, are exercised
+    x = RNG.standard_normal(x_shape).astype(dtype)
+    w = RNG.standard_normal((out_channels, x_shape[1], 3, 3)).astype(dtype)
+    assert winograd.applies(x.shape, w.shape, nn_kernels._Geometry((3, 3), STRIDE, padding, (1, 1), 1), dtype)
+    y = im2col(monkeypatch, "_conv2d_impl", x, w, STRIDE, padding)
+    g = RNG.standard_normal(y.shape).astype(dtype)
+    expected = [y, im2col(monkeypatch, "_conv2d_input_impl", g, w, x.shape, STRIDE, padding),
+                im2col(monkeypatch, "_conv2d_weight_impl", x, g, w.shape, STRIDE, padding)]
+    for got, want in zip(three(x, w, g, padding), expected):
+        assert got.shape == want.shape and got.dtype == dtype
+        assert np.max(np.abs(got - want)) <= rtol * np.max(np.abs(want))
+
+
+def test_the_same_bits_on_one_thread_and_on_several(monkeypatch):
+    monkeypatch.setattr(winograd, "_CHUNK_BYTES", 1)
+    x = RNG.standard_normal((6, 4, 6, 5)).astype(np.float32)
+    w = RNG.standard_normal((4, 4, 3, 3)).astype(np.float32)
+    g = RNG.standard_normal((6, 4, 6, 5)).astype(np.float32)
+    padding = ((1, 1), (1, 1))
+    monkeypatch.setattr(softmax_kernels, "_cpus", lambda: 4)
+    threaded = three(x, w, g, padding)
+    monkeypatch.setattr(softmax_kernels, "_cpus", lambda: 1)
+    for a, b in zip(threaded, three(x, w, g, padding)):
+        assert np.array_equal(a, b)
+
+
+def test_only_3x3_stride_1_undilated_ungrouped_float_convolutions_with_channels_go_through_winograd():
+    def geometry(stride=(1, 1), dilation=(1, 1), groups=1):
+        return nn_kernels._Geometry((3, 3), stride, ((0, 0), (0, 0)), dilation, groups)
+
+    assert winograd.applies((1, 8, 9, 9), (8, 8, 3, 3), geometry(), np.float32)
+    assert not winograd.applies((1, 8, 9, 9), (8, 8, 3, 2), geometry(), np.float32)
+    assert not winograd.applies((1, 8, 9, 9), (8, 8, 3, 3), geometry(stride=(2, 1)), np.float32)
+    assert not winograd.applies((1, 8, 9, 9), (8, 8, 3, 3), geometry(dilation=(2, 2)), np.float32)
+    assert not winograd.applies((1, 8, 9, 9), (8, 4, 3, 3), geometry(groups=2), np.float32)
+    assert not winograd.applies((1, 1, 9, 9), (8, 1, 3, 3), geometry(), np.float32)  # the first layer of a CNN
+    assert not winograd.applies((1, 8, 9, 9), (8, 8, 3, 3), geometry(), np.float16)
