@@ -12,14 +12,9 @@ def test_reprs_show_each_layers_hyperparameters():
         nn.Linear(10, 3): "Linear(in_features=10, out_features=3, bias=True)",
         nn.Conv2d(1, 4, 3, stride=2, pad_mode="pad", padding=1, has_bias=True):
             "Conv2d(in_channels=1, out_channels=4, kernel_size=(3, 3), stride=(2, 2), pad_mode='pad', padding=1, "
-<<<<<<< HEAD
-            "has_bias=True)",
+            "dilation=(1, 1), group=1, has_bias=True)",
         nn.MaxPool2d(2): "MaxPool2d(kernel_size=(2, 2), stride=(2, 2), pad_mode='valid', padding=0, "
                          "return_indices=False, ceil_mode=False)",
-=======
-            "dilation=(1, 1), group=1, has_bias=True)",
-        nn.MaxPool2d(2): "MaxPool2d(kernel_size=(2, 2), stride=(2, 2), pad_mode='valid', padding=0)",
->>>>>>> 2762aa8 (conv2d (#15): 3×3 stride-1 convolutions by Winograd F(2×2, 3×3) (ops.winograd: 16 GEMMs of (tiles, C) @ (C, O) instead of 36 multiply-adds per tile and channel pair; the input transpose and the weight gradient are the same map's transposes, the input's by strided overlap-add, no scatter; chunks of images that stay in cache, shared between threads with each thread's BLAS single-threaded through _blas.blas_threads_local; float64 error ~1e-15, float32 ~3-7e-7, as im2col's); dilation and groups (grouped, depthwise) in ops.conv2d, nn.Conv2d(dilation, group) and F.conv2d(dilation, groups), one grouped im2col + batched GEMM; max-pool's backward by first-max boolean masks (2× faster); registry samples (Winograd, dilated, grouped, depthwise), golden cases from torch (layers.npz), bad-input rows, tests/test_winograd.py)
         nn.Dropout(0.25): "Dropout(p=0.25)",
         nn.BatchNorm1d(8, momentum=0.8): "BatchNorm1d(num_features=8, eps=1e-05, momentum=0.8, affine=True)",
         nn.Flatten(): "Flatten(start_dim=1, end_dim=-1)",
