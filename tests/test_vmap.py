@@ -210,3 +210,20 @@ def test_vmap_composes_with_forward_mode_and_jacobians_both_ways():
         np.testing.assert_allclose(batched.numpy(), np.stack([transform(f)(x[i]).numpy() for i in range(4)]),
                                    rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(sg.jacfwd(vmap(f))(x).numpy(), sg.jacobian(vmap(f))(x).numpy(), rtol=1e-12)
+
+
+def test_ops_reading_concrete_values_stay_per_example_inside_vmap():
+    """Constants made from concrete values (masks, one-hot codes, stop_gradient, *_like) keep the examples apart;
+    a gather by per-example indices (no rule yet) is refused, never a silently wrong number."""
+    x = np.random.default_rng(6).standard_normal((3, 4, 5))
+    labels = np.array([[0, 4, 2, 1], [3, 3, 0, 2], [1, 0, 4, 4]])
+    cases = [(lambda a: ops.masked_fill(a, a > 0, 0.0), x), (lambda a: ops.stop_gradient(a) * 2, x),
+             (lambda a: ops.zeros_like(a) + ops.ones_like(a) * a + ops.full_like(a, 2.0), x),
+             (lambda a: (a > 0).all(axis=1) | (a > 1).any(axis=1), x), (lambda i: ops.one_hot(i, 5), labels)]
+    for f, value in cases:
+        np.testing.assert_array_equal(vmap(f)(sg.Tensor(value)).numpy(),
+                                      np.stack([f(sg.Tensor(v)).numpy() for v in value]))
+    w = sg.Tensor(np.ones((5, 2)))
+    for f in (lambda i: ops.embedding(i, w), lambda i: w[i], lambda i: ops.take_along_axis(w, i[:, None] % 2, 1)):
+        with pytest.raises(NotImplementedError, match="indices that differ from example to example"):
+            vmap(f)(sg.Tensor(labels))

@@ -129,6 +129,21 @@ def batch_axes(value) -> int:
     return count
 
 
+def constant_like(array, source):
+    """``array``, computed from ``concrete(source)`` (so with its vmap axes leading), as a constant: untraced, or
+    inside vmap boxed at ``source``'s vmap levels again, so that it stays one value per example."""
+    boxes = []
+    while isinstance(source, Tensor):
+        if source._trace in _BATCHES:
+            boxes.append((type(source), source._trace))
+        source = source._data
+    for kind, level in reversed(boxes):  # the lowest level innermost
+        box = _new_tensor(kind)
+        box._data, box._trace, box._node = array, level, -1
+        array = box
+    return array
+
+
 def close_level(level: int) -> None:
     _TAPES.pop(level, None)
     _BATCHES.pop(level, None)
@@ -278,6 +293,6 @@ def value_of(x) -> Any:
 
 
 __all__ = [
-    "Primitive", "new_level", "new_batch_level", "new_forward_level", "close_level", "is_active", "batch_axes", "traced", "bind", "set_checks", "checked_bind", "check_value",
+    "Primitive", "new_level", "new_batch_level", "new_forward_level", "close_level", "is_active", "batch_axes", "constant_like", "traced", "bind", "set_checks", "checked_bind", "check_value",
     "add_leaf", "lift", "value_of",
 ]

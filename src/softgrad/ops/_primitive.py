@@ -35,6 +35,7 @@ from typing import Any, Callable, ParamSpec, overload
 import numpy as np
 
 from softgrad.tensor import ARRAY_TYPES, Tensor, as_array, concrete, float16, float32, wrap
+from softgrad.trace import batch_axes
 
 P = ParamSpec("P")
 _VALUE_TYPES = (Tensor,) + ARRAY_TYPES
@@ -279,6 +280,16 @@ def number(fn: str, name: str, value) -> float:
             or np.size(concrete(value)) != 1:
         raise TypeError(f"{fn}: {name} must be a number, got {type(value).__name__} {value!r:.60}")
     return float(concrete(value))
+
+
+def refuse_batched(fn: str, indices) -> None:
+    """Raise if integer ``indices`` differ from example to example inside vmap: a gather by batched indices has
+    no batching rule yet (its concrete value would silently index every example's rows at once)."""
+    if batch_axes(indices):
+        raise NotImplementedError(f"vmap: gathering by indices that differ from example to example ({fn}; also "
+                                  "inside sort, topk, take_along_axis, gather, embedding) is not supported yet; "
+                                  "multiply by one_hot(indices, n) instead (e.g. one_hot(i, n) @ table), or map over "
+                                  "the other arguments only")
 
 
 def first_index(mask: np.ndarray) -> tuple[int, ...]:

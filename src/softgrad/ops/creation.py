@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from softgrad.ops._primitive import shape_of
 from softgrad.tensor import Tensor, as_shape, concrete, wrap
 
 
@@ -27,19 +28,24 @@ def full(shape, fill_value, dtype=np.float32) -> Tensor:
     return wrap(np.full(as_shape(shape), fill_value, dtype=dtype))
 
 
+def _dtype_of(x, dtype):
+    """``dtype``, or x's (of one example's shape inside vmap, as the *_like ops make their arrays)."""
+    return np.asarray(concrete(x)).dtype if dtype is None else dtype
+
+
 def ones_like(x, dtype=None) -> Tensor:
     """Ones with x's shape (and dtype unless given)."""
-    return wrap(np.ones_like(concrete(x), dtype=dtype))
+    return wrap(np.ones(shape_of(x), dtype=_dtype_of(x, dtype)))
 
 
 def zeros_like(x, dtype=None) -> Tensor:
     """Zeros with x's shape (and dtype unless given)."""
-    return wrap(np.zeros_like(concrete(x), dtype=dtype))
+    return wrap(np.zeros(shape_of(x), dtype=_dtype_of(x, dtype)))
 
 
 def full_like(x, fill_value, dtype=None) -> Tensor:
     """``fill_value`` with x's shape (and dtype unless given)."""
-    return wrap(np.full_like(concrete(x), fill_value, dtype=dtype))
+    return wrap(np.full(shape_of(x), fill_value, dtype=_dtype_of(x, dtype)))
 
 
 def arange(start, stop=None, step=1, dtype=None) -> Tensor:

@@ -12,7 +12,7 @@ import numpy as np
 
 from softgrad.ops._primitive import In, Sample, check_numeric, op, tangent_sum
 from softgrad.tensor import concrete
-from softgrad.trace import Primitive
+from softgrad.trace import Primitive, constant_like
 
 UNARY_SAMPLES = [Sample(In(())), Sample(In((2, 3)))]
 POSITIVE_SAMPLES = [Sample(In((2, 3), "positive"))]
@@ -423,7 +423,7 @@ def masked_fill(x, mask, value):
     condition = np.asarray(concrete(mask))
     if condition.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be boolean (e.g. x > 0), got dtype {condition.dtype}")
-    return where_p.bind(condition, value, x)
+    return where_p.bind(constant_like(condition, mask), value, x)
 
 
 def _xlogy_impl(x, y):

@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from softgrad._checks import check_bool
-from softgrad.ops._primitive import number, op, shape_of
+from softgrad.ops._primitive import number, op, refuse_batched, shape_of
 from softgrad.ops.activations import softmax
 from softgrad.ops.elementwise import sqrt, where
 from softgrad.ops.linalg import matmul
@@ -238,6 +238,7 @@ def embedding(input, weight, padding_idx=None):
     [[[4., 5.],
       [0., 1.]]])
     """
+    refuse_batched("embedding", input)
     indices = np.asarray(concrete(input))
     rows = shape_of(weight)
     if not np.issubdtype(indices.dtype, np.integer):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from softgrad.ops._primitive import In, Sample, batch_shape, normalize_axis, op, python_data, shape_of
+from softgrad.ops._primitive import In, Sample, batch_shape, normalize_axis, op, python_data, refuse_batched, shape_of
 from softgrad.tensor import Tensor, concrete, is_float_dtype, unwrap_index
-from softgrad.trace import Primitive
+from softgrad.trace import Primitive, constant_like
 
 
 # ----- reshaping -----
@@ -274,6 +274,9 @@ getitem_p = Primitive("getitem", lambda x, index: x[index], (_getitem_vjp,), bat
 def getitem(x, index):
     """x[index] with NumPy's basic, integer-array and boolean-mask indexing.  ∂: g scattered back, summed
     over repeated indices"""
+    for part in index if isinstance(index, (tuple, list)) else (index,):
+        if isinstance(part, Tensor):
+            refuse_batched("indexing", part)
     return getitem_p.bind(x, index=unwrap_index(index))
 
 
@@ -365,6 +368,7 @@ def index_add(x, indices, y, axis):
 
 
 def _int_indices(indices, name):
+    refuse_batched(name, indices)
     array = np.asarray(concrete(indices))
     if not np.issubdtype(array.dtype, np.integer):
         raise TypeError(f"{name}: expected integer indices, got dtype {array.dtype}")
@@ -380,13 +384,15 @@ def one_hot(indices, depth, dtype=np.float32):
     [[0., 0., 1.],
      [1., 0., 0.]])
     """
-    labels = _int_indices(indices, "indices")
+    labels = np.asarray(concrete(indices))  # (inside vmap: every example's, the vmap axes leading)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"one_hot: expected integer indices, got dtype {labels.dtype}")
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
         raise ValueError(f"one_hot: depth (the number of classes) must be an int ≥ 1, got {depth!r}")
     if labels.size and (labels.min() < 0 or labels.max() >= depth):
         bad = labels[(labels < 0) | (labels >= depth)][0]
         raise ValueError(f"one_hot: indices must lie in [0, {depth}), got {bad}")
-    return (labels[..., None] == np.arange(depth)).astype(dtype)
+    return constant_like((labels[..., None] == np.arange(depth)).astype(dtype), indices)
 
 
 # ----- dtype -----
@@ -413,7 +419,7 @@ def astype(x, dtype):
 @op
 def stop_gradient(x):
     """x as a constant: no gradient flows through it, in any transform at any nesting depth."""
-    return concrete(x)
+    return constant_like(concrete(x), x)
 
 
 copy_p = Primitive("copy", np.copy, (lambda g, ans, x: g,), batchable=True,
