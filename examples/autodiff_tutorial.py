@@ -5,6 +5,8 @@ Run: python examples/autodiff_tutorial.py
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 import softgrad as sg
@@ -17,20 +19,20 @@ w = sg.Parameter(generator.normal((5, 3)), name="w")  # weight
 b = sg.Parameter(generator.normal((3,)), name="b")  # bias
 
 
-def function(x, y, w, b):
+def function(x: sg.Tensor, y: sg.Tensor, w: sg.Tensor, b: sg.Tensor) -> sg.Tensor:
     z = ops.matmul(x, w) + b
     loss = ops.binary_cross_entropy_with_logits(z, y, ops.ones_like(z), ops.ones_like(z))
     return loss
 
 
-def function_with_logits(x, y, w, b):
+def function_with_logits(x: sg.Tensor, y: sg.Tensor, w: sg.Tensor, b: sg.Tensor) -> tuple[sg.Tensor, sg.Tensor]:
     """Two outputs: the gradient is that of loss + Σz."""
     z = ops.matmul(x, w) + b
     loss = ops.binary_cross_entropy_with_logits(z, y, ops.ones_like(z), ops.ones_like(z))
     return loss, z
 
 
-def function_stop_gradient(x, y, w, b):
+def function_stop_gradient(x: sg.Tensor, y: sg.Tensor, w: sg.Tensor, b: sg.Tensor) -> tuple[sg.Tensor, sg.Tensor]:
     """z leaves through stop_gradient: the gradient is the loss's again."""
     z = ops.matmul(x, w) + b
     loss = ops.binary_cross_entropy_with_logits(z, y, ops.ones_like(z), ops.ones_like(z))
@@ -38,16 +40,16 @@ def function_stop_gradient(x, y, w, b):
 
 
 class Network(nn.Cell):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.w = w
         self.b = b
 
-    def construct(self, x):
+    def construct(self, x: sg.Tensor) -> sg.Tensor:
         return ops.matmul(x, self.w) + self.b
 
 
-def run() -> dict:
+def run() -> dict[str, Any]:
     """Every gradient of the tutorial, by name."""
     results = {"loss": function(x, y, w, b)}
     results["grads"] = sg.grad(function, (2, 3))(x, y, w, b)
@@ -58,7 +60,7 @@ def run() -> dict:
     model = Network()
     loss_fn = nn.BCEWithLogitsLoss()
 
-    def forward_fn(x, y):
+    def forward_fn(x: sg.Tensor, y: sg.Tensor) -> sg.Tensor:
         z = model(x)
         return loss_fn(z, y)
 
@@ -72,7 +74,7 @@ def main() -> None:
         report(run())
 
 
-def report(r: dict) -> None:
+def report(r: dict[str, Any]) -> None:
     print("loss:", r["loss"])
     print("\ngrad(function, (2, 3)) -> (dw, db):")
     for g in r["grads"]:

@@ -24,14 +24,14 @@ from softgrad.data import load_mnist
 
 
 class Net(nn.Cell):
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(1, 32, 3, 1, pad_mode="valid", has_bias=True)
         self.conv2 = nn.Conv2d(32, 64, 3, 1, pad_mode="valid", has_bias=True)
         self.fc1 = nn.Linear(9216, 128)
         self.fc2 = nn.Linear(128, 10)
 
-    def construct(self, x):  # PyTorch's forward, with F = softgrad.nn.functional
+    def construct(self, x: sg.Tensor) -> sg.Tensor:  # PyTorch's forward, with F = softgrad.nn.functional
         x = self.conv1(x)
         x = F.relu(x)
         x = self.conv2(x)
@@ -46,8 +46,8 @@ class Net(nn.Cell):
         return F.log_softmax(x, dim=1)
 
 
-def train_steps(model, optimizer, x, y, batch_size: int = 64, steps: int | None = None, seed: int = 0,
-                log_every: int = 100) -> list[float]:
+def train_steps(model: Net, optimizer: sg.optim.Optimizer, x: np.ndarray, y: np.ndarray, batch_size: int = 64,
+                steps: int | None = None, seed: int = 0, log_every: int = 100) -> list[float]:
     """One epoch (or ``steps`` batches) of shuffled minibatches; the losses of each step."""
     loss_and_grads = sg.value_and_grad(lambda xb, yb: F.nll_loss(model(xb), yb), None,
                                        weights=optimizer.parameters)
@@ -66,7 +66,7 @@ def train_steps(model, optimizer, x, y, batch_size: int = 64, steps: int | None 
     return losses
 
 
-def accuracy(model, x, y, batch_size: int = 1000) -> float:
+def accuracy(model: Net, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
     model.set_train(False)
     correct = sum(int((model(x[i:i + batch_size]).numpy().argmax(axis=1) == y[i:i + batch_size]).sum())
                   for i in range(0, len(x), batch_size))

@@ -22,7 +22,7 @@ def main(epochs: int = 10, seed: int = 0) -> float:
     )
     optimizer = sg.optim.SGD(model.trainable_params(), lr=0.05, momentum=0.9)
 
-    def loss_fn(x, y):
+    def loss_fn(x: sg.Tensor, y: sg.Tensor) -> sg.Tensor:
         return ops.cross_entropy(model(x), y)
 
     loss_and_grads = sg.value_and_grad(loss_fn, None, weights=optimizer.parameters)

@@ -13,8 +13,10 @@ ones, then a step that checks it).
 """
 
 from itertools import combinations_with_replacement
+from typing import Self
 
 import numpy as np
+import numpy.typing as npt
 
 from softgrad.linear_model._base import (
     Regressor, check_count, check_flag, check_number, check_X, check_X_y,
@@ -31,7 +33,7 @@ class _LeastSquares(Regressor):
     def _features(self, X: np.ndarray) -> np.ndarray:
         return X
 
-    def fit(self, X, y):
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> Self:
         """Fit on X (n_samples, n_features) and y (n_samples,); returns self."""
         X, y = check_X_y(X, y)
         l1, l2 = self._penalties(len(y))
@@ -62,7 +64,7 @@ class LinearRegression(_LeastSquares):
     [2.] 1.0
     """
 
-    def __init__(self, fit_intercept=True, tol=1e-4, max_iter=100):
+    def __init__(self, fit_intercept: bool = True, tol: float = 1e-4, max_iter: int = 100) -> None:
         self.fit_intercept, self.tol, self.max_iter = fit_intercept, tol, max_iter
 
     def _penalties(self, n_samples):
@@ -78,7 +80,7 @@ class Ridge(_LeastSquares):
     array([0.5])
     """
 
-    def __init__(self, alpha=1.0, fit_intercept=True, tol=1e-4, max_iter=100):
+    def __init__(self, alpha: float = 1.0, fit_intercept: bool = True, tol: float = 1e-4, max_iter: int = 100) -> None:
         self.alpha, self.fit_intercept, self.tol, self.max_iter = alpha, fit_intercept, tol, max_iter
 
     def _penalties(self, n_samples):
@@ -94,7 +96,8 @@ class Lasso(_LeastSquares):
     array([1.5, 0. ])
     """
 
-    def __init__(self, alpha=1.0, fit_intercept=True, tol=1e-4, max_iter=1000):
+    def __init__(self, alpha: float = 1.0, fit_intercept: bool = True, tol: float = 1e-4,
+                 max_iter: int = 1000) -> None:
         self.alpha, self.fit_intercept, self.tol, self.max_iter = alpha, fit_intercept, tol, max_iter
 
     def _penalties(self, n_samples):
@@ -110,7 +113,8 @@ class ElasticNet(_LeastSquares):
     array([1.4])
     """
 
-    def __init__(self, alpha=1.0, l1_ratio=0.5, fit_intercept=True, tol=1e-4, max_iter=1000):
+    def __init__(self, alpha: float = 1.0, l1_ratio: float = 0.5, fit_intercept: bool = True, tol: float = 1e-4,
+                 max_iter: int = 1000) -> None:
         self.alpha, self.l1_ratio, self.fit_intercept = alpha, l1_ratio, fit_intercept
         self.tol, self.max_iter = tol, max_iter
 
@@ -130,14 +134,15 @@ class PolynomialRegression(_LeastSquares):
     [-1.   0.5] 1.0
     """
 
-    def __init__(self, degree=2, alpha=0.0, fit_intercept=True, tol=1e-4, max_iter=100):
+    def __init__(self, degree: int = 2, alpha: float = 0.0, fit_intercept: bool = True, tol: float = 1e-4,
+                 max_iter: int = 100) -> None:
         self.degree, self.alpha, self.fit_intercept, self.tol, self.max_iter = degree, alpha, fit_intercept, tol, \
             max_iter
 
     def _penalties(self, n_samples):
         return 0.0, check_number("alpha", self.alpha) / n_samples
 
-    def fit(self, X, y):
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> Self:
         """Fit on the monomials of X (n_samples, n_features) and y (n_samples,); returns self."""
         degree, n_features = check_count("degree", self.degree), check_X(X).shape[1]
         self.powers_ = np.array([np.bincount(c, minlength=n_features) for d in range(1, degree + 1)

@@ -11,8 +11,10 @@ FutureWarning, and the penalty wins over an inconsistent l1_ratio (with its User
 """
 
 import warnings
+from typing import Self
 
 import numpy as np
+import numpy.typing as npt
 
 from softgrad import ops
 from softgrad.linear_model._base import (
@@ -41,7 +43,8 @@ class LogisticRegression(Classifier):
     array([[0.5, 0.5]])
     """
 
-    def __init__(self, penalty="deprecated", *, C=1.0, l1_ratio=0.0, fit_intercept=True, tol=1e-4, max_iter=100):
+    def __init__(self, penalty: str | None = "deprecated", *, C: float = 1.0, l1_ratio: float = 0.0,
+                 fit_intercept: bool = True, tol: float = 1e-4, max_iter: int = 100) -> None:
         self.penalty, self.C, self.l1_ratio = penalty, C, l1_ratio
         self.fit_intercept, self.tol, self.max_iter = fit_intercept, tol, max_iter
 
@@ -73,7 +76,7 @@ class LogisticRegression(Classifier):
             return 0.0, 0.0
         return {"l1": 1.0, "l2": 0.0, "elasticnet": ratio}[self.penalty], 1.0 / C
 
-    def fit(self, X, y):
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> Self:
         """Fit on X (n_samples, n_features) and class labels y (n_samples,); returns self."""
         X, y = check_X_y(X, y, regression=False)
         ratio, inverse_C = self._penalty()

@@ -7,7 +7,10 @@ from no feature and adds the one that lowers the criterion most; backward starts
 stops when no step lowers it.
 """
 
+from typing import Self
+
 import numpy as np
+import numpy.typing as npt
 
 from softgrad.linear_model._base import Regressor, check_choice, check_flag, check_X, check_X_y
 from softgrad.linear_model.least_squares import LinearRegression
@@ -24,10 +27,10 @@ class StepwiseRegression(Regressor):
     array([1, 3])
     """
 
-    def __init__(self, direction="forward", criterion="aic", fit_intercept=True):
+    def __init__(self, direction: str = "forward", criterion: str = "aic", fit_intercept: bool = True) -> None:
         self.direction, self.criterion, self.fit_intercept = direction, criterion, fit_intercept
 
-    def fit(self, X, y):
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> Self:
         """Select the features of X (n_samples, n_features) for y, then fit least squares on them; returns self."""
         X, y = check_X_y(X, y)
         forward = check_choice("direction", self.direction, ("forward", "backward")) == "forward"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Iterator, NamedTuple
+from typing import Any, Iterator, NamedTuple
 
 from softgrad.autodiff.custom import call_with_bprop
 from softgrad.tensor import Parameter, Tensor, as_array
@@ -32,7 +32,9 @@ class IncompatibleKeys(NamedTuple):
 class Cell:
     """Base class of layers and models: define ``construct`` (or PyTorch's ``forward``); call the cell."""
 
-    def __init__(self, auto_prefix: bool = True):
+    training: bool  # (set_train)
+
+    def __init__(self, auto_prefix: bool = True) -> None:
         """``auto_prefix`` (MindSpore's): whether the names of the sub-cells' Parameters start with their
         attribute paths in this cell (``net.fc.weight``); a wrapper that must not rename its network's
         Parameters (an optimizer, a training step) passes False (``fc.weight``)."""
@@ -62,11 +64,11 @@ class Cell:
 
     _defines_bprop = False  # set for subclasses that define MindSpore's custom gradient ``bprop(*inputs, out, dout)``
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._defines_bprop = any("bprop" in vars(base) for base in cls.__mro__ if base is not Cell)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._defines_bprop and any(isinstance(a, Tensor) and a.is_traced for a in args):
             if kwargs:
                 raise TypeError(f"{type(self).__name__} defines bprop: pass its inputs by position, got keywords "

@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import numbers
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from softgrad.ops import (  # noqa: F401  (the same functions under the same nam
     scaled_dot_product_attention, sigmoid, smooth_l1_loss, softplus, tanh,
 )
 from softgrad.ops.nn_kernels import int_pair
+from softgrad.tensor import Axis, Operand, Tensor
 
 ISSUE_15 = "issue #15 (the performance issue, which owns the convolution and pooling kernels)"
 
@@ -35,12 +37,12 @@ def _shape(x) -> tuple:
     return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
 
 
-def relu(input, inplace: bool = False):
+def relu(input: Operand, inplace: bool = False) -> Tensor:
     """max(input, 0).  ∂ = 1 where input > 0"""
     return ops.relu(input)
 
 
-def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
+def leaky_relu(input: Operand, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """input for input > 0, negative_slope · input otherwise (PyTorch's default slope 0.01)."""
     return ops.leaky_relu(input, negative_slope)
 
@@ -52,19 +54,19 @@ def _axis(fn: str, dim):
     return dim
 
 
-def softmax(input, dim=None, dtype=None):
+def softmax(input: Operand, dim: Axis = None, dtype: Any = None) -> Tensor:
     """exp(x − max) / Σ exp(x − max) along ``dim`` (``dtype``: cast the input first, as PyTorch)."""
     x = input if dtype is None else ops.astype(input, dtype)
     return ops.softmax(x, axis=_axis("softmax", dim))
 
 
-def log_softmax(input, dim=None, dtype=None):
+def log_softmax(input: Operand, dim: Axis = None, dtype: Any = None) -> Tensor:
     """x − logsumexp(x) along ``dim``, stable."""
     x = input if dtype is None else ops.astype(input, dtype)
     return ops.log_softmax(x, axis=_axis("log_softmax", dim))
 
 
-def linear(input, weight, bias=None):
+def linear(input: Operand, weight: Operand, bias: Operand | None = None) -> Tensor:
     """input Wᵀ + b over the last axis of input (any leading axes), W of shape (out, in)."""
     shape = _shape(input)
     if len(shape) == 2:
@@ -90,7 +92,8 @@ def _torch_padding(fn: str, padding, kernel, dilation=(1, 1)):
     return padding
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1):
+def conv2d(input: Operand, weight: Operand, bias: Operand | None = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
     """2-D cross-correlation, NCHW, weight (out, in / groups, kh, kw), then + bias per output channel (PyTorch's
     signature; ``padding`` an int, a pair, 'valid' or 'same'; ``dilation`` the spacing of the kernel's taps;
     ``groups`` splits the channels, groups = in_channels being depthwise).  ∂ as ``ops.conv2d``"""
@@ -104,8 +107,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     return y + ops.reshape(bias, (1, -1, 1, 1))
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
-               return_indices: bool = False):
+def max_pool2d(input: Operand, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
     """The maximum of each window, NCHW; stride defaults to kernel_size; ``ceil_mode`` rounds the number of
     windows up, ``return_indices`` also returns each maximum's flat index into its (H, W) plane (PyTorch's
     order of these two, which differs from ``nn.MaxPool2d``'s).  ∂ routed to each window's maximum"""
@@ -116,27 +119,28 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                           ceil_mode=ceil_mode)
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
-               divisor_override=None):
+def avg_pool2d(input: Operand, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """The mean of each window, NCHW (PyTorch's options).  ∂ = g/d spread over each window"""
     return ops.avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
-def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+def dropout(input: Operand, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Zero entries with probability p and scale the rest by 1/(1 − p) when training (the mask from the global
     stream, ``softgrad.random.set_seed``); PyTorch's default is training=True even in a model's eval mode:
     pass ``training=self.training``."""
     return ops.dropout(input, p, training=training)
 
 
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,
-               momentum: float = 0.1, eps: float = 1e-5):
+def batch_norm(input: Operand, running_mean: Operand | None, running_var: Operand | None,
+               weight: Operand | None = None, bias: Operand | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Batch normalisation over all axes but 1 (PyTorch's momentum: the weight of the new batch)."""
     return ops.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
 
 
-def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,
-              scale_grad_by_freq: bool = False, sparse: bool = False):
+def embedding(input: Operand, weight: Operand, padding_idx: int | None = None, max_norm: float | None = None,
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Rows of ``weight`` at the indices ``input``; ``padding_idx`` rows get no gradient."""
     if max_norm is not None or scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not implemented; pass "
@@ -144,12 +148,12 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
     return _embedding(input, weight, padding_idx)
 
 
-def pad(input, pad, mode: str = "constant", value=None):
+def pad(input: Operand, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
     """Pad the trailing axes, ``pad = (left, right, top, bottom, ...)`` from the last axis back."""
     return ops.pad(input, pad, mode, value)
 
 
-def one_hot(tensor, num_classes: int = -1):
+def one_hot(tensor: Operand, num_classes: int = -1) -> Tensor:
     """e_{tensor} along a new last axis of length ``num_classes`` (max + 1 when −1), int64 as PyTorch's."""
     labels = np.asarray(ops.stop_gradient(tensor).numpy())
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 
@@ -406,7 +407,7 @@ class SequentialCell(Cell):
     (2, ['1.weight', '1.bias'])
     """
 
-    def __init__(self, *args):
+    def __init__(self, *args: Any) -> None:
         super().__init__()
         if len(args) == 1 and isinstance(args[0], (list, tuple)):
             args = tuple(args[0])

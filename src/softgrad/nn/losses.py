@@ -10,9 +10,12 @@ checked when the cell is built.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from softgrad import ops
 from softgrad.nn.cell import Cell
 from softgrad.ops import losses  # the options' checks: each option is checked by the same code as in the op
+from softgrad.tensor import Operand, Tensor
 
 
 class _Loss(Cell):
@@ -27,6 +30,9 @@ class _Loss(Cell):
 
     def extra_repr(self) -> dict:
         return {"reduction": self.reduction}
+
+    if TYPE_CHECKING:  # a loss cell returns the loss (Cell's call returns whatever construct does)
+        def __call__(self, prediction: Operand, target: Operand) -> Tensor: ...
 
 
 class CrossEntropyLoss(_Loss):
