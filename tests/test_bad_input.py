@@ -549,12 +549,28 @@ bad("clip_grad_norm_(int gradient)", lambda: optim.clip_grad_norm_((np.arange(3)
 # ----- transforms -----
 
 W = sg.Parameter(np.ones(2, np.float32), name="w")
+
+
+def _one_value_rule():
+    double = sg.custom_jvp(lambda x: x * 2)
+    double.defjvp(lambda primals, tangents: tangents[0] * 2)
+    return double
+
+
 bad("grad(fn returning None)", lambda: sg.grad(lambda x: None)(np.ones(2, np.float32)), TypeError, "None")
 bad("value_and_grad(fn returning str)", lambda: sg.value_and_grad(lambda x: "a")(np.ones(2, np.float32)), TypeError,
     "'a'")
 bad("grad(not callable)", lambda: sg.grad(3)(np.ones(2, np.float32)), TypeError, "fn", "3")
 bad("grad(position beyond)", lambda: sg.grad(lambda x: x.sum(), 3)(np.ones(2, np.float32)), IndexError, "3")
 bad("grad(negative position)", lambda: sg.grad(lambda x: x.sum(), -1)(np.ones(2, np.float32)), ValueError, "-1")
+bad("grad(grad_position=())", lambda: sg.grad(lambda x: x.sum(), ())(np.ones(2)), RuntimeError, "grad_position",
+    "empty")
+bad("grad(grad_position float)", lambda: sg.grad(lambda x: x.sum(), (0, 1.5))(np.ones(2)), TypeError, "1.5", "float")
+bad("grad(grad_position bool)", lambda: sg.grad(lambda x: x.sum(), True)(np.ones(2)), TypeError, "True")
+bad("value_and_grad(grad_position=())", lambda: sg.value_and_grad(lambda x: x.sum(), ())(np.ones(2)), RuntimeError,
+    "grad_position")
+bad("jacfwd(grad_position=())", lambda: sg.jacfwd(lambda x: x, ()), RuntimeError, "grad_position")
+bad("jacfwd(position beyond)", lambda: sg.jacfwd(lambda x: x, 2)(np.ones(2)), ValueError, "2")
 bad("grad(repeated positions)", lambda: sg.grad(lambda x, y: x.sum(), (0, 0))(np.ones(2), np.ones(2)), ValueError,
     "(0, 0)")
 bad("grad(no position, no weights)", lambda: sg.grad(lambda x: x.sum(), None)(np.ones(2)), ValueError,
@@ -587,7 +603,18 @@ bad("vjp(weights not Parameters)", lambda: sg.vjp(lambda x: x, np.ones(2), weigh
 bad("vjp_fn(cotangent count)", lambda: sg.vjp(lambda x: (x, x), np.ones(2))[1](np.ones(2)), ValueError, "2", "1")
 bad("jacrev(has_aux=1)", lambda: sg.jacrev(lambda x: x, has_aux=1), TypeError, "has_aux", "int")
 bad("jacfwd(grad_position=None)", lambda: sg.jacfwd(lambda x: x, None), ValueError, "grad_position", "None")
-bad("jacrev(position beyond)", lambda: sg.jacrev(lambda x: x, 2)(np.ones(2)), IndexError, "2")
+bad("jacrev(position beyond)", lambda: sg.jacrev(lambda x: x, 2)(np.ones(2)), ValueError, "2")
+bad("jvp(not callable)", lambda: sg.jvp(3, np.ones(2), np.ones(2)), TypeError, "fn", "3")
+bad("jvp(tangent structure)", lambda: sg.jvp(lambda d: d["a"], ({"a": np.ones(2), "b": np.ones(2)},),
+                                            ({"a": np.ones(2)},)), ValueError, "tangent 0", "2", "1")
+bad("jvp(integer tangent of a bool input)", lambda: sg.jvp(lambda x: x, np.array([True]), np.ones(1)), TypeError,
+    "bool")
+bad("linearize(not callable)", lambda: sg.linearize(3, np.ones(2)), TypeError, "fn", "3")
+bad("custom_jvp(not callable)", lambda: sg.custom_jvp(3), TypeError, "fn", "int")
+bad("custom_jvp(no rule)", lambda: sg.custom_jvp(lambda x: x)(np.ones(1)), TypeError, "defjvp")
+bad("custom_jvp(rule returns one value)", lambda: sg.jvp(_one_value_rule(), np.ones(2), np.ones(2)), ValueError,
+    "(primal_out, tangent_out)", "Tensor")
+bad("custom_jvp.defjvp(not callable)", lambda: sg.custom_jvp(lambda x: x).defjvp(3), TypeError, "defjvp", "int")
 bad("linearize(tangent count)", lambda: sg.linearize(lambda x: x * 2, np.ones(2))[1]((np.ones(2), np.ones(2))),
     ValueError, "1", "2")
 bad("vmap(sizes)", lambda: sg.vmap(lambda a, b: a + b)(np.ones(2), np.ones(3)), ValueError, "same length", "[2, 3]")

@@ -102,22 +102,33 @@ def _row_by_row(prim, tangents, ans, args, params, batch):
 
 
 def _transposed_vjp(prim, tangents, ans, args, params, batch):
-    """Σᵢ Jᵢtᵢ as the gradient over g of Σᵢ ⟨vjpᵢ(g), tᵢ⟩ (the VJPs are linear in g)."""
+    """Σᵢ Jᵢtᵢ: the transpose of g ↦ (vjpᵢ(g))ᵢ applied to the tangents."""
+    def cotangents(g):
+        h = g if prim.output_vjp is None else prim.output_vjp(g, ans, None, **params)  # (a fused activation's f')
+        return [None if t is None else unbroadcast(rule(h, ans, *args, **params), shape_of(x), len(batch))
+                for rule, t, x in zip(prim.vjps, tangents, args)]
+
+    return linear_transpose(cotangents, [np.zeros(batch + shape_of(ans), concrete(ans).dtype)], tangents)[0]
+
+
+def linear_transpose(linear: Callable, inputs: list, cotangents: list) -> list:
+    """Lᵀu for a linear map ``linear(*xs) -> [outputs]``: the gradient over xs of Σⱼ ⟨outputⱼ, uⱼ⟩, by one reverse
+    sweep at ``inputs`` (arrays of the shapes L takes; L being linear, their values do not matter). None where
+    the outputs do not depend on an input. Traced below, so it is differentiable again."""
     level, tape = new_level()
     try:
-        g = lift(np.zeros(batch + shape_of(ans), concrete(ans).dtype), level, tape)
-        h = g if prim.output_vjp is None else prim.output_vjp(g, ans, None, **params)  # (a fused activation's f')
+        boxes = [lift(x, level, tape) for x in inputs]
         total = None
-        for rule, t, x in zip(prim.vjps, tangents, args):
-            if t is not None:
-                ct = unbroadcast(rule(h, ans, *args, **params), shape_of(x), len(batch))
-                term = sum_p.bind(ct * t, axis=None, keepdims=False)
+        for out, u in zip(linear(*boxes), cotangents):
+            if out is not None and u is not None:
+                term = sum_p.bind(out * u, axis=None, keepdims=False)
                 total = term if total is None else total + term
     finally:
         close_level(level)
     if not (isinstance(total, Tensor) and total._trace == level):
-        return None
-    return backward(tape, {total._node: np.ones((), np.asarray(concrete(total)).dtype)})[g._node]
+        return [None] * len(boxes)
+    swept = backward(tape, {total._node: np.ones((), concrete(total).dtype)})
+    return [swept[box._node] for box in boxes]
 
 
 def forward_sweep(tape: list, tangents: dict[int, object], batch: tuple[int, ...] = ()) -> list:
@@ -132,4 +143,4 @@ def forward_sweep(tape: list, tangents: dict[int, object], batch: tuple[int, ...
     return out
 
 
-__all__ = ["push_forward", "primal_and_tangent", "tangent_of", "forward_sweep"]
+__all__ = ["push_forward", "primal_and_tangent", "tangent_of", "linear_transpose", "forward_sweep"]

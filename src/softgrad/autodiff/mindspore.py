@@ -192,7 +192,7 @@ def _jacobian_transform(fn, grad_position, has_aux, name, jacobians_of):
         raise ValueError(f"{name} needs grad_position (an int or a tuple of ints), got None")
 
     def jacobian_fn(*args):
-        _check_arity(positions, args)
+        _check_arity(positions, args, ValueError)
         per_output, rebuild, aux = jacobians_of(_restricted(fn, args, positions), [args[p] for p in positions],
                                                 has_aux)
         result = _nest(per_output, rebuild)

@@ -39,6 +39,8 @@ def _matmul_vjp_x(g, ans, x, y):
     x_vector, y_vector = len(shape_of(x)) == 1, len(shape_of(y)) == 1
     if y_vector:  # x (..., n, k) @ y (k,) = (..., n); both vectors: a scalar times y
         return _col(g) * y
+    if x_vector and len(shape_of(y)) == 2:  # g (..., m) @ yᵀ: one GEMM for every batch row
+        return matmul_p.bind(g, _mT(y))
     if x_vector:  # x (k,) @ y (..., k, m) = (..., m)
         return matmul_p.bind(y, _col(g)).reshape(shape_of(g)[:-1] + shape_of(y)[-2:-1])
     return matmul_p.bind(g, _mT(y))
@@ -51,6 +53,8 @@ def _matmul_vjp_y(g, ans, x, y):
         return _col(g) * x
     if x_vector:  # (..., m) → (..., k, m)
         return _col(x) * _row(g)
+    if y_vector and len(shape_of(x)) == 2:  # g (..., n) @ x (n, k): one GEMM for every batch row
+        return matmul_p.bind(g, x)
     if y_vector:  # g (..., n), x (..., n, k) → (..., k)
         return matmul_p.bind(_row(g), x).reshape(shape_of(g)[:-1] + shape_of(x)[-1:])
     return matmul_p.bind(_mT(x), g)
@@ -63,15 +67,20 @@ def _matmul_jvp(tangents, ans, x, y):
     xm, ym = _row(x) if x_vector else x, _col(y) if y_vector else y
     ndim = max(len(shape_of(xm)), len(shape_of(ym)))
     tx, ty = tangents
-    total, batch = None, ()
+    terms = []
     if tx is not None:
-        batch = batch_shape(tx, x)
-        total = matmul_p.bind(aligned(_row(tx) if x_vector else tx, xm, ndim), ym)
+        if x_vector and len(shape_of(y)) == 2:  # ẋ (..., k) @ y: one GEMM for every batch row
+            term = matmul_p.bind(tx, y)
+        else:
+            term = matmul_p.bind(aligned(_row(tx) if x_vector else tx, xm, ndim), ym)
+        terms.append(term.reshape(batch_shape(tx, x) + shape_of(ans)))
     if ty is not None:
-        batch = batch_shape(ty, y)
-        term = matmul_p.bind(xm, aligned(_col(ty) if y_vector else ty, ym, ndim))
-        total = term if total is None else total + term
-    return total.reshape(batch + shape_of(ans))
+        if y_vector and len(shape_of(x)) == 2:  # (x ẏ)ᵀ = ẏ (..., k) @ xᵀ
+            term = matmul_p.bind(ty, _mT(x))
+        else:
+            term = matmul_p.bind(xm, aligned(_col(ty) if y_vector else ty, ym, ndim))
+        terms.append(term.reshape(batch_shape(ty, y) + shape_of(ans)))
+    return terms[0] if len(terms) == 1 else terms[0] + terms[1]
 
 
 MATMUL_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)), ((5, 1, 2, 3), (4, 3, 2)),
