@@ -224,6 +224,26 @@ def test_ops_reading_concrete_values_stay_per_example_inside_vmap():
         np.testing.assert_array_equal(vmap(f)(sg.Tensor(value)).numpy(),
                                       np.stack([f(sg.Tensor(v)).numpy() for v in value]))
     w = sg.Tensor(np.ones((5, 2)))
-    for f in (lambda i: ops.embedding(i, w), lambda i: w[i], lambda i: ops.take_along_axis(w, i[:, None] % 2, 1)):
+    for f in (lambda i: w[i[:2], i[2:]],):
         with pytest.raises(NotImplementedError, match="indices that differ from example to example"):
             vmap(f)(sg.Tensor(labels))
+
+
+def test_gathers_along_an_axis_batch_with_per_example_indices():
+    rng = np.random.default_rng(7)
+    x, table = rng.standard_normal((3, 4, 5)), sg.Tensor(rng.standard_normal((4, 5)))
+    labels = rng.integers(0, 5, (3, 4, 2))
+    cases = [(lambda i: ops.take_along_axis(table, i, 1), (labels,)),
+             (lambda i: ops.embedding(i, table.T) + table.T[i[0, 0]] + ops.take(table, i[1], 1).sum(), (labels,)),
+             (lambda i: ops.embedding(i, table.T, padding_idx=2), (labels,)),
+             (lambda a, i: ops.take_along_axis(a, i, 1), (x, labels)),
+             (lambda a: ops.sort(a, axis=-1)[0] * ops.topk(a, 2)[0].sum(), (x,)),
+             (sg.grad(lambda a: (ops.sort(a, axis=0)[0] * np.arange(5.0)).sum()), (x,)),
+             (sg.grad(lambda t, i: (ops.take_along_axis(t, i, 1) ** 2).sum()), (table.numpy()[None].repeat(3, 0), labels))]
+    for f, args in cases:
+        batched = vmap(f)(*map(sg.Tensor, args))
+        np.testing.assert_allclose(batched.numpy(), np.stack([f(*[sg.Tensor(a[k]) for a in args]).numpy()
+                                                               for k in range(3)]), rtol=1e-12)
+    per_example_table = vmap(sg.grad(lambda t, i: ops.take_along_axis(t, i, 1).sum()), in_axes=(None, 0))
+    np.testing.assert_array_equal(per_example_table(table, sg.Tensor(labels)).numpy()[1],
+                                  sg.grad(lambda t: ops.take_along_axis(t, sg.Tensor(labels[1]), 1).sum())(table).numpy())

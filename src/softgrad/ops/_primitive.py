@@ -286,10 +286,9 @@ def refuse_batched(fn: str, indices) -> None:
     """Raise if integer ``indices`` differ from example to example inside vmap: a gather by batched indices has
     no batching rule yet (its concrete value would silently index every example's rows at once)."""
     if batch_axes(indices):
-        raise NotImplementedError(f"vmap: gathering by indices that differ from example to example ({fn}; also "
-                                  "inside sort, topk, take_along_axis, gather, embedding) is not supported yet; "
-                                  "multiply by one_hot(indices, n) instead (e.g. one_hot(i, n) @ table), or map over "
-                                  "the other arguments only")
+        raise NotImplementedError(f"vmap: {fn} by indices that differ from example to example is not supported "
+                                  "yet; gather with take, take_along_axis or embedding (which batch), or multiply by "
+                                  "one_hot(indices, n)")
 
 
 def first_index(mask: np.ndarray) -> tuple[int, ...]:

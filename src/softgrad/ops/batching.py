@@ -229,6 +229,20 @@ def _einsum(prim):
     return rule
 
 
+def _along(prim):
+    """take_along / put_along: every argument with the batch axis (a shared one gets length 1, which
+    broadcasts), the axis (and the shape put_along makes) moved up by one."""
+
+    def rule(args, batched, axis, **params):
+        size = _size(args, batched)
+        args = [a if b else reshape_p.bind(a, shape=(1,) + tuple(shape_of(a))) for a, b in zip(args, batched)]
+        if "shape" in params:
+            params["shape"] = (size,) + tuple(params["shape"])
+        return prim.bind(*args, axis=axis + 1, **params)
+
+    return rule
+
+
 def _exp_shifted(prim):
     """e^{x − shift}: the shift is computed from the concrete value of x (every example's rows at once, see
     ``activations.stable_shift``), so it already carries the batch axis."""
@@ -274,7 +288,7 @@ BATCH_RULES = {
     "argmax": flat_arg, "argmin": flat_arg,
     "reshape": lambda prim: _reshape, "transpose": lambda prim: _transpose,
     "broadcast_to": lambda prim: _broadcast_to,
-    "getitem": _indexing, "untake": _indexing, "concat": _concat,
+    "getitem": _indexing, "untake": _indexing, "concat": _concat, "take_along": _along, "put_along": _along,
     "matmul": _matmul, "dense": _dense, "einsum": _einsum,
     "conv2d": merged_batch, "conv2d_input": lambda prim: merged_batch(prim, shape_param="x_shape"),
     "max_pool2d": merged_batch, "max_pool2d_scatter": lambda prim: merged_batch(prim, merged=(0, 1)),

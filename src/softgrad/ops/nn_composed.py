@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from softgrad._checks import check_bool
-from softgrad.ops._primitive import number, op, refuse_batched, shape_of
+from softgrad.ops._primitive import number, op, shape_of
 from softgrad.ops.activations import softmax
 from softgrad.ops.elementwise import sqrt, where
 from softgrad.ops.linalg import matmul
@@ -26,6 +26,7 @@ from softgrad.ops.reductions import mean
 from softgrad.ops.shape import reshape, stop_gradient, swapaxes, take
 from softgrad.random import Generator, default_generator
 from softgrad.tensor import Parameter, Tensor, concrete
+from softgrad.trace import batch_axes, constant_like
 
 
 def _dtype(x) -> np.dtype:
@@ -238,8 +239,7 @@ def embedding(input, weight, padding_idx=None):
     [[[4., 5.],
       [0., 1.]]])
     """
-    refuse_batched("embedding", input)
-    indices = np.asarray(concrete(input))
+    indices = np.asarray(concrete(input))  # (inside vmap: every example's; take gathers them per example)
     rows = shape_of(weight)
     if not np.issubdtype(indices.dtype, np.integer):
         raise TypeError(f"embedding: input must hold integer indices, got dtype {indices.dtype}")
@@ -248,15 +248,16 @@ def embedding(input, weight, padding_idx=None):
     if indices.size and (indices.min() < 0 or indices.max() >= rows[0]):
         bad = indices[(indices < 0) | (indices >= rows[0])][0]
         raise IndexError(f"embedding: indices must lie in [0, {rows[0]}) (num_embeddings), got {bad}")
-    out = take(weight, indices, axis=0)
+    gathered = input if batch_axes(input) else indices
+    out = take(weight, gathered, axis=0)
     if padding_idx is None:
         return out
     if isinstance(padding_idx, bool) or not isinstance(padding_idx, numbers.Integral) \
             or not -rows[0] <= padding_idx < rows[0]:
         raise ValueError(f"embedding: padding_idx must be None or an int in [-{rows[0]}, {rows[0]}), got "
                          f"{padding_idx!r}")
-    padded = (indices == padding_idx % rows[0])[..., None]
-    return where(padded, take(stop_gradient(weight), indices, axis=0), out)
+    padded = constant_like((indices == padding_idx % rows[0])[..., None], input)
+    return where(padded, take(stop_gradient(weight), gathered, axis=0), out)
 
 
 # ----- dropout -----

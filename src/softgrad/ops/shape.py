@@ -6,7 +6,7 @@ import numpy as np
 
 from softgrad.ops._primitive import In, Sample, batch_shape, normalize_axis, op, python_data, refuse_batched, shape_of
 from softgrad.tensor import Tensor, concrete, is_float_dtype, unwrap_index
-from softgrad.trace import Primitive, constant_like
+from softgrad.trace import Primitive, batch_axes, constant_like
 
 
 # ----- reshaping -----
@@ -274,6 +274,8 @@ getitem_p = Primitive("getitem", lambda x, index: x[index], (_getitem_vjp,), bat
 def getitem(x, index):
     """x[index] with NumPy's basic, integer-array and boolean-mask indexing.  ∂: g scattered back, summed
     over repeated indices"""
+    if isinstance(index, Tensor) and batch_axes(index) and np.asarray(concrete(index)).dtype.kind in "iu":
+        return take(x, index, 0)  # x[i] inside vmap, i per example
     for part in index if isinstance(index, (tuple, list)) else (index,):
         if isinstance(part, Tensor):
             refuse_batched("indexing", part)
@@ -283,9 +285,11 @@ def getitem(x, index):
 @op(data=1)
 def take(x, indices, axis=None):
     """Entries at ``indices`` along ``axis`` (of the flattened x when None), as ``np.take``."""
-    indices = _int_indices(indices, "indices")
     if axis is None:
-        return getitem(reshape(x, -1), indices)
+        return take(reshape(x, -1), indices, 0)
+    if batch_axes(indices):  # inside vmap, per-example indices: the same gather as a take_along
+        return _take_by_batched(x, indices, _axis("take", "axis", axis, len(shape_of(x))))
+    indices = _int_indices(indices, "indices")
     index = [slice(None)] * len(shape_of(x))
     index[axis] = indices
     return getitem(x, tuple(index))
@@ -297,15 +301,75 @@ def gather(input_params, input_indices, axis=0):
     return take(input_params, input_indices, axis=axis)
 
 
+def _take_by_batched(x, indices, axis):
+    """np.take(x, indices, axis) as take_along_axis(x', i', axis): x' holds length-1 axes for the indices' other
+    axes, i' for x's other axes, and broadcasting does the rest."""
+    shape, index_shape = shape_of(x), shape_of(indices) or (1,)
+    spread = reshape(x, shape[:axis + 1] + (1,) * (len(index_shape) - 1) + shape[axis + 1:])
+    out = take_along_axis(spread, reshape(indices, (1,) * axis + index_shape + (1,) * (len(shape) - axis - 1)), axis)
+    return out if shape_of(indices) else reshape(out, shape[:axis] + shape[axis + 1:])
+
+
+def _put_along_impl(g, indices, axis, shape):
+    """Zeros of ``shape`` with g added along ``axis`` at ``indices`` (repeats accumulate; axes of ``shape`` of
+    length 1 that take_along broadcast receive the sum)."""
+    g, indices = np.broadcast_arrays(g, indices)
+    out = np.zeros(shape, dtype=g.dtype)
+    grids = np.ogrid[tuple(slice(n) for n in g.shape)]
+    index = tuple(indices if a == axis else grids[a] if shape[a] == g.shape[a] else 0 for a in range(g.ndim))
+    np.add.at(out, index, g)
+    return out
+
+
+def _leading(indices, value, like):
+    """(indices with length-1 axes for the leading (batch) axes ``value`` has beyond ``like``, their count)."""
+    lead = len(shape_of(value)) - len(shape_of(like))
+    return (indices.reshape((1,) * lead + shape_of(indices)) if lead else indices), lead
+
+
+def _take_along_vjp(g, ans, x, indices, axis):
+    index, lead = _leading(indices, g, ans)
+    return put_along_p.bind(g, index, axis=axis + lead, shape=shape_of(g)[:lead] + shape_of(x))
+
+
+def _take_along_jvp(ts, ans, x, indices, axis):
+    index, lead = _leading(indices, ts[0], x)
+    return take_along_p.bind(ts[0], index, axis=axis + lead)
+
+
+def _put_along_vjp(h, ans, g, indices, axis, shape):
+    index, lead = _leading(indices, h, ans)
+    out = take_along_p.bind(h, index, axis=axis + lead)
+    return out
+
+
+def _put_along_jvp(ts, ans, g, indices, axis, shape):
+    index, lead = _leading(indices, ts[0], g)
+    return put_along_p.bind(ts[0], index, axis=axis + lead, shape=shape_of(ts[0])[:lead] + tuple(shape))
+
+
+_ALONG = np.array([[0, 2, 2, 1, 3], [3, 3, 0, 1, 1], [1, 0, 2, 3, 0]])
+take_along_p = Primitive("take_along", lambda x, indices, axis: np.take_along_axis(x, indices, axis),
+                         (_take_along_vjp, None), batchable=True, jvp=_take_along_jvp,
+                         samples=[Sample(In((3, 4)), _ALONG, axis=1), Sample(In((2, 1)), _ALONG[:, :2] % 2, axis=0)])
+put_along_p = Primitive("put_along", _put_along_impl, (_put_along_vjp, None), batchable=True, jvp=_put_along_jvp,
+                        samples=[Sample(In((3, 5)), _ALONG, axis=1, shape=(3, 4)),
+                                 Sample(In((3, 2)), _ALONG[:, :2] % 2, axis=0, shape=(2, 1))])
+
+
 @op(data=1)
 def take_along_axis(x, indices, axis):
-    """``np.take_along_axis`` (PyTorch's ``gather``): out[..., i, ...] = x[..., indices[..., i, ...], ...]."""
-    indices = _int_indices(indices, "indices")
+    """``np.take_along_axis`` (PyTorch's ``gather``): out[..., i, ...] = x[..., indices[..., i, ...], ...]; the
+    other axes of x and indices broadcast.  ∂/∂x: g added back at the indices (repeats accumulate)"""
     shape = shape_of(x)
-    axis %= len(shape)
-    grids = np.ogrid[tuple(slice(n) for n in indices.shape)]
-    index = tuple(indices if a == axis else grids[a] for a in range(len(shape)))
-    return getitem(x, index)
+    if not isinstance(indices, Tensor) or not indices.is_traced:
+        indices = _int_indices(indices, "indices")
+    elif not np.issubdtype(np.asarray(concrete(indices)).dtype, np.integer):  # inside vmap: per example
+        raise TypeError(f"indices: expected integer indices, got dtype {np.asarray(concrete(indices)).dtype}")
+    if len(shape_of(indices)) != len(shape):
+        raise ValueError(f"take_along_axis: indices must have as many axes as x ({len(shape)}), got shape "
+                         f"{shape_of(indices)}")
+    return take_along_p.bind(x, indices, axis=_axis("take_along_axis", "axis", axis, len(shape)))
 
 
 def _as_value(x):
