@@ -35,21 +35,28 @@ def data(examples: int):
     return x, y, params
 
 
-def softgrad_cases(x, y, params):
-    p = {k: sg.Tensor(v) for k, v in params.items()}
+def functions(p, tanh, softmax, log_softmax, relu, cross_entropy):
+    """The two cases' functions of one example, written once over a library's ops: (f, loss)."""
     w, b = p["w0"][:, :128], p["b0"][:128]
 
     def f(xi):
-        h = ops.tanh(xi @ w + b)
-        return (ops.softmax(h, -1) * ops.log_softmax(h, -1)).sum()
+        h = tanh(xi @ w + b)
+        return (softmax(h) * log_softmax(h)).sum()
 
     def loss(p, xi, yi):
         h = xi
         for i in range(len(SIZES) - 1):
             h = h @ p[f"w{i}"] + p[f"b{i}"]
-            h = ops.relu(h) if i < len(SIZES) - 2 else h
-        return ops.cross_entropy(h, yi)
+            h = relu(h) if i < len(SIZES) - 2 else h
+        return cross_entropy(h, yi)
 
+    return f, loss
+
+
+def softgrad_cases(x, y, params):
+    p = {k: sg.Tensor(v) for k, v in params.items()}
+    f, loss = functions(p, ops.tanh, lambda h: ops.softmax(h, -1), lambda h: ops.log_softmax(h, -1), ops.relu,
+                        ops.cross_entropy)
     xs, ys = sg.Tensor(x), sg.Tensor(y)
     per_example = sg.vmap(sg.grad(loss), in_axes=(None, 0, 0))
     one = sg.grad(loss)
@@ -70,19 +77,8 @@ def torch_cases(x, y, params):
         return {}
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     p = {k: torch.from_numpy(v) for k, v in params.items()}
-    w, b = p["w0"][:, :128], p["b0"][:128]
-
-    def f(xi):
-        h = torch.tanh(xi @ w + b)
-        return (torch.softmax(h, -1) * torch.log_softmax(h, -1)).sum()
-
-    def loss(p, xi, yi):
-        h = xi
-        for i in range(len(SIZES) - 1):
-            h = h @ p[f"w{i}"] + p[f"b{i}"]
-            h = torch.relu(h) if i < len(SIZES) - 2 else h
-        return torch.nn.functional.cross_entropy(h[None], yi[None])
-
+    f, loss = functions(p, torch.tanh, lambda h: torch.softmax(h, -1), lambda h: torch.log_softmax(h, -1), torch.relu,
+                        lambda h, yi: torch.nn.functional.cross_entropy(h[None], yi[None]))
     xs, ys = torch.from_numpy(x), torch.from_numpy(y)
     batched_f, per_example = vmap(f), vmap(grad(loss), in_dims=(None, 0, 0))
     return {"batchable fn": {"torch.func.vmap": lambda: batched_f(xs)},
@@ -96,19 +92,8 @@ def jax_cases(x, y, params):
     except ImportError:
         return {}
     p = {k: jnp.asarray(v) for k, v in params.items()}
-    w, b = p["w0"][:, :128], p["b0"][:128]
-
-    def f(xi):
-        h = jnp.tanh(xi @ w + b)
-        return (jax.nn.softmax(h) * jax.nn.log_softmax(h)).sum()
-
-    def loss(p, xi, yi):
-        h = xi
-        for i in range(len(SIZES) - 1):
-            h = h @ p[f"w{i}"] + p[f"b{i}"]
-            h = jax.nn.relu(h) if i < len(SIZES) - 2 else h
-        return -jax.nn.log_softmax(h)[yi]
-
+    f, loss = functions(p, jnp.tanh, jax.nn.softmax, jax.nn.log_softmax, jax.nn.relu,
+                        lambda h, yi: -jax.nn.log_softmax(h)[yi])
     xs, ys = jnp.asarray(x), jnp.asarray(y)
     batched_f = jax.jit(jax.vmap(f))
     per_example = jax.jit(jax.vmap(jax.grad(loss), in_axes=(None, 0, 0)))

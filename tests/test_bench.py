@@ -89,3 +89,17 @@ def test_the_cnn_step_counts_4_6_gflop_and_the_report_shows_both_thread_counts()
     text = "\n".join(report.cnn_section(res, {"limit_threads": [1, 2]}))
     assert "stock 1T s/epoch" in text and "stock 2T s/epoch" in text
     assert "0.75×" in text  # softgrad / torch at each thread count
+
+
+def test_the_vmap_benchmark_times_equal_work():
+    """bench/vmap.py: the batched calls and the loop compute the same numbers (4 examples)."""
+    import numpy as np
+    import vmap as vmap_bench
+
+    cases = vmap_bench.softgrad_cases(*vmap_bench.data(4))
+    fn = cases["batchable fn"]
+    np.testing.assert_allclose(fn["softgrad vmap"]().numpy(), [r.item() for r in fn["softgrad loop"]()], rtol=1e-5)
+    grads = cases["per-example grads"]
+    batched, loop = grads["softgrad vmap"](), grads["softgrad loop"]()
+    for name, value in batched.items():
+        np.testing.assert_allclose(value.numpy(), np.stack([g[name].numpy() for g in loop]), rtol=1e-4, atol=1e-6)
