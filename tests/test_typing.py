@@ -3,10 +3,12 @@ annotations (its modules are read, their own errors not reported: what a user's 
 installed softgrad), and it still catches a wrong call: Tensor's operators and methods and the ops'
 signatures are visible to it, not ``Any``."""
 
+import ast
 from pathlib import Path
 
 from mypy import api as mypy
 
+import softgrad as sg
 from test_readme import BLOCKS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,3 +41,17 @@ def test_mypy_strict_passes_on_the_readme_and_the_examples_and_catches_a_wrong_c
     lines = [line for line in report.splitlines() if ": error:" in line]
     assert all(Path(line.split(":")[0]).resolve() == wrong for line in lines), report
     assert [line.split(":")[1] for line in lines] == ["6", "7"], report  # keepdim: a wrong keyword; str = Tensor
+
+
+def test_every_operator_and_method_the_ops_attach_to_tensor_is_declared_for_type_checkers():
+    """ops._tensor_methods attaches them at import; tensor.py's TYPE_CHECKING block must list each one."""
+    tree = ast.parse((ROOT / "src" / "softgrad" / "tensor.py").read_text(encoding="utf-8"))
+    body = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Tensor").body
+    defined = {node.name for node in body if isinstance(node, ast.FunctionDef)}
+    defined |= {target.id for node in body if isinstance(node, ast.Assign) for target in node.targets
+                if isinstance(target, ast.Name)}
+    declared = {node.name for block in body if isinstance(block, ast.If) for node in block.body
+                if isinstance(node, ast.FunctionDef)}
+    attached = set(vars(sg.Tensor)) - defined - {"__doc__", "__module__", "__weakref__", "_data", "_node", "_trace"}
+    assert attached - declared == {"__array_ufunc__"}  # (NumPy's protocol: not for type checkers)
+    assert not declared - attached, "declared but never attached"
