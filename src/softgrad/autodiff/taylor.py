@@ -12,9 +12,11 @@ coefficients (MindSpore's convention; its printed examples are f′, f″, f‴)
 
 How: no primitive has a Taylor rule; every one is differentiated by ``K`` nested ``jvp``s with respect to the
 scalar t (each nesting returns the lower orders too, so one pass of depth K gives all of them, exactly). A
-``jvp`` is two reverse sweeps over the call below it, so the work grows geometrically with the order: each order
-makes 2.2–2.5× the primitive calls of the one below (measured on an MLP and on exp∘sin: order 1 is 5–6× the calls
-of one forward pass, order 3 25–36×, order 7 650–1300×), where Taylor rules would grow as K².
+``jvp`` is one forward-mode pass over the call below it, carrying a tangent beside every value, so the work grows
+geometrically with the order: each order makes about 3× the primitive calls of the one below (every call counted,
+rules included, against one plain call of fn: exp∘sin order 1 6×, order 3 101×, order 7 8,400×; a three-layer
+tanh network 6×, 78×, 5,300×), where Taylor rules would grow as K². (Forward mode made it 2–3× faster than the
+transposed-VJP jvp it replaced: the network's order 5 took 69–80 ms against 186–221 ms.)
 """
 
 from __future__ import annotations
