@@ -55,7 +55,7 @@ def test_no_perturbation_confusion():
 
 
 @pytest.mark.parametrize("fn,x", [(tall, RNG.standard_normal(2)), (lambda x: ops.softmax(x) @ x, RNG.standard_normal(5)),
-                                  (lambda x: ops.cumprod(x, 0), RNG.standard_normal(3))])  # cumprod: no forward rule
+                                  (lambda x: ops.cumprod(x, 0), np.array([1.5, 0.0, 2.0, 0.0]))])  # zeros: the table
 def test_jacfwd_equals_jacrev(fn, x):
     np.testing.assert_allclose(sg.jacfwd(fn)(x).numpy(), sg.jacrev(fn)(x).numpy(), rtol=1e-10, atol=1e-12)
 

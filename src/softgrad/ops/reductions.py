@@ -240,16 +240,32 @@ def _cumprod_vjp(g, ans, x, axis):
     (an n × n table per lane). Both are exact and differentiable again."""
     if not (np.asarray(concrete(x)) == 0).any():
         return _reverse_cumsum(g * ans, axis) / x
-    n = shape_of(x)[axis]
-    rows = x.swapaxes(axis, -1)[..., None, :]  # [..., i, k] = x_k
-    others = cumprod_p.bind(where_p.bind(np.eye(n, dtype=bool), 1, rows), axis=-1)  # Π_{j≤k, j≠i} xⱼ
-    later = np.triu(np.ones((n, n), dtype=bool))  # k ≥ i
+    others, later = _products_without(x, axis)
     terms = where_p.bind(later, g.swapaxes(axis, -1)[..., None, :] * others, 0)
     return sum_p.bind(terms, axis=(len(shape_of(terms)) - 1,), keepdims=False).swapaxes(axis, -1)
 
 
+def _products_without(x, axis: int):
+    """The n × n table [..., i, k] = Π_{j≤k, j≠i} xⱼ along ``axis`` (a running product with xᵢ read as 1), and
+    the mask k ≥ i where it counts."""
+    n = shape_of(x)[axis]
+    rows = x.swapaxes(axis, -1)[..., None, :]  # [..., i, k] = x_k
+    return (cumprod_p.bind(where_p.bind(np.eye(n, dtype=bool), 1, rows), axis=-1),
+            np.triu(np.ones((n, n), dtype=bool)))
+
+
+def _cumprod_jvp(tangents, ans, x, axis):
+    """ẏₖ = Σ_{i≤k} ṫᵢ Π_{j≤k, j≠i} xⱼ: yₖ Σ_{i≤k} ṫᵢ/xᵢ without zeros in x, else from the table of the VJP."""
+    t = tangents[0]
+    if not (np.asarray(concrete(x)) == 0).any():
+        return ans * cumsum_p.bind(t / x, axis=axis)
+    others, later = _products_without(x, axis)
+    terms = where_p.bind(later, t.swapaxes(axis, -1)[..., :, None] * others, 0)
+    return sum_p.bind(terms, axis=(len(shape_of(terms)) - 2,), keepdims=False).swapaxes(axis, -1)
+
+
 cumprod_p = Primitive("cumprod", lambda x, axis: np.cumprod(x, axis=axis), (_cumprod_vjp,), batchable=True,
-                      samples=SCAN_SAMPLES)
+                      jvp=_cumprod_jvp, samples=SCAN_SAMPLES)
 
 
 def _scan(prim, fn: str, x, axis):
