@@ -3,10 +3,12 @@
 
 scikit-learn runs twice: at its defaults, and to the tolerance at which its coefficients match softgrad's to 1e-4
 (tol=1e-10, a high max_iter; its default stops early). Each figure is the best of --rounds rounds, the three fits of
-a row interleaved in each round (the machine is shared: single runs can be several times slower). Not a test: it
-prints a Markdown table.
+a row interleaved in each round (the machine is shared: single runs can be several times slower). ``--threads``
+limits the BLAS threads of both libraries (threadpoolctl, which scikit-learn depends on): on a loaded machine a
+two-thread BLAS product waits for its neighbours, so a one-thread run compares the solvers. Not a test: it prints
+a Markdown table.
 
-    .venv/bin/python bench/linear_model.py [--rounds 5] [--quick]
+    .venv/bin/python bench/linear_model.py [--rounds 5] [--quick] [--threads N]
 """
 
 import argparse
@@ -17,6 +19,7 @@ import numpy as np
 from sklearn import datasets
 from sklearn import linear_model as sk
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from softgrad import linear_model as lm
 
@@ -61,15 +64,10 @@ def seconds(estimator, X, y) -> float:
         return time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="a 20 000-row synthetic problem, 2 rounds")
-    args = parser.parse_args()
-    rounds = 2 if args.quick else args.rounds
+def table(sets: dict, rounds: int) -> None:
     print("| data | estimator | softgrad | scikit-learn default | ratio | scikit-learn tight | ratio |")
     print("|---|---|---|---|---|---|---|")
-    for name, (X, y_regression, y_classes) in data_sets(args.quick).items():
+    for name, (X, y_regression, y_classes) in sets.items():
         for regression, y in [(True, y_regression), (False, y_classes)]:
             if y is None:
                 continue
@@ -78,6 +76,17 @@ def main() -> None:
                 ours, default, tight = np.min(times, axis=0)
                 print(f"| {name} | {label} | {ours * 1e3:.1f} ms | {default * 1e3:.1f} ms | {ours / default:.2f}× "
                       f"| {tight * 1e3:.1f} ms | {ours / tight:.2f}× |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="a 20 000-row synthetic problem, 2 rounds")
+    parser.add_argument("--threads", type=int, default=None, help="BLAS threads (default: the BLAS's own)")
+    args = parser.parse_args()
+    rounds = 2 if args.quick else args.rounds
+    with threadpool_limits(limits=args.threads, user_api="blas"):
+        table(data_sets(args.quick), rounds)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ primitive                              ∂ first argument            ∂ second 
 ``max_pool2d(x)``                      ``pool_scatter(g, x)``      —
 ``pool_scatter(g, x)``                 ``pool_gather(h, x)``       — (piecewise constant in x)
 ``pool_gather(h, x)``                  ``pool_scatter(k, x)``      — (piecewise constant in x)
+``max_pool2d_indices(x)``              — (integers)                —
 =====================================  ==========================  ===================================
 
 ``padding`` is always explicit and possibly asymmetric: ``((top, bottom), (left, right))``.
