@@ -201,6 +201,29 @@ def test_dense_layer_fuses_its_activation_into_one_tape_entry():
     np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-6)
 
 
+def test_layers_written_by_hand_from_ops_have_the_fused_layers_gradients():
+    """relu(x @ W + b) from ops (matmul, add, relu: three tape entries; relu's rule writes into the cotangent the
+    sweep owns, the bias gradient is a GEMV) trains as ``nn.Dense(activation='relu')``: the same loss and
+    gradients, within float32 rounding."""
+    x = RNG.standard_normal((300, 20)).astype(np.float32)  # 300 × 16 ≥ 4096 entries: the GEMV bias sums
+    labels = RNG.integers(0, 4, 300)
+    model = nn.SequentialCell(nn.Dense(20, 16, activation="relu", generator=seeded()),
+                              nn.Dense(16, 4, generator=seeded(1)))
+    w1, b1, w2, b2 = (sg.Parameter(p.numpy().T.copy() if p.ndim == 2 else p.numpy().copy(), name=f"p{k}")
+                      for k, p in enumerate(model.trainable_params()))
+    by_hand = [w1, b1, w2, b2]
+
+    def hand(x):
+        return ops.matmul(ops.relu(ops.add(ops.matmul(x, w1), b1)), w2) + b2
+
+    fused_loss, fused = sg.value_and_grad(lambda x: ops.cross_entropy(model(x), labels), None,
+                                          weights=model.trainable_params())(x)
+    hand_loss, grads = sg.value_and_grad(lambda x: ops.cross_entropy(hand(x), labels), None, weights=by_hand)(x)
+    np.testing.assert_allclose(hand_loss.numpy(), fused_loss.numpy(), rtol=1e-6)
+    for g, f in zip(grads, fused):
+        np.testing.assert_allclose(g.numpy(), f.numpy().T if f.ndim == 2 else f.numpy(), rtol=2e-5, atol=1e-7)
+
+
 def test_sequential_fuses_dense_with_a_following_activation_cell():
     """Dense, ReLU() (PyTorch's spelling) runs as Dense(activation='relu'): one tape entry per pair, the same
     values and gradients as the unfused cells; pairs that cannot fuse run cell by cell."""

@@ -131,6 +131,23 @@ def test_reductions(name, op, ref, axis, keepdims):
     sg.check_grad(lambda x: op(x, axis=axis, keepdims=keepdims), x)
 
 
+def test_sums_over_leading_axes_of_a_large_array():
+    """Σ over the leading axes of a C-contiguous float array of ≥ 4096 entries runs as a GEMV (1ᵀX): NumPy's
+    shapes for every keepdims, within float32 rounding of the float64 sum; other axes as NumPy sums them."""
+    for dtype in (np.float32, np.float64):
+        x = RNG.standard_normal((64, 8, 16)).astype(dtype)
+        exact = x.astype(np.float64)
+        for axis in [0, (0, 1), 1, (0, 2), None]:
+            for keepdims in (False, True):
+                out = ops.sum(x, axis=axis, keepdims=keepdims).numpy()
+                expected = exact.sum(axis=axis, keepdims=keepdims)
+                assert out.shape == expected.shape and out.dtype == dtype
+                scale = np.abs(exact).sum(axis=axis, keepdims=keepdims)
+                assert np.all(np.abs(out - expected) <= 4 * np.finfo(dtype).eps * scale)
+    g = sg.grad(lambda b: (ops.add(np.ones((512, 16)), b) * 0.5).sum())(np.zeros(16))  # a bias gradient
+    np.testing.assert_allclose(g.numpy(), np.full(16, 256.0), rtol=1e-15)
+
+
 def test_prod_gradient_with_zeros():
     for x in [np.array([2.0, 0.0, 3.0]), np.array([0.0, 0.0, 3.0]), np.array([1.5, 2.0, 3.0])]:
         expected = [np.prod(np.delete(x, i)) for i in range(3)]

@@ -21,6 +21,24 @@ BROADCAST_SAMPLES = [Sample(In((3, 4)), In((3, 4))), Sample(In((2, 1, 4)), In((3
 
 # ----- unary -----
 
+
+def _output_rule(factor):
+    """The ``output_vjp`` g·f'(x) of an elementwise f whose derivative reads only its output, f'(x) =
+    ``factor(ans)``; its ``vjps`` then pass g on (``_pass_on``). When the backward sweep owns g (``out``), the
+    product is written into g: the same bits without a fresh array per step (a ReLU layer's backward)."""
+
+    def rule(g, ans, out):
+        if out is not None and type(ans) is np.ndarray and out.dtype == ans.dtype:
+            return np.multiply(out, factor(ans), out=out)
+        return g * factor(ans)
+
+    return rule
+
+
+def _pass_on(g, ans, x):
+    return g
+
+
 neg_p = Primitive("neg", np.negative, (lambda g, ans, x: -g,), batchable=True,
                   jvp=lambda ts, ans, x: -ts[0], samples=UNARY_SAMPLES)
 
@@ -134,7 +152,7 @@ def cos(x):
     return cos_p.bind(x)
 
 
-tanh_p = Primitive("tanh", np.tanh, (lambda g, ans, x: g * (1 - ans * ans),), batchable=True,
+tanh_p = Primitive("tanh", np.tanh, (_pass_on,), output_vjp=_output_rule(lambda ans: 1 - ans * ans), batchable=True,
                    jvp=lambda ts, ans, x: ts[0] * (1 - ans * ans), samples=UNARY_SAMPLES)
 
 
@@ -151,8 +169,8 @@ def _stable_sigmoid(x):
     return np.where(x >= 0, r, e * r)
 
 
-sigmoid_p = Primitive("sigmoid", _stable_sigmoid, (lambda g, ans, x: g * (ans * (1 - ans)),), batchable=True,
-                      jvp=lambda ts, ans, x: ts[0] * (ans * (1 - ans)), samples=UNARY_SAMPLES)
+sigmoid_p = Primitive("sigmoid", _stable_sigmoid, (_pass_on,), output_vjp=_output_rule(lambda ans: ans * (1 - ans)),
+                      batchable=True, jvp=lambda ts, ans, x: ts[0] * (ans * (1 - ans)), samples=UNARY_SAMPLES)
 
 
 @op
@@ -189,8 +207,9 @@ def softplus(x, beta=1.0, threshold=20.0):
     return out if threshold is None else where_p.bind(scaled > threshold, x, out)
 
 
-relu_p = Primitive("relu", lambda x: np.maximum(x, 0), (lambda g, ans, x: g * (x > 0),), batchable=True,
-                   jvp=lambda ts, ans, x: ts[0] * (x > 0), samples=NONZERO_SAMPLES)
+relu_p = Primitive("relu", lambda x: np.maximum(x, 0), (_pass_on,), output_vjp=_output_rule(lambda ans: ans > 0),
+                   batchable=True, jvp=lambda ts, ans, x: ts[0] * (x > 0),
+                   samples=NONZERO_SAMPLES)  # (x > 0 exactly where max(x, 0) > 0)
 
 
 @op

@@ -40,22 +40,19 @@ from softgrad.trace import Primitive
 
 class FusedActivation(NamedTuple):
     """An activation ``dense`` runs inside its primitive: in place on the fresh y = x Wᵀ + b (``forward``); its
-    rule, the op's own (``primitive``'s, which reads only ans: relu's x > 0 is ans > 0), maps g to the
-    pre-activation cotangent once (``Primitive.output_vjp``), written into g by ``rule_into`` when the backward
-    sweep owns g (the same bits, without a fresh array per layer and step)."""
+    rule is the op's own ``output_vjp`` (``primitive``'s, which reads only ans), mapping g to the pre-activation
+    cotangent once per backward step, in g's memory when the backward sweep owns g."""
 
     op: Callable
     primitive: Primitive
     forward: Callable
-    rule_into: Callable
 
 
 #: The one table of fusable activations, by name ('relu' is also ``ops.relu``: see ``fused_activation``).
 DENSE_ACTIVATIONS = {
-    "relu": FusedActivation(relu, relu_p, lambda y: np.maximum(y, 0, out=y), lambda g, y: np.multiply(g, y > 0, out=g)),
-    "tanh": FusedActivation(tanh, tanh_p, lambda y: np.tanh(y, out=y), lambda g, y: np.multiply(g, 1 - y * y, out=g)),
-    "sigmoid": FusedActivation(sigmoid, sigmoid_p, sigmoid_p.impl,
-                               lambda g, y: np.multiply(g, y * (1 - y), out=g)),
+    "relu": FusedActivation(relu, relu_p, lambda y: np.maximum(y, 0, out=y)),
+    "tanh": FusedActivation(tanh, tanh_p, lambda y: np.tanh(y, out=y)),
+    "sigmoid": FusedActivation(sigmoid, sigmoid_p, sigmoid_p.impl),
 }
 _NAME_OF_OP = {fused.op: name for name, fused in DENSE_ACTIVATIONS.items()}
 
@@ -75,13 +72,7 @@ def _dense_impl(x, weight, bias, activation):
 
 
 def _activation_vjp(g, ans, out, activation):
-    if activation is None:
-        return g
-    fused = DENSE_ACTIVATIONS[activation]
-    if (out is not None and type(ans) is np.ndarray and out.dtype == ans.dtype
-            and out.shape[out.ndim - ans.ndim:] == ans.shape):
-        return fused.rule_into(out, ans)
-    return fused.primitive.vjps[0](g, ans, ans)
+    return g if activation is None else DENSE_ACTIVATIONS[activation].primitive.output_vjp(g, ans, out)
 
 
 def _dense_vjp_weight(g, ans, x, weight, bias, activation):

@@ -3,6 +3,8 @@ reduced axes: reshape to the kept shape, then ``broadcast_to`` the input's shape
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from softgrad._checks import check_bool
@@ -98,7 +100,24 @@ def _reduce(prim, x, axis, keepdims):
 
 
 def _sum_impl(x, axis, keepdims):
+    if _gemv_sums(x, axis):
+        kept = x.shape[len(axis):]
+        out = np.ones(x.size // math.prod(kept), x.dtype) @ x.reshape(-1, math.prod(kept))
+        return out.reshape(kept_shape(x.shape, axis) if keepdims else kept)
     return np.add.reduce(x, axis=axis, keepdims=keepdims)  # what x.sum() calls, minus two Python layers
+
+
+def _gemv_sums(x, axis) -> bool:
+    """Whether to sum x over its leading axes as the matrix-vector product 1ᵀX (BLAS) rather than by
+    ``np.add.reduce``, which adds the rows one after another: a bias gradient (Σ over the batch of a (1024, 256)
+    cotangent) takes 80 µs that way and 15-30 µs as a GEMV, and its blocked sums round less (within float32
+    rounding of the sequential sum, not the same bits). Only for C-contiguous float32/float64 arrays of at least
+    4096 entries (below, the two take the same time), summed over some but not all of their leading axes."""
+    return (type(x) is np.ndarray and x.size >= 4096 and x.dtype in _BLAS_FLOATS and x.flags.c_contiguous
+            and type(axis) is tuple and 0 < len(axis) < x.ndim and axis == tuple(range(len(axis))))
+
+
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 sum_p = Primitive("sum", _sum_impl, (lambda g, ans, x, axis, keepdims: _spread(g, ans, x, axis, keepdims),),
