@@ -25,7 +25,7 @@ from softgrad.ops.elementwise import abs as absolute, exp_p, sigmoid_p, sqrt, ta
 from softgrad.ops.reductions import max as reduce_max, reduction_jvp, sum as reduce_sum
 from softgrad.ops.softmax_kernels import exp_shifted, log_total, row_max, softmax_parts
 from softgrad.tensor import concrete
-from softgrad.trace import Primitive, batch_axes
+from softgrad.trace import Primitive
 
 
 def softmax_axes(x, axis, name: str) -> int | tuple[int, ...]:
@@ -68,19 +68,11 @@ def _logsumexp_impl(x, axis, keepdims):
                                             tuple(n for i, n in enumerate(x.shape) if i not in axis))
 
 
-def _constant_shift(x, axis):
-    """The row max of x's concrete value over ``axis`` (None: all), kept: a constant (the shift cancels in
-    e^{x−m}/Σe^{x−m}). Inside vmap the concrete value holds every example, on leading axes ``axis`` skips."""
-    value, lead = concrete(x), batch_axes(x)
-    if lead:
-        axis = tuple(range(lead, np.ndim(value))) if axis is None else tuple(a + lead for a in axis)
-    return row_max(value, axis)
-
-
 def _logsumexp_vjp(g, ans, x, axis, keepdims):
-    """∂ logsumexp = softmax(x) over ``axis``, as e^{x−m}/Σe^{x−m} (not e^{x − lse}: lse is rounded)."""
-    e = exp_shifted_p.bind(x, shift=_constant_shift(x, axis))
-    p = e / e.sum(axis=axis, keepdims=True)
+    """∂ logsumexp = softmax(x) over ``axis``, as e^{x−m}/Σe^{x−m} (not e^{x − lse}: lse is rounded); one
+    ``softmax`` primitive (not exp, sum and divide), so a second derivative traces one entry with a closed-form
+    rule."""
+    p = softmax_p.bind(x, axis=axis)
     if not keepdims:
         g = g.reshape(batch_shape(g, ans) + kept_shape(shape_of(x), axis))
     return g * p
