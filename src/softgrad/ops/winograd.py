@@ -38,6 +38,8 @@ from softgrad._blas import blas_threads_local
 from softgrad.ops.softmax_kernels import _by_blocks
 
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+#: s_i s_j for s = (1, 1, 1, −1), per position ξ = (i, j): the signs ``_grad_tiles`` leaves on dM (S ⊙ S = 1)
+_SIGNS = np.outer([1, 1, 1, -1], [1, 1, 1, -1]).reshape(16, 1, 1)
 _CHUNK_BYTES = 4 << 20  # transformed tiles of a chunk of images (V or M, the larger) take about this much
 _MIN_CHANNELS = 4  # fewer input or output channels: GEMMs with so short a side lose to im2col
 
@@ -70,11 +72,11 @@ def _at(m0, m1, m2, m3, y0, y1):
 
 
 def _a(g0, g1, out):
-    """A along one axis (Aᵀ's transpose): (g0, g0 + g1, g0 − g1, −g1)."""
+    """A along one axis (Aᵀ's transpose) with its last row's sign flipped (``_SIGNS``): (g0, g0 + g1, g0 − g1, g1)."""
     out[0] = g0
     np.add(g0, g1, out=out[1])
     np.subtract(g0, g1, out=out[2])
-    np.negative(g1, out=out[3])
+    out[3] = g1
 
 
 def _b_overlapped(v0, v1, v2, v3, out):
@@ -117,13 +119,15 @@ def _output_tiles(m, n, th, tw, out):
 
 
 def _grad_tiles(g, th, tw):
-    """dM = A g Aᵀ of every 2×2 tile of g (n, 2th, 2tw, O): (16, n·th·tw, O)."""
+    """dM·S = (A g Aᵀ)·S of every 2×2 tile of g (n, 2th, 2tw, O): (16, n·th·tw, O). S (``_SIGNS``) flips the sign
+    of A's last row, so the row pass needs no copy and no negation; the GEMMs that read dM undo it."""
     n, _, _, o = g.shape
-    rows = np.empty((4, n, th, 2 * tw, o), g.dtype)
-    _a(g[:, 0::2], g[:, 1::2], rows)
+    rows = np.empty((2, n, th, 2 * tw, o), g.dtype)
+    np.add(g[:, 0::2], g[:, 1::2], out=rows[0])
+    np.subtract(g[:, 0::2], g[:, 1::2], out=rows[1])
     dm = np.empty((4, 4, n, th, tw, o), g.dtype)
-    for i in range(4):
-        _a(rows[i][:, :, 0::2], rows[i][:, :, 1::2], dm[i])
+    for i, r in enumerate((g[:, 0::2], rows[0], rows[1], g[:, 1::2])):
+        _a(r[:, :, 0::2], r[:, :, 1::2], dm[i])
     return dm.reshape(16, n * th * tw, o)
 
 
@@ -213,7 +217,7 @@ def conv3x3_input(g, w, x_shape, padding):
     (top, _), (left, _) = padding
     th, tw = _geometry(g.shape[2:])
     gr = _grad_rows(g, th, tw)
-    ut = _filter_tiles(w).transpose(0, 2, 1)
+    ut = (_filter_tiles(w) * _SIGNS.astype(w.dtype)).transpose(0, 2, 1)
     out = np.zeros((n, 2 * th + 2, 2 * tw + 2, c), dtype=g.dtype)
 
     def task(chunk):
@@ -237,7 +241,8 @@ def conv3x3_weight(x, g, padding):
         du = np.matmul(_input_tiles(xp[chunk], th, tw).transpose(0, 2, 1), _grad_tiles(gr[chunk], th, tw))
         sums[chunk.start] = du
     _on_threads(task, chunks)
-    du = sum(sums[chunk.start] for chunk in chunks).reshape(4, 4, c, o)  # added in chunk order: same bits always
+    du = sum(sums[chunk.start] for chunk in chunks)  # added in chunk order: same bits always
+    du = (du * _SIGNS.astype(du.dtype)).reshape(4, 4, c, o)
     gm = _G.astype(x.dtype)
     return np.einsum("ip,ijco,jq->ocpq", gm, du, gm)
 
