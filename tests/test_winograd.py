@@ -69,3 +69,22 @@ def test_only_3x3_stride_1_undilated_ungrouped_float_convolutions_with_channels_
     assert not winograd.applies((1, 8, 9, 9), (8, 4, 3, 3), geometry(groups=2), np.float32)
     assert not winograd.applies((1, 1, 9, 9), (8, 1, 3, 3), geometry(), np.float32)  # the first layer of a CNN
     assert not winograd.applies((1, 8, 9, 9), (8, 8, 3, 3), geometry(), np.float16)
+
+
+def test_the_weight_gradient_reuses_the_tiles_of_exactly_its_arrays():
+    """conv3x3 keeps V of its input and conv3x3_input dM of its cotangent; conv3x3_weight, given those very arrays,
+    uses them (same bits as transforming again) and forgets them; given other arrays, it transforms those."""
+    x = RNG.standard_normal((3, 4, 6, 6)).astype(np.float32)
+    w = RNG.standard_normal((5, 4, 3, 3)).astype(np.float32)
+    g = RNG.standard_normal((3, 5, 4, 4)).astype(np.float32)
+    padding = ((0, 0), (0, 0))
+    fresh = winograd.conv3x3_weight(x, g, padding)
+    winograd.conv3x3(x, w, padding, (4, 4))
+    winograd.conv3x3_input(g, w, x.shape, padding)
+    assert set(winograd._kept) == {"input", "grad"}
+    assert np.array_equal(winograd.conv3x3_weight(x, g, padding), fresh)
+    assert not winograd._kept
+    winograd.conv3x3(x, w, padding, (4, 4))
+    winograd.conv3x3_input(g, w, x.shape, padding)
+    other_x, other_g = x.copy() * 2, g.copy() * 3  # equal shapes, other arrays: the kept tiles do not apply
+    assert np.allclose(winograd.conv3x3_weight(other_x, other_g, padding), 6 * fresh, rtol=1e-5, atol=1e-4)
