@@ -280,6 +280,20 @@ def _ce_vjp_target(g, ans, x, e, total, target, shift, targets, reduction, e_sta
     return d if targets.class_weight is None else d * targets.class_weight
 
 
+def _ce_jvp(tangents, ans, x, e, total, target, shift, targets, reduction, e_state):
+    """Each loss entry depends on its own row of x (and of the target) only, so J·ṫ sums the rows of ∂CE/∂x
+    (the VJP of ones, never written into e) times ṫ, and the same for the target."""
+    ones = np.ones(shape_of(ans), np.asarray(concrete(ans)).dtype)
+    total_tangent = None
+    for t, vjp in ((tangents[0], _ce_vjp_logits), (tangents[3], _ce_vjp_target)):
+        if t is not None:
+            rows = vjp(ones, ans, x, e, total, target, shift, targets, reduction, None) * t
+            axes = (targets.axis,) if reduction == "none" else None
+            term = rows.sum(axis=axes).reshape(shape_of(ans))
+            total_tangent = term if total_tangent is None else total_tangent + term
+    return total_tangent
+
+
 def _sample_cross_entropy(label_smoothing=0.0, weight=None, probabilities=False):
     """A ``Sample`` of cross_entropy_p on (3, 4) logits: built through ``cross_entropy``, which makes the kept
     exponentials for the order it is traced at."""
@@ -288,7 +302,8 @@ def _sample_cross_entropy(label_smoothing=0.0, weight=None, probabilities=False)
                                                                        label_smoothing=label_smoothing))
 
 
-cross_entropy_p = Primitive("cross_entropy", _ce_impl, (_ce_vjp_logits, None, None, _ce_vjp_target), samples=[
+cross_entropy_p = Primitive("cross_entropy", _ce_impl, (_ce_vjp_logits, None, None, _ce_vjp_target), jvp=_ce_jvp,
+                            samples=[
     _sample_cross_entropy(), _sample_cross_entropy(0.2, np.array([0.5, 1.0, 2.0, 1.5])),
     _sample_cross_entropy(0.1, probabilities=True)])
 
