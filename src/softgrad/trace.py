@@ -202,7 +202,10 @@ def bind(prim: Primitive, *args, **params):
                 a = a._data
         inner.append(a)
         parents.append(-1)
-    ans = bind(prim, *inner, **params) if nested else prim.impl(*inner, **params)
+    if nested:
+        ans = bind(prim, *inner, **params)
+    else:
+        ans = prim.impl(*inner, **params) if params else prim.impl(*inner)  # (no empty dict made)
     tape.append((prim, ans, inner, params, parents))
     out = _new_tensor(Tensor)
     out._data, out._trace, out._node = ans, top, len(tape) - 1

@@ -65,7 +65,7 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
         for rule, arg, parent in zip(prim.vjps, args, parents):
             if parent < 0 or rule is None:
                 continue
-            ct = rule(g, ans, *args, **params)
+            ct = rule(g, ans, *args, **params) if params else rule(g, ans, *args)  # (no empty dict made)
             if checking:
                 check_value(ct, lambda: f"the derivative rule of '{prim.name}' (backward)", (g,) + tuple(args))
             if batch_ndim:

@@ -74,7 +74,7 @@ def op(fn=None, *, data=None):
         else:
             args = tuple(python_data(a) for a in args[:count]) + args[count:]
         try:
-            out = fn(*args, **kwargs)
+            out = fn(*args, **kwargs) if kwargs else fn(*args)  # (no empty dict made: the per-op cost)
         except TypeError as error:  # (free until raised) say which argument is not data, if one is not
             _raise_for_non_numeric(fn, count, args, kwargs, error)
             raise
