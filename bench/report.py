@@ -16,7 +16,7 @@ import workloads as W
 LABELS = {
     "numpy": "NumPy by hand", "torch": "PyTorch eager", "jax-jit": "JAX jit",
     "jax-eager": "JAX eager", "autograd": "autograd", "tinygrad": "tinygrad",
-    "mygrad": "MyGrad", "softgrad": "softgrad",
+    "mygrad": "MyGrad", "softgrad": "softgrad", "softgrad-ops": "softgrad, ops by hand",
 }
 
 #: (max - min) / median of the repeats above which a figure is marked noisy

@@ -31,10 +31,13 @@ ROWS: dict[str, tuple[str, str | None]] = {
     "tinygrad": ("tinygrad_peer.py", None),
     "mygrad": ("mygrad_peer.py", None),
     "softgrad": ("softgrad_peer.py", None),
+    "softgrad-ops": ("softgrad_peer.py", "ops"),
 }
 
 #: The rows that run the cnn workload (the others have no convolution, or no practical one).
 CNN_ROWS = ("torch", "jax-jit", "softgrad")
+#: Rows that run the MLP only: softgrad's MLP written by hand from ops (the other workloads are the same code).
+MLP_ONLY_ROWS = ("softgrad-ops",)
 
 #: Average CPUs used by other processes during a case above which the case
 #: counts as contended (re-run if retries are left; marked ‡ if it stays so).
@@ -232,7 +235,7 @@ def processes(plan: Plan, workload: str) -> list[tuple[str, list[str] | None, in
         return [(r, [c], t) for r in plan.rows if r in CNN_ROWS for c in W.CNN_CASES for t in plan.limit_threads]
     if workload == "mlp" and not plan.quick:  # one process per batch size: RSS per batch size
         return [(r, [str(b)], plan.threads) for r in plan.rows for b in W.MLP_BATCHES]
-    return [(r, None, plan.threads) for r in plan.rows]
+    return [(r, None, plan.threads) for r in plan.rows if workload == "mlp" or r not in MLP_ONLY_ROWS]
 
 
 def schedule(plan: Plan) -> list[tuple]:
@@ -284,7 +287,7 @@ class Scheduler:
         self.wait_budget -= waited
         payload = run_peer(row, workload, env, t, quick=self.plan.quick, cases=cases,
                            weights=self.weights, timeout=self.plan.timeout, python=self.plan.python,
-                           pythonpath=self.softgrad_path if row == "softgrad" else None)
+                           pythonpath=self.softgrad_path if row.startswith("softgrad") else None)
         key = job_key(job)
         self.attempts[key] = self.attempts.get(key, 0) + 1
         payload["_key"] = key

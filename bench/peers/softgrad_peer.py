@@ -15,10 +15,16 @@ import workloads  # noqa: E402
 from common import require  # noqa: E402
 
 
+def row_name(args) -> str:
+    return "softgrad-ops" if args.mode == "ops" else "softgrad"
+
+
 def setup(ctx):
+    if ctx.mode not in (None, "ops"):
+        raise ValueError(f"--mode must be ops (the MLP written by hand from ops) or absent, not {ctx.mode!r}")
     sg = require("softgrad", "import softgrad failed")
     return {"version": getattr(sg, "__version__", "?"), "source": str(Path(sg.__file__).parent),
-            "impl": SoftgradImpl(sg)}
+            "impl": SoftgradImpl(sg) if ctx.mode is None else SoftgradOpsImpl(sg)}
 
 
 class SoftgradImpl:
@@ -105,6 +111,43 @@ class _SoftgradMLP(workloads.MLPTrainer):
         self.opt(g)
 
 
+class SoftgradOpsImpl:
+    """``--mode ops``: the MLP alone, written by hand from ops (the other workloads are the default row's)."""
+
+    def __init__(self, sg):
+        self.sg = sg
+
+    def mlp(self, params, lr):
+        return _SoftgradOpsMLP(self.sg, params, lr)
+
+
+class _SoftgradOpsMLP(workloads.MLPTrainer):
+    """The MLP as a user porting a tutorial writes it: ``ops.relu(ops.matmul(x, w) + b)`` on (in, out)
+    ``Parameter``s, ``value_and_grad(..., weights=)`` and ``optim.SGD``; no ``nn.Dense``."""
+
+    def __init__(self, sg, params, lr):
+        ops = sg.ops
+        self.sg = sg
+        self.weights = [sg.Parameter(params[name].copy(), name=name) for name in workloads.PARAM_NAMES]
+        w1, b1, w2, b2, w3, b3 = self.weights
+
+        def model(x):
+            h = ops.relu(ops.matmul(x, w1) + b1)
+            h = ops.relu(ops.matmul(h, w2) + b2)
+            return ops.matmul(h, w3) + b3
+        self.opt = sg.optim.SGD(self.weights, lr=lr)
+        self.vg = sg.value_and_grad(lambda x, y: ops.cross_entropy(model(x), y), None, weights=self.weights)
+        self.note = "ops.matmul + add + ops.relu + optim.SGD"
+
+    def grads(self, x, y):
+        loss, g = self.vg(self.sg.Tensor(x), self.sg.Tensor(y))
+        return float(_np(loss)), [_np(gi) for gi in g]
+
+    def step(self, x, y):
+        _, g = self.vg(self.sg.Tensor(x), self.sg.Tensor(y))
+        self.opt(g)
+
+
 class _SoftgradCNN(workloads.CNNTrainer):
     """``layers``: ``nn.Conv2d`` / ``nn.MaxPool2d`` / ``nn.Dense`` cells in a ``SequentialCell``; ``ops``: the
     same net written by hand from ``ops.conv2d``, ``ops.relu``, ``ops.max_pool2d``, ``ops.matmul`` on
@@ -165,4 +208,4 @@ def _loss_and_grad(r):
 
 
 if __name__ == "__main__":
-    workloads.main("softgrad", setup)
+    workloads.main(row_name, setup)
