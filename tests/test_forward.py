@@ -173,6 +173,28 @@ def test_custom_jvp_of_two_inputs_to_second_order():
     np.testing.assert_allclose(sg.hessian(lambda x: f(x, y).sum())(x).numpy(), np.diag(-np.sin(x) * y), atol=1e-12)
 
 
+def test_forward_over_reverse_through_cross_entropy_with_probability_targets():
+    """The Hessian of the fused cross-entropy (its gradient is the cross_entropy_grad primitive) in x and p."""
+    x, p = RNG.standard_normal((3, 4)), RNG.dirichlet(np.ones(4), 3)
+    gradient = sg.grad(lambda x, p: ops.cross_entropy(x, p, label_smoothing=0.1, weight=np.array([1, 2, .5, 1])),
+                       (0, 1))
+
+    def flat(x, p):
+        return ops.concat([ops.reshape(g, (-1,)) for g in gradient(x, p)])
+
+    for forward, reverse in zip(sg.jacfwd(flat, (0, 1))(x, p), sg.jacrev(flat, (0, 1))(x, p)):
+        np.testing.assert_allclose(forward.numpy(), reverse.numpy(), atol=1e-12)
+
+
+def test_forward_mode_through_a_custom_vjp_transposes_its_rule():
+    @sg.custom_vjp
+    def scaled(x):
+        return x * 1.0
+
+    scaled.defbwd(lambda x, out, dout: (3.0 * dout,))
+    np.testing.assert_allclose(sg.jvp(scaled, X, V)[1].numpy(), 3.0 * V)
+
+
 def test_forward_rule_nan_is_caught():
     with sg.debug_nans(), np.errstate(invalid="ignore", divide="ignore"):
         with pytest.raises(FloatingPointError, match="forward rule of 'sqrt'"):

@@ -10,8 +10,9 @@ same rules over a recorded tape (``linearize``: the values are computed once, ea
 Tangents may carry leading batch axes (``batch``; ``jacfwd`` pushes every basis vector at once): a ``batchable``
 primitive takes them in one call, any other is called once per batch row.
 
-A primitive without a forward rule is differentiated by transposing its VJPs: t ↦ Σᵢ Jᵢtᵢ is the gradient over
-g of Σᵢ ⟨vjpᵢ(g), tᵢ⟩, one small reverse sweep over its rules (docs/MINDSPORE.md lists these primitives).
+A primitive without a forward rule (every registered one has one; a ``custom_vjp`` function's has only its
+hand-written VJP) is differentiated by transposing its VJPs: t ↦ Σᵢ Jᵢtᵢ is the gradient over g of
+Σᵢ ⟨vjpᵢ(g), tᵢ⟩, one small reverse sweep over its rules.
 """
 
 from __future__ import annotations

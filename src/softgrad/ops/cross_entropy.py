@@ -348,6 +348,28 @@ def _ce_grad_vjp_target(h, ans, e, total, g, target, targets, reduction):
     return d if targets.class_weight is None else d * targets.class_weight
 
 
+def _ce_grad_jvp(tangents, ans, e, total, g, target, targets, reduction):
+    """Through c = a·s/total in e and total; linear in g (the same kernel of ġ); probability targets through a
+    and T, linear in t: ((1 − ε)·s)·(Σ_c w·ṫ · e/total − w·ṫ)."""
+    te, t_total, tg, tt = tangents
+    coefficient = _ce_grad_coefficient(total, g, target, targets, reduction)
+    terms = []
+    if te is not None:
+        terms.append(te * coefficient)
+    if t_total is not None:
+        terms.append(-(e * coefficient) * (t_total / total))
+    if tg is not None:
+        terms.append(ce_grad_p.bind(e, total, tg, target, targets=targets, reduction=reduction))
+    if tt is not None:
+        weighted = tt if targets.class_weight is None else tt * targets.class_weight
+        s = targets.scale(g, reduction) * (1 - targets.eps)
+        terms.append((weighted.sum(axis=targets.axis, keepdims=True) * e / total - weighted) * s)
+    total_tangent = terms[0]
+    for term in terms[1:]:
+        total_tangent = total_tangent + term
+    return total_tangent
+
+
 def _sample_cross_entropy_grad(reduction, label_smoothing=0.0):
     """A ``Sample`` of cross_entropy_grad_p: e > 0, its row sums, and a cotangent g of the reduced loss."""
     labels = np.array([2, 0, 3])
@@ -357,7 +379,7 @@ def _sample_cross_entropy_grad(reduction, label_smoothing=0.0):
 
 
 ce_grad_p = Primitive("cross_entropy_grad", _ce_grad_impl,
-                      (_ce_grad_vjp_e, _ce_grad_vjp_total, _ce_grad_vjp_g, _ce_grad_vjp_target),
+                      (_ce_grad_vjp_e, _ce_grad_vjp_total, _ce_grad_vjp_g, _ce_grad_vjp_target), jvp=_ce_grad_jvp,
                       samples=[_sample_cross_entropy_grad("mean", 0.1), _sample_cross_entropy_grad("none")])
 
 
