@@ -37,6 +37,17 @@ def setup(ctx):
             "impl": JaxImpl(jax, mode == "jit")}
 
 
+def _sgd_step(jax, impl, loss_fn, lr):
+    """(value_and_grad of loss_fn, one SGD step p − lr·∇), both compiled as ``impl`` compiles (jit or eager)."""
+    vg = jax.value_and_grad(loss_fn)
+
+    def train_step(p, x, y):
+        _, g = vg(p, x, y)
+        return [pi - lr * gi for pi, gi in zip(p, g)]
+
+    return impl._compile(vg), impl._compile(train_step)
+
+
 class JaxImpl:
     def __init__(self, jax, use_jit: bool):
         import jax.numpy as jnp
@@ -107,14 +118,7 @@ class _JaxMLP(workloads.MLPTrainer):
             logp = jax.nn.log_softmax(h @ w3 + b3, axis=1)
             return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
 
-        vg = jax.value_and_grad(loss_fn)
-
-        def train_step(p, x, y):
-            _, g = vg(p, x, y)
-            return [pi - lr * gi for pi, gi in zip(p, g)]
-
-        self._vg = impl._compile(vg)
-        self._step = impl._compile(train_step)
+        self._vg, self._step = _sgd_step(jax, impl, loss_fn, lr)
 
     def grads(self, x, y):
         loss, g = self._vg(self.params, x, y)
@@ -149,14 +153,7 @@ class _JaxCNN(workloads.CNNTrainer):
             logp = jax.nn.log_softmax(h @ w4.T + b4, axis=1)
             return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
 
-        vg = jax.value_and_grad(loss_fn)
-
-        def train_step(p, x, y):
-            _, g = vg(p, x, y)
-            return [pi - lr * gi for pi, gi in zip(p, g)]
-
-        self._vg = impl._compile(vg)
-        self._step = impl._compile(train_step)
+        self._vg, self._step = _sgd_step(jax, impl, loss_fn, lr)
         self.note = "lax.conv_general_dilated, lax.reduce_window; the whole step jitted"
 
     def grads(self, x, y):
