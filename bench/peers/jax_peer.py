@@ -105,7 +105,21 @@ class JaxImpl:
         return self._blocking(h, self.jnp.asarray(x)), np.asarray
 
 
-class _JaxMLP(workloads.MLPTrainer):
+class _CompiledSteps:
+    """grads / step / sync over ``self._vg`` and ``self._step`` (``_sgd_step``'s pair) and ``self.params``."""
+
+    def grads(self, x, y):
+        loss, g = self._vg(self.params, x, y)
+        return float(loss), [np.asarray(gi) for gi in g]
+
+    def step(self, x, y):
+        self.params = self._step(self.params, x, y)
+
+    def sync(self):
+        self.jax.block_until_ready(self.params)
+
+
+class _JaxMLP(_CompiledSteps, workloads.MLPTrainer):
     def __init__(self, impl: JaxImpl, params, lr):
         jax, jnp = impl.jax, impl.jnp
         self.jax = jax
@@ -120,18 +134,8 @@ class _JaxMLP(workloads.MLPTrainer):
 
         self._vg, self._step = _sgd_step(jax, impl, loss_fn, lr)
 
-    def grads(self, x, y):
-        loss, g = self._vg(self.params, x, y)
-        return float(loss), [np.asarray(gi) for gi in g]
 
-    def step(self, x, y):
-        self.params = self._step(self.params, x, y)
-
-    def sync(self):
-        self.jax.block_until_ready(self.params)
-
-
-class _JaxCNN(workloads.CNNTrainer):
+class _JaxCNN(_CompiledSteps, workloads.CNNTrainer):
     """The net from ``lax.conv_general_dilated`` (NCHW, OIHW), ``jax.nn.relu``, ``lax.reduce_window`` (max) and
     matmuls; ``value_and_grad`` and the SGD update in one (jitted) step."""
 
@@ -155,16 +159,6 @@ class _JaxCNN(workloads.CNNTrainer):
 
         self._vg, self._step = _sgd_step(jax, impl, loss_fn, lr)
         self.note = "lax.conv_general_dilated, lax.reduce_window; the whole step jitted"
-
-    def grads(self, x, y):
-        loss, g = self._vg(self.params, x, y)
-        return float(loss), [np.asarray(gi) for gi in g]
-
-    def step(self, x, y):
-        self.params = self._step(self.params, x, y)
-
-    def sync(self):
-        self.jax.block_until_ready(self.params)
 
 
 if __name__ == "__main__":
