@@ -121,7 +121,7 @@ def new_forward_level(bind_forward: Callable) -> int:
 
 def batch_axes(value) -> int:
     """How many leading axes of ``concrete(value)`` are vmap's (one per vmap level the value is traced at): a
-    constant computed from the concrete value (a softmax's row max) must reduce over the axes after them."""
+    constant computed from the concrete value (a mask, gather indices) holds every example on those axes."""
     count = 0
     while isinstance(value, Tensor):
         count += value._trace in _BATCHES

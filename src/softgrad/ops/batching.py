@@ -244,8 +244,8 @@ def _along(prim):
 
 
 def _exp_shifted(prim):
-    """e^{x − shift}: the shift is computed from the concrete value of x (every example's rows at once, see
-    ``activations.stable_shift``), so it already carries the batch axis."""
+    """e^{x − shift}: the shift is a constant parameter that broadcasts against one example from the right (or,
+    computed from x's concrete value, already carries the batch axis), so it applies to the stacked examples."""
 
     def rule(args, batched, shift):
         return prim.bind(*args, shift=shift)

@@ -339,8 +339,7 @@ def _take_along_jvp(ts, ans, x, indices, axis):
 
 def _put_along_vjp(h, ans, g, indices, axis, shape):
     index, lead = _leading(indices, h, ans)
-    out = take_along_p.bind(h, index, axis=axis + lead)
-    return out
+    return take_along_p.bind(h, index, axis=axis + lead)
 
 
 def _put_along_jvp(ts, ans, g, indices, axis, shape):
