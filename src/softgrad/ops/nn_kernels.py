@@ -1,5 +1,5 @@
 """Neural-network kernels: the fused dense layer, 2-D convolution (im2col + one BLAS GEMM; 3×3 stride 1 by
-Winograd F(2×2, 3×3), ``ops.winograd``) and max pooling (NCHW).
+Winograd F(4×4, 3×3), ``ops.winograd``) and max pooling (NCHW).
 
 Each rule is a ``bind`` of a primitive, so derivatives of any order come for free. The convolution and
 pooling families are small sets of linear primitives that are one another's transposes:
