@@ -259,6 +259,38 @@ def test_sequential_fuses_dense_with_a_following_activation_cell():
                                                                    + doubled[0].bias.numpy()), 0), rtol=1e-6)
 
 
+def test_sequential_fuses_conv2d_with_a_following_activation_cell():
+    """Conv2d (with or without bias), ReLU() runs as one conv2d_bias primitive: the bias added and the activation
+    run inside it, the same values and gradients as ops.conv2d, a bias add and the activation op, both through
+    Winograd (3×3, 4 channels) and im2col (1 channel in)."""
+    from softgrad.autodiff import _vjp_all
+
+    for channels, has_bias in ((4, True), (1, True), (4, False)):
+        x = RNG.standard_normal((2, channels, 7, 6))
+        for second in (nn.ReLU(), nn.Tanh(), nn.Sigmoid()):
+            conv = nn.Conv2d(channels, 4, 3, pad_mode="valid", has_bias=has_bias, generator=seeded(),
+                             dtype=np.float64)
+            net = nn.SequentialCell(conv, second)
+            tape = _vjp_all(net, [x])[2].tape
+            assert [entry[0].name for entry in tape if entry[0] is not None] == ["conv2d_bias"]
+
+            def unfused(x):
+                y = ops.conv2d(x, conv.weight)
+                return second(y + ops.reshape(conv.bias, (1, -1, 1, 1)) if has_bias else y)
+            np.testing.assert_allclose(net(x).numpy(), unfused(x).numpy(), rtol=1e-13, atol=1e-15)
+            weights = net.trainable_params()
+            loss = lambda f: sg.value_and_grad(lambda x: (f(x) ** 2).sum(), None, weights=weights)(x)  # noqa: E731
+            (value, grads), (expected_value, expected_grads) = loss(net), loss(unfused)
+            np.testing.assert_allclose(value.item(), expected_value.item(), rtol=1e-13)
+            for g, e in zip(grads, expected_grads):
+                np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-12, atol=1e-14)
+            check_cell(net, x)
+    with pytest.raises(ValueError, match="bias must have shape"):
+        ops.conv2d(np.zeros((1, 4, 5, 5)), np.zeros((4, 4, 3, 3)), bias=np.zeros(3))
+    with pytest.raises(ValueError, match=r"activation must be None or one of .*got 3"):
+        ops.conv2d(np.zeros((1, 4, 5, 5)), np.zeros((4, 4, 3, 3)), activation=3)
+
+
 def test_dense_kernel_weight_gradient_keeps_the_weight_layout():
     x, w = RNG.standard_normal((5, 4)).astype(np.float32), RNG.standard_normal((3, 4)).astype(np.float32)
     g = sg.grad(lambda w: ops.dense(x, w).sum())(w).numpy()

@@ -174,8 +174,8 @@ class _SoftgradCNN(workloads.CNNTrainer):
             w1, b1, w2, b2, w3, b3, w4, b4 = weights
 
             def model(x):
-                h = ops.relu(ops.conv2d(x, w1) + ops.reshape(b1, (1, -1, 1, 1)))
-                h = ops.relu(ops.conv2d(h, w2) + ops.reshape(b2, (1, -1, 1, 1)))
+                h = ops.relu(ops.conv2d(x, w1, bias=b1))
+                h = ops.relu(ops.conv2d(h, w2, bias=b2))
                 h = ops.reshape(ops.max_pool2d(h, 2), (x.shape[0], -1))
                 h = ops.relu(ops.matmul(h, ops.transpose(w3, (1, 0))) + b3)
                 return ops.matmul(h, ops.transpose(w4, (1, 0))) + b4

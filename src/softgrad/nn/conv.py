@@ -129,13 +129,15 @@ class Conv2d(Cell):
                 "group": self.group, "has_bias": self.has_bias}
 
     def construct(self, x):
+        return self.construct_with(x, None)
+
+    def construct_with(self, x, activation):
+        """This layer followed by ``activation`` (None, or a callable such as an op or a Cell): ``ops.conv2d``
+        adds the bias and runs relu, tanh and sigmoid inside its primitive, and applies any other callable after."""
         reach = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))  # the dilated kernel's extent
         padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], reach, self.stride)
-        y = ops.conv2d(x, self.weight, stride=self.stride, padding=padding, dilation=self.dilation,
-                       groups=self.group)
-        if self.has_bias:
-            y = y + ops.reshape(self.bias, (1, self.out_channels, 1, 1))
-        return y
+        return ops.conv2d(x, self.weight, stride=self.stride, padding=padding, dilation=self.dilation,
+                          groups=self.group, bias=self.bias if self.has_bias else None, activation=activation)
 
 
 def _check_pool_options(owner: str, ceil_mode, data_format) -> bool:

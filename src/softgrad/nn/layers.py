@@ -441,9 +441,9 @@ class SequentialCell(Cell):
         return cells[index]
 
     def construct(self, x):
-        """The cells in turn; a ``Dense`` without an activation followed by an elementwise activation cell
-        (``ReLU``, ``Tanh``, ``Sigmoid``) runs as that Dense with the cell's op as its activation: for those three
-        one fused primitive, one tape entry (same values and gradients)."""
+        """The cells in turn; a ``Dense`` without an activation, or a ``Conv2d``, followed by an elementwise
+        activation cell (``ReLU``, ``Tanh``, ``Sigmoid``) runs as that layer with the cell's op as its activation:
+        for those three one fused primitive, one tape entry (same values and gradients)."""
         cells = tuple(self._cells.values())
         i = 0
         while i < len(cells):
@@ -459,9 +459,15 @@ class SequentialCell(Cell):
 
 
 def _fusable_activation(cell, following):
-    """The op of ``following`` if ``cell`` followed by it can run as one Dense with that activation: ``cell`` a
-    Dense (whose construct is Dense's) without an activation, ``following`` an elementwise activation cell."""
-    if not isinstance(cell, Dense) or cell.activation is not None or type(cell).construct is not Dense.construct:
+    """The op of ``following`` if ``cell`` followed by it can run as one layer with that activation: ``cell`` a
+    Dense without an activation or a Conv2d (either with its class's own construct), ``following`` an
+    elementwise activation cell."""
+    from softgrad.nn.conv import Conv2d  # (conv imports this module)
+
+    if isinstance(cell, Dense):
+        if cell.activation is not None or type(cell).construct is not Dense.construct:
+            return None
+    elif not isinstance(cell, Conv2d) or type(cell).construct is not Conv2d.construct:
         return None
     return elementwise_op(following)
 

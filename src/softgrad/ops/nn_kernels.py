@@ -11,13 +11,15 @@ primitive                              ∂ first argument            ∂ second 
 ``conv2d(x, w)``                       ``conv2d_input(g, w)``      ``conv2d_weight(x, g)``
 ``conv2d_input(g, w)`` (= Aᵀ g)        ``conv2d(h, w)``            ``conv2d_weight(h, g)``
 ``conv2d_weight(x, g)``                ``conv2d_input(g, k)``      ``conv2d(x, k)``
+``conv2d_bias(x, w, b)`` (act(· + b))  ``conv2d_input(ĝ, w)``      ``conv2d_weight(x, ĝ)``  (∂b = Σ_{n,i,j} ĝ)
 ``max_pool2d(x)``                      ``pool_scatter(g, x)``      —
 ``pool_scatter(g, x)``                 ``pool_gather(h, x)``       — (piecewise constant in x)
 ``pool_gather(h, x)``                  ``pool_scatter(k, x)``      — (piecewise constant in x)
 ``max_pool2d_indices(x)``              — (integers)                —
 =====================================  ==========================  ===================================
 
-``padding`` is always explicit and possibly asymmetric: ``((top, bottom), (left, right))``.
+``padding`` is always explicit and possibly asymmetric: ``((top, bottom), (left, right))``. ``dense`` and
+``conv2d_bias`` run their activation inside (ĝ = g·act'(y), the activation's own ``output_vjp``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Callable, NamedTuple
 
 from softgrad._checks import check_bool
 from softgrad.ops import winograd
+from softgrad.ops.image_chunks import chunks as image_chunks, on_threads
 from softgrad.ops._primitive import In, Sample, multilinear, op, shape_of, tangent_sum
 from softgrad.ops.elementwise import relu, relu_p, sigmoid, sigmoid_p, tanh, tanh_p
 from softgrad.ops.linalg import matmul_p
@@ -39,7 +42,8 @@ from softgrad.trace import Primitive
 
 
 class FusedActivation(NamedTuple):
-    """An activation ``dense`` runs inside its primitive: in place on the fresh y = x Wᵀ + b (``forward``); its
+    """An activation ``dense`` and ``conv2d`` run inside their primitive: in place on the fresh y = x Wᵀ + b
+    (``forward``, which returns y; so on any block of it, as the convolution's chunks); its
     rule is the op's own ``output_vjp`` (``primitive``'s, which reads only ans), mapping g to the pre-activation
     cotangent once per backward step, in g's memory when the backward sweep owns g."""
 
@@ -48,11 +52,16 @@ class FusedActivation(NamedTuple):
     forward: Callable
 
 
+def _in_place(result, y):
+    np.copyto(y, result)
+    return y
+
+
 #: The one table of fusable activations, by name ('relu' is also ``ops.relu``: see ``fused_activation``).
 DENSE_ACTIVATIONS = {
     "relu": FusedActivation(relu, relu_p, lambda y: np.maximum(y, 0, out=y)),
     "tanh": FusedActivation(tanh, tanh_p, lambda y: np.tanh(y, out=y)),
-    "sigmoid": FusedActivation(sigmoid, sigmoid_p, sigmoid_p.impl),
+    "sigmoid": FusedActivation(sigmoid, sigmoid_p, lambda y: _in_place(sigmoid_p.impl(y), y)),
 }
 _NAME_OF_OP = {fused.op: name for name, fused in DENSE_ACTIVATIONS.items()}
 
@@ -254,13 +263,22 @@ def _unrows(y, n, out_hw):
 # next im2col, pooling and these rules all read it with contiguous channel runs.
 
 
-def _conv2d_impl(x, w, stride, padding, dilation=(1, 1), groups=1):
-    """im2col(x) @ w_matᵀ per group (3×3 stride 1: Winograd, ``winograd.conv3x3``)."""
+def _convolved(x, w, epilogue, stride, padding, dilation=(1, 1), groups=1):
+    """im2col(x) @ w_matᵀ per group (3×3 stride 1: Winograd, ``winograd.conv3x3``), then ``epilogue`` (None, or
+    a function writing into channels-last (n, Ho, Wo, O) blocks of the result: ``conv2d_bias``'s bias and
+    activation; Winograd applies it chunk by chunk, while the chunk is in cache)."""
     geo = _Geometry(w.shape[2:], stride, padding, dilation, groups)
     out_hw = geo.out_hw(x.shape)
     if winograd.applies(x.shape, w.shape, geo, x.dtype):
-        return winograd.conv3x3(x, w, padding, out_hw)
-    return _unrows(np.matmul(_im2col(x, geo), _weight_matrix(w, groups).swapaxes(1, 2)), x.shape[0], out_hw)
+        return winograd.conv3x3(x, w, padding, out_hw, epilogue)
+    y = _unrows(np.matmul(_im2col(x, geo), _weight_matrix(w, groups).swapaxes(1, 2)), x.shape[0], out_hw)
+    if epilogue is not None:
+        epilogue(y.transpose(0, 2, 3, 1))
+    return y
+
+
+def _conv2d_impl(x, w, stride, padding, dilation=(1, 1), groups=1):
+    return _convolved(x, w, None, stride, padding, dilation, groups)
 
 
 def _conv2d_input_impl(g, w, x_shape, stride, padding, dilation=(1, 1), groups=1):
@@ -319,14 +337,55 @@ conv2d_weight_p = Primitive("conv2d_weight", _conv2d_weight_impl, (
              *(Sample(In(_GROUP_X), In(g), w_shape=w, **geometry) for w, g, geometry in _GROUPED)])
 
 
+# ----- convolution, bias and activation in one primitive (as ``dense``) -----
+
+
+def _conv2d_bias_impl(x, w, b, activation, **geo):
+    """act(conv2d(x, w) + b), the bias and activation in place on each block of the fresh result."""
+    forward = None if activation is None else DENSE_ACTIVATIONS[activation].forward
+
+    def epilogue(y):
+        if b is not None:
+            y += b
+        if forward is not None:
+            forward(y)
+    return _convolved(x, w, epilogue, **geo)
+
+
+def _conv2d_bias_jvp(tangents, ans, x, w, b, activation, **geo):
+    """ḣ = conv2d(ẋ, w) + conv2d(x, ẇ) + ḃ (on the channel axis), times act'(y)."""
+    terms = [conv2d_p.bind(t, w, **geo) if i == 0 else conv2d_p.bind(x, t, **geo) if i == 1 else t.reshape(-1, 1, 1)
+             for i, t in enumerate(tangents) if t is not None]
+    h = terms[0]
+    for term in terms[1:]:
+        h = h + term
+    return _activation_vjp(h, ans, None, activation)
+
+
+_BIAS = In((4,))
+conv2d_bias_p = Primitive("conv2d_bias", _conv2d_bias_impl, (
+    lambda g, ans, x, w, b, activation, **geo: conv2d_input_p.bind(g, w, x_shape=shape_of(x), **geo),
+    lambda g, ans, x, w, b, activation, **geo: conv2d_weight_p.bind(x, g, w_shape=shape_of(w), **geo),
+    lambda g, ans, x, w, b, activation, **geo: sum_p.bind(g, axis=(0, 2, 3), keepdims=False),
+), output_vjp=lambda g, ans, out, activation, **geo: _activation_vjp(g, ans, out, activation),
+    jvp=_conv2d_bias_jvp, samples=[
+        Sample(In(_WINO_X), In(_WINO_W), _BIAS, activation=None, **_WINO_GEOMETRY),
+        Sample(In(_WINO_X), In(_WINO_W), _BIAS, activation="relu", **_WINO_GEOMETRY),
+        Sample(In(_WINO_X), In(_WINO_W), None, activation="sigmoid", **_WINO_GEOMETRY),
+        Sample(In(_CONV_X), In(_CONV_W), _BIAS, activation="tanh", **_CONV_GEOMETRY)])
+
+
 @op
-def conv2d(x, weight, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(x, weight, stride=1, padding=0, dilation=1, groups=1, bias=None, activation=None):
     """2-D cross-correlation, NCHW: out[n, o, i, j] = Σ_{c,p,q} w[o, c, p, q] · x̃[n, G·⌊o/(O/G)⌋ + c, s·i + d·p,
     s·j + d·q] with x̃ the zero-padded input, d the dilation and G the groups (each group's O/G outputs see its
     C/G inputs; G = C is depthwise).  ∂/∂x = conv2d_input(g, w) (the transpose), ∂/∂w = conv2d_weight(x, g)
 
     ``weight`` is (out_channels, in_channels / groups, kh, kw); ``padding`` an int, ``(ph, pw)`` or
-    ``((top, bottom), (left, right))``; ``stride`` and ``dilation`` an int or a pair.
+    ``((top, bottom), (left, right))``; ``stride`` and ``dilation`` an int or a pair. ``bias`` (out_channels,)
+    is added on the channel axis and ``activation`` ('relu', 'tanh', 'sigmoid' or those ops, as ``dense``'s)
+    applied inside one primitive, in place on the fresh result (any other callable is applied after it); with
+    ĝ = g·act'(y): ∂/∂x = conv2d_input(ĝ, w), ∂/∂w = conv2d_weight(x, ĝ), ∂/∂b = Σ_{n,i,j} ĝ.
 
     >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
     >>> conv2d(x, np.ones((1, 1, 2, 2)), stride=2)
@@ -358,7 +417,18 @@ def conv2d(x, weight, stride=1, padding=0, dilation=1, groups=1):
         if output_size(size, k, s, pad, d) < 1:
             raise ValueError(f"conv2d: kernel {w_shape[2:]} with stride {stride}, padding {padding} and dilation "
                              f"{dilation} does not fit an input of spatial size {x_shape[2:]}")
-    return conv2d_p.bind(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if bias is not None and shape_of(bias) != w_shape[:1]:
+        raise ValueError(f"conv2d: bias must have shape {w_shape[:1]} (one per output channel), got {shape_of(bias)}")
+    fused = fused_activation(activation)
+    if fused is None and activation is not None and not callable(activation):
+        raise ValueError(f"conv2d: activation must be None or one of {sorted(DENSE_ACTIVATIONS)}, got "
+                         f"{activation!r} (or pass an op, e.g. ops.gelu, to apply it to the result)")
+    geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if bias is None and fused is None:
+        y = conv2d_p.bind(x, weight, **geometry)
+    else:
+        y = conv2d_bias_p.bind(x, weight, bias, activation=fused, **geometry)
+    return activation(y) if fused is None and activation is not None else y
 
 
 # ----- max pooling: the pool, the scatter of g to the winners, and its transpose the gather -----
@@ -378,35 +448,60 @@ def _winners(x, kernel, stride, padding):
     return winner
 
 
-def _max_pool2d_impl(x, kernel, stride, padding):
-    xp = _channels_last(x, padding, value=-np.inf)
-    offsets = _offsets(kernel, stride, _out_hw(x.shape, kernel, stride, padding))
-    out = xp[:, offsets[0][0], offsets[0][1]].copy()
+_POOL_CHUNK_BYTES = 1 << 20  # pooling works on chunks of images whose input (and gradient) take about this much
+
+
+def _pool_chunks(x_shape, itemsize):
+    """Chunks of the batch for the pooling kernels (``image_chunks``): each in cache through its passes, the
+    chunks on threads."""
+    n, c, h, w = x_shape
+    return image_chunks(n, 2 * c * h * w * itemsize, _POOL_CHUNK_BYTES)
+
+
+def _window_max(xp, offsets, out):
+    """The max over the kernel's offsets of xp (n, H', W', C) padded, written into out (n, Ho, Wo, C)."""
+    np.copyto(out, xp[:, offsets[0][0], offsets[0][1]])
     for rows, columns in offsets[1:]:
         np.maximum(out, xp[:, rows, columns], out=out)
+    return out
+
+
+def _max_pool2d_impl(x, kernel, stride, padding):
+    """The max of every window, offset by offset, chunk by chunk of images (``_pool_chunks``)."""
+    xp = _channels_last(x, padding, value=-np.inf)
+    out_hw = _out_hw(x.shape, kernel, stride, padding)
+    offsets = _offsets(kernel, stride, out_hw)
+    out = np.empty((x.shape[0],) + out_hw + (x.shape[1],), dtype=x.dtype)
+    on_threads(lambda chunk: _window_max(xp[chunk], offsets, out[chunk]), _pool_chunks(x.shape, x.dtype.itemsize))
     return out.transpose(0, 3, 1, 2)
 
 
 def _pool_scatter_impl(g, x, kernel, stride, padding):
     """g added at each window's first maximum, in an array of x's shape: offset by offset, the cells equal to
-    their window's max that no earlier offset claimed (boolean masks: 2× faster than ``_winners``' offsets).
-    Windows that do not overlap (stride ≥ kernel) write their own cells; overlapping ones accumulate."""
+    their window's max that no earlier offset claimed (boolean masks: 2× faster than ``_winners``' offsets),
+    chunk by chunk of images, the window max made again in cache. Windows that do not overlap (stride ≥ kernel)
+    write their own cells; overlapping ones accumulate."""
     xp = _channels_last(x, padding, value=-np.inf)
-    best = _max_pool2d_impl(x, kernel, stride, padding).transpose(0, 2, 3, 1)
     n, c, h, w = x.shape
     (top, bottom), (left, right) = padding
     g = g.transpose(0, 2, 3, 1)
+    offsets = _offsets(kernel, stride, g.shape[1:3])
     out = np.zeros((n, h + top + bottom, w + left + right, c), dtype=g.dtype)
     overlapping = any(s < k for s, k in zip(stride, kernel))
-    free, hit = np.ones(best.shape, dtype=bool), np.empty(best.shape, dtype=bool)
-    for rows, columns in _offsets(kernel, stride, best.shape[1:3]):
-        np.equal(xp[:, rows, columns], best, out=hit)
-        hit &= free
-        np.greater(free, hit, out=free)  # free and not hit
-        if overlapping:
-            out[:, rows, columns] += g * hit
-        else:
-            np.multiply(g, hit, out=out[:, rows, columns])
+
+    def task(chunk):
+        xs, gs, outs = xp[chunk], g[chunk], out[chunk]
+        best = _window_max(xs, offsets, np.empty(gs.shape, dtype=x.dtype))
+        free, hit = np.ones(best.shape, dtype=bool), np.empty(best.shape, dtype=bool)
+        for rows, columns in offsets:
+            np.equal(xs[:, rows, columns], best, out=hit)
+            hit &= free
+            np.greater(free, hit, out=free)  # free and not hit
+            if overlapping:
+                outs[:, rows, columns] += gs * hit
+            else:
+                np.multiply(gs, hit, out=outs[:, rows, columns])
+    on_threads(task, _pool_chunks(x.shape, x.dtype.itemsize))
     return out[:, top:top + h, left:left + w].transpose(0, 3, 1, 2)
 
 

@@ -34,9 +34,9 @@ its transforms cancel larger terms: about 50 float32 epsilons of the largest res
 Speed: the input transpose, given the cotangent of the latest forward convolution, also makes that convolution's
 weight gradient from the tiles the forward pass kept of x and its own tiles of g (``_kept``), and the weight
 gradient then only looks it up. Images go in chunks whose transformed tiles take about ``_CHUNK_BYTES`` (they stay
-in cache between the transform, the GEMMs and the inverse transform), the chunks shared out between threads (NumPy
-releases the GIL; each thread's BLAS runs single-threaded, as 36 GEMMs of (tiles, C) @ (C, O) per chunk are too
-small for OpenBLAS to split well). On the MNIST example net's second layer the three convolutions take 46 ms of
+in cache between the transform, the GEMMs and the inverse transform), the chunks shared out between threads
+(``image_chunks``; each thread's BLAS single-threaded: 36 GEMMs of (tiles, C) @ (C, O) per chunk are too small
+for OpenBLAS to split well). On the MNIST example net's second layer the three convolutions take 46 ms of
 CPU where F(2×2, 3×3), its transforms one NumPy pass per term, took 111 ms (1 core, least of 10 interleaved rounds).
 """
 
@@ -45,8 +45,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from softgrad._blas import blas_threads_local
-from softgrad.ops.softmax_kernels import _by_blocks
+from softgrad.ops.image_chunks import chunks as image_chunks, on_threads
 
 _BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64)
@@ -123,7 +122,7 @@ def _filter_untiles(du):
     return np.einsum("ip,ijco,jq->ocpq", g, du.reshape(6, 6, *du.shape[1:]), g)
 
 
-# ----- chunks of images, on threads -----
+# ----- geometry and chunks of images (``image_chunks``) -----
 
 
 def _geometry(out_hw):
@@ -157,18 +156,7 @@ def _grad_rows(g, th, tw):
 
 def _chunks(n, th, tw, channels, itemsize):
     """Slices of the N images, each with about ``_CHUNK_BYTES`` of transformed tiles (36·th·tw·channels each)."""
-    per_image = 36 * th * tw * channels * itemsize
-    size = max(1, min(n, _CHUNK_BYTES // per_image))
-    return [slice(s, s + size) for s in range(0, n, size)]
-
-
-def _on_threads(task, chunks):
-    """``task(chunk)`` for every chunk, shared out between threads, each thread's BLAS on one thread."""
-    def part(chunks_part):
-        with blas_threads_local(1):
-            for chunk in chunks_part:
-                task(chunk)
-    _by_blocks(part, chunks)
+    return image_chunks(n, 36 * th * tw * channels * itemsize, _CHUNK_BYTES)
 
 
 def _chunk_sum(parts, chunks):
@@ -197,9 +185,10 @@ def _take(kind, source, key):
     return kept[2] if kept is not None and kept[0] is source and kept[1] == key else None
 
 
-def conv3x3(x, w, padding, out_hw):
+def conv3x3(x, w, padding, out_hw, epilogue=None):
     """Σ_c w[o, c] ⋆ x̃[n, c] for x (N, C, H, W), w (O, C, 3, 3), x̃ zero-padded by ``padding``: (N, O, Ho, Wo),
-    an NCHW view of channels-last memory."""
+    an NCHW view of channels-last memory; ``epilogue`` (if given) then writes into each chunk of the result,
+    (n, Ho', Wo', O) channels-last, while it is in cache."""
     n, c = x.shape[:2]
     o = w.shape[0]
     th, tw = _geometry(out_hw)
@@ -212,7 +201,9 @@ def conv3x3(x, w, padding, out_hw):
     def task(chunk):
         v = tiles[chunk.start] = _input_tiles(xp[chunk], th, tw)
         _output_tiles(np.matmul(v, u), out[chunk].shape[0], th, tw, out[chunk])
-    _on_threads(task, chunks)
+        if epilogue is not None:
+            epilogue(out[chunk])
+    on_threads(task, chunks)
     _keep("input", x, (x.shape, padding, out_hw), (chunks, tiles))
     return out[:, :out_hw[0], :out_hw[1]].transpose(0, 3, 1, 2)
 
@@ -237,7 +228,7 @@ def conv3x3_input(g, w, x_shape, padding):
         _input_untiles(np.matmul(dm, ut), out[chunk].shape[0], th, tw, out[chunk])
         if forward is not None:
             sums[chunk.start] = np.matmul(forward[chunk.start].transpose(0, 2, 1), dm)
-    _on_threads(task, chunks)
+    on_threads(task, chunks)
     if forward is not None:
         _keep("weight", (kept[0], g), padding, _filter_untiles(_chunk_sum(sums, chunks)))
     return out[:, top:top + h, left:left + wd].transpose(0, 3, 1, 2)
@@ -261,7 +252,7 @@ def conv3x3_weight(x, g, padding):
     def task(chunk):
         v = _input_tiles(xp[chunk], th, tw) if forward is None else forward[chunk.start]
         sums[chunk.start] = np.matmul(v.transpose(0, 2, 1), _grad_tiles(gr[chunk], th, tw))
-    _on_threads(task, chunks)
+    on_threads(task, chunks)
     return _filter_untiles(_chunk_sum(sums, chunks))
 
 
