@@ -27,7 +27,7 @@ from softgrad.ops.losses import (
 )
 from softgrad.ops.reductions import sum as total, sum_p
 from softgrad.ops.shape import expand_dims, getitem_p, untake_p
-from softgrad.ops.softmax_kernels import exp_shifted, log_total, row_max, scale_rows, softmax_parts
+from softgrad.ops.softmax_kernels import exp_shifted, exps_like, log_total, row_max, scale_rows, softmax_parts
 from softgrad.tensor import Tensor, concrete, is_float_dtype
 from softgrad.trace import Primitive, batch_axes
 
@@ -115,15 +115,19 @@ class _Targets:
         return picked * (1 - self.eps) + spread * (self.eps / self.classes)
 
     def subtract_from(self, out, s, t):
-        """out −= T·s, in place (out a C-contiguous ndarray of the gradient's own; s a scalar or per-sample
-        array)."""
+        """out −= T·s, in place (out an ndarray of the gradient's own, C-contiguous or (N, C) column-major; s a
+        scalar or per-sample array)."""
         if self.probabilities:
             out -= self.mass(t) * s
             return
         picked = s * (1 - self.eps) if self.eps else s
         if self.row_weight is not None:
             picked = picked * self.row_weight
-        out.reshape(-1)[self.flat] -= picked  # a view of out, as out is C-contiguous
+        if out.flags.c_contiguous:
+            np.subtract.at(out.reshape(-1), self.flat, picked)  # (reshape: a view of out)
+        else:  # column-major (N, C): entry (i, c) at c·N + i
+            rows, labels = self.index
+            np.subtract.at(out.T.reshape(-1), labels * len(out) + rows, picked)
         if self.eps:
             spread = s * (self.eps / self.classes)
             if self.valid is not None:
@@ -223,6 +227,8 @@ class _Exps:
     * 'free': the rule, called on plain values, writes the gradient into e, which becomes 'spent';
     * 'spent': a later backward pass over the same tape (a vjp_fn called again, a Jacobian) recomputes e;
     * 'shared': e went to a traced ``cross_entropy_grad`` (recorded on an outer tape): never overwritten.
+
+    So the gradient has e's layout: many short rows, (N, C) with C < 16, are kept column-major (``exps_like``).
     """
 
     __slots__ = ("state",)
@@ -506,7 +512,7 @@ def _exponentials(x, value, axis):
         shift, total = softmax_parts(value, axis)
         return shift, None, total, None
     if _traced_once(x):  # first order: m, e and total in one pass, e kept for the gradient
-        e = np.empty(value.shape, dtype=value.dtype)
+        e = exps_like(value, axis)
         shift, total = softmax_parts(value, axis, exps=e)
         return shift, e, total, _Exps()
     shift = row_max(value, axis)  # higher order: e and total traced, so that the rule can be differentiated

@@ -7,7 +7,9 @@ the op files call these and keep only the math.
   out between threads (NumPy releases the GIL inside its loops); every block is computed whole by one thread,
   so results do not depend on the number of threads.
 * Many short rows ((N, C) with C < 16) are worked on transposed, their sums added in NumPy's pairwise order:
-  every path gives the same bits.
+  every path gives the same bits. Kept exponentials stay transposed (``exps_like``: (N, C) column-major), so
+  cross_entropy's gradient, written into them, is column-major too: a copy back to C order would cost more than
+  the whole exp pass.
 * The shift m is the row max (0 where it is ±inf or NaN), so e^{x−m} ≤ 1 for any finite input.
 """
 
@@ -122,14 +124,21 @@ def _pairwise_sum(rows, out):
 
 def _shifted_exp_sum(x, axis, m=None, e=None, total=None, work=None):
     """The softmax kernel on one block: the shift m = ``row_max(x, axis)``, e = e^{x−m} and total = Σ e over
-    ``axis``, each written into the array given (e C-contiguous) or a fresh one; returns (m, total). ``work``, if
-    given, is a flat array of at least x.size entries the kernel may use (for e when e is None).
+    ``axis``, each written into the array given (e C-contiguous, or transposed: ``exps_like``) or a fresh one;
+    returns (m, total). ``work``, if given, is a flat array of at least x.size entries the kernel may use (for e
+    when e is None).
 
-    Many short rows (``_short_rows``, at least ``_MANY_ROWS``) are worked on transposed, (C, B), in ``work``:
-    max, exp and sum (row by row, in NumPy's order) along B; e^{x−m} is then copied back into e."""
+    Many short rows (``_short_rows``, at least ``_MANY_ROWS``) are worked on transposed, (C, B): max, exp and
+    sum (row by row, in NumPy's order) along B. The transposed array is e itself when e is kept transposed
+    (``exps_like``), else ``work``, from which e^{x−m} is copied into e."""
     if _short_rows(x, axis) and len(x) >= _MANY_ROWS:
         rows, classes = x.shape
-        xt = np.empty((classes, rows), x.dtype) if work is None else work[:x.size].reshape(classes, rows)
+        if e is not None and _transposed(e):
+            xt, e = e.T, None
+        elif work is not None:
+            xt = work[:x.size].reshape(classes, rows)
+        else:
+            xt = np.empty((classes, rows), x.dtype)
         np.copyto(xt, x.T)
         m = np.empty((rows, 1), x.dtype) if m is None else m
         _zero_non_finite(np.maximum.reduce(xt, axis=0, out=m[:, 0]))
@@ -148,9 +157,24 @@ def _shifted_exp_sum(x, axis, m=None, e=None, total=None, work=None):
     return m, np.add.reduce(e, axis=axis, keepdims=True, out=total)
 
 
+def _transposed(e) -> bool:
+    """Whether the (N, C) array e is stored class by class: e.T has contiguous rows."""
+    return e.ndim == 2 and e.strides[0] == e.itemsize and e.shape[1] > 1
+
+
+def exps_like(x, axis):
+    """An empty array for e^{x−m} (x's shape and dtype) in the layout ``softmax_parts`` fills fastest: many short
+    rows (N, C) transposed, stored as (C, N) (so that the kernel works in it without a copy back), else
+    C-contiguous."""
+    if _short_rows(x, axis) and len(x) >= _MANY_ROWS:
+        return np.empty(x.shape[::-1], x.dtype).T
+    return np.empty(x.shape, x.dtype)
+
+
 def softmax_parts(x, axis, exps=None):
     """``(m, Σ e^{x−m})`` over ``axis`` (an int or a tuple; keepdims), m = ``row_max(x, axis)``, and e^{x−m}
-    written into ``exps`` when given (an array of x's shape and dtype). The dtype of x is kept.
+    written into ``exps`` when given (an array of x's shape and dtype, C-contiguous or from ``exps_like``). The
+    dtype of x is kept.
 
     A large x (unless axis 0 is reduced) goes block by block over leading rows, blocks shared out between threads
     (``_by_blocks``): max, exp and sum of a block while it is in cache, so x comes from memory once, and without
@@ -164,7 +188,8 @@ def softmax_parts(x, axis, exps=None):
     blocks = _row_blocks(x)
 
     def task(part):
-        work = np.empty(x[blocks[0]].size, x.dtype) if exps is None or _short_rows(x, axis) else None
+        short = _short_rows(x, axis)
+        work = np.empty(x[blocks[0]].size, x.dtype) if exps is None or short and not _transposed(exps) else None
         for rows in part:
             _shifted_exp_sum(x[rows], axis, m=m[rows], e=None if exps is None else exps[rows], total=total[rows],
                              work=work)
@@ -176,11 +201,20 @@ def softmax_parts(x, axis, exps=None):
 def log_total(total):
     """ln Σ e^{x−m}: the softmax family's sums are ≥ 1 (the row max contributes e⁰), or 0 in a row of −inf,
     whose ln, −inf, is the answer. Only then is NumPy's divide-by-zero warning silenced (np.errstate costs about
-    a microsecond)."""
-    if np.count_nonzero(total) == total.size:
+    a microsecond; the min, a fifth of count_nonzero's time on floats)."""
+    if not total.size or total.min() > 0:
         return np.log(total)
     with np.errstate(divide="ignore"):
         return np.log(total)
+
+
+def _multiply(x, factor, out):
+    """x · factor into out; x kept transposed (``exps_like``) is multiplied along x.T's rows, as NumPy's loop would
+    otherwise run along the short ones."""
+    if _transposed(x):
+        np.multiply(x.T, np.asarray(factor).T, out=out.T)
+    else:
+        np.multiply(x, factor, out=out)
 
 
 def scale_rows(x, factor, out=None):
@@ -189,11 +223,12 @@ def scale_rows(x, factor, out=None):
     block by block, as ``softmax_parts``."""
     out = np.empty(x.shape, x.dtype) if out is None else out
     if x.nbytes <= _BLOCK_BYTES:
-        return np.multiply(x, factor, out=out)
+        _multiply(x, factor, out)
+        return out
 
     def task(part):
         for rows in part:
-            np.multiply(x[rows], _rows_of(factor, rows), out=out[rows])
+            _multiply(x[rows], _rows_of(factor, rows), out[rows])
 
     _by_blocks(task, _row_blocks(x))
     return out
@@ -215,4 +250,4 @@ def exp_shifted(x, shift):
     return out
 
 
-__all__ = ["row_max", "softmax_parts", "log_total", "scale_rows", "exp_shifted"]
+__all__ = ["row_max", "exps_like", "softmax_parts", "log_total", "scale_rows", "exp_shifted"]
