@@ -5,10 +5,18 @@ A kernel that works image by image (the Winograd convolutions, max pooling) runs
 the batch small enough that a chunk's temporaries stay in cache from one NumPy pass to the next (``chunks``), the
 slices split between threads (``on_threads``: NumPy releases the GIL inside its loops, and each thread's BLAS runs
 single-threaded, as per-chunk GEMMs are too small for OpenBLAS to split well). Each chunk is computed whole by one
-thread, so results do not depend on the number of threads.
+thread, so results do not depend on the number of threads. A chunk's temporaries come from ``scratch``: buffers
+private to each thread, allocated once and reused chunk after chunk and call after call (fresh arrays of a
+few MB would each come from, and go back to, the operating system: its page faults took ~10× the time of the
+arithmetic in a Winograd transform).
 """
 
 from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
 
 from softgrad._blas import blas_threads_local
 from softgrad.ops.softmax_kernels import _by_blocks
@@ -29,4 +37,21 @@ def on_threads(task, chunk_list) -> None:
     _by_blocks(part, chunk_list)
 
 
-__all__ = ["chunks", "on_threads"]
+_SCRATCH_LIMIT = 64 << 20  # larger requests get fresh arrays: no thread keeps more than this per buffer
+_local = threading.local()
+
+
+def scratch(name: str, shape, dtype) -> np.ndarray:
+    """An uninitialised array of ``shape`` and ``dtype`` private to the calling thread: the same memory at every
+    request for ``name`` (grown when too small), so the caller must be done with the previous one."""
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    if size > _SCRATCH_LIMIT:
+        return np.empty(shape, dtype)
+    buffers = _local.__dict__.setdefault("buffers", {})
+    buffer = buffers.get(name)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[name] = np.empty(size, np.uint8)
+    return buffer[:size].view(dtype).reshape(shape)
+
+
+__all__ = ["chunks", "on_threads", "scratch"]

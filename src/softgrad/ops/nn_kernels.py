@@ -30,7 +30,7 @@ from typing import Callable, NamedTuple
 
 from softgrad._checks import check_bool
 from softgrad.ops import winograd
-from softgrad.ops.image_chunks import chunks as image_chunks, on_threads
+from softgrad.ops.image_chunks import chunks as image_chunks, on_threads, scratch
 from softgrad.ops._primitive import In, Sample, multilinear, op, shape_of, tangent_sum
 from softgrad.ops.elementwise import relu, relu_p, sigmoid, sigmoid_p, tanh, tanh_p
 from softgrad.ops.linalg import matmul_p
@@ -480,19 +480,22 @@ def _pool_scatter_impl(g, x, kernel, stride, padding):
     """g added at each window's first maximum, in an array of x's shape: offset by offset, the cells equal to
     their window's max that no earlier offset claimed (boolean masks: 2× faster than ``_winners``' offsets),
     chunk by chunk of images, the window max made again in cache. Windows that do not overlap (stride ≥ kernel)
-    write their own cells; overlapping ones accumulate."""
+    write their own cells (every cell, when they tile the padded input: no zeros first); overlapping ones
+    accumulate."""
     xp = _channels_last(x, padding, value=-np.inf)
     n, c, h, w = x.shape
     (top, bottom), (left, right) = padding
     g = g.transpose(0, 2, 3, 1)
     offsets = _offsets(kernel, stride, g.shape[1:3])
-    out = np.zeros((n, h + top + bottom, w + left + right, c), dtype=g.dtype)
     overlapping = any(s < k for s, k in zip(stride, kernel))
+    covered = not overlapping and all(o * s == size + sum(pad) for o, s, size, pad in zip(g.shape[1:3], stride, (h, w), padding))
+    out = (np.empty if covered else np.zeros)((n, h + top + bottom, w + left + right, c), dtype=g.dtype)
 
     def task(chunk):
         xs, gs, outs = xp[chunk], g[chunk], out[chunk]
-        best = _window_max(xs, offsets, np.empty(gs.shape, dtype=x.dtype))
-        free, hit = np.ones(best.shape, dtype=bool), np.empty(best.shape, dtype=bool)
+        best = _window_max(xs, offsets, scratch("best", gs.shape, x.dtype))
+        free, hit = scratch("free", best.shape, bool), scratch("hit", best.shape, bool)
+        free.fill(True)
         for rows, columns in offsets:
             np.equal(xs[:, rows, columns], best, out=hit)
             hit &= free

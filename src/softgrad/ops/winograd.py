@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from softgrad.ops.image_chunks import chunks as image_chunks, on_threads
+from softgrad.ops.image_chunks import chunks as image_chunks, on_threads, scratch
 
 _BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64)
@@ -67,40 +67,46 @@ def applies(x_shape, w_shape, geometry, dtype) -> bool:
 # ----- the 2-D transforms of one chunk of images (channels-last, tile positions outermost) -----
 
 
-def _both_axes(matrix, tiles):
-    """matrix (k, a) applied along both leading axes of tiles (a, a, X): (k, k, X), matrix · tile · matrixᵀ."""
-    a = tiles.shape[0]
-    rows = np.matmul(matrix, tiles.reshape(a, -1)).reshape(len(matrix), a, -1)
-    return np.matmul(matrix, rows)
+def _both_axes(matrix, tiles, out):
+    """matrix (k, a) applied along both leading axes of tiles (a, a, X), into out (k, k, X): matrix · tile · matrixᵀ."""
+    a, k = tiles.shape[0], len(matrix)
+    rest = tiles.size // (a * a)
+    rows = np.matmul(matrix, tiles.reshape(a, a * rest), out=scratch("rows", (k, a * rest), tiles.dtype))
+    return np.matmul(matrix, rows.reshape(k, a, rest), out=out)
 
 
-def _input_tiles(xp, th, tw):
-    """V = Bᵀ d B of every 6×6 tile d (4 apart) of xp (n, 4th + 2, 4tw + 2, C): (36, n·th·tw, C)."""
+def _input_tiles(xp, th, tw, out):
+    """V = Bᵀ d B of every 6×6 tile d (4 apart) of xp (n, 4th + 2, 4tw + 2, C), into out (36, n·th·tw, C)."""
     n, c = xp.shape[0], xp.shape[3]
     windows = sliding_window_view(xp, (6, 6), axis=(1, 2))[:, ::4, ::4]  # (n, th, tw, C, 6, 6)
-    d = np.ascontiguousarray(windows.transpose(4, 5, 0, 1, 2, 3))
-    return _both_axes(_BT.astype(xp.dtype), d).reshape(36, n * th * tw, c)
+    d = scratch("tiles", (6, 6, n, th, tw, c), xp.dtype)
+    np.copyto(d, windows.transpose(4, 5, 0, 1, 2, 3))
+    _both_axes(_BT.astype(xp.dtype), d, out.reshape(6, 6, -1))
+    return out
 
 
 def _output_tiles(m, n, th, tw, out):
     """Y = Aᵀ M A of every tile of m (36, n·th·tw, O), written into out (n, 4th, 4tw, O)."""
     o = m.shape[-1]
-    y = _both_axes(_AT.astype(m.dtype), m.reshape(6, 6, -1))
+    y = _both_axes(_AT.astype(m.dtype), m.reshape(6, 6, -1), scratch("Y", (4, 4, n * th * tw * o), m.dtype))
     np.reshape(out, (n, th, 4, tw, 4, o), copy=False)[...] = y.reshape(4, 4, n, th, tw, o).transpose(2, 3, 0, 4, 1, 5)
 
 
 def _grad_tiles(g, th, tw):
-    """dM = A g Aᵀ of every 4×4 tile of g (n, 4th, 4tw, O): (36, n·th·tw, O)."""
+    """dM = A g Aᵀ of every 4×4 tile of g (n, 4th, 4tw, O): (36, n·th·tw, O), in this thread's scratch."""
     n, o = g.shape[0], g.shape[3]
-    tiles = np.ascontiguousarray(g.reshape(n, th, 4, tw, 4, o).transpose(2, 4, 0, 1, 3, 5))
-    return _both_axes(_AT.T.astype(g.dtype), tiles).reshape(36, n * th * tw, o)
+    tiles = scratch("tiles", (4, 4, n, th, tw, o), g.dtype)
+    np.copyto(tiles, g.reshape(n, th, 4, tw, 4, o).transpose(2, 4, 0, 1, 3, 5))
+    dm = scratch("dM", (6, 6, n * th * tw * o), g.dtype)
+    return _both_axes(_AT.T.astype(g.dtype), tiles, dm).reshape(36, n * th * tw, o)
 
 
 def _input_untiles(dv, n, th, tw, out):
     """B dV Bᵀ of every tile of dv (36, n·th·tw, C), overlap-added into out (n, 4th + 2, 4tw + 2, C): tile t's rows
     (columns) 4 and 5 are added onto tile t + 1's 0 and 1, then every cell is written once."""
     c = dv.shape[-1]
-    d = _both_axes(_BT.T.astype(dv.dtype), dv.reshape(6, 6, -1)).reshape(6, 6, n, th, tw, c)
+    d = _both_axes(_BT.T.astype(dv.dtype), dv.reshape(6, 6, -1), scratch("dD", (6, 6, n * th * tw * c), dv.dtype))
+    d = d.reshape(6, 6, n, th, tw, c)
     d[0:2, :, :, 1:] += d[4:6, :, :, :-1]
     d[:, 0:2, :, :, 1:] += d[:, 4:6, :, :, :-1]
     h, w = 4 * th, 4 * tw
@@ -199,8 +205,9 @@ def conv3x3(x, w, padding, out_hw, epilogue=None):
     tiles = {}
 
     def task(chunk):
-        v = tiles[chunk.start] = _input_tiles(xp[chunk], th, tw)
-        _output_tiles(np.matmul(v, u), out[chunk].shape[0], th, tw, out[chunk])
+        count = out[chunk].shape[0]
+        v = tiles[chunk.start] = _input_tiles(xp[chunk], th, tw, np.empty((36, count * th * tw, c), x.dtype))
+        _output_tiles(np.matmul(v, u, out=scratch("M", (36, count * th * tw, o), x.dtype)), count, th, tw, out[chunk])
         if epilogue is not None:
             epilogue(out[chunk])
     on_threads(task, chunks)
@@ -225,7 +232,8 @@ def conv3x3_input(g, w, x_shape, padding):
 
     def task(chunk):
         dm = _grad_tiles(gr[chunk], th, tw)
-        _input_untiles(np.matmul(dm, ut), out[chunk].shape[0], th, tw, out[chunk])
+        dv = np.matmul(dm, ut, out=scratch("M", dm.shape[:2] + (c,), g.dtype))
+        _input_untiles(dv, out[chunk].shape[0], th, tw, out[chunk])
         if forward is not None:
             sums[chunk.start] = np.matmul(forward[chunk.start].transpose(0, 2, 1), dm)
     on_threads(task, chunks)
@@ -250,7 +258,9 @@ def conv3x3_weight(x, g, padding):
     sums = {}
 
     def task(chunk):
-        v = _input_tiles(xp[chunk], th, tw) if forward is None else forward[chunk.start]
+        count = gr[chunk].shape[0]
+        v = forward[chunk.start] if forward is not None else \
+            _input_tiles(xp[chunk], th, tw, scratch("V", (36, count * th * tw, c), x.dtype))
         sums[chunk.start] = np.matmul(v.transpose(0, 2, 1), _grad_tiles(gr[chunk], th, tw))
     on_threads(task, chunks)
     return _filter_untiles(_chunk_sum(sums, chunks))
