@@ -17,22 +17,40 @@ import numpy as np
 from softgrad.ops.reductions import unbroadcast
 from softgrad.trace import CHECKS, check_value
 
+_EXACT = (sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (3, 13)
+          and not sysconfig.get_config_var("Py_GIL_DISABLED"))  # (3.14 borrows references of locals)
+
+
 def _refcount_of_a_sole_local() -> int:
     """What ``getrefcount(g)`` reads for an array held by one local variable and nothing else (the same call
     form as in ``backward``); -1, so that nothing is ever owned, where that count is not exact: interpreters
-    other than CPython 3.11-3.13 (3.14 borrows references of locals) and free-threaded builds."""
-    exact = (sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (3, 13)
-             and not sysconfig.get_config_var("Py_GIL_DISABLED"))
+    other than CPython 3.11-3.13 and free-threaded builds."""
     g = np.empty(0)
-    return getrefcount(g) if exact else -1
+    return getrefcount(g) if _EXACT else -1
+
+
+def _base_refcount(a) -> int:
+    base = a.base
+    return getrefcount(base)
 
 
 _SOLE_LOCAL = _refcount_of_a_sole_local()
+_SOLE_BASE = _base_refcount(np.empty((1, 2)).T) if _EXACT else -1  # a base nothing but its one view holds
 
 
 def _writable(a) -> bool:
-    """A plain ndarray that owns its writeable memory (writes into a view would reach its base)."""
-    return type(a) is np.ndarray and a.base is None and a.flags.writeable
+    """A plain ndarray whose writeable memory nothing else reaches: it owns it, or it is an axis permutation of
+    an array only it references (the NCHW view of channels-last memory the convolution and pooling kernels
+    return)."""
+    if type(a) is not np.ndarray or not a.flags.writeable:
+        return False
+    if a.base is None:
+        return True
+    if _base_refcount(a) != _SOLE_BASE:  # (before any other reference to the base is made)
+        return False
+    base = a.base
+    return (type(base) is np.ndarray and base.base is None
+            and sorted(zip(a.strides, a.shape)) == sorted(zip(base.strides, base.shape)))
 
 
 def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:

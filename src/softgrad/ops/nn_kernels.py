@@ -42,8 +42,8 @@ from softgrad.trace import Primitive
 
 
 class FusedActivation(NamedTuple):
-    """An activation ``dense`` and ``conv2d`` run inside their primitive: in place on the fresh y = x Wᵀ + b
-    (``forward``, which returns y; so on any block of it, as the convolution's chunks); its
+    """An activation ``dense`` and ``conv2d`` run inside their primitive: ``forward(y, out)`` writes act(y) into
+    out, the fresh y = x Wᵀ + b itself or (Winograd) the output while the inverse transform writes it; its
     rule is the op's own ``output_vjp`` (``primitive``'s, which reads only ans), mapping g to the pre-activation
     cotangent once per backward step, in g's memory when the backward sweep owns g."""
 
@@ -52,16 +52,11 @@ class FusedActivation(NamedTuple):
     forward: Callable
 
 
-def _in_place(result, y):
-    np.copyto(y, result)
-    return y
-
-
 #: The one table of fusable activations, by name ('relu' is also ``ops.relu``: see ``fused_activation``).
 DENSE_ACTIVATIONS = {
-    "relu": FusedActivation(relu, relu_p, lambda y: np.maximum(y, 0, out=y)),
-    "tanh": FusedActivation(tanh, tanh_p, lambda y: np.tanh(y, out=y)),
-    "sigmoid": FusedActivation(sigmoid, sigmoid_p, lambda y: _in_place(sigmoid_p.impl(y), y)),
+    "relu": FusedActivation(relu, relu_p, lambda y, out: np.maximum(y, 0, out=out)),
+    "tanh": FusedActivation(tanh, tanh_p, lambda y, out: np.tanh(y, out=out)),
+    "sigmoid": FusedActivation(sigmoid, sigmoid_p, lambda y, out: np.copyto(out, sigmoid_p.impl(y))),
 }
 _NAME_OF_OP = {fused.op: name for name, fused in DENSE_ACTIVATIONS.items()}
 
@@ -77,7 +72,9 @@ def _dense_impl(x, weight, bias, activation):
     y = np.matmul(x, weight.T)
     if bias is not None:
         y += bias
-    return y if activation is None else DENSE_ACTIVATIONS[activation].forward(y)
+    if activation is not None:
+        DENSE_ACTIVATIONS[activation].forward(y, y)
+    return y
 
 
 def _activation_vjp(g, ans, out, activation):
@@ -263,22 +260,24 @@ def _unrows(y, n, out_hw):
 # next im2col, pooling and these rules all read it with contiguous channel runs.
 
 
-def _convolved(x, w, epilogue, stride, padding, dilation=(1, 1), groups=1):
-    """im2col(x) @ w_matᵀ per group (3×3 stride 1: Winograd, ``winograd.conv3x3``), then ``epilogue`` (None, or
-    a function writing into channels-last (n, Ho, Wo, O) blocks of the result: ``conv2d_bias``'s bias and
-    activation; Winograd applies it chunk by chunk, while the chunk is in cache)."""
+def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=1):
+    """im2col(x) @ w_matᵀ per group (3×3 stride 1: Winograd, ``winograd.conv3x3``), plus ``bias`` (None or (O,)),
+    then ``activation`` (None or a ``FusedActivation.forward``): in place here, inside the transforms there."""
     geo = _Geometry(w.shape[2:], stride, padding, dilation, groups)
     out_hw = geo.out_hw(x.shape)
     if winograd.applies(x.shape, w.shape, geo, x.dtype):
-        return winograd.conv3x3(x, w, padding, out_hw, epilogue)
+        return winograd.conv3x3(x, w, padding, out_hw, bias, activation)
     y = _unrows(np.matmul(_im2col(x, geo), _weight_matrix(w, groups).swapaxes(1, 2)), x.shape[0], out_hw)
-    if epilogue is not None:
-        epilogue(y.transpose(0, 2, 3, 1))
+    rows = y.transpose(0, 2, 3, 1)  # channels-last
+    if bias is not None:
+        rows += bias
+    if activation is not None:
+        activation(rows, rows)
     return y
 
 
 def _conv2d_impl(x, w, stride, padding, dilation=(1, 1), groups=1):
-    return _convolved(x, w, None, stride, padding, dilation, groups)
+    return _convolved(x, w, None, None, stride, padding, dilation, groups)
 
 
 def _conv2d_input_impl(g, w, x_shape, stride, padding, dilation=(1, 1), groups=1):
@@ -341,15 +340,8 @@ conv2d_weight_p = Primitive("conv2d_weight", _conv2d_weight_impl, (
 
 
 def _conv2d_bias_impl(x, w, b, activation, **geo):
-    """act(conv2d(x, w) + b), the bias and activation in place on each block of the fresh result."""
-    forward = None if activation is None else DENSE_ACTIVATIONS[activation].forward
-
-    def epilogue(y):
-        if b is not None:
-            y += b
-        if forward is not None:
-            forward(y)
-    return _convolved(x, w, epilogue, **geo)
+    """act(conv2d(x, w) + b), the bias and activation inside the kernel (``_convolved``)."""
+    return _convolved(x, w, b, None if activation is None else DENSE_ACTIVATIONS[activation].forward, **geo)
 
 
 def _conv2d_bias_jvp(tangents, ans, x, w, b, activation, **geo):
