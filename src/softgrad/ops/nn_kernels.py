@@ -35,6 +35,7 @@ from softgrad.ops._primitive import In, Sample, multilinear, op, shape_of, tange
 from softgrad.ops.elementwise import relu, relu_p, sigmoid, sigmoid_p, tanh, tanh_p
 from softgrad.ops.linalg import matmul_p
 from softgrad.ops.reductions import sum_p
+from softgrad.ops.shape import transpose_p
 from softgrad.tensor import is_column_major
 from softgrad.trace import Primitive
 
@@ -182,6 +183,16 @@ def _channels_last(x, padding, value=0.0):
     return out
 
 
+_CHUNK_BYTES = 1 << 20  # elementwise and pooling passes work on chunks of images of about this much (x and out)
+
+
+def _chunks_of(x_shape, itemsize):
+    """Chunks of the batch of an (N, C, H, W) array for the passes over it (``image_chunks``): each chunk in
+    cache through its passes, the chunks on threads."""
+    n, c, h, w = x_shape
+    return image_chunks(n, 2 * c * h * w * itemsize, _CHUNK_BYTES)
+
+
 def _offsets(kernel, stride, out_hw, dilation=(1, 1)):
     """For each kernel offset (i, j), in row-major order, the (rows, cols) slices it reads of the padded input."""
     (kh, kw), (sh, sw), (ho, wo), (dh, dw) = kernel, stride, out_hw, dilation
@@ -269,10 +280,14 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
         return winograd.conv3x3(x, w, padding, out_hw, bias, activation)
     y = _unrows(np.matmul(_im2col(x, geo), _weight_matrix(w, groups).swapaxes(1, 2)), x.shape[0], out_hw)
     rows = y.transpose(0, 2, 3, 1)  # channels-last
-    if bias is not None:
-        rows += bias
-    if activation is not None:
-        activation(rows, rows)
+
+    def epilogue(chunk):
+        if bias is not None:
+            rows[chunk] += bias
+        if activation is not None:
+            activation(rows[chunk], rows[chunk])
+    if bias is not None or activation is not None:
+        on_threads(epilogue, _chunks_of(y.shape, y.dtype.itemsize))
     return y
 
 
@@ -354,12 +369,22 @@ def _conv2d_bias_jvp(tangents, ans, x, w, b, activation, **geo):
     return _activation_vjp(h, ans, None, activation)
 
 
+def _conv2d_bias_output_vjp(g, ans, out, activation, **geo):
+    """g·act'(y), chunk by chunk of images on threads when written into the g the sweep owns (``out``)."""
+    if activation is None or out is None or type(ans) is not np.ndarray:
+        return _activation_vjp(g, ans, out, activation)
+    rule = DENSE_ACTIVATIONS[activation].primitive.output_vjp
+    on_threads(lambda chunk: rule(g[chunk], ans[chunk], out[chunk]), _chunks_of(ans.shape, ans.dtype.itemsize))
+    return out
+
+
 _BIAS = In((4,))
 conv2d_bias_p = Primitive("conv2d_bias", _conv2d_bias_impl, (
     lambda g, ans, x, w, b, activation, **geo: conv2d_input_p.bind(g, w, x_shape=shape_of(x), **geo),
     lambda g, ans, x, w, b, activation, **geo: conv2d_weight_p.bind(x, g, w_shape=shape_of(w), **geo),
-    lambda g, ans, x, w, b, activation, **geo: sum_p.bind(g, axis=(0, 2, 3), keepdims=False),
-), output_vjp=lambda g, ans, out, activation, **geo: _activation_vjp(g, ans, out, activation),
+    lambda g, ans, x, w, b, activation, **geo: sum_p.bind(transpose_p.bind(g, axes=(0, 2, 3, 1)), axis=(0, 1, 2),
+                                                         keepdims=False),  # (channels-last: one GEMV)
+), output_vjp=_conv2d_bias_output_vjp,
     jvp=_conv2d_bias_jvp, samples=[
         Sample(In(_WINO_X), In(_WINO_W), _BIAS, activation=None, **_WINO_GEOMETRY),
         Sample(In(_WINO_X), In(_WINO_W), _BIAS, activation="relu", **_WINO_GEOMETRY),
@@ -440,16 +465,6 @@ def _winners(x, kernel, stride, padding):
     return winner
 
 
-_POOL_CHUNK_BYTES = 1 << 20  # pooling works on chunks of images whose input (and gradient) take about this much
-
-
-def _pool_chunks(x_shape, itemsize):
-    """Chunks of the batch for the pooling kernels (``image_chunks``): each in cache through its passes, the
-    chunks on threads."""
-    n, c, h, w = x_shape
-    return image_chunks(n, 2 * c * h * w * itemsize, _POOL_CHUNK_BYTES)
-
-
 def _window_max(xp, offsets, out):
     """The max over the kernel's offsets of xp (n, H', W', C) padded, written into out (n, Ho, Wo, C)."""
     np.copyto(out, xp[:, offsets[0][0], offsets[0][1]])
@@ -459,12 +474,12 @@ def _window_max(xp, offsets, out):
 
 
 def _max_pool2d_impl(x, kernel, stride, padding):
-    """The max of every window, offset by offset, chunk by chunk of images (``_pool_chunks``)."""
+    """The max of every window, offset by offset, chunk by chunk of images (``_chunks_of``)."""
     xp = _channels_last(x, padding, value=-np.inf)
     out_hw = _out_hw(x.shape, kernel, stride, padding)
     offsets = _offsets(kernel, stride, out_hw)
     out = np.empty((x.shape[0],) + out_hw + (x.shape[1],), dtype=x.dtype)
-    on_threads(lambda chunk: _window_max(xp[chunk], offsets, out[chunk]), _pool_chunks(x.shape, x.dtype.itemsize))
+    on_threads(lambda chunk: _window_max(xp[chunk], offsets, out[chunk]), _chunks_of(x.shape, x.dtype.itemsize))
     return out.transpose(0, 3, 1, 2)
 
 
@@ -480,7 +495,8 @@ def _pool_scatter_impl(g, x, kernel, stride, padding):
     g = g.transpose(0, 2, 3, 1)
     offsets = _offsets(kernel, stride, g.shape[1:3])
     overlapping = any(s < k for s, k in zip(stride, kernel))
-    covered = not overlapping and all(o * s == size + sum(pad) for o, s, size, pad in zip(g.shape[1:3], stride, (h, w), padding))
+    covered = not overlapping and all(windows * s == size + sum(pad) for windows, s, size, pad
+                                      in zip(g.shape[1:3], stride, (h, w), padding))
     out = (np.empty if covered else np.zeros)((n, h + top + bottom, w + left + right, c), dtype=g.dtype)
 
     def task(chunk):
@@ -496,7 +512,7 @@ def _pool_scatter_impl(g, x, kernel, stride, padding):
                 outs[:, rows, columns] += gs * hit
             else:
                 np.multiply(gs, hit, out=outs[:, rows, columns])
-    on_threads(task, _pool_chunks(x.shape, x.dtype.itemsize))
+    on_threads(task, _chunks_of(x.shape, x.dtype.itemsize))
     return out[:, top:top + h, left:left + w].transpose(0, 3, 1, 2)
 
 
