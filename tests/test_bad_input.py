@@ -146,7 +146,10 @@ bad("max_pool2d(kernel=-1)", lambda: ops.max_pool2d(X4, -1), ValueError, "kernel
 bad("max_pool2d(ceil_mode=1)", lambda: ops.max_pool2d(X4, 2, ceil_mode=1), TypeError, "ceil_mode", "int 1")
 bad("max_pool2d(return_indices=None)", lambda: ops.max_pool2d(X4, 2, return_indices=None), TypeError,
     "return_indices", "None")
-bad("max_pool2d(dilation=2)", lambda: ops.max_pool2d(X4, 2, dilation=2), NotImplementedError, "dilation=2", "#15")
+bad("max_pool2d(dilation=0)", lambda: ops.max_pool2d(X4, 2, dilation=0), ValueError, "dilation must be >= 1", "(0, 0)")
+bad("max_pool2d(dilation too wide)", lambda: ops.max_pool2d(X4, 3, stride=1, dilation=3), ValueError, "dilation (3, 3)",
+    "(6, 6)")
+bad("max_pool2d(dilation=-1)", lambda: ops.max_pool2d(X4, 2, dilation=-1), ValueError, "dilation", "-1")
 bad("max_pool2d(stride=0, ceil_mode)", lambda: ops.max_pool2d(X4, 2, stride=0, ceil_mode=True), ValueError, "stride",
     "(0, 0)")
 bad("max_pool2d(ceil_mode, kernel too big)", lambda: ops.max_pool2d(X4, (2, 9), stride=1, ceil_mode=True),
@@ -256,12 +259,16 @@ bad("MaxPool2d(0)", lambda: nn.MaxPool2d(0), ValueError, "kernel_size", "0")
 bad("MaxPool2d(stride=0)", lambda: nn.MaxPool2d(2, stride=0), ValueError, "stride", "0")
 bad("MaxPool2d(pad_mode)", lambda: nn.MaxPool2d(2, pad_mode="full"), ValueError, "pad_mode", "'full'")
 bad("MaxPool2d(padding=-1)", lambda: nn.MaxPool2d(2, pad_mode="pad", padding=-1), ValueError, "padding", "-1")
-bad("MaxPool2d(dilation=2)", lambda: nn.MaxPool2d(2, dilation=2), NotImplementedError, "dilation=2", "#15")
+bad("MaxPool2d(dilation too wide)", lambda: nn.MaxPool2d(2, dilation=6)(X4), ValueError, "dilation (6, 6)", "(6, 6)")
 bad("MaxPool2d(dilation=0)", lambda: nn.MaxPool2d(2, dilation=0), ValueError, "dilation", "0")
 bad("MaxPool2d(return_indices=1)", lambda: nn.MaxPool2d(2, return_indices=1), TypeError, "return_indices", "1")
 bad("MaxPool2d(ceil_mode=str)", lambda: nn.MaxPool2d(2, ceil_mode="True"), TypeError, "ceil_mode", "'True'")
-bad("MaxPool2d(data_format)", lambda: nn.MaxPool2d(2, data_format="NHWC"), NotImplementedError, "data_format",
-    "'NHWC'")
+bad("MaxPool2d(data_format)", lambda: nn.MaxPool2d(2, data_format="NCWH"), ValueError, "data_format", "'NCHW'",
+    "'NHWC'", "'NCWH'")
+bad("AvgPool2d(data_format)", lambda: nn.AvgPool2d(2, data_format="nhwc"), ValueError, "data_format", "'NHWC'",
+    "'nhwc'")
+bad("MaxPool2d(NHWC, 3-d)", lambda: nn.MaxPool2d(2, data_format="NHWC")(np.ones((6, 6, 1))), ValueError, "NHWC",
+    "(N, H, W, C)", "(6, 6, 1)")
 bad("SequentialCell(function)", lambda: nn.SequentialCell(nn.ReLU(), ops.relu), TypeError, "function",
     "position 1")
 bad("init.initialize(name)", lambda: nn.init.initialize("nope", (2, 2)), ValueError, "initialiser", "'nope'")
@@ -836,8 +843,6 @@ bad("masked_fill(float mask)", lambda: ops.masked_fill(X23, X23, 0.0), TypeError
 bad("AvgPool2d(kernel=0)", lambda: nn.AvgPool2d(0), ValueError, "kernel_size", "0")
 bad("AvgPool2d(padding without pad_mode)", lambda: nn.AvgPool2d(2, padding=1), ValueError, "pad_mode", "1")
 bad("AvgPool2d(ceil_mode=1)", lambda: nn.AvgPool2d(2, ceil_mode=1), TypeError, "ceil_mode", "1")
-bad("AvgPool2d(data_format)", lambda: nn.AvgPool2d(2, data_format="NHWC"), NotImplementedError, "data_format",
-    "'NHWC'")
 bad("AdaptiveAvgPool2d((2, 0))", lambda: nn.AdaptiveAvgPool2d((2, 0)), ValueError, "output_size", "(2, 0)")
 bad("BatchNorm2d(0)", lambda: nn.BatchNorm2d(0), ValueError, "num_features", "0")
 bad("BatchNorm2d()(x 2-d)", lambda: nn.BatchNorm2d(3)(X23), ValueError, "(N, 3, H, W)", "(2, 3)")
@@ -872,7 +877,7 @@ bad("F.conv2d(groups, weight channels)", lambda: F.conv2d(np.ones((1, 4, 5, 5)),
     ValueError, "4 channels", "groups=2")
 bad("F.conv2d(padding='full')", lambda: F.conv2d(X4, np.ones((2, 1, 3, 3)), padding="full"), ValueError,
     "padding", "'full'")
-bad("F.max_pool2d(dilation=2)", lambda: F.max_pool2d(X4, 2, dilation=2), NotImplementedError, "dilation=2", "#15")
+bad("F.max_pool2d(dilation=0)", lambda: F.max_pool2d(X4, 2, dilation=0), ValueError, "dilation", "0")
 bad("F.max_pool2d(return_indices=str)", lambda: F.max_pool2d(X4, 2, return_indices="yes"), TypeError,
     "return_indices", "'yes'")
 bad("F.avg_pool2d(ceil_mode=None)", lambda: F.avg_pool2d(X4, 2, ceil_mode=None), TypeError, "ceil_mode", "None")

@@ -516,6 +516,56 @@ def test_max_pool_gradients(kwargs):
     sg.check_grad(lambda x: sg.grad(lambda x: (nn.MaxPool2d(**kwargs)(x) ** 2).sum())(x), x)
 
 
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=2, dilation=2), dict(kernel_size=2, stride=1, dilation=(2, 3)),
+                                    dict(kernel_size=3, stride=2, pad_mode="pad", padding=1, dilation=2,
+                                         ceil_mode=True),
+                                    dict(kernel_size=(3, 2), stride=1, pad_mode="same", dilation=(1, 2))])
+def test_dilated_max_pool_gradients(kwargs):
+    """Taps d apart: windows that skip cells, overlap (stride < extent) or reach into the padding; to second
+    order, in float64."""
+    x = RNG.permutation(2 * 3 * 7 * 8).reshape(2, 3, 7, 8) / 10.0  # distinct values: no ties
+    check_cell(nn.MaxPool2d(**kwargs), x)
+    sg.check_grad(lambda x: sg.grad(lambda x: (nn.MaxPool2d(**kwargs)(x) ** 2).sum())(x), x)
+
+
+def test_dilated_max_pool_window_and_indices():
+    """out[i, j] = max over x[s·i + d·p, s·j + d·q]; the indices point at those cells; 'same' pads for the extent."""
+    x = RNG.permutation(1 * 1 * 7 * 7).reshape(1, 1, 7, 7) / 10.0
+    out, indices = nn.MaxPool2d(2, stride=1, dilation=3, return_indices=True)(x)
+    assert out.shape == (1, 1, 4, 4)
+    expected = np.maximum.reduce([x[0, 0, p:p + 4, q:q + 4] for p in (0, 3) for q in (0, 3)])
+    np.testing.assert_array_equal(out.numpy()[0, 0], expected)
+    np.testing.assert_array_equal(x.reshape(-1)[indices.numpy().reshape(-1)], out.numpy().reshape(-1))
+    assert nn.MaxPool2d(2, stride=1, pad_mode="same", dilation=2)(x).shape == (1, 1, 7, 7)  # extent 3: pads 1, 1
+
+
+@pytest.mark.parametrize("cell", [nn.MaxPool2d(3, stride=2, pad_mode="pad", padding=1, dilation=2, ceil_mode=True),
+                                  nn.AvgPool2d(3, stride=2, pad_mode="pad", padding=1, count_include_pad=False),
+                                  nn.AvgPool2d(2, pad_mode="same", ceil_mode=True)], ids=["max", "avg", "avg-same"])
+def test_channels_last_pooling_is_nchw_pooling_transposed(cell):
+    """data_format='NHWC': (N, H, W, C) in and out, the values and gradients of NCHW pooling transposed."""
+    x = RNG.permutation(2 * 3 * 7 * 8).reshape(2, 3, 7, 8) / 10.0
+    nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    channels_last = type(cell)(**{**cell_options(cell), "data_format": "NHWC"})
+    np.testing.assert_array_equal(channels_last(nhwc).numpy(), cell(x).numpy().transpose(0, 2, 3, 1))
+    weights = RNG.standard_normal(cell(x).shape)
+    g = sg.grad(lambda v: (cell(v) * weights).sum())(x).numpy()
+    g_last = sg.grad(lambda v: (channels_last(v) * weights.transpose(0, 2, 3, 1)).sum())(nhwc).numpy()
+    np.testing.assert_array_equal(g_last, g.transpose(0, 2, 3, 1))
+    check_cell(channels_last, nhwc)
+
+
+def cell_options(cell):
+    """The constructor arguments of a pooling cell, from its attributes."""
+    names = ("kernel_size", "stride", "pad_mode", "padding", "ceil_mode")
+    options = {name: getattr(cell, name) for name in names}
+    if isinstance(cell, nn.MaxPool2d):
+        options["dilation"] = cell.dilation
+    else:
+        options["count_include_pad"] = cell.count_include_pad
+    return options
+
+
 def test_small_cnn_gradients():
     net = nn.SequentialCell(nn.Conv2d(1, 2, 3, has_bias=True, generator=seeded(), dtype=np.float64), nn.MaxPool2d(2),
                             nn.Flatten(), nn.Dense(2 * 3 * 3, 3, generator=seeded(1), dtype=np.float64))

@@ -37,6 +37,7 @@ def test_the_golden_file_covers_every_op_in_both_dtypes():
                "F.linear", "F.conv2d", "F.max_pool2d", "pad", "flip", "roll", "tile", "repeat_interleave", "clamp", "masked_fill"):
         for dtype in ("float32", "float64"):
             assert any(i.startswith(f"{fn}/{dtype}") for i in ids), (fn, dtype)
-    for option in ("ceil-incTrue", "ceil-incFalse", "ceil-indices", "k2-indices"):
+    for option in ("ceil-incTrue", "ceil-incFalse", "ceil-indices", "k2-indices", "d2", "d2-ceil-indices",
+                   "nhwc-k3-s2-p1-d12-ceil", "nhwc-k3-s2-p1-ceil-incFalse"):
         for dtype in ("float32", "float64"):
             assert sum(i.endswith(option) and f"/{dtype}/" in i for i in ids) >= 1, (option, dtype)

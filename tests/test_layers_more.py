@@ -134,7 +134,7 @@ def test_the_new_layers_show_their_hyperparameters():
         nn.LayerNorm((4,)): "LayerNorm(normalized_shape=(4,), eps=1e-07)",
         nn.BatchNorm2d(3, momentum=0.8): "BatchNorm2d(num_features=3, eps=1e-05, momentum=0.8, affine=True)",
         nn.AvgPool2d(2): "AvgPool2d(kernel_size=(2, 2), stride=(2, 2), pad_mode='valid', padding=0, "
-                         "ceil_mode=False, count_include_pad=True)",
+                         "ceil_mode=False, count_include_pad=True, data_format='NCHW')",
         nn.AdaptiveAvgPool2d(2): "AdaptiveAvgPool2d(output_size=(2, 2))",
         nn.Embedding(10, 3, padding_idx=0): "Embedding(vocab_size=10, embedding_size=3, padding_idx=0)",
         nn.Dropout2d(0.3): "Dropout2d(p=0.3)",

@@ -56,8 +56,8 @@ def _cubed(U, S, Vh):
 
 def function(name: str):
     """The softgrad function a case names: ``ops.<name>``, ``softgrad.nn.functional.<name>`` for 'F.<name>',
-    ``ops.linalg.<name>`` for 'linalg.<name>'; '<name>[i]' is output i of a function that returns a tuple
-    (``sort``'s values)."""
+    ``ops.linalg.<name>`` for 'linalg.<name>', the layer ``softgrad.nn.<name>(**kwargs)`` called on x for
+    'nn.<name>'; '<name>[i]' is output i of a function that returns a tuple (``sort``'s values)."""
     if name in DIFFERENTIATED_FIRST or name in SIGN_FREE:
         return {**DIFFERENTIATED_FIRST, **SIGN_FREE}[name]
     if name.endswith("]"):
@@ -66,6 +66,8 @@ def function(name: str):
         return lambda *args, **kwargs: fn(*args, **kwargs)[int(output)]
     if name.startswith("linalg."):
         return getattr(ops.linalg, name[len("linalg."):])
+    if name.startswith("nn."):  # a layer: built from the keyword arguments, called on the input
+        return lambda x, **kwargs: getattr(sg.nn, name[len("nn."):])(**kwargs)(x)
     return getattr(sg.nn.functional, name[2:]) if name.startswith("F.") else getattr(ops, name)
 
 

@@ -14,7 +14,7 @@ def test_reprs_show_each_layers_hyperparameters():
             "Conv2d(in_channels=1, out_channels=4, kernel_size=(3, 3), stride=(2, 2), pad_mode='pad', padding=1, "
             "dilation=(1, 1), group=1, has_bias=True)",
         nn.MaxPool2d(2): "MaxPool2d(kernel_size=(2, 2), stride=(2, 2), pad_mode='valid', padding=0, "
-                         "return_indices=False, ceil_mode=False)",
+                         "dilation=(1, 1), return_indices=False, ceil_mode=False, data_format='NCHW')",
         nn.Dropout(0.25): "Dropout(p=0.25)",
         nn.BatchNorm1d(8, momentum=0.8): "BatchNorm1d(num_features=8, eps=1e-05, momentum=0.8, affine=True)",
         nn.Flatten(): "Flatten(start_dim=1, end_dim=-1)",

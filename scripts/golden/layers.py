@@ -1,7 +1,7 @@
 """PyTorch reference values for the layers' ops and the rearranging ops of issue #16 (run by make_golden.py).
 
 Writes tests/golden/layers.npz in the format of losses.npz (its ``Writer``): average and adaptive average
-pooling, ceil_mode and max-pool's return_indices, layer and batch normalisation (and the running statistics one
+pooling, ceil_mode, max-pool's return_indices and dilation, the pooling cells' data_format='NHWC', layer and batch normalisation (and the running statistics one
 training step leaves), embedding (with padding_idx), scaled dot-product attention (causal, bool and float
 masks), softplus with beta and threshold, linear and conv2d with bias through ``softgrad.nn.functional`` (also
 Winograd's 3×3 path, dilated, grouped and depthwise), pad in every mode, flip, roll, tile, repeat(_interleave),
@@ -57,6 +57,35 @@ def pooling_option_cases(w: Writer, dtype: str) -> None:
            {"kernel_size": 2, "return_indices": True}, [], lambda x, **k: F.max_pool2d(x, **k)[1])
     w.case(f"avg_pool2d/{dtype}/k2-ceil-divisor", "avg_pool2d", {"x": x},
            {"kernel_size": 2, "ceil_mode": True, "divisor_override": 3}, ["x"], F.avg_pool2d)
+
+
+def pooling_dilation_and_layout_cases(w: Writer, dtype: str) -> None:
+    """max-pool's dilation (with padding, ceil_mode and return_indices), and nn.MaxPool2d / nn.AvgPool2d with
+    data_format='NHWC' against PyTorch's NCHW pooling of the same images permuted; on the stored (2, 3, 7, 6)
+    input and its channels-last copy (no random draws)."""
+    import torch.nn.functional as F
+
+    x = f"in/{dtype}/nchw"
+    geometries = {"k2-d2": {"kernel_size": 2, "dilation": 2},
+                  "k3-s2-p1-d2-ceil": {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2, "ceil_mode": True},
+                  "k23-s1-p10-d21": {"kernel_size": (2, 3), "stride": 1, "padding": (1, 0), "dilation": (2, 1)}}
+    for name, geometry in geometries.items():
+        options = dict(geometry, return_indices=True)
+        w.case(f"F.max_pool2d/{dtype}/{name}", "F.max_pool2d[0]", {"input": x}, options, ["input"],
+               lambda x, **k: F.max_pool2d(x, **k)[0])
+        w.case(f"F.max_pool2d/{dtype}/{name}-indices", "F.max_pool2d[1]", {"input": x}, options, [],
+               lambda x, **k: F.max_pool2d(x, **k)[1])
+    nhwc = w.put(f"in/{dtype}/nhwc", np.ascontiguousarray(w.arrays[x].transpose(0, 2, 3, 1)))
+
+    def channels_last(pool):
+        return lambda x, **k: pool(x.permute(0, 3, 1, 2), **k).permute(0, 2, 3, 1)
+
+    maximum = {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": (1, 2), "ceil_mode": True}
+    w.case(f"nn.MaxPool2d/{dtype}/nhwc-k3-s2-p1-d12-ceil", "nn.MaxPool2d", {"x": nhwc},
+           dict(maximum, pad_mode="pad", data_format="NHWC"), ["x"], channels_last(F.max_pool2d), maximum)
+    average = {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True, "count_include_pad": False}
+    w.case(f"nn.AvgPool2d/{dtype}/nhwc-k3-s2-p1-ceil-incFalse", "nn.AvgPool2d", {"x": nhwc},
+           dict(average, pad_mode="pad", data_format="NHWC"), ["x"], channels_last(F.avg_pool2d), average)
 
 
 def normalization_cases(w: Writer, dtype: str) -> None:
@@ -211,4 +240,6 @@ def generate(out_dir: Path) -> list[Path]:
         pooling_option_cases(w, dtype)
     for dtype in DTYPES:  # (after those too)
         convolution_cases(w, dtype)
+    for dtype in DTYPES:  # (and those)
+        pooling_dilation_and_layout_cases(w, dtype)
     return [w.save(out_dir / "layers.npz")]

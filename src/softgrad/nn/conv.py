@@ -140,19 +140,39 @@ class Conv2d(Cell):
                           groups=self.group, bias=self.bias if self.has_bias else None, activation=activation)
 
 
+POOL_DATA_FORMATS = ("NCHW", "NHWC")
+
+
 def _check_pool_options(owner: str, ceil_mode, data_format) -> bool:
-    """``ceil_mode`` as a bool; only ``data_format='NCHW'``."""
-    if data_format != "NCHW":
-        raise NotImplementedError(f"{owner}: data_format={data_format!r} is not implemented, only 'NCHW'")
+    """``ceil_mode`` as a bool; ``data_format`` 'NCHW' or 'NHWC' (MindSpore's ValueError otherwise)."""
+    if data_format not in POOL_DATA_FORMATS:
+        raise ValueError(f"{owner}: data_format must be 'NCHW' (N, C, H, W) or 'NHWC' (N, H, W, C, channels last), "
+                         f"got {data_format!r}")
     return check_bool(owner, "ceil_mode", ceil_mode)
 
 
+def _pooled(owner: str, pool, x, data_format: str):
+    """``pool`` (an NCHW pooling of x) applied to x in ``data_format``: NHWC x is seen as NCHW through a transposed
+    view, which the pooling kernels read as the channels-last array it is, and the result(s) transposed back."""
+    if data_format == "NCHW":
+        return pool(x)
+    if len(x.shape) != 4:
+        raise ValueError(f"{owner}: data_format='NHWC' expects x of shape (N, H, W, C), got {x.shape}")
+    out = pool(ops.transpose(x, (0, 3, 1, 2)))
+    if isinstance(out, tuple):
+        return tuple(ops.transpose(o, (0, 2, 3, 1)) for o in out)
+    return ops.transpose(out, (0, 2, 3, 1))
+
+
 class MaxPool2d(Cell):
-    """The maximum over each ``kernel_size`` window, NCHW, MindSpore's signature. ``stride`` defaults to
+    """The maximum over each ``kernel_size`` window, MindSpore's signature. ``stride`` defaults to
     ``kernel_size`` (PyTorch's default; MindSpore's is 1); ``pad_mode`` as ``Conv2d`` ('valid' by default),
-    padding counting as −∞; ``ceil_mode`` rounds the number of windows up (⌈(H + pads − k)/s⌉ + 1, a last window
-    starting inside the input or its top/left padding); ``return_indices`` returns (out, indices), each maximum's
-    flat index i·W + j into its (H, W) plane.  ∂ as ``ops.max_pool2d``
+    padding counting as −∞ (at most half the kernel, 'same''s too, as PyTorch); the window's taps ``dilation``
+    apart (its extent d·(k − 1) + 1, which 'same' pads for); ``ceil_mode`` rounds the number of windows up
+    (⌈(H + pads − extent)/s⌉ + 1, a last window starting inside the input or its top/left padding);
+    ``return_indices`` returns (out, indices), each maximum's flat index i·W + j into its (H, W) plane;
+    ``data_format`` 'NCHW' or 'NHWC' (channels last: input, output and indices (N, H, W, C)).
+    ∂ as ``ops.max_pool2d``
 
     >>> import softgrad as sg
     >>> out, indices = MaxPool2d(2, return_indices=True, ceil_mode=True)(sg.ops.ones((1, 1, 3, 3)))
@@ -169,26 +189,31 @@ class MaxPool2d(Cell):
         if pad_mode not in PAD_MODES:
             raise ValueError(f"MaxPool2d: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
         checked_padding("MaxPool2d", padding)
-        if window_pair("MaxPool2d", "dilation", dilation) != (1, 1):
-            raise NotImplementedError(f"MaxPool2d: dilation={dilation!r} is not implemented, only 1 (issue #15)")
+        self.dilation = window_pair("MaxPool2d", "dilation", dilation)
         self.ceil_mode = _check_pool_options("MaxPool2d", ceil_mode, data_format)
         self.return_indices = check_bool("MaxPool2d", "return_indices", return_indices)
-        self.pad_mode, self.padding = pad_mode, padding
+        self.pad_mode, self.padding, self.data_format = pad_mode, padding, data_format
 
     def extra_repr(self) -> dict:
         return {"kernel_size": self.kernel_size, "stride": self.stride, "pad_mode": self.pad_mode,
-                "padding": self.padding, "return_indices": self.return_indices, "ceil_mode": self.ceil_mode}
+                "padding": self.padding, "dilation": self.dilation, "return_indices": self.return_indices,
+                "ceil_mode": self.ceil_mode, "data_format": self.data_format}
 
     def construct(self, x):
-        padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], self.kernel_size, self.stride)
-        return ops.max_pool2d(x, self.kernel_size, stride=self.stride, padding=padding,
+        return _pooled("MaxPool2d", self._pool, x, self.data_format)
+
+    def _pool(self, x):
+        reach = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))  # the window's extent
+        padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], reach, self.stride)
+        return ops.max_pool2d(x, self.kernel_size, stride=self.stride, padding=padding, dilation=self.dilation,
                               return_indices=self.return_indices, ceil_mode=self.ceil_mode)
 
 
 class AvgPool2d(Cell):
-    """The mean over each ``kernel_size`` window, NCHW, MindSpore's signature (``pad_mode`` as ``Conv2d``,
+    """The mean over each ``kernel_size`` window, MindSpore's signature (``pad_mode`` as ``Conv2d``,
     'valid' by default; zero padding counted in the mean unless ``count_include_pad=False``;
-    ``divisor_override`` replaces the divisor; ``ceil_mode`` rounds the number of windows up, as ``MaxPool2d``).
+    ``divisor_override`` replaces the divisor; ``ceil_mode`` rounds the number of windows up, as ``MaxPool2d``;
+    ``data_format`` 'NCHW' or 'NHWC', as ``MaxPool2d``).
     ``stride`` defaults to ``kernel_size``, as ``MaxPool2d`` here and PyTorch (MindSpore's default is 1).
     ∂ as ``ops.avg_pool2d``
 
@@ -207,14 +232,18 @@ class AvgPool2d(Cell):
         if checked_padding("AvgPool2d", padding) != ((0, 0), (0, 0)) and pad_mode != "pad":
             raise ValueError(f"AvgPool2d: padding={padding} needs pad_mode='pad' (got pad_mode={pad_mode!r})")
         self.ceil_mode = _check_pool_options("AvgPool2d", ceil_mode, data_format)
-        self.pad_mode, self.padding = pad_mode, padding
+        self.pad_mode, self.padding, self.data_format = pad_mode, padding, data_format
         self.count_include_pad, self.divisor_override = bool(count_include_pad), divisor_override
 
     def extra_repr(self) -> dict:
         return {"kernel_size": self.kernel_size, "stride": self.stride, "pad_mode": self.pad_mode,
-                "padding": self.padding, "ceil_mode": self.ceil_mode, "count_include_pad": self.count_include_pad}
+                "padding": self.padding, "ceil_mode": self.ceil_mode, "count_include_pad": self.count_include_pad,
+                "data_format": self.data_format}
 
     def construct(self, x):
+        return _pooled("AvgPool2d", self._pool, x, self.data_format)
+
+    def _pool(self, x):
         padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], self.kernel_size, self.stride)
         return ops.avg_pool2d(x, self.kernel_size, stride=self.stride, padding=padding, ceil_mode=self.ceil_mode,
                               count_include_pad=self.count_include_pad, divisor_override=self.divisor_override)

@@ -30,9 +30,6 @@ from softgrad.ops import (  # noqa: F401  (the same functions under the same nam
 from softgrad.ops.nn_kernels import int_pair
 from softgrad.tensor import Axis, Operand, Tensor
 
-ISSUE_15 = "issue #15 (the performance issue, which owns the convolution and pooling kernels)"
-
-
 def _shape(x) -> tuple:
     return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
 
@@ -109,14 +106,12 @@ def conv2d(input: Operand, weight: Operand, bias: Operand | None = None, stride:
 
 def max_pool2d(input: Operand, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                ceil_mode: bool = False, return_indices: bool = False) -> Any:
-    """The maximum of each window, NCHW; stride defaults to kernel_size; ``ceil_mode`` rounds the number of
-    windows up, ``return_indices`` also returns each maximum's flat index into its (H, W) plane (PyTorch's
-    order of these two, which differs from ``nn.MaxPool2d``'s).  ∂ routed to each window's maximum"""
-    if dilation not in (1, (1, 1)):
-        raise NotImplementedError(f"max_pool2d: dilation={dilation!r} is not implemented (only 1); tracked by "
-                                  f"{ISSUE_15}")
-    return ops.max_pool2d(input, kernel_size, stride=stride, padding=padding, return_indices=return_indices,
-                          ceil_mode=ceil_mode)
+    """The maximum of each window, NCHW; stride defaults to kernel_size; the window's taps ``dilation`` apart;
+    ``ceil_mode`` rounds the number of windows up, ``return_indices`` also returns each maximum's flat index into
+    its (H, W) plane (PyTorch's order of these two, which differs from ``nn.MaxPool2d``'s).  ∂ routed to each
+    window's maximum"""
+    return ops.max_pool2d(input, kernel_size, stride=stride, padding=padding, dilation=dilation,
+                          return_indices=return_indices, ceil_mode=ceil_mode)
 
 
 def avg_pool2d(input: Operand, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,

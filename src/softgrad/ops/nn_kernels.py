@@ -451,10 +451,10 @@ def conv2d(x, weight, stride=1, padding=0, dilation=1, groups=1, bias=None, acti
 # ----- max pooling: the pool, the scatter of g to the winners, and its transpose the gather -----
 
 
-def _winners(x, kernel, stride, padding):
+def _winners(x, kernel, stride, padding, dilation):
     """The offset k = i·kw + j of each window's first maximum: (N, Ho, Wo, C)."""
     xp = _channels_last(x, padding, value=-np.inf)
-    offsets = _offsets(kernel, stride, _out_hw(x.shape, kernel, stride, padding))
+    offsets = _offsets(kernel, stride, _out_hw(x.shape, kernel, stride, padding, dilation), dilation)
     best = xp[:, offsets[0][0], offsets[0][1]].copy()
     winner = np.zeros(best.shape, dtype=np.uint8 if len(offsets) < 256 else np.int64)
     for k, (rows, columns) in enumerate(offsets[1:], start=1):
@@ -473,30 +473,30 @@ def _window_max(xp, offsets, out):
     return out
 
 
-def _max_pool2d_impl(x, kernel, stride, padding):
+def _max_pool2d_impl(x, kernel, stride, padding, dilation):
     """The max of every window, offset by offset, chunk by chunk of images (``_chunks_of``)."""
     xp = _channels_last(x, padding, value=-np.inf)
-    out_hw = _out_hw(x.shape, kernel, stride, padding)
-    offsets = _offsets(kernel, stride, out_hw)
+    out_hw = _out_hw(x.shape, kernel, stride, padding, dilation)
+    offsets = _offsets(kernel, stride, out_hw, dilation)
     out = np.empty((x.shape[0],) + out_hw + (x.shape[1],), dtype=x.dtype)
     on_threads(lambda chunk: _window_max(xp[chunk], offsets, out[chunk]), _chunks_of(x.shape, x.dtype.itemsize))
     return out.transpose(0, 3, 1, 2)
 
 
-def _pool_scatter_impl(g, x, kernel, stride, padding):
+def _pool_scatter_impl(g, x, kernel, stride, padding, dilation):
     """g added at each window's first maximum, in an array of x's shape: offset by offset, the cells equal to
     their window's max that no earlier offset claimed (boolean masks: 2× faster than ``_winners``' offsets),
-    chunk by chunk of images, the window max made again in cache. Windows that do not overlap (stride ≥ kernel)
-    write their own cells (every cell, when they tile the padded input: no zeros first); overlapping ones
-    accumulate."""
+    chunk by chunk of images, the window max made again in cache. Windows that do not overlap (stride ≥ the
+    kernel's extent d·(k − 1) + 1) write their own cells (every cell, when they tile the padded input undilated:
+    no zeros first); overlapping ones accumulate."""
     xp = _channels_last(x, padding, value=-np.inf)
     n, c, h, w = x.shape
     (top, bottom), (left, right) = padding
     g = g.transpose(0, 2, 3, 1)
-    offsets = _offsets(kernel, stride, g.shape[1:3])
-    overlapping = any(s < k for s, k in zip(stride, kernel))
-    covered = not overlapping and all(windows * s == size + sum(pad) for windows, s, size, pad
-                                      in zip(g.shape[1:3], stride, (h, w), padding))
+    offsets = _offsets(kernel, stride, g.shape[1:3], dilation)
+    overlapping = any(s < d * (k - 1) + 1 for s, k, d in zip(stride, kernel, dilation))
+    covered = not overlapping and dilation == (1, 1) and all(windows * s == size + sum(pad) for windows, s, size, pad
+                                                             in zip(g.shape[1:3], stride, (h, w), padding))
     out = (np.empty if covered else np.zeros)((n, h + top + bottom, w + left + right, c), dtype=g.dtype)
 
     def task(chunk):
@@ -516,47 +516,45 @@ def _pool_scatter_impl(g, x, kernel, stride, padding):
     return out[:, top:top + h, left:left + w].transpose(0, 3, 1, 2)
 
 
-def _pool_gather_impl(h, x, kernel, stride, padding):
+def _pool_gather_impl(h, x, kernel, stride, padding, dilation):
     """h read at each window's winner (the transpose of the scatter)."""
-    winner = _winners(x, kernel, stride, padding)
+    winner = _winners(x, kernel, stride, padding, dilation)
     hp = _channels_last(h, padding)
     out = np.zeros(winner.shape, dtype=h.dtype)
-    for k, (rows, columns) in enumerate(_offsets(kernel, stride, winner.shape[1:3])):
+    for k, (rows, columns) in enumerate(_offsets(kernel, stride, winner.shape[1:3], dilation)):
         np.copyto(out, hp[:, rows, columns], where=winner == k)
     return out.transpose(0, 3, 1, 2)
 
 
-def _max_pool2d_indices_impl(x, kernel, stride, padding):
+def _max_pool2d_indices_impl(x, kernel, stride, padding, dilation):
     """Each window's first maximum as a flat index row·W + column into its unpadded (H, W) plane: (N, C, Ho, Wo)
     int64, PyTorch's ``return_indices``."""
-    winner = _winners(x, kernel, stride, padding).astype(np.int64)  # (N, Ho, Wo, C): the offset i·kw + j
+    winner = _winners(x, kernel, stride, padding, dilation).astype(np.int64)  # (N, Ho, Wo, C): offset i·kw + j
     ho, wo = winner.shape[1:3]
-    rows = np.arange(ho)[:, None, None] * stride[0] - padding[0][0] + winner // kernel[1]
-    columns = np.arange(wo)[:, None] * stride[1] - padding[1][0] + winner % kernel[1]
+    rows = np.arange(ho)[:, None, None] * stride[0] - padding[0][0] + winner // kernel[1] * dilation[0]
+    columns = np.arange(wo)[:, None] * stride[1] - padding[1][0] + winner % kernel[1] * dilation[1]
     return (rows * x.shape[3] + columns).transpose(0, 3, 1, 2)
 
 
 _POOL_X = np.random.default_rng(0).permutation(2 * 3 * 5 * 4).reshape(2, 3, 5, 4) / 10.0  # no ties
-# (geometry, output shape): windows apart; overlapping and padded
-_POOL_GEOMETRIES = [(dict(kernel=(2, 2), stride=(2, 2), padding=((0, 0), (0, 0))), (2, 3, 2, 2)),
-                    (dict(kernel=(3, 2), stride=(1, 2), padding=((1, 1), (0, 1))), (2, 3, 5, 2))]
+# (geometry, output shape): windows apart; overlapping and padded; dilated, apart along W and overlapping along H
+_POOL_GEOMETRIES = [(dict(kernel=(2, 2), stride=(2, 2), padding=((0, 0), (0, 0)), dilation=(1, 1)), (2, 3, 2, 2)),
+                    (dict(kernel=(3, 2), stride=(1, 2), padding=((1, 1), (0, 1)), dilation=(1, 1)), (2, 3, 5, 2)),
+                    (dict(kernel=(2, 2), stride=(1, 3), padding=((1, 0), (0, 0)), dilation=(2, 2)), (2, 3, 4, 1))]
 
 max_pool2d_p = Primitive("max_pool2d", _max_pool2d_impl, (
-    lambda g, ans, x, kernel, stride, padding: pool_scatter_p.bind(
-        g, x, kernel=kernel, stride=stride, padding=padding),
+    lambda g, ans, x, **geometry: pool_scatter_p.bind(g, x, **geometry),
 ), jvp=lambda ts, ans, x, **params: pool_gather_p.bind(ts[0], x, **params),
     samples=[Sample(In(_POOL_X.shape), **geometry) for geometry, _ in _POOL_GEOMETRIES])
 
 pool_scatter_p = Primitive("max_pool2d_scatter", _pool_scatter_impl, (
-    lambda h, ans, g, x, kernel, stride, padding: pool_gather_p.bind(
-        h, x, kernel=kernel, stride=stride, padding=padding),
+    lambda h, ans, g, x, **geometry: pool_gather_p.bind(h, x, **geometry),
     None,
 ), jvp=multilinear(lambda: pool_scatter_p),
     samples=[Sample(In(out_shape), _POOL_X, **geometry) for geometry, out_shape in _POOL_GEOMETRIES])
 
 pool_gather_p = Primitive("max_pool2d_gather", _pool_gather_impl, (
-    lambda k, ans, h, x, kernel, stride, padding: pool_scatter_p.bind(
-        k, x, kernel=kernel, stride=stride, padding=padding),
+    lambda k, ans, h, x, **geometry: pool_scatter_p.bind(k, x, **geometry),
     None,
 ), jvp=multilinear(lambda: pool_gather_p),
     samples=[Sample(In(_POOL_X.shape), _POOL_X, **geometry) for geometry, _ in _POOL_GEOMETRIES])
@@ -564,22 +562,24 @@ pool_gather_p = Primitive("max_pool2d_gather", _pool_gather_impl, (
 max_pool2d_indices_p = Primitive("max_pool2d_indices", _max_pool2d_indices_impl)  # integers: not differentiable
 
 
-def ceil_mode_padding(x_shape, kernel, stride, padding):
-    """``padding`` with the bottom and right padding grown to PyTorch's ``ceil_mode`` windows: ⌈(H + pads − k)/s⌉ + 1
-    of them along an axis, one fewer if the last would start past the input and its top (left) padding; the
-    last window may then reach past the bottom (right) edge."""
+def ceil_mode_padding(x_shape, kernel, stride, padding, dilation=(1, 1)):
+    """``padding`` with the bottom and right padding grown to PyTorch's ``ceil_mode`` windows: ⌈(H + pads − e)/s⌉ + 1
+    of them along an axis (e = d·(k − 1) + 1, the kernel's extent), one fewer if the last would start past the
+    input and its top (left) padding; the last window may then reach past the bottom (right) edge."""
     grown = []
-    for size, k, s, (before, after) in zip(x_shape[2:], kernel, stride, padding):
-        count = -(-(size + before + after - k) // s) + 1
+    for size, k, s, (before, after), d in zip(x_shape[2:], kernel, stride, padding, dilation):
+        extent = d * (k - 1) + 1
+        count = -(-(size + before + after - extent) // s) + 1
         if (count - 1) * s >= size + before:
             count -= 1
-        grown.append((before, max(after, (count - 1) * s + k - size - before)))
+        grown.append((before, max(after, (count - 1) * s + extent - size - before)))
     return tuple(grown)
 
 
 @op(data=1)
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
-    """The maximum of every kernel_size window, NCHW (stride defaults to kernel_size; padding counts as −∞), in
+    """The maximum of every kernel_size window, NCHW (stride defaults to kernel_size; padding counts as −∞; the
+    window's taps ``dilation`` apart, as PyTorch's: out[n, c, i, j] = max_{p,q} x̃[n, c, s·i + d·p, s·j + d·q]), in
     MindSpore's ``ops.max_pool2d`` signature. ``ceil_mode``: ⌈(H + pads − k)/s⌉ + 1 windows (``ceil_mode_padding``);
     ``return_indices``: also each maximum's flat index i·W + j into its (H, W) plane, (out, indices).
     ∂/∂x: g routed to each window's first maximum (summed where windows overlap)
@@ -601,23 +601,25 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, return_indice
     padding = normalize_padding(padding)
     return_indices = check_bool("max_pool2d", "return_indices", return_indices)
     ceil_mode = check_bool("max_pool2d", "ceil_mode", ceil_mode)
-    if int_pair(dilation, "dilation") != (1, 1):
-        raise NotImplementedError(f"max_pool2d: dilation={dilation!r} is not implemented, only 1 (issue #15)")
+    dilation = int_pair(dilation, "dilation")
     for k, pad in zip(kernel, padding):
         if max(pad) * 2 > k:
             raise ValueError(f"max_pool2d: padding {padding} must be at most half the kernel size {kernel}")
     if min(stride) < 1:
         raise ValueError(f"max_pool2d: stride must be >= 1, got {stride}")
+    if min(dilation) < 1:
+        raise ValueError(f"max_pool2d: dilation must be >= 1, got {dilation}")
     if ceil_mode:
-        padding = ceil_mode_padding(x_shape, kernel, stride, padding)
-    for size, k, s, pad in zip(x_shape[2:], kernel, stride, padding):
-        if output_size(size, k, s, pad) < 1:
-            raise ValueError(f"max_pool2d: kernel {kernel} with stride {stride} and padding {padding} does not fit "
-                             f"an input of spatial size {x_shape[2:]}")
-    out = max_pool2d_p.bind(x, kernel=kernel, stride=stride, padding=padding)
+        padding = ceil_mode_padding(x_shape, kernel, stride, padding, dilation)
+    for size, k, s, pad, d in zip(x_shape[2:], kernel, stride, padding, dilation):
+        if output_size(size, k, s, pad, d) < 1:
+            raise ValueError(f"max_pool2d: kernel {kernel} with stride {stride}, padding {padding} and dilation "
+                             f"{dilation} does not fit an input of spatial size {x_shape[2:]}")
+    geometry = dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+    out = max_pool2d_p.bind(x, **geometry)
     if not return_indices:
         return out
-    return out, max_pool2d_indices_p.bind(x, kernel=kernel, stride=stride, padding=padding)
+    return out, max_pool2d_indices_p.bind(x, **geometry)
 
 
 __all__ = [
