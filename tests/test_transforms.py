@@ -240,6 +240,64 @@ def test_escaped_tracer_is_a_constant_afterwards():
     np.testing.assert_array_equal(arr(sg.grad(lambda y: (y * leaked[0]).sum())(np.ones(2))), 2 * X)
 
 
+def _chain_with_constants(x, seen):
+    """The overhead benchmark's chain plus a Parameter, an untraced Tensor and a broadcast constant; records
+    bind's fast-path level (trace._only_level) as the function runs."""
+    from softgrad import trace
+
+    seen.append(trace._only_level)
+    y = ops.exp(ops.sin(x) * 1.01 + 0.1) * 0.3
+    return (y * x + Tensor(np.array([[2.0], [0.5]])) * y - W).sum()
+
+
+W = Parameter(np.array([0.25, -1.0, 0.5, 2.0, 0.125]), name="w")
+
+
+def test_bind_fast_path_matches_the_general_path_bit_for_bit():
+    """With one tape level active, bind records in one pass (trace._only_level); with another level open it
+    takes the general path. Values and gradients (positions and weights) are the same bits."""
+    from softgrad import trace
+
+    x = np.linspace(-1.0, 1.0, 5)
+    seen = []
+    vg = sg.value_and_grad(lambda x: _chain_with_constants(x, seen), 0, weights=[W])
+    fast_value, (fast_gx, (fast_gw,)) = vg(x)
+    assert seen[-1] != 0
+    level, _ = trace.new_level()  # an unrelated open tape: two levels active, so no fast path
+    try:
+        value, (gx, (gw,)) = vg(x)
+    finally:
+        trace.close_level(level)
+    assert seen[-1] == 0 and trace._only_level == 0
+    np.testing.assert_array_equal(arr(value), arr(fast_value))
+    np.testing.assert_array_equal(arr(gx), arr(fast_gx))
+    np.testing.assert_array_equal(arr(gw), arr(fast_gw))
+
+
+def test_bind_takes_the_general_path_under_vmap_jvp_and_nesting():
+    x = np.linspace(-1.0, 1.0, 5)
+    seen = []
+    f = lambda x: _chain_with_constants(x, seen)  # noqa: E731
+    g = sg.grad(f)(x)
+    rows = np.stack([x, 2 * x])
+    batched = sg.vmap(sg.grad(f))(rows)
+    assert seen[-1] == 0
+    np.testing.assert_allclose(arr(batched)[0], arr(g), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(arr(batched)[1], arr(sg.grad(f)(2 * x)), rtol=1e-14, atol=1e-15)
+    t = np.linspace(0.5, 1.5, 5)
+    _, tangent = sg.jvp(f, (x,), (t,))
+    assert seen[-1] == 0
+    np.testing.assert_allclose(float(arr(tangent)), arr(g) @ t, rtol=1e-13)
+    hv = sg.jvp(sg.grad(f), (x,), (t,))[1]  # forward over reverse: two levels
+    assert seen[-1] == 0
+    eps = 1e-6
+    np.testing.assert_allclose(arr(hv), (arr(sg.grad(f)(x + eps * t)) - arr(sg.grad(f)(x - eps * t))) / (2 * eps),
+                               rtol=1e-6, atol=1e-8)
+    sg.grad(lambda x: sg.grad(f)(x).sum())(x)  # grad of grad: the inner level's ops run with two levels open
+    assert seen[-1] == 0
+    assert sg.trace._only_level == 0  # every level closed again
+
+
 # ----- vjp, jvp, jacobian, hessian -----
 
 def test_vjp_and_jvp():

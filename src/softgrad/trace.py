@@ -97,11 +97,24 @@ _BATCHES: dict[int, Callable] = {}  # level -> how a primitive binds there (vmap
 _FORWARDS: dict[int, Callable] = {}  # level -> how a primitive binds there (forward mode's levels, no tape either)
 _levels = itertools.count(1)
 
+# The one active level when it is a tape and no other level is active (a first-order grad, vjp or
+# value_and_grad: the common case), else 0 and None; ``bind``'s fast path records on it directly.
+_only_level, _only_tape = 0, None
+
+
+def _update_only_level() -> None:
+    global _only_level, _only_tape
+    if len(_TAPES) == 1 and not _BATCHES and not _FORWARDS:
+        [(_only_level, _only_tape)] = _TAPES.items()
+    else:
+        _only_level, _only_tape = 0, None
+
 
 def new_level() -> tuple[int, list]:
     level = next(_levels)
     tape: list = []
     _TAPES[level] = tape
+    _update_only_level()
     return level, tape
 
 
@@ -109,6 +122,7 @@ def new_batch_level(bind_batched: Callable) -> int:
     """A level without a tape: ``bind`` calls ``bind_batched(prim, level, args, params)`` for its Tensors."""
     level = next(_levels)
     _BATCHES[level] = bind_batched
+    _update_only_level()
     return level
 
 
@@ -116,6 +130,7 @@ def new_forward_level(bind_forward: Callable) -> int:
     """A level without a tape for forward mode: ``bind`` calls ``bind_forward(prim, level, args, params)``."""
     level = next(_levels)
     _FORWARDS[level] = bind_forward
+    _update_only_level()
     return level
 
 
@@ -148,6 +163,7 @@ def close_level(level: int) -> None:
     _TAPES.pop(level, None)
     _BATCHES.pop(level, None)
     _FORWARDS.pop(level, None)
+    _update_only_level()
 
 
 def is_active(level: int) -> bool:
@@ -162,7 +178,40 @@ def traced(value, level: int, node: int) -> Tensor:
 
 
 def bind(prim: Primitive, *args, **params):
-    """Apply ``prim``: NumPy in → NumPy out; any Tensor in → Tensor out, recorded on the highest active trace."""
+    """Apply ``prim``: NumPy in → NumPy out; any Tensor in → Tensor out, recorded on the highest active trace.
+
+    Fast path: when a single tape level is active (``_only_level``) and every argument is a Tensor of that level,
+    an untraced Tensor or a non-Tensor, the values below that level are concrete (no other level exists to box
+    them), so the primitive is recorded in one pass over the arguments; anything else takes the general path.
+    """
+    level = _only_level
+    if level and prim.vjps is not None:
+        inner = []
+        parents = []
+        recorded = False
+        for a in args:
+            if isinstance(a, Tensor):
+                trace = a._trace
+                if trace == level:
+                    recorded = True
+                    parents.append(a._node)
+                elif trace:  # a Tensor that outlived its transform
+                    break
+                else:
+                    parents.append(-1)
+                inner.append(a._data)
+            else:
+                inner.append(a)
+                parents.append(-1)
+        else:
+            if recorded:
+                ans = prim.impl(*inner, **params) if params else prim.impl(*inner)  # (no empty dict made)
+                tape = _only_tape
+                tape.append((prim, ans, inner, params, parents))
+                out = _new_tensor(Tensor)
+                out._data, out._trace, out._node = ans, level, len(tape) - 1
+                return out
+    # the general path: any mix of levels, vmap's and forward mode's levels, dead levels; or no Tensor at all
     top = -1  # -1: no Tensor among args
     for a in args:
         if isinstance(a, Tensor) and a._trace > top:
