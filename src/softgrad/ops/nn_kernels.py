@@ -309,7 +309,11 @@ def _conv2d_weight_impl(x, g, w_shape, stride, padding, dilation=(1, 1), groups=
     if winograd.applies(x.shape, w_shape, geo, x.dtype):
         return winograd.conv3x3_weight(x, g, padding)
     o, c, kh, kw = w_shape
-    w_mat = np.matmul(_rows(g, groups).swapaxes(1, 2), _im2col(x, geo))
+    rows, cols = _rows(g, groups), _im2col(x, geo)
+    if cols.shape[2] < rows.shape[2]:  # the narrower operand transposed first: 1.7× faster for a first layer's
+        w_mat = np.matmul(cols.swapaxes(1, 2), rows).swapaxes(1, 2)  # 9 columns, 1.1× slower with 288
+    else:
+        w_mat = np.matmul(rows.swapaxes(1, 2), cols)
     return np.ascontiguousarray(w_mat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
 
 
@@ -347,6 +351,8 @@ conv2d_weight_p = Primitive("conv2d_weight", _conv2d_weight_impl, (
     lambda k, ans, x, g, w_shape, **geo: conv2d_p.bind(x, k, **geo),
 ), jvp=multilinear(lambda: conv2d_weight_p),
     samples=[Sample(In(_CONV_X), In(_CONV_G), w_shape=_CONV_W, **_CONV_GEOMETRY),
+             Sample(In((2, 1, 5, 4)), In((2, 8, 4, 3)), w_shape=(8, 1, 2, 2), stride=(1, 1),
+                    padding=((0, 0), (0, 0))),  # fewer window columns (4) than outputs (8): im2col first
              Sample(In(_WINO_X), In(_WINO_G), w_shape=_WINO_W, **_WINO_GEOMETRY),
              *(Sample(In(_GROUP_X), In(g), w_shape=w, **geometry) for w, g, geometry in _GROUPED)])
 
