@@ -5,7 +5,9 @@ Files by kind: ``elementwise`` (unary, binary with broadcasting, comparisons, xl
 checks losses share), ``cross_entropy`` (cross-entropy and NLL), ``nn_kernels`` (dense, conv2d, max_pool2d),
 ``nn_composed`` (average pooling, layer/batch norm, embedding, dropout, attention, composed from the others).
 ``_primitive`` is how an op is declared; ``softmax_kernels`` holds the blocked, threaded kernels of the softmax
-family, ``winograd`` the chunked, threaded Winograd F(4×4, 3×3) kernels of 3×3 stride-1 convolutions. Tensor operators and methods are these same ops (attached in ``_tensor_methods``).
+family, ``winograd`` the chunked, threaded Winograd F(4×4, 3×3) kernels of 3×3 stride-1 convolutions,
+``image_chunks`` the chunks of images on threads and per-thread scratch buffers those and max pooling share.
+Tensor operators and methods are these same ops (attached in ``_tensor_methods``).
 """
 
 from softgrad.ops.creation import arange, eye, full, full_like, linspace, ones, ones_like, zeros, zeros_like
