@@ -22,7 +22,7 @@ from softgrad.ops._primitive import (
     op, shape_of,
 )
 from softgrad.ops.elementwise import abs as absolute, exp_p, sigmoid_p, sqrt, tanh_p, where_p
-from softgrad.ops.reductions import max as reduce_max, reduction_jvp, sum as reduce_sum
+from softgrad.ops.reductions import max as reduce_max, sum as reduce_sum, sum_p
 from softgrad.ops.softmax_kernels import exp_shifted, log_total, row_max, softmax_parts
 from softgrad.tensor import concrete
 from softgrad.trace import Primitive
@@ -78,8 +78,15 @@ def _logsumexp_vjp(g, ans, x, axis, keepdims):
     return g * p
 
 
+def _logsumexp_jvp(tangents, ans, x, axis, keepdims):
+    """J·t = Σ softmax(x)·t over ``axis``: the softmax primitive of the VJP, without its cotangent of ones."""
+    t = tangents[0]
+    p = softmax_p.bind(x, axis=axis)
+    return sum_p.bind(p * t, axis=batched_axis(axis, t, x), keepdims=keepdims)
+
+
 logsumexp_p = Primitive("logsumexp", _logsumexp_impl, (_logsumexp_vjp,), batchable=True,
-                        jvp=reduction_jvp(_logsumexp_vjp),
+                        jvp=_logsumexp_jvp,
                         samples=[Sample(In((3, 4)), axis=(1,), keepdims=False), Sample(In((2, 3, 2)), axis=None,
                                                                                        keepdims=True)])
 
