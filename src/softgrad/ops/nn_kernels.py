@@ -506,7 +506,9 @@ def _pool_scatter_impl(g, x, kernel, stride, padding, dilation):
     out = (np.empty if covered else np.zeros)((n, h + top + bottom, w + left + right, c), dtype=g.dtype)
 
     def task(chunk):
-        xs, gs, outs = xp[chunk], g[chunk], out[chunk]
+        xs, outs = xp[chunk], out[chunk]
+        gs = scratch("g", g[chunk].shape, g.dtype)
+        np.copyto(gs, g[chunk])  # (g comes NCHW: copied channels-last once, read in order below)
         best = _window_max(xs, offsets, scratch("best", gs.shape, x.dtype))
         free, hit = scratch("free", best.shape, bool), scratch("hit", best.shape, bool)
         free.fill(True)
