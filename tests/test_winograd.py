@@ -6,6 +6,7 @@ threads."""
 import numpy as np
 import pytest
 
+from softgrad import _blas
 from softgrad.ops import nn_kernels, softmax_kernels, winograd
 
 RNG = np.random.default_rng(15)
@@ -57,6 +58,25 @@ def test_the_same_bits_on_one_thread_and_on_several(monkeypatch):
     monkeypatch.setattr(softmax_kernels, "_cpus", lambda: 1)
     for a, b in zip(threaded, three(x, w, g, padding)):
         assert np.array_equal(a, b)
+
+
+def test_the_blas_thread_count_is_what_it_was_after_a_threaded_convolution(monkeypatch):
+    # Helpers restoring a count the caller had changed used to leave BLAS on one thread for good.
+    thread_control = _blas._thread_control()
+    if thread_control is None:
+        pytest.skip("NumPy's BLAS is not the bundled OpenBLAS: its thread count is not softgrad's to set")
+    get_threads = _blas._openblas().scipy_openblas_get_num_threads64_
+    monkeypatch.setattr(winograd, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(softmax_kernels, "_cpus", lambda: 4)
+    x = RNG.standard_normal((16, 4, 6, 5)).astype(np.float32)
+    w = RNG.standard_normal((4, 4, 3, 3)).astype(np.float32)
+    previous = thread_control(3)
+    try:
+        for _ in range(20):
+            three(x, w, x, ((1, 1), (1, 1)))
+            assert get_threads() == 3
+    finally:
+        thread_control(previous)
 
 
 def test_only_3x3_stride_1_undilated_ungrouped_float_convolutions_with_channels_go_through_winograd():

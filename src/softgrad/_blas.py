@@ -8,7 +8,9 @@ The optimizers use it for large parameters. Where that library is absent (NumPy 
 arrays do not fit (dtype, layout, overlap), ``axpy`` returns False and the caller uses NumPy.
 
 ``blas_threads_local(n)``: the calling thread's BLAS calls use n threads within the block (kernels that share
-their own work out between threads, as the Winograd convolution, run BLAS single-threaded on each).
+their own work out between threads, as the Winograd convolution, run BLAS single-threaded on each). In the
+OpenBLAS NumPy 2.4 bundles (0.3.31) the count set is the one every thread reads: ``image_chunks.on_threads``
+sets and restores it from the calling thread around the helpers' work.
 """
 
 from __future__ import annotations

@@ -38,12 +38,16 @@ def chunks(n: int, per_image: int, budget: int) -> list[slice]:
 
 
 def on_threads(task, chunk_list) -> None:
-    """``task(chunk)`` for every chunk, shared out between threads, each thread's BLAS on one thread."""
+    """``task(chunk)`` for every chunk, shared out between threads, each thread's BLAS on one thread. The calling
+    thread also sets that around the whole call and restores its count last, once every helper is done: in the
+    OpenBLAS NumPy bundles (0.3.31) a "thread-local" count is the process's, so a helper restoring the count it
+    read after the caller had set it left BLAS on one thread for the rest of the process."""
     def part(chunks_part):
         with blas_threads_local(1):
             for chunk in chunks_part:
                 task(chunk)
-    _by_blocks(part, chunk_list)
+    with blas_threads_local(1):
+        _by_blocks(part, chunk_list)
 
 
 _SCRATCH_LIMIT = 64 << 20  # larger requests get fresh arrays: no thread keeps more than this per buffer
