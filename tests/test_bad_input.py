@@ -139,6 +139,10 @@ bad("conv2d(x 3-d)", lambda: ops.conv2d(np.ones((1, 6, 6)), np.ones((2, 1, 3, 3)
 bad("conv2d(channels)", lambda: ops.conv2d(X4, np.ones((2, 3, 3, 3))), ValueError, "channels", "3")
 bad("conv2d(stride=0)", lambda: ops.conv2d(X4, np.ones((2, 1, 3, 3)), stride=0), ValueError, "stride", "0")
 bad("conv2d(stride=-1)", lambda: ops.conv2d(X4, np.ones((2, 1, 3, 3)), stride=-1), ValueError, "stride", "-1")
+bad("conv2d(activation='gelu')", lambda: ops.conv2d(X4, np.ones((2, 1, 3, 3)), activation="gelu"), ValueError,
+    "activation", "'gelu'")
+bad("conv2d(bias shape)", lambda: ops.conv2d(X4, np.ones((2, 1, 3, 3)), bias=np.ones(3)), ValueError, "bias",
+    "(2,)", "(3,)")
 bad("conv2d(kernel too big)", lambda: ops.conv2d(X4, np.ones((2, 1, 9, 9))), ValueError, "(9, 9)", "(6, 6)")
 bad("max_pool2d(x 3-d)", lambda: ops.max_pool2d(np.ones((1, 6, 6)), 2), ValueError, "(1, 6, 6)")
 bad("max_pool2d(kernel too big)", lambda: ops.max_pool2d(X4, 9), ValueError, "(9, 9)")
