@@ -644,6 +644,8 @@ bad("explain.run(unknown topic)", lambda: __import__("softgrad.explain", fromlis
     ValueError, "topic", "'nope'", "softmax-overflow")
 bad("config.debug_nans=1", lambda: setattr(sg.config, "debug_nans", 1), TypeError, "debug_nans", "1")
 bad("config.debug_infs='yes'", lambda: setattr(sg.config, "debug_infs", "yes"), TypeError, "debug_infs", "'yes'")
+bad("config.threads=0", lambda: setattr(sg.config, "threads", 0), ValueError, "threads", "int >= 1", "got 0")
+bad("config.threads=2.0", lambda: setattr(sg.config, "threads", 2.0), TypeError, "threads", "got 2.0")
 
 S32 = np.zeros((1, 2), np.float32)  # a one-order series for X2
 X2 = np.ones(2, np.float32)

@@ -203,7 +203,21 @@ def test_the_switches_take_booleans_only():
         sg.config.debug_nans = 1
     sg.config.debug_infs = True
     sg.config.debug_infs = False
-    assert repr(sg.config) == "softgrad.config(debug_nans=False, debug_infs=False)"
+    assert repr(sg.config) == f"softgrad.config(debug_nans=False, debug_infs=False, threads={sg.config.threads})"
+
+
+def test_the_thread_count_takes_positive_ints_or_none():
+    default = sg.config.threads
+    for bad, error in ((0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError), ("2", TypeError)):
+        with pytest.raises(error, match=r"softgrad.config.threads must be an int >= 1 or None .*got"):
+            sg.config.threads = bad
+    assert sg.config.threads == default
+    try:
+        sg.config.threads = 1
+        assert sg.config.threads == 1
+    finally:
+        sg.config.threads = None
+    assert sg.config.threads == default
 
 
 # ----- boundary points: the derivative PyTorch 2.13 takes where the function has a kink, tie or pole -----

@@ -140,7 +140,8 @@ def test_sgd_large_parameter_update(order, path, monkeypatch):
 
 
 def test_axpy_runs_only_where_blas_can():
-    from softgrad._blas import _kernels, axpy
+    from softgrad._blas import _kernels
+    from softgrad._parallel import axpy
 
     bundled = list((Path(np.__file__).resolve().parent.parent / "numpy.libs").glob("libscipy_openblas64_*"))
     assert bool(_kernels()) == bool(bundled)  # NumPy's wheels bundle it; then it must be found

@@ -6,6 +6,7 @@ import pytest
 
 import softgrad as sg
 from softgrad import ops
+from softgrad import _parallel as parallel
 from softgrad.ops import softmax_kernels as activations  # (the kernels moved out of ops.activations)
 
 RNG = np.random.default_rng(3)
@@ -52,7 +53,7 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
         return value.numpy(), g.numpy(), ops.log_softmax(x).numpy(), ops.logsumexp(x, axis=1).numpy()
 
     threaded = run()
-    monkeypatch.setattr(activations, "_THREADS", 1)
+    monkeypatch.setattr(parallel, "_cpus", lambda: 1)
     for a, b in zip(threaded, run()):
         np.testing.assert_array_equal(a, b, strict=True)
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from softgrad import _blas
-from softgrad.ops import nn_kernels, softmax_kernels, winograd
+from softgrad import _parallel as parallel
+from softgrad.ops import nn_kernels, winograd
 
 RNG = np.random.default_rng(15)
 STRIDE = (1, 1)
@@ -53,9 +54,9 @@ def test_the_same_bits_on_one_thread_and_on_several(monkeypatch):
     w = RNG.standard_normal((4, 4, 3, 3)).astype(np.float32)
     g = RNG.standard_normal((6, 4, 6, 5)).astype(np.float32)
     padding = ((1, 1), (1, 1))
-    monkeypatch.setattr(softmax_kernels, "_cpus", lambda: 4)
+    monkeypatch.setattr(parallel, "_cpus", lambda: 4)
     threaded = three(x, w, g, padding)
-    monkeypatch.setattr(softmax_kernels, "_cpus", lambda: 1)
+    monkeypatch.setattr(parallel, "_cpus", lambda: 1)
     for a, b in zip(threaded, three(x, w, g, padding)):
         assert np.array_equal(a, b)
 
@@ -67,7 +68,7 @@ def test_the_blas_thread_count_is_what_it_was_after_a_threaded_convolution(monke
         pytest.skip("NumPy's BLAS is not the bundled OpenBLAS: its thread count is not softgrad's to set")
     get_threads = _blas._openblas().scipy_openblas_get_num_threads64_
     monkeypatch.setattr(winograd, "_CHUNK_BYTES", 1)
-    monkeypatch.setattr(softmax_kernels, "_cpus", lambda: 4)
+    monkeypatch.setattr(parallel, "_cpus", lambda: 4)
     x = RNG.standard_normal((16, 4, 6, 5)).astype(np.float32)
     w = RNG.standard_normal((4, 4, 3, 3)).astype(np.float32)
     previous = thread_control(3)

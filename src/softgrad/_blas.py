@@ -4,18 +4,18 @@
 ``axpy``: y ← a·x + y in place, in one pass over memory. NumPy has no such ufunc:
 ``y += a * x`` reads x, writes a temporary, and reads it again.
 
-The optimizers use it for large parameters. Where that library is absent (NumPy built against another BLAS) or the
-arrays do not fit (dtype, layout, overlap), ``axpy`` returns False and the caller uses NumPy.
+The optimizers use it for large parameters (through ``_parallel.axpy``, which shares it out between threads).
+Where that library is absent (NumPy built against another BLAS) or the arrays do not fit (dtype, layout, overlap),
+``axpy_operands`` says so (None) and the caller uses NumPy.
 
 ``blas_threads_local(n)``: the calling thread's BLAS calls use n threads within the block (kernels that share
 their own work out between threads, as the Winograd convolution, run BLAS single-threaded on each). In the
-OpenBLAS NumPy 2.4 bundles (0.3.31) the count set is the one every thread reads: ``image_chunks.on_threads``
+OpenBLAS NumPy 2.4 bundles (0.3.31) the count set is the one every thread reads: ``parallel.on_threads``
 sets and restores it from the calling thread around the helpers' work.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 from pathlib import Path
@@ -49,23 +49,27 @@ def _kernels() -> dict[np.dtype, ctypes._CFuncPtr]:
     return {dtype: kernel for dtype, (kernel, _) in kernels.items()}
 
 
-def axpy(a: float, x: np.ndarray, y: np.ndarray) -> bool:
-    """y ← a·x + y in place when BLAS can do it in one pass (same dtype float32/float64, same non-zero size, both
-    C- or both F-contiguous, no overlap, both writeable); otherwise leave y alone and return False."""
-    kernel = _kernels().get(y.dtype)
-    if kernel is None or x.dtype != y.dtype or x.shape != y.shape or not y.size:
-        return False
+def axpy_operands(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """x and y as flat views of their memory, in the same order, when BLAS axpy can do y ← a·x + y in one pass
+    (same dtype float32/float64, same non-zero size, both C- or both F-contiguous, no overlap, both writeable);
+    else None."""
+    if _kernels().get(y.dtype) is None or x.dtype != y.dtype or x.shape != y.shape or not y.size:
+        return None
     x_flags, y_flags = x.flags, y.flags
     if not (x_flags.writeable and y_flags.writeable):  # (x too: ctypes takes the address of writeable buffers)
-        return False
+        return None
     if not (x_flags.c_contiguous and y_flags.c_contiguous):
         if not (x_flags.f_contiguous and y_flags.f_contiguous):
-            return False
+            return None
         x, y = x.T, y.T  # the same memory, C-contiguous
     if np.may_share_memory(x, y):
-        return False
-    kernel(y.size, a, _address(_bytes(x)), 1, _address(_bytes(y)), 1)
-    return True
+        return None
+    return x.reshape(-1), y.reshape(-1)
+
+
+def axpy(a: float, x: np.ndarray, y: np.ndarray) -> None:
+    """y ← a·x + y in place, for flat x and y from ``axpy_operands``."""
+    _kernels()[y.dtype](y.size, a, _address(_bytes(x)), 1, _address(_bytes(y)), 1)
 
 
 _bytes, _address = ctypes.c_char.from_buffer, ctypes.addressof  # a C-contiguous writeable array's address
@@ -83,14 +87,20 @@ def _thread_control() -> ctypes._CFuncPtr | None:
     return fn
 
 
-@contextlib.contextmanager
-def blas_threads_local(n: int):
-    """Within the block, BLAS calls made by this thread use ``n`` threads (where the bundled OpenBLAS allows it;
-    otherwise nothing changes): for kernels that share their own work out between threads."""
-    fn = _thread_control()
-    previous = fn(n) if fn is not None else None
-    try:
-        yield
-    finally:
-        if fn is not None:
-            fn(previous)
+class blas_threads_local:
+    """``with blas_threads_local(n):`` BLAS calls made by this thread use ``n`` threads within the block (where the
+    bundled OpenBLAS allows it; otherwise nothing changes): for kernels that share their own work out between
+    threads. (A class, not a generator: entered around every matrix product, it costs two C calls, ~1 µs.)"""
+
+    __slots__ = ("n", "previous")
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __enter__(self) -> None:
+        fn = _thread_control()
+        self.previous = fn(self.n) if fn is not None else None
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None and self.previous != self.n:
+            _thread_control()(self.previous)

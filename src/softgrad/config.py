@@ -4,6 +4,11 @@
   a NaN raises ``FloatingPointError``, naming the op, its input shapes and value ranges (as JAX's
   ``jax_debug_nans``). The first such op is where a NaN is born.
 * ``debug_infs``: the same for ±inf (separate, because some results are legitimately infinite: ``log(0)``).
+* ``threads``: how many threads softgrad's kernels share their work between (as ``torch.set_num_threads``): an
+  int ≥ 1, or None for the default, one per CPU this process may run on, at most 4. softgrad computes matrix
+  products with BLAS single-threaded and cuts the large ones itself (``softgrad._parallel``): products,
+  convolutions, the softmax family and reductions have the same bits whatever the count. (The LAPACK ops, inv,
+  solve, svd and the like, and einsum of three or more operands run on BLAS's own threads.)
 
 Both are off by default and then cost nothing (``Primitive.bind`` is the plain ``bind``).
 
@@ -21,10 +26,11 @@ import contextlib
 from typing import Iterator
 
 from softgrad import trace
+from softgrad import _parallel as parallel
 
 
 class Config:
-    """``softgrad.config``: ``debug_nans`` and ``debug_infs`` (booleans; see the module docstring)."""
+    """``softgrad.config``: ``debug_nans`` and ``debug_infs`` (booleans), ``threads`` (see the module docstring)."""
 
     @property
     def debug_nans(self) -> bool:
@@ -42,8 +48,21 @@ class Config:
     def debug_infs(self, enabled: bool) -> None:
         trace.set_checks(nan=trace.CHECKS["nan"], inf=_flag("debug_infs", enabled))
 
+    @property
+    def threads(self) -> int:
+        return parallel.threads()
+
+    @threads.setter
+    def threads(self, count: int | None) -> None:
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+            raise TypeError(f"softgrad.config.threads must be an int >= 1 or None (one per CPU), got {count!r}")
+        if count is not None and count < 1:
+            raise ValueError(f"softgrad.config.threads must be an int >= 1 or None (one per CPU), got {count!r}")
+        parallel.set_threads(count)
+
     def __repr__(self) -> str:
-        return f"softgrad.config(debug_nans={self.debug_nans}, debug_infs={self.debug_infs})"
+        return (f"softgrad.config(debug_nans={self.debug_nans}, debug_infs={self.debug_infs}, "
+                f"threads={self.threads})")
 
 
 def _flag(name: str, value) -> bool:

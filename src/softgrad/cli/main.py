@@ -113,8 +113,8 @@ def _train_parser(subparsers, defaults) -> None:
              "A larger --epochs extends a run, finished or not; the cosine and step schedules are then recomputed "
              "for the new length, so the learning rate jumps to that schedule's value at the current step (a cosine "
              "that had decayed towards 0 rises again)")
-    add("--threads", type=int, help=f"BLAS threads (default {defaults.threads}: robust on a shared machine; more can "
-                                    "be faster on an idle one, and change the last bits of the results)")
+    add("--threads", type=int, help=f"threads of softgrad's kernels and of BLAS (default {defaults.threads}: robust on "
+                                    "a shared machine; more can be faster on an idle one)")
     add("--no-progress", action="store_true", help="no progress bar (it is shown on terminals only anyway)")
 
 

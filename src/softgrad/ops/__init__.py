@@ -6,7 +6,8 @@ checks losses share), ``cross_entropy`` (cross-entropy and NLL), ``nn_kernels`` 
 ``nn_composed`` (average pooling, layer/batch norm, embedding, dropout, attention, composed from the others).
 ``_primitive`` is how an op is declared; ``softmax_kernels`` holds the blocked, threaded kernels of the softmax
 family, ``winograd`` the chunked, threaded Winograd F(4×4, 3×3) kernels of 3×3 stride-1 convolutions,
-``image_chunks`` the chunks of images on threads and per-thread scratch buffers those and max pooling share.
+``softgrad._parallel`` is the one pool of threads they all share (large matrix products cut between threads, BLAS
+single-threaded; chunks of images; per-thread scratch buffers).
 Tensor operators and methods are these same ops (attached in ``_tensor_methods``).
 """
 

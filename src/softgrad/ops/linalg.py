@@ -12,6 +12,7 @@ from softgrad._checks import check_bool, check_choice
 from softgrad.ops._primitive import (
     In, Sample, aligned, batch_shape, kept_shape, multilinear, normalize_axis, op, shape_of,
 )
+from softgrad import _parallel as parallel
 from softgrad.ops.elementwise import abs, sign_p, where_p
 from softgrad.ops.reductions import _spread, broadcast_to_p, reduction_jvp, sum_p, sum
 from softgrad.ops.reductions import max as max_of, min as min_of  # max, min: the builtins are used below
@@ -85,7 +86,7 @@ def _matmul_jvp(tangents, ans, x, y):
 
 MATMUL_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)), ((5, 1, 2, 3), (4, 3, 2)),
                  ((3,), (2, 3, 2))]
-matmul_p = Primitive("matmul", np.matmul, (_matmul_vjp_x, _matmul_vjp_y), batchable=True,
+matmul_p = Primitive("matmul", parallel.matmul, (_matmul_vjp_x, _matmul_vjp_y), batchable=True,
                      jvp=_matmul_jvp, samples=[Sample(In(x), In(y)) for x, y in MATMUL_SHAPES])
 
 

@@ -30,7 +30,7 @@ from typing import Callable, NamedTuple
 
 from softgrad._checks import check_bool
 from softgrad.ops import winograd
-from softgrad.ops.image_chunks import chunks as image_chunks, on_threads, scratch
+from softgrad._parallel import chunks as image_chunks, matmul, on_threads, scratch
 from softgrad.ops._primitive import In, Sample, multilinear, op, shape_of, tangent_sum
 from softgrad.ops.elementwise import relu, relu_p, sigmoid, sigmoid_p, tanh, tanh_p
 from softgrad.ops.linalg import matmul_p
@@ -70,12 +70,12 @@ def fused_activation(activation) -> str | None:
 
 
 def _dense_impl(x, weight, bias, activation):
-    y = np.matmul(x, weight.T)
-    if bias is not None:
-        y += bias
-    if activation is not None:
-        DENSE_ACTIVATIONS[activation].forward(y, y)
-    return y
+    def epilogue(y, columns):
+        if bias is not None:
+            y += bias[columns]
+        if activation is not None:
+            DENSE_ACTIVATIONS[activation].forward(y, y)
+    return matmul(x, weight.T, epilogue=epilogue if bias is not None or activation is not None else None)
 
 
 def _activation_vjp(g, ans, out, activation):
@@ -187,7 +187,7 @@ _CHUNK_BYTES = 1 << 20  # elementwise and pooling passes work on chunks of image
 
 
 def _chunks_of(x_shape, itemsize):
-    """Chunks of the batch of an (N, C, H, W) array for the passes over it (``image_chunks``): each chunk in
+    """Chunks of the batch of an (N, C, H, W) array for the passes over it (``softgrad._parallel``): each chunk in
     cache through its passes, the chunks on threads."""
     n, c, h, w = x_shape
     return image_chunks(n, 2 * c * h * w * itemsize, _CHUNK_BYTES)
@@ -278,7 +278,7 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
     out_hw = geo.out_hw(x.shape)
     if winograd.applies(x.shape, w.shape, geo, x.dtype):
         return winograd.conv3x3(x, w, padding, out_hw, bias, activation)
-    y = _unrows(np.matmul(_im2col(x, geo), _weight_matrix(w, groups).swapaxes(1, 2)), x.shape[0], out_hw)
+    y = _unrows(matmul(_im2col(x, geo), _weight_matrix(w, groups).swapaxes(1, 2)), x.shape[0], out_hw)
     rows = y.transpose(0, 2, 3, 1)  # channels-last
 
     def epilogue(chunk):
@@ -300,7 +300,7 @@ def _conv2d_input_impl(g, w, x_shape, stride, padding, dilation=(1, 1), groups=1
     geo = _Geometry(w.shape[2:], stride, padding, dilation, groups)
     if winograd.applies(x_shape, w.shape, geo, g.dtype):
         return winograd.conv3x3_input(g, w, x_shape, padding)
-    return _col2im(np.matmul(_rows(g, groups), _weight_matrix(w, groups)), x_shape, geo)
+    return _col2im(matmul(_rows(g, groups), _weight_matrix(w, groups)), x_shape, geo)
 
 
 def _conv2d_weight_impl(x, g, w_shape, stride, padding, dilation=(1, 1), groups=1):
@@ -311,9 +311,9 @@ def _conv2d_weight_impl(x, g, w_shape, stride, padding, dilation=(1, 1), groups=
     o, c, kh, kw = w_shape
     rows, cols = _rows(g, groups), _im2col(x, geo)
     if cols.shape[2] < rows.shape[2]:  # the narrower operand transposed first: 1.7× faster for a first layer's
-        w_mat = np.matmul(cols.swapaxes(1, 2), rows).swapaxes(1, 2)  # 9 columns, 1.1× slower with 288
+        w_mat = matmul(cols.swapaxes(1, 2), rows).swapaxes(1, 2)  # 9 columns, 1.1× slower with 288
     else:
-        w_mat = np.matmul(rows.swapaxes(1, 2), cols)
+        w_mat = matmul(rows.swapaxes(1, 2), cols)
     return np.ascontiguousarray(w_mat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
 
 

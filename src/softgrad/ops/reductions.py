@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from softgrad._checks import check_bool
+from softgrad import _parallel as parallel
 from softgrad.ops._primitive import (
     In, Sample, aligned, batch_shape, batched_axis, kept_shape, normalize_axis, op, shape_of,
 )
@@ -102,7 +103,7 @@ def _reduce(prim, x, axis, keepdims):
 def _sum_impl(x, axis, keepdims):
     if _gemv_sums(x, axis):
         kept = x.shape[len(axis):]
-        out = np.ones(x.size // math.prod(kept), x.dtype) @ x.reshape(-1, math.prod(kept))
+        out = parallel.matmul(np.ones(x.size // math.prod(kept), x.dtype), x.reshape(-1, math.prod(kept)))
         return out.reshape(kept_shape(x.shape, axis) if keepdims else kept)
     return np.add.reduce(x, axis=axis, keepdims=keepdims)  # what x.sum() calls, minus two Python layers
 

@@ -15,18 +15,14 @@ the op files call these and keep only the math.
 
 from __future__ import annotations
 
-import contextvars
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from softgrad.ops._primitive import kept_shape
+from softgrad._parallel import MAX_THREADS, share_out
 
 _BLOCK_BYTES = 1 << 20  # the kernels below work on blocks of leading rows about this large (they stay in cache)
 _SHORT_ROWS = 16  # rows of (N, C) with fewer classes are reduced along x transposed (``_short_rows``)
 _MANY_ROWS = 512  # from this many rows, the whole softmax kernel works on x transposed
-_THREADS = 4  # at most this many threads share out the blocks of one call (fewer if fewer CPUs are ours)
 
 
 def _short_rows(x, axis) -> bool:
@@ -58,51 +54,16 @@ def row_max(x, axis, out=None):
 
 def _row_blocks(x):
     """Slices of x's leading rows: blocks of about ``_BLOCK_BYTES``, of equal size, as many as a multiple of
-    ``_THREADS`` (so that threads get equal shares)."""
+    ``MAX_THREADS`` (so that threads get equal shares)."""
     n = max(x.shape[0], 1)  # an empty x: one block
     count = -(-x.nbytes // _BLOCK_BYTES)
-    count = min(n, -(-count // _THREADS) * _THREADS)
+    count = min(n, -(-count // MAX_THREADS) * MAX_THREADS)
     rows = -(-n // count)
     return [slice(start, start + rows) for start in range(0, n, rows)]
 
 
 def _rows_of(shift, rows):
     return shift if shift.shape[0] == 1 else shift[rows]
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_pid = -1
-
-
-def _thread_pool() -> ThreadPoolExecutor:
-    """The helper threads of this process (a forked child makes its own: threads don't survive a fork)."""
-    global _pool, _pool_pid
-    if _pool_pid != os.getpid():
-        _pool, _pool_pid = ThreadPoolExecutor(_THREADS - 1, thread_name_prefix="softgrad"), os.getpid()
-    return _pool
-
-
-def _cpus() -> int:
-    """The number of CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _by_blocks(task, blocks) -> None:
-    """``task(part)`` for consecutive parts of ``blocks``: one part on this thread, the others on helper threads
-    (NumPy releases the GIL inside its loops). Each block is processed whole by one thread, so results do not
-    depend on the number of threads. The helpers see this thread's NumPy error state."""
-    threads = min(_THREADS, len(blocks))
-    if threads > 1:
-        threads = min(threads, _cpus())
-    if threads <= 1:
-        task(blocks)
-        return
-    size = -(-len(blocks) // threads)
-    helpers = [_thread_pool().submit(contextvars.copy_context().run, task, blocks[start:start + size])
-               for start in range(size, len(blocks), size)]
-    task(blocks[:size])
-    for helper in helpers:
-        helper.result()
 
 
 def _pairwise_sum(rows, out):
@@ -177,7 +138,7 @@ def softmax_parts(x, axis, exps=None):
     dtype of x is kept.
 
     A large x (unless axis 0 is reduced) goes block by block over leading rows, blocks shared out between threads
-    (``_by_blocks``): max, exp and sum of a block while it is in cache, so x comes from memory once, and without
+    (``share_out``): max, exp and sum of a block while it is in cache, so x comes from memory once, and without
     ``exps`` nothing of x's size is allocated.
     """
     axes = axis if isinstance(axis, tuple) else (axis,)
@@ -194,7 +155,7 @@ def softmax_parts(x, axis, exps=None):
             _shifted_exp_sum(x[rows], axis, m=m[rows], e=None if exps is None else exps[rows], total=total[rows],
                              work=work)
 
-    _by_blocks(task, blocks)
+    share_out(task, blocks)
     return m, total
 
 
@@ -230,7 +191,7 @@ def scale_rows(x, factor, out=None):
         for rows in part:
             _multiply(x[rows], _rows_of(factor, rows), out[rows])
 
-    _by_blocks(task, _row_blocks(x))
+    share_out(task, _row_blocks(x))
     return out
 
 
@@ -246,7 +207,7 @@ def exp_shifted(x, shift):
             e = np.subtract(x[rows], shift[rows], out=out[rows])
             np.exp(e, out=e)
 
-    _by_blocks(task, _row_blocks(x))
+    share_out(task, _row_blocks(x))
     return out
 
 

@@ -35,7 +35,7 @@ Speed: the input transpose, given the cotangent of the latest forward convolutio
 weight gradient from the tiles the forward pass kept of x and its own tiles of g (``_kept``), and the weight
 gradient then only looks it up. Images go in chunks whose transformed tiles take about ``_CHUNK_BYTES`` (they stay
 in cache between the transform, the GEMMs and the inverse transform), the chunks shared out between threads
-(``image_chunks``; each thread's BLAS single-threaded: 36 GEMMs of (tiles, C) @ (C, O) per chunk are too small
+(``softgrad._parallel``; each thread's BLAS single-threaded: 36 GEMMs of (tiles, C) @ (C, O) per chunk are too small
 for OpenBLAS to split well). On the MNIST example net's second layer the three convolutions take 46 ms of
 CPU where F(2×2, 3×3), its transforms one NumPy pass per term, took 111 ms (1 core, least of 10 interleaved rounds).
 """
@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from softgrad.ops.image_chunks import chunks as image_chunks, on_threads, scratch
+from softgrad._parallel import chunks as image_chunks, on_threads, scratch
 
 _BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64)
@@ -134,7 +134,7 @@ def _filter_untiles(du):
     return np.einsum("ip,ijco,jq->ocpq", g, du.reshape(6, 6, *du.shape[1:]), g)
 
 
-# ----- geometry and chunks of images (``image_chunks``) -----
+# ----- geometry and chunks of images (``softgrad._parallel``) -----
 
 
 def _geometry(out_hw):

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from softgrad._blas import axpy
+from softgrad._parallel import axpy
 from softgrad._checks import check_integer, check_known_keys, check_real
 from softgrad.tensor import Parameter, Tensor, concrete, is_column_major
 
@@ -240,7 +240,7 @@ class Optimizer:
 
     def add_scaled(self, array: np.ndarray, factor: float, x: np.ndarray) -> None:
         """array += factor·x, in place. A large array is updated in one pass by BLAS axpy where NumPy's OpenBLAS
-        is reachable (softgrad._blas), else through a scratch array reused from step to step: glibc's malloc
+        is reachable (softgrad._parallel.axpy), else through a scratch array reused from step to step: glibc's malloc
         would map a large temporary afresh and page-fault it in every step."""
         if array.nbytes < _SCRATCH_BYTES:
             array += factor * x

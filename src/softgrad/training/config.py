@@ -100,7 +100,7 @@ class TrainConfig:
     warmup_epochs: float = 0.0
     loss: str = "cross-entropy"
     seed: int = 0
-    threads: int = 1  # BLAS threads; part of the run because the count changes the last bits (training.threads)
+    threads: int = 1  # softgrad's and BLAS's threads; part of the run's record (training.threads)
     # filled in from the data when the run starts
     DERIVED: ClassVar[tuple[str, ...]] = ("input_shape", "num_classes", "class_names")
     input_shape: tuple[int, ...] | None = None

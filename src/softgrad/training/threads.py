@@ -1,14 +1,16 @@
-"""How many threads BLAS may use while training: one unless asked for more.
+"""How many threads training uses: one unless asked for more, softgrad's threads and BLAS's alike.
 
-OpenBLAS splits every matrix product over all cores. On an idle machine that makes a mid-sized model's step
-up to ~1.3× faster; but when another process is busy on the same cores the threads wait for each other and a
-step can take 10–20× longer (measured on this project's 2-core machine: an MNIST MLP epoch 1.7 s on one
-thread, 11–19 s on two beside a busy process). One thread is the predictable choice; ``--threads N`` opts in.
+Threads split every large matrix product and convolution over the cores. On an idle machine that makes a step
+up to ~1.3× faster (a CNN's nearly 2×); but when another process is busy on the same cores the threads wait for
+each other and a step can take 10–20× longer (measured on this project's 2-core machine: an MNIST MLP epoch 1.7 s
+on one thread, 11–19 s on two beside a busy process). One thread is the predictable choice; ``--threads N`` opts
+in, and sets both ``softgrad.config.threads`` (softgrad's kernels, its matrix products included) and BLAS's count
+(for whatever else calls NumPy's BLAS).
 
-The count changes how OpenBLAS splits its sums, so the last bits of the results (and, after many steps, the
-metrics) depend on it: it is part of a run's config, and a resumed run keeps it. Limits are applied through
-threadpoolctl when it is installed, which also tells how many threads BLAS then runs: that count, not the one
-asked, is what a run records.
+softgrad's products, convolutions and losses have the same bits on any number of threads
+(``softgrad._parallel``); the count is part of a run's config all the same, and a resumed run keeps it. BLAS's limit is applied through threadpoolctl when it
+is installed, which also tells how many threads BLAS then runs: that count, not the one asked, is what a run
+records.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+
+from softgrad import _parallel as parallel
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -38,18 +42,23 @@ def thread_limit_source() -> str:
 
 @contextlib.contextmanager
 def blas_threads(threads: int | None) -> Iterator[int | None]:
-    """Limit BLAS to ``threads`` threads inside the block (None: leave it alone); yields the count that runs
-    (None when threadpoolctl is missing, and BLAS keeps its own setting)."""
+    """softgrad's threads and BLAS's limited to ``threads`` inside the block (None: both left alone); yields the
+    count BLAS runs (None when threadpoolctl is missing, and BLAS keeps its own setting)."""
     if threads is None:
         yield running_blas_threads()
         return
+    previous = parallel.threads_requested()
+    parallel.set_threads(threads)
     try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield None
-        return
-    with threadpool_limits(limits=threads, user_api="blas"):
-        yield running_blas_threads()
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            yield None
+            return
+        with threadpool_limits(limits=threads, user_api="blas"):
+            yield running_blas_threads()
+    finally:
+        parallel.set_threads(previous)
 
 
 __all__ = ["running_blas_threads", "thread_limit_source", "blas_threads"]

@@ -1,0 +1,217 @@
+"""How softgrad's kernels share their work between threads: one pool of threads for all of them, BLAS included.
+
+NumPy releases the GIL inside its loops and BLAS calls, so Python threads run NumPy passes side by side. Every
+kernel that shares out its work does it here:
+
+* ``share_out(task, parts)``: ``task(run)`` for consecutive runs of ``parts``, one run on the calling thread, the
+  others on the pool's helpers. Each part is computed whole by one thread and the parts depend on the shapes
+  alone, so results do not depend on the number of threads.
+* ``on_threads(task, parts)``: ``task(part)`` for every part, shared out, BLAS single-threaded throughout.
+* ``matmul(a, b)``: NumPy's ``a @ b``, with BLAS single-threaded, a large product cut into blocks of rows or of
+  columns computed on the pool; ``axpy(a, x, y)``, y ← a·x + y in runs on the pool (the optimizers' update).
+* ``chunks(n, per_image, budget)``: slices of a batch of images small enough that a chunk's temporaries stay in
+  cache from one NumPy pass to the next (the Winograd convolutions, pooling, the fused activations).
+* ``scratch(name, shape, dtype)``: buffers private to each thread, allocated once and reused chunk after chunk and
+  call after call (fresh arrays of a few MB each come from, and go back to, the operating system: its page
+  faults took ~10× the time of the arithmetic in a Winograd transform).
+
+Why BLAS gets no threads of its own: after a product, OpenBLAS's threads spin for a while waiting for the next one,
+and the pool's threads that start meanwhile share the cores with them. Measured in the MNIST example CNN's
+training step on 2 cores: the forward 32→64 convolution took 10.5 ms after a product on BLAS's threads, 6.4 ms
+with BLAS kept on one; the whole step 46 ms against 36. So every product softgrad computes runs BLAS
+single-threaded, and the products large enough to gain are cut here (``_SPLIT``), into a number of blocks set by
+their shapes alone, so that softgrad's products have the same bits on any number of threads, softgrad's or BLAS's
+(an uncut product on BLAS's threads does not: OpenBLAS shares a product out by the threads it has).
+
+The pool's size: ``softgrad.config.threads`` (the training command's ``--threads``), by default ``MAX_THREADS``,
+fewer if fewer CPUs are this process's (``threads``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from softgrad._blas import axpy as blas_axpy, axpy_operands, blas_threads_local
+
+MAX_THREADS = 4  # at most this many threads share out one call (fewer if fewer CPUs are ours)
+_BLAS_ALONE = 2304 * 4  # OpenBLAS runs products of at most this many multiply-adds on one thread anyway (m·n·k of
+#                         a matrix product; m·n of a matrix-vector product, its threshold being the lower)
+_SPLIT = 1 << 23  # a product of k·_SPLIT multiply-adds (~0.17 ms on one core each) is cut in min(k, MAX_THREADS)
+#                  blocks: handing a block to another thread costs 30-80 µs here
+_ROW_ALIGN, _COLUMN_ALIGN = 8, 64  # blocks start at these multiples (OpenBLAS's kernels' tiles do not straddle them)
+_AXPY_RUN = 1 << 16  # axpy shares out runs of at least this many elements (any cut keeps its bits)
+
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = -1
+_requested: int | None = None  # softgrad.config.threads
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    """The helper threads of this process (a forked child makes its own: threads don't survive a fork)."""
+    global _pool, _pool_pid
+    if _pool_pid != os.getpid():
+        helpers = max(MAX_THREADS, _requested or 0) - 1
+        _pool, _pool_pid = ThreadPoolExecutor(helpers, thread_name_prefix="softgrad"), os.getpid()
+    return _pool
+
+
+def _cpus() -> int:
+    """The number of CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def threads() -> int:
+    """How many threads share out a call: ``softgrad.config.threads`` when set, else ``MAX_THREADS`` at most the
+    CPUs this process may run on."""
+    return _requested if _requested is not None else min(MAX_THREADS, _cpus())
+
+
+def threads_requested() -> int | None:
+    """What ``set_threads`` was last given (None: the default)."""
+    return _requested
+
+
+def set_threads(count: int | None) -> None:
+    """``softgrad.config.threads = count``: softgrad's kernels share out their work between ``count`` threads
+    (None: as many as ``threads`` finds). The pool grows to match."""
+    global _requested, _pool_pid
+    if count is not None and count > MAX_THREADS:
+        _pool_pid = -1  # a larger pool at the next call
+    _requested = count
+
+
+def share_out(task, parts) -> None:
+    """``task(run)`` for consecutive runs of ``parts``, as equal as can be: one on this thread, the others on
+    helper threads. Each part is processed whole by one thread, so results do not depend on the number of
+    threads. The helpers see this thread's NumPy error state."""
+    count = min(threads(), len(parts))
+    if count <= 1:
+        task(parts)
+        return
+    size = -(-len(parts) // count)
+    helpers = [_thread_pool().submit(contextvars.copy_context().run, task, parts[start:start + size])
+               for start in range(size, len(parts), size)]
+    task(parts[:size])
+    for helper in helpers:
+        helper.result()
+
+
+def on_threads(task, parts) -> None:
+    """``task(part)`` for every part, shared out between threads, each thread's BLAS on one thread. The calling
+    thread also sets that around the whole call and restores its count last, once every helper is done: in the
+    OpenBLAS NumPy bundles (0.3.31) a "thread-local" count is the process's, so a helper restoring the count it
+    read after the caller had set it left BLAS on one thread for the rest of the process."""
+    def run(parts_run):
+        with blas_threads_local(1):
+            for part in parts_run:
+                task(part)
+    with blas_threads_local(1):
+        share_out(run, parts)
+
+
+# ----- matrix products -----
+
+
+def _cuts(length, align, parts):
+    """Slices of range(length) into at most ``parts`` pieces, every cut at a multiple of ``align``."""
+    step = -(-length // (parts * align)) * align
+    return [slice(start, min(start + step, length)) for start in range(0, length, step)]
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None, epilogue=None) -> np.ndarray:
+    """``np.matmul(a, b)`` (into ``out`` if given), then ``epilogue(block, columns)`` in place on the result,
+    block by block, ``columns`` the slice of the last axis a block holds (a fused bias and activation), with BLAS
+    single-threaded. Of at least 2·``_SPLIT`` multiply-adds, a product of matrices is cut into blocks of output rows
+    (of columns when there are more columns than rows: each thread then reads only its part of the larger
+    operand), and a stack of products into runs of the stack, computed on the pool, each block's epilogue on the
+    thread that made it. The blocks depend on the shapes alone, and so do the bits."""
+    if a.ndim == 0 or b.ndim == 0:
+        return _finished(np.matmul(a, b, out=out), epilogue)
+    m = a.shape[-2] if a.ndim >= 2 else 1
+    n = b.shape[-1] if b.ndim >= 2 else 1
+    stack_shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    work = math.prod(stack_shape) * m * n * a.shape[-1]
+    if work <= _BLAS_ALONE:
+        return _finished(np.matmul(a, b, out=out), epilogue)
+    if out is None:
+        out = np.empty(stack_shape + a.shape[-2:-1] * (a.ndim >= 2) + b.shape[-1:] * (b.ndim >= 2),
+                       np.result_type(a, b))
+    every, whole = slice(None), (Ellipsis,)
+    parts = min(MAX_THREADS, work // _SPLIT)
+    if parts < 2 or min(a.ndim, b.ndim) < 2 or a.shape[:-2] != b.shape[:-2] or a.dtype.kind not in "fc":
+        blocks = [(whole, whole, whole, every)]
+    elif a.ndim > 2 and a.shape[0] > 1:  # a stack: runs of its first axis
+        blocks = [((part,), (part,), (part,), every) for part in _cuts(a.shape[0], 1, parts)]
+    elif n > m:
+        blocks = [(whole, (Ellipsis, part), (Ellipsis, part), part) for part in _cuts(n, _COLUMN_ALIGN, parts)]
+    else:
+        blocks = [((Ellipsis, part, every), whole, (Ellipsis, part, every), every)
+                  for part in _cuts(m, _ROW_ALIGN, parts)]
+
+    def task(block):
+        a_part, b_part, out_part, columns = block
+        _finished(np.matmul(a[a_part], b[b_part], out=out[out_part]), epilogue, columns)
+    on_threads(task, blocks)
+    return out
+
+
+def _finished(product, epilogue, columns=slice(None)):
+    if epilogue is not None:
+        epilogue(product, columns)
+    return product
+
+
+def axpy(a: float, x: np.ndarray, y: np.ndarray) -> bool:
+    """y ← a·x + y in place by BLAS axpy, in runs of ``_AXPY_RUN`` elements or more shared out between threads, BLAS
+    single-threaded (each element's bits whatever the runs); False, y untouched, where BLAS cannot
+    (``_blas.axpy_operands``)."""
+    operands = axpy_operands(x, y)
+    if operands is None:
+        return False
+    xf, yf = operands
+    on_threads(lambda run: blas_axpy(a, xf[run], yf[run]), _cuts(yf.size, _AXPY_RUN, threads()))
+    return True
+
+
+# ----- chunks of a batch of images, and their scratch buffers -----
+
+
+def chunks(n: int, per_image: int, budget: int) -> list[slice]:
+    """Slices of the N images, each with at most about ``budget`` bytes of temporaries at ``per_image`` bytes an
+    image. More than one chunk: each half of the batch cut into the same number of parts, equal within an image,
+    so that two threads, each taking half of the list, get the same work (64 images at 6 a chunk: 5 5 6 5 5 6
+    twice, not ten of 6 and one of 4). The cut depends on N alone, never on the threads, so neither do the bits."""
+    size = max(1, min(n, budget // max(per_image, 1)))
+    if size >= n:
+        return [slice(0, n)]
+    per_half = -(-((n + 1) // 2) // size)  # chunks in each half
+    bounds = [0]
+    for start, stop in ((0, (n + 1) // 2), ((n + 1) // 2, n)):
+        bounds += [start + (stop - start) * (k + 1) // per_half for k in range(per_half)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+_SCRATCH_LIMIT = 64 << 20  # larger requests get fresh arrays: no thread keeps more than this per buffer
+_local = threading.local()
+
+
+def scratch(name: str, shape, dtype) -> np.ndarray:
+    """An uninitialised array of ``shape`` and ``dtype`` private to the calling thread: the same memory at every
+    request for ``name`` (grown when too small), so the caller must be done with the previous one."""
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    if size > _SCRATCH_LIMIT:
+        return np.empty(shape, dtype)
+    buffers = _local.__dict__.setdefault("buffers", {})
+    buffer = buffers.get(name)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[name] = np.empty(size, np.uint8)
+    return buffer[:size].view(dtype).reshape(shape)
+
+
+__all__ = ["MAX_THREADS", "threads", "threads_requested", "set_threads", "share_out", "on_threads", "matmul", "axpy", "chunks", "scratch"]

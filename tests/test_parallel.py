@@ -1,0 +1,123 @@
+"""softgrad's one pool of threads (``softgrad._parallel``): matrix products and axpy shared out between threads have the
+same bits whatever the thread count, and BLAS's own threads stay asleep while softgrad's work."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from softgrad import _blas
+from softgrad import _parallel as parallel
+
+RNG = np.random.default_rng(20261202)
+# (m, k, n): the MNIST example CNN's dense layer and its two gradients, an MLP layer, shapes off the alignments
+SHAPES = [(64, 9216, 128), (128, 64, 9216), (64, 128, 9216), (1024, 784, 256), (200, 300, 191), (1000, 97, 333)]
+
+
+def _operands(m, k, n, dtype, transposed_a, transposed_b):
+    a = RNG.standard_normal((k, m) if transposed_a else (m, k)).astype(dtype)
+    b = RNG.standard_normal((n, k) if transposed_b else (k, n)).astype(dtype)
+    return a.T if transposed_a else a, b.T if transposed_b else b
+
+
+def _one_call(a, b):  # (BLAS's bits depend on the threads it has)
+    with _blas.blas_threads_local(1):
+        return np.matmul(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", SHAPES)
+def test_a_product_has_the_same_bits_on_any_number_of_threads(monkeypatch, m, k, n, dtype):
+    monkeypatch.setattr(parallel, "_SPLIT", m * k * n // 4)  # cut in four blocks
+    tolerance = 1e-5 if dtype == np.float32 else 1e-13
+    for layout in itertools.product((False, True), repeat=2):
+        a, b = _operands(m, k, n, dtype, *layout)
+        monkeypatch.setattr(parallel, "_cpus", lambda: 1)
+        expected = parallel.matmul(a, b)
+        assert expected.dtype == dtype and expected.flags.c_contiguous
+        reference = _one_call(a, b)
+        assert np.max(np.abs(expected - reference)) <= tolerance * np.max(np.abs(reference))
+        for cpus in (2, 3, 4):
+            monkeypatch.setattr(parallel, "_cpus", lambda cpus=cpus: cpus)
+            np.testing.assert_array_equal(parallel.matmul(a, b), expected, strict=True,
+                                          err_msg=f"{cpus} threads, layout {layout}")
+
+
+def test_a_stack_of_products_is_cut_along_the_stack(monkeypatch):
+    monkeypatch.setattr(parallel, "_SPLIT", 1)
+    monkeypatch.setattr(parallel, "_cpus", lambda: 3)
+    a, b = RNG.standard_normal((5, 40, 30)), RNG.standard_normal((5, 30, 20))
+    np.testing.assert_array_equal(parallel.matmul(a, b), _one_call(a, b), strict=True)
+    # broadcasting and vectors are not cut, and still give NumPy's answer
+    for x, y in [(a, b[0]), (a[0, 0], b), (a, b[0, :, 0]), (a[0], b[0, :, 0])]:
+        np.testing.assert_array_equal(parallel.matmul(x, y), _one_call(x, y), strict=True)
+
+
+def test_the_epilogue_sees_each_block_with_its_columns(monkeypatch):
+    monkeypatch.setattr(parallel, "_SPLIT", 1)
+    a, b = RNG.standard_normal((16, 8)), RNG.standard_normal((8, 300))
+    bias = RNG.standard_normal(300)
+
+    def epilogue(block, columns):
+        block += bias[columns]
+        np.maximum(block, 0, out=block)
+    for cpus in (1, 2, 4):
+        monkeypatch.setattr(parallel, "_cpus", lambda cpus=cpus: cpus)
+        np.testing.assert_array_equal(parallel.matmul(a, b, epilogue=epilogue), np.maximum(_one_call(a, b) + bias, 0))
+
+
+def test_out_is_written_and_returned(monkeypatch):
+    monkeypatch.setattr(parallel, "_SPLIT", 1)
+    monkeypatch.setattr(parallel, "_cpus", lambda: 2)
+    a, b = RNG.standard_normal((64, 32)).astype(np.float32), RNG.standard_normal((32, 16)).astype(np.float32)
+    out = np.empty((64, 16), np.float32)
+    assert parallel.matmul(a, b, out=out) is out
+    np.testing.assert_array_equal(out, _one_call(a, b))
+
+
+def test_axpy_in_runs_has_the_bits_of_one_pass(monkeypatch):
+    monkeypatch.setattr(parallel, "_AXPY_RUN", 1000)
+    x = RNG.standard_normal((300, 70)).astype(np.float32)
+    y = RNG.standard_normal((300, 70)).astype(np.float32)
+    operands = _blas.axpy_operands(x, y)
+    if operands is None:
+        pytest.skip("NumPy's BLAS is not the bundled OpenBLAS: axpy falls back to NumPy")
+    expected = y.copy()
+    _blas.axpy(-0.01, x.reshape(-1), expected.reshape(-1))  # one pass (fused multiply-adds: not y + a·x's bits)
+    np.testing.assert_allclose(expected, y - 0.01 * x, rtol=1e-6, atol=1e-6)
+    for cpus in (1, 2, 4):
+        monkeypatch.setattr(parallel, "_cpus", lambda cpus=cpus: cpus)
+        got = y.copy()
+        assert parallel.axpy(-0.01, x, got)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_blas_threads_stay_asleep_while_softgrad_multiplies(monkeypatch):
+    # OpenBLAS's threads spin after a product of theirs, on the cores softgrad's threads need.
+    thread_control = _blas._thread_control()
+    if thread_control is None:
+        pytest.skip("NumPy's BLAS is not the bundled OpenBLAS: its thread count is not softgrad's to set")
+    get_threads = _blas._openblas().scipy_openblas_get_num_threads64_
+    monkeypatch.setattr(parallel, "_cpus", lambda: 2)
+    previous = thread_control(2)
+    seen = []
+    blas_matmul, blas_axpy = np.matmul, parallel.blas_axpy
+
+    def recorded(kernel):
+        return lambda *args, **kw: (seen.append(get_threads()), kernel(*args, **kw))[1]
+    monkeypatch.setattr(parallel, "blas_axpy", recorded(blas_axpy))
+    try:
+        a, b = RNG.standard_normal((96, 500)), RNG.standard_normal((500, 200))
+        for split, run in ((1 << 40, 1 << 40), (1, 1000)):  # one call, then cut in blocks
+            monkeypatch.setattr(parallel, "_SPLIT", split)
+            monkeypatch.setattr(parallel, "_AXPY_RUN", run)
+            with monkeypatch.context() as patch:
+                patch.setattr(np, "matmul", recorded(blas_matmul))
+                parallel.matmul(a, b)
+            parallel.axpy(0.5, np.ones(200_000), np.ones(200_000))
+            assert get_threads() == 2  # restored
+    finally:
+        thread_control(previous)
+    assert len(seen) >= 4 and set(seen) == {1}
