@@ -77,24 +77,17 @@ def test_out_is_written_and_returned(monkeypatch):
     np.testing.assert_array_equal(out, _one_call(a, b))
 
 
-def test_axpy_in_runs_has_the_bits_of_one_pass(monkeypatch):
-    monkeypatch.setattr(parallel, "_AXPY_RUN", 1000)
+def test_axpy_runs_blas_single_threaded_and_has_the_bits_of_one_pass():
     x = RNG.standard_normal((300, 70)).astype(np.float32)
     y = RNG.standard_normal((300, 70)).astype(np.float32)
-    operands = _blas.axpy_operands(x, y)
-    if operands is None:
+    if _blas.axpy_operands(x, y) is None:
         pytest.skip("NumPy's BLAS is not the bundled OpenBLAS: axpy falls back to NumPy")
-    expected = y.copy()
-    _blas.axpy(-0.01, x.reshape(-1), expected.reshape(-1))  # one pass (fused multiply-adds: not y + a·x's bits)
-    np.testing.assert_allclose(expected, y - 0.01 * x, rtol=1e-6, atol=1e-6)
-    for cpus in (1, 2, 4):
-        monkeypatch.setattr(parallel, "_cpus", lambda cpus=cpus: cpus)
-        got = y.copy()
-        assert parallel.axpy(-0.01, x, got)
-        np.testing.assert_array_equal(got, expected)
+    got = y.copy()
+    assert parallel.axpy(-0.01, x, got)
+    np.testing.assert_allclose(got, y - 0.01 * x, rtol=1e-6, atol=1e-6)  # (fused multiply-adds: not NumPy's bits)
 
 
-def test_blas_threads_stay_asleep_while_softgrad_multiplies(monkeypatch):
+def test_blas_threads_stay_asleep_where_softgrad_says_so(monkeypatch):
     # OpenBLAS's threads spin after a product of theirs, on the cores softgrad's threads need.
     thread_control = _blas._thread_control()
     if thread_control is None:
@@ -108,16 +101,22 @@ def test_blas_threads_stay_asleep_while_softgrad_multiplies(monkeypatch):
     def recorded(kernel):
         return lambda *args, **kw: (seen.append(get_threads()), kernel(*args, **kw))[1]
     monkeypatch.setattr(parallel, "blas_axpy", recorded(blas_axpy))
+    a, b = RNG.standard_normal((96, 500)), RNG.standard_normal((500, 200))
     try:
-        a, b = RNG.standard_normal((96, 500)), RNG.standard_normal((500, 200))
-        for split, run in ((1 << 40, 1 << 40), (1, 1000)):  # one call, then cut in blocks
-            monkeypatch.setattr(parallel, "_SPLIT", split)
-            monkeypatch.setattr(parallel, "_AXPY_RUN", run)
+        def product(y=b, **kw):
             with monkeypatch.context() as patch:
                 patch.setattr(np, "matmul", recorded(blas_matmul))
-                parallel.matmul(a, b)
-            parallel.axpy(0.5, np.ones(200_000), np.ones(200_000))
+                parallel.matmul(a, y, **kw)
             assert get_threads() == 2  # restored
+            counts = seen[:]
+            seen.clear()
+            return counts
+        assert product() == [2]  # a mid-sized product: BLAS's to share out
+        assert product(blas_threads=False) == [1]  # beside the pool's kernels
+        assert product(b[:, 0]) == [1]  # matrix-vector: memory-bound
+        monkeypatch.setattr(parallel, "_SPLIT", 1 << 20)
+        assert product() == [1] * 4  # cut in blocks on the pool
+        parallel.axpy(0.5, np.ones(200_000), np.ones(200_000))
+        assert seen == [1] and get_threads() == 2
     finally:
         thread_control(previous)
-    assert len(seen) >= 4 and set(seen) == {1}

@@ -7,21 +7,27 @@ kernel that shares out its work does it here:
   others on the pool's helpers. Each part is computed whole by one thread and the parts depend on the shapes
   alone, so results do not depend on the number of threads.
 * ``on_threads(task, parts)``: ``task(part)`` for every part, shared out, BLAS single-threaded throughout.
-* ``matmul(a, b)``: NumPy's ``a @ b``, with BLAS single-threaded, a large product cut into blocks of rows or of
-  columns computed on the pool; ``axpy(a, x, y)``, y ← a·x + y in runs on the pool (the optimizers' update).
+* ``matmul(a, b)``: NumPy's ``a @ b``, a large product cut into blocks of rows or of columns computed on the
+  pool; ``axpy(a, x, y)``: y ← a·x + y, the optimizers' update.
 * ``chunks(n, per_image, budget)``: slices of a batch of images small enough that a chunk's temporaries stay in
   cache from one NumPy pass to the next (the Winograd convolutions, pooling, the fused activations).
 * ``scratch(name, shape, dtype)``: buffers private to each thread, allocated once and reused chunk after chunk and
   call after call (fresh arrays of a few MB each come from, and go back to, the operating system: its page
   faults took ~10× the time of the arithmetic in a Winograd transform).
 
-Why BLAS gets no threads of its own: after a product, OpenBLAS's threads spin for a while waiting for the next one,
-and the pool's threads that start meanwhile share the cores with them. Measured in the MNIST example CNN's
-training step on 2 cores: the forward 32→64 convolution took 10.5 ms after a product on BLAS's threads, 6.4 ms
-with BLAS kept on one; the whole step 46 ms against 36. So every product softgrad computes runs BLAS
-single-threaded, and the products large enough to gain are cut here (``_SPLIT``), into a number of blocks set by
-their shapes alone, so that softgrad's products have the same bits on any number of threads, softgrad's or BLAS's
-(an uncut product on BLAS's threads does not: OpenBLAS shares a product out by the threads it has).
+BLAS's threads and the pool's. After a product, OpenBLAS's threads spin for about 100 ms waiting for the next one
+(measured), on the cores the pool's threads need: in the MNIST example CNN's training step on 2 cores, the forward
+32→64 convolution took 10.5 ms after a product on BLAS's threads, 6.4 ms with BLAS kept on one; the whole step
+46 ms against 36. Yet that spinning is what makes them quick to start: OpenBLAS shares out a mid-sized product
+(an MLP layer at batch 32) in microseconds where the pool, whose threads sleep, takes 30-80 µs. So:
+
+* the kernels that run on the pool (convolutions, pooling), and memory-bound work (matrix-vector sums, axpy),
+  never wake BLAS's threads: BLAS runs single-threaded there;
+* a large product (``_SPLIT``) is cut here into blocks set by its shapes alone, computed on the pool with BLAS
+  single-threaded: its bits do not depend on the number of threads, softgrad's or BLAS's;
+* other products are BLAS's to share out, with the bits BLAS gives for its thread count.
+
+In a CNN step nothing then wakes BLAS's threads; an MLP's products of a few MFLOP keep BLAS's fast start.
 
 The pool's size: ``softgrad.config.threads`` (the training command's ``--threads``), by default ``MAX_THREADS``,
 fewer if fewer CPUs are this process's (``threads``).
@@ -42,10 +48,9 @@ from softgrad._blas import axpy as blas_axpy, axpy_operands, blas_threads_local
 MAX_THREADS = 4  # at most this many threads share out one call (fewer if fewer CPUs are ours)
 _BLAS_ALONE = 2304 * 4  # OpenBLAS runs products of at most this many multiply-adds on one thread anyway (m·n·k of
 #                         a matrix product; m·n of a matrix-vector product, its threshold being the lower)
-_SPLIT = 1 << 23  # a product of k·_SPLIT multiply-adds (~0.17 ms on one core each) is cut in min(k, MAX_THREADS)
-#                  blocks: handing a block to another thread costs 30-80 µs here
+_SPLIT = 1 << 25  # a product of k·_SPLIT multiply-adds (~0.7 ms on one core each), k ≥ 1, is cut in
+#                  min(max(k, 2), MAX_THREADS) blocks: below, OpenBLAS's threads share it out faster than the pool
 _ROW_ALIGN, _COLUMN_ALIGN = 8, 64  # blocks start at these multiples (OpenBLAS's kernels' tiles do not straddle them)
-_AXPY_RUN = 1 << 16  # axpy shares out runs of at least this many elements (any cut keeps its bits)
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = -1
@@ -124,29 +129,37 @@ def _cuts(length, align, parts):
     return [slice(start, min(start + step, length)) for start in range(0, length, step)]
 
 
-def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None, epilogue=None) -> np.ndarray:
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None, epilogue=None,
+           blas_threads: bool = True) -> np.ndarray:
     """``np.matmul(a, b)`` (into ``out`` if given), then ``epilogue(block, columns)`` in place on the result,
-    block by block, ``columns`` the slice of the last axis a block holds (a fused bias and activation), with BLAS
-    single-threaded. Of at least 2·``_SPLIT`` multiply-adds, a product of matrices is cut into blocks of output rows
-    (of columns when there are more columns than rows: each thread then reads only its part of the larger
-    operand), and a stack of products into runs of the stack, computed on the pool, each block's epilogue on the
-    thread that made it. The blocks depend on the shapes alone, and so do the bits."""
-    if a.ndim == 0 or b.ndim == 0:
+    block by block, ``columns`` the slice of the last axis a block holds (a fused bias and activation).
+
+    A product of fewer than ``_SPLIT`` multiply-adds goes to BLAS whole: on BLAS's own threads if ``blas_threads``
+    (OpenBLAS hands work to its spinning threads in microseconds, the pool takes 30-80 µs), else single-threaded
+    (for the kernels that run on the pool, and for matrix-vector products, which a second thread does not speed
+    up here: one thread already takes the memory's bandwidth). A larger product of matrices is cut into blocks of
+    output rows (of columns when there are more columns than rows: each thread then reads only its part of the
+    larger operand), a stack of products into runs of the stack, computed on the pool with BLAS single-threaded,
+    each block's epilogue on the thread that made it. The blocks depend on the shapes alone, and so do the bits."""
+    if a.ndim == 2 and b.ndim == 2:
+        (m, k), n, stack_shape = a.shape, b.shape[1], ()
+    elif a.ndim == 0 or b.ndim == 0:
         return _finished(np.matmul(a, b, out=out), epilogue)
-    m = a.shape[-2] if a.ndim >= 2 else 1
-    n = b.shape[-1] if b.ndim >= 2 else 1
-    stack_shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    work = math.prod(stack_shape) * m * n * a.shape[-1]
-    if work <= _BLAS_ALONE:
+    else:
+        m, k = (a.shape[-2] if a.ndim >= 2 else 1), a.shape[-1]
+        n = b.shape[-1] if b.ndim >= 2 else 1
+        stack_shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    work = math.prod(stack_shape) * m * n * k
+    if work <= _BLAS_ALONE or (work < _SPLIT and blas_threads and a.ndim >= 2 and b.ndim >= 2):
         return _finished(np.matmul(a, b, out=out), epilogue)
-    if out is None:
-        out = np.empty(stack_shape + a.shape[-2:-1] * (a.ndim >= 2) + b.shape[-1:] * (b.ndim >= 2),
-                       np.result_type(a, b))
     every, whole = slice(None), (Ellipsis,)
-    parts = min(MAX_THREADS, work // _SPLIT)
+    parts = min(MAX_THREADS, max(2, work // _SPLIT)) if work >= _SPLIT else 1
     if parts < 2 or min(a.ndim, b.ndim) < 2 or a.shape[:-2] != b.shape[:-2] or a.dtype.kind not in "fc":
-        blocks = [(whole, whole, whole, every)]
-    elif a.ndim > 2 and a.shape[0] > 1:  # a stack: runs of its first axis
+        with blas_threads_local(1):
+            return _finished(np.matmul(a, b, out=out), epilogue)
+    if out is None:
+        out = np.empty(stack_shape + (m, n), np.result_type(a, b))
+    if a.ndim > 2 and a.shape[0] > 1:  # a stack: runs of its first axis
         blocks = [((part,), (part,), (part,), every) for part in _cuts(a.shape[0], 1, parts)]
     elif n > m:
         blocks = [(whole, (Ellipsis, part), (Ellipsis, part), part) for part in _cuts(n, _COLUMN_ALIGN, parts)]
@@ -168,14 +181,14 @@ def _finished(product, epilogue, columns=slice(None)):
 
 
 def axpy(a: float, x: np.ndarray, y: np.ndarray) -> bool:
-    """y ← a·x + y in place by BLAS axpy, in runs of ``_AXPY_RUN`` elements or more shared out between threads, BLAS
-    single-threaded (each element's bits whatever the runs); False, y untouched, where BLAS cannot
+    """y ← a·x + y in place by BLAS axpy, single-threaded (one thread already takes the memory's bandwidth here,
+    and BLAS's threads would spin on the pool's cores); False, y untouched, where BLAS cannot
     (``_blas.axpy_operands``)."""
     operands = axpy_operands(x, y)
     if operands is None:
         return False
-    xf, yf = operands
-    on_threads(lambda run: blas_axpy(a, xf[run], yf[run]), _cuts(yf.size, _AXPY_RUN, threads()))
+    with blas_threads_local(1):
+        blas_axpy(a, *operands)
     return True
 
 

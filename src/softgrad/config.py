@@ -5,10 +5,10 @@
   ``jax_debug_nans``). The first such op is where a NaN is born.
 * ``debug_infs``: the same for ±inf (separate, because some results are legitimately infinite: ``log(0)``).
 * ``threads``: how many threads softgrad's kernels share their work between (as ``torch.set_num_threads``): an
-  int ≥ 1, or None for the default, one per CPU this process may run on, at most 4. softgrad computes matrix
-  products with BLAS single-threaded and cuts the large ones itself (``softgrad._parallel``): products,
-  convolutions, the softmax family and reductions have the same bits whatever the count. (The LAPACK ops, inv,
-  solve, svd and the like, and einsum of three or more operands run on BLAS's own threads.)
+  int ≥ 1, or None for the default, one per CPU this process may run on, at most 4. Convolutions, pooling, the
+  softmax family and products of more than 2²⁵ multiply-adds run on these threads (BLAS single-threaded inside,
+  ``softgrad._parallel``) and have the same bits whatever the count; smaller products, the LAPACK ops (inv, solve,
+  svd, ...) and einsum of three or more operands run on BLAS's own threads, with BLAS's bits.
 
 Both are off by default and then cost nothing (``Primitive.bind`` is the plain ``bind``).
 

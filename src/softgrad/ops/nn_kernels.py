@@ -268,7 +268,8 @@ def _unrows(y, n, out_hw):
 
 # ----- convolution: conv2d, its input transpose and its weight gradient -----
 # Activations are returned as NCHW views of channels-last memory: the GEMM produces that layout, and the
-# next im2col, pooling and these rules all read it with contiguous channel runs.
+# next im2col, pooling and these rules all read it with contiguous channel runs. Their GEMMs keep BLAS's threads
+# asleep (``blas_threads=False``): the convolutions and pooling around them run on softgrad's pool.
 
 
 def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=1):
@@ -278,7 +279,8 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
     out_hw = geo.out_hw(x.shape)
     if winograd.applies(x.shape, w.shape, geo, x.dtype):
         return winograd.conv3x3(x, w, padding, out_hw, bias, activation)
-    y = _unrows(matmul(_im2col(x, geo), _weight_matrix(w, groups).swapaxes(1, 2)), x.shape[0], out_hw)
+    y = _unrows(matmul(_im2col(x, geo), _weight_matrix(w, groups).swapaxes(1, 2), blas_threads=False), x.shape[0],
+                out_hw)
     rows = y.transpose(0, 2, 3, 1)  # channels-last
 
     def epilogue(chunk):
@@ -300,7 +302,7 @@ def _conv2d_input_impl(g, w, x_shape, stride, padding, dilation=(1, 1), groups=1
     geo = _Geometry(w.shape[2:], stride, padding, dilation, groups)
     if winograd.applies(x_shape, w.shape, geo, g.dtype):
         return winograd.conv3x3_input(g, w, x_shape, padding)
-    return _col2im(matmul(_rows(g, groups), _weight_matrix(w, groups)), x_shape, geo)
+    return _col2im(matmul(_rows(g, groups), _weight_matrix(w, groups), blas_threads=False), x_shape, geo)
 
 
 def _conv2d_weight_impl(x, g, w_shape, stride, padding, dilation=(1, 1), groups=1):
@@ -311,9 +313,9 @@ def _conv2d_weight_impl(x, g, w_shape, stride, padding, dilation=(1, 1), groups=
     o, c, kh, kw = w_shape
     rows, cols = _rows(g, groups), _im2col(x, geo)
     if cols.shape[2] < rows.shape[2]:  # the narrower operand transposed first: 1.7× faster for a first layer's
-        w_mat = matmul(cols.swapaxes(1, 2), rows).swapaxes(1, 2)  # 9 columns, 1.1× slower with 288
+        w_mat = matmul(cols.swapaxes(1, 2), rows, blas_threads=False).swapaxes(1, 2)  # 9 columns, 1.1× slower with 288
     else:
-        w_mat = matmul(rows.swapaxes(1, 2), cols)
+        w_mat = matmul(rows.swapaxes(1, 2), cols, blas_threads=False)
     return np.ascontiguousarray(w_mat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
 
 

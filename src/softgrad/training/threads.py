@@ -1,14 +1,15 @@
 """How many threads training uses: one unless asked for more, softgrad's threads and BLAS's alike.
 
 Threads split every large matrix product and convolution over the cores. On an idle machine that makes a step
-up to ~1.3× faster (a CNN's nearly 2×); but when another process is busy on the same cores the threads wait for
+up to ~1.3× faster; but when another process is busy on the same cores the threads wait for
 each other and a step can take 10–20× longer (measured on this project's 2-core machine: an MNIST MLP epoch 1.7 s
 on one thread, 11–19 s on two beside a busy process). One thread is the predictable choice; ``--threads N`` opts
-in, and sets both ``softgrad.config.threads`` (softgrad's kernels, its matrix products included) and BLAS's count
-(for whatever else calls NumPy's BLAS).
+in, and sets both ``softgrad.config.threads`` (softgrad's kernels and its largest matrix products) and BLAS's
+count (the other products).
 
-softgrad's products, convolutions and losses have the same bits on any number of threads
-(``softgrad._parallel``); the count is part of a run's config all the same, and a resumed run keeps it. BLAS's limit is applied through threadpoolctl when it
+The count changes how OpenBLAS splits the smaller matrix products, so the last bits of the results (and, after
+many steps, the metrics) depend on it (softgrad's own kernels do not: ``softgrad._parallel``): it is part of a
+run's config, and a resumed run keeps it. BLAS's limit is applied through threadpoolctl when it
 is installed, which also tells how many threads BLAS then runs: that count, not the one asked, is what a run
 records.
 """
