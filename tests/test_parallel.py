@@ -113,10 +113,12 @@ def test_blas_threads_stay_asleep_where_softgrad_says_so(monkeypatch):
             return counts
         assert product() == [2]  # a mid-sized product: BLAS's to share out
         assert product(blas_threads=False) == [1]  # beside the pool's kernels
-        assert product(b[:, 0]) == [1]  # matrix-vector: memory-bound
+        assert product(b[:, 0]) == [2]  # matrix-vector, small
+        monkeypatch.setattr(parallel, "_STREAMED", 1000)
+        assert product(b[:, 0]) == [1]  # matrix-vector, streamed from memory
         monkeypatch.setattr(parallel, "_SPLIT", 1 << 20)
         assert product() == [1] * 4  # cut in blocks on the pool
         parallel.axpy(0.5, np.ones(200_000), np.ones(200_000))
-        assert seen == [1] and get_threads() == 2
+        assert seen == [1] and get_threads() == 2  # streamed
     finally:
         thread_control(previous)

@@ -21,8 +21,10 @@ BLAS's threads and the pool's. After a product, OpenBLAS's threads spin for abou
 46 ms against 36. Yet that spinning is what makes them quick to start: OpenBLAS shares out a mid-sized product
 (an MLP layer at batch 32) in microseconds where the pool, whose threads sleep, takes 30-80 µs. So:
 
-* the kernels that run on the pool (convolutions, pooling), and memory-bound work (matrix-vector sums, axpy),
-  never wake BLAS's threads: BLAS runs single-threaded there;
+* the kernels that run on the pool (convolutions, pooling) never wake BLAS's threads: BLAS runs single-threaded
+  there; so do matrix-vector products (sums over a batch) and axpy (the optimizers' update) of 2¹⁸ elements or
+  more, streamed from memory, where one thread takes about the memory's bandwidth (a copy of 256 MiB: 25.0 GB/s
+  on one thread, 24.1 on two) — a CNN's bias gradients and its dense layer's update;
 * a large product (``_SPLIT``) is cut here into blocks set by its shapes alone, computed on the pool with BLAS
   single-threaded: its bits do not depend on the number of threads, softgrad's or BLAS's;
 * other products are BLAS's to share out, with the bits BLAS gives for its thread count.
@@ -50,6 +52,7 @@ _BLAS_ALONE = 2304 * 4  # OpenBLAS runs products of at most this many multiply-a
 #                         a matrix product; m·n of a matrix-vector product, its threshold being the lower)
 _SPLIT = 1 << 25  # a product of k·_SPLIT multiply-adds (~0.7 ms on one core each), k ≥ 1, is cut in
 #                  min(max(k, 2), MAX_THREADS) blocks: below, OpenBLAS's threads share it out faster than the pool
+_STREAMED = 1 << 18  # matrix-vector products and axpy over this many elements or more: BLAS single-threaded
 _ROW_ALIGN, _COLUMN_ALIGN = 8, 64  # blocks start at these multiples (OpenBLAS's kernels' tiles do not straddle them)
 
 _pool: ThreadPoolExecutor | None = None
@@ -134,10 +137,10 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None, epilogue
     """``np.matmul(a, b)`` (into ``out`` if given), then ``epilogue(block, columns)`` in place on the result,
     block by block, ``columns`` the slice of the last axis a block holds (a fused bias and activation).
 
-    A product of fewer than ``_SPLIT`` multiply-adds goes to BLAS whole: on BLAS's own threads if ``blas_threads``
-    (OpenBLAS hands work to its spinning threads in microseconds, the pool takes 30-80 µs), else single-threaded
-    (for the kernels that run on the pool, and for matrix-vector products, which a second thread does not speed
-    up here: one thread already takes the memory's bandwidth). A larger product of matrices is cut into blocks of
+    A product of fewer than ``_SPLIT`` multiply-adds (a matrix-vector product over fewer than ``_STREAMED``
+    elements) goes to BLAS whole: on BLAS's own threads if ``blas_threads`` (OpenBLAS hands work to its spinning
+    threads in microseconds, the pool takes 30-80 µs), else single-threaded (for the kernels that run on the
+    pool). A larger matrix-vector product runs single-threaded, streamed from memory. A larger product of matrices is cut into blocks of
     output rows (of columns when there are more columns than rows: each thread then reads only its part of the
     larger operand), a stack of products into runs of the stack, computed on the pool with BLAS single-threaded,
     each block's epilogue on the thread that made it. The blocks depend on the shapes alone, and so do the bits."""
@@ -150,7 +153,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None, epilogue
         n = b.shape[-1] if b.ndim >= 2 else 1
         stack_shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     work = math.prod(stack_shape) * m * n * k
-    if work <= _BLAS_ALONE or (work < _SPLIT and blas_threads and a.ndim >= 2 and b.ndim >= 2):
+    if work <= _BLAS_ALONE or blas_threads and work < (_SPLIT if min(a.ndim, b.ndim) >= 2 else _STREAMED):
         return _finished(np.matmul(a, b, out=out), epilogue)
     every, whole = slice(None), (Ellipsis,)
     parts = min(MAX_THREADS, max(2, work // _SPLIT)) if work >= _SPLIT else 1
@@ -181,14 +184,16 @@ def _finished(product, epilogue, columns=slice(None)):
 
 
 def axpy(a: float, x: np.ndarray, y: np.ndarray) -> bool:
-    """y ← a·x + y in place by BLAS axpy, single-threaded (one thread already takes the memory's bandwidth here,
-    and BLAS's threads would spin on the pool's cores); False, y untouched, where BLAS cannot
-    (``_blas.axpy_operands``)."""
+    """y ← a·x + y in place by BLAS axpy (single-threaded from ``_STREAMED`` elements: streamed from memory); False,
+    y untouched, where BLAS cannot (``_blas.axpy_operands``)."""
     operands = axpy_operands(x, y)
     if operands is None:
         return False
-    with blas_threads_local(1):
+    if y.size < _STREAMED:
         blas_axpy(a, *operands)
+    else:
+        with blas_threads_local(1):
+            blas_axpy(a, *operands)
     return True
 
 
