@@ -16,6 +16,12 @@ RNG = np.random.default_rng(20261202)
 SHAPES = [(64, 9216, 128), (128, 64, 9216), (64, 128, 9216), (1024, 784, 256), (200, 300, 191), (1000, 97, 333)]
 
 
+@pytest.fixture(autouse=True)
+def one_pool(monkeypatch):
+    """Every test here in the second regime (products on the pool), except where it says otherwise."""
+    monkeypatch.setattr(parallel, "_one_pool", True)
+
+
 def _operands(m, k, n, dtype, transposed_a, transposed_b):
     a = RNG.standard_normal((k, m) if transposed_a else (m, k)).astype(dtype)
     b = RNG.standard_normal((n, k) if transposed_b else (k, n)).astype(dtype)
@@ -87,7 +93,7 @@ def test_axpy_runs_blas_single_threaded_and_has_the_bits_of_one_pass():
     np.testing.assert_allclose(got, y - 0.01 * x, rtol=1e-6, atol=1e-6)  # (fused multiply-adds: not NumPy's bits)
 
 
-def test_blas_threads_stay_asleep_where_softgrad_says_so(monkeypatch):
+def test_blas_threads_stay_asleep_once_the_pool_is_in_use(monkeypatch):
     # OpenBLAS's threads spin after a product of theirs, on the cores softgrad's threads need.
     thread_control = _blas._thread_control()
     if thread_control is None:
@@ -103,22 +109,37 @@ def test_blas_threads_stay_asleep_where_softgrad_says_so(monkeypatch):
     monkeypatch.setattr(parallel, "blas_axpy", recorded(blas_axpy))
     a, b = RNG.standard_normal((96, 500)), RNG.standard_normal((500, 200))
     try:
-        def product(y=b, **kw):
+        def product(y=b):
             with monkeypatch.context() as patch:
                 patch.setattr(np, "matmul", recorded(blas_matmul))
-                parallel.matmul(a, y, **kw)
+                parallel.matmul(a, y)
             assert get_threads() == 2  # restored
             counts = seen[:]
             seen.clear()
             return counts
-        assert product() == [2]  # a mid-sized product: BLAS's to share out
-        assert product(blas_threads=False) == [1]  # beside the pool's kernels
-        assert product(b[:, 0]) == [2]  # matrix-vector, small
-        monkeypatch.setattr(parallel, "_STREAMED", 1000)
-        assert product(b[:, 0]) == [1]  # matrix-vector, streamed from memory
-        monkeypatch.setattr(parallel, "_SPLIT", 1 << 20)
-        assert product() == [1] * 4  # cut in blocks on the pool
+        monkeypatch.setattr(parallel, "_one_pool", False)
+        assert product() == [2] and product(b[:, 0]) == [2]  # before the pool is used: BLAS's threads
         parallel.axpy(0.5, np.ones(200_000), np.ones(200_000))
-        assert seen == [1] and get_threads() == 2  # streamed
+        assert seen == [2]
+        seen.clear()
+        parallel.one_pool()  # (what a kernel on the pool calls)
+        assert parallel._one_pool
+        assert product() == [1]  # 96·500·200 multiply-adds: under 2·_SPLIT, whole
+        monkeypatch.setattr(parallel, "_SPLIT", 1 << 20)
+        assert product() == [1] * 4  # cut in four blocks on the pool
+        assert product(b[:, 0]) == [1]
+        parallel.axpy(0.5, np.ones(200_000), np.ones(200_000))
+        assert seen == [1] and get_threads() == 2
     finally:
         thread_control(previous)
+
+
+def test_a_convolution_brings_the_one_pool(monkeypatch):
+    from softgrad import ops
+    monkeypatch.setattr(parallel, "_one_pool", False)
+    monkeypatch.setattr(parallel, "_cpus", lambda: 1)
+    ops.conv2d(np.ones((2, 1, 5, 5), np.float32), np.ones((3, 1, 3, 3), np.float32))
+    assert not parallel._one_pool  # one thread: nothing to share
+    monkeypatch.setattr(parallel, "_cpus", lambda: 2)
+    ops.conv2d(np.ones((2, 1, 5, 5), np.float32), np.ones((3, 1, 3, 3), np.float32))
+    assert parallel._one_pool

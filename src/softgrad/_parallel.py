@@ -7,29 +7,30 @@ kernel that shares out its work does it here:
   others on the pool's helpers. Each part is computed whole by one thread and the parts depend on the shapes
   alone, so results do not depend on the number of threads.
 * ``on_threads(task, parts)``: ``task(part)`` for every part, shared out, BLAS single-threaded throughout.
-* ``matmul(a, b)``: NumPy's ``a @ b``, a large product cut into blocks of rows or of columns computed on the
-  pool; ``axpy(a, x, y)``: y ← a·x + y, the optimizers' update.
+* ``matmul(a, b)``: NumPy's ``a @ b``, once the pool is in use a large product cut into blocks of rows or of
+  columns computed on it; ``axpy(a, x, y)``: y ← a·x + y, the optimizers' update.
 * ``chunks(n, per_image, budget)``: slices of a batch of images small enough that a chunk's temporaries stay in
   cache from one NumPy pass to the next (the Winograd convolutions, pooling, the fused activations).
 * ``scratch(name, shape, dtype)``: buffers private to each thread, allocated once and reused chunk after chunk and
   call after call (fresh arrays of a few MB each come from, and go back to, the operating system: its page
   faults took ~10× the time of the arithmetic in a Winograd transform).
 
-BLAS's threads and the pool's. After a product, OpenBLAS's threads spin for about 100 ms waiting for the next one
-(measured), on the cores the pool's threads need: in the MNIST example CNN's training step on 2 cores, the forward
-32→64 convolution took 10.5 ms after a product on BLAS's threads, 6.4 ms with BLAS kept on one; the whole step
-46 ms against 36. Yet that spinning is what makes them quick to start: OpenBLAS shares out a mid-sized product
-(an MLP layer at batch 32) in microseconds where the pool, whose threads sleep, takes 30-80 µs. So:
+BLAS's threads and the pool's: one or the other, not both. After a product, OpenBLAS's threads spin for about
+100 ms waiting for the next one (measured), on the cores the pool's threads need: in the MNIST example CNN's
+training step on 2 cores, the forward 32→64 convolution took 10.5 ms after a product on BLAS's threads, 6.4 ms
+with BLAS kept on one; the whole step 46 ms against 36. Yet that spinning is what makes them quick to start:
+OpenBLAS shares out an MLP layer's product in microseconds where the pool, whose threads sleep, takes 30-80 µs,
+and an MLP step that mixed the two (large products on the pool, small ones on BLAS's threads) ran 1.7× slower
+than on BLAS's threads alone. So a process works in one of two regimes:
 
-* the kernels that run on the pool (convolutions, pooling) never wake BLAS's threads: BLAS runs single-threaded
-  there; so do matrix-vector products (sums over a batch) and axpy (the optimizers' update) of 2¹⁸ elements or
-  more, streamed from memory, where one thread takes about the memory's bandwidth (a copy of 256 MiB: 25.0 GB/s
-  on one thread, 24.1 on two) — a CNN's bias gradients and its dense layer's update;
-* a large product (``_SPLIT``) is cut here into blocks set by its shapes alone, computed on the pool with BLAS
-  single-threaded: its bits do not depend on the number of threads, softgrad's or BLAS's;
-* other products are BLAS's to share out, with the bits BLAS gives for its thread count.
+* until the pool first shares out a kernel (a convolution, pooling, a large softmax: ``one_pool``), BLAS shares
+  out every product and update on its own threads, as NumPy does;
+* from then on (``_one_pool``), nothing of softgrad's wakes BLAS's threads: BLAS runs single-threaded, and a
+  product of at least 2·``_SPLIT`` multiply-adds is cut here into blocks set by its shapes alone, computed on
+  the pool (bits that do not depend on the number of threads, softgrad's or BLAS's).
 
-In a CNN step nothing then wakes BLAS's threads; an MLP's products of a few MFLOP keep BLAS's fast start.
+A product's last bits can differ between the two (as between BLAS's thread counts); the training command, on more
+than one thread, works in one pool from its start, so that every step and a resumed run take the same path.
 
 The pool's size: ``softgrad.config.threads`` (the training command's ``--threads``), by default ``MAX_THREADS``,
 fewer if fewer CPUs are this process's (``threads``).
@@ -50,14 +51,14 @@ from softgrad._blas import axpy as blas_axpy, axpy_operands, blas_threads_local
 MAX_THREADS = 4  # at most this many threads share out one call (fewer if fewer CPUs are ours)
 _BLAS_ALONE = 2304 * 4  # OpenBLAS runs products of at most this many multiply-adds on one thread anyway (m·n·k of
 #                         a matrix product; m·n of a matrix-vector product, its threshold being the lower)
-_SPLIT = 1 << 25  # a product of k·_SPLIT multiply-adds (~0.7 ms on one core each), k ≥ 1, is cut in
-#                  min(max(k, 2), MAX_THREADS) blocks: below, OpenBLAS's threads share it out faster than the pool
-_STREAMED = 1 << 18  # matrix-vector products and axpy over this many elements or more: BLAS single-threaded
+_SPLIT = 1 << 23  # in one pool, a product of k·_SPLIT multiply-adds (~0.17 ms on one core each) is cut in
+#                  min(k, MAX_THREADS) blocks: handing a block to another thread costs 30-80 µs here
 _ROW_ALIGN, _COLUMN_ALIGN = 8, 64  # blocks start at these multiples (OpenBLAS's kernels' tiles do not straddle them)
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = -1
 _requested: int | None = None  # softgrad.config.threads
+_one_pool = False  # whether the pool has shared out a kernel in this process (the second regime above)
 
 
 def _thread_pool() -> ThreadPoolExecutor:
@@ -94,6 +95,16 @@ def set_threads(count: int | None) -> None:
     _requested = count
 
 
+def one_pool() -> None:
+    """From now on, in this process, softgrad's products run on the pool with BLAS single-threaded (the second
+    regime of the module docstring), when softgrad has more than one thread. The kernels that run on the pool call
+    it before their first product; the training loop, at its start, so that every step and a resumed run take
+    one path."""
+    global _one_pool
+    if threads() > 1:
+        _one_pool = True
+
+
 def share_out(task, parts) -> None:
     """``task(run)`` for consecutive runs of ``parts``, as equal as can be: one on this thread, the others on
     helper threads. Each part is processed whole by one thread, so results do not depend on the number of
@@ -102,6 +113,7 @@ def share_out(task, parts) -> None:
     if count <= 1:
         task(parts)
         return
+    one_pool()
     size = -(-len(parts) // count)
     helpers = [_thread_pool().submit(contextvars.copy_context().run, task, parts[start:start + size])
                for start in range(size, len(parts), size)]
@@ -132,31 +144,26 @@ def _cuts(length, align, parts):
     return [slice(start, min(start + step, length)) for start in range(0, length, step)]
 
 
-def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None, epilogue=None,
-           blas_threads: bool = True) -> np.ndarray:
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None, epilogue=None) -> np.ndarray:
     """``np.matmul(a, b)`` (into ``out`` if given), then ``epilogue(block, columns)`` in place on the result,
-    block by block, ``columns`` the slice of the last axis a block holds (a fused bias and activation).
-
-    A product of fewer than ``_SPLIT`` multiply-adds (a matrix-vector product over fewer than ``_STREAMED``
-    elements) goes to BLAS whole: on BLAS's own threads if ``blas_threads`` (OpenBLAS hands work to its spinning
-    threads in microseconds, the pool takes 30-80 µs), else single-threaded (for the kernels that run on the
-    pool). A larger matrix-vector product runs single-threaded, streamed from memory. A larger product of matrices is cut into blocks of
-    output rows (of columns when there are more columns than rows: each thread then reads only its part of the
-    larger operand), a stack of products into runs of the stack, computed on the pool with BLAS single-threaded,
-    each block's epilogue on the thread that made it. The blocks depend on the shapes alone, and so do the bits."""
+    block by block, ``columns`` the slice of the last axis a block holds (a fused bias and activation). Once the
+    pool is in use (``_one_pool``), with BLAS single-threaded, and a product of matrices of at least 2·``_SPLIT``
+    multiply-adds cut into blocks of output rows (of columns when there are more columns than rows: each thread
+    then reads only its part of the larger operand), a stack of products into runs of the stack, computed on the
+    pool, each block's epilogue on the thread that made it. The blocks depend on the shapes alone."""
+    if not _one_pool or a.ndim == 0 or b.ndim == 0:
+        return _finished(np.matmul(a, b, out=out), epilogue)
     if a.ndim == 2 and b.ndim == 2:
         (m, k), n, stack_shape = a.shape, b.shape[1], ()
-    elif a.ndim == 0 or b.ndim == 0:
-        return _finished(np.matmul(a, b, out=out), epilogue)
     else:
         m, k = (a.shape[-2] if a.ndim >= 2 else 1), a.shape[-1]
         n = b.shape[-1] if b.ndim >= 2 else 1
         stack_shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     work = math.prod(stack_shape) * m * n * k
-    if work <= _BLAS_ALONE or blas_threads and work < (_SPLIT if min(a.ndim, b.ndim) >= 2 else _STREAMED):
+    if work <= _BLAS_ALONE:
         return _finished(np.matmul(a, b, out=out), epilogue)
     every, whole = slice(None), (Ellipsis,)
-    parts = min(MAX_THREADS, max(2, work // _SPLIT)) if work >= _SPLIT else 1
+    parts = min(MAX_THREADS, work // _SPLIT)
     if parts < 2 or min(a.ndim, b.ndim) < 2 or a.shape[:-2] != b.shape[:-2] or a.dtype.kind not in "fc":
         with blas_threads_local(1):
             return _finished(np.matmul(a, b, out=out), epilogue)
@@ -184,12 +191,12 @@ def _finished(product, epilogue, columns=slice(None)):
 
 
 def axpy(a: float, x: np.ndarray, y: np.ndarray) -> bool:
-    """y ← a·x + y in place by BLAS axpy (single-threaded from ``_STREAMED`` elements: streamed from memory); False,
-    y untouched, where BLAS cannot (``_blas.axpy_operands``)."""
+    """y ← a·x + y in place by BLAS axpy (single-threaded once the pool is in use: ``_one_pool``); False, y
+    untouched, where BLAS cannot (``_blas.axpy_operands``)."""
     operands = axpy_operands(x, y)
     if operands is None:
         return False
-    if y.size < _STREAMED:
+    if not _one_pool:
         blas_axpy(a, *operands)
     else:
         with blas_threads_local(1):
@@ -232,4 +239,4 @@ def scratch(name: str, shape, dtype) -> np.ndarray:
     return buffer[:size].view(dtype).reshape(shape)
 
 
-__all__ = ["MAX_THREADS", "threads", "threads_requested", "set_threads", "share_out", "on_threads", "matmul", "axpy", "chunks", "scratch"]
+__all__ = ["MAX_THREADS", "threads", "threads_requested", "set_threads", "one_pool", "share_out", "on_threads", "matmul", "axpy", "chunks", "scratch"]

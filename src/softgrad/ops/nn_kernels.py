@@ -30,7 +30,7 @@ from typing import Callable, NamedTuple
 
 from softgrad._checks import check_bool
 from softgrad.ops import winograd
-from softgrad._parallel import chunks as image_chunks, matmul, on_threads, scratch
+from softgrad._parallel import chunks as image_chunks, matmul, on_threads, one_pool, scratch
 from softgrad.ops._primitive import In, Sample, multilinear, op, shape_of, tangent_sum
 from softgrad.ops.elementwise import relu, relu_p, sigmoid, sigmoid_p, tanh, tanh_p
 from softgrad.ops.linalg import matmul_p
@@ -268,18 +268,19 @@ def _unrows(y, n, out_hw):
 
 # ----- convolution: conv2d, its input transpose and its weight gradient -----
 # Activations are returned as NCHW views of channels-last memory: the GEMM produces that layout, and the
-# next im2col, pooling and these rules all read it with contiguous channel runs. Their GEMMs keep BLAS's threads
-# asleep (``blas_threads=False``): the convolutions and pooling around them run on softgrad's pool.
+# next im2col, pooling and these rules all read it with contiguous channel runs. They run on softgrad's pool
+# (``one_pool``: their GEMMs, and every later product, keep BLAS's threads asleep).
 
 
 def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=1):
     """im2col(x) @ w_matᵀ per group (3×3 stride 1: Winograd, ``winograd.conv3x3``), plus ``bias`` (None or (O,)),
     then ``activation`` (None or a ``FusedActivation.forward``): in place here, inside the transforms there."""
+    one_pool()
     geo = _Geometry(w.shape[2:], stride, padding, dilation, groups)
     out_hw = geo.out_hw(x.shape)
     if winograd.applies(x.shape, w.shape, geo, x.dtype):
         return winograd.conv3x3(x, w, padding, out_hw, bias, activation)
-    y = _unrows(matmul(_im2col(x, geo), _weight_matrix(w, groups).swapaxes(1, 2), blas_threads=False), x.shape[0],
+    y = _unrows(matmul(_im2col(x, geo), _weight_matrix(w, groups).swapaxes(1, 2)), x.shape[0],
                 out_hw)
     rows = y.transpose(0, 2, 3, 1)  # channels-last
 
@@ -299,23 +300,25 @@ def _conv2d_impl(x, w, stride, padding, dilation=(1, 1), groups=1):
 
 def _conv2d_input_impl(g, w, x_shape, stride, padding, dilation=(1, 1), groups=1):
     """Aᵀg = col2im(g_rows @ w_mat) per group (3×3 stride 1: Winograd)."""
+    one_pool()
     geo = _Geometry(w.shape[2:], stride, padding, dilation, groups)
     if winograd.applies(x_shape, w.shape, geo, g.dtype):
         return winograd.conv3x3_input(g, w, x_shape, padding)
-    return _col2im(matmul(_rows(g, groups), _weight_matrix(w, groups), blas_threads=False), x_shape, geo)
+    return _col2im(matmul(_rows(g, groups), _weight_matrix(w, groups)), x_shape, geo)
 
 
 def _conv2d_weight_impl(x, g, w_shape, stride, padding, dilation=(1, 1), groups=1):
     """Σ over windows of g ⊗ window = g_rowsᵀ @ im2col(x) per group (3×3 stride 1: Winograd)."""
+    one_pool()
     geo = _Geometry(w_shape[2:], stride, padding, dilation, groups)
     if winograd.applies(x.shape, w_shape, geo, x.dtype):
         return winograd.conv3x3_weight(x, g, padding)
     o, c, kh, kw = w_shape
     rows, cols = _rows(g, groups), _im2col(x, geo)
     if cols.shape[2] < rows.shape[2]:  # the narrower operand transposed first: 1.7× faster for a first layer's
-        w_mat = matmul(cols.swapaxes(1, 2), rows, blas_threads=False).swapaxes(1, 2)  # 9 columns, 1.1× slower with 288
+        w_mat = matmul(cols.swapaxes(1, 2), rows).swapaxes(1, 2)  # 9 columns, 1.1× slower with 288
     else:
-        w_mat = matmul(rows.swapaxes(1, 2), cols, blas_threads=False)
+        w_mat = matmul(rows.swapaxes(1, 2), cols)
     return np.ascontiguousarray(w_mat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
 
 

@@ -7,9 +7,9 @@ on one thread, 11–19 s on two beside a busy process). One thread is the predic
 in, and sets both ``softgrad.config.threads`` (softgrad's kernels and its largest matrix products) and BLAS's
 count (the other products).
 
-The count changes how OpenBLAS splits the smaller matrix products, so the last bits of the results (and, after
-many steps, the metrics) depend on it (softgrad's own kernels do not: ``softgrad._parallel``): it is part of a
-run's config, and a resumed run keeps it. BLAS's limit is applied through threadpoolctl when it
+On more than one thread, softgrad's matrix products run on its own threads from the start of the run (one pool,
+``softgrad._parallel``). The count can change the last bits of the results (and, after many steps, the metrics):
+it is part of a run's config, and a resumed run keeps it. BLAS's limit is applied through threadpoolctl when it
 is installed, which also tells how many threads BLAS then runs: that count, not the one asked, is what a run
 records.
 """
@@ -50,6 +50,7 @@ def blas_threads(threads: int | None) -> Iterator[int | None]:
         return
     previous = parallel.threads_requested()
     parallel.set_threads(threads)
+    parallel.one_pool()  # (more than one thread: every step and a resumed run on one path)
     try:
         try:
             from threadpoolctl import threadpool_limits
