@@ -12,9 +12,9 @@ primitive                              ∂ first argument            ∂ second 
 ``conv2d_input(g, w)`` (= Aᵀ g)        ``conv2d(h, w)``            ``conv2d_weight(h, g)``
 ``conv2d_weight(x, g)``                ``conv2d_input(g, k)``      ``conv2d(x, k)``
 ``conv2d_bias(x, w, b)`` (act(· + b))  ``conv2d_input(ĝ, w)``      ``conv2d_weight(x, ĝ)``  (∂b = Σ_{n,i,j} ĝ)
-``max_pool2d(x)``                      ``pool_scatter(g, x)``      —
-``pool_scatter(g, x)``                 ``pool_gather(h, x)``       — (piecewise constant in x)
-``pool_gather(h, x)``                  ``pool_scatter(k, x)``      — (piecewise constant in x)
+``max_pool2d(x)``                      ``pool_scatter(g, x, y)``   — (y = max_pool2d(x), the maxima)
+``pool_scatter(g, x, y)``              ``pool_gather(h, x)``       — (piecewise constant in x)
+``pool_gather(h, x)``                  ``pool_scatter(k, x, y)``   — (piecewise constant in x)
 ``max_pool2d_indices(x)``              — (integers)                —
 =====================================  ==========================  ===================================
 
@@ -494,16 +494,16 @@ def _max_pool2d_impl(x, kernel, stride, padding, dilation):
     return out.transpose(0, 3, 1, 2)
 
 
-def _pool_scatter_impl(g, x, kernel, stride, padding, dilation):
-    """g added at each window's first maximum, in an array of x's shape: offset by offset, the cells equal to
-    their window's max that no earlier offset claimed (boolean masks: 2× faster than ``_winners``' offsets),
-    chunk by chunk of images, the window max made again in cache. Windows that do not overlap (stride ≥ the
-    kernel's extent d·(k − 1) + 1) write their own cells (every cell, when they tile the padded input undilated:
-    no zeros first); overlapping ones accumulate."""
+def _pool_scatter_impl(g, x, pooled, kernel, stride, padding, dilation):
+    """g added at each window's first maximum, in an array of x's shape, ``pooled`` the windows' maxima (the
+    forward's result): offset by offset, the cells equal to their window's max that no earlier offset claimed
+    (boolean masks: 2× faster than ``_winners``' offsets; three passes an offset, two for the first), chunk by
+    chunk of images. Windows that do not overlap (stride ≥ the kernel's extent d·(k − 1) + 1) write their own
+    cells (every cell, when they tile the padded input undilated: no zeros first); overlapping ones accumulate."""
     xp = _channels_last(x, padding, value=-np.inf)
     n, c, h, w = x.shape
     (top, bottom), (left, right) = padding
-    g = g.transpose(0, 2, 3, 1)
+    g, pooled = g.transpose(0, 2, 3, 1), pooled.transpose(0, 2, 3, 1)
     offsets = _offsets(kernel, stride, g.shape[1:3], dilation)
     overlapping = any(s < d * (k - 1) + 1 for s, k, d in zip(stride, kernel, dilation))
     covered = not overlapping and dilation == (1, 1) and all(windows * s == size + sum(pad) for windows, s, size, pad
@@ -511,20 +511,20 @@ def _pool_scatter_impl(g, x, kernel, stride, padding, dilation):
     out = (np.empty if covered else np.zeros)((n, h + top + bottom, w + left + right, c), dtype=g.dtype)
 
     def task(chunk):
-        xs, outs = xp[chunk], out[chunk]
+        xs, outs, best = xp[chunk], out[chunk], pooled[chunk]
         gs = scratch("g", g[chunk].shape, g.dtype)
         np.copyto(gs, g[chunk])  # (g comes NCHW: copied channels-last once, read in order below)
-        best = _window_max(xs, offsets, scratch("best", gs.shape, x.dtype))
-        free, hit = scratch("free", best.shape, bool), scratch("hit", best.shape, bool)
-        free.fill(True)
-        for rows, columns in offsets:
-            np.equal(xs[:, rows, columns], best, out=hit)
-            hit &= free
-            np.greater(free, hit, out=free)  # free and not hit
+        claimed, hit = scratch("claimed", gs.shape, bool), scratch("hit", gs.shape, bool)
+        for k, (rows, columns) in enumerate(offsets):
+            np.equal(xs[:, rows, columns], best, out=hit if k else claimed)
+            if k:
+                np.greater(hit, claimed, out=hit)  # a max no earlier offset claimed
+                if k < len(offsets) - 1:
+                    claimed |= hit
             if overlapping:
-                outs[:, rows, columns] += gs * hit
+                outs[:, rows, columns] += gs * (hit if k else claimed)
             else:
-                np.multiply(gs, hit, out=outs[:, rows, columns])
+                np.multiply(gs, hit if k else claimed, out=outs[:, rows, columns])
     on_threads(task, _chunks_of(x.shape, x.dtype.itemsize))
     return out[:, top:top + h, left:left + w].transpose(0, 3, 1, 2)
 
@@ -556,18 +556,19 @@ _POOL_GEOMETRIES = [(dict(kernel=(2, 2), stride=(2, 2), padding=((0, 0), (0, 0))
                     (dict(kernel=(2, 2), stride=(1, 3), padding=((1, 0), (0, 0)), dilation=(2, 2)), (2, 3, 4, 1))]
 
 max_pool2d_p = Primitive("max_pool2d", _max_pool2d_impl, (
-    lambda g, ans, x, **geometry: pool_scatter_p.bind(g, x, **geometry),
+    lambda g, ans, x, **geometry: pool_scatter_p.bind(g, x, ans, **geometry),
 ), jvp=lambda ts, ans, x, **params: pool_gather_p.bind(ts[0], x, **params),
     samples=[Sample(In(_POOL_X.shape), **geometry) for geometry, _ in _POOL_GEOMETRIES])
 
 pool_scatter_p = Primitive("max_pool2d_scatter", _pool_scatter_impl, (
-    lambda h, ans, g, x, **geometry: pool_gather_p.bind(h, x, **geometry),
-    None,
+    lambda h, ans, g, x, pooled, **geometry: pool_gather_p.bind(h, x, **geometry),
+    None, None,
 ), jvp=multilinear(lambda: pool_scatter_p),
-    samples=[Sample(In(out_shape), _POOL_X, **geometry) for geometry, out_shape in _POOL_GEOMETRIES])
+    samples=[Sample(In(out_shape), _POOL_X, _max_pool2d_impl(_POOL_X, **geometry), **geometry)
+             for geometry, out_shape in _POOL_GEOMETRIES])
 
 pool_gather_p = Primitive("max_pool2d_gather", _pool_gather_impl, (
-    lambda k, ans, h, x, **geometry: pool_scatter_p.bind(k, x, **geometry),
+    lambda k, ans, h, x, **geometry: pool_scatter_p.bind(k, x, max_pool2d_p.bind(x, **geometry), **geometry),
     None,
 ), jvp=multilinear(lambda: pool_gather_p),
     samples=[Sample(In(_POOL_X.shape), _POOL_X, **geometry) for geometry, _ in _POOL_GEOMETRIES])
