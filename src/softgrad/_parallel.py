@@ -89,9 +89,10 @@ def threads_requested() -> int | None:
 def set_threads(count: int | None) -> None:
     """``softgrad.config.threads = count``: softgrad's kernels share out their work between ``count`` threads
     (None: as many as ``threads`` finds). The pool grows to match."""
-    global _requested, _pool_pid
-    if count is not None and count > MAX_THREADS:
-        _pool_pid = -1  # a larger pool at the next call
+    global _requested, _pool, _pool_pid
+    if count is not None and count > MAX_THREADS and _pool is not None and _pool._max_workers < count - 1:
+        _pool.shutdown(wait=False)  # a larger pool at the next call
+        _pool, _pool_pid = None, -1
     _requested = count
 
 
