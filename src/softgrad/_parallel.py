@@ -56,17 +56,17 @@ _SPLIT = 1 << 23  # in one pool, a product of k·_SPLIT multiply-adds (~0.17 ms 
 _ROW_ALIGN, _COLUMN_ALIGN = 8, 64  # blocks start at these multiples (OpenBLAS's kernels' tiles do not straddle them)
 
 _pool: ThreadPoolExecutor | None = None
-_pool_pid = -1
+_pool_pid, _pool_helpers = -1, 0
 _requested: int | None = None  # softgrad.config.threads
 _one_pool = False  # whether the pool has shared out a kernel in this process (the second regime above)
 
 
 def _thread_pool() -> ThreadPoolExecutor:
     """The helper threads of this process (a forked child makes its own: threads don't survive a fork)."""
-    global _pool, _pool_pid
+    global _pool, _pool_pid, _pool_helpers
     if _pool_pid != os.getpid():
-        helpers = max(MAX_THREADS, _requested or 0) - 1
-        _pool, _pool_pid = ThreadPoolExecutor(helpers, thread_name_prefix="softgrad"), os.getpid()
+        _pool_helpers = max(MAX_THREADS, _requested or 0) - 1
+        _pool, _pool_pid = ThreadPoolExecutor(_pool_helpers, thread_name_prefix="softgrad"), os.getpid()
     return _pool
 
 
@@ -90,7 +90,7 @@ def set_threads(count: int | None) -> None:
     """``softgrad.config.threads = count``: softgrad's kernels share out their work between ``count`` threads
     (None: as many as ``threads`` finds). The pool grows to match."""
     global _requested, _pool, _pool_pid
-    if count is not None and count > MAX_THREADS and _pool is not None and _pool._max_workers < count - 1:
+    if count is not None and _pool is not None and _pool_helpers < count - 1:
         _pool.shutdown(wait=False)  # a larger pool at the next call
         _pool, _pool_pid = None, -1
     _requested = count
