@@ -240,4 +240,5 @@ def scratch(name: str, shape, dtype) -> np.ndarray:
     return buffer[:size].view(dtype).reshape(shape)
 
 
-__all__ = ["MAX_THREADS", "threads", "threads_requested", "set_threads", "one_pool", "share_out", "on_threads", "matmul", "axpy", "chunks", "scratch"]
+__all__ = ["MAX_THREADS", "threads", "threads_requested", "set_threads", "one_pool", "share_out", "on_threads",
+           "matmul", "axpy", "chunks", "scratch"]

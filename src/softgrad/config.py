@@ -4,13 +4,14 @@
   a NaN raises ``FloatingPointError``, naming the op, its input shapes and value ranges (as JAX's
   ``jax_debug_nans``). The first such op is where a NaN is born.
 * ``debug_infs``: the same for ±inf (separate, because some results are legitimately infinite: ``log(0)``).
+
+Both are off by default and then cost nothing (``Primitive.bind`` is the plain ``bind``).
+
 * ``threads``: how many threads softgrad's kernels share their work between (as ``torch.set_num_threads``): an
   int ≥ 1, or None for the default, one per CPU this process may run on, at most 4. Convolutions, pooling and the
   softmax family run on these threads, with the same bits whatever the count; so do matrix products once one of
   those has (before: on BLAS's own threads, as NumPy's; ``softgrad._parallel`` says why). The LAPACK ops (inv,
   solve, svd, ...) and einsum of three or more operands run on BLAS's threads.
-
-Both are off by default and then cost nothing (``Primitive.bind`` is the plain ``bind``).
 
 >>> import numpy as np, softgrad as sg
 >>> with sg.debug_nans(), np.errstate(invalid="ignore"):  # (NumPy's own warning silenced)
