@@ -252,6 +252,34 @@ def test_runs_with_several_blas_threads_are_deterministic_too(tmp_path):
     assert TrainConfig.load(tmp_path / "first" / "config.json").threads == 2  # a resumed run keeps it
 
 
+def test_a_cnn_on_two_threads_resumes_bit_identical_in_a_fresh_process(tmp_path, monkeypatch):
+    # On more than one thread, softgrad's products run on BLAS's threads until its own pool runs a kernel, then on
+    # the pool (``_parallel``), with other last bits: a process that had not used the pool yet when it resumed must
+    # take the same path as the straight run, its every step.
+    from softgrad import _parallel
+    monkeypatch.setattr(_parallel, "_cpus", lambda: 2)
+    config = dict(SMALL, model="cnn", epochs=2, threads=2)
+
+    def fresh_process():
+        monkeypatch.setattr(_parallel, "_one_pool", False)
+
+    fresh_process()
+    straight = quiet(TrainConfig(**config), tmp_path / "straight").run()
+
+    def stop(trainer):
+        if trainer.global_step in (3, 30):
+            trainer.request_stop()
+
+    run = tmp_path / "stopped"
+    fresh_process()
+    result = quiet(TrainConfig(**config), run, on_step=stop).run()
+    while result is None:
+        fresh_process()
+        result = quiet(TrainConfig.load(run / "config.json"), run, on_step=stop).run(resume=True)
+    assert without_times(result) == without_times(straight)
+    assert (run / "model.safetensors").read_bytes() == (tmp_path / "straight" / "model.safetensors").read_bytes()
+
+
 # ----- exact resume at the default sizes (issue #12) -----
 # The default model (digits MLP 64-256-128-10) has a (128, 256) column-major weight of 128 KiB: large enough for
 # the optimizers' BLAS axpy path, which needs the optimizer state in the weight's layout. hidden=(16,) never gets
