@@ -4,13 +4,13 @@
 ``axpy``: y ← a·x + y in place, in one pass over memory. NumPy has no such ufunc:
 ``y += a * x`` reads x, writes a temporary, and reads it again.
 
-The optimizers use it for large parameters (through ``_parallel.axpy``, which shares it out between threads).
+The optimizers use it for large parameters (through ``_parallel.axpy``: BLAS single-threaded in the one pool).
 Where that library is absent (NumPy built against another BLAS) or the arrays do not fit (dtype, layout, overlap),
 ``axpy_operands`` says so (None) and the caller uses NumPy.
 
 ``blas_threads_local(n)``: the calling thread's BLAS calls use n threads within the block (kernels that share
 their own work out between threads, as the Winograd convolution, run BLAS single-threaded on each). In the
-OpenBLAS NumPy 2.4 bundles (0.3.31) the count set is the one every thread reads: ``parallel.on_threads``
+OpenBLAS NumPy 2.4 bundles (0.3.31) the count set is the one every thread reads: ``_parallel.on_threads``
 sets and restores it from the calling thread around the helpers' work.
 """
 

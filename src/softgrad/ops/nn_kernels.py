@@ -280,8 +280,7 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
     out_hw = geo.out_hw(x.shape)
     if winograd.applies(x.shape, w.shape, geo, x.dtype):
         return winograd.conv3x3(x, w, padding, out_hw, bias, activation)
-    y = _unrows(matmul(_im2col(x, geo), _weight_matrix(w, groups).swapaxes(1, 2)), x.shape[0],
-                out_hw)
+    y = _unrows(matmul(_im2col(x, geo), _weight_matrix(w, groups).swapaxes(1, 2)), x.shape[0], out_hw)
     rows = y.transpose(0, 2, 3, 1)  # channels-last
 
     def epilogue(chunk):
