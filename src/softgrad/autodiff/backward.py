@@ -100,6 +100,8 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
                 np.add(previous, ct, out=previous)
             else:
                 cotangents[parent] = previous + ct
+        g = out = ct = previous = None  # (a cotangent left in a local would not be the sole reference a later node
+        #                                  looks for: the ReLU before a max-pool wrote g·f' into a copy)
     return cotangents
 
 
