@@ -450,6 +450,27 @@ def test_output_vjp_may_write_only_into_a_cotangent_the_sweep_owns():
     assert seen == [False, True]  # the first holder of the shared g must leave it intact; the last may write
 
 
+def test_a_fresh_cotangent_is_owned_by_the_next_node_too(monkeypatch):
+    """A rule's fresh result is the sweep's alone: no local of the sweep may still hold it when its node comes
+    (a max-pool's gradient reaching the ReLU fused into the convolution below it used to be copied for that)."""
+    from softgrad.ops import nn_kernels
+
+    seen = []
+    rule = nn_kernels.conv2d_bias_p.output_vjp
+
+    def spy(g, ans, out, **params):
+        seen.append(out is not None)
+        return rule(g, ans, out, **params)
+    monkeypatch.setattr(nn_kernels.conv2d_bias_p, "output_vjp", spy)
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal((2, 4, 6, 6)), rng.standard_normal((4, 4, 3, 3)), rng.standard_normal(4)
+    g = sg.grad(lambda x: ops.sum(ops.max_pool2d(ops.conv2d(x, w, bias=b, activation="relu"), 2) ** 2))(x)
+    assert seen == [True]
+    monkeypatch.setattr(nn_kernels.conv2d_bias_p, "output_vjp", rule)
+    reference = sg.grad(lambda x: ops.sum(ops.max_pool2d(ops.relu(ops.conv2d(x, w) + b.reshape(4, 1, 1)), 2) ** 2))(x)
+    np.testing.assert_allclose(g.numpy(), reference.numpy(), rtol=1e-12, atol=1e-12)
+
+
 def test_fan_out_cotangents_are_summed_in_place_only_into_arrays_the_sweep_owns():
     """y = eˣ feeds two ops; its two cotangents are added. The first is the caller's seed itself (add passes g
     on unchanged): it must stay untouched, and the sum must be exact."""
