@@ -52,7 +52,7 @@ _BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
 _G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
                [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
 _AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], dtype=np.float64)
-_CHUNK_BYTES = 1 << 20  # transformed tiles of a chunk of images (V or M, the larger) take about this much (a core's L2)
+_CHUNK_BYTES = 2 << 20  # transformed tiles of a chunk of images (V or M, the larger) take about this much
 _MIN_CHANNELS = 4  # fewer input or output channels: GEMMs with so short a side lose to im2col
 
 
