@@ -325,7 +325,8 @@ def cnn_section(res: Results, meta: dict[str, Any]) -> list[str]:
     headers = ["library", "case"]
     for env in res.envs:
         for t in threads:
-            headers += [f"{env} {t}T s/epoch", f"{env} {t}T vs torch", f"{env} {t}T RSS MB"]
+            headers += [f"{env} {t}T s/epoch", f"{env} {t}T vs torch", f"{env} {t}T RSS MB",
+                        f"{env} {t}T faults/step"]
     out_rows = []
     for row in [r for r in res.rows if r in CNN_ROWS]:
         for case in W.CNN_CASES:
@@ -335,18 +336,19 @@ def cnn_section(res: Results, meta: dict[str, Any]) -> list[str]:
                     c = res.case(env, row, "cnn", case, t)
                     bad = res.status_cell(c, row, "cnn", env)
                     if bad is not None:
-                        cells += [bad, "", ""]
+                        cells += [bad, "", "", ""]
                         continue
                     ref = res.case(env, "torch", "cnn", "layers", t)
                     vs = ratio(c["sec_per_epoch"] / ref["sec_per_epoch"]) if ref and ref.get("status") == "ok" else ""
                     cells += [res.marked(sig(c["sec_per_epoch"]), c), vs,
-                              f"{c['maxrss_mb']:.0f}" if c.get("maxrss_mb") else ""]
+                              f"{c['maxrss_mb']:.0f}" if c.get("maxrss_mb") else "",
+                              f"{c['faults_per_step']:.0f}" if c.get("faults_per_step") is not None else ""]
             out_rows.append(cells)
     bound = ["GEMM bound", "limit"]
     for env in res.envs:
         for t in threads:
             peak = res.limit(env, "gemm", "peak_gflops", t)
-            bound += [sig(flops / (peak * 1e9)) if peak else "", "", ""]
+            bound += [sig(flops / (peak * 1e9)) if peak else "", "", "", ""]
     out_rows.append(bound)
     return section("## cnn: PyTorch's MNIST example net (no dropout), SGD lr 0.01, batch 64, one epoch",
                    "conv 1→32 3×3, ReLU, conv 32→64 3×3, ReLU, max-pool 2, dense 9216→128, ReLU, dense 128→10; "
@@ -354,7 +356,8 @@ def cnn_section(res: Results, meta: dict[str, Any]) -> list[str]:
                    f"repeats (median) of {meta.get('cnn_steps', '?')} steps after {meta.get('cnn_warmup', '?')} "
                    "warm-up steps. *1T*: one thread, pinned to one core; *vs torch*: / PyTorch's `layers` at "
                    "the same threads. *layers*: the library's conv / pool / dense layers; *ops*: the net written "
-                   "by hand from its functional ops. *GEMM bound*: the step's "
+                   "by hand from its functional ops. *faults/step*: minor page faults of the process a timed step "
+                   "(fresh memory the allocator maps in each step). *GEMM bound*: the step's "
                    f"{W.cnn_flops_per_step() / 1e9:.2f} GFLOP (forward, weight and input gradients) at the "
                    "float32 GEMM peak with that many threads (limits table).", render(headers, out_rows))
 

@@ -24,6 +24,7 @@ limits        NumPy-only machine limits: float32 GEMM GFLOP/s and memory-copy
 from __future__ import annotations
 
 import math
+import resource
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -404,7 +405,9 @@ def drive_cnn(ctx: Context, impl) -> list[dict[str, Any]]:
             return time.perf_counter() - t0
 
         chunk(b.cnn_warmup)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         times = sorted(chunk(b.cnn_steps) for _ in range(b.cnn_repeats))
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
         med = float(np.median(times))
         per_epoch = med / b.cnn_steps * CNN_STEPS_PER_EPOCH
         return {
@@ -412,6 +415,7 @@ def drive_cnn(ctx: Context, impl) -> list[dict[str, Any]]:
             "steps_per_repeat": b.cnn_steps, "sec_per_epoch": per_epoch,
             "gflops": cnn_flops_per_step() * CNN_STEPS_PER_EPOCH / per_epoch / 1e9,
             "check_err": err, "note": getattr(trainer, "note", None),
+            "faults_per_step": faults / (b.cnn_steps * b.cnn_repeats),
         }
 
     return run_cases(ctx, {case: partial(body, case) for case in CNN_CASES})

@@ -82,13 +82,14 @@ def test_the_cnn_step_counts_4_6_gflop_and_the_report_shows_both_thread_counts()
         for row, seconds in (("torch", 40.0 * t), ("softgrad", 30.0 * t)):
             key = (1, "cnn", row, ("layers",), t, "stock")
             case = {"case": "layers", "status": "ok", "sec_per_epoch": seconds, "median_s": 1.0, "min_s": 1.0,
-                    "max_s": 1.0, "probe_s": 0.003}
+                    "max_s": 1.0, "probe_s": 0.003, "faults_per_step": 2150.0 if row == "softgrad" else 0.4}
             runs.append({"_key": key, "row": row, "workload": "cnn", "env": "stock", "threads": t, "round": 1,
                          "cases": [case], "maxrss_mb": 100.0})
     res = report.Results(runs, ["stock"], ["torch", "softgrad"], 2)
     text = "\n".join(report.cnn_section(res, {"limit_threads": [1, 2]}))
     assert "stock 1T s/epoch" in text and "stock 2T s/epoch" in text
     assert "0.75×" in text  # softgrad / torch at each thread count
+    assert "stock 1T faults/step" in text and " 2150 |" in text
 
 
 def test_the_vmap_benchmark_times_equal_work():
