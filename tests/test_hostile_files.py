@@ -22,7 +22,7 @@ from command_output import assert_one_line
 from softgrad.cli.main import main
 from softgrad.data import read_idx
 from softgrad.random import Generator
-from softgrad.training import TrainConfig, Trainer, build_model, checkpoint
+from softgrad.training import TrainConfig, Trainer, build_model
 from softgrad.training.runs import load_run
 
 MEMORY_HEADROOM = 512 << 20  # what a test may allocate beyond what the process has mapped when it starts

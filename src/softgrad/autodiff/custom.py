@@ -20,7 +20,6 @@ import numpy as np
 
 from softgrad.ops._primitive import shape_of
 from softgrad.autodiff.forward import linear_transpose
-from softgrad.ops._primitive import shape_of
 from softgrad.tensor import Tensor, concrete, wrap
 from softgrad.trace import Primitive
 

@@ -30,7 +30,6 @@ import os
 import struct
 import warnings
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 import numpy as np
 

@@ -24,7 +24,6 @@ from softgrad.ops._primitive import (
 from softgrad.ops.elementwise import abs as absolute, exp_p, sigmoid_p, sqrt, tanh_p, where_p
 from softgrad.ops.reductions import max as reduce_max, sum as reduce_sum, sum_p
 from softgrad.ops.softmax_kernels import exp_shifted, log_total, row_max, softmax_parts
-from softgrad.tensor import concrete
 from softgrad.trace import Primitive
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import string
 
-import numpy as np
 
 from softgrad.ops._primitive import shape_of
 from softgrad.ops.reductions import broadcast_to_p
