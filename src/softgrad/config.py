@@ -55,10 +55,12 @@ class Config:
 
     @threads.setter
     def threads(self, count: int | None) -> None:
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
-            raise TypeError(f"softgrad.config.threads must be an int >= 1 or None (one per CPU), got {count!r}")
-        if count is not None and count < 1:
-            raise ValueError(f"softgrad.config.threads must be an int >= 1 or None (one per CPU), got {count!r}")
+        if count is not None:
+            message = f"softgrad.config.threads must be an int >= 1 or None (one per CPU), got {count!r}"
+            if isinstance(count, bool) or not isinstance(count, int):
+                raise TypeError(message)
+            if count < 1:
+                raise ValueError(message)
         parallel.set_threads(count)
 
     def __repr__(self) -> str:
