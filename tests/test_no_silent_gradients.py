@@ -189,6 +189,24 @@ def test_debug_nans_catches_a_nan_born_in_a_derivative_rule(quiet_numpy):
             sg.grad(lambda x: (ops.sqrt(x * 0.0) * 0.0).sum())(x)  # 0/(2·0) = NaN in the backward
 
 
+def test_debug_nans_checks_the_operators_inside_a_transform_too(quiet_numpy):
+    """The operators (x * y) record on the tape through their own fast path (trace.operator_method): with the
+    checks on, switched on before the transform or inside it, they go through the checked bind."""
+    x = np.array([1.0, 2.0])
+    nan_at_mul = r"NaN in the result of the forward of 'mul'"
+    with sg.debug_nans(), pytest.raises(FloatingPointError, match=nan_at_mul):
+        sg.grad(lambda x: (x * np.inf * 0.0).sum())(x)
+
+    def switched_on_inside(x):
+        y = x * 2.0  # unchecked: not a NaN anyway
+        with sg.debug_nans():
+            return (y * np.inf * 0.0).sum()
+
+    with pytest.raises(FloatingPointError, match=nan_at_mul):
+        sg.grad(switched_on_inside)(x)
+    assert np.isnan(sg.grad(lambda x: (x * np.inf * 0.0).sum())(x).numpy()).all()  # off again: NaN propagates
+
+
 def test_debug_infs_is_separate_from_debug_nans(quiet_numpy):
     x = np.array([0.0])
     with sg.debug_nans():

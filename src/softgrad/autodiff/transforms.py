@@ -61,11 +61,15 @@ def _differentiable_value(x, what: str):
     return value
 
 
+def _the_leaf(leaves):
+    return leaves[0]
+
+
 def tree_flatten(value) -> tuple[list, Callable]:
     """The leaves of nested dicts, lists and tuples (dict keys in sorted order, as JAX), and ``rebuild(leaves)``,
     which puts leaves back into that structure."""
     if not isinstance(value, (dict, list, tuple)):
-        return [value], lambda leaves: leaves[0]
+        return [value], _the_leaf
     items = sorted(value.items()) if isinstance(value, dict) else list(enumerate(value))
     parts = [tree_flatten(v) for _, v in items]
 
@@ -79,26 +83,38 @@ def tree_flatten(value) -> tuple[list, Callable]:
     return [leaf for part_leaves, _ in parts for leaf in part_leaves], rebuild
 
 
+_ONE_LEAF = (1, _the_leaf)  # the tree of a position that is one Tensor
+
+
 class _Trace:
     """One traced call of ``fn``: its level, tape, boxed inputs, and output."""
 
-    __slots__ = ("level", "tape", "leaves", "trees", "output", "aux", "outs")
+    __slots__ = ("level", "tape", "leaves", "trees", "flat", "output", "aux", "outs")
 
     def __init__(self, fn: Callable, args: Sequence, positions: Sequence[int], weights: Sequence[Tensor]):
-        self.level, self.tape = new_level()
-        args = list(args)
+        self.level, self.tape = level, tape = new_level()
         self.leaves: list[tuple[int, Any]] = []  # (tape node, dtype-and-shape source) per differentiated leaf
         self.trees: list[tuple[int, Callable]] = []  # (number of leaves, rebuild) per differentiated position
+        leaves, trees = self.leaves, self.trees
+        self.flat = True  # is every position one Tensor (no pytree)?
         saved = []
         try:
+            if positions:
+                args = list(args)
             for p in positions:  # each a Tensor, or a dict / list / tuple of them (a pytree, as JAX)
-                leaves, rebuild = tree_flatten(args[p])
-                boxes = [lift(_differentiable_value(leaf, f"argument {p} (grad_position)"), self.level, self.tape)
-                         for leaf in leaves]
+                arg = args[p]
+                if type(arg) is Tensor and not arg._trace and arg._data.dtype.kind == "f":  # the common case
+                    box = args[p] = lift(arg._data, level, tape)
+                    leaves.append((box._node, box._data))
+                    trees.append(_ONE_LEAF)
+                    continue
+                self.flat = False
+                position_leaves, rebuild = tree_flatten(arg)
+                boxes = [lift(_differentiable_value(leaf, f"argument {p} (grad_position)"), level, tape)
+                         for leaf in position_leaves]
                 args[p] = rebuild(boxes)
-                self.leaves.extend((box._node, box._data) for box in boxes)
-                self.trees.append((len(boxes), rebuild))
-            level, tape, leaves = self.level, self.tape, self.leaves
+                leaves.extend((box._node, box._data) for box in boxes)
+                trees.append((len(boxes), rebuild))
             for w in weights:
                 data, trace = w._data, w._trace
                 if trace or data.dtype.kind not in "fc":  # the common case, an untraced float, is fine
@@ -148,6 +164,9 @@ class _Trace:
 
     def grouped(self, cotangents: list) -> tuple[list, list]:
         """Cotangents of the leaves as ``(one per position, in its structure; one per weight)``."""
+        if self.flat:
+            count = len(self.trees)
+            return cotangents[:count], cotangents[count:]
         count = sum(n for n, _ in self.trees)
         return _regroup(cotangents, self.trees), cotangents[count:]
 
@@ -264,7 +283,11 @@ def differentiate(fn, args, positions, weights, has_aux: bool = False, sens=None
     cotangent per output, flattened as the outputs are; or a number for every entry), or ones of each output's
     shape."""
     trace = _Trace(fn, args, positions, weights)
-    differentiated, aux = _split_aux(trace.output, has_aux)
+    output = trace.output
+    if type(output) is Tensor and output._trace == trace.level and not has_aux and sens is None:  # one loss
+        position_grads, weight_grads = trace.grouped(trace.input_cotangents({output._node: _ones_seed(output)}))
+        return wrap(output._data), (), position_grads, weight_grads
+    differentiated, aux = _split_aux(output, has_aux)
     outs = _flatten(differentiated)
     _check_outputs(outs, getattr(fn, "__name__", "fn"))
     if sens is None:

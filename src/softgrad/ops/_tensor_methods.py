@@ -7,28 +7,17 @@ import numpy as np
 
 from softgrad.ops import activations as act, creation, elementwise as ew, linalg, reductions as red, shape
 from softgrad.tensor import Tensor, concrete, wrap
+from softgrad.trace import operator_method
 
 
 # The arithmetic operators bind their primitive directly: ``self`` is a Tensor, so the op's conversion of Python
 # data never applies and bind returns a Tensor, the same result without the op's layer (the per-op cost).
 
-
-def _binary(prim):
-    def method(self, other):
-        return prim.bind(self, other)
-
-    def reflected(self, other):
-        return prim.bind(other, self)
-
-    return method, reflected
-
-
 _BINARY = {"add": ew.add_p, "sub": ew.sub_p, "mul": ew.mul_p, "truediv": ew.div_p, "floordiv": ew.floordiv_p,
            "mod": ew.mod_p, "pow": ew.pow_p}
 for _name, _prim in _BINARY.items():
-    _method, _reflected = _binary(_prim)
-    setattr(Tensor, f"__{_name}__", _method)
-    setattr(Tensor, f"__r{_name}__", _reflected)
+    setattr(Tensor, f"__{_name}__", operator_method(_prim))
+    setattr(Tensor, f"__r{_name}__", operator_method(_prim, reflected=True))
 
 Tensor.__matmul__ = linalg.matmul  # (its shape checks)
 Tensor.__rmatmul__ = lambda self, other: linalg.matmul(other, self)
