@@ -9,6 +9,9 @@ import pytest
 import test_losses_golden as golden
 
 CASES, ARRAYS = golden.load("layers.npz")
+# Winograd F(4×4, 3×3) errs by about 50 float32 epsilons of the largest result, ~9× im2col (softgrad.ops.winograd's
+# docstring): its bound there, 1e-5 of the largest entry, rather than the 2e-6 that im2col and PyTorch meet
+WINOGRAD_TOLERANCE = dict(golden.TOLERANCE, float32=dict(rtol=2e-5, atol=1e-5))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
@@ -22,7 +25,7 @@ def test_matches_pytorch(case):
         assert value.dtype == expected.dtype and value.shape == expected.shape
         np.testing.assert_array_equal(value.numpy(), expected, err_msg=case["id"])
         return
-    golden.check(case, arrays)
+    golden.check(case, arrays, WINOGRAD_TOLERANCE if "winograd" in case["id"] else golden.TOLERANCE)
     if case["id"].endswith("batch_norm/" + case["id"].split("/")[1] + "/train"):
         dtype = case["id"].split("/")[1]
         tolerance = golden.TOLERANCE[dtype]

@@ -91,10 +91,10 @@ def replay(case, arrays):
     return value.numpy(), grads if isinstance(grads, tuple) else (grads,)
 
 
-def check(case, arrays):
+def check(case, arrays, tolerances=TOLERANCE):
     value, grads = replay(case, arrays)
     expected = arrays[case["value"]]
-    tolerance = TOLERANCE[expected.dtype.name]
+    tolerance = tolerances[expected.dtype.name]
     assert value.dtype == expected.dtype and value.shape == expected.shape
     np.testing.assert_allclose(value, expected, **scaled(tolerance, expected), err_msg=f"{case['id']}: value")
     for name, grad in zip(case["diff"], grads):

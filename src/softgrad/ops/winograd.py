@@ -125,18 +125,18 @@ def _input_untiles(dv, n, th, tw, out):
 
 def _filter_tiles(w):
     """U = G w Gᵀ: (36, C, O), C-contiguous (BLAS reads it 1.5× faster than the transposed layout). One GEMM by
-    G ⊗ G (``_GG``): U[(i, j)] = Σ_(p, q) G[i, p]·G[j, q]·w[p, q] (an einsum over the three factors took 1 ms
-    for a 64×32 filter; this, 0.1)."""
+    G ⊗ G (``_GG``), U[(i, j)] = Σ_(p, q) G[i, p]·G[j, q]·w[p, q], in float64 (G's sixths and 24ths are inexact;
+    an einsum over the three factors took 1 ms for a 64×32 filter, this 0.1 ms)."""
     o, c = w.shape[:2]
-    u = matmul(_GG.astype(w.dtype), w.reshape(o * c, 9).T)  # (36, O·C); (BLAS's threads stay asleep: _parallel)
-    return np.ascontiguousarray(u.reshape(36, o, c).transpose(0, 2, 1))
+    u = matmul(_GG, w.reshape(o * c, 9).T.astype(np.float64))  # (36, O·C); (BLAS's threads stay asleep: _parallel)
+    return np.ascontiguousarray(u.reshape(36, o, c).transpose(0, 2, 1), dtype=w.dtype)
 
 
 def _filter_untiles(du):
-    """dw = Gᵀ dU G: (36, C, O) → (O, C, 3, 3), one GEMM by (G ⊗ G)ᵀ as ``_filter_tiles``."""
+    """dw = Gᵀ dU G: (36, C, O) → (O, C, 3, 3), one GEMM by (G ⊗ G)ᵀ in float64, as ``_filter_tiles``."""
     c, o = du.shape[1:]
-    dw = matmul(_GG.T.astype(du.dtype), du.reshape(36, c * o))  # (9, C·O)
-    return np.ascontiguousarray(dw.reshape(3, 3, c, o).transpose(3, 2, 0, 1))
+    dw = matmul(_GG.T, du.reshape(36, c * o).astype(np.float64))  # (9, C·O)
+    return np.ascontiguousarray(dw.reshape(3, 3, c, o).transpose(3, 2, 0, 1), dtype=du.dtype)
 
 
 # ----- geometry and chunks of images (``softgrad._parallel``) -----
