@@ -305,6 +305,32 @@ def test_dense_kernel_weight_gradient_keeps_the_weight_layout():
         ops.dense(x, w, np.zeros(4))
 
 
+def test_a_hand_written_layer_gets_its_weight_gradient_in_the_weight_layout():
+    """x @ wᵀ (a dense layer written by hand from ops.matmul and ops.transpose): matmul's rule makes the cotangent of
+    the column-major wᵀ column-major too, so w's gradient is row-major like w (the optimizer then reads it row by
+    row); and a column-major left operand likewise. Values as from NumPy, in both dtypes."""
+    for dtype in (np.float32, np.float64):
+        x, w = RNG.standard_normal((5, 4)).astype(dtype), RNG.standard_normal((3, 4)).astype(dtype)
+        g = RNG.standard_normal((5, 3)).astype(dtype)
+        gx, gw = sg.grad(lambda x, w: (ops.matmul(x, ops.transpose(w, (1, 0))) * g).sum(), (0, 1))(x, w)
+        assert gw.numpy().flags.c_contiguous and gw.dtype == dtype
+        np.testing.assert_allclose(gw.numpy(), g.T @ x, rtol=1e-6)
+        np.testing.assert_allclose(gx.numpy(), g @ w, rtol=1e-6)
+        xf = np.asfortranarray(x)
+        gxf = sg.grad(lambda x: (ops.matmul(x, w.T) * g).sum())(xf).numpy()
+        assert gxf.flags.f_contiguous and not gxf.flags.c_contiguous
+        np.testing.assert_allclose(gxf, g @ w, rtol=1e-6)
+    x, w = x.astype(np.float64), w.astype(np.float64)  # second order through the swapped GEMM: against differences
+    def gradient_sum(w):
+        return sg.grad(lambda w: (ops.matmul(x, ops.transpose(w, (1, 0))) ** 2).sum())(w).sum()
+    eps, numeric = 1e-6, np.zeros_like(w)
+    for index in np.ndindex(w.shape):
+        step = np.zeros_like(w)
+        step[index] = eps
+        numeric[index] = (gradient_sum(w + step).item() - gradient_sum(w - step).item()) / (2 * eps)
+    np.testing.assert_allclose(sg.grad(gradient_sum)(w).numpy(), numeric, rtol=1e-6, atol=1e-8)
+
+
 # ----- ReLU, Tanh, Flatten, Dropout, SequentialCell -----
 
 

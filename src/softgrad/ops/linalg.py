@@ -17,7 +17,7 @@ from softgrad.ops.elementwise import abs, sign_p, where_p
 from softgrad.ops.reductions import _spread, broadcast_to_p, reduction_jvp, sum_p, sum
 from softgrad.ops.reductions import max as max_of, min as min_of  # max, min: the builtins are used below
 from softgrad.ops.shape import _joined_values, concat, getitem_p, reshape, squeeze, transpose, untake_p
-from softgrad.tensor import Tensor, concrete, wrap
+from softgrad.tensor import Tensor, concrete, is_column_major, wrap
 from softgrad.trace import Primitive
 
 
@@ -34,6 +34,14 @@ def _mT(v):
     return v.swapaxes(-1, -2)
 
 
+def _column_major_matrix(v, g) -> bool:
+    """Whether the 2-D operand v is stored column-major (a transposed view, as ``w.T`` of a weight w) and g, the
+    product's cotangent, is 2-D too (no batch axes): its cotangent is then made column-major as well, (Bᵀ Aᵀ)ᵀ
+    for A B, the same GEMM with the roles swapped, so that it has v's layout (PyTorch's mm backward does the
+    same): an optimizer's update of w then reads it row by row (0.5 ms, not 2.9, for a 128×9216 weight)."""
+    return len(shape_of(g)) == 2 and len(shape_of(v)) == 2 and is_column_major(v)
+
+
 def _matmul_vjp_x(g, ans, x, y):
     """∂(x@y)/∂x: g @ yᵀ, with 1-D operands handled as NumPy promotes them. (Every case also takes a g with
     leading batch axes: batched matmul broadcasts them.)"""
@@ -44,6 +52,8 @@ def _matmul_vjp_x(g, ans, x, y):
         return matmul_p.bind(g, _mT(y))
     if x_vector:  # x (k,) @ y (..., k, m) = (..., m)
         return matmul_p.bind(y, _col(g)).reshape(shape_of(g)[:-1] + shape_of(y)[-2:-1])
+    if _column_major_matrix(x, g):
+        return _mT(matmul_p.bind(y, _mT(g)))
     return matmul_p.bind(g, _mT(y))
 
 
@@ -58,6 +68,8 @@ def _matmul_vjp_y(g, ans, x, y):
         return matmul_p.bind(g, x)
     if y_vector:  # g (..., n), x (..., n, k) → (..., k)
         return matmul_p.bind(_row(g), x).reshape(shape_of(g)[:-1] + shape_of(x)[-1:])
+    if _column_major_matrix(y, g):
+        return _mT(matmul_p.bind(_mT(g), x))
     return matmul_p.bind(_mT(x), g)
 
 
