@@ -125,3 +125,38 @@ def test_the_input_transpose_makes_the_weight_gradient_of_exactly_its_arrays():
     winograd.conv3x3(x, w, padding, (4, 4))  # no input transpose in between: the weight gradient uses V
     assert np.array_equal(winograd.conv3x3_weight(x, g, padding), fresh)
     assert not winograd._kept
+
+
+def test_conv2d_bias_takes_the_activation_and_the_bias_sum_from_the_input_transpose(monkeypatch):
+    """conv2d_bias with a fused ReLU hands its rules ĝ = g·relu'(y) uncomputed (nn_kernels._Pending): the Winograd
+    input transpose applies relu' to g's tiles as it copies them and keeps ĝ's weight gradient and Σ ĝ, so ĝ is
+    never written out. Whichever arguments are differentiated, the gradients are those of the composed ops
+    (conv2d + bias, then relu) bit for bit, and the bias gradient is Σ ĝ to rounding; what is asked for is
+    forgotten (a weight gradient nobody asks for stays until the next input transpose, as ``_kept`` says)."""
+    from softgrad import grad, ops
+
+    x = RNG.standard_normal((3, 8, 10, 10)).astype(np.float32)
+    w = (RNG.standard_normal((6, 8, 3, 3)) / 8).astype(np.float32)
+    b = RNG.standard_normal(6).astype(np.float32)
+    g = RNG.standard_normal((3, 6, 8, 8)).astype(np.float32)
+
+    def fused(x, w, b):
+        return (ops.conv2d(x, w, bias=b, activation="relu") * g).sum()
+
+    def composed(x, w, b):
+        return (ops.relu(ops.conv2d(x, w, bias=b)) * g).sum()
+
+    computed, by_chunks = [], nn_kernels._activation_by_chunks  # ĝ written out: only without the input transpose
+    monkeypatch.setattr(nn_kernels, "_activation_by_chunks", lambda *args: computed.append(1) or by_chunks(*args))
+    y = ops.conv2d(x, w, bias=b).numpy()
+    bias_gradient = (g * (y > 0)).astype(np.float64).sum(axis=(0, 2, 3))
+    for positions in ((0, 1, 2), (1, 2), (2,), (0, 2)):
+        computed.clear()
+        got = grad(fused, positions)(x, w, b)
+        assert bool(computed) == (0 not in positions)
+        want = grad(composed, positions)(x, w, b)
+        got, want = (got, want) if len(positions) > 1 else ((got,), (want,))
+        for position, a, e in zip(positions, got, want):
+            assert a.dtype == np.float32 and np.array_equal(a.numpy(), e.numpy()), position
+        np.testing.assert_allclose(got[-1].numpy(), bias_gradient, rtol=1e-5, atol=1e-4)
+        assert "bias" not in winograd._kept and ("weight" in winograd._kept) == (0 in positions and 1 not in positions)

@@ -379,22 +379,84 @@ def _conv2d_bias_jvp(tangents, ans, x, w, b, activation, **geo):
     return _activation_vjp(h, ans, None, activation)
 
 
-def _conv2d_bias_output_vjp(g, ans, out, activation, **geo):
+def _activation_by_chunks(g, ans, out, activation):
     """g·act'(y), chunk by chunk of images on threads when written into the g the sweep owns (``out``)."""
-    if activation is None or out is None or type(ans) is not np.ndarray:
+    if out is None or type(ans) is not np.ndarray:
         return _activation_vjp(g, ans, out, activation)
     rule = DENSE_ACTIVATIONS[activation].primitive.output_vjp
     on_threads(lambda chunk: rule(g[chunk], ans[chunk], out[chunk]), _chunks_of(ans.shape, ans.dtype.itemsize))
     return out
 
 
+class _Pending:
+    """ĝ = g·act'(y) of one conv2d_bias backward step, not computed yet: what its ``output_vjp`` hands its own
+    three rules (and no one else) for plain arrays. The input transpose by Winograd applies act' as it copies g's
+    tiles and makes ĝ's weight and bias gradients on the way (``winograd.conv3x3_input``), so that ĝ is never
+    written out (a pass over g, y and ĝ saved); a rule that needs ĝ itself calls ``value()``, computed once."""
+
+    __slots__ = ("g", "ans", "out", "activation", "computed")
+
+    def __init__(self, g, ans, out, activation):
+        self.g, self.ans, self.out, self.activation, self.computed = g, ans, out, activation, None
+
+    def value(self):
+        if self.computed is None:
+            self.computed = _activation_by_chunks(self.g, self.ans, self.out, self.activation)
+        return self.computed
+
+
+def _conv2d_bias_output_vjp(g, ans, out, activation, **geo):
+    """ĝ = g·act'(y): a ``_Pending`` for plain arrays, computed by the rules that need it."""
+    if activation is None or type(g) is not np.ndarray or type(ans) is not np.ndarray or g.shape != ans.shape:
+        return _activation_vjp(g, ans, out, activation)
+    return _Pending(g, ans, out, activation)
+
+
+def _by_winograd(g, x, w, geo) -> bool:
+    """Whether the input transpose of this convolution, on plain arrays, goes through Winograd."""
+    return (type(g) is np.ndarray and type(w) is np.ndarray
+            and winograd.applies(shape_of(x), w.shape, _Geometry(w.shape[2:], geo["stride"], geo["padding"],
+                                                                  geo.get("dilation", (1, 1)), geo.get("groups", 1)),
+                                 g.dtype))
+
+
+def _conv2d_bias_vjp_x(g, ans, x, w, b, activation, **geo):
+    """conv2d_input(ĝ, w). By Winograd, from g itself (act' applied to its tiles), keeping ĝ's weight gradient and
+    Σ ĝ for the other two rules."""
+    source = g.g if type(g) is _Pending else g
+    if _by_winograd(source, x, w, geo):
+        one_pool()
+        rule = None if type(g) is not _Pending else (g.ans, DENSE_ACTIVATIONS[g.activation].primitive.output_vjp)
+        return winograd.conv3x3_input(source, w, shape_of(x), geo["padding"], derivative=rule, key=g, bias=True)
+    if type(g) is _Pending:
+        g = g.value()
+    return conv2d_input_p.bind(g, w, x_shape=shape_of(x), **geo)
+
+
+def _conv2d_bias_vjp_w(g, ans, x, w, b, activation, **geo):
+    """conv2d_weight(x, ĝ) (what the input transpose kept, if it did)."""
+    if type(g) is _Pending:
+        kept = winograd.kept_weight_gradient(x, g, geo["padding"])
+        if kept is not None:
+            return kept
+        g = g.value()
+    return conv2d_weight_p.bind(x, g, w_shape=shape_of(w), **geo)
+
+
+def _conv2d_bias_vjp_b(g, ans, x, w, b, activation, **geo):
+    """Σ_{n,i,j} ĝ (what the input transpose kept, if it did)."""
+    if type(g) is _Pending or type(g) is np.ndarray:
+        kept = winograd.kept_bias_gradient(g)
+        if kept is not None:
+            return kept
+    if type(g) is _Pending:
+        g = g.value()
+    return sum_p.bind(transpose_p.bind(g, axes=(0, 2, 3, 1)), axis=(0, 1, 2), keepdims=False)  # (channels-last)
+
+
 _BIAS = In((4,))
-conv2d_bias_p = Primitive("conv2d_bias", _conv2d_bias_impl, (
-    lambda g, ans, x, w, b, activation, **geo: conv2d_input_p.bind(g, w, x_shape=shape_of(x), **geo),
-    lambda g, ans, x, w, b, activation, **geo: conv2d_weight_p.bind(x, g, w_shape=shape_of(w), **geo),
-    lambda g, ans, x, w, b, activation, **geo: sum_p.bind(transpose_p.bind(g, axes=(0, 2, 3, 1)), axis=(0, 1, 2),
-                                                         keepdims=False),  # (channels-last: one GEMV)
-), output_vjp=_conv2d_bias_output_vjp,
+conv2d_bias_p = Primitive("conv2d_bias", _conv2d_bias_impl, (_conv2d_bias_vjp_x, _conv2d_bias_vjp_w,
+                                                            _conv2d_bias_vjp_b), output_vjp=_conv2d_bias_output_vjp,
     jvp=_conv2d_bias_jvp, samples=[
         Sample(In(_WINO_X), In(_WINO_W), _BIAS, activation=None, **_WINO_GEOMETRY),
         Sample(In(_WINO_X), In(_WINO_W), _BIAS, activation="relu", **_WINO_GEOMETRY),

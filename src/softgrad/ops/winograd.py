@@ -99,11 +99,22 @@ def _output_tiles(m, n, th, tw, out, activation=None):
         activation(y, target)
 
 
-def _grad_tiles(g, th, tw):
-    """dM = A g Aᵀ of every 4×4 tile of g (n, 4th, 4tw, O): (36, n·th·tw, O), in this thread's scratch."""
+def _as_tiles(rows, th, tw):
+    """rows (n, 4th, 4tw, O) as a (4, 4, n, th, tw, O) view: each 4×4 tile's cells outermost."""
+    n, o = rows.shape[0], rows.shape[3]
+    return rows.reshape(n, th, 4, tw, 4, o).transpose(2, 4, 0, 1, 3, 5)
+
+
+def _grad_tiles(g, th, tw, derivative=None):
+    """dM = A ĝ Aᵀ of every 4×4 tile of g (n, 4th, 4tw, O): (36, n·th·tw, O), in this thread's scratch; ĝ = g, or
+    ``rule(g, y, out)`` = g·act'(y) for ``derivative = (y, rule)`` (y as g: a fused activation's output), applied
+    to the tiles as they are copied (so ĝ itself is never written out)."""
     n, o = g.shape[0], g.shape[3]
     tiles = scratch("tiles", (4, 4, n, th, tw, o), g.dtype)
-    np.copyto(tiles, g.reshape(n, th, 4, tw, 4, o).transpose(2, 4, 0, 1, 3, 5))
+    np.copyto(tiles, _as_tiles(g, th, tw))
+    if derivative is not None:
+        y, rule = derivative
+        rule(tiles, _as_tiles(y, th, tw), tiles)
     dm = scratch("dM", (6, 6, n * th * tw * o), g.dtype)
     return _both_axes(_AT.T.astype(g.dtype), tiles, dm).reshape(36, n * th * tw, o)
 
@@ -185,9 +196,10 @@ def _chunk_sum(parts, chunks):
 # Backprop runs a convolution's input transpose and then its weight gradient on the same g, and the last
 # convolution of the forward pass is the first of the backward one. ``_kept`` holds the transformed tiles V of the
 # latest forward input (with the array it came from); the input transpose, when they match its shapes, makes the
-# weight gradient dU = Σ Vᵀ dM too, from its own dM, and keeps it with the (x, g) it belongs to; the weight gradient
-# returns it when given those very arrays (``is``). One of each at a time, each used once: memory stays bounded by
-# one layer's V. (A weight gradient nobody asks for, as for a frozen weight, costs its GEMMs once.)
+# weight gradient dU = Σ Vᵀ dM too, from its own dM, and keeps it with the (x, g) it belongs to (and, asked to, the
+# bias gradient Σ ĝ); the weight gradient returns it when given those very objects (``is``; g may be the cotangent's
+# stand-in that conv2d_bias's rules pass, ``nn_kernels._Pending``). One of each at a time, each used once: memory
+# stays bounded by one layer's V. (A weight gradient nobody asks for, as for a frozen weight, costs its GEMMs once.)
 
 _kept: dict = {}
 
@@ -228,12 +240,18 @@ def conv3x3(x, w, padding, out_hw, bias=None, activation=None):
     return out[:, :out_hw[0], :out_hw[1]].transpose(0, 3, 1, 2)
 
 
-def conv3x3_input(g, w, x_shape, padding):
-    """The transpose of ``conv3x3`` in x: g (N, O, Ho, Wo) → (N, C, H, W), an NCHW view of channels-last memory."""
+def conv3x3_input(g, w, x_shape, padding, derivative=None, key=None, bias=False):
+    """The transpose of ``conv3x3`` in x, applied to ĝ: g (N, O, Ho, Wo) → (N, C, H, W), an NCHW view of
+    channels-last memory. ĝ = g, or g·act'(y) for ``derivative = (y, rule)`` (y the output of a fused
+    activation, as g; ``_grad_tiles``). Kept for ``key`` (default g: what the weight and bias gradients are asked
+    for), besides the weight gradient (see ``_kept``): with ``bias``, Σ_{n,i,j} ĝ, the sum over tiles of dM[ξ = (1,
+    1)] (Aᵀ's column 1 is all ones: dM[1, 1] is the sum of the tile's 16 cells)."""
     n, c, h, wd = x_shape
     (top, _), (left, _) = padding
     th, tw = _geometry(g.shape[2:])
     gr = _grad_rows(g, th, tw)
+    derivative = None if derivative is None else (_grad_rows(derivative[0], th, tw), derivative[1])
+    key = g if key is None else key
     ut = np.ascontiguousarray(_filter_tiles(w).transpose(0, 2, 1))  # (as U: 1.5× faster in BLAS)
     out = np.empty((n, 4 * th + 2, 4 * tw + 2, c), dtype=g.dtype)
     chunks = _chunks(n, th, tw, max(c, g.shape[1]), g.dtype.itemsize)
@@ -241,25 +259,42 @@ def conv3x3_input(g, w, x_shape, padding):
     forward = None
     if kept is not None and kept[1] == (x_shape, padding, tuple(g.shape[2:])) and kept[2][0] == chunks:
         forward = _kept.pop("input")[2][1]
-    sums = {}
+    sums, bias_sums = {}, {}
 
     def task(chunk):
-        dm = _grad_tiles(gr[chunk], th, tw)
+        dm = _grad_tiles(gr[chunk], th, tw, None if derivative is None else (derivative[0][chunk], derivative[1]))
+        if bias:
+            bias_sums[chunk.start] = dm[7].sum(axis=0)
         dv = np.matmul(dm, ut, out=scratch("M", dm.shape[:2] + (c,), g.dtype))
         _input_untiles(dv, out[chunk].shape[0], th, tw, out[chunk])
         if forward is not None:
             sums[chunk.start] = np.matmul(forward[chunk.start].transpose(0, 2, 1), dm)
     on_threads(task, chunks)
     if forward is not None:
-        _keep("weight", (kept[0], g), padding, _filter_untiles(_chunk_sum(sums, chunks)))
+        _keep("weight", (kept[0], key), padding, _filter_untiles(_chunk_sum(sums, chunks)))
+    if bias:
+        _keep("bias", key, None, _chunk_sum(bias_sums, chunks))
     return out[:, top:top + h, left:left + wd].transpose(0, 3, 1, 2)
+
+
+def kept_weight_gradient(x, key, padding):
+    """The weight gradient the latest input transpose made for exactly x and the cotangent ``key`` (the same
+    objects), else None; forgotten either way (it is asked for once)."""
+    kept = _kept.pop("weight", None)
+    return kept[2] if kept is not None and kept[0][0] is x and kept[0][1] is key and kept[1] == padding else None
+
+
+def kept_bias_gradient(key):
+    """Σ_{n,i,j} ĝ that the latest input transpose made for the cotangent ``key`` (``bias=True``), else None."""
+    kept = _kept.pop("bias", None)
+    return kept[2] if kept is not None and kept[0] is key else None
 
 
 def conv3x3_weight(x, g, padding):
     """The transpose of ``conv3x3`` in w: Σ over images and tiles, (O, C, 3, 3)."""
-    kept = _kept.pop("weight", None)
-    if kept is not None and kept[0][0] is x and kept[0][1] is g and kept[1] == padding:
-        return kept[2]
+    kept = kept_weight_gradient(x, g, padding)
+    if kept is not None:
+        return kept
     n, c = x.shape[:2]
     o = g.shape[1]
     th, tw = _geometry(g.shape[2:])
@@ -279,4 +314,4 @@ def conv3x3_weight(x, g, padding):
     return _filter_untiles(_chunk_sum(sums, chunks))
 
 
-__all__ = ["applies", "conv3x3", "conv3x3_input", "conv3x3_weight"]
+__all__ = ["applies", "conv3x3", "conv3x3_input", "conv3x3_weight", "kept_weight_gradient", "kept_bias_gradient"]
