@@ -554,6 +554,32 @@ def test_dilated_max_pool_gradients(kwargs):
     sg.check_grad(lambda x: sg.grad(lambda x: (nn.MaxPool2d(**kwargs)(x) ** 2).sum())(x), x)
 
 
+def _first_max_scatter(x, g, k, s, pad):
+    """max-pool's gradient in NumPy: g[i, j] at the first maximum (row-major) of window (i, j), windows k×k, stride s,
+    padded by -inf."""
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf)
+    out = np.zeros_like(xp)
+    for n, c, i, j in np.ndindex(g.shape):
+        window = xp[n, c, s * i:s * i + k, s * j:s * j + k]
+        p, q = np.unravel_index(np.argmax(window), window.shape)
+        out[n, c, s * i + p, s * j + q] += g[n, c, i, j]
+    return out[:, :, pad:pad + x.shape[2], pad:pad + x.shape[3]]
+
+
+@pytest.mark.parametrize("k, s, pad", [(2, 3, 0), (2, 2, 0), (3, 3, 0), (2, 2, 1), (3, 4, 1)],
+                         ids=["gaps", "tiled", "tiled-3", "tiled-padded", "gaps-padded"])
+def test_max_pool_gradient_reaches_first_maxima_only(k, s, pad):
+    """Windows apart (stride > kernel: cells no window reads get 0, not whatever memory held) or tiling the input
+    (one write per cell), with ties (zeros after a ReLU: the first maximum takes it all, as PyTorch)."""
+    x = np.maximum(RNG.standard_normal((2, 8, 6, 6)), 0)
+    out = ops.max_pool2d(x, k, stride=s, padding=pad)
+    g = RNG.standard_normal(out.shape)
+    for _ in range(2):  # (fresh memory that held other numbers)
+        np.full((64, 64, 64, 8), 7.0)
+        got = sg.grad(lambda x: (ops.max_pool2d(x, k, stride=s, padding=pad) * g).sum())(x).numpy()
+        np.testing.assert_array_equal(got, _first_max_scatter(x, g, k, s, pad))
+
+
 def test_dilated_max_pool_window_and_indices():
     """out[i, j] = max over x[s·i + d·p, s·j + d·q]; the indices point at those cells; 'same' pads for the extent."""
     x = RNG.permutation(1 * 1 * 7 * 7).reshape(1, 1, 7, 7) / 10.0
