@@ -170,15 +170,17 @@ def output_size(size: int, kernel: int, stride: int, pad: tuple[int, int], dilat
     return (size + pad[0] + pad[1] - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def _channels_last(x, padding, value=0.0):
+def _channels_last(x, padding, value=0.0, scratch_name=None):
     """x (N, C, H, W) as an (N, H + pads, W + pads, C) array: a view when x is channels-last in memory and
-    unpadded, else one copy into a buffer filled with ``value``."""
+    unpadded, else one copy into a buffer filled with ``value`` (this thread's scratch ``scratch_name`` if given)."""
     nhwc = x.transpose(0, 2, 3, 1)
     if padding == ((0, 0), (0, 0)):
         return nhwc
     (top, bottom), (left, right) = padding
     n, h, w, c = nhwc.shape
-    out = np.full((n, h + top + bottom, w + left + right, c), value, dtype=x.dtype)
+    shape = (n, h + top + bottom, w + left + right, c)
+    out = np.empty(shape, x.dtype) if scratch_name is None else scratch(scratch_name, shape, x.dtype)
+    out[...] = value
     out[:, top:top + h, left:left + w] = nhwc
     return out
 
@@ -222,30 +224,47 @@ class _Geometry(NamedTuple):
 
 def _im2col(x, geo):
     """Windows as rows, per group: (groups, N·Ho·Wo, kh·kw·C/groups), columns ordered (i, j, c): one strided copy
-    per kernel offset, each moving contiguous runs of channels."""
-    xp = _channels_last(x, geo.padding)
+    per kernel offset, each moving contiguous runs of channels (into this thread's scratch)."""
+    xp = _channels_last(x, geo.padding, scratch_name="im2col padded")
     (n, c), g = x.shape[:2], geo.groups
     ho, wo = geo.out_hw(x.shape)
-    cols = np.empty((g, n, ho, wo, geo.kernel[0] * geo.kernel[1], c // g), dtype=x.dtype)
+    cols = scratch("im2col", (g, n, ho, wo, geo.kernel[0] * geo.kernel[1], c // g), x.dtype)
     for k, (rows, columns) in enumerate(geo.offsets((ho, wo))):
         window = xp[:, rows, columns]
         cols[:, :, :, :, k] = window[None] if g == 1 else np.moveaxis(window.reshape(n, ho, wo, g, -1), 3, 0)
     return cols.reshape(g, n * ho * wo, -1)
 
 
-def _col2im(cols, x_shape, geo):
-    """The transpose of ``_im2col``: (groups, N·Ho·Wo, kh·kw·C/groups) summed back into an (N, C, H, W) array
-    (stored channels-last), offset by offset."""
+def _col2im(cols, x_shape, geo, out):
+    """The transpose of ``_im2col``: (groups, N·Ho·Wo, kh·kw·C/groups) summed back, offset by offset, into out
+    (N, H, W, C), an (N, C, H, W) array channels-last."""
     n, c, h, w = x_shape
     (top, bottom), (left, right) = geo.padding
     g = geo.groups
     ho, wo = geo.out_hw(x_shape)
     cols = cols.reshape(g, n, ho, wo, geo.kernel[0] * geo.kernel[1], c // g)
-    out = np.zeros((n, h + top + bottom, w + left + right, c), dtype=cols.dtype)
+    padded = geo.padding != ((0, 0), (0, 0))
+    acc = scratch("col2im", (n, h + top + bottom, w + left + right, c), cols.dtype) if padded else out
+    acc[...] = 0
     for k, (rows, columns) in enumerate(geo.offsets((ho, wo))):
-        target = out[:, rows, columns]
+        target = acc[:, rows, columns]
         target += cols[0, :, :, :, k] if g == 1 else np.moveaxis(cols[:, :, :, :, k], 0, 3).reshape(target.shape)
-    return out[:, top:top + h, left:left + w].transpose(0, 3, 1, 2)
+    if padded:
+        out[...] = acc[:, top:top + h, left:left + w]
+
+
+# The im2col path goes chunk by chunk of images on the pool: a chunk's windows, its GEMM's output and, backward,
+# its cotangent stay in cache from one pass to the next, and the chunks are shared out between threads (a first
+# layer's K = 9 GEMM is too narrow for BLAS to split well). Weight gradients are sums of per-chunk products,
+# added in chunk order; the chunks depend on N alone, so the bits do not depend on the number of threads.
+_IM2COL_BYTES = 2 << 20  # a chunk's windows and its output rows take about this much
+
+
+def _im2col_chunks(x_shape, geo, channels_out, itemsize):
+    n, c = x_shape[:2]
+    ho, wo = geo.out_hw(x_shape)
+    per_image = ho * wo * (geo.kernel[0] * geo.kernel[1] * c + channels_out) * itemsize
+    return image_chunks(n, per_image, _IM2COL_BYTES)
 
 
 def _weight_matrix(w, groups):
@@ -258,12 +277,6 @@ def _rows(g, groups):
     it) and groups is 1."""
     rows = g.transpose(0, 2, 3, 1).reshape(-1, groups, g.shape[1] // groups)
     return rows.transpose(1, 0, 2)
-
-
-def _unrows(y, n, out_hw):
-    """(groups, N·Ho·Wo, O/groups) as (N, O, Ho, Wo), an NCHW view of channels-last memory (a copy if groups > 1)."""
-    y = y[0] if y.shape[0] == 1 else np.moveaxis(y, 0, 1).reshape(y.shape[1], -1)
-    return y.reshape(n, out_hw[0], out_hw[1], -1).transpose(0, 3, 1, 2)
 
 
 # ----- convolution: conv2d, its input transpose and its weight gradient -----
@@ -280,17 +293,29 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
     out_hw = geo.out_hw(x.shape)
     if winograd.applies(x.shape, w.shape, geo, x.dtype):
         return winograd.conv3x3(x, w, padding, out_hw, bias, activation)
-    y = _unrows(matmul(_im2col(x, geo), _weight_matrix(w, groups).swapaxes(1, 2)), x.shape[0], out_hw)
-    rows = y.transpose(0, 2, 3, 1)  # channels-last
+    o = w.shape[0]
+    w_mat = _weight_matrix(w, groups).swapaxes(1, 2)  # (groups, kh·kw·C/groups, O/groups)
+    rows = np.empty((x.shape[0], *out_hw, o), np.result_type(x, w))  # channels-last
 
-    def epilogue(chunk):
+    def task(chunk):
+        out = rows[chunk].reshape(-1, o)
+        _grouped_matmul(_im2col(x[chunk], geo), w_mat, out)
         if bias is not None:
-            rows[chunk] += bias
+            out += bias
         if activation is not None:
-            activation(rows[chunk], rows[chunk])
-    if bias is not None or activation is not None:
-        on_threads(epilogue, _chunks_of(y.shape, y.dtype.itemsize))
-    return y
+            activation(out, out)
+    on_threads(task, _im2col_chunks(x.shape, geo, o, rows.itemsize))
+    return rows.transpose(0, 3, 1, 2)
+
+
+def _grouped_matmul(a, b, out):
+    """a (groups, m, k) @ b (groups, k, n) into out (m, groups·n), group by group."""
+    if len(a) == 1:
+        np.matmul(a[0], b[0], out=out)
+        return
+    n = b.shape[2]
+    for group in range(len(a)):
+        out[:, group * n:(group + 1) * n] = a[group] @ b[group]
 
 
 def _conv2d_impl(x, w, stride, padding, dilation=(1, 1), groups=1):
@@ -303,7 +328,17 @@ def _conv2d_input_impl(g, w, x_shape, stride, padding, dilation=(1, 1), groups=1
     geo = _Geometry(w.shape[2:], stride, padding, dilation, groups)
     if winograd.applies(x_shape, w.shape, geo, g.dtype):
         return winograd.conv3x3_input(g, w, x_shape, padding)
-    return _col2im(matmul(_rows(g, groups), _weight_matrix(w, groups)), x_shape, geo)
+    n, c, h, w_ = x_shape
+    w_mat = _weight_matrix(w, groups)  # (groups, O/groups, kh·kw·C/groups)
+    out = np.empty((n, h, w_, c), np.result_type(g, w))  # channels-last
+
+    def task(chunk):
+        rows = _rows(g[chunk], groups)
+        cols = scratch("columns", (groups, rows.shape[1], w_mat.shape[2]), out.dtype)
+        np.matmul(rows, w_mat, out=cols)
+        _col2im(cols, (chunk.stop - chunk.start, c, h, w_), geo, out[chunk])
+    on_threads(task, _im2col_chunks(x_shape, geo, w.shape[0], out.itemsize))
+    return out.transpose(0, 3, 1, 2)
 
 
 def _conv2d_weight_impl(x, g, w_shape, stride, padding, dilation=(1, 1), groups=1):
@@ -312,13 +347,45 @@ def _conv2d_weight_impl(x, g, w_shape, stride, padding, dilation=(1, 1), groups=
     geo = _Geometry(w_shape[2:], stride, padding, dilation, groups)
     if winograd.applies(x.shape, w_shape, geo, x.dtype):
         return winograd.conv3x3_weight(x, g, padding)
+    return _im2col_weight(x, g, w_shape, geo)
+
+
+def _im2col_weight(x, g, w_shape, geo, pending=None):
+    """Σ over chunks of images of g_rowsᵀ @ im2col(x), per group, as (O, C/groups, kh, kw). For a ``_Pending`` ĝ
+    (g is then ``pending.g``), ĝ = g·act'(y) is made chunk by chunk in scratch, never written out, and Σ ĝ is kept
+    in ``pending.bias_sum`` for the bias rule."""
     o, c, kh, kw = w_shape
-    rows, cols = _rows(g, groups), _im2col(x, geo)
-    if cols.shape[2] < rows.shape[2]:  # the narrower operand transposed first: 1.7× faster for a first layer's
-        w_mat = matmul(cols.swapaxes(1, 2), rows).swapaxes(1, 2)  # 9 columns, 1.1× slower with 288
-    else:
-        w_mat = matmul(rows.swapaxes(1, 2), cols)
-    return np.ascontiguousarray(w_mat.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
+    groups = geo.groups
+    k = kh * kw * c  # (c: the input channels of a group)
+    dtype = np.result_type(x, g)
+    parts = _im2col_chunks(x.shape, geo, o, dtype.itemsize)
+    narrow = k < o // groups  # the narrower operand transposed first: 1.7× faster for a first layer's 9 columns,
+    #                           1.1× slower with 288
+    partial = np.empty((len(parts), groups) + ((k, o // groups) if narrow else (o // groups, k)), dtype)
+    bias_partial = None if pending is None else np.empty((len(parts), o), dtype)
+    index_of = {part.start: index for index, part in enumerate(parts)}
+    rule = None if pending is None else DENSE_ACTIVATIONS[pending.activation].primitive.output_vjp
+
+    def task(chunk):
+        index, g_chunk = index_of[chunk.start], g[chunk]
+        if rule is not None:
+            n, _, h, w = g_chunk.shape
+            own = scratch("ĝ", (n, h, w, o), dtype).transpose(0, 3, 1, 2)  # (the rule writes into the g it owns)
+            np.copyto(own, g_chunk)
+            g_chunk = rule(own, pending.ans[chunk], own)
+            bias_partial[index] = g_chunk.transpose(0, 2, 3, 1).reshape(-1, o).sum(axis=0)
+        rows, cols = _rows(g_chunk, groups), _im2col(x[chunk], geo)
+        if narrow:
+            np.matmul(cols.swapaxes(1, 2), rows, out=partial[index])
+        else:
+            np.matmul(rows.swapaxes(1, 2), cols, out=partial[index])
+    on_threads(task, parts)
+    if pending is not None:
+        pending.bias_sum = bias_partial.sum(axis=0)
+    total = partial.sum(axis=0)
+    if narrow:
+        total = total.swapaxes(1, 2)
+    return np.ascontiguousarray(total.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
 
 
 _CONV_GEOMETRY = dict(stride=(2, 1), padding=((1, 0), (1, 2)))
@@ -394,10 +461,11 @@ class _Pending:
     tiles and makes ĝ's weight and bias gradients on the way (``winograd.conv3x3_input``), so that ĝ is never
     written out (a pass over g, y and ĝ saved); a rule that needs ĝ itself calls ``value()``, computed once."""
 
-    __slots__ = ("g", "ans", "out", "activation", "computed")
+    __slots__ = ("g", "ans", "out", "activation", "computed", "bias_sum")
 
     def __init__(self, g, ans, out, activation):
         self.g, self.ans, self.out, self.activation, self.computed = g, ans, out, activation, None
+        self.bias_sum = None  # Σ ĝ, if a rule made it on the way (``_im2col_weight``)
 
     def value(self):
         if self.computed is None:
@@ -412,12 +480,15 @@ def _conv2d_bias_output_vjp(g, ans, out, activation, **geo):
     return _Pending(g, ans, out, activation)
 
 
+def _geometry(w_shape, geo) -> _Geometry:
+    """The ``_Geometry`` of a convolution by a (O, C/groups, kh, kw) weight and the keyword parameters ``geo``."""
+    return _Geometry(w_shape[2:], geo["stride"], geo["padding"], geo.get("dilation", (1, 1)), geo.get("groups", 1))
+
+
 def _by_winograd(g, x, w, geo) -> bool:
     """Whether the input transpose of this convolution, on plain arrays, goes through Winograd."""
     return (type(g) is np.ndarray and type(w) is np.ndarray
-            and winograd.applies(shape_of(x), w.shape, _Geometry(w.shape[2:], geo["stride"], geo["padding"],
-                                                                  geo.get("dilation", (1, 1)), geo.get("groups", 1)),
-                                 g.dtype))
+            and winograd.applies(shape_of(x), w.shape, _geometry(w.shape, geo), g.dtype))
 
 
 def _conv2d_bias_vjp_x(g, ans, x, w, b, activation, **geo):
@@ -434,17 +505,25 @@ def _conv2d_bias_vjp_x(g, ans, x, w, b, activation, **geo):
 
 
 def _conv2d_bias_vjp_w(g, ans, x, w, b, activation, **geo):
-    """conv2d_weight(x, ĝ) (what the input transpose kept, if it did)."""
+    """conv2d_weight(x, ĝ) (what the input transpose kept, if it did; by im2col, ĝ made chunk by chunk and Σ ĝ
+    kept for the bias rule)."""
     if type(g) is _Pending:
         kept = winograd.kept_weight_gradient(x, g, geo["padding"])
         if kept is not None:
             return kept
+        geometry = _geometry(w.shape, geo)
+        if (g.computed is None and type(x) is np.ndarray and type(w) is np.ndarray
+                and not winograd.applies(x.shape, w.shape, geometry, x.dtype)):
+            one_pool()
+            return _im2col_weight(x, g.g, w.shape, geometry, pending=g)
         g = g.value()
     return conv2d_weight_p.bind(x, g, w_shape=shape_of(w), **geo)
 
 
 def _conv2d_bias_vjp_b(g, ans, x, w, b, activation, **geo):
     """Σ_{n,i,j} ĝ (what the input transpose kept, if it did)."""
+    if type(g) is _Pending and g.bias_sum is not None:
+        return g.bias_sum
     if type(g) is _Pending or type(g) is np.ndarray:
         kept = winograd.kept_bias_gradient(g)
         if kept is not None:

@@ -1,0 +1,112 @@
+"""The im2col + GEMM convolutions (every geometry Winograd does not take) go chunk by chunk of images on the pool:
+they agree with a direct sum over the kernel's taps for several chunks, strides, padding, dilation and groups, give
+the same bits on any number of threads, and a fused activation's derivative is applied chunk by chunk in the weight
+gradient, Σ ĝ kept for the bias rule."""
+
+import numpy as np
+import pytest
+
+from softgrad import _parallel as parallel
+from softgrad import grad, ops
+from softgrad.ops import nn_kernels
+
+RNG = np.random.default_rng(25)
+
+
+def direct(x, w, stride, padding, dilation, groups):
+    """out[n, o, i, j] = Σ_{c,p,q} w[o, c, p, q] · x̃[n, group(o)·C/G + c, s·i + d·p, s·j + d·q], tap by tap."""
+    (top, bottom), (left, right) = padding
+    xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    o, cg, kh, kw = w.shape
+    ho, wo = nn_kernels._out_hw(x.shape, (kh, kw), stride, padding, dilation)
+    out = np.zeros((x.shape[0], o, ho, wo))
+    og = o // groups
+    for p in range(kh):
+        for q in range(kw):
+            rows = slice(p * dilation[0], p * dilation[0] + stride[0] * (ho - 1) + 1, stride[0])
+            cols = slice(q * dilation[1], q * dilation[1] + stride[1] * (wo - 1) + 1, stride[1])
+            for group in range(groups):
+                window = xp[:, group * cg:(group + 1) * cg, rows, cols]
+                out[:, group * og:(group + 1) * og] += np.einsum("ncij,oc->noij", window,
+                                                                 w[group * og:(group + 1) * og, :, p, q])
+    return out
+
+
+GEOMETRIES = [  # x shape, w shape, stride, padding, dilation, groups
+    ((5, 3, 9, 8), (4, 3, 3, 2), (2, 1), ((1, 0), (1, 2)), (1, 1), 1),
+    ((4, 1, 7, 7), (6, 1, 3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),  # one channel in: a first layer
+    ((3, 4, 8, 7), (6, 2, 3, 3), (1, 2), ((1, 1), (0, 1)), (2, 1), 2),
+    ((6, 4, 6, 6), (8, 1, 2, 2), (1, 1), ((0, 1), (1, 0)), (1, 1), 4),  # depthwise
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups", GEOMETRIES)
+def test_im2col_by_chunks_matches_a_direct_sum_over_taps(monkeypatch, x_shape, w_shape, stride, padding, dilation,
+                                                         groups):
+    monkeypatch.setattr(nn_kernels, "_IM2COL_BYTES", 1)  # one image per chunk: chunks, and threads, exercised
+    x, w = RNG.standard_normal(x_shape), RNG.standard_normal(w_shape)
+    geo = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    y = nn_kernels._conv2d_impl(x, w, **geo)
+    np.testing.assert_allclose(y, direct(x, w, stride, padding, dilation, groups), rtol=1e-13, atol=1e-13)
+    g = RNG.standard_normal(y.shape)
+    # the transposes, by the adjoint identity <conv(x, w), g> = <x, conv_input(g, w)> = <w, conv_weight(x, g)>
+    dx = nn_kernels._conv2d_input_impl(g, w, x.shape, **geo)
+    dw = nn_kernels._conv2d_weight_impl(x, g, w.shape, **geo)
+    assert dx.shape == x.shape and dw.shape == w.shape
+    inner = np.sum(y * g)
+    assert np.isclose(np.sum(x * dx), inner, rtol=1e-12) and np.isclose(np.sum(w * dw), inner, rtol=1e-12)
+    # and entry by entry: the input transpose's column j of the Jacobian, the weight gradient's
+    for index in [(0,) * 4, tuple(s - 1 for s in x_shape)]:
+        e = np.zeros(x_shape)
+        e[index] = 1
+        assert np.isclose(dx[index], np.sum(direct(e, w, stride, padding, dilation, groups) * g), rtol=1e-12)
+    e = np.zeros(w_shape)
+    e[-1, -1, -1, -1] = 1
+    assert np.isclose(dw[-1, -1, -1, -1], np.sum(direct(x, e, stride, padding, dilation, groups) * g), rtol=1e-12)
+
+
+def test_the_same_bits_on_one_thread_and_on_several(monkeypatch):
+    monkeypatch.setattr(nn_kernels, "_IM2COL_BYTES", 1)
+    x_shape, w_shape, stride, padding, dilation, groups = GEOMETRIES[0]
+    x = RNG.standard_normal(x_shape).astype(np.float32)
+    w = RNG.standard_normal(w_shape).astype(np.float32)
+    geo = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+    def three():
+        y = nn_kernels._conv2d_impl(x, w, **geo)
+        g = np.cos(y)
+        return [y, nn_kernels._conv2d_input_impl(g, w, x.shape, **geo),
+                nn_kernels._conv2d_weight_impl(x, g, w.shape, **geo)]
+    monkeypatch.setattr(parallel, "_cpus", lambda: 4)
+    threaded = three()
+    monkeypatch.setattr(parallel, "_cpus", lambda: 1)
+    for a, b in zip(threaded, three()):
+        assert a.dtype == np.float32 and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_conv2d_bias_makes_the_activation_derivative_and_the_bias_sum_chunk_by_chunk(monkeypatch, activation):
+    """A first layer (one channel in, im2col) with a fused activation: its weight gradient makes ĝ = g·act'(y)
+    chunk by chunk and keeps Σ ĝ for the bias rule, so ĝ is never written out when x is not differentiated; the
+    gradients are those of the composed ops (conv2d + bias, then the activation) to rounding."""
+    monkeypatch.setattr(nn_kernels, "_IM2COL_BYTES", 1)
+    x = RNG.standard_normal((5, 1, 9, 9))
+    w, b = RNG.standard_normal((4, 1, 3, 3)), RNG.standard_normal(4)
+    g = RNG.standard_normal((5, 4, 7, 7))
+    act = getattr(ops, activation)
+
+    def fused(w, b, x):
+        return (ops.conv2d(x, w, bias=b, activation=activation) * g).sum()
+
+    def composed(w, b, x):
+        return (act(ops.conv2d(x, w, bias=b)) * g).sum()
+
+    computed, by_chunks = [], nn_kernels._activation_by_chunks
+    monkeypatch.setattr(nn_kernels, "_activation_by_chunks", lambda *args: computed.append(1) or by_chunks(*args))
+    for positions in ((0, 1), (0, 1, 2), (1,)):
+        computed.clear()
+        got, want = grad(fused, positions)(w, b, x), grad(composed, positions)(w, b, x)
+        assert bool(computed) == (positions != (0, 1))  # (x differentiated, or no weight rule: ĝ made whole)
+        got, want = (got, want) if len(positions) > 1 else ((got,), (want,))
+        for a, e in zip(got, want):
+            np.testing.assert_allclose(a.numpy(), e.numpy(), rtol=1e-12, atol=1e-12)
