@@ -56,6 +56,11 @@ class Primitive:
       ``batchable`` primitive it also accepts tangents with extra leading (batch) axes, ``t.shape = batch +
       arg.shape`` (``jacfwd`` pushes every basis tangent at once). Without one, forward mode transposes the VJPs.
     * ``batch``: where vmap keeps the primitive's batching rule (``softgrad.ops.batching``).
+    * ``folds_into``: for an elementwise activation, {producer primitive: its ``activation`` parameter}: when the
+      activation is the only consumer of such a producer's output (made with ``activation=None``) and comes right
+      after it on the tape, the backward sweep runs the producer's rules as if it had been made with the
+      activation fused (the same bits: the activation's rule g·f' reads only its output), so that a hand-written
+      ``relu(conv2d(x, w, bias=b))`` gets the fused layer's backward.
     * ``samples``: inputs the registry's gradient test differentiates this primitive at
       (``softgrad.ops._primitive.Sample``); every differentiable primitive must have some.
 
@@ -63,7 +68,7 @@ class Primitive:
     function, which the registry's gradient test cannot know samples for).
     """
 
-    __slots__ = ("name", "impl", "vjps", "output_vjp", "batchable", "jvp", "batch", "samples")
+    __slots__ = ("name", "impl", "vjps", "output_vjp", "batchable", "jvp", "batch", "samples", "folds_into")
 
     def __init__(self, name: str, impl: Callable, vjps: Sequence[Callable | None] | None = None, *,
                  batchable: bool = False, output_vjp: Callable | None = None, jvp: Callable | None = None,
@@ -76,6 +81,7 @@ class Primitive:
         self.jvp = jvp
         self.batch = batch
         self.samples = tuple(samples)
+        self.folds_into: dict | None = None
         if register:
             PRIMITIVES.append(self)
 

@@ -66,6 +66,7 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
     """
     cotangents: list = [None] * len(tape)
     checking = CHECKS["nan"] or CHECKS["inf"]  # softgrad.config.debug_nans / debug_infs
+    folded: dict = {}  # node → (the output and the name of the activation folded into its rules)
     for node, seed in seeds.items():
         cotangents[node] = seed if cotangents[node] is None else cotangents[node] + seed
     for node in range(max(seeds, default=-1), -1, -1):
@@ -76,6 +77,14 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
         if prim is None:  # an input: keep its cotangent
             continue
         cotangents[node] = None
+        if prim.folds_into is not None and _folds(tape, cotangents, node, ans, g, batch_ndim):
+            folded[node - 1] = ans, prim.folds_into[tape[node - 1][0]]
+            cotangents[node - 1] = g
+            g = None
+            continue
+        if folded and node in folded:
+            ans, activation = folded.pop(node)
+            params = dict(params, activation=activation)
         if prim.output_vjp is not None:
             out = g if getrefcount(g) == _SOLE_LOCAL and _writable(g) else None
             g = prim.output_vjp(g, ans, out, **params)
@@ -109,6 +118,19 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
         g = out = ct = previous = None  # (a cotangent left in a local would not be the sole reference a later node
         #                                  looks for: the ReLU before a max-pool wrote g·f' into a copy)
     return cotangents
+
+
+def _folds(tape, cotangents, node, ans, g, batch_ndim) -> bool:
+    """Whether the activation at ``node`` folds into its producer's rules (``Primitive.folds_into``): the producer
+    is the entry just before it, made without an activation, and nothing else has sent it a cotangent (every
+    other consumer of its output comes later on the tape, so has been swept already); plain arrays, first order."""
+    producer = node - 1
+    parents = tape[node][4]
+    if batch_ndim or parents[0] != producer or cotangents[producer] is not None:
+        return False
+    prim, _, _, params, _ = tape[producer]
+    return (prim in tape[node][0].folds_into and params.get("activation", 0) is None
+            and type(g) is np.ndarray and type(ans) is np.ndarray and g.shape == ans.shape)
 
 
 __all__ = ["backward"]

@@ -543,6 +543,10 @@ conv2d_bias_p = Primitive("conv2d_bias", _conv2d_bias_impl, (_conv2d_bias_vjp_x,
         Sample(In(_CONV_X), In(_CONV_W), _BIAS, activation="tanh", **_CONV_GEOMETRY)])
 
 
+for _name, _fused in DENSE_ACTIVATIONS.items():  # relu(conv2d(x, w, bias=b)) by hand: the fused backward
+    _fused.primitive.folds_into = {conv2d_bias_p: _name}
+
+
 @op
 def conv2d(x, weight, stride=1, padding=0, dilation=1, groups=1, bias=None, activation=None):
     """2-D cross-correlation, NCHW: out[n, o, i, j] = Σ_{c,p,q} w[o, c, p, q] · x̃[n, G·⌊o/(O/G)⌋ + c, s·i + d·p,
