@@ -471,6 +471,44 @@ def test_a_fresh_cotangent_is_owned_by_the_next_node_too(monkeypatch):
     np.testing.assert_allclose(g.numpy(), reference.numpy(), rtol=1e-12, atol=1e-12)
 
 
+def test_an_activation_by_hand_folds_into_the_convolution_before_it_only_when_it_is_its_sole_consumer(monkeypatch):
+    """relu(conv2d(x, w, bias=b)) written by hand: the backward sweep runs the convolution's rules as if the ReLU
+    were fused (Primitive.folds_into; relu's own rule never runs), the same bits as the fused op. Where the
+    convolution's output has another consumer (before or after the ReLU on the tape), or something else comes
+    between them, nothing folds and the gradients are still those of the composition."""
+    from softgrad.ops import elementwise
+
+    calls = []
+    rule = elementwise.relu_p.output_vjp
+    monkeypatch.setattr(elementwise.relu_p, "output_vjp", lambda *args: calls.append(1) or rule(*args))
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal((2, 4, 7, 6)), rng.standard_normal((4, 4, 3, 3)), rng.standard_normal(4)
+    t = rng.standard_normal((2, 4, 5, 4))
+    fused = sg.grad(lambda x, w, b: ops.sum(ops.conv2d(x, w, bias=b, activation="relu") * t), (0, 1, 2))(x, w, b)
+    in_the_convolution = len(calls)  # (the fused op's rules apply relu' chunk by chunk)
+    calls.clear()
+    by_hand = sg.grad(lambda x, w, b: ops.sum(ops.relu(ops.conv2d(x, w, bias=b)) * t), (0, 1, 2))(x, w, b)
+    assert len(calls) == in_the_convolution
+    for a, e in zip(by_hand, fused):
+        assert np.array_equal(a.numpy(), e.numpy())
+    composed = [  # the convolution's output read again after the ReLU, before it, or something in between
+        lambda x, w, b: (lambda h: ops.sum(ops.relu(h) * t) + ops.sum(h * h))(ops.conv2d(x, w, bias=b)),
+        lambda x, w, b: (lambda h: ops.sum(ops.exp(h) * 0.1) + ops.sum(ops.relu(h) * t))(ops.conv2d(x, w, bias=b)),
+        lambda x, w, b: (lambda h: ops.sum(ops.relu(h) * t) + ops.sum(t * 0.0))(ops.conv2d(x, w, bias=b)),
+    ]
+    calls.clear()
+    for f in composed:
+        got = sg.grad(f, (0, 1, 2))(x, w, b)
+        for position, argument in enumerate((x, w, b)):
+            e = np.zeros_like(argument)
+            e.flat[3] = 1e-6
+            plus = [a + e if k == position else a for k, a in enumerate((x, w, b))]
+            minus = [a - e if k == position else a for k, a in enumerate((x, w, b))]
+            slope = (f(*plus).item() - f(*minus).item()) / 2e-6
+            np.testing.assert_allclose(got[position].numpy().flat[3], slope, rtol=1e-6, atol=1e-8)
+    assert len(calls) > 2 * in_the_convolution  # (relu's own rule ran as well)
+
+
 def test_fan_out_cotangents_are_summed_in_place_only_into_arrays_the_sweep_owns():
     """y = eˣ feeds two ops; its two cotangents are added. The first is the caller's seed itself (add passes g
     on unchanged): it must stay untouched, and the sum must be exact."""
