@@ -27,3 +27,18 @@ def test_readme_example_runs(index, capsys):
     printed = re.search(r"test accuracy ([0-9.]+)", capsys.readouterr().out)
     if printed:  # the training loop by hand
         assert float(printed.group(1)) > 0.95
+
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted(str(p.relative_to(ROOT)) for p in [ROOT / "README.md", *ROOT.glob("bench/*.md"), *ROOT.glob("docs/*.md")])
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_relative_link_of_a_page_reaches_a_file_in_the_repository(page):
+    """[text](path) links that are not web addresses or anchors point at files that exist (results a page quotes
+    must be committed beside it)."""
+    path = ROOT / page
+    targets = re.findall(r"\]\(([^)\s]+)\)", path.read_text(encoding="utf-8"))
+    local = [t.split("#")[0] for t in targets if not re.match(r"[a-z]+:|#", t)]
+    missing = [t for t in local if t and not (path.parent / t).exists()]
+    assert not missing, f"{page} links to files that do not exist: {missing}"
