@@ -47,6 +47,20 @@ def test_the_compiled_transforms_are_in_use_exactly_where_numba_is_installed_and
     assert winograd_compiled.available() == wanted and (winograd_compiled.rows("BT") is not None) == wanted
 
 
+def test_the_switch_takes_0_or_1_and_names_itself_otherwise(monkeypatch):
+    monkeypatch.setenv("SOFTGRAD_NUMBA", "off")
+    winograd_compiled._numba.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"SOFTGRAD_NUMBA must be 0 \(off\) or 1 .*got 'off'"):
+            winograd_compiled.available()
+        monkeypatch.setenv("SOFTGRAD_NUMBA", "0")
+        winograd_compiled._numba.cache_clear()
+        assert not winograd_compiled.available()
+    finally:
+        monkeypatch.undo()
+        winograd_compiled._numba.cache_clear()
+
+
 @pytest.mark.parametrize("name", sorted(winograd_compiled.KERNELS))
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-15), (np.float32, 1e-6)])
 def test_each_compiled_kernel_applies_its_matrix(name, dtype, rtol):

@@ -23,7 +23,11 @@ import numpy as np
 
 @functools.cache
 def _numba():
-    if os.environ.get("SOFTGRAD_NUMBA", "1") == "0":
+    switch = os.environ.get("SOFTGRAD_NUMBA", "1")
+    if switch not in ("0", "1"):
+        raise ValueError(f"the environment variable SOFTGRAD_NUMBA must be 0 (off) or 1 (on, the default), "
+                         f"got {switch!r}")
+    if switch == "0":
         return None
     try:
         import numba
@@ -96,6 +100,8 @@ KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows}  # by the
 @functools.cache
 def rows(matrix: str):
     """The compiled ``out[:, x] = M · src[:, x]`` for M = ``matrix`` (a key of ``KERNELS``), else None."""
+    if matrix not in KERNELS:
+        raise ValueError(f"matrix must be one of {sorted(KERNELS)}, got {matrix!r}")
     numba = _numba()
     if numba is None:
         return None
