@@ -8,8 +8,9 @@ of a cells once and write its k results, one pass at about copy speed (42 µs). 
 integer entries written out (±1 as additions); only the rounding order differs from BLAS's.
 
 ``rows(matrix)`` returns the kernel for one of the four matrices (None without Numba, or with
-``SOFTGRAD_NUMBA=0``: then ``winograd`` uses BLAS). Compiled on first use per dtype and cached on disk; each
-releases the GIL, so the pool's threads run them chunk by chunk side by side. ``tests/test_winograd.py`` checks
+``SOFTGRAD_NUMBA=0``: then ``winograd`` uses BLAS). Compiled on first use per dtype and cached on disk (the first
+Winograd convolution of a process takes ~0.3 s to load Numba and the cached kernels, ~0.8 s the very first time,
+compiling them); each releases the GIL, so the pool's threads run them chunk by chunk side by side. ``tests/test_winograd.py`` checks
 each kernel against its matrix.
 """
 
