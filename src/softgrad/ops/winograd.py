@@ -21,8 +21,9 @@ stays exact:
   last two rows and columns are tile t + 1's first two);
 * ``conv3x3_weight``: dU[ξ] = Σ_tiles V[ξ]ᵀ dM[ξ], dw = Gᵀ dU G.
 
-Every transform is a small matrix applied along the two leading axes of (6, 6, tiles·channels) arrays: two BLAS
-calls (``_both_axes``) instead of one NumPy pass per term.
+Every transform is a small matrix applied along the two leading axes of (6, 6, tiles·channels) arrays
+(``_both_axes``): one compiled loop pass per axis where Numba is installed (``winograd_compiled``), else two BLAS
+calls, instead of one NumPy pass per term.
 
 Exactness, measured against im2col + GEMM in float64 (max |error| / max |result|, N = 64, C = 32, O = 64, 26×26
 inputs of standard normals; forward, input gradient, weight gradient): 9.0e-15, 3.3e-15, 8.3e-15 in float64;
