@@ -30,7 +30,8 @@ def test_readme_example_runs(index, capsys):
 
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = sorted(str(p.relative_to(ROOT)) for p in [ROOT / "README.md", *ROOT.glob("bench/*.md"), *ROOT.glob("docs/*.md")])
+PAGES = sorted(str(page.relative_to(ROOT))
+               for page in [ROOT / "README.md", *ROOT.glob("bench/*.md"), *ROOT.glob("docs/*.md")])
 
 
 @pytest.mark.parametrize("page", PAGES)

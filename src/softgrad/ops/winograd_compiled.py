@@ -1,17 +1,17 @@
 """Winograd's small transforms compiled by Numba, when it is installed (``pip install softgrad[fast]``).
 
 Each of ``winograd``'s four transforms applies a small matrix M (Bᵀ, Aᵀ or their transposes) along the two
-leading axes of a chunk's tiles, (a, a, X) → (k, k, X), as two calls ``rows(M, src, out)``: out[b, r, x] =
-Σ_p M[r, p] src[b, p, x]. BLAS does it as a product with 6 rows, which runs at a quarter of the speed of a plain
-copy of the data (108 µs against 30 for a 1 MB chunk on this project's machine); the loops below read each column
-of a cells once and write its k results, one pass at about copy speed (42 µs). The arithmetic is M's own, its
-integer entries written out (±1 as additions); only the rounding order differs from BLAS's.
+leading axes of a chunk's tiles, (a, a, X) → (k, k, X) (``winograd._both_axes``), as 2-D passes ``kernel(src,
+out)``: out[r, x] = Σ_p M[r, p] src[p, x]. BLAS does each pass as a product with 6 rows, which runs at a quarter of
+the speed of a plain copy of the data (108 µs against 30 for a 1 MB chunk on this project's machine); the loops
+below read each column of a cells once and write its k results, one pass at about copy speed (42 µs). The
+arithmetic is M's own, its integer entries written out (±1 as additions); only the rounding order differs.
 
 ``rows(matrix)`` returns the kernel for one of the four matrices (None without Numba, or with
 ``SOFTGRAD_NUMBA=0``: then ``winograd`` uses BLAS). Compiled on first use per dtype and cached on disk (the first
 Winograd convolution of a process takes ~0.3 s to load Numba and the cached kernels, ~0.8 s the very first time,
-compiling them); each releases the GIL, so the pool's threads run them chunk by chunk side by side. ``tests/test_winograd.py`` checks
-each kernel against its matrix.
+compiling them); each releases the GIL, so the pool's threads run them chunk by chunk side by side.
+``tests/test_winograd.py`` checks each kernel against its matrix.
 """
 
 from __future__ import annotations
