@@ -644,8 +644,8 @@ bad("explain.run(unknown topic)", lambda: __import__("softgrad.explain", fromlis
     ValueError, "topic", "'nope'", "softmax-overflow")
 bad("config.debug_nans=1", lambda: setattr(sg.config, "debug_nans", 1), TypeError, "debug_nans", "1")
 bad("config.debug_infs='yes'", lambda: setattr(sg.config, "debug_infs", "yes"), TypeError, "debug_infs", "'yes'")
-bad("winograd_compiled.rows('C')", lambda: __import__("softgrad.ops.winograd_compiled", fromlist=["rows"]).rows("C"),
-    ValueError, "matrix", "'A', 'AT', 'B', 'BT'", "got 'C'")
+bad("compiled.kernel('C')", lambda: __import__("softgrad.ops.compiled", fromlist=["kernel"]).kernel("C"),
+    ValueError, "kernel name", "'A', 'AT', 'B', 'BT', 'pool_max', 'pool_scatter'", "got 'C'")
 bad("config.threads=0", lambda: setattr(sg.config, "threads", 0), ValueError, "threads", "int >= 1", "got 0")
 bad("config.threads=2.0", lambda: setattr(sg.config, "threads", 2.0), TypeError, "threads", "got 2.0")
 

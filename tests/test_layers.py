@@ -499,7 +499,7 @@ def test_conv2d_second_order():
     sg.check_grad(gradient, x, w)
 
 
-def test_max_pool():
+def test_max_pool(kernels):
     x = np.array([[[[1.0, 2.0, 5.0, 0.0], [3.0, 4.0, 1.0, 1.0], [0.0, 0.0, 2.0, 2.0], [9.0, 0.0, 2.0, 1.0]]]])
     np.testing.assert_array_equal(nn.MaxPool2d(2)(x).numpy(), [[[[4.0, 5.0], [9.0, 2.0]]]])
     # ties: the whole gradient goes to the first maximum, as in PyTorch
@@ -510,7 +510,7 @@ def test_max_pool():
         ops.max_pool2d(x, 2, padding=2)
 
 
-def test_max_pool_ceil_mode_and_indices():
+def test_max_pool_ceil_mode_and_indices(kernels):
     """ceil_mode: 7 rows in windows of 2 make 4 (the last of one row); a window that would start in the bottom
     padding is dropped (5 + 2·1 with k = s = 3: ⌈4/3⌉ + 1 = 3 windows, but the third would start at row 6 ≥ 5 + 1).
     Indices: flat into each H×W plane, the first maximum of a window, and the same gradient as without them."""
@@ -536,7 +536,7 @@ def test_max_pool_ceil_mode_and_indices():
                                     dict(kernel_size=(2, 3), stride=(1, 2), pad_mode="same"),
                                     dict(kernel_size=(2, 4), ceil_mode=True),
                                     dict(kernel_size=3, stride=2, pad_mode="pad", padding=1, ceil_mode=True)])
-def test_max_pool_gradients(kwargs):
+def test_max_pool_gradients(kernels, kwargs):
     x = RNG.permutation(2 * 3 * 6 * 7).reshape(2, 3, 6, 7) / 10.0  # distinct values: no ties
     check_cell(nn.MaxPool2d(**kwargs), x)
     sg.check_grad(lambda x: sg.grad(lambda x: (nn.MaxPool2d(**kwargs)(x) ** 2).sum())(x), x)
@@ -568,7 +568,7 @@ def _first_max_scatter(x, g, k, s, pad):
 
 @pytest.mark.parametrize("k, s, pad", [(2, 3, 0), (2, 2, 0), (3, 3, 0), (2, 2, 1), (3, 4, 1)],
                          ids=["gaps", "tiled", "tiled-3", "tiled-padded", "gaps-padded"])
-def test_max_pool_gradient_reaches_first_maxima_only(k, s, pad):
+def test_max_pool_gradient_reaches_first_maxima_only(kernels, k, s, pad):
     """Windows apart (stride > kernel: cells no window reads get 0, not whatever memory held) or tiling the input
     (one write per cell), with ties (zeros after a ReLU: the first maximum takes it all, as PyTorch)."""
     x = np.maximum(RNG.standard_normal((2, 8, 6, 6)), 0)

@@ -1,17 +1,14 @@
-"""The Winograd F(4×4, 3×3) convolutions (softgrad.ops.winograd) agree with im2col + GEMM (the path every other
-geometry takes) to rounding, in float64 and float32, in all three primitives, for output sizes 4 does and does not
-divide, padding, several chunks of images and any number of threads — and give the same bits whatever the
-threads."""
-
-import importlib.util
-import os
+"""The Winograd F(4×4, 3×3) convolutions (softgrad.ops.winograd), their transforms compiled and as BLAS calls,
+agree with im2col + GEMM (the path every other geometry takes) to rounding, in float64 and float32, in all three
+primitives, for output sizes 4 does and does not divide, padding, several chunks of images and any number of
+threads — and give the same bits whatever the threads."""
 
 import numpy as np
 import pytest
 
 from softgrad import _blas
 from softgrad import _parallel as parallel
-from softgrad.ops import nn_kernels, winograd, winograd_compiled
+from softgrad.ops import nn_kernels, winograd
 
 RNG = np.random.default_rng(15)
 STRIDE = (1, 1)
@@ -31,57 +28,13 @@ def three(x, w, g, padding):
             nn_kernels._conv2d_weight_impl(x, g, w.shape, STRIDE, padding)]
 
 
-@pytest.fixture(params=["compiled", "blas"])
-def transforms(request, monkeypatch):
-    """Both ways of applying the tile transforms: Numba's loops (``winograd_compiled``) and BLAS."""
-    if request.param == "compiled":
-        if not winograd_compiled.available():
-            pytest.skip("Numba is not installed (pip install softgrad[fast]): only the BLAS transforms run")
-    else:
-        monkeypatch.setattr(winograd_compiled, "rows", lambda matrix: None)
-    return request.param
-
-
-def test_the_compiled_transforms_are_in_use_exactly_where_numba_is_installed_and_not_switched_off():
-    wanted = importlib.util.find_spec("numba") is not None and os.environ.get("SOFTGRAD_NUMBA", "1") != "0"
-    assert winograd_compiled.available() == wanted and (winograd_compiled.rows("BT") is not None) == wanted
-
-
-def test_the_switch_takes_0_or_1_and_names_itself_otherwise(monkeypatch):
-    monkeypatch.setenv("SOFTGRAD_NUMBA", "off")
-    winograd_compiled._numba.cache_clear()
-    try:
-        with pytest.raises(ValueError, match=r"SOFTGRAD_NUMBA must be 0 \(off\) or 1 .*got 'off'"):
-            winograd_compiled.available()
-        monkeypatch.setenv("SOFTGRAD_NUMBA", "0")
-        winograd_compiled._numba.cache_clear()
-        assert not winograd_compiled.available()
-    finally:
-        monkeypatch.undo()
-        winograd_compiled._numba.cache_clear()
-
-
-@pytest.mark.parametrize("name", sorted(winograd_compiled.KERNELS))
-@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-15), (np.float32, 1e-6)])
-def test_each_compiled_kernel_applies_its_matrix(name, dtype, rtol):
-    kernel = winograd_compiled.rows(name)
-    if kernel is None:
-        pytest.skip("Numba is not installed (pip install softgrad[fast])")
-    matrix = winograd._MATRICES[name]
-    src = RNG.standard_normal((matrix.shape[1], 37)).astype(dtype)
-    out = np.full((matrix.shape[0], 37), np.nan, dtype)
-    kernel(src, out)
-    want = matrix @ src.astype(np.float64)
-    assert out.dtype == dtype and np.max(np.abs(out - want)) <= rtol * 8 * np.max(np.abs(want))
-
-
 @pytest.mark.parametrize("x_shape, out_channels, padding", [
     ((3, 4, 6, 6), 5, ((0, 0), (0, 0))),  # even output
     ((2, 5, 7, 6), 4, ((1, 1), (0, 2))),  # odd output height, asymmetric padding
     ((9, 6, 5, 8), 7, ((2, 0), (1, 1))),  # several chunks (below)
 ])
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-14), (np.float32, 1e-5)])
-def test_winograd_matches_im2col(monkeypatch, transforms, x_shape, out_channels, padding, dtype, rtol):
+def test_winograd_matches_im2col(monkeypatch, kernels, x_shape, out_channels, padding, dtype, rtol):
     monkeypatch.setattr(winograd, "_CHUNK_BYTES", 1)  # one image per chunk: chunks, and threads, are exercised
     x = RNG.standard_normal(x_shape).astype(dtype)
     w = RNG.standard_normal((out_channels, x_shape[1], 3, 3)).astype(dtype)
@@ -95,7 +48,7 @@ def test_winograd_matches_im2col(monkeypatch, transforms, x_shape, out_channels,
         assert np.max(np.abs(got - want)) <= rtol * np.max(np.abs(want))
 
 
-def test_the_same_bits_on_one_thread_and_on_several(monkeypatch, transforms):
+def test_the_same_bits_on_one_thread_and_on_several(monkeypatch, kernels):
     monkeypatch.setattr(winograd, "_CHUNK_BYTES", 1)
     x = RNG.standard_normal((6, 4, 6, 5)).astype(np.float32)
     w = RNG.standard_normal((4, 4, 3, 3)).astype(np.float32)

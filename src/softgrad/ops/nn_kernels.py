@@ -29,7 +29,7 @@ import numpy as np
 from typing import Callable, NamedTuple
 
 from softgrad._checks import check_bool
-from softgrad.ops import winograd
+from softgrad.ops import compiled, winograd
 from softgrad._parallel import chunks as image_chunks, matmul, on_threads, one_pool, scratch
 from softgrad.ops._primitive import In, Sample, multilinear, op, shape_of, tangent_sum
 from softgrad.ops.elementwise import relu, relu_p, sigmoid, sigmoid_p, tanh, tanh_p
@@ -629,13 +629,34 @@ def _window_max(xp, offsets, out):
     return out
 
 
+def _tiles(xp, kernel, stride, dilation, out_hw):
+    """xp (n, H, W, C) as its windows (n, Ho, kh, Wo, kw, C), a view, where the windows tile it (stride = kernel,
+    undilated; rows and columns past the last window left out) and the compiled pooling kernels can run on it
+    (``compiled``: Numba installed, floating-point data); else None."""
+    if tuple(stride) != tuple(kernel) or tuple(dilation) != (1, 1) or xp.dtype not in (np.float32, np.float64):
+        return None
+    if not compiled.available():
+        return None
+    (n, c), (ho, wo), (kh, kw) = (xp.shape[0], xp.shape[3]), out_hw, kernel
+    return np.reshape(xp[:, :ho * kh, :wo * kw], (n, ho, kh, wo, kw, c), copy=False)
+
+
 def _max_pool2d_impl(x, kernel, stride, padding, dilation):
-    """The max of every window, offset by offset, chunk by chunk of images (``_chunks_of``)."""
+    """The max of every window, chunk by chunk of images (``_chunks_of``): over windows that tile the input one
+    compiled pass writing (N, C, Ho, Wo) C-contiguous (``compiled``), else offset by offset in NumPy, returning an
+    NCHW view of channels-last memory."""
     xp = _channels_last(x, padding, value=-np.inf)
     out_hw = _out_hw(x.shape, kernel, stride, padding, dilation)
+    chunks = _chunks_of(x.shape, x.dtype.itemsize)
+    tiles = _tiles(xp, kernel, stride, dilation, out_hw)
+    if tiles is not None:
+        out = np.empty(x.shape[:2] + out_hw, dtype=x.dtype)
+        pool_max = compiled.kernel("pool_max")
+        on_threads(lambda chunk: pool_max(tiles[chunk], out[chunk]), chunks)
+        return out
     offsets = _offsets(kernel, stride, out_hw, dilation)
     out = np.empty((x.shape[0],) + out_hw + (x.shape[1],), dtype=x.dtype)
-    on_threads(lambda chunk: _window_max(xp[chunk], offsets, out[chunk]), _chunks_of(x.shape, x.dtype.itemsize))
+    on_threads(lambda chunk: _window_max(xp[chunk], offsets, out[chunk]), chunks)
     return out.transpose(0, 3, 1, 2)
 
 
@@ -643,10 +664,22 @@ def _pool_scatter_impl(g, x, pooled, kernel, stride, padding, dilation):
     """g added at each window's first maximum, in an array of x's shape, ``pooled`` the windows' maxima (the
     forward's result), chunk by chunk of images: offset by offset, the cells equal to their window's max that no
     earlier offset claimed (boolean masks: 2× faster than ``_winners``' offsets). Windows that tile the padded
-    input (stride = kernel, undilated: ``_tiled_scatter``) write every cell once; others accumulate into zeros."""
+    input (stride = kernel, undilated) write every cell once: in one compiled pass (``compiled``), else
+    ``_tiled_scatter`` where they cover it exactly; others accumulate into zeros."""
     xp = _channels_last(x, padding, value=-np.inf)
     n, c, h, w = x.shape
     (top, bottom), (left, right) = padding
+    tiles = _tiles(xp, kernel, stride, dilation, g.shape[2:])
+    if tiles is not None:
+        out = np.empty(xp.shape, dtype=g.dtype)
+        covered = tiles.shape[1] * kernel[0], tiles.shape[3] * kernel[1]
+        out[:, covered[0]:] = 0  # (rows and columns no window reads)
+        out[:, :, covered[1]:] = 0
+        out_tiles = np.reshape(out[:, :covered[0], :covered[1]], tiles.shape, copy=False)
+        scatter = compiled.kernel("pool_scatter")
+        on_threads(lambda chunk: scatter(tiles[chunk], pooled[chunk], g[chunk], out_tiles[chunk]),
+                   _chunks_of(x.shape, x.dtype.itemsize))
+        return out[:, top:top + h, left:left + w].transpose(0, 3, 1, 2)
     g, pooled = g.transpose(0, 2, 3, 1), pooled.transpose(0, 2, 3, 1)
     if dilation == (1, 1) and tuple(stride) == tuple(kernel) and all(
             windows * s == size + sum(pad) for windows, s, size, pad in zip(g.shape[1:3], stride, (h, w), padding)):

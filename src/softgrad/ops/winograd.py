@@ -22,7 +22,7 @@ stays exact:
 * ``conv3x3_weight``: dU[ξ] = Σ_tiles V[ξ]ᵀ dM[ξ], dw = Gᵀ dU G.
 
 Every transform is a small matrix applied along the two leading axes of (6, 6, tiles·channels) arrays
-(``_both_axes``): one compiled loop pass per axis where Numba is installed (``winograd_compiled``), else two BLAS
+(``_both_axes``): one compiled loop pass per axis where Numba is installed (``compiled``), else two BLAS
 calls, instead of one NumPy pass per term.
 
 Exactness, measured against im2col + GEMM in float64 (max |error| / max |result|, N = 64, C = 32, O = 64, 26×26
@@ -47,7 +47,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from softgrad._parallel import chunks as image_chunks, matmul, on_threads, scratch
-from softgrad.ops import winograd_compiled
+from softgrad.ops import compiled
 
 _BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64)
@@ -73,12 +73,12 @@ def applies(x_shape, w_shape, geometry, dtype) -> bool:
 
 def _both_axes(name, tiles, out):
     """M = ``_MATRICES[name]`` (k, a) applied along both leading axes of tiles (a, a, X), into out (k, k, X):
-    M · tile · Mᵀ. Compiled loops where Numba is installed (``winograd_compiled``), else two BLAS calls."""
+    M · tile · Mᵀ. Compiled loops where Numba is installed (``compiled``), else two BLAS calls."""
     matrix = _MATRICES[name]
     a, k = tiles.shape[0], len(matrix)
     rest = tiles.size // (a * a)
     rows = scratch("rows", (k, a * rest), tiles.dtype)
-    kernel = winograd_compiled.rows(name)
+    kernel = compiled.kernel(name)
     if kernel is not None:  # (one 2-D call per slab: a 3-D loop nest ran at half the speed)
         kernel(tiles.reshape(a, a * rest), rows)
         rows, result = rows.reshape(k, a, rest), np.reshape(out, (k, k, rest), copy=False)

@@ -1,0 +1,122 @@
+"""The kernels Numba compiles (softgrad.ops.compiled): in use exactly where Numba is installed and not switched off;
+Winograd's transforms apply their matrices; max pooling over windows that tile the input gives the NumPy path's
+bits, forward and backward, for every layout of x, g and the pooled maxima, ties, NaN, padding, rows past the last
+window, several chunks and any number of threads. (The Winograd convolutions and the pooling ops' own tests run
+both ways through the ``kernels`` fixture.)"""
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+from softgrad import _parallel as parallel
+from softgrad import ops
+from softgrad.ops import compiled, nn_kernels, winograd
+
+RNG = np.random.default_rng(17)
+
+
+def test_the_compiled_kernels_are_in_use_exactly_where_numba_is_installed_and_not_switched_off():
+    wanted = importlib.util.find_spec("numba") is not None and os.environ.get("SOFTGRAD_NUMBA", "1") != "0"
+    assert compiled.available() == wanted
+    assert all((compiled.kernel(name) is not None) == wanted for name in compiled.KERNELS)
+
+
+def test_the_switch_takes_0_or_1_and_names_itself_otherwise(monkeypatch):
+    monkeypatch.setenv("SOFTGRAD_NUMBA", "off")
+    compiled._numba.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"SOFTGRAD_NUMBA must be 0 \(off\) or 1 .*got 'off'"):
+            compiled.available()
+        monkeypatch.setenv("SOFTGRAD_NUMBA", "0")
+        compiled._numba.cache_clear()
+        assert not compiled.available()
+    finally:
+        monkeypatch.undo()
+        compiled._numba.cache_clear()
+
+
+def needs_numba(name):
+    kernel = compiled.kernel(name)
+    if kernel is None:
+        pytest.skip("Numba is not installed (pip install softgrad[fast])")
+    return kernel
+
+
+@pytest.mark.parametrize("name", sorted(winograd._MATRICES))
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-15), (np.float32, 1e-6)])
+def test_each_winograd_kernel_applies_its_matrix(name, dtype, rtol):
+    kernel = needs_numba(name)
+    matrix = winograd._MATRICES[name]
+    src = RNG.standard_normal((matrix.shape[1], 37)).astype(dtype)
+    out = np.full((matrix.shape[0], 37), np.nan, dtype)
+    kernel(src, out)
+    want = matrix @ src.astype(np.float64)
+    assert out.dtype == dtype and np.max(np.abs(out - want)) <= rtol * 8 * np.max(np.abs(want))
+
+
+# ----- max pooling over windows that tile the input -----
+
+# (x shape, kernel, padding): exact tiles; rows and columns past the last window; 3×3 padded; a non-square kernel
+POOLS = [((3, 8, 6, 8), (2, 2), ((0, 0), (0, 0))), ((2, 5, 7, 9), (2, 2), ((0, 0), (0, 0))),
+         ((2, 3, 7, 7), (3, 3), ((1, 1), (1, 1))), ((4, 6, 6, 9), (2, 3), ((0, 1), (0, 0)))]
+
+
+def pool_input(shape, dtype, layout):
+    """ReLU'd normals (ties at 0) with a NaN, in channels-last memory (the convolutions' output) or NCHW."""
+    x = np.maximum(RNG.standard_normal(shape), 0).astype(dtype)
+    x[0, 1, 2, 3] = np.nan
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) if layout == "nhwc" else x
+
+
+def numpy_path(monkeypatch, name, *args):
+    with monkeypatch.context() as m:
+        m.setattr(compiled, "available", lambda: False)
+        return getattr(nn_kernels, name)(*args)
+
+
+@pytest.mark.parametrize("shape, kernel, padding", POOLS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
+def test_compiled_pooling_gives_the_numpy_bits(monkeypatch, shape, kernel, padding, dtype, layout):
+    needs_numba("pool_max")
+    monkeypatch.setattr(nn_kernels, "_CHUNK_BYTES", 1)  # one image per chunk: chunks, and threads, exercised
+    x = pool_input(shape, dtype, layout)
+    geometry = (kernel, kernel, padding, (1, 1))
+    y = nn_kernels._max_pool2d_impl(x, *geometry)
+    want = numpy_path(monkeypatch, "_max_pool2d_impl", x, *geometry)
+    np.testing.assert_array_equal(y, want)  # (NaN where NumPy has NaN)
+    assert y.flags.c_contiguous and y.dtype == dtype  # (N, C, Ho, Wo): a flatten after it is a view
+    g = RNG.standard_normal(y.shape).astype(dtype)
+    for g_layout in (g, np.ascontiguousarray(g.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)):
+        for pooled in (y, want):  # the maxima in either path's layout
+            got = nn_kernels._pool_scatter_impl(g_layout, x, pooled, *geometry)
+            np.testing.assert_array_equal(got, numpy_path(monkeypatch, "_pool_scatter_impl", g_layout, x, want,
+                                                          *geometry))
+    assert np.count_nonzero(got) == np.count_nonzero(~np.isnan(want))  # one cell a window, none for a NaN one
+
+
+def test_compiled_pooling_gives_the_same_bits_on_one_thread_and_on_several(monkeypatch):
+    needs_numba("pool_scatter")
+    monkeypatch.setattr(nn_kernels, "_CHUNK_BYTES", 1)
+    x = pool_input((7, 4, 8, 8), np.float32, "nhwc")
+    g = RNG.standard_normal((7, 4, 4, 4)).astype(np.float32)
+    results = []
+    for threads in (1, 3):
+        monkeypatch.setattr(parallel, "threads", lambda: threads)
+        y = nn_kernels._max_pool2d_impl(x, (2, 2), (2, 2), ((0, 0), (0, 0)), (1, 1))
+        results.append((y, nn_kernels._pool_scatter_impl(g, x, y, (2, 2), (2, 2), ((0, 0), (0, 0)), (1, 1))))
+    for one, several in zip(*results):
+        np.testing.assert_array_equal(one, several)
+
+
+def test_the_compiled_scatter_leaves_zeros_past_the_last_window_whatever_memory_held(kernels):
+    """7 rows in windows of 2: row 6 is in no window; its gradient is 0 (not what fresh memory held)."""
+    x = pool_input((2, 3, 7, 7), np.float64, "nhwc")
+    y = ops.max_pool2d(x, 2)
+    for _ in range(2):
+        np.full((64, 64, 64, 8), 7.0)
+        got = nn_kernels._pool_scatter_impl(np.ones(y.shape), x, y.numpy(), (2, 2), (2, 2), ((0, 0), (0, 0)),
+                                            (1, 1))
+        assert (got[:, :, 6] == 0).all() and (got[:, :, :, 6] == 0).all() and got.sum() > 0
