@@ -161,3 +161,34 @@ def test_conv2d_bias_takes_the_activation_and_the_bias_sum_from_the_input_transp
             assert a.dtype == np.float32 and np.array_equal(a.numpy(), e.numpy()), position
         np.testing.assert_allclose(got[-1].numpy(), bias_gradient, rtol=1e-5, atol=1e-4)
         assert "bias" not in winograd._kept and ("weight" in winograd._kept) == (0 in positions and 1 not in positions)
+
+
+@pytest.mark.parametrize("activation", [None, "relu", "tanh"])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-13), (np.float32, 2e-5)])
+def test_the_compiled_transforms_meet_the_image_as_the_numpy_passes_do(monkeypatch, activation, dtype, rtol):
+    """Where the compiled kernels gather the tiles from the image, scatter (overlap-add) them back and apply ReLU or
+    its derivative on the way (``compiled``'s ``*_image`` kernels; tanh takes the 2-D passes), conv2d_bias and its
+    three gradients are the NumPy passes' to rounding: odd sizes (4 divides neither), padding, several chunks."""
+    from softgrad import grad, ops
+    from softgrad.ops import compiled
+
+    if not compiled.available():
+        pytest.skip("Numba is not installed (pip install softgrad[fast])")
+    monkeypatch.setattr(winograd, "_CHUNK_BYTES", 1)
+    x = RNG.standard_normal((3, 5, 9, 11)).astype(dtype)
+    w = (RNG.standard_normal((6, 5, 3, 3)) / 5).astype(dtype)
+    b = RNG.standard_normal(6).astype(dtype)
+    g = RNG.standard_normal((3, 6, 9, 11)).astype(dtype)
+
+    def loss(x, w, b):
+        return (ops.conv2d(x, w, bias=b, padding=1, activation=activation) * g).sum()
+
+    def run():
+        y = ops.conv2d(x, w, bias=b, padding=1, activation=activation).numpy()
+        return [y] + [t.numpy() for t in grad(loss, (0, 1, 2))(x, w, b)]
+    got = run()
+    with monkeypatch.context() as m:
+        m.setattr(compiled, "kernel", lambda name: None)
+        want = run()
+    for a, e in zip(got, want):
+        assert np.max(np.abs(a - e)) <= rtol * np.max(np.abs(e))

@@ -287,7 +287,7 @@ def _rows(g, groups):
 
 def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=1):
     """im2col(x) @ w_matᵀ per group (3×3 stride 1: Winograd, ``winograd.conv3x3``), plus ``bias`` (None or (O,)),
-    then ``activation`` (None or a ``FusedActivation.forward``): in place here, inside the transforms there."""
+    then ``activation`` (None or a ``FusedActivation``): in place here, inside the transforms there."""
     one_pool()
     geo = _Geometry(w.shape[2:], stride, padding, dilation, groups)
     out_hw = geo.out_hw(x.shape)
@@ -303,7 +303,7 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
         if bias is not None:
             out += bias
         if activation is not None:
-            activation(out, out)
+            activation.forward(out, out)
     on_threads(task, _im2col_chunks(x.shape, geo, o, rows.itemsize))
     return rows.transpose(0, 3, 1, 2)
 
@@ -434,7 +434,7 @@ conv2d_weight_p = Primitive("conv2d_weight", _conv2d_weight_impl, (
 
 def _conv2d_bias_impl(x, w, b, activation, **geo):
     """act(conv2d(x, w) + b), the bias and activation inside the kernel (``_convolved``)."""
-    return _convolved(x, w, b, None if activation is None else DENSE_ACTIVATIONS[activation].forward, **geo)
+    return _convolved(x, w, b, None if activation is None else DENSE_ACTIVATIONS[activation], **geo)
 
 
 def _conv2d_bias_jvp(tangents, ans, x, w, b, activation, **geo):
@@ -498,7 +498,7 @@ def _conv2d_bias_vjp_x(g, ans, x, w, b, activation, **geo):
     source = g.g if type(g) is _Pending else g
     if _by_winograd(source, x, w, geo):
         one_pool()
-        rule = None if type(g) is not _Pending else (g.ans, DENSE_ACTIVATIONS[g.activation].primitive.output_vjp)
+        rule = None if type(g) is not _Pending else (g.ans, DENSE_ACTIVATIONS[g.activation])
         return winograd.conv3x3_input(source, w, shape_of(x), geo["padding"], derivative=rule, key=g, bias=True)
     if type(g) is _Pending:
         g = g.value()

@@ -48,6 +48,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from softgrad._parallel import chunks as image_chunks, matmul, on_threads, scratch
 from softgrad.ops import compiled
+from softgrad.ops.elementwise import relu_p
 
 _BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=np.float64)
@@ -81,18 +82,29 @@ def _both_axes(name, tiles, out):
     kernel = compiled.kernel(name)
     if kernel is not None:  # (one 2-D call per slab: a 3-D loop nest ran at half the speed)
         kernel(tiles.reshape(a, a * rest), rows)
-        rows, result = rows.reshape(k, a, rest), np.reshape(out, (k, k, rest), copy=False)
-        for r in range(k):
-            kernel(rows[r], result[r])
-        return out
+        return _second_axis(name, rows.reshape(k, a, rest), out)
     matrix = matrix.astype(tiles.dtype)
     np.matmul(matrix, tiles.reshape(a, a * rest), out=rows)
     return np.matmul(matrix, rows.reshape(k, a, rest), out=out)
 
 
+def _second_axis(name, rows, out):
+    """The compiled M = ``_MATRICES[name]`` along axis 1 of rows (k, a, X), into out (k, k, X), slab by slab."""
+    kernel, result = compiled.kernel(name), np.reshape(out, (rows.shape[0], -1, rows.shape[2]), copy=False)
+    for r in range(len(rows)):
+        kernel(rows[r], result[r])
+    return out
+
+
 def _input_tiles(xp, th, tw, out):
     """V = Bᵀ d B of every 6×6 tile d (4 apart) of xp (n, 4th + 2, 4tw + 2, C), into out (36, n·th·tw, C)."""
     n, c = xp.shape[0], xp.shape[3]
+    gathered = compiled.kernel("BT_image")
+    if gathered is not None:  # (the gather and the first pass in one sweep)
+        rows = scratch("rows", (6, 6, n * th * tw, c), xp.dtype)
+        gathered(xp, th, tw, rows)
+        _second_axis("BT", rows.reshape(6, 6, -1), out.reshape(6, 6, -1))
+        return out
     windows = sliding_window_view(xp, (6, 6), axis=(1, 2))[:, ::4, ::4]  # (n, th, tw, C, 6, 6)
     d = scratch("tiles", (6, 6, n, th, tw, c), xp.dtype)
     np.copyto(d, windows.transpose(4, 5, 0, 1, 2, 3))
@@ -102,15 +114,22 @@ def _input_tiles(xp, th, tw, out):
 
 def _output_tiles(m, n, th, tw, out, activation=None):
     """Y = Aᵀ M A of every tile of m (36, n·th·tw, O), written into out (n, 4th, 4tw, O) through ``activation``
-    (a ``FusedActivation.forward``) if given."""
+    (a ``FusedActivation``) if given."""
     o = m.shape[-1]
+    scattered = compiled.kernel("AT_image")
+    if scattered is not None and (activation is None or activation.primitive is relu_p):
+        rows = scratch("rows", (4, 6, n * th * tw, o), m.dtype)  # (the second pass, the scatter and ReLU in one)
+        compiled.kernel("AT")(m.reshape(6, -1), rows.reshape(4, -1))
+        for r in range(4):
+            scattered(rows[r], r, activation is not None, th, tw, out)
+        return
     y = _both_axes("AT", m.reshape(6, 6, -1), scratch("Y", (4, 4, n * th * tw * o), m.dtype))
     y = y.reshape(4, 4, n, th, tw, o).transpose(2, 3, 0, 4, 1, 5)
     target = np.reshape(out, (n, th, 4, tw, 4, o), copy=False)
     if activation is None:
         target[...] = y
     else:
-        activation(y, target)
+        activation.forward(y, target)
 
 
 def _as_tiles(rows, th, tw):
@@ -121,15 +140,21 @@ def _as_tiles(rows, th, tw):
 
 def _grad_tiles(g, th, tw, derivative=None):
     """dM = A ĝ Aᵀ of every 4×4 tile of g (n, 4th, 4tw, O): (36, n·th·tw, O), in this thread's scratch; ĝ = g, or
-    ``rule(g, y, out)`` = g·act'(y) for ``derivative = (y, rule)`` (y as g: a fused activation's output), applied
-    to the tiles as they are copied (so ĝ itself is never written out)."""
+    g·act'(y) for ``derivative = (y, activation)`` (y as g: a ``FusedActivation``'s output), applied to the tiles
+    as they are copied (so ĝ itself is never written out)."""
     n, o = g.shape[0], g.shape[3]
+    dm = scratch("dM", (6, 6, n * th * tw * o), g.dtype)
+    gathered = compiled.kernel("A_image")
+    if gathered is not None and (derivative is None or derivative[1].primitive is relu_p):
+        rows = scratch("rows", (6, 4, n * th * tw, o), g.dtype)  # (the gather, ReLU's rule and the first pass)
+        relu = derivative is not None
+        gathered(g, derivative[0] if relu else g, relu, th, tw, rows)
+        return _second_axis("A", rows.reshape(6, 4, -1), dm).reshape(36, n * th * tw, o)
     tiles = scratch("tiles", (4, 4, n, th, tw, o), g.dtype)
     np.copyto(tiles, _as_tiles(g, th, tw))
     if derivative is not None:
-        y, rule = derivative
-        rule(tiles, _as_tiles(y, th, tw), tiles)
-    dm = scratch("dM", (6, 6, n * th * tw * o), g.dtype)
+        y, activation = derivative
+        activation.primitive.output_vjp(tiles, _as_tiles(y, th, tw), tiles)
     return _both_axes("A", tiles, dm).reshape(36, n * th * tw, o)
 
 
@@ -137,6 +162,14 @@ def _input_untiles(dv, n, th, tw, out):
     """B dV Bᵀ of every tile of dv (36, n·th·tw, C), overlap-added into out (n, 4th + 2, 4tw + 2, C): tile t's rows
     (columns) 4 and 5 are added onto tile t + 1's 0 and 1, then every cell is written once."""
     c = dv.shape[-1]
+    scattered = compiled.kernel("B_image")
+    if scattered is not None:  # (the second pass, the overlap-add and the scatter in one; rows 4, 5 last)
+        rows = scratch("rows", (6, 6, n * th * tw, c), dv.dtype)
+        compiled.kernel("B")(dv.reshape(6, -1), rows.reshape(6, -1))
+        carry = scratch("carry", (2, c), dv.dtype)
+        for r in range(6):
+            scattered(rows[r], r, th, tw, carry, out)
+        return
     d = _both_axes("B", dv.reshape(6, 6, -1), scratch("dD", (6, 6, n * th * tw * c), dv.dtype))
     d = d.reshape(6, 6, n, th, tw, c)
     d[0:2, :, :, 1:] += d[4:6, :, :, :-1]
@@ -229,7 +262,7 @@ def _take(kind, source, key):
 
 
 def conv3x3(x, w, padding, out_hw, bias=None, activation=None):
-    """Σ_c w[o, c] ⋆ x̃[n, c] (+ bias[o], through ``activation``, a ``FusedActivation.forward``) for x (N, C, H, W),
+    """Σ_c w[o, c] ⋆ x̃[n, c] (+ bias[o], through ``activation``, a ``FusedActivation``) for x (N, C, H, W),
     w (O, C, 3, 3), x̃ zero-padded by ``padding``: (N, O, Ho, Wo), an NCHW view of channels-last memory. Aᵀ's
     column 1 is all ones, so the bias added to M[ξ = (1, 1)] alone reaches all 16 outputs of a tile (1/16 of an
     addition over the output), and the activation runs as the inverse transform writes the output."""
