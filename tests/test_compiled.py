@@ -120,3 +120,27 @@ def test_the_compiled_scatter_leaves_zeros_past_the_last_window_whatever_memory_
         got = nn_kernels._pool_scatter_impl(np.ones(y.shape), x, y.numpy(), (2, 2), (2, 2), ((0, 0), (0, 0)),
                                             (1, 1))
         assert (got[:, :, 6] == 0).all() and (got[:, :, :, 6] == 0).all() and got.sum() > 0
+
+
+@pytest.mark.parametrize("shape, kernel", [((2, 8, 8, 6), (2, 2)), ((3, 5, 9, 7), (2, 2)), ((2, 6, 11, 10), (3, 3))])
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_pooled_gradient_tiles_are_those_of_the_scatter_written_out(shape, kernel, relu, dtype):
+    """``A_pooled`` (the max-pool's backward read inside Winograd's gather of g's tiles) gives ``A_image`` of the
+    scatter written out, bit for bit: ties at positive values (only the first maximum takes g), zeros, cells
+    past the last window and past the output, NaN."""
+    a_pooled, a_image = needs_numba("A_pooled"), needs_numba("A_image")
+    n, c, h, w = shape
+    y = np.maximum(np.round(RNG.standard_normal(shape) * 2) / 2, 0).astype(dtype)  # many ties
+    y[0, 1, 2, 3] = np.nan
+    y = np.ascontiguousarray(y.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # channels-last, as a convolution's
+    geometry = (kernel, kernel, ((0, 0), (0, 0)), (1, 1))
+    pooled = nn_kernels._max_pool2d_impl(y, *geometry)
+    gp = RNG.standard_normal(pooled.shape).astype(dtype)
+    scattered = nn_kernels._pool_scatter_impl(gp, y, pooled, *geometry)
+    th, tw = winograd._geometry((h, w))
+    want = np.full((6, 4, n * th * tw, c), np.nan, dtype)
+    a_image(winograd._grad_rows(scattered, th, tw), winograd._grad_rows(y, th, tw), relu, th, tw, want)
+    got = np.full(want.shape, np.nan, dtype)
+    a_pooled(gp, pooled, y.transpose(0, 2, 3, 1), *kernel, relu, th, tw, got)
+    np.testing.assert_array_equal(got, want)

@@ -464,11 +464,53 @@ def test_a_fresh_cotangent_is_owned_by_the_next_node_too(monkeypatch):
     monkeypatch.setattr(nn_kernels.conv2d_bias_p, "output_vjp", spy)
     rng = np.random.default_rng(3)
     x, w, b = rng.standard_normal((2, 4, 6, 6)), rng.standard_normal((4, 4, 3, 3)), rng.standard_normal(4)
-    g = sg.grad(lambda x: ops.sum(ops.max_pool2d(ops.conv2d(x, w, bias=b, activation="relu"), 2) ** 2))(x)
-    assert seen == [True]
+    g = sg.grad(lambda x: ops.sum(ops.max_pool2d(ops.conv2d(x, w, bias=b, activation="relu"), 3, 1) ** 2))(x)
+    assert seen == [True]  # (overlapping windows: the pool's rule runs; tiling windows send a StandIn, below)
     monkeypatch.setattr(nn_kernels.conv2d_bias_p, "output_vjp", rule)
-    reference = sg.grad(lambda x: ops.sum(ops.max_pool2d(ops.relu(ops.conv2d(x, w) + b.reshape(4, 1, 1)), 2) ** 2))(x)
+    reference = sg.grad(lambda x: ops.sum(ops.max_pool2d(ops.relu(ops.conv2d(x, w) + b.reshape(4, 1, 1)), 3, 1)
+                                          ** 2))(x)
     np.testing.assert_allclose(g.numpy(), reference.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("net", ["fused", "by hand", "no activation"])
+def test_a_max_pool_hands_the_convolution_before_it_its_scatter_uncomputed(monkeypatch, net):
+    """conv2d (+ ReLU) then a max-pool whose windows tile its input: the pool's backward is a StandIn
+    (Primitive.lazy_vjp) that the Winograd input transpose reads inside its tiles' gather (compiled), so the
+    scatter is never written out; the three gradients are the unfused path's bit for bit. Where the convolution's
+    output has another consumer, the pool's rule runs."""
+    from softgrad.ops import compiled, nn_kernels
+
+    if not compiled.available():
+        pytest.skip("Numba is not installed (pip install softgrad[fast]): the pool's rule always runs")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 5, 10, 9)).astype(np.float32)  # conv output 8×7: a row of cells past the windows
+    w, b = (rng.standard_normal((6, 5, 3, 3)) / 5).astype(np.float32), rng.standard_normal(6).astype(np.float32)
+    t = rng.standard_normal((3, 6, 4, 3)).astype(np.float32)
+    layer = {"fused": lambda x, w, b: ops.conv2d(x, w, bias=b, activation="relu"),
+             "by hand": lambda x, w, b: ops.relu(ops.conv2d(x, w, bias=b)),
+             "no activation": lambda x, w, b: ops.conv2d(x, w, bias=b)}[net]
+
+    def loss(x, w, b):
+        return ops.sum(ops.max_pool2d(layer(x, w, b), 2) * t)
+
+    def other_consumer(x, w, b):
+        h = layer(x, w, b)
+        return ops.sum(ops.max_pool2d(h, 2) * t) + ops.sum(h * 0.5)
+
+    scattered = []
+    scatter = nn_kernels._pool_scatter_impl
+    spy = lambda *a, **k: scattered.append(1) or scatter(*a, **k)  # noqa: E731
+    monkeypatch.setattr(nn_kernels, "_pool_scatter_impl", spy)  # (a StandIn's value)
+    monkeypatch.setattr(nn_kernels.pool_scatter_p, "impl", spy)  # (the pool's rule)
+    got = sg.grad(loss, (0, 1, 2))(x, w, b)
+    assert not scattered
+    sg.grad(other_consumer, (0, 1, 2))(x, w, b)
+    assert scattered
+    with monkeypatch.context() as m:
+        m.setattr(nn_kernels.max_pool2d_p, "lazy_vjp", None)
+        want = sg.grad(loss, (0, 1, 2))(x, w, b)
+    for a, e in zip(got, want):
+        assert np.array_equal(a.numpy(), e.numpy())
 
 
 def test_an_activation_by_hand_folds_into_the_convolution_before_it_only_when_it_is_its_sole_consumer(monkeypatch):

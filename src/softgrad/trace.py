@@ -61,6 +61,12 @@ class Primitive:
       after it on the tape, the backward sweep runs the producer's rules as if it had been made with the
       activation fused (the same bits: the activation's rule g·f' reads only its output), so that a hand-written
       ``relu(conv2d(x, w, bias=b))`` gets the fused layer's backward.
+    * ``lazy_vjp(g, ans, *args, **params)``: for a primitive whose first argument alone is differentiable, a
+      ``StandIn`` for that cotangent, not computed (or None: the rule runs). The sweep asks for it where this entry
+      is the only consumer of the entry right before it (plain arrays, first order, no NaN checks), so the stand-in
+      is that producer's whole cotangent; a producer that ``takes_stand_ins`` works from it (the max-pool's
+      scatter, read inside the Winograd input transpose of the convolution before it), any other gets its value.
+    * ``takes_stand_ins``: this primitive's ``output_vjp`` and rules accept a ``StandIn`` cotangent.
     * ``samples``: inputs the registry's gradient test differentiates this primitive at
       (``softgrad.ops._primitive.Sample``); every differentiable primitive must have some.
 
@@ -68,7 +74,8 @@ class Primitive:
     function, which the registry's gradient test cannot know samples for).
     """
 
-    __slots__ = ("name", "impl", "vjps", "output_vjp", "batchable", "jvp", "batch", "samples", "folds_into")
+    __slots__ = ("name", "impl", "vjps", "output_vjp", "batchable", "jvp", "batch", "samples", "folds_into",
+                 "lazy_vjp", "takes_stand_ins")
 
     def __init__(self, name: str, impl: Callable, vjps: Sequence[Callable | None] | None = None, *,
                  batchable: bool = False, output_vjp: Callable | None = None, jvp: Callable | None = None,
@@ -82,6 +89,8 @@ class Primitive:
         self.batch = batch
         self.samples = tuple(samples)
         self.folds_into: dict | None = None
+        self.lazy_vjp: Callable | None = None
+        self.takes_stand_ins = False
         if register:
             PRIMITIVES.append(self)
 
@@ -95,6 +104,24 @@ class Primitive:
 
 #: Every primitive ever created, in creation order (softgrad's own are all created on import).
 PRIMITIVES: list[Primitive] = []
+
+
+class StandIn:
+    """A cotangent not computed yet (``Primitive.lazy_vjp``): its ``shape`` and ``dtype``, and ``value()``, the
+    array, computed once, for whatever needs it."""
+
+    __slots__ = ("shape", "dtype", "computed")
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype, self.computed = tuple(shape), dtype, None
+
+    def value(self):
+        if self.computed is None:
+            self.computed = self.compute()
+        return self.computed
+
+    def compute(self):
+        raise NotImplementedError
 
 # ----- trace levels and their tapes -----
 
@@ -384,6 +411,6 @@ def value_of(x) -> Any:
 
 
 __all__ = [
-    "Primitive", "new_level", "new_batch_level", "new_forward_level", "close_level", "is_active", "batch_axes", "constant_like", "traced", "bind", "operator_method", "set_checks", "checked_bind", "check_value",
+    "Primitive", "StandIn", "new_level", "new_batch_level", "new_forward_level", "close_level", "is_active", "batch_axes", "constant_like", "traced", "bind", "operator_method", "set_checks", "checked_bind", "check_value",
     "add_leaf", "lift", "value_of",
 ]

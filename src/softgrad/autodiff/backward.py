@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.ops.reductions import unbroadcast
-from softgrad.trace import CHECKS, check_value
+from softgrad.trace import CHECKS, StandIn, check_value
 
 _EXACT = (sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (3, 13)
           and not sysconfig.get_config_var("Py_GIL_DISABLED"))  # (3.14 borrows references of locals)
@@ -75,6 +75,8 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
             continue
         prim, ans, args, params, parents = tape[node]
         if prim is None:  # an input: keep its cotangent
+            if isinstance(g, StandIn):
+                cotangents[node] = g.value()
             continue
         cotangents[node] = None
         if prim.folds_into is not None and _folds(tape, cotangents, node, ans, g, batch_ndim):
@@ -82,6 +84,15 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
             cotangents[node - 1] = g
             g = None
             continue
+        if isinstance(g, StandIn) and not prim.takes_stand_ins:
+            g = g.value()
+        if (prim.lazy_vjp is not None and not checking and not batch_ndim and parents[0] == node - 1
+                and cotangents[node - 1] is None and type(g) is np.ndarray):
+            stand_in = prim.lazy_vjp(g, ans, *args, **params)
+            if stand_in is not None:  # (the producer's whole cotangent: nothing else consumes its output)
+                cotangents[node - 1] = stand_in
+                g = stand_in = None
+                continue
         if folded and node in folded:
             ans, activation = folded.pop(node)
             params = dict(params, activation=activation)
@@ -130,7 +141,8 @@ def _folds(tape, cotangents, node, ans, g, batch_ndim) -> bool:
         return False
     prim, _, _, params, _ = tape[producer]
     return (prim in tape[node][0].folds_into and params.get("activation", 0) is None
-            and type(g) is np.ndarray and type(ans) is np.ndarray and g.shape == ans.shape)
+            and (type(g) is np.ndarray or isinstance(g, StandIn) and prim.takes_stand_ins)
+            and type(ans) is np.ndarray and g.shape == ans.shape)
 
 
 __all__ = ["backward"]

@@ -164,6 +164,47 @@ def _a_image(g, y, relu, th, tw, out):
                          out[5, q, t, o]) = _a(d0, d1, d2, d3, k2, k4, k8)
 
 
+def _a_pooled(gp, pooled, y, kh, kw, relu, th, tw, out):
+    """``_a_image`` for ĝ = S(gp)·(y > 0 with ``relu``), S the max-pool's scatter (``_pool_scatter``) of gp (n, C,
+    Ho/kh, Wo/kw) to each kh×kw window's first maximum ``pooled`` (as gp) of y (n, H, W, C), without writing
+    S(gp) out: the pool's backward read inside the convolution's input transpose. Cells past y, or past the
+    last window, are 0."""
+    k2, k4, k8 = y.dtype.type(2), y.dtype.type(4), y.dtype.type(8)
+    one, zero = y.dtype.type(1), y.dtype.type(0)
+    n, h, w, c = y.shape
+    hp, wp = gp.shape[2], gp.shape[3]
+    grad, best = np.empty((hp, wp, c), gp.dtype), np.empty((hp, wp, c), y.dtype)  # an image's, channels-last
+    d, hit = np.empty((4, c), gp.dtype), np.empty(c, np.bool_)
+    for a in range(n):
+        grad[:] = gp[a].transpose(1, 2, 0)
+        best[:] = pooled[a].transpose(1, 2, 0)
+        for i in range(th):
+            for j in range(tw):
+                t = (a * th + i) * tw + j
+                for q in range(4):
+                    column = 4 * j + q
+                    for p in range(4):
+                        row = 4 * i + p
+                        if row >= hp * kh or column >= wp * kw:
+                            d[p, :] = zero
+                            continue
+                        wi, wj = row // kh, column // kw
+                        for o in range(c):
+                            hit[o] = y[a, row, column, o] == best[wi, wj, o]
+                        for e in range((row - wi * kh) * kw + column - wj * kw):  # the window's earlier cells
+                            er, ec = wi * kh + e // kw, wj * kw + e % kw
+                            for o in range(c):
+                                hit[o] &= y[a, er, ec, o] != best[wi, wj, o]
+                        for o in range(c):
+                            value = grad[wi, wj, o] if hit[o] else zero
+                            if relu:
+                                value *= one if y[a, row, column, o] > zero else zero
+                            d[p, o] = value
+                    for o in range(c):
+                        (out[0, q, t, o], out[1, q, t, o], out[2, q, t, o], out[3, q, t, o], out[4, q, t, o],
+                         out[5, q, t, o]) = _a(d[0, o], d[1, o], d[2, o], d[3, o], k2, k4, k8)
+
+
 def _at_image(src, r, relu, th, tw, out):
     """out[a, 4i + r, 4j + s, o] = Σ_q Aᵀ[s, q] src[q, t, o] (through max(·, 0) with ``relu``): row r of every
     output tile, the second pass of Aᵀ M A, into the output (n, 4th, 4tw, O)."""
@@ -266,7 +307,8 @@ def _pool_scatter(x, pooled, g, out):
 
 
 KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winograd's 2-D passes, by their matrix
-           "BT_image": _bt_image, "A_image": _a_image, "AT_image": _at_image, "B_image": _b_image,
+           "BT_image": _bt_image, "A_image": _a_image, "A_pooled": _a_pooled, "AT_image": _at_image,
+           "B_image": _b_image,
            "pool_max": _pool_max, "pool_scatter": _pool_scatter}
 _HELPERS = ("_bt", "_b", "_at", "_a")
 

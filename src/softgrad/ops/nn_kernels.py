@@ -37,7 +37,7 @@ from softgrad.ops.linalg import matmul_p
 from softgrad.ops.reductions import sum_p
 from softgrad.ops.shape import transpose_p
 from softgrad.tensor import is_column_major
-from softgrad.trace import Primitive
+from softgrad.trace import Primitive, StandIn
 
 # ----- dense: matmul, bias and activation in one primitive -----
 
@@ -470,13 +470,19 @@ class _Pending:
 
     def value(self):
         if self.computed is None:
-            self.computed = _activation_by_chunks(self.g, self.ans, self.out, self.activation)
+            g = self.g.value() if isinstance(self.g, StandIn) else self.g
+            self.computed = _activation_by_chunks(g, self.ans, self.out, self.activation)
         return self.computed
 
 
 def _conv2d_bias_output_vjp(g, ans, out, activation, **geo):
-    """ĝ = g·act'(y): a ``_Pending`` for plain arrays, computed by the rules that need it."""
-    if activation is None or type(g) is not np.ndarray or type(ans) is not np.ndarray or g.shape != ans.shape:
+    """ĝ = g·act'(y): a ``_Pending`` for plain arrays (and for a max-pool's ``_PooledCotangent``, with or without
+    an activation), computed by the rules that need it."""
+    pooled = isinstance(g, _PooledCotangent) and type(ans) is np.ndarray and g.shape == ans.shape
+    if isinstance(g, StandIn) and not pooled:
+        g = g.value()
+    if not pooled and (activation is None or type(g) is not np.ndarray or type(ans) is not np.ndarray
+                       or g.shape != ans.shape):
         return _activation_vjp(g, ans, out, activation)
     return _Pending(g, ans, out, activation)
 
@@ -488,7 +494,7 @@ def _geometry(w_shape, geo) -> _Geometry:
 
 def _by_winograd(g, x, w, geo) -> bool:
     """Whether the input transpose of this convolution, on plain arrays, goes through Winograd."""
-    return (type(g) is np.ndarray and type(w) is np.ndarray
+    return ((type(g) is np.ndarray or type(g) is _PooledCotangent) and type(w) is np.ndarray
             and winograd.applies(shape_of(x), w.shape, _geometry(w.shape, geo), g.dtype))
 
 
@@ -498,8 +504,10 @@ def _conv2d_bias_vjp_x(g, ans, x, w, b, activation, **geo):
     source = g.g if type(g) is _Pending else g
     if _by_winograd(source, x, w, geo):
         one_pool()
-        rule = None if type(g) is not _Pending else (g.ans, DENSE_ACTIVATIONS[g.activation])
-        return winograd.conv3x3_input(source, w, shape_of(x), geo["padding"], derivative=rule, key=g, bias=True)
+        rule = None if type(g) is not _Pending or g.activation is None else (g.ans, DENSE_ACTIVATIONS[g.activation])
+        pooled = None if type(source) is not _PooledCotangent else source.operands
+        return winograd.conv3x3_input(source, w, shape_of(x), geo["padding"], derivative=rule, key=g, bias=True,
+                                      pooled=pooled)
     if type(g) is _Pending:
         g = g.value()
     return conv2d_input_p.bind(g, w, x_shape=shape_of(x), **geo)
@@ -513,7 +521,7 @@ def _conv2d_bias_vjp_w(g, ans, x, w, b, activation, **geo):
         if kept is not None:
             return kept
         geometry = _geometry(w.shape, geo)
-        if (g.computed is None and type(x) is np.ndarray and type(w) is np.ndarray
+        if (g.computed is None and type(g.g) is np.ndarray and type(x) is np.ndarray and type(w) is np.ndarray
                 and not winograd.applies(x.shape, w.shape, geometry, x.dtype)):
             one_pool()
             return _im2col_weight(x, g.g, w.shape, geometry, pending=g)
@@ -546,6 +554,7 @@ conv2d_bias_p = Primitive("conv2d_bias", _conv2d_bias_impl, (_conv2d_bias_vjp_x,
 
 for _name, _fused in DENSE_ACTIVATIONS.items():  # relu(conv2d(x, w, bias=b)) by hand: the fused backward
     _fused.primitive.folds_into = {conv2d_bias_p: _name}
+conv2d_bias_p.takes_stand_ins = True  # (a max-pool's scatter read inside the Winograd input transpose)
 
 
 @op
@@ -765,10 +774,39 @@ _POOL_GEOMETRIES = [(dict(kernel=(2, 2), stride=(2, 2), padding=((0, 0), (0, 0))
                     (dict(kernel=(3, 2), stride=(1, 2), padding=((1, 1), (0, 1)), dilation=(1, 1)), (2, 3, 5, 2)),
                     (dict(kernel=(2, 2), stride=(1, 3), padding=((1, 0), (0, 0)), dilation=(2, 2)), (2, 3, 4, 1))]
 
+class _PooledCotangent(StandIn):
+    """The max-pool's backward, pool_scatter(g, x, pooled), not computed: ``max_pool2d_p.lazy_vjp`` where the
+    windows tile x (compiled kernels), for the convolution before the pool to read inside its Winograd input
+    transpose (``winograd.conv3x3_input``'s ``pooled``), which skips writing this x-sized array and reading it
+    back; anything else computes it."""
+
+    __slots__ = ("operands", "geometry")
+
+    def __init__(self, g, x, pooled, geometry):
+        super().__init__(x.shape, x.dtype)
+        self.operands, self.geometry = (g, x, pooled, geometry["kernel"]), geometry
+
+    def compute(self):
+        g, x, pooled, _ = self.operands
+        return _pool_scatter_impl(g, x, pooled, **self.geometry)
+
+
+def _max_pool2d_lazy_vjp(g, ans, x, **geometry):
+    """A ``_PooledCotangent`` where the windows tile x unpadded and the compiled kernels can read it, else None."""
+    if (type(g) is np.ndarray and type(x) is np.ndarray and g.dtype == x.dtype and compiled.available()
+            and geometry["padding"] == ((0, 0), (0, 0)) and _tiles(x.transpose(0, 2, 3, 1), geometry["kernel"],
+                                                               geometry["stride"], geometry["dilation"],
+                                                               g.shape[2:]) is not None):
+        return _PooledCotangent(g, x, ans, geometry)
+    return None
+
+
 max_pool2d_p = Primitive("max_pool2d", _max_pool2d_impl, (
     lambda g, ans, x, **geometry: pool_scatter_p.bind(g, x, ans, **geometry),
 ), jvp=lambda ts, ans, x, **params: pool_gather_p.bind(ts[0], x, **params),
     samples=[Sample(In(_POOL_X.shape), **geometry) for geometry, _ in _POOL_GEOMETRIES])
+
+max_pool2d_p.lazy_vjp = _max_pool2d_lazy_vjp
 
 pool_scatter_p = Primitive("max_pool2d_scatter", _pool_scatter_impl, (
     lambda h, ans, g, x, pooled, **geometry: pool_gather_p.bind(h, x, **geometry),

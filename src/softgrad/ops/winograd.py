@@ -158,6 +158,18 @@ def _grad_tiles(g, th, tw, derivative=None):
     return _both_axes("A", tiles, dm).reshape(36, n * th * tw, o)
 
 
+def _pooled_grad_tiles(pooled, relu, chunk, th, tw):
+    """``_grad_tiles`` of a chunk of ĝ = S(gp), or S(gp)·(y > 0) with ``relu``, S the max-pool's scatter of its
+    cotangent, ``pooled = (gp, y, maxima, kernel)`` (``conv3x3_input``), made as the tiles are gathered."""
+    gp, y, maxima, kernel = pooled
+    n, o = y[chunk].shape[0], y.shape[1]
+    rows = scratch("rows", (6, 4, n * th * tw, o), y.dtype)
+    compiled.kernel("A_pooled")(gp[chunk], maxima[chunk], y[chunk].transpose(0, 2, 3, 1), *kernel, relu, th, tw,
+                                rows)
+    dm = scratch("dM", (6, 6, n * th * tw * o), y.dtype)
+    return _second_axis("A", rows.reshape(6, 4, -1), dm).reshape(36, n * th * tw, o)
+
+
 def _input_untiles(dv, n, th, tw, out):
     """B dV Bᵀ of every tile of dv (36, n·th·tw, C), overlap-added into out (n, 4th + 2, 4tw + 2, C): tile t's rows
     (columns) 4 and 5 are added onto tile t + 1's 0 and 1, then every cell is written once."""
@@ -287,16 +299,23 @@ def conv3x3(x, w, padding, out_hw, bias=None, activation=None):
     return out[:, :out_hw[0], :out_hw[1]].transpose(0, 3, 1, 2)
 
 
-def conv3x3_input(g, w, x_shape, padding, derivative=None, key=None, bias=False):
+def conv3x3_input(g, w, x_shape, padding, derivative=None, key=None, bias=False, pooled=None):
     """The transpose of ``conv3x3`` in x, applied to ĝ: g (N, O, Ho, Wo) → (N, C, H, W), an NCHW view of
-    channels-last memory. ĝ = g, or g·act'(y) for ``derivative = (y, rule)`` (y the output of a fused
-    activation, as g; ``_grad_tiles``). Kept for ``key`` (default g: what the weight and bias gradients are asked
-    for), besides the weight gradient (see ``_kept``): with ``bias``, Σ_{n,i,j} ĝ, the sum over tiles of dM[ξ = (1,
-    1)] (Aᵀ's column 1 is all ones: dM[1, 1] is the sum of the tile's 16 cells)."""
+    channels-last memory. ĝ = g, or g·act'(y) for ``derivative = (y, activation)`` (y the output of a fused
+    ``activation``, as g; ``_grad_tiles``). With ``pooled = (gp, y, maxima, kernel)``, g is a ``StandIn`` for
+    the scatter of a max-pool's cotangent gp to its windows' first ``maxima`` of y, the pool's input (this
+    convolution's output), read inside the tiles' gather where compiled (``compiled``'s ``A_pooled``; else
+    computed). Kept for ``key`` (default g:
+    what the weight and bias gradients are asked for), besides the weight gradient (see ``_kept``): with
+    ``bias``, Σ_{n,i,j} ĝ, the sum over tiles of dM[ξ = (1, 1)] (Aᵀ's column 1 is all ones: dM[1, 1] is the sum
+    of the tile's 16 cells)."""
     n, c, h, wd = x_shape
     (top, _), (left, _) = padding
     th, tw = _geometry(g.shape[2:])
-    gr = _grad_rows(g, th, tw)
+    relu = derivative is not None and derivative[1].primitive is relu_p
+    if pooled is not None and (compiled.kernel("A_pooled") is None or derivative is not None and not relu):
+        g, pooled = g.value(), None
+    gr = None if pooled is not None else _grad_rows(g, th, tw)
     derivative = None if derivative is None else (_grad_rows(derivative[0], th, tw), derivative[1])
     key = g if key is None else key
     ut = np.ascontiguousarray(_filter_tiles(w).transpose(0, 2, 1))  # (as U: 1.5× faster in BLAS)
@@ -309,7 +328,10 @@ def conv3x3_input(g, w, x_shape, padding, derivative=None, key=None, bias=False)
     sums, bias_sums = {}, {}
 
     def task(chunk):
-        dm = _grad_tiles(gr[chunk], th, tw, None if derivative is None else (derivative[0][chunk], derivative[1]))
+        if pooled is None:
+            dm = _grad_tiles(gr[chunk], th, tw, None if derivative is None else (derivative[0][chunk], derivative[1]))
+        else:
+            dm = _pooled_grad_tiles(pooled, relu, chunk, th, tw)
         if bias:
             bias_sums[chunk.start] = np.ones(dm.shape[1], g.dtype) @ dm[7]  # (1ᵀ dM[1, 1] by BLAS: 4× add.reduce)
         dv = np.matmul(dm, ut, out=scratch("M", dm.shape[:2] + (c,), g.dtype))
