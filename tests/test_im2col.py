@@ -85,10 +85,11 @@ def test_the_same_bits_on_one_thread_and_on_several(monkeypatch):
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
-def test_conv2d_bias_makes_the_activation_derivative_and_the_bias_sum_chunk_by_chunk(monkeypatch, activation):
+def test_conv2d_bias_makes_the_activation_derivative_and_the_bias_sum_chunk_by_chunk(monkeypatch, kernels, activation):
     """A first layer (one channel in, im2col) with a fused activation: its weight gradient makes ĝ = g·act'(y)
-    chunk by chunk and keeps Σ ĝ for the bias rule, so ĝ is never written out when x is not differentiated; the
-    gradients are those of the composed ops (conv2d + bias, then the activation) to rounding."""
+    chunk by chunk (ReLU's and its sum in one compiled pass) and keeps Σ ĝ for the bias rule, so ĝ is never
+    written out when x is not differentiated; the gradients are those of the composed ops (conv2d + bias, then
+    the activation) to rounding."""
     monkeypatch.setattr(nn_kernels, "_IM2COL_BYTES", 1)
     x = RNG.standard_normal((5, 1, 9, 9))
     w, b = RNG.standard_normal((4, 1, 3, 3)), RNG.standard_normal(4)

@@ -365,16 +365,24 @@ def _im2col_weight(x, g, w_shape, geo, pending=None):
     bias_partial = None if pending is None else np.empty((len(parts), o), dtype)
     index_of = {part.start: index for index, part in enumerate(parts)}
     rule = None if pending is None else DENSE_ACTIVATIONS[pending.activation].primitive.output_vjp
+    relu_rule_sum = None if pending is None or pending.activation != "relu" else compiled.kernel("relu_rule_sum")
 
     def task(chunk):
         index, g_chunk = index_of[chunk.start], g[chunk]
         if rule is not None:
             n, _, h, w = g_chunk.shape
-            own = scratch("ĝ", (n, h, w, o), dtype).transpose(0, 3, 1, 2)  # (the rule writes into the g it owns)
-            np.copyto(own, g_chunk)
-            g_chunk = rule(own, pending.ans[chunk], own)
-            cells = g_chunk.transpose(0, 2, 3, 1).reshape(-1, o)
-            np.matmul(np.ones(len(cells), dtype), cells, out=bias_partial[index])  # (1ᵀĝ by BLAS: 4× add.reduce)
+            own = scratch("ĝ", (n, h, w, o), dtype)  # (ĝ, channels-last, made where the rule owns it)
+            if relu_rule_sum is not None and g_chunk.dtype == dtype == pending.ans.dtype:
+                total = np.zeros(o)
+                relu_rule_sum(g_chunk.transpose(0, 2, 3, 1), pending.ans[chunk].transpose(0, 2, 3, 1), own, total)
+                bias_partial[index] = total
+                g_chunk = own.transpose(0, 3, 1, 2)
+            else:
+                own = own.transpose(0, 3, 1, 2)
+                np.copyto(own, g_chunk)
+                g_chunk = rule(own, pending.ans[chunk], own)
+                cells = g_chunk.transpose(0, 2, 3, 1).reshape(-1, o)
+                np.matmul(np.ones(len(cells), dtype), cells, out=bias_partial[index])  # (1ᵀĝ by BLAS: 4× add.reduce)
         rows, cols = _rows(g_chunk, groups), _im2col(x[chunk], geo)
         if narrow:
             np.matmul(cols.swapaxes(1, 2), rows, out=partial[index])
