@@ -144,3 +144,16 @@ def test_the_pooled_gradient_tiles_are_those_of_the_scatter_written_out(shape, k
     got = np.full(want.shape, np.nan, dtype)
     a_pooled(gp, pooled, y.transpose(0, 2, 3, 1), *kernel, relu, th, tw, got)
     np.testing.assert_array_equal(got, want)
+
+
+def test_importing_softgrad_does_not_load_numba():
+    """Numba costs a process ~0.3 s and ~110 MB when loaded: only the first kernel that needs it loads it (an
+    MLP never does)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, softgrad as sg\n"
+            "sg.grad(lambda x: sg.ops.sum(sg.nn.Dense(3, 2)(x)))(np.ones((4, 3)))\n"
+            "print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -513,6 +513,32 @@ def test_a_max_pool_hands_the_convolution_before_it_its_scatter_uncomputed(monke
         assert np.array_equal(a.numpy(), e.numpy())
 
 
+@pytest.mark.parametrize("positions", [(1, 2), (0, 1, 2)])
+def test_a_max_pools_stand_in_reaching_an_im2col_convolution_is_computed_once_and_correct(monkeypatch, positions):
+    """A 5×5 convolution (im2col) with a fused ReLU, then a tiling max-pool: the StandIn the pool hands back is
+    computed (once), the first layer's ĝ still made chunk by chunk when x is not differentiated, and the
+    gradients are those of the pool's own rule, bit for bit."""
+    from softgrad.ops import nn_kernels
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3, 9, 9))
+    w, b = rng.standard_normal((4, 3, 5, 5)), rng.standard_normal(4)
+    t = rng.standard_normal((2, 4, 2, 2))
+
+    def loss(x, w, b):
+        return ops.sum(ops.max_pool2d(ops.conv2d(x, w, bias=b, activation="relu"), 2) * t)
+    computed, scatter = [], nn_kernels._pool_scatter_impl
+    with monkeypatch.context() as m:
+        m.setattr(nn_kernels, "_pool_scatter_impl", lambda *a, **k: computed.append(1) or scatter(*a, **k))
+        got = sg.grad(loss, positions)(x, w, b)
+    assert len(computed) == 1
+    with monkeypatch.context() as m:
+        m.setattr(nn_kernels.max_pool2d_p, "lazy_vjp", None)
+        want = sg.grad(loss, positions)(x, w, b)
+    for a, e in zip(got, want):
+        assert np.array_equal(a.numpy(), e.numpy())
+
+
 def test_an_activation_by_hand_folds_into_the_convolution_before_it_only_when_it_is_its_sole_consumer(monkeypatch):
     """relu(conv2d(x, w, bias=b)) written by hand: the backward sweep runs the convolution's rules as if the ReLU
     were fused (Primitive.folds_into; relu's own rule never runs), the same bits as the fused op. Where the

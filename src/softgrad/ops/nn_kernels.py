@@ -529,6 +529,8 @@ def _conv2d_bias_vjp_w(g, ans, x, w, b, activation, **geo):
         if kept is not None:
             return kept
         geometry = _geometry(w.shape, geo)
+        if isinstance(g.g, StandIn) and not winograd.applies(shape_of(x), w.shape, geometry, g.g.dtype):
+            g.g = g.g.value()  # (a max-pool's scatter, for im2col's chunks below)
         if (g.computed is None and type(g.g) is np.ndarray and type(x) is np.ndarray and type(w) is np.ndarray
                 and not winograd.applies(x.shape, w.shape, geometry, x.dtype)):
             one_pool()
@@ -658,14 +660,15 @@ def _tiles(xp, kernel, stride, dilation, out_hw):
     return np.reshape(xp[:, :ho * kh, :wo * kw], (n, ho, kh, wo, kw, c), copy=False)
 
 
-def _max_pool2d_impl(x, kernel, stride, padding, dilation):
+def _max_pool2d_impl(x, kernel, stride, padding, dilation, compiled_kernels=True):
     """The max of every window, chunk by chunk of images (``_chunks_of``): over windows that tile the input one
-    compiled pass writing (N, C, Ho, Wo) C-contiguous (``compiled``), else offset by offset in NumPy, returning an
-    NCHW view of channels-last memory."""
+    compiled pass writing (N, C, Ho, Wo) C-contiguous (``compiled``), else (or without ``compiled_kernels``: the
+    registry's samples, made at import, never load Numba) offset by offset in NumPy, returning an NCHW view of
+    channels-last memory."""
     xp = _channels_last(x, padding, value=-np.inf)
     out_hw = _out_hw(x.shape, kernel, stride, padding, dilation)
     chunks = _chunks_of(x.shape, x.dtype.itemsize)
-    tiles = _tiles(xp, kernel, stride, dilation, out_hw)
+    tiles = _tiles(xp, kernel, stride, dilation, out_hw) if compiled_kernels else None
     if tiles is not None:
         out = np.empty(x.shape[:2] + out_hw, dtype=x.dtype)
         pool_max = compiled.kernel("pool_max")
@@ -820,8 +823,8 @@ pool_scatter_p = Primitive("max_pool2d_scatter", _pool_scatter_impl, (
     lambda h, ans, g, x, pooled, **geometry: pool_gather_p.bind(h, x, **geometry),
     None, None,
 ), jvp=multilinear(lambda: pool_scatter_p),
-    samples=[Sample(In(out_shape), _POOL_X, _max_pool2d_impl(_POOL_X, **geometry), **geometry)
-             for geometry, out_shape in _POOL_GEOMETRIES])
+    samples=[Sample(In(out_shape), _POOL_X, _max_pool2d_impl(_POOL_X, **geometry, compiled_kernels=False),
+                    **geometry) for geometry, out_shape in _POOL_GEOMETRIES])
 
 pool_gather_p = Primitive("max_pool2d_gather", _pool_gather_impl, (
     lambda k, ans, h, x, **geometry: pool_scatter_p.bind(k, x, max_pool2d_p.bind(x, **geometry), **geometry),
