@@ -157,3 +157,24 @@ def test_importing_softgrad_does_not_load_numba():
             "print('numba' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_threads_asking_for_the_kernels_at_once_get_one_dispatcher_each():
+    """A process's first convolution asks for its kernels from every thread of the pool at once."""
+    import subprocess
+    import sys
+
+    code = ("import threading\n"
+            "from softgrad.ops import compiled\n"
+            "if compiled.available():\n"
+            "    barrier, got = threading.Barrier(4), []\n"
+            "    def ask():\n"
+            "        barrier.wait()\n"
+            "        got.append([compiled.kernel(name) for name in sorted(compiled.KERNELS)])\n"
+            "    threads = [threading.Thread(target=ask) for _ in range(4)]\n"
+            "    [t.start() for t in threads]\n"
+            "    [t.join() for t in threads]\n"
+            "    assert len(got) == 4 and all(g == got[0] for g in got) and None not in got[0], got\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 
 import numpy as np
 
@@ -334,26 +335,28 @@ KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winogr
            "B_image": _b_image,
            "relu_rule_sum": _relu_rule_sum, "pool_max": _pool_max, "pool_scatter": _pool_scatter}
 _HELPERS = ("_bt", "_b", "_at", "_a")
+_compiled: dict = {}  # name → its Numba dispatcher (compiled at its first call, per dtype and layout)
+_lock = threading.Lock()  # (the pool's threads ask for a kernel at once on a process's first convolution)
 
 
-@functools.cache
-def _helpers(numba) -> None:
-    """The matrices' rows as Numba functions inlined into the kernels that call them (the kernels find them among
-    this module's globals when they compile)."""
-    for name in _HELPERS:
-        globals()[name] = numba.njit(inline="always")(globals()[name])
-
-
-@functools.cache
 def kernel(name: str):
-    """The compiled ``KERNELS[name]``, else None (Numba not installed, or switched off)."""
+    """The compiled ``KERNELS[name]``, else None (Numba not installed, or switched off). Safe to call from
+    several threads at once."""
+    dispatcher = _compiled.get(name)
+    if dispatcher is not None:
+        return dispatcher
     if name not in KERNELS:
         raise ValueError(f"kernel name must be one of {sorted(KERNELS)}, got {name!r}")
     numba = _numba()
     if numba is None:
         return None
-    _helpers(numba)
-    return numba.njit(nogil=True, boundscheck=False, cache=True)(KERNELS[name])
+    with _lock:
+        if not _compiled:  # the matrices' rows as Numba functions, inlined into the kernels that call them (they
+            for helper in _HELPERS:  # find them among this module's globals when they compile)
+                globals()[helper] = numba.njit(inline="always")(globals()[helper])
+        if name not in _compiled:
+            _compiled[name] = numba.njit(nogil=True, boundscheck=False, cache=True)(KERNELS[name])
+    return _compiled[name]
 
 
 __all__ = ["available", "kernel", "KERNELS"]
