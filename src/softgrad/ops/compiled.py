@@ -131,21 +131,25 @@ def _a_rows(src, out):
 # 32→64 layer (6 images, one core) the output side 309 → 209 µs.
 
 
+def _tile(t, th, tw):
+    """Tile t's image and the row and column of its top-left cell: (a, 4i, 4j), t = (a·th + i)·tw + j."""
+    a, rest = divmod(t, th * tw)
+    i, j = divmod(rest, tw)
+    return a, 4 * i, 4 * j
+
+
 def _bt_image(xp, th, tw, out):
     """out[r, q, t, c] = Σ_p Bᵀ[r, p] xp[a, 4i + p, 4j + q, c]: the tiles d of xp (n, 4th + 2, 4tw + 2, C) and
     the first pass of Bᵀ d B."""
     k2, k4, k5 = xp.dtype.type(2), xp.dtype.type(4), xp.dtype.type(5)
-    for a in range(xp.shape[0]):
-        for i in range(th):
-            for j in range(tw):
-                t = (a * th + i) * tw + j
-                for q in range(6):
-                    column = 4 * j + q
-                    for c in range(xp.shape[3]):
-                        (out[0, q, t, c], out[1, q, t, c], out[2, q, t, c], out[3, q, t, c], out[4, q, t, c],
-                         out[5, q, t, c]) = _bt(xp[a, 4 * i, column, c], xp[a, 4 * i + 1, column, c],
-                                                xp[a, 4 * i + 2, column, c], xp[a, 4 * i + 3, column, c],
-                                                xp[a, 4 * i + 4, column, c], xp[a, 4 * i + 5, column, c], k2, k4, k5)
+    for t in range(xp.shape[0] * th * tw):
+        a, row, column = _tile(t, th, tw)
+        for q in range(6):
+            for c in range(xp.shape[3]):
+                (out[0, q, t, c], out[1, q, t, c], out[2, q, t, c], out[3, q, t, c], out[4, q, t, c],
+                 out[5, q, t, c]) = _bt(xp[a, row, column + q, c], xp[a, row + 1, column + q, c],
+                                        xp[a, row + 2, column + q, c], xp[a, row + 3, column + q, c],
+                                        xp[a, row + 4, column + q, c], xp[a, row + 5, column + q, c], k2, k4, k5)
 
 
 def _a_image(g, y, relu, th, tw, out):
@@ -153,22 +157,19 @@ def _a_image(g, y, relu, th, tw, out):
     output, as g): the 4×4 tiles of g (n, 4th, 4tw, O) and the first pass of A ĝ Aᵀ."""
     k2, k4, k8 = g.dtype.type(2), g.dtype.type(4), g.dtype.type(8)
     one, zero = g.dtype.type(1), g.dtype.type(0)
-    for a in range(g.shape[0]):
-        for i in range(th):
-            for j in range(tw):
-                t = (a * th + i) * tw + j
-                for q in range(4):
-                    column = 4 * j + q
-                    for o in range(g.shape[3]):
-                        d0, d1 = g[a, 4 * i, column, o], g[a, 4 * i + 1, column, o]
-                        d2, d3 = g[a, 4 * i + 2, column, o], g[a, 4 * i + 3, column, o]
-                        if relu:  # (a product, as the NumPy rule's: NaN·0 stays NaN)
-                            d0 *= one if y[a, 4 * i, column, o] > zero else zero
-                            d1 *= one if y[a, 4 * i + 1, column, o] > zero else zero
-                            d2 *= one if y[a, 4 * i + 2, column, o] > zero else zero
-                            d3 *= one if y[a, 4 * i + 3, column, o] > zero else zero
-                        (out[0, q, t, o], out[1, q, t, o], out[2, q, t, o], out[3, q, t, o], out[4, q, t, o],
-                         out[5, q, t, o]) = _a(d0, d1, d2, d3, k2, k4, k8)
+    for t in range(g.shape[0] * th * tw):
+        a, row, column = _tile(t, th, tw)
+        for q in range(4):
+            for o in range(g.shape[3]):
+                d0, d1 = g[a, row, column + q, o], g[a, row + 1, column + q, o]
+                d2, d3 = g[a, row + 2, column + q, o], g[a, row + 3, column + q, o]
+                if relu:  # (a product, as the NumPy rule's: NaN·0 stays NaN)
+                    d0 *= one if y[a, row, column + q, o] > zero else zero
+                    d1 *= one if y[a, row + 1, column + q, o] > zero else zero
+                    d2 *= one if y[a, row + 2, column + q, o] > zero else zero
+                    d3 *= one if y[a, row + 3, column + q, o] > zero else zero
+                (out[0, q, t, o], out[1, q, t, o], out[2, q, t, o], out[3, q, t, o], out[4, q, t, o],
+                 out[5, q, t, o]) = _a(d0, d1, d2, d3, k2, k4, k8)
 
 
 def _a_pooled(gp, pooled, y, kh, kw, relu, th, tw, out):
@@ -334,7 +335,7 @@ KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winogr
            "BT_image": _bt_image, "A_image": _a_image, "A_pooled": _a_pooled, "AT_image": _at_image,
            "B_image": _b_image,
            "relu_rule_sum": _relu_rule_sum, "pool_max": _pool_max, "pool_scatter": _pool_scatter}
-_HELPERS = ("_bt", "_b", "_at", "_a")
+_HELPERS = ("_bt", "_b", "_at", "_a", "_tile")
 _compiled: dict = {}  # name → its Numba dispatcher (compiled at its first call, per dtype and layout)
 _lock = threading.Lock()  # (the pool's threads ask for a kernel at once on a process's first convolution)
 
