@@ -514,19 +514,24 @@ def test_a_max_pool_hands_the_convolution_before_it_its_scatter_uncomputed(monke
 
 
 @pytest.mark.parametrize("positions", [(1, 2), (0, 1, 2)])
-def test_a_max_pools_stand_in_reaching_an_im2col_convolution_is_computed_once_and_correct(monkeypatch, positions):
-    """A 5×5 convolution (im2col) with a fused ReLU, then a tiling max-pool: the StandIn the pool hands back is
-    computed (once), the first layer's ĝ still made chunk by chunk when x is not differentiated, and the
-    gradients are those of the pool's own rule, bit for bit."""
-    from softgrad.ops import nn_kernels
+@pytest.mark.parametrize("kernel, activation", [(5, "relu"), (3, "tanh")], ids=["im2col-relu", "winograd-tanh"])
+def test_a_max_pools_stand_in_that_cannot_be_read_as_it_is_is_computed_once(monkeypatch, positions, kernel,
+                                                                            activation):
+    """A 5×5 convolution (im2col) with a fused ReLU, or a 3×3 one (Winograd) with tanh (whose derivative the
+    compiled gather does not apply), then a tiling max-pool: the StandIn the pool hands back is computed once
+    (the first layer's ĝ still made chunk by chunk when x is not differentiated), and the gradients are those
+    of the pool's own rule, bit for bit."""
+    from softgrad.ops import compiled, nn_kernels
 
+    if not compiled.available():
+        pytest.skip("Numba is not installed (pip install softgrad[fast]): the pool's rule always runs")
     rng = np.random.default_rng(6)
-    x = rng.standard_normal((2, 3, 9, 9))
-    w, b = rng.standard_normal((4, 3, 5, 5)), rng.standard_normal(4)
-    t = rng.standard_normal((2, 4, 2, 2))
+    x = rng.standard_normal((2, 4, 9, 9))
+    w, b = rng.standard_normal((4, 4, kernel, kernel)), rng.standard_normal(4)
+    t = rng.standard_normal((2, 4, (10 - kernel) // 2, (10 - kernel) // 2))
 
     def loss(x, w, b):
-        return ops.sum(ops.max_pool2d(ops.conv2d(x, w, bias=b, activation="relu"), 2) * t)
+        return ops.sum(ops.max_pool2d(ops.conv2d(x, w, bias=b, activation=activation), 2) * t)
     computed, scatter = [], nn_kernels._pool_scatter_impl
     with monkeypatch.context() as m:
         m.setattr(nn_kernels, "_pool_scatter_impl", lambda *a, **k: computed.append(1) or scatter(*a, **k))
