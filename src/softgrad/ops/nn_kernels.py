@@ -19,7 +19,9 @@ primitive                              ∂ first argument            ∂ second 
 =====================================  ==========================  ===================================
 
 ``padding`` is always explicit and possibly asymmetric: ``((top, bottom), (left, right))``. ``dense`` and
-``conv2d_bias`` run their activation inside (ĝ = g·act'(y), the activation's own ``output_vjp``).
+``conv2d_bias`` run their activation inside (ĝ = g·act'(y), the activation's own ``output_vjp``). A max-pool over
+tiling windows right after a convolution hands it its backward uncomputed (``max_pool2d_p.lazy_vjp``, a
+``_PooledCotangent``): the Winograd input transpose reads the pool's cotangent and maxima as it gathers g's tiles.
 """
 
 from __future__ import annotations
