@@ -143,3 +143,28 @@ def test_a_convolution_brings_the_one_pool(monkeypatch):
     monkeypatch.setattr(parallel, "_cpus", lambda: 2)
     ops.conv2d(np.ones((2, 1, 5, 5), np.float32), np.ones((3, 1, 3, 3), np.float32))
     assert parallel._one_pool
+
+
+def test_a_large_elementwise_pass_is_shared_out_once_the_pool_is_in_use_with_the_bits_and_layout_of_one(monkeypatch):
+    """``elementwise`` (a ReLU by hand): over runs of the leading axis on the pool, the same bits and memory
+    layout as one call (an NCHW view of channels-last memory stays one), any number of threads; below the size,
+    or before the pool is in use (BLAS's threads own the cores), one call."""
+    from softgrad import ops
+
+    x = RNG.standard_normal((13, 24, 48, 96)).astype(np.float32)  # 5.8 MB
+    x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    x[3, 2, 1, 0] = np.nan
+    want = np.maximum(x, 0)
+    calls = []
+    share_out = parallel.share_out
+    monkeypatch.setattr(parallel, "share_out", lambda task, parts: calls.append(len(parts)) or share_out(task, parts))
+    for threads in (1, 3):
+        monkeypatch.setattr(parallel, "threads", lambda: threads)
+        got = ops.relu(x).numpy()
+        np.testing.assert_array_equal(got, want)
+        assert got.strides == want.strides
+    assert calls == [7, 7]  # (runs of 2 of the 13: they depend on the shape alone)
+    calls.clear()
+    assert np.array_equal(ops.relu(x[:1]).numpy(), want[:1]) and not calls  # (below 4 MB)
+    monkeypatch.setattr(parallel, "_one_pool", False)
+    assert np.array_equal(ops.relu(x).numpy(), want, equal_nan=True) and not calls

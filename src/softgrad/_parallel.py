@@ -9,6 +9,7 @@ kernel that shares out its work does it here:
 * ``on_threads(task, parts)``: ``task(part)`` for every part, shared out, BLAS single-threaded throughout.
 * ``matmul(a, b)``: NumPy's ``a @ b``, once the pool is in use a large product cut into blocks of rows or of
   columns computed on it; ``axpy(a, x, y)``: y ← a·x + y, the optimizers' update.
+* ``elementwise(fn, x)``: a large elementwise pass (a ReLU by hand) in runs of x's leading axis on the pool.
 * ``chunks(n, per_image, budget)``: slices of a batch of images small enough that a chunk's temporaries stay in
   cache from one NumPy pass to the next (the Winograd convolutions, pooling, the fused activations).
 * ``scratch(name, shape, dtype)``: buffers private to each thread, allocated once and reused chunk after chunk and
@@ -205,6 +206,25 @@ def axpy(a: float, x: np.ndarray, y: np.ndarray) -> bool:
     return True
 
 
+# ----- elementwise passes -----
+
+_ELEMENTWISE_BYTES = 4 << 20  # from this size, once the pool is in use, an elementwise pass is shared out
+
+
+def elementwise(fn, x: np.ndarray):
+    """``fn(part, out=out_part)`` over runs of x's leading axis on the pool, into a fresh array laid out as x (the
+    same bits as ``fn(x)``: every element is computed alone), once the pool is in use (``_one_pool``: a process
+    whose BLAS keeps its own threads is left alone) and x has at least ``_ELEMENTWISE_BYTES``; else ``fn(x)``.
+    A ReLU written by hand after a convolution of the MNIST net: 0.74 → 0.54 ms a pass (2 threads)."""
+    if not _one_pool or type(x) is not np.ndarray or x.nbytes < _ELEMENTWISE_BYTES or x.ndim == 0:
+        return fn(x)
+    out = np.empty_like(x)
+    n = x.shape[0]
+    step = -(-n // (2 * MAX_THREADS))
+    on_threads(lambda part: fn(x[part], out=out[part]), [slice(i, i + step) for i in range(0, n, step)])
+    return out
+
+
 # ----- chunks of a batch of images, and their scratch buffers -----
 
 
@@ -241,4 +261,4 @@ def scratch(name: str, shape, dtype) -> np.ndarray:
 
 
 __all__ = ["MAX_THREADS", "threads", "threads_requested", "set_threads", "one_pool", "share_out", "on_threads",
-           "matmul", "axpy", "chunks", "scratch"]
+           "matmul", "axpy", "elementwise", "chunks", "scratch"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from softgrad._parallel import elementwise
 from softgrad.ops._primitive import In, Sample, check_numeric, op, tangent_sum
 from softgrad.tensor import concrete
 from softgrad.trace import Primitive, constant_like
@@ -207,7 +208,11 @@ def softplus(x, beta=1.0, threshold=20.0):
     return out if threshold is None else where_p.bind(scaled > threshold, x, out)
 
 
-relu_p = Primitive("relu", lambda x: np.maximum(x, 0), (_pass_on,), output_vjp=_output_rule(lambda ans: ans > 0),
+def _relu(x, out=None):
+    return np.maximum(x, 0, out=out)
+
+
+relu_p = Primitive("relu", lambda x: elementwise(_relu, x), (_pass_on,), output_vjp=_output_rule(lambda ans: ans > 0),
                    batchable=True, jvp=lambda ts, ans, x: ts[0] * (x > 0),
                    samples=NONZERO_SAMPLES)  # (x > 0 exactly where max(x, 0) > 0)
 
