@@ -1,7 +1,7 @@
 """The im2col + GEMM convolutions (every geometry Winograd does not take) go chunk by chunk of images on the pool:
 they agree with a direct sum over the kernel's taps for several chunks, strides, padding, dilation and groups, give
-the same bits on any number of threads, and a fused activation's derivative is applied chunk by chunk in the weight
-gradient, Σ ĝ kept for the bias rule."""
+the same bits on any number of threads, a fused activation's derivative is applied chunk by chunk in the weight
+gradient, Σ ĝ kept for the bias rule, and a first layer's windows are kept from its forward pass."""
 
 import numpy as np
 import pytest
@@ -111,3 +111,29 @@ def test_conv2d_bias_makes_the_activation_derivative_and_the_bias_sum_chunk_by_c
         got, want = (got, want) if len(positions) > 1 else ((got,), (want,))
         for a, e in zip(got, want):
             np.testing.assert_allclose(a.numpy(), e.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_a_first_layer_keeps_its_windows_from_the_forward_pass_for_its_weight_gradient(monkeypatch):
+    """Windows narrower than the output (9 columns, 16 channels out) are kept by the forward pass and taken, once,
+    by the weight gradient of exactly that input (the same bits as making them again); another input, or a
+    second weight gradient, makes its own."""
+    monkeypatch.setattr(nn_kernels, "_IM2COL_BYTES", 1)  # several chunks
+    x, w = RNG.standard_normal((4, 1, 7, 7)), RNG.standard_normal((16, 1, 3, 3))
+    g = RNG.standard_normal((4, 16, 5, 5))
+    geometry = ((1, 1), ((0, 0), (0, 0)))
+    made, im2col = [], nn_kernels._im2col
+    monkeypatch.setattr(nn_kernels, "_im2col", lambda x, geo, keep=False: made.append(keep) or im2col(x, geo, keep))
+    fresh = nn_kernels._conv2d_weight_impl(x, g, w.shape, *geometry)
+    assert made and not any(made)
+    made.clear()
+    nn_kernels._conv2d_impl(x, w, *geometry)
+    assert made and all(made)  # (the forward's windows, kept)
+    made.clear()
+    np.testing.assert_array_equal(nn_kernels._conv2d_weight_impl(x, g, w.shape, *geometry), fresh)
+    assert not made and not nn_kernels._kept_windows
+    np.testing.assert_array_equal(nn_kernels._conv2d_weight_impl(x, g, w.shape, *geometry), fresh)
+    assert made  # (taken once: made again)
+    nn_kernels._conv2d_impl(x, w, *geometry)
+    made.clear()
+    nn_kernels._conv2d_weight_impl(x.copy(), g, w.shape, *geometry)
+    assert made  # (another input: its own windows)

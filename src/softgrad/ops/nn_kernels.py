@@ -224,13 +224,15 @@ class _Geometry(NamedTuple):
         return _offsets(self.kernel, self.stride, out_hw, self.dilation)
 
 
-def _im2col(x, geo):
+def _im2col(x, geo, keep=False):
     """Windows as rows, per group: (groups, N·Ho·Wo, kh·kw·C/groups), columns ordered (i, j, c): one strided copy
-    per kernel offset, each moving contiguous runs of channels (into this thread's scratch)."""
+    per kernel offset, each moving contiguous runs of channels (into this thread's scratch; a fresh array to
+    ``keep``)."""
     xp = _channels_last(x, geo.padding, scratch_name="im2col padded")
     (n, c), g = x.shape[:2], geo.groups
     ho, wo = geo.out_hw(x.shape)
-    cols = scratch("im2col", (g, n, ho, wo, geo.kernel[0] * geo.kernel[1], c // g), x.dtype)
+    shape = (g, n, ho, wo, geo.kernel[0] * geo.kernel[1], c // g)
+    cols = np.empty(shape, x.dtype) if keep else scratch("im2col", shape, x.dtype)
     for k, (rows, columns) in enumerate(geo.offsets((ho, wo))):
         window = xp[:, rows, columns]
         cols[:, :, :, :, k] = window[None] if g == 1 else np.moveaxis(window.reshape(n, ho, wo, g, -1), 3, 0)
@@ -260,6 +262,16 @@ def _col2im(cols, x_shape, geo, out):
 # layer's K = 9 GEMM is too narrow for BLAS to split well). Weight gradients are sums of per-chunk products,
 # added in chunk order; the chunks depend on N alone, so the bits do not depend on the number of threads.
 _IM2COL_BYTES = 2 << 20  # a chunk's windows and its output rows take about this much
+
+
+# A convolution whose windows are narrower than its output (a first layer's 9 columns against 32 channels out)
+# keeps them from its forward pass for its weight gradient (``_kept_windows``: the latest such convolution's
+# input, geometry and windows by chunk; one layer's at a time, taken once), instead of making them again.
+_kept_windows: list = []
+
+
+def _keeps_windows(x_shape, geo, channels_out) -> bool:
+    return geo.kernel[0] * geo.kernel[1] * x_shape[1] // geo.groups < channels_out // geo.groups
 
 
 def _im2col_chunks(x_shape, geo, channels_out, itemsize):
@@ -299,14 +311,20 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
     w_mat = _weight_matrix(w, groups).swapaxes(1, 2)  # (groups, kh·kw·C/groups, O/groups)
     rows = np.empty((x.shape[0], *out_hw, o), np.result_type(x, w))  # channels-last
 
+    keep = _keeps_windows(x.shape, geo, o)
+    windows = {}
+
     def task(chunk):
         out = rows[chunk].reshape(-1, o)
-        _grouped_matmul(_im2col(x[chunk], geo), w_mat, out)
+        cols = windows[chunk.start] = _im2col(x[chunk], geo, keep)
+        _grouped_matmul(cols, w_mat, out)
         if bias is not None:
             out += bias
         if activation is not None:
             activation.forward(out, out)
-    on_threads(task, _im2col_chunks(x.shape, geo, o, rows.itemsize))
+    chunks = _im2col_chunks(x.shape, geo, o, rows.itemsize)
+    on_threads(task, chunks)
+    _kept_windows[:] = [(x, geo, chunks, windows)] if keep else []
     return rows.transpose(0, 3, 1, 2)
 
 
@@ -361,6 +379,9 @@ def _im2col_weight(x, g, w_shape, geo, pending=None):
     k = kh * kw * c  # (c: the input channels of a group)
     dtype = np.result_type(x, g)
     parts = _im2col_chunks(x.shape, geo, o, dtype.itemsize)
+    kept = None
+    if _kept_windows and _kept_windows[0][0] is x and _kept_windows[0][1:3] == (geo, parts):
+        kept = _kept_windows.pop()[3]
     narrow = k < o // groups  # the narrower operand transposed first: 1.7× faster for a first layer's 9 columns,
     #                           1.1× slower with 288
     partial = np.empty((len(parts), groups) + ((k, o // groups) if narrow else (o // groups, k)), dtype)
@@ -385,7 +406,8 @@ def _im2col_weight(x, g, w_shape, geo, pending=None):
                 g_chunk = rule(own, pending.ans[chunk], own)
                 cells = g_chunk.transpose(0, 2, 3, 1).reshape(-1, o)
                 np.matmul(np.ones(len(cells), dtype), cells, out=bias_partial[index])  # (1ᵀĝ by BLAS: 4× add.reduce)
-        rows, cols = _rows(g_chunk, groups), _im2col(x[chunk], geo)
+        rows = _rows(g_chunk, groups)
+        cols = _im2col(x[chunk], geo) if kept is None else kept[chunk.start]
         if narrow:
             np.matmul(cols.swapaxes(1, 2), rows, out=partial[index])
         else:
