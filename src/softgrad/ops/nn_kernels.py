@@ -809,6 +809,7 @@ _POOL_GEOMETRIES = [(dict(kernel=(2, 2), stride=(2, 2), padding=((0, 0), (0, 0))
                     (dict(kernel=(3, 2), stride=(1, 2), padding=((1, 1), (0, 1)), dilation=(1, 1)), (2, 3, 5, 2)),
                     (dict(kernel=(2, 2), stride=(1, 3), padding=((1, 0), (0, 0)), dilation=(2, 2)), (2, 3, 4, 1))]
 
+
 class _PooledCotangent(StandIn):
     """The max-pool's backward, pool_scatter(g, x, pooled), not computed: ``max_pool2d_p.lazy_vjp`` where the
     windows tile x (compiled kernels), for the convolution before the pool to read inside its Winograd input

@@ -305,18 +305,18 @@ def conv3x3_input(g, w, x_shape, padding, derivative=None, key=None, bias=False,
     ``activation``, as g; ``_grad_tiles``). With ``pooled = (gp, y, maxima, kernel)``, g is a ``StandIn`` for
     the scatter of a max-pool's cotangent gp to its windows' first ``maxima`` of y, the pool's input (this
     convolution's output), read inside the tiles' gather where compiled (``compiled``'s ``A_pooled``; else
-    computed). Kept for ``key`` (default g:
-    what the weight and bias gradients are asked for), besides the weight gradient (see ``_kept``): with
-    ``bias``, Σ_{n,i,j} ĝ, the sum over tiles of dM[ξ = (1, 1)] (Aᵀ's column 1 is all ones: dM[1, 1] is the sum
-    of the tile's 16 cells)."""
+    computed). Kept for ``key`` (default g: what the weight and bias gradients are asked for), besides the weight
+    gradient (see ``_kept``): with ``bias``, Σ_{n,i,j} ĝ, the sum over tiles of dM[ξ = (1, 1)] (Aᵀ's column 1 is
+    all ones: dM[1, 1] is the sum of the tile's 16 cells)."""
     n, c, h, wd = x_shape
     (top, _), (left, _) = padding
     th, tw = _geometry(g.shape[2:])
     relu = derivative is not None and derivative[1].primitive is relu_p
     if pooled is not None and (compiled.kernel("A_pooled") is None or derivative is not None and not relu):
         g, pooled = g.value(), None
-    gr = None if pooled is not None else _grad_rows(g, th, tw)
-    derivative = None if derivative is None else (_grad_rows(derivative[0], th, tw), derivative[1])
+    if pooled is None:  # (the pool's stand-in is read as it is: y, its input, is in ``pooled``)
+        gr = _grad_rows(g, th, tw)
+        derivative = None if derivative is None else (_grad_rows(derivative[0], th, tw), derivative[1])
     key = g if key is None else key
     ut = np.ascontiguousarray(_filter_tiles(w).transpose(0, 2, 1))  # (as U: 1.5× faster in BLAS)
     out = np.empty((n, 4 * th + 2, 4 * tw + 2, c), dtype=g.dtype)
