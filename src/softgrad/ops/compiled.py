@@ -175,42 +175,45 @@ def _a_image(g, y, relu, th, tw, out):
 def _a_pooled(gp, pooled, y, kh, kw, relu, th, tw, out):
     """``_a_image`` for ĝ = S(gp)·(y > 0 with ``relu``), S the max-pool's scatter (``_pool_scatter``) of gp (n, C,
     Ho/kh, Wo/kw) to each kh×kw window's first maximum ``pooled`` (as gp) of y (n, H, W, C), without writing
-    S(gp) out: the pool's backward read inside the convolution's input transpose. Cells past y, or past the
-    last window, are 0."""
+    S(gp) out: the pool's backward read inside the convolution's input transpose. Image by image, each window's
+    first maximum (its offset, kh·kw for none: a NaN maximum) and the value it receives, g·(max > 0), are found
+    once; the tiles then read those at the pool's resolution, not y. Cells past y, or past the last window, are 0."""
     k2, k4, k8 = y.dtype.type(2), y.dtype.type(4), y.dtype.type(8)
     one, zero = y.dtype.type(1), y.dtype.type(0)
     n, h, w, c = y.shape
-    hp, wp = gp.shape[2], gp.shape[3]
-    grad, best = np.empty((hp, wp, c), gp.dtype), np.empty((hp, wp, c), y.dtype)  # an image's, channels-last
-    d, hit = np.empty((4, c), gp.dtype), np.empty(c, np.bool_)
+    hp, wp, none = gp.shape[2], gp.shape[3], kh * kw
+    first = np.empty((hp, wp, c), np.int32)  # an image's windows, channels-last
+    value, best = np.empty((hp, wp, c), gp.dtype), np.empty((hp, wp, c), y.dtype)
+    d = np.empty((4, c), gp.dtype)
     for a in range(n):
-        grad[:] = gp[a].transpose(1, 2, 0)
+        value[:] = gp[a].transpose(1, 2, 0)
         best[:] = pooled[a].transpose(1, 2, 0)
-        for i in range(th):
-            for j in range(tw):
-                t = (a * th + i) * tw + j
-                for q in range(4):
-                    column = 4 * j + q
-                    for p in range(4):
-                        row = 4 * i + p
-                        if row >= hp * kh or column >= wp * kw:
-                            d[p, :] = zero
-                            continue
-                        wi, wj = row // kh, column // kw
-                        for o in range(c):
-                            hit[o] = y[a, row, column, o] == best[wi, wj, o]
-                        for e in range((row - wi * kh) * kw + column - wj * kw):  # the window's earlier cells
-                            er, ec = wi * kh + e // kw, wj * kw + e % kw
-                            for o in range(c):
-                                hit[o] &= y[a, er, ec, o] != best[wi, wj, o]
-                        for o in range(c):
-                            value = grad[wi, wj, o] if hit[o] else zero
-                            if relu:
-                                value *= one if y[a, row, column, o] > zero else zero
-                            d[p, o] = value
+        for wi in range(hp):
+            for wj in range(wp):
+                first[wi, wj, :] = none
+                for e in range(kh * kw - 1, -1, -1):  # (from the last offset back: the first match stays)
+                    row, column = wi * kh + e // kw, wj * kw + e % kw
                     for o in range(c):
-                        (out[0, q, t, o], out[1, q, t, o], out[2, q, t, o], out[3, q, t, o], out[4, q, t, o],
-                         out[5, q, t, o]) = _a(d[0, o], d[1, o], d[2, o], d[3, o], k2, k4, k8)
+                        first[wi, wj, o] = e if y[a, row, column, o] == best[wi, wj, o] else first[wi, wj, o]
+                if relu:  # (a product, as the NumPy rule's: NaN·0 stays NaN)
+                    for o in range(c):
+                        value[wi, wj, o] *= one if best[wi, wj, o] > zero else zero
+        for t in range(a * th * tw, (a + 1) * th * tw):
+            _, top, left = _tile(t, th, tw)
+            for q in range(4):
+                column = left + q
+                for p in range(4):
+                    row = top + p
+                    if row >= hp * kh or column >= wp * kw:
+                        d[p, :] = zero
+                        continue
+                    wi, wj = row // kh, column // kw
+                    offset = (row - wi * kh) * kw + column - wj * kw
+                    for o in range(c):
+                        d[p, o] = value[wi, wj, o] if first[wi, wj, o] == offset else zero
+                for o in range(c):
+                    (out[0, q, t, o], out[1, q, t, o], out[2, q, t, o], out[3, q, t, o], out[4, q, t, o],
+                     out[5, q, t, o]) = _a(d[0, o], d[1, o], d[2, o], d[3, o], k2, k4, k8)
 
 
 def _at_image(src, r, relu, th, tw, out):
