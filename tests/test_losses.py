@@ -500,3 +500,37 @@ def test_cross_entropy_backward_can_run_again_and_under_an_outer_transform():
     traced = sg.grad(lambda s: (vjp_fn(s)[0] * x).sum())(np.array(3.0)).numpy()  # linear in s: Σ expected·x
     np.testing.assert_allclose(traced, (expected * x).sum(), rtol=1e-12)
     np.testing.assert_allclose(vjp_fn(np.array(1.0))[0].numpy(), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (600, 4), (2100, 300)], ids=["small", "many-short-rows", "blocks"])
+def test_cross_entropy_writes_the_softmax_scaled_for_a_unit_cotangent_in_its_forward_pass(monkeypatch, shape):
+    """Class indices, 'mean': the forward pass writes e as softmax/N while each block is in cache, and the
+    gradient of the loss itself only subtracts the targets (e^{x−m} is not made again); the bits are those of
+    the unscaled path. Another cotangent (0.5·loss), a second vjp, and forward mode make e again, exactly."""
+    import sys
+
+    module = sys.modules["softgrad.ops.cross_entropy"]
+    made, exp_shifted = [], module.exp_shifted
+    monkeypatch.setattr(module, "exp_shifted", lambda *a: made.append(1) or exp_shifted(*a))
+    rng = np.random.default_rng(7)
+    z = rng.standard_normal(shape).astype(np.float32) * 3
+    y = rng.integers(0, shape[1], shape[0])
+
+    def gradients():
+        grad = sg.grad(lambda z: ops.cross_entropy(z, y))(z).numpy()
+        half = sg.grad(lambda z: 0.5 * ops.cross_entropy(z, y))(z).numpy()
+        _, vjp_fn = sg.vjp(lambda z: ops.cross_entropy(z, y), z)
+        again = [vjp_fn(np.float32(1.0))[0].numpy() for _ in range(2)]
+        tangent = sg.jvp(lambda z: ops.cross_entropy(z, y), (z,), (np.ones_like(z),))[1].numpy()
+        return [grad, half, *again, tangent]
+    got = gradients()
+    assert len(made) == 3  # (0.5·loss, the second vjp, forward mode)
+    with monkeypatch.context() as m:
+        m.setattr(module._Targets, "row_mass", lambda self, t: 1.0)  # (no unit scale: e^{x−m} kept as it is)
+        want = gradients()
+    for a, e in zip(got, want):
+        np.testing.assert_array_equal(a, e)
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(shape[0]), y] -= 1
+    np.testing.assert_allclose(got[0], p / shape[0], rtol=1e-5, atol=1e-8)

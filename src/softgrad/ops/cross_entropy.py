@@ -228,13 +228,19 @@ class _Exps:
     * 'spent': a later backward pass over the same tape (a vjp_fn called again, a Jacobian) recomputes e;
     * 'shared': e went to a traced ``cross_entropy_grad`` (recorded on an outer tape): never overwritten.
 
+    With ``scale`` c (class indices, unweighted, 'mean' or 'sum'), the forward pass wrote e already as the
+    softmax times c = the scale of a unit cotangent, while each block was in cache: for that cotangent (a loss
+    differentiated as it is) the rule only subtracts the targets, where it would read e back from memory and
+    write the product (half the memory traffic of the loss's forward and backward); for any other, e is made
+    again.
+
     So the gradient has e's layout: many short rows, (N, C) with C < 16, are kept column-major (``exps_like``).
     """
 
-    __slots__ = ("state",)
+    __slots__ = ("state", "scale")
 
-    def __init__(self):
-        self.state = "free"
+    def __init__(self, scale=None):
+        self.state, self.scale = "free", scale
 
 
 def _neg_log_softmax(x, shift, r):
@@ -267,9 +273,16 @@ def _ce_vjp_logits(g, ans, x, e, total, target, shift, targets, reduction, e_sta
     the gradient is written into e when ``e_state`` allows it."""
     if e_state is None:  # higher order: e and total are traced
         return ce_grad_p.bind(e, total, g, target, targets=targets, reduction=reduction)
+    traced = isinstance(g, Tensor) or isinstance(target, Tensor)  # g or t traced by an outer transform
+    if e_state.state == "free" and e_state.scale is not None:  # e is the softmax times the scale the forward assumed
+        s = None if traced else targets.scale(g, reduction)
+        e_state.state = "spent"
+        if s is not None and np.shape(s) == () and s == e_state.scale:
+            targets.subtract_from(e, s, target)
+            return e
     if e_state.state == "spent":
         e = exp_shifted(x, shift)  # a fresh array: the gradient may go into it too
-    if isinstance(g, Tensor) or isinstance(target, Tensor):  # g or t traced by an outer transform
+    if traced:
         if e_state.state == "free":
             e_state.state = "shared"
         return ce_grad_p.bind(e, total, g, target, targets=targets, reduction=reduction)
@@ -290,6 +303,8 @@ def _ce_jvp(tangents, ans, x, e, total, target, shift, targets, reduction, e_sta
     """Each loss entry depends on its own row of x (and of the target) only, so J·ṫ sums the rows of ∂CE/∂x
     (the VJP of ones, never written into e) times ṫ, and the same for the target."""
     ones = np.ones(shape_of(ans), np.asarray(concrete(ans)).dtype)
+    if e_state is not None and (e_state.scale is not None or e_state.state == "spent"):
+        e = exp_shifted(x, shift)  # (e holds the softmax scaled, or a gradient written into it)
     total_tangent = None
     for t, vjp in ((tangents[0], _ce_vjp_logits), (tangents[3], _ce_vjp_target)):
         if t is not None:
@@ -490,7 +505,10 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
     value = concrete(x)
     weight = None if weight is None else weight.astype(value.dtype)
     targets = _Targets(fn, target, weight, value.shape, axis, int(ignore_index), float(label_smoothing), value.dtype)
-    shift, e, total, e_state = _exponentials(x, value, axis)
+    unit = None  # the scale of a unit cotangent, where the gradient is (softmax − onehot)·s
+    if reduction != "none" and not probabilities and targets.row_mass(None) is None:
+        unit = targets.scale(np.ones((), value.dtype), reduction)
+    shift, e, total, e_state = _exponentials(x, value, axis, unit)
     loss = cross_entropy_p.bind(x, e, total, target if probabilities else None, shift=shift, targets=targets,
                                 reduction=reduction, e_state=e_state)
     return cast_back(loss, dtype)
@@ -508,16 +526,17 @@ def _probability_target(fn: str, target, logits, ignore_index):
     return target
 
 
-def _exponentials(x, value, axis):
-    """``(shift, e, total, e_state)`` for cross_entropy_p: the row max m, e = e^{x−m}, Σ_c e, and who may
-    write into e (``_Exps``), by how x is traced (see the comment above ``_traced_once``)."""
+def _exponentials(x, value, axis, scale=None):
+    """``(shift, e, total, e_state)`` for cross_entropy_p: the row max m, e = e^{x−m} (in first order use with
+    ``scale``, the softmax times it: ``_Exps``), Σ_c e, and who may write into e, by how x is traced (see the
+    comment above ``_traced_once``)."""
     if not (isinstance(x, Tensor) and x.is_traced):  # a value only: nothing of x's size allocated
         shift, total = softmax_parts(value, axis)
         return shift, None, total, None
     if _traced_once(x):  # first order: m, e and total in one pass, e kept for the gradient
         e = exps_like(value, axis)
-        shift, total = softmax_parts(value, axis, exps=e)
-        return shift, e, total, _Exps()
+        shift, total = softmax_parts(value, axis, exps=e, scale=scale)
+        return shift, e, total, _Exps(scale)
     shift = row_max(value, axis)  # higher order: e and total traced, so that the rule can be differentiated
     e = exp_shifted_p.bind(x, shift=shift)
     return shift, e, sum_p.bind(e, axis=(axis,), keepdims=True), None

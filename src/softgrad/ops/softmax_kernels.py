@@ -132,18 +132,21 @@ def exps_like(x, axis):
     return np.empty(x.shape, x.dtype)
 
 
-def softmax_parts(x, axis, exps=None):
+def softmax_parts(x, axis, exps=None, scale=None):
     """``(m, Σ e^{x−m})`` over ``axis`` (an int or a tuple; keepdims), m = ``row_max(x, axis)``, and e^{x−m}
-    written into ``exps`` when given (an array of x's shape and dtype, C-contiguous or from ``exps_like``). The
-    dtype of x is kept.
+    written into ``exps`` when given (an array of x's shape and dtype, C-contiguous or from ``exps_like``), or with
+    ``scale`` c, e^{x−m}·(c/Σ): the softmax times c (the bits of ``scale_rows(e, c / Σ)``). The dtype of x is kept.
 
     A large x (unless axis 0 is reduced) goes block by block over leading rows, blocks shared out between threads
-    (``share_out``): max, exp and sum of a block while it is in cache, so x comes from memory once, and without
-    ``exps`` nothing of x's size is allocated.
+    (``share_out``): max, exp, sum (and the scaling) of a block while it is in cache, so x comes from memory
+    once, and without ``exps`` nothing of x's size is allocated.
     """
     axes = axis if isinstance(axis, tuple) else (axis,)
     if x.nbytes <= _BLOCK_BYTES or 0 in axes:
-        return _shifted_exp_sum(x, axis, e=exps)
+        m, total = _shifted_exp_sum(x, axis, e=exps)
+        if scale is not None:
+            _multiply(exps, scale / total, exps)
+        return m, total
     m = np.empty(kept_shape(x.shape, axes), dtype=x.dtype)
     total = np.empty_like(m)
     blocks = _row_blocks(x)
@@ -154,6 +157,8 @@ def softmax_parts(x, axis, exps=None):
         for rows in part:
             _shifted_exp_sum(x[rows], axis, m=m[rows], e=None if exps is None else exps[rows], total=total[rows],
                              work=work)
+            if scale is not None:
+                _multiply(exps[rows], scale / total[rows], exps[rows])
 
     share_out(task, blocks)
     return m, total
