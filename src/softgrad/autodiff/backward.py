@@ -75,7 +75,7 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
             continue
         prim, ans, args, params, parents = tape[node]
         if prim is None:  # an input: keep its cotangent
-            if isinstance(g, StandIn):
+            if type(g) is not np.ndarray and isinstance(g, StandIn):
                 cotangents[node] = g.value()
             continue
         cotangents[node] = None
@@ -84,7 +84,7 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
             cotangents[node - 1] = g
             g = None
             continue
-        if isinstance(g, StandIn) and not prim.takes_stand_ins:
+        if type(g) is not np.ndarray and isinstance(g, StandIn) and not prim.takes_stand_ins:
             g = g.value()
         if (prim.lazy_vjp is not None and not checking and not batch_ndim and parents[0] == node - 1
                 and cotangents[node - 1] is None and type(g) is np.ndarray):
