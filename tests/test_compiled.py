@@ -141,8 +141,11 @@ def test_the_pooled_gradient_tiles_are_those_of_the_scatter_written_out(shape, k
     th, tw = winograd._geometry((h, w))
     want = np.full((6, 4, n * th * tw, c), np.nan, dtype)
     a_image(winograd._grad_rows(scattered, th, tw), winograd._grad_rows(y, th, tw), relu, th, tw, want)
+    tiles = nn_kernels._tiles(y.transpose(0, 2, 3, 1), kernel, kernel, (1, 1), pooled.shape[2:])
+    first = nn_kernels.first_maxima(tiles, pooled)  # (what the forward kept)
+    np.testing.assert_array_equal(nn_kernels.first_maxima(tiles, pooled.copy()), first)  # (found again)
     got = np.full(want.shape, np.nan, dtype)
-    a_pooled(gp, pooled, y.transpose(0, 2, 3, 1), *kernel, relu, th, tw, got)
+    a_pooled(gp, pooled, first, *kernel, relu, th, tw, got)
     np.testing.assert_array_equal(got, want)
 
 
@@ -178,3 +181,17 @@ def test_threads_asking_for_the_kernels_at_once_get_one_dispatcher_each():
             "print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_the_first_maxima_the_pool_found_are_kept_while_its_output_lives():
+    """The compiled forward keeps each window's first maximum for the backward, by the pooled output it belongs
+    to: found once however often asked, and forgotten with that output (no growth over many steps)."""
+    needs_numba("pool_max")
+    x = pool_input((2, 3, 8, 8), np.float32, "nhwc")
+    tiles = nn_kernels._tiles(x.transpose(0, 2, 3, 1), (2, 2), (2, 2), (1, 1), (4, 4))
+    y = nn_kernels._max_pool2d_impl(x, (2, 2), (2, 2), ((0, 0), (0, 0)), (1, 1))
+    assert nn_kernels.first_maxima(tiles, y) is nn_kernels.first_maxima(tiles, y)
+    assert nn_kernels.first_maxima(tiles, y.copy()) is not nn_kernels.first_maxima(tiles, y)
+    for _ in range(50):
+        nn_kernels._max_pool2d_impl(x, (2, 2), (2, 2), ((0, 0), (0, 0)), (1, 1))
+    assert len(nn_kernels._first_maxima) <= 3  # (y, and at most the latest outputs not yet collected)

@@ -16,16 +16,19 @@ transform meets the image (the input's tiles gathered, the output's and the inpu
 overlap-added back, ReLU or its derivative applied on the way), that copy and the neighbouring pass are one sweep
 (``*_image``; the 32→64 layer of the MNIST net: the step 44 → 40 ms on one core, 30 → 25.5 ms on two). A
 max-pool right after the convolution hands its backward over uncomputed (``trace.StandIn``): ``A_pooled``
-reads the pool's cotangent and maxima as it gathers g's tiles, so the x-sized scatter is never written out and
-read back. The arithmetic is M's own, its integer entries written out (±1 as additions); only the rounding order
+reads the pool's cotangent and each window's first maximum as it gathers g's tiles, so the x-sized scatter is
+never written out and read back. The arithmetic is M's own, its integer entries written out (±1 as additions); only the rounding order
 differs.
 
-**Max pooling over windows that tile the input** (stride = kernel, undilated: ``nn_kernels``): the maxima, and
-the backward's scatter of g to each window's first maximum, each in one pass over the windows, the innermost
-loop over the contiguous channels (selects, no branches, so LLVM vectorises it). NumPy needs a pass per offset
-and boolean temporaries: on the MNIST net's pool (64×64×24×24, one core) 0.82 → 0.40 ms forward and 2.65 → 1.04
-ms backward. They write and read the pooled maxima and g as (N, C, Ho, Wo) C-contiguous, PyTorch's layout, so that
-a flatten after the pool is a view; x is channels-last (the convolutions' output).
+**Max pooling over windows that tile the input** (stride = kernel, undilated: ``nn_kernels``): the maxima and
+each window's first maximum (its offset, one byte) in one pass over the windows, the innermost loop over the
+contiguous channels (selects, no branches, so LLVM vectorises it); the backward's scatter of g, and ``A_pooled``,
+read that offset instead of comparing the window's cells with its maximum again. NumPy needs a pass per offset
+and boolean temporaries: on the MNIST net's pool (64×64×24×24, one core) 0.82 → 0.45 ms forward (0.37 without
+the offsets) and 2.65 → 0.78 ms backward (1.4 comparing again); the backward read inside the 32→64
+convolution's input transpose 11.5 → 9.8 ms. They write and read the pooled maxima and g as (N, C, Ho, Wo)
+C-contiguous, PyTorch's layout, so that a flatten after the pool is a view; x is channels-last (the convolutions'
+output).
 
 **ReLU's derivative with its sum** (``relu_rule_sum``): a first layer's ĝ = g·(y > 0) and bias gradient Σ ĝ in one
 pass where NumPy makes a copy, the product and a GEMV.
@@ -172,30 +175,24 @@ def _a_image(g, y, relu, th, tw, out):
                  out[5, q, t, o]) = _a(d0, d1, d2, d3, k2, k4, k8)
 
 
-def _a_pooled(gp, pooled, y, kh, kw, relu, th, tw, out):
+def _a_pooled(gp, pooled, first, kh, kw, relu, th, tw, out):
     """``_a_image`` for ĝ = S(gp)·(y > 0 with ``relu``), S the max-pool's scatter (``_pool_scatter``) of gp (n, C,
-    Ho/kh, Wo/kw) to each kh×kw window's first maximum ``pooled`` (as gp) of y (n, H, W, C), without writing
-    S(gp) out: the pool's backward read inside the convolution's input transpose. Image by image, each window's
-    first maximum (its offset, kh·kw for none: a NaN maximum) and the value it receives, g·(max > 0), are found
-    once; the tiles then read those at the pool's resolution, not y. Cells past y, or past the last window, are 0."""
-    k2, k4, k8 = y.dtype.type(2), y.dtype.type(4), y.dtype.type(8)
-    one, zero = y.dtype.type(1), y.dtype.type(0)
-    n, h, w, c = y.shape
-    hp, wp, none = gp.shape[2], gp.shape[3], kh * kw
-    first = np.empty((hp, wp, c), np.int32)  # an image's windows, channels-last
-    value, best = np.empty((hp, wp, c), gp.dtype), np.empty((hp, wp, c), y.dtype)
+    Ho/kh, Wo/kw) to each kh×kw window's first maximum, ``first`` (n, Ho/kh, Wo/kw, C) its offset (kh·kw for
+    none: a NaN maximum, ``_pool_max``) and ``pooled`` (as gp) the maxima (y > 0 at the first maximum: the
+    maximum > 0), without writing S(gp) out: the pool's backward read inside the convolution's input transpose.
+    Image by image, the value each window's first maximum receives, g·(max > 0), is made once, channels-last;
+    the tiles then read it at the pool's resolution. Cells past the last window are 0."""
+    k2, k4, k8 = out.dtype.type(2), out.dtype.type(4), out.dtype.type(8)
+    one, zero = out.dtype.type(1), out.dtype.type(0)
+    n, hp, wp, c = first.shape
+    value, best = np.empty((hp, wp, c), gp.dtype), np.empty((hp, wp, c), pooled.dtype)
     d = np.empty((4, c), gp.dtype)
     for a in range(n):
         value[:] = gp[a].transpose(1, 2, 0)
-        best[:] = pooled[a].transpose(1, 2, 0)
-        for wi in range(hp):
-            for wj in range(wp):
-                first[wi, wj, :] = none
-                for e in range(kh * kw - 1, -1, -1):  # (from the last offset back: the first match stays)
-                    row, column = wi * kh + e // kw, wj * kw + e % kw
-                    for o in range(c):
-                        first[wi, wj, o] = e if y[a, row, column, o] == best[wi, wj, o] else first[wi, wj, o]
-                if relu:  # (a product, as the NumPy rule's: NaN·0 stays NaN)
+        if relu:  # (a product, as the NumPy rule's: NaN·0 stays NaN)
+            best[:] = pooled[a].transpose(1, 2, 0)
+            for wi in range(hp):
+                for wj in range(wp):
                     for o in range(c):
                         value[wi, wj, o] *= one if best[wi, wj, o] > zero else zero
         for t in range(a * th * tw, (a + 1) * th * tw):
@@ -210,7 +207,7 @@ def _a_pooled(gp, pooled, y, kh, kw, relu, th, tw, out):
                     wi, wj = row // kh, column // kw
                     offset = (row - wi * kh) * kw + column - wj * kw
                     for o in range(c):
-                        d[p, o] = value[wi, wj, o] if first[wi, wj, o] == offset else zero
+                        d[p, o] = value[wi, wj, o] if first[a, wi, wj, o] == offset else zero
                 for o in range(c):
                     (out[0, q, t, o], out[1, q, t, o], out[2, q, t, o], out[3, q, t, o], out[4, q, t, o],
                      out[5, q, t, o]) = _a(d[0, o], d[1, o], d[2, o], d[3, o], k2, k4, k8)
@@ -294,44 +291,48 @@ def _relu_rule_sum(g, y, out, total):
 # The pooled and g may have any strides: as NCHW views of channels-last memory they are read in order.)
 
 
-def _pool_max(x, out):
-    """out[a, c, i, j] = max over the window's offsets (p, q) of x[a, i, p, j, q, c]; NaN if one is NaN."""
+def _pool_max(x, out, first):
+    """out[a, c, i, j] = max over the window's offsets (p, q) of x[a, i, p, j, q, c], NaN if one is NaN, and
+    first[a, i, j, c] = the first offset p·kw + q, row-major, where x equals it (kh·kw for none: a NaN maximum),
+    in the same sweep (a strictly greater value moves it): the backward's scatter (``_pool_scatter``,
+    ``_a_pooled``) then reads one integer a window instead of comparing its cells again."""
     n, ho, kh, wo, kw, c = x.shape
+    none = kh * kw
     row = np.empty((wo, c), x.dtype)  # one row of windows, channels-last, before its NCHW store
     for a in range(n):
         for i in range(ho):
             for j in range(wo):
                 for ch in range(c):
-                    row[j, ch] = x[a, i, 0, j, 0, ch]
-                for p in range(kh):
-                    for q in range(kw):
-                        for ch in range(c):
-                            v, m = x[a, i, p, j, q, ch], row[j, ch]
-                            row[j, ch] = v if (v > m) | (v != v) else m
+                    v = x[a, i, 0, j, 0, ch]
+                    row[j, ch] = v
+                    first[a, i, j, ch] = 0 if v == v else none
+                for e in range(1, none):
+                    p, q = e // kw, e % kw
+                    for ch in range(c):
+                        v, m = x[a, i, p, j, q, ch], row[j, ch]
+                        better, nan = v > m, v != v
+                        row[j, ch] = v if better | nan else m
+                        first[a, i, j, ch] = e if better else (none if nan else first[a, i, j, ch])
             for ch in range(c):
                 for j in range(wo):
                     out[a, ch, i, j] = row[j, ch]
 
 
-def _pool_scatter(x, pooled, g, out):
-    """out[a, i, p, j, q, c] = g[a, c, i, j] at the window's first offset (p, q), row-major, where x equals its
-    maximum, else 0 (a NaN maximum equals nothing: no cell, as in the NumPy path)."""
-    n, ho, kh, wo, kw, c = x.shape
-    best, grad = np.empty((wo, c), x.dtype), np.empty((wo, c), g.dtype)
-    free = np.empty(c, np.bool_)  # no earlier offset of this window has claimed its maximum
+def _pool_scatter(first, g, out):
+    """out[a, i, p, j, q, c] = g[a, c, i, j] at the window's first maximum, offset p·kw + q = first[a, i, j, c]
+    (``_pool_max``), else 0 (a NaN maximum, first = kh·kw, sends g nowhere, as in the NumPy path)."""
+    n, ho, kh, wo, kw, c = out.shape
+    grad = np.empty((wo, c), g.dtype)
     zero = g.dtype.type(0)
     for a in range(n):
         for i in range(ho):
-            best[:] = pooled[a, :, i, :].T
             grad[:] = g[a, :, i, :].T
             for j in range(wo):
-                free[:] = True
                 for p in range(kh):
                     for q in range(kw):
+                        e = p * kw + q
                         for ch in range(c):
-                            hit = free[ch] & (x[a, i, p, j, q, ch] == best[j, ch])
-                            out[a, i, p, j, q, ch] = grad[j, ch] if hit else zero
-                            free[ch] = free[ch] & (not hit)
+                            out[a, i, p, j, q, ch] = grad[j, ch] if first[a, i, j, ch] == e else zero
 
 
 KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winograd's 2-D passes, by their matrix

@@ -26,9 +26,10 @@ tiling windows right after a convolution hands it its backward uncomputed (``max
 
 from __future__ import annotations
 
-import numpy as np
-
+import weakref
 from typing import Callable, NamedTuple
+
+import numpy as np
 
 from softgrad._checks import check_bool
 from softgrad.ops import compiled, winograd
@@ -537,7 +538,7 @@ def _conv2d_bias_vjp_x(g, ans, x, w, b, activation, **geo):
     if _by_winograd(source, x, w, geo):
         one_pool()
         rule = None if type(g) is not _Pending or g.activation is None else (g.ans, DENSE_ACTIVATIONS[g.activation])
-        pooled = None if type(source) is not _PooledCotangent else source.operands
+        pooled = None if type(source) is not _PooledCotangent else source.read_by_windows()
         return winograd.conv3x3_input(source, w, shape_of(x), geo["padding"], derivative=rule, key=g, bias=True,
                                       pooled=pooled)
     if type(g) is _Pending:
@@ -686,22 +687,53 @@ def _tiles(xp, kernel, stride, dilation, out_hw):
 
 def _max_pool2d_impl(x, kernel, stride, padding, dilation, compiled_kernels=True):
     """The max of every window, chunk by chunk of images (``_chunks_of``): over windows that tile the input one
-    compiled pass writing (N, C, Ho, Wo) C-contiguous (``compiled``), else (or without ``compiled_kernels``: the
-    registry's samples, made at import, never load Numba) offset by offset in NumPy, returning an NCHW view of
-    channels-last memory."""
+    compiled pass writing (N, C, Ho, Wo) C-contiguous and each window's first maximum (``compiled``, kept for the
+    backward: ``first_maxima``), else (or without ``compiled_kernels``: the registry's samples, made at import,
+    never load Numba) offset by offset in NumPy, returning an NCHW view of channels-last memory."""
     xp = _channels_last(x, padding, value=-np.inf)
     out_hw = _out_hw(x.shape, kernel, stride, padding, dilation)
-    chunks = _chunks_of(x.shape, x.dtype.itemsize)
     tiles = _tiles(xp, kernel, stride, dilation, out_hw) if compiled_kernels else None
     if tiles is not None:
         out = np.empty(x.shape[:2] + out_hw, dtype=x.dtype)
-        pool_max = compiled.kernel("pool_max")
-        on_threads(lambda chunk: pool_max(tiles[chunk], out[chunk]), chunks)
+        _keep_first_maxima(out, _pool_tiles(tiles, out))
         return out
     offsets = _offsets(kernel, stride, out_hw, dilation)
     out = np.empty((x.shape[0],) + out_hw + (x.shape[1],), dtype=x.dtype)
-    on_threads(lambda chunk: _window_max(xp[chunk], offsets, out[chunk]), chunks)
+    on_threads(lambda chunk: _window_max(xp[chunk], offsets, out[chunk]), _chunks_of(x.shape, x.dtype.itemsize))
     return out.transpose(0, 3, 1, 2)
+
+
+def _pool_tiles(tiles, out):
+    """The compiled pool over ``tiles`` (n, Ho, kh, Wo, kw, C) into out (n, C, Ho, Wo), chunk by chunk of images
+    on threads; returns each window's first maximum, its offset (n, Ho, Wo, C) (kh·kw for a NaN maximum)."""
+    n, ho, kh, wo, kw, c = tiles.shape
+    first = np.empty((n, ho, wo, c), np.uint8 if kh * kw < 255 else np.int32)
+    pool_max = compiled.kernel("pool_max")
+    on_threads(lambda chunk: pool_max(tiles[chunk], out[chunk], first[chunk]),
+               _chunks_of((n, c, ho * kh, wo * kw), tiles.dtype.itemsize))
+    return first
+
+
+# The compiled pool's forward finds each window's first maximum with its maximum (the cells are in cache); the
+# backward, to whichever kernel scatters g, reads it by the pooled output it belongs to (``first_maxima``), kept as
+# long as that output lives (a weak reference: as many pools as a model has, none past its tape).
+_first_maxima: dict = {}  # id(pooled) → (weak reference to pooled, first maxima)
+
+
+def _keep_first_maxima(pooled, first):
+    for key in [key for key, (ref, _) in _first_maxima.items() if ref() is None]:
+        del _first_maxima[key]
+    _first_maxima[id(pooled)] = (weakref.ref(pooled), first)
+
+
+def first_maxima(tiles, pooled):
+    """The offset of each window's first maximum, (n, Ho, Wo, C), for the windows ``tiles`` (n, Ho, kh, Wo, kw, C)
+    of a pool whose maxima are ``pooled``: what the compiled forward found, else found again."""
+    entry = _first_maxima.get(id(pooled))
+    if entry is not None and entry[0]() is pooled:
+        return entry[1]
+    n, ho, _, wo, _, c = tiles.shape
+    return _pool_tiles(tiles, np.empty((n, c, ho, wo), tiles.dtype))
 
 
 def _pool_scatter_impl(g, x, pooled, kernel, stride, padding, dilation):
@@ -715,13 +747,14 @@ def _pool_scatter_impl(g, x, pooled, kernel, stride, padding, dilation):
     (top, bottom), (left, right) = padding
     tiles = _tiles(xp, kernel, stride, dilation, g.shape[2:])
     if tiles is not None:
+        first = first_maxima(tiles, pooled)
         out = np.empty(xp.shape, dtype=g.dtype)
         covered = tiles.shape[1] * kernel[0], tiles.shape[3] * kernel[1]
         out[:, covered[0]:] = 0  # (rows and columns no window reads)
         out[:, :, covered[1]:] = 0
         out_tiles = np.reshape(out[:, :covered[0], :covered[1]], tiles.shape, copy=False)
         scatter = compiled.kernel("pool_scatter")
-        on_threads(lambda chunk: scatter(tiles[chunk], pooled[chunk], g[chunk], out_tiles[chunk]),
+        on_threads(lambda chunk: scatter(first[chunk], g[chunk], out_tiles[chunk]),
                    _chunks_of(x.shape, x.dtype.itemsize))
         return out[:, top:top + h, left:left + w].transpose(0, 3, 1, 2)
     g, pooled = g.transpose(0, 2, 3, 1), pooled.transpose(0, 2, 3, 1)
@@ -825,6 +858,13 @@ class _PooledCotangent(StandIn):
     def compute(self):
         g, x, pooled, _ = self.operands
         return _pool_scatter_impl(g, x, pooled, **self.geometry)
+
+    def read_by_windows(self):
+        """(g, the first maxima (N, Ho, Wo, C), the pooled maxima, the kernel): what a kernel that reads the
+        scatter inside its own pass needs (``winograd.conv3x3_input``)."""
+        g, x, pooled, kernel = self.operands
+        return g, first_maxima(_tiles(x.transpose(0, 2, 3, 1), kernel, kernel, (1, 1), pooled.shape[2:]), pooled), \
+            pooled, kernel
 
 
 def _max_pool2d_lazy_vjp(g, ans, x, **geometry):

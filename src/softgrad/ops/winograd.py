@@ -160,13 +160,12 @@ def _grad_tiles(g, th, tw, derivative=None):
 
 def _pooled_grad_tiles(pooled, relu, chunk, th, tw):
     """``_grad_tiles`` of a chunk of ĝ = S(gp), or S(gp)·(y > 0) with ``relu``, S the max-pool's scatter of its
-    cotangent, ``pooled = (gp, y, maxima, kernel)`` (``conv3x3_input``), made as the tiles are gathered."""
-    gp, y, maxima, kernel = pooled
-    n, o = y[chunk].shape[0], y.shape[1]
-    rows = scratch("rows", (6, 4, n * th * tw, o), y.dtype)
-    compiled.kernel("A_pooled")(gp[chunk], maxima[chunk], y[chunk].transpose(0, 2, 3, 1), *kernel, relu, th, tw,
-                                rows)
-    dm = scratch("dM", (6, 6, n * th * tw * o), y.dtype)
+    cotangent, ``pooled = (gp, first, maxima, kernel)`` (``conv3x3_input``), made as the tiles are gathered."""
+    gp, first, maxima, kernel = pooled
+    n, o = first[chunk].shape[0], gp.shape[1]
+    rows = scratch("rows", (6, 4, n * th * tw, o), gp.dtype)
+    compiled.kernel("A_pooled")(gp[chunk], maxima[chunk], first[chunk], *kernel, relu, th, tw, rows)
+    dm = scratch("dM", (6, 6, n * th * tw * o), gp.dtype)
     return _second_axis("A", rows.reshape(6, 4, -1), dm).reshape(36, n * th * tw, o)
 
 
@@ -193,13 +192,15 @@ def _input_untiles(dv, n, th, tw, out):
     out[:, h:, w:] = d[4:, 4:, :, -1, -1].transpose(2, 0, 1, 3)
 
 
-def _filter_tiles(w):
-    """U = G w Gᵀ: (36, C, O), C-contiguous (BLAS reads it 1.5× faster than the transposed layout). One GEMM by
-    G ⊗ G (``_GG``), U[(i, j)] = Σ_(p, q) G[i, p]·G[j, q]·w[p, q], in float64 (G's sixths and 24ths are inexact;
-    an einsum over the three factors took 1 ms for a 64×32 filter, this 0.1 ms)."""
+def _filter_tiles(w, transposed=False):
+    """U = G w Gᵀ: (36, C, O), or its transpose (36, O, C), C-contiguous either way (BLAS reads each 1.5× faster
+    than the other's transposed view). One GEMM by G ⊗ G (``_GG``) on the filter's nine taps laid out as the
+    result, U[(i, j)] = Σ_(p, q) G[i, p]·G[j, q]·w[p, q], in float64 (G's sixths and 24ths are inexact; an einsum
+    over the three factors took 1 ms for a 64×32 filter, this 0.07 ms)."""
     o, c = w.shape[:2]
-    u = matmul(_GG, w.reshape(o * c, 9).T.astype(np.float64))  # (36, O·C); (BLAS's threads stay asleep: _parallel)
-    return np.ascontiguousarray(u.reshape(36, o, c).transpose(0, 2, 1), dtype=w.dtype)
+    taps = w.reshape(o * c, 9).T if transposed else w.reshape(o, c, 9).transpose(2, 1, 0)  # (9, ·, ·)
+    u = matmul(_GG, np.ascontiguousarray(taps, dtype=np.float64).reshape(9, -1))  # (BLAS's threads stay asleep)
+    return u.astype(w.dtype).reshape((36, o, c) if transposed else (36, c, o))
 
 
 def _filter_untiles(du):
@@ -302,10 +303,10 @@ def conv3x3(x, w, padding, out_hw, bias=None, activation=None):
 def conv3x3_input(g, w, x_shape, padding, derivative=None, key=None, bias=False, pooled=None):
     """The transpose of ``conv3x3`` in x, applied to ĝ: g (N, O, Ho, Wo) → (N, C, H, W), an NCHW view of
     channels-last memory. ĝ = g, or g·act'(y) for ``derivative = (y, activation)`` (y the output of a fused
-    ``activation``, as g; ``_grad_tiles``). With ``pooled = (gp, y, maxima, kernel)``, g is a ``StandIn`` for
-    the scatter of a max-pool's cotangent gp to its windows' first ``maxima`` of y, the pool's input (this
-    convolution's output), read inside the tiles' gather where compiled (``compiled``'s ``A_pooled``; else
-    computed). Kept for ``key`` (default g: what the weight and bias gradients are asked for), besides the weight
+    ``activation``, as g; ``_grad_tiles``). With ``pooled = (gp, first, maxima, kernel)``, g is a ``StandIn``
+    for the scatter of a max-pool's cotangent gp to its windows' first maxima (their offsets ``first``, the
+    ``maxima`` themselves) in the pool's input, this convolution's output, read inside the tiles' gather where
+    compiled (``compiled``'s ``A_pooled``; else computed). Kept for ``key`` (default g: what the weight and bias gradients are asked for), besides the weight
     gradient (see ``_kept``): with ``bias``, Σ_{n,i,j} ĝ, the sum over tiles of dM[ξ = (1, 1)] (Aᵀ's column 1 is
     all ones: dM[1, 1] is the sum of the tile's 16 cells)."""
     n, c, h, wd = x_shape
@@ -314,11 +315,11 @@ def conv3x3_input(g, w, x_shape, padding, derivative=None, key=None, bias=False,
     relu = derivative is not None and derivative[1].primitive is relu_p
     if pooled is not None and (compiled.kernel("A_pooled") is None or derivative is not None and not relu):
         g, pooled = g.value(), None
-    if pooled is None:  # (the pool's stand-in is read as it is: y, its input, is in ``pooled``)
+    if pooled is None:  # (the pool's stand-in is read through ``pooled``)
         gr = _grad_rows(g, th, tw)
         derivative = None if derivative is None else (_grad_rows(derivative[0], th, tw), derivative[1])
     key = g if key is None else key
-    ut = np.ascontiguousarray(_filter_tiles(w).transpose(0, 2, 1))  # (as U: 1.5× faster in BLAS)
+    ut = _filter_tiles(w, transposed=True)
     out = np.empty((n, 4 * th + 2, 4 * tw + 2, c), dtype=g.dtype)
     chunks = _chunks(n, th, tw, max(c, g.shape[1]), g.dtype.itemsize)
     kept = _kept.get("input")
