@@ -128,6 +128,24 @@ def _a_rows(src, out):
          out[5, x]) = _a(src[0, x], src[1, x], src[2, x], src[3, x], k2, k4, k8)
 
 
+PASSES = ("BT", "B", "AT", "A")  # ``_slabs``' which
+
+
+def _slabs(which, src, out):
+    """The 2-D pass of matrix ``PASSES[which]`` on every slab: src[r] → out[r], src (k, a, X), out (k, k', X): one
+    call from Python for a transform's second axis instead of one a slab (each call takes and gives back the GIL,
+    which the pool's other threads wait for; a loop nest over the three axes ran at half the speed)."""
+    for r in range(src.shape[0]):
+        if which == 0:
+            _bt_rows(src[r], out[r])
+        elif which == 1:
+            _b_rows(src[r], out[r])
+        elif which == 2:
+            _at_rows(src[r], out[r])
+        else:
+            _a_rows(src[r], out[r])
+
+
 # The passes that meet an image (n, H, W, C) channels-last, tile t = (a·th + i)·tw + j at rows 4i…, columns 4j…:
 # the gather of the tiles fused with the first pass, the second pass with the scatter (and the activation, or its
 # derivative). One sweep over the image instead of a NumPy copy plus a 2-D pass: on a chunk of the MNIST net's
@@ -213,7 +231,7 @@ def _a_pooled(gp, pooled, first, kh, kw, relu, th, tw, out):
                      out[5, q, t, o]) = _a(d[0, o], d[1, o], d[2, o], d[3, o], k2, k4, k8)
 
 
-def _at_image(src, r, relu, th, tw, out):
+def _at_image_row(src, r, relu, th, tw, out):
     """out[a, 4i + r, 4j + s, o] = Σ_q Aᵀ[s, q] src[q, t, o] (through max(·, 0) with ``relu``): row r of every
     output tile, the second pass of Aᵀ M A, into the output (n, 4th, 4tw, O)."""
     k2, k4, k8 = src.dtype.type(2), src.dtype.type(4), src.dtype.type(8)
@@ -235,7 +253,13 @@ def _at_image(src, r, relu, th, tw, out):
                     out[a, row, 4 * j + 2, o], out[a, row, 4 * j + 3, o] = y2, y3
 
 
-def _b_image(src, r, th, tw, carry, out):
+def _at_image(rows, relu, th, tw, out):
+    """``_at_image_row`` for r = 0…3, rows (4, 6, n·th·tw, O): the second pass of Aᵀ M A into the output."""
+    for r in range(4):
+        _at_image_row(rows[r], r, relu, th, tw, out)
+
+
+def _b_image_row(src, r, th, tw, carry, out):
     """Row r of every tile of B dV Bᵀ, the second pass, overlap-added into out (n, 4th + 2, 4tw + 2, C): the values
     src[q, t, c] → Σ_q B[s, q] src[q, t, c] at (4i + r, 4j + s). A tile's columns 4 and 5 are the next tile's 0
     and 1 (``carry`` (2, C) holds them along the row); its rows 4 and 5 the next tile's 0 and 1: the passes r = 0…3
@@ -266,6 +290,12 @@ def _b_image(src, r, th, tw, carry, out):
                     out[a, row, 4 * tw + 1, c] += carry[1, c]
                 else:
                     out[a, row, 4 * tw, c], out[a, row, 4 * tw + 1, c] = carry[0, c], carry[1, c]
+
+
+def _b_image(rows, th, tw, carry, out):
+    """``_b_image_row`` for r = 0…5, rows (6, 6, n·th·tw, C): B dV Bᵀ overlap-added into out (rows 4, 5 last)."""
+    for r in range(6):
+        _b_image_row(rows[r], r, th, tw, carry, out)
 
 
 # ----- an activation's derivative -----
@@ -337,9 +367,10 @@ def _pool_scatter(first, g, out):
 
 KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winograd's 2-D passes, by their matrix
            "BT_image": _bt_image, "A_image": _a_image, "A_pooled": _a_pooled, "AT_image": _at_image,
-           "B_image": _b_image,
+           "B_image": _b_image, "slabs": _slabs,
            "relu_rule_sum": _relu_rule_sum, "pool_max": _pool_max, "pool_scatter": _pool_scatter}
-_HELPERS = ("_bt", "_b", "_at", "_a", "_tile")
+_INLINED = ("_bt", "_b", "_at", "_a", "_tile")  # the matrices' rows: inlined into every kernel that uses them
+_CALLED = ("_bt_rows", "_b_rows", "_at_rows", "_a_rows", "_at_image_row", "_b_image_row")  # compiled alone, called
 _compiled: dict = {}  # name → its Numba dispatcher (compiled at its first call, per dtype and layout)
 _lock = threading.Lock()  # (the pool's threads ask for a kernel at once on a process's first convolution)
 
@@ -355,13 +386,18 @@ def kernel(name: str):
     numba = _numba()
     if numba is None:
         return None
+    def compiled_alone(fn):
+        return numba.njit(nogil=True, boundscheck=False, cache=True)(fn)
     with _lock:
-        if not _compiled:  # the matrices' rows as Numba functions, inlined into the kernels that call them (they
-            for helper in _HELPERS:  # find them among this module's globals when they compile)
+        if not _compiled:  # the helpers as Numba functions (the kernels find them among this module's globals)
+            for helper in _INLINED:
                 globals()[helper] = numba.njit(inline="always")(globals()[helper])
+            for helper in _CALLED:
+                globals()[helper] = compiled_alone(globals()[helper])
         if name not in _compiled:
-            _compiled[name] = numba.njit(nogil=True, boundscheck=False, cache=True)(KERNELS[name])
+            fn = KERNELS[name]  # (a called helper is also a kernel: the same dispatcher)
+            _compiled[name] = globals()[fn.__name__] if fn.__name__ in _CALLED else compiled_alone(fn)
     return _compiled[name]
 
 
-__all__ = ["available", "kernel", "KERNELS"]
+__all__ = ["available", "kernel", "KERNELS", "PASSES"]

@@ -57,7 +57,7 @@ _G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
 _AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], dtype=np.float64)
 _MATRICES = {"BT": _BT, "B": _BT.T, "AT": _AT, "A": _AT.T}  # by name, for ``_both_axes``
 _GG = np.kron(_G, _G)  # (36, 9): G ⊗ G, the filter transform of w flattened, U = (G ⊗ G) vec(w)
-_CHUNK_BYTES = 2 << 20  # transformed tiles of a chunk of images (V or M, the larger) take about this much
+_CHUNK_BYTES = 4 << 20  # transformed tiles of a chunk of images (V or M, the larger) take about this much
 _MIN_CHANNELS = 4  # fewer input or output channels: GEMMs with so short a side lose to im2col
 
 
@@ -90,9 +90,8 @@ def _both_axes(name, tiles, out):
 
 def _second_axis(name, rows, out):
     """The compiled M = ``_MATRICES[name]`` along axis 1 of rows (k, a, X), into out (k, k, X), slab by slab."""
-    kernel, result = compiled.kernel(name), np.reshape(out, (rows.shape[0], -1, rows.shape[2]), copy=False)
-    for r in range(len(rows)):
-        kernel(rows[r], result[r])
+    result = np.reshape(out, (rows.shape[0], -1, rows.shape[2]), copy=False)
+    compiled.kernel("slabs")(compiled.PASSES.index(name), rows, result)
     return out
 
 
@@ -120,8 +119,7 @@ def _output_tiles(m, n, th, tw, out, activation=None):
     if scattered is not None and (activation is None or activation.primitive is relu_p):
         rows = scratch("rows", (4, 6, n * th * tw, o), m.dtype)  # (the second pass, the scatter and ReLU in one)
         compiled.kernel("AT")(m.reshape(6, -1), rows.reshape(4, -1))
-        for r in range(4):
-            scattered(rows[r], r, activation is not None, th, tw, out)
+        scattered(rows, activation is not None, th, tw, out)
         return
     y = _both_axes("AT", m.reshape(6, 6, -1), scratch("Y", (4, 4, n * th * tw * o), m.dtype))
     y = y.reshape(4, 4, n, th, tw, o).transpose(2, 3, 0, 4, 1, 5)
@@ -178,8 +176,7 @@ def _input_untiles(dv, n, th, tw, out):
         rows = scratch("rows", (6, 6, n * th * tw, c), dv.dtype)
         compiled.kernel("B")(dv.reshape(6, -1), rows.reshape(6, -1))
         carry = scratch("carry", (2, c), dv.dtype)
-        for r in range(6):
-            scattered(rows[r], r, th, tw, carry, out)
+        scattered(rows, th, tw, carry, out)
         return
     d = _both_axes("B", dv.reshape(6, 6, -1), scratch("dD", (6, 6, n * th * tw * c), dv.dtype))
     d = d.reshape(6, 6, n, th, tw, c)
