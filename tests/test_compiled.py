@@ -195,3 +195,22 @@ def test_the_first_maxima_the_pool_found_are_kept_while_its_output_lives():
     for _ in range(50):
         nn_kernels._max_pool2d_impl(x, (2, 2), (2, 2), ((0, 0), (0, 0)), (1, 1))
     assert len(nn_kernels._first_maxima) <= 3  # (y, and at most the latest outputs not yet collected)
+
+
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-13), (np.float32, 1e-6)])
+def test_a_first_layers_weight_and_bias_gradients_in_one_pass(relu, dtype, rtol):
+    """``window_sums``: Σ windowsᵀ ĝ and Σ ĝ, ĝ = g·(y > 0) or g, summed blockwise then in float64, against float64
+    products (150 rows: two blocks and a partial one); a NaN in g where y ≤ 0 stays NaN (NaN·0, as NumPy's rule)."""
+    kernel = needs_numba("window_sums")
+    cols, g = RNG.standard_normal((150, 5)).astype(dtype), RNG.standard_normal((150, 7)).astype(dtype)
+    y = np.maximum(RNG.standard_normal((150, 7)), 0).astype(dtype)
+    dw, total = np.full((5, 7), 2.0), np.full(7, 3.0)  # (added to)
+    kernel(cols, g, y, relu, dw, total)
+    grad = g.astype(np.float64) * (y > 0) if relu else g.astype(np.float64)
+    want_dw, want_total = 2.0 + cols.astype(np.float64).T @ grad, 3.0 + grad.sum(axis=0)
+    assert np.max(np.abs(dw - want_dw)) <= rtol * np.max(np.abs(want_dw))
+    assert np.max(np.abs(total - want_total)) <= rtol * np.max(np.abs(want_total))
+    g[3, 2], y[3, 2] = np.nan, 0.0
+    kernel(cols, g, y, relu, dw, total)
+    assert np.isnan(dw[:, 2]).all() and np.isnan(total[2]) and not np.isnan(np.delete(dw, 2, axis=1)).any()

@@ -385,14 +385,28 @@ def _im2col_weight(x, g, w_shape, geo, pending=None):
         kept = _kept_windows.pop()[3]
     narrow = k < o // groups  # the narrower operand transposed first: 1.7× faster for a first layer's 9 columns,
     #                           1.1× slower with 288
-    partial = np.empty((len(parts), groups) + ((k, o // groups) if narrow else (o // groups, k)), dtype)
+    relu = pending is not None and pending.activation == "relu"
+    window_sums = compiled.kernel("window_sums") if (
+        narrow and groups == 1 and (pending is None or relu) and x.dtype == g.dtype == dtype
+        and (pending is None or pending.ans.dtype == dtype)) else None
+    partial = np.empty((len(parts), groups) + ((k, o // groups) if narrow else (o // groups, k)),
+                       dtype if window_sums is None else np.float64)
     bias_partial = None if pending is None else np.empty((len(parts), o), dtype)
     index_of = {part.start: index for index, part in enumerate(parts)}
     rule = None if pending is None else DENSE_ACTIVATIONS[pending.activation].primitive.output_vjp
-    relu_rule_sum = None if pending is None or pending.activation != "relu" else compiled.kernel("relu_rule_sum")
+    relu_rule_sum = compiled.kernel("relu_rule_sum") if relu else None
 
     def task(chunk):
         index, g_chunk = index_of[chunk.start], g[chunk]
+        if window_sums is not None:  # (ĝ, Σ ĝ and Σ windowsᵀ ĝ in one compiled pass: ĝ never written out)
+            cols = _im2col(x[chunk], geo) if kept is None else kept[chunk.start]
+            partial[index, 0], total = 0.0, np.zeros(o)
+            g_rows = g_chunk.transpose(0, 2, 3, 1).reshape(-1, o)
+            window_sums(cols[0], g_rows, pending.ans[chunk].transpose(0, 2, 3, 1).reshape(-1, o) if relu else g_rows,
+                        relu, partial[index, 0], total)
+            if pending is not None:
+                bias_partial[index] = total
+            return
         if rule is not None:
             n, _, h, w = g_chunk.shape
             own = scratch("ĝ", (n, h, w, o), dtype)  # (ĝ, channels-last, made where the rule owns it)
@@ -419,7 +433,7 @@ def _im2col_weight(x, g, w_shape, geo, pending=None):
     total = partial.sum(axis=0)
     if narrow:
         total = total.swapaxes(1, 2)
-    return np.ascontiguousarray(total.reshape(o, kh, kw, c).transpose(0, 3, 1, 2))
+    return np.ascontiguousarray(total.reshape(o, kh, kw, c).transpose(0, 3, 1, 2), dtype=dtype)
 
 
 _CONV_GEOMETRY = dict(stride=(2, 1), padding=((1, 0), (1, 2)))
