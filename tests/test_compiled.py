@@ -214,3 +214,17 @@ def test_a_first_layers_weight_and_bias_gradients_in_one_pass(relu, dtype, rtol)
     g[3, 2], y[3, 2] = np.nan, 0.0
     kernel(cols, g, y, relu, dw, total)
     assert np.isnan(dw[:, 2]).all() and np.isnan(total[2]) and not np.isnan(np.delete(dw, 2, axis=1)).any()
+
+
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_bias_and_relu_epilogue_gives_numpys_bits(relu, dtype):
+    """``bias_relu``: out + bias, then max(·, 0), in place, bit for bit NumPy's two passes (NaN stays NaN)."""
+    kernel = needs_numba("bias_relu")
+    out, bias = RNG.standard_normal((37, 9)).astype(dtype), RNG.standard_normal(9).astype(dtype)
+    out[4, 5] = np.nan
+    want = out + bias
+    if relu:
+        want = np.maximum(want, 0)
+    kernel(out, bias, relu)
+    np.testing.assert_array_equal(out, want)

@@ -304,6 +304,17 @@ def _b_image(rows, th, tw, carry, out):
 # ----- an activation's derivative -----
 
 
+def _bias_relu(out, bias, relu):
+    """out ← out + bias, through max(·, 0) with ``relu`` (NaN stays NaN, as in np.maximum), in place, for out
+    (R, O) and bias (O,): an im2col convolution's epilogue in one pass where NumPy makes two (0.31 → 0.16 ms a
+    chunk of the MNIST net's first layer, one core)."""
+    zero = out.dtype.type(0)
+    for r in range(out.shape[0]):
+        for o in range(out.shape[1]):
+            v = out[r, o] + bias[o]
+            out[r, o] = v if (v > zero) | (v != v) | (not relu) else zero
+
+
 def _relu_rule_sum(g, y, out, total):
     """out = g·(y > 0) (a product, as the NumPy rule's: NaN·0 stays NaN) and total += Σ over the rows of out, for
     g, y, out (n, H, W, C) and total (C,) float64: a ReLU'd convolution's ĝ and bias gradient in one pass
@@ -404,7 +415,7 @@ def _pool_scatter(first, g, out):
 KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winograd's 2-D passes, by their matrix
            "BT_image": _bt_image, "A_image": _a_image, "A_pooled": _a_pooled, "AT_image": _at_image,
            "B_image": _b_image, "slabs": _slabs,
-           "relu_rule_sum": _relu_rule_sum, "window_sums": _window_sums, "pool_max": _pool_max, "pool_scatter": _pool_scatter}
+           "bias_relu": _bias_relu, "relu_rule_sum": _relu_rule_sum, "window_sums": _window_sums, "pool_max": _pool_max, "pool_scatter": _pool_scatter}
 _INLINED = ("_bt", "_b", "_at", "_a", "_tile")  # the matrices' rows: inlined into every kernel that uses them
 _CALLED = ("_bt_rows", "_b_rows", "_at_rows", "_a_rows", "_at_image_row", "_b_image_row")  # compiled alone, called
 _compiled: dict = {}  # name → its Numba dispatcher (compiled at its first call, per dtype and layout)

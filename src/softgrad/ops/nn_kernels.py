@@ -314,11 +314,16 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
 
     keep = _keeps_windows(x.shape, geo, o)
     windows = {}
+    bias_relu = compiled.kernel("bias_relu") if (bias is not None and rows.dtype == bias.dtype
+                                                 and (activation is None or activation.primitive is relu_p)) else None
 
     def task(chunk):
         out = rows[chunk].reshape(-1, o)
         cols = windows[chunk.start] = _im2col(x[chunk], geo, keep)
         _grouped_matmul(cols, w_mat, out)
+        if bias_relu is not None:  # (the bias and ReLU in one compiled pass)
+            bias_relu(out, bias, activation is not None)
+            return
         if bias is not None:
             out += bias
         if activation is not None:
