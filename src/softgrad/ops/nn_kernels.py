@@ -740,8 +740,9 @@ _first_maxima: dict = {}  # id(pooled) → (weak reference to pooled, first maxi
 
 
 def _keep_first_maxima(pooled, first):
-    for key in [key for key, (ref, _) in _first_maxima.items() if ref() is None]:
-        del _first_maxima[key]
+    for key, (ref, _) in list(_first_maxima.items()):  # (list(): one step under the GIL, whatever other threads do)
+        if ref() is None:
+            _first_maxima.pop(key, None)
     _first_maxima[id(pooled)] = (weakref.ref(pooled), first)
 
 
