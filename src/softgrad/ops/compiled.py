@@ -29,9 +29,9 @@ Winograd chunks are larger (4 MB): the 32→64 layer's forward at two threads 5.
 each window's first maximum (its offset, one byte) in one pass over the windows, the innermost loop over the
 contiguous channels (selects, no branches, so LLVM vectorises it); the backward's scatter of g, and ``A_pooled``,
 read that offset instead of comparing the window's cells with its maximum again. NumPy needs a pass per offset
-and boolean temporaries: on the MNIST net's pool (64×64×24×24, one core) 0.82 → 0.45 ms forward (0.37 without
-the offsets) and 2.65 → 0.78 ms backward (1.4 comparing again); the backward read inside the 32→64
-convolution's input transpose 11.5 → 9.8 ms. They write and read the pooled maxima and g as (N, C, Ho, Wo)
+and boolean temporaries: on the MNIST net's pool (64×64×24×24, one core) the forward takes 0.82-0.85 ms with
+the offsets (0.65-0.75 without them, NumPy 0.94-0.99) and the backward's scatter 0.69-0.84 ms (1.45-1.57
+comparing the cells again, NumPy 3.2); read inside the 32→64 convolution's input transpose, 11.5 → 9.8 ms. They write and read the pooled maxima and g as (N, C, Ho, Wo)
 C-contiguous, PyTorch's layout, so that a flatten after the pool is a view; x is channels-last (the convolutions'
 output).
 

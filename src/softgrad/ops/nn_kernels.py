@@ -405,7 +405,8 @@ def _im2col_weight(x, g, w_shape, geo, pending=None):
         index, g_chunk = index_of[chunk.start], g[chunk]
         if window_sums is not None:  # (ĝ, Σ ĝ and Σ windowsᵀ ĝ in one compiled pass: ĝ never written out)
             cols = _im2col(x[chunk], geo) if kept is None else kept[chunk.start]
-            partial[index, 0], total = 0.0, np.zeros(o)
+            partial[index, 0] = 0.0
+            total = np.zeros(o)
             g_rows = g_chunk.transpose(0, 2, 3, 1).reshape(-1, o)
             window_sums(cols[0], g_rows, pending.ans[chunk].transpose(0, 2, 3, 1).reshape(-1, o) if relu else g_rows,
                         relu, partial[index, 0], total)
@@ -883,8 +884,8 @@ class _PooledCotangent(StandIn):
         """(g, the first maxima (N, Ho, Wo, C), the pooled maxima, the kernel): what a kernel that reads the
         scatter inside its own pass needs (``winograd.conv3x3_input``)."""
         g, x, pooled, kernel = self.operands
-        return g, first_maxima(_tiles(x.transpose(0, 2, 3, 1), kernel, kernel, (1, 1), pooled.shape[2:]), pooled), \
-            pooled, kernel
+        tiles = _tiles(x.transpose(0, 2, 3, 1), kernel, kernel, (1, 1), pooled.shape[2:])
+        return g, first_maxima(tiles, pooled), pooled, kernel
 
 
 def _max_pool2d_lazy_vjp(g, ans, x, **geometry):

@@ -38,9 +38,10 @@ gradient then only looks it up. Images go in chunks whose transformed tiles take
 in cache between the transform, the GEMMs and the inverse transform), the chunks shared out between threads
 (``softgrad._parallel``; each thread's BLAS single-threaded: 36 GEMMs of (tiles, C) @ (C, O) per chunk are too small
 for OpenBLAS to split well). A chunk makes few calls from Python (each hands the GIL over to the other thread and
-waits for it back: ``compiled``), and 4 MB chunks beat 2 MB (the layer below: its forward and input transpose
-14.4-15.4 vs 16.3-17.1 ms at two threads, 1 core 7 % faster) and 6-8 MB (16.9-18.2). On the MNIST example net's second layer the three convolutions take 46 ms of
-CPU where F(2×2, 3×3), its transforms one NumPy pass per term, took 111 ms (1 core, least of 10 interleaved rounds).
+waits for it back: ``compiled``), and 4 MB chunks beat 2 MB (the MNIST example net's 32→64 layer, its forward and
+input transpose: 14.4-15.4 against 16.3-17.1 ms at two threads, 7 % faster on one core) and 6-8 MB (16.9-18.2).
+On that layer the three convolutions took 46 ms of CPU where F(2×2, 3×3), its transforms one NumPy pass per term,
+took 111 ms (1 core, least of 10 interleaved rounds).
 """
 
 from __future__ import annotations
