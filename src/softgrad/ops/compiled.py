@@ -31,15 +31,16 @@ contiguous channels (selects, no branches, so LLVM vectorises it); the backward'
 read that offset instead of comparing the window's cells with its maximum again. NumPy needs a pass per offset
 and boolean temporaries: on the MNIST net's pool (64×64×24×24, one core) the forward takes 0.82-0.85 ms with
 the offsets (0.65-0.75 without them, NumPy 0.94-0.99) and the backward's scatter 0.69-0.84 ms (1.45-1.57
-comparing the cells again, NumPy 3.2); read inside the 32→64 convolution's input transpose, 11.5 → 9.8 ms. They write and read the pooled maxima and g as (N, C, Ho, Wo)
-C-contiguous, PyTorch's layout, so that a flatten after the pool is a view; x is channels-last (the convolutions'
-output).
+comparing the cells again, NumPy 3.2); read inside the 32→64 convolution's input transpose, 11.5 → 9.8 ms.
+They write and read the pooled maxima and g as (N, C, Ho, Wo) C-contiguous, PyTorch's layout, so that a flatten
+after the pool is a view; x is channels-last (the convolutions' output).
 
 **ReLU's derivative with its sums** (``relu_rule_sum``): a ReLU'd convolution's ĝ = g·(y > 0) and bias gradient
 Σ ĝ in one pass where NumPy makes a copy, the product and a GEMV; for a first layer, whose windows are narrower
 than its output (``window_sums``), the weight gradient Σ windowsᵀ ĝ too, ĝ never written out: on the MNIST net's
 first layer (four chunks of 16 images, two threads) 1.4-1.65 → 0.8-0.9 ms, BLAS's products of the chunks having
-run slower side by side than one after the other.
+run slower side by side than one after the other. An im2col convolution's bias and ReLU (``bias_relu``): one pass
+after its product where NumPy makes two.
 """
 
 from __future__ import annotations
