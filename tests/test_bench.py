@@ -104,3 +104,22 @@ def test_the_vmap_benchmark_times_equal_work():
     batched, loop = grads["softgrad vmap"](), grads["softgrad loop"]()
     for name, value in batched.items():
         np.testing.assert_allclose(value.numpy(), np.stack([g[name].numpy() for g in loop]), rtol=1e-4, atol=1e-6)
+
+
+def test_the_step_profile_times_the_primitives_and_takes_its_timers_off_again():
+    """bench/profile_step.py: two CNN steps on two threads; every primitive as it was before."""
+    import profile_step
+    from softgrad.trace import PRIMITIVES
+
+    before = [(p.impl, p.vjps, p.lazy_vjp) for p in PRIMITIVES]
+    threads = softgrad.config.threads
+    try:
+        result = profile_step.profile("cnn", "layers", threads=2, steps=2, warmup=1)
+    finally:
+        softgrad.config.threads = threads
+    assert [(p.impl, p.vjps, p.lazy_vjp) for p in PRIMITIVES] == before
+    rows = {label: (seconds, calls) for label, seconds, calls in result["rows"]}
+    assert rows["conv2d_bias"][1] == 2 and rows["conv2d_bias rule 0"][1] == 1 and rows["max_pool2d"][1] == 1
+    gradients = rows["gradients (value_and_grad)"][0]
+    assert 0 < rows["conv2d_bias"][0] < gradients and 0 < rows["(shared out on the pool)"][0] < gradients
+    assert result["step"] > 0
