@@ -228,3 +228,28 @@ def test_the_bias_and_relu_epilogue_gives_numpys_bits(relu, dtype):
         want = np.maximum(want, 0)
     kernel(out, bias, relu)
     np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("out_hw", [(8, 8), (5, 7), (6, 9)])
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_pool_made_inside_the_output_transform_is_the_pool_of_the_output(out_hw, relu, dtype):
+    """``AT_image_pooled``: the 2×2 max-pool (maxima and first offsets) of what ``AT_image`` writes, bit for bit:
+    ties (whole tiles of zeros after the ReLU), a NaN, rows and columns past the last window left out."""
+    pooled_kernel, image_kernel = needs_numba("AT_image_pooled"), needs_numba("AT_image")
+    th, tw = winograd._geometry(out_hw)
+    n, o = 2, 5
+    rows = RNG.standard_normal((4, 6, n * th * tw, o)).astype(dtype)
+    rows[:, :, 1] = 0.0  # (a tile of zeros: every window's cells tie)
+    rows[2, 3, 0, 1] = np.nan  # (tile 0: inside a window at every size)
+    y = np.full((n, 4 * th, 4 * tw, o), np.nan, dtype)
+    image_kernel(rows, relu, th, tw, y)
+    y = y[:, :out_hw[0], :out_hw[1]].transpose(0, 3, 1, 2)
+    want = nn_kernels._max_pool2d_impl(y, (2, 2), (2, 2), ((0, 0), (0, 0)), (1, 1))
+    tiles = nn_kernels._tiles(y.transpose(0, 2, 3, 1), (2, 2), (2, 2), (1, 1), want.shape[2:])
+    hp, wp = out_hw[0] // 2, out_hw[1] // 2
+    maxima, first = np.full((n, hp, wp, o), 7, dtype), np.full((n, hp, wp, o), 9, np.uint8)
+    pooled_kernel(rows, relu, th, tw, maxima, first)
+    np.testing.assert_array_equal(maxima.transpose(0, 3, 1, 2), want)
+    np.testing.assert_array_equal(first, nn_kernels.first_maxima(tiles, want))
+    assert (first == 4).any() and np.isnan(want).any()  # (the NaN window: no first maximum)

@@ -291,6 +291,42 @@ def test_sequential_fuses_conv2d_with_a_following_activation_cell():
         ops.conv2d(np.zeros((1, 4, 5, 5)), np.zeros((4, 4, 3, 3)), activation=3)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sequential_runs_conv2d_relu_and_a_2x2_max_pool_as_one_primitive(kernels, dtype):
+    """Conv2d, ReLU (or nothing), MaxPool2d(2) run as one primitive, the pool made as the convolution's output is
+    (compiled Winograd: the output never written), with the bits of the cells run one by one, forward and
+    gradients; through Winograd (4 channels in, odd output sizes: a row and a column no window reads) and im2col
+    (1 channel in). A pool of other windows, stride, ceil_mode or another activation runs cell by cell."""
+    from softgrad.autodiff import _vjp_all
+
+    for channels, size, activation in ((4, (9, 8), nn.ReLU()), (1, (8, 9), nn.ReLU()), (4, (8, 8), None)):
+        x = RNG.standard_normal((3, channels) + size).astype(dtype)
+        conv = nn.Conv2d(channels, 5, 3, pad_mode="valid", has_bias=True, generator=seeded(), dtype=dtype)
+        cells = [conv] + ([activation] if activation is not None else []) + [nn.MaxPool2d(2)]
+        net = nn.SequentialCell(*cells, nn.Flatten())
+        tape = _vjp_all(net, [x])[2].tape
+        assert [entry[0].name for entry in tape if entry[0] is not None][0] == "conv2d_bias_pool"
+
+        def one_by_one(x):
+            for cell in (*cells, nn.Flatten()):
+                x = cell(x)
+            return x
+        weights = net.trainable_params()
+        loss = lambda f: sg.value_and_grad(lambda x: (f(x) ** 2).sum(), None, weights=weights)(x)  # noqa: E731
+        np.testing.assert_array_equal(net(x).numpy(), one_by_one(x).numpy())
+        (value, grads), (expected_value, expected_grads) = loss(net), loss(one_by_one)
+        assert value.item() == expected_value.item()
+        for g, e in zip(grads, expected_grads):
+            np.testing.assert_array_equal(g.numpy(), e.numpy())
+    x = RNG.standard_normal((2, 4, 8, 8)).astype(dtype)
+    for pool in (nn.MaxPool2d(2, stride=1), nn.MaxPool2d(3), nn.MaxPool2d(2, ceil_mode=True), nn.MaxPool2d(2, 2, "same")):
+        for second in (nn.ReLU(), nn.Tanh()):
+            net = nn.SequentialCell(nn.Conv2d(4, 5, 3, generator=seeded(), dtype=dtype), second, pool)
+            names = [entry[0].name for entry in _vjp_all(net, [x])[2].tape if entry[0] is not None]
+            assert "conv2d_bias_pool" not in names and "max_pool2d" in names
+            check_cell(net, x.astype(np.float64)) if dtype == np.float64 else None
+
+
 def test_dense_kernel_weight_gradient_keeps_the_weight_layout():
     x, w = RNG.standard_normal((5, 4)).astype(np.float32), RNG.standard_normal((3, 4)).astype(np.float32)
     g = sg.grad(lambda w: ops.dense(x, w).sum())(w).numpy()

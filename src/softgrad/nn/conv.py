@@ -24,7 +24,7 @@ from softgrad.nn.cell import Cell
 from softgrad.nn.init import initialize
 from softgrad.nn.layers import check_count
 from softgrad.ops.nn_composed import output_pair
-from softgrad.ops.nn_kernels import normalize_padding
+from softgrad.ops.nn_kernels import conv2d_relu_pool, fused_activation, normalize_padding, output_size
 from softgrad.random import Generator, default_generator
 from softgrad.tensor import Parameter
 
@@ -138,6 +138,30 @@ class Conv2d(Cell):
         padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], reach, self.stride)
         return ops.conv2d(x, self.weight, stride=self.stride, padding=padding, dilation=self.dilation,
                           groups=self.group, bias=self.bias if self.has_bias else None, activation=activation)
+
+    def construct_pooled(self, x, activation):
+        """This layer followed by ``activation`` (None or ReLU's op) and a 2×2 max-pool of stride 2, in one
+        primitive (``SequentialCell``): the pool made as the convolution's output is, which is never written."""
+        reach = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
+        padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], reach, self.stride)
+        return conv2d_relu_pool(x, self.weight, self.bias if self.has_bias else None, activation,
+                                stride=self.stride, padding=padding, dilation=self.dilation, groups=self.group)
+
+    def pools_after(self, x_shape, activation, pool) -> bool:
+        """Whether ``construct_pooled`` can stand for this layer, ``activation`` and ``pool``: a ``MaxPool2d`` of
+        2×2 windows, stride 2, no padding, dilation, ceil_mode or indices, NCHW, with its class's own construct,
+        after an output of at least 2×2."""
+        if not (isinstance(pool, MaxPool2d) and type(pool).construct is MaxPool2d.construct
+                and "construct" not in vars(pool)  # (a construct set on the instance, as summary's, is not skipped)
+                and (activation is None or fused_activation(activation) == "relu")
+                and pool.kernel_size == (2, 2) and pool.stride == (2, 2) and pool.dilation == (1, 1)
+                and pool.pad_mode == "valid" and not pool.ceil_mode and not pool.return_indices
+                and pool.data_format == "NCHW" and len(x_shape) == 4):
+            return False
+        reach = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
+        padding = resolve_padding(self.pad_mode, self.padding, x_shape[2:], reach, self.stride)
+        return min(output_size(size, k, s, pad, d) for size, k, s, pad, d in
+                   zip(x_shape[2:], self.kernel_size, self.stride, padding, self.dilation)) >= 2
 
 
 POOL_DATA_FORMATS = ("NCHW", "NHWC")

@@ -443,13 +443,20 @@ class SequentialCell(Cell):
     def construct(self, x):
         """The cells in turn; a ``Dense`` without an activation, or a ``Conv2d``, followed by an elementwise
         activation cell (``ReLU``, ``Tanh``, ``Sigmoid``) runs as that layer with the cell's op as its activation:
-        for those three one fused primitive, one tape entry (same values and gradients)."""
+        for those three one fused primitive, one tape entry (same values and gradients). A ``Conv2d`` (and a
+        ``ReLU``) followed by a ``MaxPool2d(2)`` runs as one primitive too, the pool made as the convolution's
+        output is (``Conv2d.pools_after``; the same values and gradients)."""
         cells = tuple(self._cells.values())
         i = 0
         while i < len(cells):
             cell = cells[i]
             activation = _fusable_activation(cell, cells[i + 1]) if i + 1 < len(cells) else None
-            if activation is None:
+            after = i + (1 if activation is None else 2)  # (the cell after the layer and its activation)
+            if (after < len(cells) and hasattr(cell, "pools_after") and type(x) is not tuple
+                    and cell.pools_after(x.shape, activation, cells[after])):
+                x = cell.construct_pooled(x, activation)
+                i = after + 1
+            elif activation is None:
                 x = cell(x)
                 i += 1
             else:

@@ -289,7 +289,7 @@ BATCH_RULES = {
     "broadcast_to": lambda prim: _broadcast_to,
     "getitem": _indexing, "untake": _indexing, "concat": _concat, "take_along": _along, "put_along": _along,
     "matmul": _matmul, "dense": _dense, "einsum": _einsum,
-    "conv2d": merged_batch, "conv2d_bias": merged_batch,
+    "conv2d": merged_batch, "conv2d_bias": merged_batch, "conv2d_bias_pool": merged_batch,
     "conv2d_input": lambda prim: merged_batch(prim, shape_param="x_shape"),
     "max_pool2d": merged_batch, "max_pool2d_scatter": lambda prim: merged_batch(prim, merged=(0, 1, 2)),
     "max_pool2d_gather": lambda prim: merged_batch(prim, merged=(0, 1)), "max_pool2d_indices": merged_batch,

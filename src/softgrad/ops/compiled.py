@@ -268,6 +268,44 @@ def _at_image(rows, relu, th, tw, out):
         _at_image_row(rows[r], r, relu, th, tw, out)
 
 
+def _at_image_pooled(rows, relu, th, tw, pooled, first):
+    """The second pass of Aᵀ M A (through max(·, 0) with ``relu``) of rows (4, 6, n·th·tw, O), pooled over the
+    2×2 windows of stride 2 as it is made, the output itself never written: pooled[a, i, j, o] the window's maximum
+    and first[a, i, j, o] its first offset, row-major (4 for a NaN maximum), as ``_pool_max`` makes them from the
+    output, for pooled and first (n, H // 2, W // 2, O), rows and columns past the last window left out. A 4×4
+    output tile holds 2×2 whole windows: a conv → ReLU → max-pool layer in one sweep (``winograd.conv3x3``)."""
+    k2, k4, k8 = rows.dtype.type(2), rows.dtype.type(4), rows.dtype.type(8)
+    zero = rows.dtype.type(0)
+    n, hp, wp, o_count = pooled.shape
+    for t in range(n * th * tw):
+        a, top, left = _tile(t, th, tw)
+        for r in range(4):
+            i = (top + r) // 2
+            if i >= hp:
+                break
+            offset = (r % 2) * 2  # (of the window's left cell on this row)
+            for s in range(2):
+                j = left // 2 + s
+                if j >= wp:
+                    break
+                for o in range(o_count):
+                    y0, y1, y2, y3 = _at(rows[r, 0, t, o], rows[r, 1, t, o], rows[r, 2, t, o], rows[r, 3, t, o],
+                                         rows[r, 4, t, o], rows[r, 5, t, o], k2, k4, k8)
+                    u, v = (y0, y1) if s == 0 else (y2, y3)
+                    if relu:  # (NaN stays NaN, as in np.maximum)
+                        u = u if (u > zero) | (u != u) else zero
+                        v = v if (v > zero) | (v != v) else zero
+                    if offset == 0:  # the window's first row: its first cell starts it
+                        m, f = u, (0 if u == u else 4)
+                    else:
+                        m, f = pooled[a, i, j, o], first[a, i, j, o]
+                        better, nan = u > m, u != u
+                        m, f = (u if better | nan else m), (offset if better else (4 if nan else f))
+                    better, nan = v > m, v != v
+                    pooled[a, i, j, o] = v if better | nan else m
+                    first[a, i, j, o] = offset + 1 if better else (4 if nan else f)
+
+
 def _b_image_row(src, r, th, tw, carry, out):
     """Row r of every tile of B dV Bᵀ, the second pass, overlap-added into out (n, 4th + 2, 4tw + 2, C): the values
     src[q, t, c] → Σ_q B[s, q] src[q, t, c] at (4i + r, 4j + s). A tile's columns 4 and 5 are the next tile's 0
@@ -420,6 +458,7 @@ def _pool_scatter(first, g, out):
 
 KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winograd's 2-D passes, by their matrix
            "BT_image": _bt_image, "A_image": _a_image, "A_pooled": _a_pooled, "AT_image": _at_image,
+           "AT_image_pooled": _at_image_pooled,
            "B_image": _b_image, "slabs": _slabs,
            "bias_relu": _bias_relu, "relu_rule_sum": _relu_rule_sum, "window_sums": _window_sums,
            "pool_max": _pool_max, "pool_scatter": _pool_scatter}

@@ -274,17 +274,25 @@ def _take(kind, source, key):
     return kept[2] if kept is not None and kept[0] is source and kept[1] == key else None
 
 
-def conv3x3(x, w, padding, out_hw, bias=None, activation=None):
+def conv3x3(x, w, padding, out_hw, bias=None, activation=None, pooled=False):
     """Σ_c w[o, c] ⋆ x̃[n, c] (+ bias[o], through ``activation``, a ``FusedActivation``) for x (N, C, H, W),
     w (O, C, 3, 3), x̃ zero-padded by ``padding``: (N, O, Ho, Wo), an NCHW view of channels-last memory. Aᵀ's
     column 1 is all ones, so the bias added to M[ξ = (1, 1)] alone reaches all 16 outputs of a tile (1/16 of an
-    addition over the output), and the activation runs as the inverse transform writes the output."""
+    addition over the output), and the activation runs as the inverse transform writes the output. With
+    ``pooled`` (the activation None or ReLU, compiled: ``pools``): the output's 2×2 max-pool of stride 2 instead,
+    made from the tiles' values as the inverse transform makes them, the output never written out: (the maxima
+    (N, O, Ho // 2, Wo // 2) C-contiguous, each window's first maximum (N, Ho // 2, Wo // 2, O) as
+    ``compiled``'s ``pool_max`` makes them)."""
     n, c = x.shape[:2]
     o = w.shape[0]
     th, tw = _geometry(out_hw)
     xp = _padded(x, padding, th, tw)
     u = _filter_tiles(w)
-    out = np.empty((n, 4 * th, 4 * tw, o), dtype=x.dtype)
+    if pooled:
+        hp, wp = out_hw[0] // 2, out_hw[1] // 2
+        out, first = np.empty((n, o, hp, wp), dtype=x.dtype), np.empty((n, hp, wp, o), np.uint8)
+    else:
+        out = np.empty((n, 4 * th, 4 * tw, o), dtype=x.dtype)
     chunks = _chunks(n, th, tw, max(c, o), x.dtype.itemsize)
     tiles = {}
 
@@ -294,10 +302,26 @@ def conv3x3(x, w, padding, out_hw, bias=None, activation=None):
         m = np.matmul(v, u, out=scratch("M", (36, count * th * tw, o), x.dtype))
         if bias is not None:
             m[7] += bias
-        _output_tiles(m, count, th, tw, out[chunk], activation)
+        if not pooled:
+            _output_tiles(m, count, th, tw, out[chunk], activation)
+            return
+        rows = scratch("rows", (4, 6, count * th * tw, o), m.dtype)  # (the second pass, ReLU and the pool in one)
+        compiled.kernel("AT")(m.reshape(6, -1), rows.reshape(4, -1))
+        maxima = scratch("maxima", (count, hp, wp, o), x.dtype)
+        compiled.kernel("AT_image_pooled")(rows, activation is not None, th, tw, maxima, first[chunk])
+        np.copyto(out[chunk], maxima.transpose(0, 3, 1, 2))
     on_threads(task, chunks)
     _keep("input", x, (x.shape, padding, out_hw), (chunks, tiles))
+    if pooled:
+        return out, first
     return out[:, :out_hw[0], :out_hw[1]].transpose(0, 3, 1, 2)
+
+
+def pools(x_shape, w_shape, geometry, dtype, activation) -> bool:
+    """Whether ``conv3x3(..., pooled=True)`` makes this convolution's 2×2 max-pool: Winograd (``applies``), the
+    activation None or ReLU (a ``FusedActivation``), and the kernels compiled."""
+    return (applies(x_shape, w_shape, geometry, dtype) and (activation is None or activation.primitive is relu_p)
+            and compiled.kernel("AT_image_pooled") is not None)
 
 
 def conv3x3_input(g, w, x_shape, padding, derivative=None, key=None, bias=False, pooled=None):
@@ -384,4 +408,4 @@ def conv3x3_weight(x, g, padding):
     return _filter_untiles(_chunk_sum(sums, chunks))
 
 
-__all__ = ["applies", "conv3x3", "conv3x3_input", "conv3x3_weight", "kept_weight_gradient", "kept_bias_gradient"]
+__all__ = ["applies", "pools", "conv3x3", "conv3x3_input", "conv3x3_weight", "kept_weight_gradient", "kept_bias_gradient"]
