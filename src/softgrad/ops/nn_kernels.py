@@ -12,6 +12,7 @@ primitive                              ∂ first argument            ∂ second 
 ``conv2d_input(g, w)`` (= Aᵀ g)        ``conv2d(h, w)``            ``conv2d_weight(h, g)``
 ``conv2d_weight(x, g)``                ``conv2d_input(g, k)``      ``conv2d(x, k)``
 ``conv2d_bias(x, w, b)`` (act(· + b))  ``conv2d_input(ĝ, w)``      ``conv2d_weight(x, ĝ)``  (∂b = Σ_{n,i,j} ĝ)
+``conv2d_bias_pool(x, w, b)``          ``conv2d_input(ĝ, w)``      ``conv2d_weight(x, ĝ)``  (ĝ = act'·S(g))
 ``max_pool2d(x)``                      ``pool_scatter(g, x, y)``   — (y = max_pool2d(x), the maxima)
 ``pool_scatter(g, x, y)``              ``pool_gather(h, x)``       — (piecewise constant in x)
 ``pool_gather(h, x)``                  ``pool_scatter(k, x, y)``   — (piecewise constant in x)
@@ -22,6 +23,8 @@ primitive                              ∂ first argument            ∂ second 
 ``conv2d_bias`` run their activation inside (ĝ = g·act'(y), the activation's own ``output_vjp``). A max-pool over
 tiling windows right after a convolution hands it its backward uncomputed (``max_pool2d_p.lazy_vjp``, a
 ``_PooledCotangent``): the Winograd input transpose reads the pool's cotangent and maxima as it gathers g's tiles.
+``conv2d_bias_pool`` is max_pool2d(conv2d_bias(x, w, b), 2) in one primitive (``SequentialCell``'s Conv2d, ReLU,
+MaxPool2d(2)), S the pool's scatter: by compiled Winograd the convolution's output is never written.
 """
 
 from __future__ import annotations
