@@ -408,4 +408,5 @@ def conv3x3_weight(x, g, padding):
     return _filter_untiles(_chunk_sum(sums, chunks))
 
 
-__all__ = ["applies", "pools", "conv3x3", "conv3x3_input", "conv3x3_weight", "kept_weight_gradient", "kept_bias_gradient"]
+__all__ = ["applies", "pools", "conv3x3", "conv3x3_input", "conv3x3_weight", "kept_weight_gradient",
+           "kept_bias_gradient"]
