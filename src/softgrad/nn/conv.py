@@ -134,18 +134,14 @@ class Conv2d(Cell):
     def construct_with(self, x, activation):
         """This layer followed by ``activation`` (None, or a callable such as an op or a Cell): ``ops.conv2d``
         adds the bias and runs relu, tanh and sigmoid inside its primitive, and applies any other callable after."""
-        reach = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))  # the dilated kernel's extent
-        padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], reach, self.stride)
-        return ops.conv2d(x, self.weight, stride=self.stride, padding=padding, dilation=self.dilation,
+        return ops.conv2d(x, self.weight, stride=self.stride, padding=self._padding(x.shape), dilation=self.dilation,
                           groups=self.group, bias=self.bias if self.has_bias else None, activation=activation)
 
     def construct_pooled(self, x, activation):
         """This layer followed by ``activation`` (None or ReLU's op) and a 2×2 max-pool of stride 2, in one
         primitive (``SequentialCell``): the pool made as the convolution's output is, which is never written."""
-        reach = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
-        padding = resolve_padding(self.pad_mode, self.padding, x.shape[2:], reach, self.stride)
-        return conv2d_relu_pool(x, self.weight, self.bias if self.has_bias else None, activation,
-                                stride=self.stride, padding=padding, dilation=self.dilation, groups=self.group)
+        return conv2d_relu_pool(x, self.weight, self.bias if self.has_bias else None, activation, stride=self.stride,
+                                padding=self._padding(x.shape), dilation=self.dilation, groups=self.group)
 
     def pools_after(self, x_shape, activation, pool) -> bool:
         """Whether ``construct_pooled`` can stand for this layer, ``activation`` and ``pool``: a ``MaxPool2d`` of
@@ -158,10 +154,13 @@ class Conv2d(Cell):
                 and pool.pad_mode == "valid" and not pool.ceil_mode and not pool.return_indices
                 and pool.data_format == "NCHW" and len(x_shape) == 4):
             return False
-        reach = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))
-        padding = resolve_padding(self.pad_mode, self.padding, x_shape[2:], reach, self.stride)
         return min(output_size(size, k, s, pad, d) for size, k, s, pad, d in
-                   zip(x_shape[2:], self.kernel_size, self.stride, padding, self.dilation)) >= 2
+                   zip(x_shape[2:], self.kernel_size, self.stride, self._padding(x_shape), self.dilation)) >= 2
+
+    def _padding(self, x_shape):
+        """The padding ``pad_mode`` and ``padding`` give an input of ``x_shape``."""
+        reach = tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation))  # the dilated kernel's extent
+        return resolve_padding(self.pad_mode, self.padding, x_shape[2:], reach, self.stride)
 
 
 POOL_DATA_FORMATS = ("NCHW", "NHWC")

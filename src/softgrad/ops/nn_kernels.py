@@ -997,6 +997,13 @@ def _conv_output_shape(x, w, geo):
     return shape_of(x)[:1] + shape_of(w)[:1] + _geometry(shape_of(w), geo).out_hw(shape_of(x))
 
 
+def _pool_input(ans, x, w, b, activation, geo):
+    """y = act(conv2d(x, w) + b), the pool's input: kept by the forward (made as conv2d_bias then max_pool2d),
+    else made again (traced in higher order)."""
+    y = _kept_by(_pool_inputs, ans) if type(ans) is np.ndarray else None
+    return conv2d_bias_p.bind(x, w, b, activation=activation, **geo) if y is None else y
+
+
 _unfused: list = []  # [(g, y, the convolution's cotangent)]: the latest, for the entry's other rules
 
 
@@ -1007,9 +1014,7 @@ def _unfused_cotangent(g, ans, x, w, b, activation, geo):
     (one sweep step: kept for the g it was made for)."""
     if _unfused and _unfused[0][0] is g:
         return _unfused[0][1:]
-    y = _kept_by(_pool_inputs, ans) if type(ans) is np.ndarray else None
-    if y is None:
-        y = conv2d_bias_p.bind(x, w, b, activation=activation, **geo)
+    y = _pool_input(ans, x, w, b, activation, geo)
     pooled = _max_pool2d_lazy_vjp(g, ans, y, **_POOL) if type(y) is np.ndarray else None
     if pooled is None:
         pooled = pool_scatter_p.bind(g, y, ans, **_POOL)
@@ -1059,9 +1064,7 @@ def _conv2d_pool_vjp_b(g, ans, x, w, b, activation, **geo):
 
 def _conv2d_pool_jvp(tangents, ans, x, w, b, activation, **geo):
     """The pool's gather of the convolution's tangent at the first maxima of y (kept, or made again)."""
-    y = _kept_by(_pool_inputs, ans) if type(ans) is np.ndarray else None
-    if y is None:
-        y = conv2d_bias_p.bind(x, w, b, activation=activation, **geo)
+    y = _pool_input(ans, x, w, b, activation, geo)
     return pool_gather_p.bind(_conv2d_bias_jvp(tangents, y, x, w, b, activation, **geo), y, **_POOL)
 
 
