@@ -291,6 +291,51 @@ def test_sequential_fuses_conv2d_with_a_following_activation_cell():
         ops.conv2d(np.zeros((1, 4, 5, 5)), np.zeros((4, 4, 3, 3)), activation=3)
 
 
+@pytest.mark.parametrize("activation", [ops.relu, ops.tanh, ops.sigmoid])
+def test_an_activation_written_by_hand_on_a_convolution_folds_into_it(activation):
+    """relu(conv2d(x, w, bias=b)) written by hand inside a first-order transform is applied in the convolution's
+    own output and recorded as its activation: one conv2d_bias entry, as the fused layer makes, with the bits of
+    the two ops run apart (through Winograd and im2col). A convolution's output that a variable or a keyword
+    argument also holds is never written over: the activation is its own entry then."""
+    from softgrad import trace
+
+    for channels in (4, 1):
+        x = RNG.standard_normal((2, channels, 10, 10)).astype(np.float32)
+        w = RNG.standard_normal((3, channels, 3, 3)).astype(np.float32)
+        b = RNG.standard_normal(3).astype(np.float32)
+        entries = []
+
+        def record(h):
+            entries.append([(entry[0].name, entry[3].get("activation")) for entry in trace._only_tape
+                            if entry[0] is not None])
+            return (h * h).sum()
+
+        def by_hand(w, b):
+            return record(activation(ops.conv2d(x, w, bias=b)))
+
+        def apart(w, b):
+            y = ops.conv2d(x, w, bias=b)
+            before = sg.stop_gradient(y).numpy().copy()
+            h = activation(y)
+            np.testing.assert_array_equal(sg.stop_gradient(y).numpy(), before)  # (y not written over)
+            return record(h)
+
+        def by_keyword(w, b):
+            return record(activation(x=ops.conv2d(x, w, bias=b)))
+
+        value, grads = sg.value_and_grad(by_hand, (0, 1))(w, b)
+        name = activation.__name__
+        assert entries.pop() == [("conv2d_bias", name)]
+        for unfolded in (apart, by_keyword):
+            expected_value, expected_grads = sg.value_and_grad(unfolded, (0, 1))(w, b)
+            assert entries.pop() == [("conv2d_bias", None), (name, None)]
+            assert value.item() == expected_value.item()
+            for g, e in zip(grads, expected_grads):
+                np.testing.assert_array_equal(g.numpy(), e.numpy())
+        np.testing.assert_array_equal(activation(ops.conv2d(x, w, bias=b)).numpy(),
+                                      activation(ops.conv2d(x, w) + ops.reshape(b, (1, -1, 1, 1))).numpy())
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sequential_runs_conv2d_relu_and_a_2x2_max_pool_as_one_primitive(kernels, dtype):
     """Conv2d, ReLU (or nothing), MaxPool2d(2) run as one primitive, the pool made as the convolution's output is

@@ -12,7 +12,7 @@ SRC = Path(softgrad.__file__).resolve().parent
 
 #: lowest first; a module may import its own layer and the ones before it
 LAYERS = ["tensor", "trace", "config", "ops", "autodiff", "info", "nn", "linear_model", "optim", "data", "training", "explain", "cli"]
-LEAVES = {"random", "_files", "_blas", "_parallel", "_checks", "communication"}  # utilities any layer may use (they import tensor at most)
+LEAVES = {"random", "_files", "_blas", "_parallel", "_checks", "_refcounts", "communication"}  # utilities any layer may use (they import tensor at most)
 
 
 def _layer_of(module: str) -> str | None:

@@ -26,10 +26,12 @@ constant). A named tuple would read better but costs ~0.35 µs per op to build (
 from __future__ import annotations
 
 import itertools
+from sys import getrefcount
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from softgrad._refcounts import SOLE_LOCAL, writable
 from softgrad.tensor import ARRAY_TYPES, Tensor, concrete, wrap
 
 _new_tensor = object.__new__
@@ -335,6 +337,31 @@ def operator_method(prim: Primitive, reflected: bool = False) -> Callable:
 # the plain function again: the checks cost nothing.
 
 CHECKS = {"nan": False, "inf": False}
+
+
+def fold_into_producer(prim: Primitive, x: Tensor, in_place: Callable) -> bool:
+    """Apply the activation ``prim`` to x in x's memory and record it as the activation of the entry that made x,
+    when that entry is the latest on the one tape (a first-order transform, no NaN checks: ``_only_level``), by
+    one of ``prim.folds_into``'s producers made without an activation, and its output is held by nothing but
+    that entry and x (``softgrad._refcounts``); ``in_place(v)`` writes prim's value of v into v. True if done: the
+    tape is then the fused layer's (``relu(conv2d(x, w, bias=b))`` written by hand records one fused
+    convolution, its output never copied). The caller has checked that nothing else holds x itself: it is a
+    temporary that only this call sees (``_primitive.folded``)."""
+    level = _only_level
+    if not level or x._trace != level or prim.folds_into is None:
+        return False
+    tape = _only_tape
+    node = x._node
+    if node != len(tape) - 1:
+        return False
+    producer, ans, args, params, parents = tape[node]
+    name = prim.folds_into.get(producer)
+    if (name is None or params.get("activation", 0) is not None or getrefcount(ans) != SOLE_LOCAL + 2
+            or not writable(ans) or ans.dtype.kind != "f"):  # (held by x, by the entry and by this local)
+        return False
+    in_place(ans)
+    tape[node] = (producer, ans, args, dict(params, activation=name), parents)
+    return True
 
 
 def set_checks(*, nan: bool, inf: bool) -> None:

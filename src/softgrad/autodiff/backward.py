@@ -7,50 +7,14 @@ can see; PyTorch's engine steals a gradient the same way): a fused activation's 
 
 from __future__ import annotations
 
-import sys
-import sysconfig
 from sys import getrefcount
 from typing import Any
 
 import numpy as np
 
+from softgrad._refcounts import SOLE_LOCAL, writable
 from softgrad.ops.reductions import unbroadcast
 from softgrad.trace import CHECKS, StandIn, check_value
-
-_EXACT = (sys.implementation.name == "cpython" and (3, 11) <= sys.version_info[:2] <= (3, 13)
-          and not sysconfig.get_config_var("Py_GIL_DISABLED"))  # (3.14 borrows references of locals)
-
-
-def _refcount_of_a_sole_local() -> int:
-    """What ``getrefcount(g)`` reads for an array held by one local variable and nothing else (the same call
-    form as in ``backward``); -1, so that nothing is ever owned, where that count is not exact: interpreters
-    other than CPython 3.11-3.13 and free-threaded builds."""
-    g = np.empty(0)
-    return getrefcount(g) if _EXACT else -1
-
-
-def _base_refcount(a) -> int:
-    base = a.base
-    return getrefcount(base)
-
-
-_SOLE_LOCAL = _refcount_of_a_sole_local()
-_SOLE_BASE = _base_refcount(np.empty((1, 2)).T) if _EXACT else -1  # a base nothing but its one view holds
-
-
-def _writable(a) -> bool:
-    """A plain ndarray whose writeable memory nothing else reaches: it owns it, or it is an axis permutation of
-    an array only it references (the NCHW view of channels-last memory the convolution and pooling kernels
-    return)."""
-    if type(a) is not np.ndarray or not a.flags.writeable:
-        return False
-    if a.base is None:
-        return True
-    if _base_refcount(a) != _SOLE_BASE:  # (before any other reference to the base is made)
-        return False
-    base = a.base
-    return (type(base) is np.ndarray and base.base is None
-            and sorted(zip(a.strides, a.shape)) == sorted(zip(base.strides, base.shape)))
 
 
 def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
@@ -97,7 +61,7 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
             ans, activation = folded.pop(node)
             params = dict(params, activation=activation)
         if prim.output_vjp is not None:
-            out = g if getrefcount(g) == _SOLE_LOCAL and _writable(g) else None
+            out = g if getrefcount(g) == SOLE_LOCAL and writable(g) else None
             g = prim.output_vjp(g, ans, out, **params)
         several = len(args) > 1  # (unbroadcast undoes broadcasting between arguments: one argument has none)
         i = -1
@@ -121,7 +85,7 @@ def backward(tape: list, seeds: dict[int, Any], batch_ndim: int = 0) -> list:
             previous = cotangents[parent]
             if previous is None:
                 cotangents[parent] = ct
-            elif (getrefcount(previous) == _SOLE_LOCAL + 1 and _writable(previous)  # held here and in its slot
+            elif (getrefcount(previous) == SOLE_LOCAL + 1 and writable(previous)  # held here and in its slot
                   and type(ct) is np.ndarray and ct.shape == previous.shape and ct.dtype == previous.dtype):
                 np.add(previous, ct, out=previous)
             else:

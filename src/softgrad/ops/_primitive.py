@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from sys import getrefcount
 from typing import Any, Callable, ParamSpec, overload
 
 import numpy as np
 
+from softgrad._refcounts import EXACT
 from softgrad.tensor import ARRAY_TYPES, Tensor, as_array, concrete, float16, float32, wrap
-from softgrad.trace import batch_axes
+from softgrad.trace import batch_axes, fold_into_producer
 
 P = ParamSpec("P")
 _VALUE_TYPES = (Tensor,) + ARRAY_TYPES
@@ -85,6 +87,15 @@ def op(fn=None, *, data=None):
     return public
 
 
+def folded(prim, x, in_place) -> bool:
+    """Whether the activation ``prim`` (its op's argument x) was applied to x in x's own memory and recorded as
+    the activation of the entry that made x (``trace.fold_into_producer``: ``relu(conv2d(x, w, bias=b))`` by hand
+    becomes the fused convolution). Only for an x that nothing but this op call holds: a temporary passed
+    positionally, such as the convolution's result written inside the call (a Tensor that a variable, a
+    container or a keyword also holds counts more references; ``softgrad._refcounts``)."""
+    return type(x) is Tensor and getrefcount(x) == _SOLE_ARGUMENT and fold_into_producer(prim, x, in_place)
+
+
 def _raise_for_non_numeric(fn, count: int, args, kwargs, error: TypeError) -> None:
     """After a TypeError inside op ``fn``: raise one naming the argument that is not numeric (a string, None as
     data, another object), the value and what to pass, if there is such an argument; else return."""
@@ -124,6 +135,19 @@ def check_numeric(fn: str, **arguments) -> None:
 def python_data(a):
     """Python numbers and lists as ``Tensor(data)`` converts them (floats to float32); anything else as it is."""
     return as_array(a) if isinstance(a, (list, tuple, float, int)) and not isinstance(a, bool) else a
+
+
+def _references(x) -> int:
+    return getrefcount(x)  # (the same call form as in ``folded``)
+
+
+@op
+def _argument_references(x):
+    return _references(x)
+
+
+#: What ``getrefcount`` reads in ``folded`` for an op's argument that is a temporary of the caller's expression.
+_SOLE_ARGUMENT = int(_argument_references(wrap(np.empty(0)))) if EXACT else -1
 
 
 # ----- samples: where the registry's gradient test differentiates a primitive -----

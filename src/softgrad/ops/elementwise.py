@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from softgrad._parallel import elementwise
-from softgrad.ops._primitive import In, Sample, check_numeric, op, tangent_sum
+from softgrad.ops._primitive import In, Sample, check_numeric, folded, op, tangent_sum
 from softgrad.tensor import concrete
 from softgrad.trace import Primitive, constant_like
 
@@ -160,7 +160,7 @@ tanh_p = Primitive("tanh", np.tanh, (_pass_on,), output_vjp=_output_rule(lambda 
 @op
 def tanh(x):
     """tanh x.  ∂/∂x = 1 − tanh²x"""
-    return tanh_p.bind(x)
+    return x if folded(tanh_p, x, lambda y: np.tanh(y, out=y)) else tanh_p.bind(x)
 
 
 def _stable_sigmoid(x):
@@ -181,7 +181,7 @@ def sigmoid(x):
     >>> sigmoid(0.0)
     Tensor(shape=[], dtype=Float32, value= 0.5)
     """
-    return sigmoid_p.bind(x)
+    return x if folded(sigmoid_p, x, lambda y: np.copyto(y, _stable_sigmoid(y))) else sigmoid_p.bind(x)
 
 
 def softplus_impl(x):
@@ -220,7 +220,11 @@ relu_p = Primitive("relu", lambda x: elementwise(_relu, x), (_pass_on,), output_
 @op
 def relu(x):
     """max(x, 0).  ∂/∂x = 1 where x > 0, else 0"""
-    return relu_p.bind(x)
+    return x if folded(relu_p, x, _relu_in_place) else relu_p.bind(x)
+
+
+def _relu_in_place(x):
+    elementwise(_relu, x, out=x)
 
 
 # ----- binary, with NumPy broadcasting -----
