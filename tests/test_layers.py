@@ -295,12 +295,13 @@ def test_sequential_fuses_conv2d_with_a_following_activation_cell():
 def test_an_activation_written_by_hand_on_a_convolution_folds_into_it(activation):
     """relu(conv2d(x, w, bias=b)) written by hand inside a first-order transform is applied in the convolution's
     own output and recorded as its activation: one conv2d_bias entry, as the fused layer makes, with the bits of
-    the two ops run apart (through Winograd and im2col). A convolution's output that a variable or a keyword
-    argument also holds is never written over: the activation is its own entry then."""
+    the two ops run apart (through Winograd, whose output sizes 4 does not divide are crops of its tiles, and
+    im2col). A convolution's output that a variable or a keyword argument also holds is never written over: the
+    activation is its own entry then."""
     from softgrad import trace
 
-    for channels in (4, 1):
-        x = RNG.standard_normal((2, channels, 10, 10)).astype(np.float32)
+    for channels, size in ((4, (10, 10)), (4, (9, 8)), (1, (10, 9))):
+        x = RNG.standard_normal((2, channels) + size).astype(np.float32)
         w = RNG.standard_normal((3, channels, 3, 3)).astype(np.float32)
         b = RNG.standard_normal(3).astype(np.float32)
         entries = []

@@ -36,9 +36,10 @@ _SOLE_BASE = _base_refcount(np.empty((1, 2)).T) if EXACT else -1  # a base nothi
 
 
 def writable(a) -> bool:
-    """A plain ndarray whose writeable memory nothing else reaches through another array: it owns it, or it is an
-    axis permutation of an array only it references (the NCHW view of channels-last memory the convolution and
-    pooling kernels return). The caller checks the references to ``a`` itself."""
+    """A plain ndarray whose writeable memory nothing else reaches through another array: it owns it, or it is a
+    view of an array only it references (the NCHW view of channels-last memory the convolution and pooling
+    kernels return, a crop of it) in which no two elements share memory. The caller checks the references to
+    ``a`` itself."""
     if type(a) is not np.ndarray or not a.flags.writeable:
         return False
     if a.base is None:
@@ -46,5 +47,15 @@ def writable(a) -> bool:
     if _base_refcount(a) != _SOLE_BASE:  # (before any other reference to the base is made)
         return False
     base = a.base
-    return (type(base) is np.ndarray and base.base is None
-            and sorted(zip(a.strides, a.shape)) == sorted(zip(base.strides, base.shape)))
+    return type(base) is np.ndarray and base.base is None and _without_overlap(a)
+
+
+def _without_overlap(a) -> bool:
+    """Whether every element of ``a`` has memory of its own: along the axes by increasing stride, each stride
+    passes the reach of the axes inside it (a stride-0 or self-overlapping ``as_strided`` view does not)."""
+    reach = a.itemsize
+    for stride, length in sorted((abs(s), n) for s, n in zip(a.strides, a.shape) if n > 1):
+        if stride < reach:
+            return False
+        reach = stride * (length - 1) + reach
+    return True
