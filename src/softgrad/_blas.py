@@ -24,11 +24,13 @@ import numpy as np
 
 
 @functools.cache
-def _openblas() -> ctypes.CDLL | None:
-    """NumPy's bundled OpenBLAS, or None when there is none."""
+def _openblas(loader=ctypes.CDLL) -> ctypes.CDLL | None:
+    """NumPy's bundled OpenBLAS, or None when there is none; its functions called through ``loader``: ``CDLL``
+    gives the GIL up for the call (a long one, as axpy), ``PyDLL`` keeps it (a call of a microsecond: giving it up
+    lets the other thread take it, and getting it back waits for that thread's next release)."""
     for path in sorted((Path(np.__file__).resolve().parent.parent / "numpy.libs").glob("libscipy_openblas64_*")):
         try:
-            return ctypes.CDLL(str(path))
+            return loader(str(path))
         except OSError:
             continue
     return None
@@ -80,7 +82,7 @@ def _thread_control() -> ctypes._CFuncPtr | None:
     """``openblas_set_num_threads_local`` (OpenBLAS ≥ 0.3.27: the calling thread's BLAS thread count; returns the
     previous one), or None."""
     try:
-        fn = _openblas().openblas_set_num_threads_local
+        fn = _openblas(ctypes.PyDLL).openblas_set_num_threads_local  # (the GIL kept: ~0.3 µs)
     except AttributeError:  # (also no library)
         return None
     fn.restype, fn.argtypes = ctypes.c_int, (ctypes.c_int,)
