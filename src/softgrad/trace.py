@@ -62,7 +62,8 @@ class Primitive:
       activation is the only consumer of such a producer's output (made with ``activation=None``) and comes right
       after it on the tape, the backward sweep runs the producer's rules as if it had been made with the
       activation fused (the same bits: the activation's rule g·f' reads only its output), so that a hand-written
-      ``relu(conv2d(x, w, bias=b))`` gets the fused layer's backward.
+      ``relu(conv2d(x, w, bias=b))`` gets the fused layer's backward. Where the producer's output is a temporary
+      that nothing else holds, the activation's op folds in as it is recorded (``fold_into_producer``).
     * ``lazy_vjp(g, ans, *args, **params)``: for a primitive whose first argument alone is differentiable, a
       ``StandIn`` for that cotangent, not computed (or None: the rule runs). The sweep asks for it where this entry
       is the only consumer of the entry right before it (plain arrays, first order, no NaN checks), so the stand-in
