@@ -160,7 +160,11 @@ tanh_p = Primitive("tanh", np.tanh, (_pass_on,), output_vjp=_output_rule(lambda 
 @op
 def tanh(x):
     """tanh x.  ∂/∂x = 1 − tanh²x"""
-    return x if folded(tanh_p, x, lambda y: np.tanh(y, out=y)) else tanh_p.bind(x)
+    return x if folded(tanh_p, x, _tanh_in_place) else tanh_p.bind(x)
+
+
+def _tanh_in_place(x):
+    np.tanh(x, out=x)
 
 
 def _stable_sigmoid(x):
@@ -181,7 +185,11 @@ def sigmoid(x):
     >>> sigmoid(0.0)
     Tensor(shape=[], dtype=Float32, value= 0.5)
     """
-    return x if folded(sigmoid_p, x, lambda y: np.copyto(y, _stable_sigmoid(y))) else sigmoid_p.bind(x)
+    return x if folded(sigmoid_p, x, _sigmoid_in_place) else sigmoid_p.bind(x)
+
+
+def _sigmoid_in_place(x):
+    np.copyto(x, _stable_sigmoid(x))
 
 
 def softplus_impl(x):
