@@ -36,8 +36,25 @@ GEOMETRIES = [  # x shape, w shape, stride, padding, dilation, groups
     ((5, 3, 9, 8), (4, 3, 3, 2), (2, 1), ((1, 0), (1, 2)), (1, 1), 1),
     ((4, 1, 7, 7), (6, 1, 3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),  # one channel in: a first layer
     ((3, 4, 8, 7), (6, 2, 3, 3), (1, 2), ((1, 1), (0, 1)), (2, 1), 2),
-    ((6, 4, 6, 6), (8, 1, 2, 2), (1, 1), ((0, 1), (1, 0)), (1, 1), 4),  # depthwise
+    ((6, 4, 6, 6), (8, 1, 2, 2), (1, 1), ((0, 1), (1, 0)), (1, 1), 4),  # depthwise, two outputs a channel
+    ((3, 5, 9, 8), (5, 1, 3, 3), (2, 1), ((1, 1), (2, 0)), (1, 2), 5),  # depthwise, strided, padded, dilated
+    ((2, 6, 7, 7), (6, 1, 3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 6),  # depthwise, an NCHW input read directly
 ]
+
+
+def test_a_depthwise_convolution_with_bias_and_relu_matches_the_ops_apart():
+    """conv2d(x, w, groups=C, bias, 'relu'): the fused bias and activation and their rules (ĝ made chunk by chunk
+    in the weight gradient, Σ ĝ for the bias) give what relu(conv2d(x, w, groups=C) + b) gives."""
+    x, w, b = RNG.standard_normal((3, 4, 7, 6)), RNG.standard_normal((4, 1, 3, 3)), RNG.standard_normal(4)
+    g = RNG.standard_normal((3, 4, 5, 4))
+
+    def fused(x, w, b):
+        return (ops.conv2d(x, w, groups=4, bias=b, activation="relu") * g).sum()
+
+    def apart(x, w, b):
+        return (ops.relu(ops.conv2d(x, w, groups=4) + b.reshape(1, 4, 1, 1)) * g).sum()
+    for got, expected in zip(grad(fused, (0, 1, 2))(x, w, b), grad(apart, (0, 1, 2))(x, w, b)):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups", GEOMETRIES)
