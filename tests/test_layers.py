@@ -615,6 +615,26 @@ def test_max_pool_ceil_mode_and_indices(kernels):
     np.testing.assert_array_equal(ties, [[0, 2], [8, 10]])
 
 
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_max_pool_indices_are_each_windows_first_maximum_among_ties(kernels, ceil_mode):
+    """Many ties (values 0..2): every index is the first cell, row-major, holding its window's maximum, found by the
+    compiled pool's forward sweep or by comparisons; a window of NaN falls back to the comparisons."""
+    x = RNG.integers(0, 3, (3, 4, 7, 9)).astype(np.float32)
+    out, indices = ops.max_pool2d(x, 2, return_indices=True, ceil_mode=ceil_mode)
+    n, c, ho, wo = out.shape
+    expected = np.empty((n, c, ho, wo), np.int64)
+    for a, ch, i, j in np.ndindex(n, c, ho, wo):
+        cells = [(r, q) for r in (2 * i, 2 * i + 1) for q in (2 * j, 2 * j + 1) if r < 7 and q < 9]
+        best = max(x[a, ch, r, q] for r, q in cells)
+        r, q = next(cell for cell in cells if x[a, ch][cell] == best)
+        expected[a, ch, i, j] = r * 9 + q
+    np.testing.assert_array_equal(indices.numpy(), expected)
+    x[0, 0, 0, 0] = np.nan
+    out, indices = ops.max_pool2d(x, 2, return_indices=True, ceil_mode=ceil_mode)
+    assert np.isnan(out.numpy()[0, 0, 0, 0]) and 0 <= indices.numpy()[0, 0, 0, 0] < 63
+    np.testing.assert_array_equal(indices.numpy()[1:], expected[1:])
+
+
 @pytest.mark.parametrize("kwargs", [dict(kernel_size=2), dict(kernel_size=3, stride=2),
                                     dict(kernel_size=3, stride=1, pad_mode="pad", padding=1),
                                     dict(kernel_size=(2, 3), stride=(1, 2), pad_mode="same"),

@@ -292,7 +292,7 @@ BATCH_RULES = {
     "conv2d": merged_batch, "conv2d_bias": merged_batch, "conv2d_bias_pool": merged_batch,
     "conv2d_input": lambda prim: merged_batch(prim, shape_param="x_shape"),
     "max_pool2d": merged_batch, "max_pool2d_scatter": lambda prim: merged_batch(prim, merged=(0, 1, 2)),
-    "max_pool2d_gather": lambda prim: merged_batch(prim, merged=(0, 1)), "max_pool2d_indices": merged_batch,
+    "max_pool2d_gather": lambda prim: merged_batch(prim, merged=(0, 1)), "max_pool2d_indices": lambda prim: merged_batch(prim, merged=(0, 1)),
     "exp_shifted": _exp_shifted,
     "inv": _same, "det": _same, "logabsdet": _same, "cholesky": _same, "qr": _same, "svd": _same, "svdvals": _same,
     "cross_entropy": _through_its_op, "cross_entropy_grad": _through_its_op, "nll_loss": _through_its_op,

@@ -16,7 +16,7 @@ primitive                              ∂ first argument            ∂ second 
 ``max_pool2d(x)``                      ``pool_scatter(g, x, y)``   — (y = max_pool2d(x), the maxima)
 ``pool_scatter(g, x, y)``              ``pool_gather(h, x)``       — (piecewise constant in x)
 ``pool_gather(h, x)``                  ``pool_scatter(k, x, y)``   — (piecewise constant in x)
-``max_pool2d_indices(x)``              — (integers)                —
+``max_pool2d_indices(x, y)``           — (integers)                —
 =====================================  ==========================  ===================================
 
 ``padding`` is always explicit and possibly asymmetric: ``((top, bottom), (left, right))``. ``dense`` and
@@ -959,14 +959,21 @@ def _pool_gather_impl(h, x, kernel, stride, padding, dilation):
     return out.transpose(0, 3, 1, 2)
 
 
-def _max_pool2d_indices_impl(x, kernel, stride, padding, dilation):
+def _max_pool2d_indices_impl(x, pooled, kernel, stride, padding, dilation):
     """Each window's first maximum as a flat index row·W + column into its unpadded (H, W) plane: (N, C, Ho, Wo)
-    int64, PyTorch's ``return_indices``."""
-    winner = _winners(x, kernel, stride, padding, dilation).astype(np.int64)  # (N, Ho, Wo, C): offset i·kw + j
-    ho, wo = winner.shape[1:3]
-    rows = np.arange(ho)[:, None, None] * stride[0] - padding[0][0] + winner // kernel[1] * dilation[0]
-    columns = np.arange(wo)[:, None] * stride[1] - padding[1][0] + winner % kernel[1] * dilation[1]
-    return (rows * x.shape[3] + columns).transpose(0, 3, 1, 2)
+    int64, PyTorch's ``return_indices``, ``pooled`` the pool's result. Windows that tile x (padded): the first
+    maxima the compiled pool found (``first_maxima``), unless a maximum is NaN (``_winners`` then, which skips
+    NaNs)."""
+    out_hw = _out_hw(x.shape, kernel, stride, padding, dilation)
+    tiles = _tiles(_channels_last(x, padding, value=-np.inf), kernel, stride, dilation, out_hw)
+    winner = None if tiles is None else first_maxima(tiles, pooled)
+    if winner is None or np.any(winner == kernel[0] * kernel[1]):
+        winner = _winners(x, kernel, stride, padding, dilation)
+    ho, wo = out_hw  # winner (N, Ho, Wo, C): the offset k = p·kw + q, at (p·d₀)·W + q·d₁ from its window's corner
+    width, k = x.shape[3], np.arange(kernel[0] * kernel[1])
+    step = (k // kernel[1] * dilation[0]) * width + k % kernel[1] * dilation[1]
+    corner = ((np.arange(ho) * stride[0] - padding[0][0]) * width)[:, None] + np.arange(wo) * stride[1] - padding[1][0]
+    return (np.take(step, winner) + corner[:, :, None]).transpose(0, 3, 1, 2)
 
 
 _POOL_X = np.random.default_rng(0).permutation(2 * 3 * 5 * 4).reshape(2, 3, 5, 4) / 10.0  # no ties
@@ -1244,7 +1251,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, return_indice
     out = max_pool2d_p.bind(x, **geometry)
     if not return_indices:
         return out
-    return out, max_pool2d_indices_p.bind(x, **geometry)
+    return out, max_pool2d_indices_p.bind(x, out, **geometry)
 
 
 __all__ = [
