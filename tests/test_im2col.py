@@ -154,3 +154,29 @@ def test_a_first_layer_keeps_its_windows_from_the_forward_pass_for_its_weight_gr
     made.clear()
     nn_kernels._conv2d_weight_impl(x.copy(), g, w.shape, *geometry)
     assert made  # (another input: its own windows)
+
+
+@pytest.mark.parametrize("groups, channels_out", [(4, 8), (4, 4), (2, 6)])
+def test_a_grouped_convolution_of_few_channels_runs_dense_with_the_grouped_values(monkeypatch, groups, channels_out):
+    """ops.conv2d with groups, C·O small: the block-diagonal dense convolution (Winograd here: 3×3, stride 1) gives
+    the grouped convolution's values and gradients (weights, input, bias through the fused ReLU) to rounding,
+    and to second order; an input holding a NaN keeps the groups, so the NaN stays in its group."""
+    x, w = RNG.standard_normal((3, 4, 7, 6)), RNG.standard_normal((channels_out, 4 // groups, 3, 3))
+    b, g = RNG.standard_normal(channels_out), RNG.standard_normal((3, channels_out, 5, 4))
+
+    def loss(x, w, b):
+        return (ops.conv2d(x, w, groups=groups, bias=b, activation="relu") * g).sum()
+    dense = [loss(x, w, b).item()] + [t.numpy() for t in grad(loss, (0, 1, 2))(x, w, b)]
+    monkeypatch.setattr(nn_kernels, "_DENSE_GROUPED", 0)  # the grouped path
+    grouped = [loss(x, w, b).item()] + [t.numpy() for t in grad(loss, (0, 1, 2))(x, w, b)]
+    for got, expected in zip(dense, grouped):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    monkeypatch.undo()
+    second = grad(lambda w: (grad(loss, 1)(x, w, b) ** 2).sum())(w).numpy()
+    monkeypatch.setattr(nn_kernels, "_DENSE_GROUPED", 0)
+    np.testing.assert_allclose(second, grad(lambda w: (grad(loss, 1)(x, w, b) ** 2).sum())(w).numpy(), rtol=1e-10)
+    monkeypatch.undo()
+    x[0, 0, 3, 3] = np.nan
+    y = ops.conv2d(x, w, groups=groups).numpy()
+    per_group = channels_out // groups
+    assert np.isnan(y[0, :per_group]).any() and not np.isnan(y[0, per_group:]).any() and not np.isnan(y[1:]).any()
