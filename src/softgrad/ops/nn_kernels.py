@@ -300,7 +300,8 @@ def _rows(g, groups):
 
 # A depthwise convolution (one input channel per group, M = O/C outputs of each) is kh·kw multiply-adds of
 # whole channels-last windows by per-channel taps, chunk by chunk of images: as an im2col GEMM it was C
-# products of K = kh·kw by M = 1 (MNIST-sized 32 channels, 64 images: 51 ms fwd+bwd, PyTorch 2.8).
+# products of K = kh·kw by M = 1 (MNIST-sized 32 channels, 64 images: 51 ms fwd+bwd, here 15, PyTorch 2.8).
+# (ops.conv2d runs one of few channels as a dense convolution instead: ``_as_dense``.)
 
 
 def _depthwise(x_shape, geo) -> bool:
@@ -485,8 +486,8 @@ def _im2col_weight(x, g, w_shape, geo, pending=None):
     if _kept_windows and _kept_windows[0][0] is x and _kept_windows[0][1:3] == (geo, parts):
         kept = _kept_windows.pop()[3]
     depthwise = _depthwise(x.shape, geo)
-    narrow = k < o // groups and not depthwise  # the narrower operand transposed first: 1.7× faster for a first layer's 9 columns,
-    #                           1.1× slower with 288
+    # the narrower operand transposed first: 1.7× faster for a first layer's 9 columns, 1.1× slower with 288
+    narrow = k < o // groups and not depthwise
     relu = pending is not None and pending.activation == "relu"
     window_sums = compiled.kernel("window_sums") if (
         narrow and groups == 1 and (pending is None or relu) and x.dtype == g.dtype == dtype
@@ -742,16 +743,16 @@ def conv2d(x, weight, stride=1, padding=0, dilation=1, groups=1, bias=None, acti
     return activation(y) if fused is None and activation is not None else y
 
 
-_DENSE_GROUPED = 64 * 64  # a grouped convolution with at most this many (input, output) channel pairs runs dense
+_DENSE_GROUPED = 64 * 64  # a grouped convolution of at most this many (input, output) channel pairs runs dense
 
 
 def _as_dense(x, weight, geometry):
     """A grouped convolution of few channels (C·O ≤ ``_DENSE_GROUPED``) as the same convolution without groups,
-    by the block-diagonal weight W̃[o, c] = W[o, c mod C/G] where c is in o's group, else 0 (``where``: exact zeros,
-    and the gradient of W is W̃'s diagonal blocks): G× the multiply-adds, on Winograd's and the dense im2col's
-    fast paths and fusions (MNIST-sized 32 → 64 in 4 groups, fwd+bwd at 2 threads 38.5 → 11 ms; depthwise 32
-    channels 17 → 7). An x with a non-finite value keeps the groups (its NaN would reach the other groups through
-    the zeros). Returns (weight, geometry)."""
+    by the block-diagonal weight W̃[o, c] = W[o, c mod C/G] where c is in o's group, else 0 (``where``: exact
+    zeros, and the gradient of W is W̃'s diagonal blocks): G× the multiply-adds, on Winograd's and the dense
+    im2col's fast paths and fusions (MNIST-sized 32 → 64 in 4 groups, fwd+bwd at 2 threads 38.5 → 14.3 ms;
+    depthwise 32 channels 17 → 7.5; bench/conv_variants.py). An x with a non-finite value keeps the groups (its
+    NaN would reach the other groups through the zeros). Returns (weight, geometry)."""
     groups = geometry["groups"]
     o, per_group = shape_of(weight)[:2]
     channels = per_group * groups
@@ -990,10 +991,11 @@ def _max_pool2d_indices_impl(x, pooled, kernel, stride, padding, dilation):
     winner = None if tiles is None else first_maxima(tiles, pooled)
     if winner is None or np.any(winner == kernel[0] * kernel[1]):
         winner = _winners(x, kernel, stride, padding, dilation)
-    ho, wo = out_hw  # winner (N, Ho, Wo, C): the offset k = p·kw + q, at (p·d₀)·W + q·d₁ from its window's corner
+    ho, wo = out_hw  # winner (N, Ho, Wo, C): offset k = p·kw + q, at (p·d₀)·W + q·d₁ from its window's corner
     width, k = x.shape[3], np.arange(kernel[0] * kernel[1])
     step = (k // kernel[1] * dilation[0]) * width + k % kernel[1] * dilation[1]
-    corner = ((np.arange(ho) * stride[0] - padding[0][0]) * width)[:, None] + np.arange(wo) * stride[1] - padding[1][0]
+    corner = (((np.arange(ho) * stride[0] - padding[0][0]) * width)[:, None]
+              + np.arange(wo) * stride[1] - padding[1][0])
     return (np.take(step, winner) + corner[:, :, None]).transpose(0, 3, 1, 2)
 
 
