@@ -246,17 +246,26 @@ def _im2col(x, geo, keep=False):
 def _col2im(cols, x_shape, geo, out):
     """The transpose of ``_im2col``: (groups, N·Ho·Wo, kh·kw·C/groups) summed back, offset by offset, into out
     (N, H, W, C), an (N, C, H, W) array channels-last."""
-    n, c, h, w = x_shape
-    (top, bottom), (left, right) = geo.padding
+    n, c = x_shape[:2]
     g = geo.groups
     ho, wo = geo.out_hw(x_shape)
     cols = cols.reshape(g, n, ho, wo, geo.kernel[0] * geo.kernel[1], c // g)
-    padded = geo.padding != ((0, 0), (0, 0))
-    acc = scratch("col2im", (n, h + top + bottom, w + left + right, c), cols.dtype) if padded else out
-    acc[...] = 0
-    for k, (rows, columns) in enumerate(geo.offsets((ho, wo))):
-        target = acc[:, rows, columns]
+
+    def offset(k, target):
         target += cols[0, :, :, :, k] if g == 1 else np.moveaxis(cols[:, :, :, :, k], 0, 3).reshape(target.shape)
+    _overlap_add(offset, geo, (ho, wo), out)
+
+
+def _overlap_add(add_offset, geo, out_hw, out):
+    """out (N, H, W, C) channels-last = Σ over the kernel's offsets k of what ``add_offset(k, target)`` adds into
+    ``target``, the windows' cells of offset k in the zero-padded input (a scratch when padded, cropped into out)."""
+    n, h, w, c = out.shape
+    (top, bottom), (left, right) = geo.padding
+    padded = geo.padding != ((0, 0), (0, 0))
+    acc = scratch("col2im", (n, h + top + bottom, w + left + right, c), out.dtype) if padded else out
+    acc[...] = 0
+    for k, (rows, columns) in enumerate(geo.offsets(out_hw)):
+        add_offset(k, acc[:, rows, columns])
     if padded:
         out[...] = acc[:, top:top + h, left:left + w]
 
@@ -345,23 +354,19 @@ def _depthwise_forward(x, w, geo, out):
 
 def _depthwise_input(g, w, geo, out):
     """The transpose: out (n, H, W, C) channels-last = Σ_k window_kᵀ(Σ_m g[..., c, m] · taps[k, c, m])."""
-    n, h, w_, c = out.shape
-    (top, bottom), (left, right) = geo.padding
+    n, c = out.shape[0], out.shape[3]
     rows_g = _channels_innermost(g.transpose(0, 2, 3, 1), "depthwise g")
     ho, wo, o = rows_g.shape[1:]
     taps = _taps(w, c, wo)
-    padded = geo.padding != ((0, 0), (0, 0))
-    acc = scratch("col2im", (n, h + top + bottom, w_ + left + right, c), out.dtype) if padded else out
-    acc[...] = 0
     product = scratch("depthwise", (n, ho, wo, c), out.dtype)
-    for k, (rows, columns) in enumerate(geo.offsets((ho, wo))):
+
+    def offset(k, target):
         if o == c:
             np.multiply(rows_g, taps[k], out=product)
         else:
             np.einsum("nijcm,cm->nijc", rows_g.reshape(n, ho, wo, c, o // c), taps[k], out=product)
-        acc[:, rows, columns] += product
-    if padded:
-        out[...] = acc[:, top:top + h, left:left + w_]
+        target += product
+    _overlap_add(offset, geo, (ho, wo), out)
 
 
 def _depthwise_weight(x, g, geo, out):
@@ -734,8 +739,7 @@ def conv2d(x, weight, stride=1, padding=0, dilation=1, groups=1, bias=None, acti
     Tensor(shape=[1, 1, 1, 1], dtype=Float64, value=
     [[[[30.]]]])
     """
-    fused, geometry = _conv2d_arguments(x, weight, stride, padding, dilation, groups, bias, activation)
-    weight, geometry = _as_dense(x, weight, geometry)
+    fused, weight, geometry = _conv2d_arguments(x, weight, stride, padding, dilation, groups, bias, activation)
     if bias is None and fused is None:
         y = conv2d_p.bind(x, weight, **geometry)
     else:
@@ -764,7 +768,8 @@ def _as_dense(x, weight, geometry):
 
 
 def _conv2d_arguments(x, weight, stride, padding, dilation, groups, bias, activation):
-    """``conv2d``'s arguments checked: (the fused activation's name or None, the geometry keywords)."""
+    """``conv2d``'s arguments checked: (the fused activation's name or None, the weight to convolve by and the
+    geometry keywords: a grouped convolution of few channels as the dense one, ``_as_dense``)."""
     x_shape, w_shape = shape_of(x), shape_of(weight)
     if len(x_shape) != 4 or len(w_shape) != 4:
         raise ValueError(f"conv2d: expected x (N, C, H, W) and weight (O, C / groups, kh, kw), got shapes {x_shape} "
@@ -792,7 +797,7 @@ def _conv2d_arguments(x, weight, stride, padding, dilation, groups, bias, activa
     if fused is None and activation is not None and not callable(activation):
         raise ValueError(f"conv2d: activation must be None or one of {sorted(DENSE_ACTIVATIONS)}, got "
                          f"{activation!r} (or pass an op, e.g. ops.gelu, to apply it to the result)")
-    return fused, dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return (fused, *_as_dense(x, weight, dict(stride=stride, padding=padding, dilation=dilation, groups=groups)))
 
 
 # ----- max pooling: the pool, the scatter of g to the winners, and its transpose the gather -----
@@ -1208,8 +1213,7 @@ conv2d_pool_p = Primitive("conv2d_bias_pool", _conv2d_pool_impl, (_conv2d_pool_v
 def conv2d_relu_pool(x, weight, bias=None, activation=None, stride=1, padding=0, dilation=1, groups=1):
     """max_pool2d(act(conv2d(x, weight, stride, padding, dilation, groups, bias)), 2) in one primitive (the
     arguments as ``conv2d``'s; ``activation`` None or 'relu'): ``SequentialCell``'s Conv2d, ReLU, MaxPool2d(2)."""
-    fused, geometry = _conv2d_arguments(x, weight, stride, padding, dilation, groups, bias, activation)
-    weight, geometry = _as_dense(x, weight, geometry)
+    fused, weight, geometry = _conv2d_arguments(x, weight, stride, padding, dilation, groups, bias, activation)
     if fused not in (None, "relu") or (fused is None and activation is not None):
         raise ValueError(f"conv2d_relu_pool: activation must be None or 'relu', got {activation!r}")
     out_hw = _geometry(shape_of(weight), geometry).out_hw(shape_of(x))
