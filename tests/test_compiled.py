@@ -253,3 +253,62 @@ def test_the_pool_made_inside_the_output_transform_is_the_pool_of_the_output(out
     np.testing.assert_array_equal(maxima.transpose(0, 3, 1, 2), want)
     np.testing.assert_array_equal(first, nn_kernels.first_maxima(tiles, want))
     assert (first == 4).any() and np.isnan(want).any()  # (the NaN window: no first maximum)
+
+
+# ----- depthwise convolution -----
+
+# (x shape, output channels, geometry): 3×3 plain; strided, padded unevenly and dilated; two outputs a channel, a
+# non-square kernel, padding wider than the dilated kernel reaches
+DEPTHWISE = [((3, 8, 9, 7), 8, dict(kernel=(3, 3), stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1))),
+             ((2, 5, 11, 10), 5, dict(kernel=(3, 3), stride=(2, 3), padding=((2, 1), (0, 2)), dilation=(2, 1))),
+             ((2, 3, 6, 8), 6, dict(kernel=(2, 3), stride=(1, 2), padding=((3, 3), (1, 0)), dilation=(1, 2)))]
+
+
+def depthwise_numpy_path(monkeypatch, name, *args):
+    with monkeypatch.context() as m:
+        m.setattr(nn_kernels, "_depthwise_kernel", lambda *arrays: None)
+        return getattr(nn_kernels, name)(*args)
+
+
+@pytest.mark.parametrize("x_shape, o, geometry", DEPTHWISE)
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-13), (np.float32, 2e-6)])
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
+def test_the_compiled_depthwise_convolution_and_its_rules_agree_with_the_numpy_path(
+        monkeypatch, x_shape, o, geometry, dtype, rtol, layout):
+    """``depthwise_forward``, ``depthwise_input`` and ``depthwise_weight`` against NumPy's offset-by-offset path,
+    one image a chunk (chunks and threads exercised), x and g in channels-last memory or NCHW."""
+    needs_numba("depthwise_forward")
+    monkeypatch.setattr(nn_kernels, "_IM2COL_BYTES", 1)
+    c = x_shape[1]
+    kernel = geometry["kernel"]
+    args = (geometry["stride"], geometry["padding"], geometry["dilation"], c)
+    x = pool_input(x_shape, dtype, layout)
+    x[0, 1, 2, 3] = 0.5  # (finite: the NaN is for pooling)
+    w = RNG.standard_normal((o, 1, *kernel)).astype(dtype)
+
+    def close(got, want):
+        assert got.dtype == dtype and got.shape == want.shape
+        assert np.max(np.abs(got - want)) <= rtol * 8 * np.max(np.abs(want))
+    y = nn_kernels._conv2d_impl(x, w, *args)
+    close(y, depthwise_numpy_path(monkeypatch, "_conv2d_impl", x, w, *args))
+    g = RNG.standard_normal(y.shape).astype(dtype)
+    if layout == "nhwc":
+        g = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    close(nn_kernels._conv2d_input_impl(g, w, x.shape, *args),
+          depthwise_numpy_path(monkeypatch, "_conv2d_input_impl", g, w, x.shape, *args))
+    close(nn_kernels._conv2d_weight_impl(x, g, w.shape, *args),
+          depthwise_numpy_path(monkeypatch, "_conv2d_weight_impl", x, g, w.shape, *args))
+
+
+def test_the_compiled_depthwise_rules_read_a_broadcast_cotangent():
+    """The gradient of a sum is a broadcast g (strides 0): copied for the compiled loops, the same numbers."""
+    needs_numba("depthwise_input")
+    x = RNG.standard_normal((2, 4, 6, 6))
+    w = RNG.standard_normal((4, 1, 3, 3))
+    args = ((1, 1), ((1, 1), (1, 1)), (1, 1), 4)
+    g = np.broadcast_to(np.float64(1.0), (2, 4, 6, 6))
+    dense = np.ones((2, 4, 6, 6))
+    np.testing.assert_allclose(nn_kernels._conv2d_input_impl(g, w, x.shape, *args),
+                               nn_kernels._conv2d_input_impl(dense, w, x.shape, *args), rtol=0, atol=0)
+    np.testing.assert_allclose(nn_kernels._conv2d_weight_impl(x, g, w.shape, *args),
+                               nn_kernels._conv2d_weight_impl(x, dense, w.shape, *args), rtol=0, atol=0)

@@ -459,12 +459,116 @@ def _pool_scatter(first, g, out):
                             out[a, i, p, j, q, ch] = grad[j, ch] if first[a, i, j, ch] == e else zero
 
 
+# ----- depthwise convolution: x (n, H, W, C), taps (kh, kw, C·M), g and y (n, Ho, Wo, C·M) -----
+# (channels innermost and contiguous, M outputs c·M + m of each input channel c; the window of output cell (i, j)
+# at offset (p, q) is x's cell (i·sh + p·dh − top, j·sw + q·dw − left), left out where that falls in the padding:
+# no padded copy. Each offset's terms are added in row-major order, as in the NumPy path. M = 1 has loops of its
+# own, one contiguous run that LLVM vectorises.)
+
+
+def _depthwise_forward(x, taps, sh, sw, dh, dw, top, left, out):
+    """out[a, i, j, c·M + m] = Σ_{p,q} x[a, i·sh + p·dh − top, j·sw + q·dw − left, c] · taps[p, q, c·M + m], an
+    output cell's sum in L1 (NumPy writes and reads the whole output once per offset)."""
+    n, ho, wo, o = out.shape
+    h, w, c_count = x.shape[1:]
+    kh, kw = taps.shape[:2]
+    m_count = o // c_count
+    zero = out.dtype.type(0)
+    for a in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                cell = out[a, i, j]
+                cell[:] = zero
+                for p in range(kh):
+                    r = i * sh + p * dh - top
+                    for q in range(kw):
+                        s = j * sw + q * dw - left
+                        if r < 0 or r >= h or s < 0 or s >= w:
+                            continue
+                        window, tap = x[a, r, s], taps[p, q]
+                        if m_count == 1:
+                            for c in range(c_count):
+                                cell[c] += window[c] * tap[c]
+                        else:
+                            for c in range(c_count):
+                                for m in range(c * m_count, (c + 1) * m_count):
+                                    cell[m] += window[c] * tap[m]
+
+
+def _depthwise_input(g, taps, sh, sw, dh, dw, top, left, out):
+    """The transpose: out[a, i·sh + p·dh − top, j·sw + q·dw − left, c] += Σ_m g[a, i, j, c·M + m] · taps[p, q, c·M
+    + m] over the windows' cells inside the image, image by image (one image's out stays in cache)."""
+    n, ho, wo, o = g.shape
+    h, w, c_count = out.shape[1:]
+    kh, kw = taps.shape[:2]
+    m_count = o // c_count
+    zero = g.dtype.type(0)
+    for a in range(n):
+        image = out[a]
+        image[:] = zero
+        for p in range(kh):
+            for q in range(kw):
+                tap = taps[p, q]
+                for i in range(ho):
+                    r = i * sh + p * dh - top
+                    if r < 0 or r >= h:
+                        continue
+                    for j in range(wo):
+                        s = j * sw + q * dw - left
+                        if s < 0 or s >= w:
+                            continue
+                        cell, grad = image[r, s], g[a, i, j]
+                        if m_count == 1:
+                            for c in range(c_count):
+                                cell[c] += grad[c] * tap[c]
+                        else:
+                            for c in range(c_count):
+                                v = zero
+                                for m in range(c * m_count, (c + 1) * m_count):
+                                    v += grad[m] * tap[m]
+                                cell[c] += v
+
+
+def _depthwise_weight(x, g, sh, sw, dh, dw, top, left, total):
+    """total[p, q, c·M + m] += Σ_{a,i,j} g[a, i, j, c·M + m] · x[a, i·sh + p·dh − top, j·sw + q·dw − left, c] over
+    the windows' cells inside the image, total float64: summed in the data's dtype along each output row, then in
+    float64."""
+    n, ho, wo, o = g.shape
+    h, w, c_count = x.shape[1:]
+    kh, kw = total.shape[:2]
+    m_count = o // c_count
+    zero = g.dtype.type(0)
+    part = np.empty(total.shape, g.dtype)
+    for a in range(n):
+        for i in range(ho):
+            part[:] = zero
+            for j in range(wo):
+                grad = g[a, i, j]
+                for p in range(kh):
+                    r = i * sh + p * dh - top
+                    for q in range(kw):
+                        s = j * sw + q * dw - left
+                        if r < 0 or r >= h or s < 0 or s >= w:
+                            continue
+                        window, cell = x[a, r, s], part[p, q]
+                        if m_count == 1:
+                            for c in range(c_count):
+                                cell[c] += grad[c] * window[c]
+                        else:
+                            for c in range(c_count):
+                                for m in range(c * m_count, (c + 1) * m_count):
+                                    cell[m] += grad[m] * window[c]
+            total += part
+
+
 KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winograd's 2-D passes, by their matrix
            "BT_image": _bt_image, "A_image": _a_image, "A_pooled": _a_pooled, "AT_image": _at_image,
            "AT_image_pooled": _at_image_pooled,
            "B_image": _b_image, "slabs": _slabs,
            "bias_relu": _bias_relu, "relu_rule_sum": _relu_rule_sum, "window_sums": _window_sums,
-           "pool_max": _pool_max, "pool_scatter": _pool_scatter}
+           "pool_max": _pool_max, "pool_scatter": _pool_scatter,
+           "depthwise_forward": _depthwise_forward, "depthwise_input": _depthwise_input,
+           "depthwise_weight": _depthwise_weight}
 _INLINED = ("_bt", "_b", "_at", "_a", "_tile")  # the matrices' rows: inlined into every kernel that uses them
 _CALLED = ("_bt_rows", "_b_rows", "_at_rows", "_a_rows", "_at_image_row", "_b_image_row")  # compiled alone, called
 _compiled: dict = {}  # name → its Numba dispatcher (compiled at its first call, per dtype and layout)

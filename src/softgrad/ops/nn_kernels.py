@@ -309,8 +309,9 @@ def _rows(g, groups):
 
 # A depthwise convolution (one input channel per group, M = O/C outputs of each) is kh·kw multiply-adds of
 # whole channels-last windows by per-channel taps, chunk by chunk of images: as an im2col GEMM it was C
-# products of K = kh·kw by M = 1 (MNIST-sized 32 channels, 64 images: 51 ms fwd+bwd, here 15, PyTorch 2.8).
-# (ops.conv2d runs one of few channels as a dense convolution instead: ``_as_dense``.)
+# products of K = kh·kw by M = 1 (MNIST-sized 32 channels, 64 images: 51 ms fwd+bwd, NumPy's offset by offset 15,
+# compiled, ``compiled._depthwise_forward`` and its two rules, 2.5; PyTorch 2.8).
+# (Without Numba, ops.conv2d runs one of few channels as a dense convolution instead: ``_as_dense``.)
 
 
 def _depthwise(x_shape, geo) -> bool:
@@ -327,10 +328,27 @@ def _taps(w, channels, width):
     return np.ascontiguousarray(np.broadcast_to(taps[:, None, :, 0], (taps.shape[0], width, channels)))
 
 
-def _channels_innermost(a, name):
-    """a (n, h, w, c) with contiguous channel runs: itself if so (or broadcast along them), else copied into this
-    thread's scratch ``name`` (an NCHW array's channels-last view reads every channel H·W elements apart)."""
-    if a.strides[3] in (0, a.itemsize):
+def _depthwise_kernel(name, *arrays):
+    """The compiled ``name`` (``compiled._depthwise_*``) when its operands share one dtype, else None."""
+    return compiled.kernel(name) if len({a.dtype for a in arrays}) == 1 else None
+
+
+def _compiled_taps(w):
+    """(C·M, 1, kh, kw) as (kh, kw, C·M), the compiled kernels' taps."""
+    return np.ascontiguousarray(w[:, 0].transpose(1, 2, 0))
+
+
+def _compiled_geometry(geo):
+    """The compiled kernels' (sh, sw, dh, dw, top, left): they skip the padding's cells instead of reading a copy."""
+    return (*geo.stride, *geo.dilation, geo.padding[0][0], geo.padding[1][0])
+
+
+def _channels_innermost(a, name, contiguous=False):
+    """a (n, h, w, c) with contiguous channel runs: itself if so (or broadcast along them, unless ``contiguous``),
+    else copied into this thread's scratch ``name`` (an NCHW array's channels-last view reads every channel H·W
+    elements apart; the compiled kernels' loops, vectorised for contiguous operands, ran 3× slower over a
+    broadcast g)."""
+    if a.flags.c_contiguous or (not contiguous and a.strides[3] in (0, a.itemsize)):
         return a
     out = scratch(name, a.shape, a.dtype)
     np.copyto(out, a)
@@ -339,6 +357,11 @@ def _channels_innermost(a, name):
 
 def _depthwise_forward(x, w, geo, out):
     """out (n, Ho, Wo, C·M) channels-last = Σ_k window_k(x)[..., c, None] · taps[k, c, :]."""
+    kernel = _depthwise_kernel("depthwise_forward", x, w, out)
+    if kernel is not None:
+        kernel(_channels_innermost(x.transpose(0, 2, 3, 1), "depthwise x", contiguous=True), _compiled_taps(w),
+               *_compiled_geometry(geo), out)
+        return
     xp = _channels_innermost(_channels_last(x, geo.padding, scratch_name="im2col padded"), "depthwise x")
     n, ho, wo, o = out.shape
     c = x.shape[1]
@@ -355,7 +378,11 @@ def _depthwise_forward(x, w, geo, out):
 def _depthwise_input(g, w, geo, out):
     """The transpose: out (n, H, W, C) channels-last = Σ_k window_kᵀ(Σ_m g[..., c, m] · taps[k, c, m])."""
     n, c = out.shape[0], out.shape[3]
-    rows_g = _channels_innermost(g.transpose(0, 2, 3, 1), "depthwise g")
+    kernel = _depthwise_kernel("depthwise_input", g, w, out)
+    rows_g = _channels_innermost(g.transpose(0, 2, 3, 1), "depthwise g", contiguous=kernel is not None)
+    if kernel is not None:
+        kernel(rows_g, _compiled_taps(w), *_compiled_geometry(geo), out)
+        return
     ho, wo, o = rows_g.shape[1:]
     taps = _taps(w, c, wo)
     product = scratch("depthwise", (n, ho, wo, c), out.dtype)
@@ -372,6 +399,14 @@ def _depthwise_input(g, w, geo, out):
 def _depthwise_weight(x, g, geo, out):
     """out (C, M, kh·kw) = Σ_{n,i,j} g[n, c·M + m, i, j] · window_k(x)[n, i, j, c], offset by offset (for M = 1
     the sum over windows of their product as a GEMV)."""
+    kernel = _depthwise_kernel("depthwise_weight", x, g)
+    if kernel is not None:
+        rows_g = _channels_innermost(g.transpose(0, 2, 3, 1), "depthwise g", contiguous=True)
+        total = np.zeros((*geo.kernel, rows_g.shape[3]))
+        kernel(_channels_innermost(x.transpose(0, 2, 3, 1), "depthwise x", contiguous=True), rows_g,
+               *_compiled_geometry(geo), total)
+        out[...] = total.reshape(-1, *out.shape[:2]).transpose(1, 2, 0)
+        return
     xp = _channels_innermost(_channels_last(x, geo.padding, scratch_name="im2col padded"), "depthwise x")
     rows_g = _channels_innermost(g.transpose(0, 2, 3, 1), "depthwise g")
     n, ho, wo, o = rows_g.shape
@@ -755,12 +790,14 @@ def _as_dense(x, weight, geometry):
     by the block-diagonal weight W̃[o, c] = W[o, c mod C/G] where c is in o's group, else 0 (``where``: exact
     zeros, and the gradient of W is W̃'s diagonal blocks): G× the multiply-adds, on Winograd's and the dense
     im2col's fast paths and fusions (MNIST-sized 32 → 64 in 4 groups, fwd+bwd at 2 threads 38.5 → 14.3 ms;
-    depthwise 32 channels 17 → 7.5; bench/conv_variants.py). An x with a non-finite value keeps the groups (its
-    NaN would reach the other groups through the zeros). Returns (weight, geometry)."""
+    depthwise 32 channels 17 → 7.5, but 2.5 compiled, which keeps it: ``_depthwise``; bench/conv_variants.py). An x
+    with a non-finite value keeps the groups (its NaN would reach the other groups through the zeros). Returns
+    (weight, geometry)."""
     groups = geometry["groups"]
     o, per_group = shape_of(weight)[:2]
     channels = per_group * groups
-    if groups == 1 or channels * o > _DENSE_GROUPED or not np.isfinite(np.sum(concrete(x))):
+    if (groups == 1 or channels * o > _DENSE_GROUPED or (per_group == 1 and compiled.available())
+            or not np.isfinite(np.sum(concrete(x)))):
         return weight, geometry
     in_group = np.arange(o)[:, None] // (o // groups) == np.arange(channels)[None, :] // per_group
     dense = where(in_group[:, :, None, None], tile(weight, (1, groups, 1, 1)), 0.0)
