@@ -44,6 +44,15 @@ than its output (``window_sums``), the weight gradient Σ windowsᵀ ĝ too, ĝ 
 first layer (four chunks of 16 images, two threads) 1.4-1.65 → 0.8-0.9 ms, BLAS's products of the chunks having
 run slower side by side than one after the other. An im2col convolution's bias and ReLU (``bias_relu``): one pass
 after its product where NumPy makes two.
+
+**Depthwise convolution** (one input channel a group: ``nn_kernels._depthwise_*``): each output cell's kh·kw
+multiply-adds over its window's contiguous channels summed in L1, and each input cell's for the transpose (a
+gather: the scatter offset by offset was as fast, 0.58 ms against 0.62, with a padded scratch to crop), the weight
+gradient summed along each output row then in float64; the padding's cells are skipped, not copied. NumPy makes a
+pass over the whole chunk per kernel offset. 64 × 32 × 26 × 26 float32, 3×3, one core, 16 images: the forward
+0.42 ms, the input transpose 0.62, the weight gradient 0.37; fwd+bwd of the batch at two threads 7.5 ms (as a
+dense convolution, ``nn_kernels._as_dense``) → 4.7 (PyTorch 2.6), of which about 0.5 copies an NCHW x
+channels-last, twice.
 """
 
 from __future__ import annotations
@@ -496,28 +505,30 @@ def _depthwise_forward(x, taps, sh, sw, dh, dw, top, left, out):
 
 
 def _depthwise_input(g, taps, sh, sw, dh, dw, top, left, out):
-    """The transpose: out[a, i·sh + p·dh − top, j·sw + q·dw − left, c] += Σ_m g[a, i, j, c·M + m] · taps[p, q, c·M
-    + m] over the windows' cells inside the image, image by image (one image's out stays in cache)."""
+    """The transpose: out[a, r, s, c] = Σ_m Σ over the offsets (p, q) whose window reaches (r, s) from an output
+    cell (i, j) = ((r + top − p·dh)/sh, (s + left − q·dw)/sw) of g[a, i, j, c·M + m] · taps[p, q, c·M + m]: a
+    gather, each input cell's sum in L1 (a scatter, offset by offset, read and wrote the image kh·kw times)."""
     n, ho, wo, o = g.shape
     h, w, c_count = out.shape[1:]
     kh, kw = taps.shape[:2]
     m_count = o // c_count
     zero = g.dtype.type(0)
     for a in range(n):
-        image = out[a]
-        image[:] = zero
-        for p in range(kh):
-            for q in range(kw):
-                tap = taps[p, q]
-                for i in range(ho):
-                    r = i * sh + p * dh - top
-                    if r < 0 or r >= h:
+        for r in range(h):
+            for s in range(w):
+                cell = out[a, r, s]
+                cell[:] = zero
+                for p in range(kh):
+                    di = r + top - p * dh
+                    i = di // sh
+                    if di < 0 or i * sh != di or i >= ho:
                         continue
-                    for j in range(wo):
-                        s = j * sw + q * dw - left
-                        if s < 0 or s >= w:
+                    for q in range(kw):
+                        dj = s + left - q * dw
+                        j = dj // sw
+                        if dj < 0 or j * sw != dj or j >= wo:
                             continue
-                        cell, grad = image[r, s], g[a, i, j]
+                        grad, tap = g[a, i, j], taps[p, q]
                         if m_count == 1:
                             for c in range(c_count):
                                 cell[c] += grad[c] * tap[c]
