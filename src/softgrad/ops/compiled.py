@@ -475,6 +475,18 @@ def _pool_scatter(first, g, out):
 # own, one contiguous run that LLVM vectorises.)
 
 
+def _multiply_add(cell, window, by, c_count, m_count):
+    """cell[c·M + m] += window[c] · by[c·M + m]: a window's channels times taps (the forward) or g (the weight
+    gradient)."""
+    if m_count == 1:
+        for c in range(c_count):
+            cell[c] += window[c] * by[c]
+    else:
+        for c in range(c_count):
+            for m in range(c * m_count, (c + 1) * m_count):
+                cell[m] += window[c] * by[m]
+
+
 def _depthwise_forward(x, taps, sh, sw, dh, dw, top, left, out):
     """out[a, i, j, c·M + m] = Σ_{p,q} x[a, i·sh + p·dh − top, j·sw + q·dw − left, c] · taps[p, q, c·M + m], an
     output cell's sum in L1 (NumPy writes and reads the whole output once per offset)."""
@@ -494,14 +506,7 @@ def _depthwise_forward(x, taps, sh, sw, dh, dw, top, left, out):
                         s = j * sw + q * dw - left
                         if r < 0 or r >= h or s < 0 or s >= w:
                             continue
-                        window, tap = x[a, r, s], taps[p, q]
-                        if m_count == 1:
-                            for c in range(c_count):
-                                cell[c] += window[c] * tap[c]
-                        else:
-                            for c in range(c_count):
-                                for m in range(c * m_count, (c + 1) * m_count):
-                                    cell[m] += window[c] * tap[m]
+                        _multiply_add(cell, x[a, r, s], taps[p, q], c_count, m_count)
 
 
 def _depthwise_input(g, taps, sh, sw, dh, dw, top, left, out):
@@ -561,14 +566,7 @@ def _depthwise_weight(x, g, sh, sw, dh, dw, top, left, total):
                         s = j * sw + q * dw - left
                         if r < 0 or r >= h or s < 0 or s >= w:
                             continue
-                        window, cell = x[a, r, s], part[p, q]
-                        if m_count == 1:
-                            for c in range(c_count):
-                                cell[c] += grad[c] * window[c]
-                        else:
-                            for c in range(c_count):
-                                for m in range(c * m_count, (c + 1) * m_count):
-                                    cell[m] += grad[m] * window[c]
+                        _multiply_add(part[p, q], x[a, r, s], grad, c_count, m_count)
             total += part
 
 
@@ -580,7 +578,7 @@ KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winogr
            "pool_max": _pool_max, "pool_scatter": _pool_scatter,
            "depthwise_forward": _depthwise_forward, "depthwise_input": _depthwise_input,
            "depthwise_weight": _depthwise_weight}
-_INLINED = ("_bt", "_b", "_at", "_a", "_tile")  # the matrices' rows: inlined into every kernel that uses them
+_INLINED = ("_bt", "_b", "_at", "_a", "_tile", "_multiply_add")  # the matrices' rows, …: inlined where used
 _CALLED = ("_bt_rows", "_b_rows", "_at_rows", "_a_rows", "_at_image_row", "_b_image_row")  # compiled alone, called
 _compiled: dict = {}  # name → its Numba dispatcher (compiled at its first call, per dtype and layout)
 _lock = threading.Lock()  # (the pool's threads ask for a kernel at once on a process's first convolution)
