@@ -291,7 +291,8 @@ def _keeps_windows(x_shape, geo, channels_out) -> bool:
 def _im2col_chunks(x_shape, geo, channels_out, itemsize):
     n, c = x_shape[:2]
     ho, wo = geo.out_hw(x_shape)
-    per_image = ho * wo * (geo.kernel[0] * geo.kernel[1] * c + channels_out) * itemsize
+    windows = c if _depthwise(x_shape, geo) else geo.kernel[0] * geo.kernel[1] * c  # (depthwise: read in place)
+    per_image = ho * wo * (windows + channels_out) * itemsize
     return image_chunks(n, per_image, _IM2COL_BYTES)
 
 
