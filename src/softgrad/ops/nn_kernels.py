@@ -310,8 +310,8 @@ def _rows(g, groups):
 
 # A depthwise convolution (one input channel per group, M = O/C outputs of each) is kh·kw multiply-adds of
 # whole channels-last windows by per-channel taps, chunk by chunk of images: as an im2col GEMM it was C
-# products of K = kh·kw by M = 1 (MNIST-sized 32 channels, 64 images: 51 ms fwd+bwd, NumPy's offset by offset 15,
-# compiled, ``compiled._depthwise_forward`` and its two rules, 2.5; PyTorch 2.8).
+# products of K = kh·kw by M = 1 (MNIST-sized 32 channels, 64 images, two threads: 51 ms fwd+bwd, NumPy's offset
+# by offset 15, compiled, ``compiled._depthwise_forward`` and its two rules, 4.75; PyTorch 2.6).
 # (Without Numba, ops.conv2d runs one of few channels as a dense convolution instead: ``_as_dense``.)
 
 
@@ -791,7 +791,7 @@ def _as_dense(x, weight, geometry):
     by the block-diagonal weight W̃[o, c] = W[o, c mod C/G] where c is in o's group, else 0 (``where``: exact
     zeros, and the gradient of W is W̃'s diagonal blocks): G× the multiply-adds, on Winograd's and the dense
     im2col's fast paths and fusions (MNIST-sized 32 → 64 in 4 groups, fwd+bwd at 2 threads 38.5 → 14.3 ms;
-    depthwise 32 channels 17 → 7.5, but 2.5 compiled, which keeps it: ``_depthwise``; bench/conv_variants.py). An x
+    depthwise 32 channels 17 → 7.5, but 4.75 compiled, which keeps it: ``_depthwise``; bench/conv_variants.py). An x
     with a non-finite value keeps the groups (its NaN would reach the other groups through the zeros). Returns
     (weight, geometry)."""
     groups = geometry["groups"]
