@@ -21,11 +21,11 @@ def im2col(monkeypatch, name, *args):
         return getattr(nn_kernels, name)(*args)
 
 
-def three(x, w, g, padding):
+def three(x, w, g, padding, dilation=(1, 1)):
     """conv2d, its input transpose and its weight gradient, as the primitives compute them."""
-    return [nn_kernels._conv2d_impl(x, w, STRIDE, padding),
-            nn_kernels._conv2d_input_impl(g, w, x.shape, STRIDE, padding),
-            nn_kernels._conv2d_weight_impl(x, g, w.shape, STRIDE, padding)]
+    return [nn_kernels._conv2d_impl(x, w, STRIDE, padding, dilation),
+            nn_kernels._conv2d_input_impl(g, w, x.shape, STRIDE, padding, dilation),
+            nn_kernels._conv2d_weight_impl(x, g, w.shape, STRIDE, padding, dilation)]
 
 
 @pytest.mark.parametrize("x_shape, out_channels, padding", [
@@ -46,6 +46,49 @@ def test_winograd_matches_im2col(monkeypatch, kernels, x_shape, out_channels, pa
     for got, want in zip(three(x, w, g, padding), expected):
         assert got.shape == want.shape and got.dtype == dtype
         assert np.max(np.abs(got - want)) <= rtol * np.max(np.abs(want))
+
+
+@pytest.mark.parametrize("x_shape, out_channels, padding, dilation", [
+    ((2, 4, 13, 11), 5, ((1, 1), (2, 0)), (2, 3)),  # phases of unequal sizes, asymmetric padding
+    ((3, 5, 9, 9), 4, ((0, 0), (0, 0)), (3, 2)),  # the smallest phases (3 rows): one output row each
+    ((9, 6, 10, 12), 7, ((2, 1), (0, 3)), (1, 3)),  # dilated along one axis; several chunks (below)
+    ((2, 4, 26, 26), 4, ((2, 2), (2, 2)), (2, 2)),  # 'same' padding
+])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 5e-14), (np.float32, 1e-5)])  # (26 × 26: 1.1e-14)
+def test_dilated_convolutions_by_phases_match_im2col(monkeypatch, kernels, x_shape, out_channels, padding,
+                                                     dilation, dtype, rtol):
+    """A dilated 3×3 convolution is the undilated one of its input's phases laid side by side (``winograd``'s
+    dilated convolutions): all three primitives are im2col's to rounding, with the weight gradient made by the
+    input transpose from the forward's tiles (kept for x, under its dilation) and afresh."""
+    monkeypatch.setattr(winograd, "_CHUNK_BYTES", 1)
+    x = RNG.standard_normal(x_shape).astype(dtype)
+    w = RNG.standard_normal((out_channels, x_shape[1], 3, 3)).astype(dtype)
+    geometry = nn_kernels._Geometry((3, 3), STRIDE, padding, dilation, 1)
+    assert winograd.applies(x.shape, w.shape, geometry, dtype)
+    y = im2col(monkeypatch, "_conv2d_impl", x, w, STRIDE, padding, dilation)
+    g = RNG.standard_normal(y.shape).astype(dtype)
+    expected = [y, im2col(monkeypatch, "_conv2d_input_impl", g, w, x.shape, STRIDE, padding, dilation),
+                im2col(monkeypatch, "_conv2d_weight_impl", x, g, w.shape, STRIDE, padding, dilation)]
+    winograd._kept.clear()
+    got = three(x, w, g, padding, dilation)
+    assert not winograd._kept  # (the weight gradient came from the input transpose)
+    got.append(nn_kernels._conv2d_weight_impl(x, g, w.shape, STRIDE, padding, dilation))  # (afresh)
+    for a, want in zip(got, expected + expected[2:]):
+        assert a.shape == want.shape and a.dtype == dtype
+        assert np.max(np.abs(a - want)) <= rtol * np.max(np.abs(want))
+
+
+def test_a_dilated_convolutions_kept_tiles_are_not_an_undilated_ones():
+    """Unpadded, the phases of x have x's own shape and their convolution's output the undilated one's: what the
+    dilated forward keeps of x is kept under its dilation, so an undilated convolution of the same x never reads it."""
+    x = RNG.standard_normal((2, 4, 10, 10))
+    w = RNG.standard_normal((4, 4, 3, 3))
+    g = RNG.standard_normal((2, 4, 8, 8))
+    padding = ((0, 0), (0, 0))
+    fresh = winograd.conv3x3_weight(x, g, padding)
+    winograd.conv3x3(x, w, padding, (6, 6), dilation=(2, 2))
+    winograd.conv3x3_input(g, w, x.shape, padding)  # (undilated: its g is 8 × 8)
+    np.testing.assert_allclose(winograd.conv3x3_weight(x, g, padding), fresh, rtol=1e-13)
 
 
 def test_the_same_bits_on_one_thread_and_on_several(monkeypatch, kernels):
@@ -80,14 +123,15 @@ def test_the_blas_thread_count_is_what_it_was_after_a_threaded_convolution(monke
         thread_control(previous)
 
 
-def test_only_3x3_stride_1_undilated_ungrouped_float_convolutions_with_channels_go_through_winograd():
+def test_only_3x3_stride_1_ungrouped_float_convolutions_with_channels_go_through_winograd():
     def geometry(stride=(1, 1), dilation=(1, 1), groups=1):
         return nn_kernels._Geometry((3, 3), stride, ((0, 0), (0, 0)), dilation, groups)
 
     assert winograd.applies((1, 8, 9, 9), (8, 8, 3, 3), geometry(), np.float32)
     assert not winograd.applies((1, 8, 9, 9), (8, 8, 3, 2), geometry(), np.float32)
     assert not winograd.applies((1, 8, 9, 9), (8, 8, 3, 3), geometry(stride=(2, 1)), np.float32)
-    assert not winograd.applies((1, 8, 9, 9), (8, 8, 3, 3), geometry(dilation=(2, 2)), np.float32)
+    assert winograd.applies((1, 8, 9, 9), (8, 8, 3, 3), geometry(dilation=(3, 2)), np.float32)  # (phases of 3)
+    assert not winograd.applies((1, 8, 9, 9), (8, 8, 3, 3), geometry(dilation=(4, 1)), np.float32)  # (phases of 2)
     assert not winograd.applies((1, 8, 9, 9), (8, 4, 3, 3), geometry(groups=2), np.float32)
     assert not winograd.applies((1, 1, 9, 9), (8, 1, 3, 3), geometry(), np.float32)  # the first layer of a CNN
     assert not winograd.applies((1, 8, 9, 9), (8, 8, 3, 3), geometry(), np.float16)

@@ -435,7 +435,7 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
     geo = _Geometry(w.shape[2:], stride, padding, dilation, groups)
     out_hw = geo.out_hw(x.shape)
     if winograd.applies(x.shape, w.shape, geo, x.dtype):
-        return winograd.conv3x3(x, w, padding, out_hw, bias, activation)
+        return winograd.conv3x3(x, w, padding, out_hw, bias, activation, dilation=dilation)
     o = w.shape[0]
     w_mat = _weight_matrix(w, groups).swapaxes(1, 2)  # (groups, kh·kw·C/groups, O/groups)
     rows = np.empty((x.shape[0], *out_hw, o), np.result_type(x, w))  # channels-last
@@ -486,7 +486,7 @@ def _conv2d_input_impl(g, w, x_shape, stride, padding, dilation=(1, 1), groups=1
     one_pool()
     geo = _Geometry(w.shape[2:], stride, padding, dilation, groups)
     if winograd.applies(x_shape, w.shape, geo, g.dtype):
-        return winograd.conv3x3_input(g, w, x_shape, padding)
+        return winograd.conv3x3_input(g, w, x_shape, padding, dilation=dilation)
     n, c, h, w_ = x_shape
     w_mat = _weight_matrix(w, groups)  # (groups, O/groups, kh·kw·C/groups)
     out = np.empty((n, h, w_, c), np.result_type(g, w))  # channels-last
@@ -510,7 +510,7 @@ def _conv2d_weight_impl(x, g, w_shape, stride, padding, dilation=(1, 1), groups=
     one_pool()
     geo = _Geometry(w_shape[2:], stride, padding, dilation, groups)
     if winograd.applies(x.shape, w_shape, geo, x.dtype):
-        return winograd.conv3x3_weight(x, g, padding)
+        return winograd.conv3x3_weight(x, g, padding, dilation)
     return _im2col_weight(x, g, w_shape, geo)
 
 
@@ -589,11 +589,13 @@ _CONV_X, _CONV_W, _CONV_G = (2, 3, 5, 4), (4, 3, 3, 2), (2, 4, 2, 6)  # x, weigh
 # 3×3 stride 1 with 4 channels in and out: Winograd (an odd output width: the padded tile)
 _WINO_GEOMETRY = dict(stride=(1, 1), padding=((1, 0), (0, 1)))
 _WINO_X, _WINO_W, _WINO_G = (2, 4, 5, 4), (4, 4, 3, 3), (2, 4, 4, 3)
+_DILATED_WINO = dict(stride=(1, 1), padding=((0, 1), (1, 0)), dilation=(2, 2), groups=1)  # (Winograd, by phases)
 # dilated and grouped, on one input: (weight shape, output shape, geometry)
 _GROUP_X = (2, 4, 6, 5)
 _GROUPED = [((3, 4, 2, 2), (2, 3, 4, 3), dict(stride=(1, 2), padding=((0, 0), (1, 0)), dilation=(2, 1), groups=1)),
             ((6, 2, 3, 2), (2, 6, 6, 4), dict(stride=(1, 1), padding=((1, 1), (0, 0)), dilation=(1, 1), groups=2)),
-            ((8, 1, 3, 3), (2, 8, 2, 3), dict(stride=(2, 1), padding=((1, 0), (1, 1)), dilation=(2, 2), groups=4))]
+            ((8, 1, 3, 3), (2, 8, 2, 3), dict(stride=(2, 1), padding=((1, 0), (1, 1)), dilation=(2, 2), groups=4)),
+            ((4, 4, 3, 3), (2, 4, 3, 2), _DILATED_WINO)]
 
 # (``geo``: the keyword parameters stride, padding, dilation, groups, passed on unchanged)
 conv2d_p = Primitive("conv2d", _conv2d_impl, (
@@ -702,7 +704,7 @@ def _conv2d_bias_vjp_x(g, ans, x, w, b, activation, **geo):
         rule = None if type(g) is not _Pending or g.activation is None else (g.ans, DENSE_ACTIVATIONS[g.activation])
         pooled = None if type(source) is not _PooledCotangent else source.read_by_windows()
         return winograd.conv3x3_input(source, w, shape_of(x), geo["padding"], derivative=rule, key=g, bias=True,
-                                      pooled=pooled)
+                                      pooled=pooled, dilation=geo.get("dilation", (1, 1)))
     if type(g) is _Pending:
         g = g.value()
     return conv2d_input_p.bind(g, w, x_shape=shape_of(x), **geo)
@@ -712,7 +714,7 @@ def _conv2d_bias_vjp_w(g, ans, x, w, b, activation, **geo):
     """conv2d_weight(x, ĝ) (what the input transpose kept, if it did; by im2col, ĝ made chunk by chunk and Σ ĝ
     kept for the bias rule)."""
     if type(g) is _Pending:
-        kept = winograd.kept_weight_gradient(x, g, geo["padding"])
+        kept = winograd.kept_weight_gradient(x, g, geo["padding"], geo.get("dilation", (1, 1)))
         if kept is not None:
             return kept
         geometry = _geometry(w.shape, geo)
@@ -746,6 +748,7 @@ conv2d_bias_p = Primitive("conv2d_bias", _conv2d_bias_impl, (_conv2d_bias_vjp_x,
         Sample(In(_WINO_X), In(_WINO_W), _BIAS, activation=None, **_WINO_GEOMETRY),
         Sample(In(_WINO_X), In(_WINO_W), _BIAS, activation="relu", **_WINO_GEOMETRY),
         Sample(In(_WINO_X), In(_WINO_W), None, activation="sigmoid", **_WINO_GEOMETRY),
+        Sample(In(_GROUP_X), In((4, 4, 3, 3)), _BIAS, activation="relu", **_DILATED_WINO),
         Sample(In(_CONV_X), In(_CONV_W), _BIAS, activation="tanh", **_CONV_GEOMETRY)])
 
 
