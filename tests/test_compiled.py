@@ -312,3 +312,23 @@ def test_the_compiled_depthwise_rules_read_a_broadcast_cotangent():
                                nn_kernels._conv2d_input_impl(dense, w, x.shape, *args), rtol=0, atol=0)
     np.testing.assert_allclose(nn_kernels._conv2d_weight_impl(x, g, w.shape, *args),
                                nn_kernels._conv2d_weight_impl(x, dense, w.shape, *args), rtol=0, atol=0)
+
+
+# ----- cells rearranged (a dilated convolution's phases) -----
+
+
+@pytest.mark.parametrize("layout", ["channels-last", "NCHW"])
+def test_gather_cells_copies_the_cells_it_is_given_and_zeroes_the_rest(layout):
+    """out[n, i, j] = src[n, rows[i], columns[j]], 0 where an index is −1, for a channels-last src and for an
+    NCHW array's channels-last view (channels strided), in every cell of out (NaN-filled first)."""
+    kernel = needs_numba("gather_cells")
+    src = RNG.standard_normal((3, 6, 5, 4)).astype(np.float32)
+    if layout == "NCHW":
+        src = np.ascontiguousarray(src.transpose(0, 3, 1, 2)).transpose(0, 2, 3, 1)
+    rows, columns = np.array([4, -1, 0, 2, 5, -1, 1]), np.array([3, 3, -1, 0, 4])
+    out = np.full((3, 7, 5, 4), np.nan, np.float32)
+    kernel(src, rows, columns, out)
+    want = src[:, np.maximum(rows, 0)[:, None], np.maximum(columns, 0)]
+    want[:, rows < 0] = 0
+    want[:, :, columns < 0] = 0
+    assert np.array_equal(out, want)
