@@ -236,3 +236,25 @@ def test_the_compiled_transforms_meet_the_image_as_the_numpy_passes_do(monkeypat
         want = run()
     for a, e in zip(got, want):
         assert np.max(np.abs(a - e)) <= rtol * np.max(np.abs(e))
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("pooled", [False, True])
+def test_a_dilated_convolution_with_relu_and_a_pool_by_hand_is_im2cols(monkeypatch, groups, pooled):
+    """ops.max_pool2d(ops.conv2d(..., dilation, bias, activation='relu')) by hand: the ReLU's derivative laid out
+    by phases with g, and the pool's stand-in for g computed before it is (``_phased_transpose``); grouped, as the
+    dense convolution by a block-diagonal weight. The gradients are im2col's to rounding."""
+    from softgrad import grad, ops
+
+    x = RNG.standard_normal((3, 8, 14, 13))
+    w, b = RNG.standard_normal((8, 8 // groups, 3, 3)), RNG.standard_normal(8)
+
+    def loss(x, w, b):
+        y = ops.conv2d(x, w, padding=(2, 3), dilation=(2, 3), groups=groups, bias=b, activation="relu")
+        return ((ops.max_pool2d(y, 2) if pooled else y) ** 2).sum()
+    assert winograd.applies(x.shape, (8, 8, 3, 3), nn_kernels._Geometry((3, 3), STRIDE, ((2, 2), (3, 3)), (2, 3), 1),
+                            np.float64)
+    got = grad(loss, (0, 1, 2))(x, w, b)
+    monkeypatch.setattr(winograd, "applies", lambda *a: False)
+    for a, e in zip(got, grad(loss, (0, 1, 2))(x, w, b)):
+        assert np.max(np.abs(a.numpy() - e.numpy())) <= 1e-13 * np.max(np.abs(e.numpy()))
