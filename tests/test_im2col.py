@@ -39,6 +39,7 @@ GEOMETRIES = [  # x shape, w shape, stride, padding, dilation, groups
     ((6, 4, 6, 6), (8, 1, 2, 2), (1, 1), ((0, 1), (1, 0)), (1, 1), 4),  # depthwise, two outputs a channel
     ((3, 5, 9, 8), (5, 1, 3, 3), (2, 1), ((1, 1), (2, 0)), (1, 2), 5),  # depthwise, strided, padded, dilated
     ((2, 6, 7, 7), (6, 1, 3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 6),  # depthwise, an NCHW input read directly
+    ((2, 3, 9, 8), (4, 3, 5, 5), (1, 1), ((2, 2), (2, 1)), (1, 1), 1),  # 5×5, 'same'-like padding
 ]
 
 
@@ -58,8 +59,9 @@ def test_a_depthwise_convolution_with_bias_and_relu_matches_the_ops_apart():
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups", GEOMETRIES)
-def test_im2col_by_chunks_matches_a_direct_sum_over_taps(monkeypatch, x_shape, w_shape, stride, padding, dilation,
-                                                         groups):
+def test_im2col_by_chunks_matches_a_direct_sum_over_taps(monkeypatch, kernels, x_shape, w_shape, stride, padding,
+                                                         dilation, groups):
+    """Both ways (``kernels``): the input transpose's col2im compiled (a gather) and NumPy's pass per offset."""
     monkeypatch.setattr(nn_kernels, "_IM2COL_BYTES", 1)  # one image per chunk: chunks, and threads, exercised
     x, w = RNG.standard_normal(x_shape), RNG.standard_normal(w_shape)
     geo = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
