@@ -1,6 +1,7 @@
 """The convolution and pooling options of issue #15 beside the default path, softgrad next to PyTorch eager: fwd+bwd
 (gradients of both operands) of a 3×3 convolution of 64 × 32 × 26 × 26 float32 images (the MNIST net's second
-layer) with dilation 2, 4 groups, depthwise (32 groups), and a 2×2 max-pool with ceil_mode and return_indices.
+layer) with dilation 2, 4 groups, depthwise (32 groups), of stride 2 (padding 1), a 5×5 kernel (padding 2), and a
+2×2 max-pool with ceil_mode and return_indices.
 
 Each library runs in its own process at --threads threads; the rounds alternate the two (the machine is shared)
 and each figure is the best of the rounds' medians. Not a test: it prints a Markdown table.
@@ -16,7 +17,10 @@ import time
 
 import numpy as np
 
-CONVS = {"default (32 → 64)": (64, 1, 1), "dilation 2": (64, 1, 2), "groups 4": (64, 4, 1), "depthwise": (32, 32, 1)}
+# name: (channels out, groups, dilation, stride, padding, kernel size)
+CONVS = {"default (32 → 64)": (64, 1, 1, 1, 0, 3), "dilation 2": (64, 1, 2, 1, 0, 3), "groups 4": (64, 4, 1, 1, 0, 3),
+         "depthwise": (32, 32, 1, 1, 0, 3), "stride 2, padding 1": (64, 1, 1, 2, 1, 3),
+         "5×5, padding 2": (64, 1, 1, 1, 2, 5)}
 POOLS = {"max-pool 2": {}, "max-pool, ceil_mode": {"ceil_mode": True}, "max-pool, return_indices":
          {"return_indices": True}}
 
@@ -39,15 +43,17 @@ def _first(y):
 def measure(library: str, threads: int) -> dict:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, 32, 26, 26), dtype=np.float32)
-    weights = {name: rng.standard_normal((o, 32 // g, 3, 3), dtype=np.float32) for name, (o, g, _) in CONVS.items()}
+    weights = {name: rng.standard_normal((o, 32 // g, k, k), dtype=np.float32)
+               for name, (o, g, _, _, _, k) in CONVS.items()}
     out = {}
     if library == "torch":
         import torch
         torch.set_num_threads(threads)
         xt = torch.from_numpy(x).requires_grad_()
-        for name, (_, groups, dilation) in CONVS.items():
+        for name, (_, groups, dilation, stride, padding, _) in CONVS.items():
             wt = torch.from_numpy(weights[name]).requires_grad_()
-            out[name] = _median_ms(lambda: torch.nn.functional.conv2d(xt, wt, dilation=dilation, groups=groups)
+            out[name] = _median_ms(lambda: torch.nn.functional.conv2d(xt, wt, stride=stride, padding=padding,
+                                                                      dilation=dilation, groups=groups)
                                    .sum().backward())
         for name, options in POOLS.items():
             out[name] = _median_ms(lambda: _first(torch.nn.functional.max_pool2d(xt, 2, **options)).sum().backward())
@@ -55,8 +61,9 @@ def measure(library: str, threads: int) -> dict:
     import softgrad as sg
     from softgrad import ops
     sg.config.threads = threads
-    for name, (_, groups, dilation) in CONVS.items():
-        gradients = sg.grad(lambda x, w: ops.conv2d(x, w, dilation=dilation, groups=groups).sum(), (0, 1))
+    for name, (_, groups, dilation, stride, padding, _) in CONVS.items():
+        gradients = sg.grad(lambda x, w: ops.conv2d(x, w, stride=stride, padding=padding, dilation=dilation,
+                                                    groups=groups).sum(), (0, 1))
         out[name] = _median_ms(lambda: gradients(x, weights[name]))
     for name, options in POOLS.items():
         gradients = sg.grad(lambda x: _first(ops.max_pool2d(x, 2, **options)).sum())

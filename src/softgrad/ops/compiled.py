@@ -54,10 +54,12 @@ pass over the whole chunk per kernel offset. 64 × 32 × 26 × 26 float32, 3×3,
 dense convolution, ``nn_kernels._as_dense``) → 4.7 (PyTorch 2.6), of which about 0.5 copies an NCHW x
 channels-last, twice.
 
-**im2col's transpose** (``col2im``: the input gradient of every convolution on im2col's path) gathers each input
-cell's sum over the offsets that reach it in one pass, where NumPy adds a strided pass over the image per offset
-(64 × 32 × 26 × 26 by a 5×5 kernel, one image, one core: 0.38 → 0.13 ms; fwd+bwd at two threads 115 → 95 ms, a 3×3
-of stride 2 12.1 → 10.7). **A dilated convolution's phases** (``gather_cells``, ``winograd``) are laid out and back
+**im2col and its transpose** (every convolution off Winograd's path: strides, kernels other than 3×3, groups):
+``im2col`` copies each window's cells straight from x (no padded copy first, no strided copy per offset) and
+``col2im`` gathers each input cell's sum over the offsets that reach it in one pass, where NumPy adds a strided
+pass over the image per offset (64 × 32 × 26 × 26 by a 5×5 kernel, one image, one core: col2im 0.38 → 0.13 ms).
+fwd+bwd at two threads, 5×5: 115 → 95 ms (col2im) → 70 (im2col), PyTorch 42-48; 3×3 of stride 2: 12.1 → 10.7 →
+7.8, PyTorch 6.0. **A dilated convolution's phases** (``gather_cells``, ``winograd``) are laid out and back
 at copy speed (0.38 ms where NumPy's strided copies took 0.95).
 """
 
@@ -556,6 +558,30 @@ def _depthwise_input(g, taps, sh, sw, dh, dw, top, left, out):
                                 cell[c] += v
 
 
+def _im2col(x, kw, sh, sw, dh, dw, top, left, out):
+    """out[a, i, j, p·kw + q, c] = x[a, i·sh + p·dh − top, j·sw + q·dw − left, c], zero in the padding: each
+    window's cells copied once, straight from x, where NumPy copies x into a padded buffer and then makes a strided
+    copy per offset."""
+    n, ho, wo, k_count, c_count = out.shape
+    h, w = x.shape[1:3]
+    kh = k_count // kw
+    zero = out.dtype.type(0)
+    for a in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                for p in range(kh):
+                    r = i * sh + p * dh - top
+                    for q in range(kw):
+                        s = j * sw + q * dw - left
+                        k = p * kw + q
+                        if r < 0 or r >= h or s < 0 or s >= w:
+                            for c in range(c_count):
+                                out[a, i, j, k, c] = zero
+                        else:
+                            for c in range(c_count):
+                                out[a, i, j, k, c] = x[a, r, s, c]
+
+
 def _col2im(cols, kw, sh, sw, dh, dw, top, left, out):
     """im2col's transpose: out[a, r, s, c] = Σ over the offsets k = (p, q) whose window reaches (r, s) from an
     output cell (i, j) (``_reading``) of cols[a, i, j, k, c]: a gather, each input cell summed in L1 where NumPy
@@ -635,7 +661,8 @@ KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winogr
            "bias_relu": _bias_relu, "relu_rule_sum": _relu_rule_sum, "window_sums": _window_sums,
            "pool_max": _pool_max, "pool_scatter": _pool_scatter,
            "depthwise_forward": _depthwise_forward, "depthwise_input": _depthwise_input,
-           "depthwise_weight": _depthwise_weight, "gather_cells": _gather_cells, "col2im": _col2im}
+           "depthwise_weight": _depthwise_weight, "gather_cells": _gather_cells, "im2col": _im2col,
+           "col2im": _col2im}
 _INLINED = ("_bt", "_b", "_at", "_a", "_tile", "_multiply_add", "_reading")  # the matrices' rows, …: inlined where used
 _CALLED = ("_bt_rows", "_b_rows", "_at_rows", "_a_rows", "_at_image_row", "_b_image_row")  # compiled alone, called
 _compiled: dict = {}  # name → its Numba dispatcher (compiled at its first call, per dtype and layout)

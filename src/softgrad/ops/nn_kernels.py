@@ -229,14 +229,20 @@ class _Geometry(NamedTuple):
 
 
 def _im2col(x, geo, keep=False):
-    """Windows as rows, per group: (groups, N·Ho·Wo, kh·kw·C/groups), columns ordered (i, j, c): one strided copy
-    per kernel offset, each moving contiguous runs of channels (into this thread's scratch; a fresh array to
-    ``keep``)."""
-    xp = _channels_last(x, geo.padding, scratch_name="im2col padded")
+    """Windows as rows, per group: (groups, N·Ho·Wo, kh·kw·C/groups), columns ordered (i, j, c) (into this thread's
+    scratch; a fresh array to ``keep``): compiled, each window's cells copied straight from x (``compiled``'s
+    ``im2col``); else one strided copy per kernel offset of a padded copy, each moving contiguous runs of channels."""
     (n, c), g = x.shape[:2], geo.groups
     ho, wo = geo.out_hw(x.shape)
     shape = (g, n, ho, wo, geo.kernel[0] * geo.kernel[1], c // g)
     cols = np.empty(shape, x.dtype) if keep else scratch("im2col", shape, x.dtype)
+    gather = compiled.kernel("im2col")
+    if gather is not None:  # (each window's cells copied straight from x, group by group)
+        width, nhwc = c // g, x.transpose(0, 2, 3, 1)
+        for group in range(g):
+            gather(nhwc[..., group * width:(group + 1) * width], geo.kernel[1], *_compiled_geometry(geo), cols[group])
+        return cols.reshape(g, n * ho * wo, -1)
+    xp = _channels_last(x, geo.padding, scratch_name="im2col padded")
     for k, (rows, columns) in enumerate(geo.offsets((ho, wo))):
         window = xp[:, rows, columns]
         cols[:, :, :, :, k] = window[None] if g == 1 else np.moveaxis(window.reshape(n, ho, wo, g, -1), 3, 0)
