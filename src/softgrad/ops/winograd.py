@@ -264,7 +264,8 @@ def _chunk_sum(parts, chunks):
 # last 2 outputs straddle two phases and are dropped (and zero in g, backward). A dilated convolution is then
 # the undilated one's Winograd tiles, a rearranging copy each way (``compiled``'s ``gather_cells``, at copy speed)
 # and 2(d − 1) lost rows in Hp − 2, where im2col made 4× the multiplications (64 × 32 × 26 × 26 by 64 × 32 × 3 × 3,
-# d = 2, fwd+bwd at 2 threads: 25 → 13.4-13.8 ms, the undilated convolution 12.0; PyTorch 11.6).
+# d = 2, fwd+bwd at 2 threads: 25.0 → 13.6-14.1 ms, the undilated convolution 12-13, PyTorch 13.9-14.0:
+# bench/results/conv-variants-session15.md).
 
 
 def _phase_rows(padded, d, offset, length):
