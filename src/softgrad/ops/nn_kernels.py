@@ -251,17 +251,17 @@ def _im2col(x, geo, keep=False):
 
 def _col2im(cols, x_shape, geo, out):
     """The transpose of ``_im2col``: (groups, N·Ho·Wo, kh·kw·C/groups) summed back into out (N, H, W, C), an
-    (N, C, H, W) array channels-last: cell by cell where compiled (``compiled``'s ``col2im``), else offset by
+    (N, C, H, W) array channels-last: window by window where compiled (``compiled``'s ``col2im``), else offset by
     offset."""
     n, c = x_shape[:2]
     g = geo.groups
     ho, wo = geo.out_hw(x_shape)
     cols = cols.reshape(g, n, ho, wo, geo.kernel[0] * geo.kernel[1], c // g)
-    gather = compiled.kernel("col2im") if cols.dtype == out.dtype else None
-    if gather is not None:  # (each input cell's sum in one compiled pass, group by group)
+    add_back = compiled.kernel("col2im") if cols.dtype == out.dtype else None
+    if add_back is not None:  # (every window added back in one compiled pass, group by group)
         width = c // g
         for group in range(g):
-            gather(cols[group], geo.kernel[1], *_compiled_geometry(geo), out[..., group * width:(group + 1) * width])
+            add_back(cols[group], geo.kernel[1], *_compiled_geometry(geo), out[..., group * width:(group + 1) * width])
         return
 
     def offset(k, target):
