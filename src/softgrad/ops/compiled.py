@@ -51,8 +51,8 @@ back into its image (a gather of each input cell's sum took 1.7× as long), the 
 each output row then in float64; the padding's cells are skipped, not copied. NumPy makes a pass over the whole
 chunk per kernel offset. 64 × 32 × 26 × 26 float32, 3×3, one core, 16 images: the forward 0.42 ms, the input
 transpose 0.41 (0.63 as a gather), the weight gradient 0.37; fwd+bwd of the batch at two threads 7.5 ms (as a
-dense convolution, ``nn_kernels._as_dense``) → 4.7 (PyTorch 2.6) → 4.3-4.9 (the scatter; a noisy phase), of which about 0.5
-copies an NCHW x channels-last, twice.
+dense convolution, ``nn_kernels._as_dense``) → 4.7 (PyTorch 2.6) → 4.3-4.9 (the scatter; a noisy phase), of
+which about 0.5 copies an NCHW x channels-last, twice.
 
 **im2col and its transpose** (every convolution off Winograd's path: strides, kernels other than 3×3, groups):
 ``im2col`` copies each window's cells straight from x (no padded copy first, no strided copy per offset) and
