@@ -517,6 +517,15 @@ def _depthwise_forward(x, taps, sh, sw, dh, dw, top, left, out):
                         _multiply_add(cell, x[a, r, s], taps[p, q], c_count, m_count)
 
 
+def _zero_image(out, a):
+    """out[a] = 0 for out (n, h, w, c), cell by cell (an image a transpose adds its windows back into)."""
+    zero = out.dtype.type(0)
+    for r in range(out.shape[1]):
+        for s in range(out.shape[2]):
+            for c in range(out.shape[3]):
+                out[a, r, s, c] = zero
+
+
 def _depthwise_input(g, taps, sh, sw, dh, dw, top, left, out):
     """The transpose: out[a, r, s, c] = Σ_m Σ over the windows' cells (i·sh + p·dh − top, j·sw + q·dw − left) =
     (r, s) of g[a, i, j, c·M + m] · taps[p, q, c·M + m], the padding's skipped: each image zeroed, then every
@@ -527,10 +536,7 @@ def _depthwise_input(g, taps, sh, sw, dh, dw, top, left, out):
     m_count = o // c_count
     zero = g.dtype.type(0)
     for a in range(n):
-        for r in range(h):
-            for s in range(w):
-                for c in range(c_count):
-                    out[a, r, s, c] = zero
+        _zero_image(out, a)
         for i in range(ho):
             for j in range(wo):
                 for p in range(kh):
@@ -584,12 +590,8 @@ def _col2im(cols, kw, sh, sw, dh, dw, top, left, out):
     n, ho, wo, k_count, c_count = cols.shape
     h, w = out.shape[1:3]
     kh = k_count // kw
-    zero = out.dtype.type(0)
     for a in range(n):
-        for r in range(h):
-            for s in range(w):
-                for c in range(c_count):
-                    out[a, r, s, c] = zero
+        _zero_image(out, a)
         for i in range(ho):
             for j in range(wo):
                 for p in range(kh):
@@ -660,7 +662,7 @@ KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winogr
            "depthwise_forward": _depthwise_forward, "depthwise_input": _depthwise_input,
            "depthwise_weight": _depthwise_weight, "gather_cells": _gather_cells, "im2col": _im2col,
            "col2im": _col2im}
-_INLINED = ("_bt", "_b", "_at", "_a", "_tile", "_multiply_add")  # the matrices' rows, …: inlined where used
+_INLINED = ("_bt", "_b", "_at", "_a", "_tile", "_multiply_add", "_zero_image")  # the matrices' rows, …: inlined where used
 _CALLED = ("_bt_rows", "_b_rows", "_at_rows", "_a_rows", "_at_image_row", "_b_image_row")  # compiled alone, called
 _compiled: dict = {}  # name → its Numba dispatcher (compiled at its first call, per dtype and layout)
 _lock = threading.Lock()  # (the pool's threads ask for a kernel at once on a process's first convolution)
