@@ -8,7 +8,7 @@ import pytest
 
 from softgrad import _blas
 from softgrad import _parallel as parallel
-from softgrad.ops import nn_kernels, winograd
+from softgrad.ops import compiled, nn_kernels, winograd
 
 RNG = np.random.default_rng(15)
 STRIDE = (1, 1)
@@ -21,11 +21,11 @@ def im2col(monkeypatch, name, *args):
         return getattr(nn_kernels, name)(*args)
 
 
-def three(x, w, g, padding, dilation=(1, 1)):
+def three(x, w, g, padding, dilation=(1, 1), groups=1):
     """conv2d, its input transpose and its weight gradient, as the primitives compute them."""
-    return [nn_kernels._conv2d_impl(x, w, STRIDE, padding, dilation),
-            nn_kernels._conv2d_input_impl(g, w, x.shape, STRIDE, padding, dilation),
-            nn_kernels._conv2d_weight_impl(x, g, w.shape, STRIDE, padding, dilation)]
+    return [nn_kernels._conv2d_impl(x, w, STRIDE, padding, dilation, groups),
+            nn_kernels._conv2d_input_impl(g, w, x.shape, STRIDE, padding, dilation, groups),
+            nn_kernels._conv2d_weight_impl(x, g, w.shape, STRIDE, padding, dilation, groups)]
 
 
 @pytest.mark.parametrize("x_shape, out_channels, padding", [
@@ -78,6 +78,51 @@ def test_dilated_convolutions_by_phases_match_im2col(monkeypatch, kernels, x_sha
         assert np.max(np.abs(a - want)) <= rtol * np.max(np.abs(want))
 
 
+@pytest.mark.parametrize("x_shape, out_channels, padding, dilation, groups", [
+    ((3, 8, 9, 11), 8, ((1, 1), (1, 1)), (1, 1), 2),  # 4 channels a group, odd sizes
+    ((2, 16, 7, 6), 32, ((0, 0), (2, 1)), (1, 1), 4),  # more outputs than inputs a group
+    ((9, 12, 10, 12), 15, ((2, 1), (0, 3)), (1, 3), 3),  # dilated (by phases); several chunks (below)
+])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 5e-14), (np.float32, 1e-5)])
+def test_grouped_convolutions_match_im2col(monkeypatch, x_shape, out_channels, padding, dilation, groups, dtype,
+                                           rtol):
+    """A grouped 3×3 convolution with at least 4 channels a group takes Winograd's path, compiled, its tiles laid
+    out group-major and its products G GEMMs a position: all three primitives are im2col's (group by group) to
+    rounding, the weight gradient made by the input transpose from the forward's tiles and afresh."""
+    if not compiled.available():
+        pytest.skip("Numba is not installed (pip install softgrad[fast]): grouped convolutions take im2col's path")
+    monkeypatch.setattr(winograd, "_CHUNK_BYTES", 1)
+    x = RNG.standard_normal(x_shape).astype(dtype)
+    w = RNG.standard_normal((out_channels, x_shape[1] // groups, 3, 3)).astype(dtype)
+    assert winograd.applies(x.shape, w.shape, nn_kernels._Geometry((3, 3), STRIDE, padding, dilation, groups), dtype)
+    y = im2col(monkeypatch, "_conv2d_impl", x, w, STRIDE, padding, dilation, groups)
+    g = RNG.standard_normal(y.shape).astype(dtype)
+    expected = [y, im2col(monkeypatch, "_conv2d_input_impl", g, w, x.shape, STRIDE, padding, dilation, groups),
+                im2col(monkeypatch, "_conv2d_weight_impl", x, g, w.shape, STRIDE, padding, dilation, groups)]
+    winograd._kept.clear()
+    got = three(x, w, g, padding, dilation, groups)
+    assert not winograd._kept  # (the weight gradient came from the input transpose)
+    got.append(nn_kernels._conv2d_weight_impl(x, g, w.shape, STRIDE, padding, dilation, groups))  # (afresh)
+    for a, want in zip(got, expected + expected[2:]):
+        assert a.shape == want.shape and a.dtype == dtype
+        assert np.max(np.abs(a - want)) <= rtol * np.max(np.abs(want))
+
+
+def test_a_grouped_convolutions_kept_tiles_are_not_an_ungrouped_ones():
+    """A grouped forward keeps x's tiles group-major, under its groups: a dense convolution of the same x (the
+    same shapes throughout) never reads them for its weight gradient, nor the grouped one a dense forward's."""
+    if not compiled.available():
+        pytest.skip("Numba is not installed (pip install softgrad[fast]): grouped convolutions take im2col's path")
+    x, g = RNG.standard_normal((2, 8, 10, 10)), RNG.standard_normal((2, 8, 8, 8))
+    dense, grouped = RNG.standard_normal((8, 8, 3, 3)), RNG.standard_normal((8, 4, 3, 3))
+    padding = ((0, 0), (0, 0))
+    for forward, backward, groups in ((grouped, dense, 1), (dense, grouped, 2)):
+        fresh = winograd.conv3x3_weight(x, g, padding, groups=groups)
+        winograd.conv3x3(x, forward, padding, (8, 8), groups=3 - groups)
+        winograd.conv3x3_input(g, backward, x.shape, padding, groups=groups)
+        np.testing.assert_allclose(winograd.conv3x3_weight(x, g, padding, groups=groups), fresh, rtol=1e-13)
+
+
 def test_a_dilated_convolutions_kept_tiles_are_not_an_undilated_ones():
     """Unpadded, the phases of x have x's own shape and their convolution's output the undilated one's: what the
     dilated forward keeps of x is kept under its dilation, so an undilated convolution of the same x never reads it."""
@@ -123,7 +168,7 @@ def test_the_blas_thread_count_is_what_it_was_after_a_threaded_convolution(monke
         thread_control(previous)
 
 
-def test_only_3x3_stride_1_ungrouped_float_convolutions_with_channels_go_through_winograd():
+def test_only_3x3_stride_1_float_convolutions_with_channels_go_through_winograd():
     def geometry(stride=(1, 1), dilation=(1, 1), groups=1):
         return nn_kernels._Geometry((3, 3), stride, ((0, 0), (0, 0)), dilation, groups)
 
@@ -132,7 +177,9 @@ def test_only_3x3_stride_1_ungrouped_float_convolutions_with_channels_go_through
     assert not winograd.applies((1, 8, 9, 9), (8, 8, 3, 3), geometry(stride=(2, 1)), np.float32)
     assert winograd.applies((1, 8, 9, 9), (8, 8, 3, 3), geometry(dilation=(3, 2)), np.float32)  # (phases of 3)
     assert not winograd.applies((1, 8, 9, 9), (8, 8, 3, 3), geometry(dilation=(4, 1)), np.float32)  # (phases of 2)
-    assert not winograd.applies((1, 8, 9, 9), (8, 4, 3, 3), geometry(groups=2), np.float32)
+    assert winograd.applies((1, 8, 9, 9), (8, 4, 3, 3), geometry(groups=2), np.float32) == compiled.available()
+    assert not winograd.applies((1, 8, 9, 9), (8, 2, 3, 3), geometry(groups=4), np.float32)  # (2 inputs a group)
+    assert not winograd.applies((1, 8, 9, 9), (4, 4, 3, 3), geometry(groups=2), np.float32)  # (2 outputs a group)
     assert not winograd.applies((1, 1, 9, 9), (8, 1, 3, 3), geometry(), np.float32)  # the first layer of a CNN
     assert not winograd.applies((1, 8, 9, 9), (8, 8, 3, 3), geometry(), np.float16)
 
@@ -214,7 +261,6 @@ def test_the_compiled_transforms_meet_the_image_as_the_numpy_passes_do(monkeypat
     its derivative on the way (``compiled``'s ``*_image`` kernels; tanh takes the 2-D passes), conv2d_bias and its
     three gradients are the NumPy passes' to rounding: odd sizes (4 divides neither), padding, several chunks."""
     from softgrad import grad, ops
-    from softgrad.ops import compiled
 
     if not compiled.available():
         pytest.skip("Numba is not installed (pip install softgrad[fast])")
@@ -238,22 +284,24 @@ def test_the_compiled_transforms_meet_the_image_as_the_numpy_passes_do(monkeypat
         assert np.max(np.abs(a - e)) <= rtol * np.max(np.abs(e))
 
 
-@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("groups", [1, 2, 4])
+@pytest.mark.parametrize("dilation", [(1, 1), (2, 3)])
 @pytest.mark.parametrize("pooled", [False, True])
-def test_a_dilated_convolution_with_relu_and_a_pool_by_hand_is_im2cols(monkeypatch, groups, pooled):
-    """ops.max_pool2d(ops.conv2d(..., dilation, bias, activation='relu')) by hand: the ReLU's derivative laid out
-    by phases with g, and the pool's stand-in for g computed before it is (``_phased_transpose``); grouped, as the
-    dense convolution by a block-diagonal weight. The gradients are im2col's to rounding."""
+def test_a_convolution_with_relu_and_a_pool_by_hand_is_im2cols(monkeypatch, groups, dilation, pooled):
+    """ops.max_pool2d(ops.conv2d(..., dilation, bias, activation='relu')) by hand: dilated, the ReLU's derivative
+    laid out by phases with g, and the pool's stand-in for g computed before it is (``_phased_transpose``);
+    grouped, with 4 channels a group, the tiles group-major (the stand-in computed: ``A_pooled``'s are not), with
+    2, as the dense convolution by a block-diagonal weight. The gradients are im2col's to rounding."""
     from softgrad import grad, ops
 
     x = RNG.standard_normal((3, 8, 14, 13))
     w, b = RNG.standard_normal((8, 8 // groups, 3, 3)), RNG.standard_normal(8)
 
     def loss(x, w, b):
-        y = ops.conv2d(x, w, padding=(2, 3), dilation=(2, 3), groups=groups, bias=b, activation="relu")
+        y = ops.conv2d(x, w, padding=(2, 3), dilation=dilation, groups=groups, bias=b, activation="relu")
         return ((ops.max_pool2d(y, 2) if pooled else y) ** 2).sum()
-    assert winograd.applies(x.shape, (8, 8, 3, 3), nn_kernels._Geometry((3, 3), STRIDE, ((2, 2), (3, 3)), (2, 3), 1),
-                            np.float64)
+    assert winograd.applies(x.shape, (8, 8, 3, 3), nn_kernels._Geometry((3, 3), STRIDE, ((2, 2), (3, 3)), dilation,
+                                                                         1), np.float64)
     got = grad(loss, (0, 1, 2))(x, w, b)
     monkeypatch.setattr(winograd, "applies", lambda *a: False)
     for a, e in zip(got, grad(loss, (0, 1, 2))(x, w, b)):

@@ -189,37 +189,45 @@ def _tile(t, th, tw):
 
 
 def _bt_image(xp, th, tw, out):
-    """out[r, q, t, c] = Σ_p Bᵀ[r, p] xp[a, 4i + p, 4j + q, c]: the tiles d of xp (n, 4th + 2, 4tw + 2, C) and
-    the first pass of Bᵀ d B."""
+    """out[r, q, g, t, c'] = Σ_p Bᵀ[r, p] xp[a, 4i + p, 4j + q, g·C' + c']: the tiles d of xp (n, 4th + 2, 4tw + 2,
+    C) and the first pass of Bᵀ d B, out (6, 6, G, n·th·tw, C') group-major (G = 1: no groups)."""
     k2, k4, k5 = xp.dtype.type(2), xp.dtype.type(4), xp.dtype.type(5)
+    groups, width = out.shape[2], out.shape[4]
     for t in range(xp.shape[0] * th * tw):
         a, row, column = _tile(t, th, tw)
         for q in range(6):
-            for c in range(xp.shape[3]):
-                (out[0, q, t, c], out[1, q, t, c], out[2, q, t, c], out[3, q, t, c], out[4, q, t, c],
-                 out[5, q, t, c]) = _bt(xp[a, row, column + q, c], xp[a, row + 1, column + q, c],
-                                        xp[a, row + 2, column + q, c], xp[a, row + 3, column + q, c],
-                                        xp[a, row + 4, column + q, c], xp[a, row + 5, column + q, c], k2, k4, k5)
+            for g in range(groups):
+                for k in range(width):
+                    c = g * width + k
+                    (out[0, q, g, t, k], out[1, q, g, t, k], out[2, q, g, t, k], out[3, q, g, t, k],
+                     out[4, q, g, t, k], out[5, q, g, t, k]) = _bt(
+                        xp[a, row, column + q, c], xp[a, row + 1, column + q, c], xp[a, row + 2, column + q, c],
+                        xp[a, row + 3, column + q, c], xp[a, row + 4, column + q, c], xp[a, row + 5, column + q, c],
+                        k2, k4, k5)
 
 
 def _a_image(g, y, relu, th, tw, out):
-    """out[r, q, t, o] = Σ_p A[r, p] ĝ[a, 4i + p, 4j + q, o], ĝ = g, or g·(y > 0) with ``relu`` (y the ReLU's
-    output, as g): the 4×4 tiles of g (n, 4th, 4tw, O) and the first pass of A ĝ Aᵀ."""
+    """out[r, q, h, t, o'] = Σ_p A[r, p] ĝ[a, 4i + p, 4j + q, h·O' + o'], ĝ = g, or g·(y > 0) with ``relu`` (y the
+    ReLU's output, as g): the 4×4 tiles of g (n, 4th, 4tw, O) and the first pass of A ĝ Aᵀ, out (6, 4, G,
+    n·th·tw, O') group-major."""
     k2, k4, k8 = g.dtype.type(2), g.dtype.type(4), g.dtype.type(8)
     one, zero = g.dtype.type(1), g.dtype.type(0)
+    groups, width = out.shape[2], out.shape[4]
     for t in range(g.shape[0] * th * tw):
         a, row, column = _tile(t, th, tw)
         for q in range(4):
-            for o in range(g.shape[3]):
-                d0, d1 = g[a, row, column + q, o], g[a, row + 1, column + q, o]
-                d2, d3 = g[a, row + 2, column + q, o], g[a, row + 3, column + q, o]
-                if relu:  # (a product, as the NumPy rule's: NaN·0 stays NaN)
-                    d0 *= one if y[a, row, column + q, o] > zero else zero
-                    d1 *= one if y[a, row + 1, column + q, o] > zero else zero
-                    d2 *= one if y[a, row + 2, column + q, o] > zero else zero
-                    d3 *= one if y[a, row + 3, column + q, o] > zero else zero
-                (out[0, q, t, o], out[1, q, t, o], out[2, q, t, o], out[3, q, t, o], out[4, q, t, o],
-                 out[5, q, t, o]) = _a(d0, d1, d2, d3, k2, k4, k8)
+            for h in range(groups):
+                for k in range(width):
+                    o = h * width + k
+                    d0, d1 = g[a, row, column + q, o], g[a, row + 1, column + q, o]
+                    d2, d3 = g[a, row + 2, column + q, o], g[a, row + 3, column + q, o]
+                    if relu:  # (a product, as the NumPy rule's: NaN·0 stays NaN)
+                        d0 *= one if y[a, row, column + q, o] > zero else zero
+                        d1 *= one if y[a, row + 1, column + q, o] > zero else zero
+                        d2 *= one if y[a, row + 2, column + q, o] > zero else zero
+                        d3 *= one if y[a, row + 3, column + q, o] > zero else zero
+                    (out[0, q, h, t, k], out[1, q, h, t, k], out[2, q, h, t, k], out[3, q, h, t, k],
+                     out[4, q, h, t, k], out[5, q, h, t, k]) = _a(d0, d1, d2, d3, k2, k4, k8)
 
 
 def _a_pooled(gp, pooled, first, kh, kw, relu, th, tw, out):
@@ -261,29 +269,33 @@ def _a_pooled(gp, pooled, first, kh, kw, relu, th, tw, out):
 
 
 def _at_image_row(src, r, relu, th, tw, out):
-    """out[a, 4i + r, 4j + s, o] = Σ_q Aᵀ[s, q] src[q, t, o] (through max(·, 0) with ``relu``): row r of every
-    output tile, the second pass of Aᵀ M A, into the output (n, 4th, 4tw, O)."""
+    """out[a, 4i + r, 4j + s, g·O' + o'] = Σ_q Aᵀ[s, q] src[q, g, t, o'] (through max(·, 0) with ``relu``): row r of
+    every output tile, the second pass of Aᵀ M A, from src (6, G, n·th·tw, O') group-major into the output (n,
+    4th, 4tw, O)."""
     k2, k4, k8 = src.dtype.type(2), src.dtype.type(4), src.dtype.type(8)
     zero = src.dtype.type(0)
+    groups, width = src.shape[1], src.shape[3]
     for a in range(out.shape[0]):
         for i in range(th):
             row = 4 * i + r
             for j in range(tw):
                 t = (a * th + i) * tw + j
-                for o in range(src.shape[2]):
-                    y0, y1, y2, y3 = _at(src[0, t, o], src[1, t, o], src[2, t, o], src[3, t, o], src[4, t, o],
-                                         src[5, t, o], k2, k4, k8)
-                    if relu:  # (NaN stays NaN, as in np.maximum)
-                        y0 = y0 if (y0 > zero) | (y0 != y0) else zero
-                        y1 = y1 if (y1 > zero) | (y1 != y1) else zero
-                        y2 = y2 if (y2 > zero) | (y2 != y2) else zero
-                        y3 = y3 if (y3 > zero) | (y3 != y3) else zero
-                    out[a, row, 4 * j, o], out[a, row, 4 * j + 1, o] = y0, y1
-                    out[a, row, 4 * j + 2, o], out[a, row, 4 * j + 3, o] = y2, y3
+                for g in range(groups):
+                    for k in range(width):
+                        o = g * width + k
+                        y0, y1, y2, y3 = _at(src[0, g, t, k], src[1, g, t, k], src[2, g, t, k], src[3, g, t, k],
+                                             src[4, g, t, k], src[5, g, t, k], k2, k4, k8)
+                        if relu:  # (NaN stays NaN, as in np.maximum)
+                            y0 = y0 if (y0 > zero) | (y0 != y0) else zero
+                            y1 = y1 if (y1 > zero) | (y1 != y1) else zero
+                            y2 = y2 if (y2 > zero) | (y2 != y2) else zero
+                            y3 = y3 if (y3 > zero) | (y3 != y3) else zero
+                        out[a, row, 4 * j, o], out[a, row, 4 * j + 1, o] = y0, y1
+                        out[a, row, 4 * j + 2, o], out[a, row, 4 * j + 3, o] = y2, y3
 
 
 def _at_image(rows, relu, th, tw, out):
-    """``_at_image_row`` for r = 0…3, rows (4, 6, n·th·tw, O): the second pass of Aᵀ M A into the output."""
+    """``_at_image_row`` for r = 0…3, rows (4, 6, G, n·th·tw, O'): the second pass of Aᵀ M A into the output."""
     for r in range(4):
         _at_image_row(rows[r], r, relu, th, tw, out)
 
@@ -328,30 +340,34 @@ def _at_image_pooled(rows, relu, th, tw, pooled, first):
 
 def _b_image_row(src, r, th, tw, carry, out):
     """Row r of every tile of B dV Bᵀ, the second pass, overlap-added into out (n, 4th + 2, 4tw + 2, C): the values
-    src[q, t, c] → Σ_q B[s, q] src[q, t, c] at (4i + r, 4j + s). A tile's columns 4 and 5 are the next tile's 0
-    and 1 (``carry`` (2, C) holds them along the row); its rows 4 and 5 the next tile's 0 and 1: the passes r = 0…3
-    write their rows, r = 4, 5 add onto the next tile's (the last tile row's, write)."""
+    src[q, g, t, c'] (group-major, src (6, G, n·th·tw, C')) → Σ_q B[s, q] src[q, g, t, c'] at (4i + r, 4j + s) of
+    channel g·C' + c'. A tile's columns 4 and 5 are the next tile's 0 and 1 (``carry`` (2, C) holds them along
+    the row); its rows 4 and 5 the next tile's 0 and 1: the passes r = 0…3 write their rows, r = 4, 5 add onto the
+    next tile's (the last tile row's, write)."""
     k2, k4, k5 = src.dtype.type(2), src.dtype.type(4), src.dtype.type(5)
+    groups, width = src.shape[1], src.shape[3]
     for a in range(out.shape[0]):
         for i in range(th):
             row, add = 4 * i + r, r >= 4 and i + 1 < th
             for j in range(tw):
                 t = (a * th + i) * tw + j
-                for c in range(src.shape[2]):
-                    v0, v1, v2, v3, v4, v5 = _b(src[0, t, c], src[1, t, c], src[2, t, c], src[3, t, c],
-                                                src[4, t, c], src[5, t, c], k2, k4, k5)
-                    if j > 0:
-                        v0, v1 = v0 + carry[0, c], v1 + carry[1, c]
-                    carry[0, c], carry[1, c] = v4, v5
-                    if add:
-                        out[a, row, 4 * j, c] += v0
-                        out[a, row, 4 * j + 1, c] += v1
-                        out[a, row, 4 * j + 2, c] += v2
-                        out[a, row, 4 * j + 3, c] += v3
-                    else:
-                        out[a, row, 4 * j, c], out[a, row, 4 * j + 1, c] = v0, v1
-                        out[a, row, 4 * j + 2, c], out[a, row, 4 * j + 3, c] = v2, v3
-            for c in range(src.shape[2]):  # the row's last two columns: the last tile's 4 and 5
+                for g in range(groups):
+                    for k in range(width):
+                        c = g * width + k
+                        v0, v1, v2, v3, v4, v5 = _b(src[0, g, t, k], src[1, g, t, k], src[2, g, t, k],
+                                                    src[3, g, t, k], src[4, g, t, k], src[5, g, t, k], k2, k4, k5)
+                        if j > 0:
+                            v0, v1 = v0 + carry[0, c], v1 + carry[1, c]
+                        carry[0, c], carry[1, c] = v4, v5
+                        if add:
+                            out[a, row, 4 * j, c] += v0
+                            out[a, row, 4 * j + 1, c] += v1
+                            out[a, row, 4 * j + 2, c] += v2
+                            out[a, row, 4 * j + 3, c] += v3
+                        else:
+                            out[a, row, 4 * j, c], out[a, row, 4 * j + 1, c] = v0, v1
+                            out[a, row, 4 * j + 2, c], out[a, row, 4 * j + 3, c] = v2, v3
+            for c in range(out.shape[3]):  # the row's last two columns: the last tile's 4 and 5
                 if add:
                     out[a, row, 4 * tw, c] += carry[0, c]
                     out[a, row, 4 * tw + 1, c] += carry[1, c]
@@ -360,7 +376,7 @@ def _b_image_row(src, r, th, tw, carry, out):
 
 
 def _b_image(rows, th, tw, carry, out):
-    """``_b_image_row`` for r = 0…5, rows (6, 6, n·th·tw, C): B dV Bᵀ overlap-added into out (rows 4, 5 last)."""
+    """``_b_image_row`` for r = 0…5, rows (6, 6, G, n·th·tw, C'): B dV Bᵀ overlap-added into out (rows 4, 5 last)."""
     for r in range(6):
         _b_image_row(rows[r], r, th, tw, carry, out)
 

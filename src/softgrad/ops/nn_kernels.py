@@ -448,7 +448,7 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
     geo = _Geometry(w.shape[2:], stride, padding, dilation, groups)
     out_hw = geo.out_hw(x.shape)
     if winograd.applies(x.shape, w.shape, geo, x.dtype):
-        return winograd.conv3x3(x, w, padding, out_hw, bias, activation, dilation=dilation)
+        return winograd.conv3x3(x, w, padding, out_hw, bias, activation, dilation=dilation, groups=groups)
     o = w.shape[0]
     w_mat = _weight_matrix(w, groups).swapaxes(1, 2)  # (groups, kh·kw·C/groups, O/groups)
     rows = np.empty((x.shape[0], *out_hw, o), np.result_type(x, w))  # channels-last
@@ -499,7 +499,7 @@ def _conv2d_input_impl(g, w, x_shape, stride, padding, dilation=(1, 1), groups=1
     one_pool()
     geo = _Geometry(w.shape[2:], stride, padding, dilation, groups)
     if winograd.applies(x_shape, w.shape, geo, g.dtype):
-        return winograd.conv3x3_input(g, w, x_shape, padding, dilation=dilation)
+        return winograd.conv3x3_input(g, w, x_shape, padding, dilation=dilation, groups=groups)
     n, c, h, w_ = x_shape
     w_mat = _weight_matrix(w, groups)  # (groups, O/groups, kh·kw·C/groups)
     out = np.empty((n, h, w_, c), np.result_type(g, w))  # channels-last
@@ -523,7 +523,7 @@ def _conv2d_weight_impl(x, g, w_shape, stride, padding, dilation=(1, 1), groups=
     one_pool()
     geo = _Geometry(w_shape[2:], stride, padding, dilation, groups)
     if winograd.applies(x.shape, w_shape, geo, x.dtype):
-        return winograd.conv3x3_weight(x, g, padding, dilation)
+        return winograd.conv3x3_weight(x, g, padding, dilation, groups=groups)
     return _im2col_weight(x, g, w_shape, geo)
 
 
@@ -609,6 +609,8 @@ _GROUPED = [((3, 4, 2, 2), (2, 3, 4, 3), dict(stride=(1, 2), padding=((0, 0), (1
             ((6, 2, 3, 2), (2, 6, 6, 4), dict(stride=(1, 1), padding=((1, 1), (0, 0)), dilation=(1, 1), groups=2)),
             ((8, 1, 3, 3), (2, 8, 2, 3), dict(stride=(2, 1), padding=((1, 0), (1, 1)), dilation=(2, 2), groups=4)),
             ((4, 4, 3, 3), (2, 4, 3, 2), _DILATED_WINO)]
+# grouped on Winograd's path (4 channels a group: its tiles group-major): (x, weight, output shapes, geometry)
+_GROUPED_WINO = ((2, 8, 6, 5), (8, 4, 3, 3), (2, 8, 5, 4), dict(stride=(1, 1), padding=((1, 0), (0, 1)), groups=2))
 
 # (``geo``: the keyword parameters stride, padding, dilation, groups, passed on unchanged)
 conv2d_p = Primitive("conv2d", _conv2d_impl, (
@@ -618,7 +620,8 @@ conv2d_p = Primitive("conv2d", _conv2d_impl, (
     Sample(In(_CONV_X), In(_CONV_W), **_CONV_GEOMETRY),
     Sample(In((1, 2, 4, 4)), In((3, 2, 2, 2)), stride=(1, 1), padding=((0, 0), (0, 0))),
     Sample(In(_WINO_X), In(_WINO_W), **_WINO_GEOMETRY),
-    *(Sample(In(_GROUP_X), In(w), **geometry) for w, _, geometry in _GROUPED)])
+    *(Sample(In(_GROUP_X), In(w), **geometry) for w, _, geometry in _GROUPED),
+    Sample(In(_GROUPED_WINO[0]), In(_GROUPED_WINO[1]), **_GROUPED_WINO[3])])
 
 conv2d_input_p = Primitive("conv2d_input", _conv2d_input_impl, (
     lambda h, ans, g, w, x_shape, **geo: conv2d_p.bind(h, w, **geo),
@@ -626,7 +629,8 @@ conv2d_input_p = Primitive("conv2d_input", _conv2d_input_impl, (
 ), jvp=multilinear(lambda: conv2d_input_p),
     samples=[Sample(In(_CONV_G), In(_CONV_W), x_shape=_CONV_X, **_CONV_GEOMETRY),
              Sample(In(_WINO_G), In(_WINO_W), x_shape=_WINO_X, **_WINO_GEOMETRY),
-             *(Sample(In(g), In(w), x_shape=_GROUP_X, **geometry) for w, g, geometry in _GROUPED)])
+             *(Sample(In(g), In(w), x_shape=_GROUP_X, **geometry) for w, g, geometry in _GROUPED),
+             Sample(In(_GROUPED_WINO[2]), In(_GROUPED_WINO[1]), x_shape=_GROUPED_WINO[0], **_GROUPED_WINO[3])])
 
 conv2d_weight_p = Primitive("conv2d_weight", _conv2d_weight_impl, (
     lambda k, ans, x, g, w_shape, **geo: conv2d_input_p.bind(g, k, x_shape=shape_of(x), **geo),
@@ -636,7 +640,8 @@ conv2d_weight_p = Primitive("conv2d_weight", _conv2d_weight_impl, (
              Sample(In((2, 1, 5, 4)), In((2, 8, 4, 3)), w_shape=(8, 1, 2, 2), stride=(1, 1),
                     padding=((0, 0), (0, 0))),  # fewer window columns (4) than outputs (8): im2col first
              Sample(In(_WINO_X), In(_WINO_G), w_shape=_WINO_W, **_WINO_GEOMETRY),
-             *(Sample(In(_GROUP_X), In(g), w_shape=w, **geometry) for w, g, geometry in _GROUPED)])
+             *(Sample(In(_GROUP_X), In(g), w_shape=w, **geometry) for w, g, geometry in _GROUPED),
+             Sample(In(_GROUPED_WINO[0]), In(_GROUPED_WINO[2]), w_shape=_GROUPED_WINO[1], **_GROUPED_WINO[3])])
 
 
 # ----- convolution, bias and activation in one primitive (as ``dense``) -----
@@ -717,7 +722,7 @@ def _conv2d_bias_vjp_x(g, ans, x, w, b, activation, **geo):
         rule = None if type(g) is not _Pending or g.activation is None else (g.ans, DENSE_ACTIVATIONS[g.activation])
         pooled = None if type(source) is not _PooledCotangent else source.read_by_windows()
         return winograd.conv3x3_input(source, w, shape_of(x), geo["padding"], derivative=rule, key=g, bias=True,
-                                      pooled=pooled, dilation=geo.get("dilation", (1, 1)))
+                                      pooled=pooled, dilation=geo.get("dilation", (1, 1)), groups=geo.get("groups", 1))
     if type(g) is _Pending:
         g = g.value()
     return conv2d_input_p.bind(g, w, x_shape=shape_of(x), **geo)
@@ -727,7 +732,7 @@ def _conv2d_bias_vjp_w(g, ans, x, w, b, activation, **geo):
     """conv2d_weight(x, ĝ) (what the input transpose kept, if it did; by im2col, ĝ made chunk by chunk and Σ ĝ
     kept for the bias rule)."""
     if type(g) is _Pending:
-        kept = winograd.kept_weight_gradient(x, g, geo["padding"], geo.get("dilation", (1, 1)))
+        kept = winograd.kept_weight_gradient(x, g, geo["padding"], geo.get("dilation", (1, 1)), geo.get("groups", 1))
         if kept is not None:
             return kept
         geometry = _geometry(w.shape, geo)
@@ -762,6 +767,7 @@ conv2d_bias_p = Primitive("conv2d_bias", _conv2d_bias_impl, (_conv2d_bias_vjp_x,
         Sample(In(_WINO_X), In(_WINO_W), _BIAS, activation="relu", **_WINO_GEOMETRY),
         Sample(In(_WINO_X), In(_WINO_W), None, activation="sigmoid", **_WINO_GEOMETRY),
         Sample(In(_GROUP_X), In((4, 4, 3, 3)), _BIAS, activation="relu", **_DILATED_WINO),
+        Sample(In(_GROUPED_WINO[0]), In(_GROUPED_WINO[1]), In((8,)), activation="relu", **_GROUPED_WINO[3]),
         Sample(In(_CONV_X), In(_CONV_W), _BIAS, activation="tanh", **_CONV_GEOMETRY)])
 
 
@@ -809,11 +815,15 @@ def _as_dense(x, weight, geometry):
     im2col's fast paths and fusions (MNIST-sized 32 → 64 in 4 groups, fwd+bwd at 2 threads 38.5 → 14.3 ms;
     depthwise 32 channels 17 → 7.5, but 4.75 compiled, which keeps it: ``_depthwise``; bench/conv_variants.py). An x
     with a non-finite value keeps the groups (its NaN would reach the other groups through the zeros). Returns
-    (weight, geometry)."""
+    (weight, geometry). Not where Winograd takes the grouped convolution itself (``winograd.applies``: at least 4
+    channels a group, compiled), its products G smaller GEMMs (MNIST-sized 4 groups: 0.45× the block-diagonal
+    products' time)."""
     groups = geometry["groups"]
     o, per_group = shape_of(weight)[:2]
     channels = per_group * groups
     if (groups == 1 or channels * o > _DENSE_GROUPED or (per_group == 1 and compiled.available())
+            or winograd.applies(shape_of(x), shape_of(weight), _geometry(shape_of(weight), geometry),
+                                np.result_type(concrete(x), concrete(weight)))
             or not np.isfinite(np.sum(concrete(x)))):
         return weight, geometry
     in_group = np.arange(o)[:, None] // (o // groups) == np.arange(channels)[None, :] // per_group

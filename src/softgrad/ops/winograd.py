@@ -67,13 +67,17 @@ _MIN_CHANNELS = 4  # fewer input or output channels: GEMMs with so short a side 
 
 
 def applies(x_shape, w_shape, geometry, dtype) -> bool:
-    """Whether the convolution of x (N, C, H, W) by w (O, C, kh, kw) with ``geometry`` (kernel, stride, padding,
-    dilation, groups) goes through Winograd here: 3×3, stride 1, ungrouped, float32 or float64; dilated, by its
-    phases (``_phased_input``) when each phase of the padded input has at least 3 rows and columns."""
+    """Whether the convolution of x (N, C, H, W) by w (O, C/G, kh, kw) with ``geometry`` (kernel, stride, padding,
+    dilation, groups G) goes through Winograd here: 3×3, stride 1, float32 or float64, at least ``_MIN_CHANNELS``
+    input and output channels a group (grouped: with the compiled kernels, which lay the tiles out group-major);
+    dilated, by its phases (``_phased_input``) when each phase of the padded input has at least 3 rows and
+    columns."""
     padded = [x_shape[2 + a] + sum(geometry.padding[a]) for a in range(2)]
-    return (tuple(w_shape[2:]) == (3, 3) and tuple(geometry.stride) == (1, 1) and geometry.groups == 1
+    groups = geometry.groups
+    return (tuple(w_shape[2:]) == (3, 3) and tuple(geometry.stride) == (1, 1)
             and all(size // d >= 3 for size, d in zip(padded, geometry.dilation))
-            and min(w_shape[:2]) >= _MIN_CHANNELS and np.dtype(dtype) in (np.float32, np.float64))
+            and min(w_shape[1], w_shape[0] // groups) >= _MIN_CHANNELS and np.dtype(dtype) in (np.float32, np.float64)
+            and (groups == 1 or compiled.kernel("BT_image") is not None))
 
 
 # ----- the 2-D transforms of one chunk of images (channels-last, tile positions outermost) -----
@@ -103,11 +107,12 @@ def _second_axis(name, rows, out):
 
 
 def _input_tiles(xp, th, tw, out):
-    """V = Bᵀ d B of every 6×6 tile d (4 apart) of xp (n, 4th + 2, 4tw + 2, C), into out (36, n·th·tw, C)."""
+    """V = Bᵀ d B of every 6×6 tile d (4 apart) of xp (n, 4th + 2, 4tw + 2, C), into out (36, G, n·th·tw, C/G):
+    group-major (the NumPy path: G = 1)."""
     n, c = xp.shape[0], xp.shape[3]
     gathered = compiled.kernel("BT_image")
     if gathered is not None:  # (the gather and the first pass in one sweep)
-        rows = scratch("rows", (6, 6, n * th * tw, c), xp.dtype)
+        rows = scratch("rows", (6, 6) + out.shape[1:], xp.dtype)
         gathered(xp, th, tw, rows)
         _second_axis("BT", rows.reshape(6, 6, -1), out.reshape(6, 6, -1))
         return out
@@ -119,12 +124,12 @@ def _input_tiles(xp, th, tw, out):
 
 
 def _output_tiles(m, n, th, tw, out, activation=None):
-    """Y = Aᵀ M A of every tile of m (36, n·th·tw, O), written into out (n, 4th, 4tw, O) through ``activation``
-    (a ``FusedActivation``) if given."""
-    o = m.shape[-1]
+    """Y = Aᵀ M A of every tile of m (36, G, n·th·tw, O/G) group-major, written into out (n, 4th, 4tw, O) through
+    ``activation`` (a ``FusedActivation``) if given."""
+    o = out.shape[-1]
     scattered = compiled.kernel("AT_image")
     if scattered is not None and (activation is None or activation.primitive is relu_p):
-        rows = scratch("rows", (4, 6, n * th * tw, o), m.dtype)  # (the second pass, the scatter and ReLU in one)
+        rows = scratch("rows", (4, 6) + m.shape[1:], m.dtype)  # (the second pass, the scatter and ReLU in one)
         compiled.kernel("AT")(m.reshape(6, -1), rows.reshape(4, -1))
         scattered(rows, activation is not None, th, tw, out)
         return
@@ -143,24 +148,25 @@ def _as_tiles(rows, th, tw):
     return rows.reshape(n, th, 4, tw, 4, o).transpose(2, 4, 0, 1, 3, 5)
 
 
-def _grad_tiles(g, th, tw, derivative=None):
-    """dM = A ĝ Aᵀ of every 4×4 tile of g (n, 4th, 4tw, O): (36, n·th·tw, O), in this thread's scratch; ĝ = g, or
-    g·act'(y) for ``derivative = (y, activation)`` (y as g: a ``FusedActivation``'s output), applied to the tiles
-    as they are copied (so ĝ itself is never written out)."""
+def _grad_tiles(g, th, tw, derivative=None, groups=1):
+    """dM = A ĝ Aᵀ of every 4×4 tile of g (n, 4th, 4tw, O): (36, G, n·th·tw, O/G) group-major (the NumPy path:
+    G = 1), in this thread's scratch; ĝ = g, or g·act'(y) for ``derivative = (y, activation)`` (y as g: a
+    ``FusedActivation``'s output), applied to the tiles as they are copied (so ĝ itself is never written out)."""
     n, o = g.shape[0], g.shape[3]
+    shape = (groups, n * th * tw, o // groups)
     dm = scratch("dM", (6, 6, n * th * tw * o), g.dtype)
     gathered = compiled.kernel("A_image")
     if gathered is not None and (derivative is None or derivative[1].primitive is relu_p):
-        rows = scratch("rows", (6, 4, n * th * tw, o), g.dtype)  # (the gather, ReLU's rule and the first pass)
+        rows = scratch("rows", (6, 4) + shape, g.dtype)  # (the gather, ReLU's rule and the first pass)
         relu = derivative is not None
         gathered(g, derivative[0] if relu else g, relu, th, tw, rows)
-        return _second_axis("A", rows.reshape(6, 4, -1), dm).reshape(36, n * th * tw, o)
+        return _second_axis("A", rows.reshape(6, 4, -1), dm).reshape(36, *shape)
     tiles = scratch("tiles", (4, 4, n, th, tw, o), g.dtype)
     np.copyto(tiles, _as_tiles(g, th, tw))
     if derivative is not None:
         y, activation = derivative
         activation.primitive.output_vjp(tiles, _as_tiles(y, th, tw), tiles)
-    return _both_axes("A", tiles, dm).reshape(36, n * th * tw, o)
+    return _both_axes("A", tiles, dm).reshape(36, *shape)
 
 
 def _pooled_grad_tiles(pooled, relu, chunk, th, tw):
@@ -171,16 +177,17 @@ def _pooled_grad_tiles(pooled, relu, chunk, th, tw):
     rows = scratch("rows", (6, 4, n * th * tw, o), gp.dtype)
     compiled.kernel("A_pooled")(gp[chunk], maxima[chunk], first[chunk], *kernel, relu, th, tw, rows)
     dm = scratch("dM", (6, 6, n * th * tw * o), gp.dtype)
-    return _second_axis("A", rows.reshape(6, 4, -1), dm).reshape(36, n * th * tw, o)
+    return _second_axis("A", rows.reshape(6, 4, -1), dm).reshape(36, 1, n * th * tw, o)
 
 
 def _input_untiles(dv, n, th, tw, out):
-    """B dV Bᵀ of every tile of dv (36, n·th·tw, C), overlap-added into out (n, 4th + 2, 4tw + 2, C): tile t's rows
-    (columns) 4 and 5 are added onto tile t + 1's 0 and 1, then every cell is written once."""
-    c = dv.shape[-1]
+    """B dV Bᵀ of every tile of dv (36, G, n·th·tw, C/G) group-major (the NumPy path: G = 1), overlap-added into
+    out (n, 4th + 2, 4tw + 2, C): tile t's rows (columns) 4 and 5 are added onto tile t + 1's 0 and 1, then every
+    cell is written once."""
+    c = out.shape[-1]
     scattered = compiled.kernel("B_image")
     if scattered is not None:  # (the second pass, the overlap-add and the scatter in one; rows 4, 5 last)
-        rows = scratch("rows", (6, 6, n * th * tw, c), dv.dtype)
+        rows = scratch("rows", (6, 6) + dv.shape[1:], dv.dtype)
         compiled.kernel("B")(dv.reshape(6, -1), rows.reshape(6, -1))
         carry = scratch("carry", (2, c), dv.dtype)
         scattered(rows, th, tw, carry, out)
@@ -196,22 +203,24 @@ def _input_untiles(dv, n, th, tw, out):
     out[:, h:, w:] = d[4:, 4:, :, -1, -1].transpose(2, 0, 1, 3)
 
 
-def _filter_tiles(w, transposed=False):
-    """U = G w Gᵀ: (36, C, O), or its transpose (36, O, C), C-contiguous either way (BLAS reads each 1.5× faster
-    than the other's transposed view). One GEMM by G ⊗ G (``_GG``) on the filter's nine taps laid out as the
-    result, U[(i, j)] = Σ_(p, q) G[i, p]·G[j, q]·w[p, q], in float64 (G's sixths and 24ths are inexact; an einsum
-    over the three factors took 1 ms for a 64×32 filter, this 0.07 ms)."""
+def _filter_tiles(w, transposed=False, groups=1):
+    """U = G w Gᵀ of w (O, C', 3, 3) in G groups (C' = C/G inputs, O' = O/G outputs each): (36, G, C', O), or its
+    transpose (36, G, O', C'), C-contiguous either way (BLAS reads each 1.5× faster than the other's transposed
+    view). One GEMM by G ⊗ G (``_GG``) on the filter's nine taps laid out as the result, U[(i, j)] = Σ_(p, q)
+    G[i, p]·G[j, q]·w[p, q], in float64 (G's sixths and 24ths are inexact; an einsum over the three factors took
+    1 ms for a 64×32 filter, this 0.07 ms)."""
     o, c = w.shape[:2]
-    taps = w.reshape(o * c, 9).T if transposed else w.reshape(o, c, 9).transpose(2, 1, 0)  # (9, ·, ·)
+    taps = w.reshape(groups, o // groups, c, 9).transpose((3, 0, 1, 2) if transposed else (3, 0, 2, 1))
     u = matmul(_GG, np.ascontiguousarray(taps, dtype=np.float64).reshape(9, -1))  # (BLAS's threads stay asleep)
-    return u.astype(w.dtype).reshape((36, o, c) if transposed else (36, c, o))
+    return u.astype(w.dtype).reshape((36,) + taps.shape[1:])
 
 
 def _filter_untiles(du):
-    """dw = Gᵀ dU G: (36, C, O) → (O, C, 3, 3), one GEMM by (G ⊗ G)ᵀ in float64, as ``_filter_tiles``."""
-    c, o = du.shape[1:]
-    dw = matmul(_GG.T, du.reshape(36, c * o).astype(np.float64))  # (9, C·O)
-    return np.ascontiguousarray(dw.reshape(3, 3, c, o).transpose(3, 2, 0, 1), dtype=du.dtype)
+    """dw = Gᵀ dU G: (36, G, C', O') → (G·O', C', 3, 3), one GEMM by (G ⊗ G)ᵀ in float64, as ``_filter_tiles``."""
+    groups, c, o = du.shape[1:]
+    dw = matmul(_GG.T, du.reshape(36, -1).astype(np.float64))  # (9, G·C'·O')
+    return np.ascontiguousarray(dw.reshape(3, 3, groups, c, o).transpose(2, 4, 3, 0, 1).reshape(groups * o, c, 3, 3),
+                                dtype=du.dtype)
 
 
 # ----- geometry and chunks of images (``softgrad._parallel``) -----
@@ -334,7 +343,7 @@ def _phased_grad(g, padded_hw, dilation):
     return _to_phases(g, *_phased_out_axes(g.shape[2:], padded_hw, dilation)).transpose(0, 3, 1, 2)
 
 
-def _phased_transpose(g, w, x_shape, padding, derivative, key, bias, pooled, dilation):
+def _phased_transpose(g, w, x_shape, padding, derivative, key, bias, pooled, dilation, groups):
     """``conv3x3_input`` of a dilated convolution: the undilated one's of g (and of y, ``derivative``'s) laid out
     by phases (a max-pool's stand-in for g computed first), taken back from the phases' layout of x."""
     if pooled is not None:
@@ -343,13 +352,14 @@ def _phased_transpose(g, w, x_shape, padding, derivative, key, bias, pooled, dil
     if derivative is not None:
         derivative = (_phased_grad(derivative[0], padded, dilation), derivative[1])
     out = conv3x3_input(_phased_grad(g, padded, dilation), w, (*x_shape[:2], *padded), _UNPADDED, derivative, key,
-                        bias, tag=_tag(padding, dilation))
+                        bias, groups=groups, tag=_tag(padding, dilation, groups))
     return _from_phases(out.transpose(0, 2, 3, 1), *_phased_axes(x_shape, padding, dilation), x_shape[2:])
 
 
-def _tag(padding, dilation):
-    """What a convolution's kept tiles are kept under beside its shapes: its padding, and its dilation if any."""
-    return padding if tuple(dilation) == (1, 1) else (padding, tuple(dilation))
+def _tag(padding, dilation, groups):
+    """What a convolution's kept tiles are kept under beside its shapes: its padding, and its dilation and groups
+    if any (grouped tiles are laid out group-major)."""
+    return padding if (tuple(dilation), groups) == ((1, 1), 1) else (padding, tuple(dilation), groups)
 
 
 # ----- the three convolutions -----
@@ -374,9 +384,12 @@ def _take(kind, source, key):
     return kept[2] if kept is not None and kept[0] is source and kept[1] == key else None
 
 
-def conv3x3(x, w, padding, out_hw, bias=None, activation=None, pooled=False, dilation=(1, 1), kept_as=None):
+def conv3x3(x, w, padding, out_hw, bias=None, activation=None, pooled=False, dilation=(1, 1), kept_as=None,
+            groups=1):
     """Σ_c w[o, c] ⋆ x̃[n, c] (+ bias[o], through ``activation``, a ``FusedActivation``) for x (N, C, H, W),
-    w (O, C, 3, 3), x̃ zero-padded by ``padding``: (N, O, Ho, Wo), an NCHW view of channels-last memory. Aᵀ's
+    w (O, C, 3, 3), x̃ zero-padded by ``padding``: (N, O, Ho, Wo), an NCHW view of channels-last memory (with
+    ``groups`` G, w (O, C/G, 3, 3), each group's O/G outputs the sum over its C/G inputs: the tiles are laid out
+    group-major, (36, G, tiles, C/G), and the 36 GEMMs a position are G smaller ones). Aᵀ's
     column 1 is all ones, so the bias added to M[ξ = (1, 1)] alone reaches all 16 outputs of a tile (1/16 of an
     addition over the output), and the activation runs as the inverse transform writes the output. With
     ``pooled`` (the activation None or ReLU, compiled: ``pools``): the output's 2×2 max-pool of stride 2 instead,
@@ -388,14 +401,14 @@ def conv3x3(x, w, padding, out_hw, bias=None, activation=None, pooled=False, dil
         phased = _phased_input(x, padding, dilation)
         padded = phased.shape[2:]
         y = conv3x3(phased, w, _UNPADDED, (padded[0] - 2, padded[1] - 2), bias, activation,
-                    kept_as=(x, _tag(padding, dilation)))
+                    kept_as=(x, _tag(padding, dilation, groups)), groups=groups)
         return _from_phases(y.transpose(0, 2, 3, 1), *_phased_out_axes(out_hw, padded, dilation), out_hw)
-    source, tag = (x, padding) if kept_as is None else kept_as
+    source, tag = (x, _tag(padding, dilation, groups)) if kept_as is None else kept_as
     n, c = x.shape[:2]
     o = w.shape[0]
     th, tw = _geometry(out_hw)
     xp = _padded(x, padding, th, tw)
-    u = _filter_tiles(w)
+    u = _filter_tiles(w, groups=groups)
     if pooled:
         hp, wp = out_hw[0] // 2, out_hw[1] // 2
         out, first = np.empty((n, o, hp, wp), dtype=x.dtype), np.empty((n, hp, wp, o), np.uint8)
@@ -406,10 +419,11 @@ def conv3x3(x, w, padding, out_hw, bias=None, activation=None, pooled=False, dil
 
     def task(chunk):
         count = out[chunk].shape[0]
-        v = tiles[chunk.start] = _input_tiles(xp[chunk], th, tw, np.empty((36, count * th * tw, c), x.dtype))
-        m = np.matmul(v, u, out=scratch("M", (36, count * th * tw, o), x.dtype))
+        v = tiles[chunk.start] = _input_tiles(xp[chunk], th, tw,
+                                              np.empty((36, groups, count * th * tw, c // groups), x.dtype))
+        m = np.matmul(v, u, out=scratch("M", (36, groups, count * th * tw, o // groups), x.dtype))
         if bias is not None:
-            m[7] += bias
+            m[7] += bias.reshape(groups, 1, -1)
         if not pooled:
             _output_tiles(m, count, th, tw, out[chunk], activation)
             return
@@ -426,14 +440,14 @@ def conv3x3(x, w, padding, out_hw, bias=None, activation=None, pooled=False, dil
 
 
 def pools(x_shape, w_shape, geometry, dtype, activation) -> bool:
-    """Whether ``conv3x3(..., pooled=True)`` makes this convolution's 2×2 max-pool: Winograd (``applies``), the
-    activation None or ReLU (a ``FusedActivation``), and the kernels compiled."""
-    return (applies(x_shape, w_shape, geometry, dtype) and tuple(geometry.dilation) == (1, 1)
+    """Whether ``conv3x3(..., pooled=True)`` makes this convolution's 2×2 max-pool: Winograd (``applies``),
+    undilated and ungrouped, the activation None or ReLU (a ``FusedActivation``), and the kernels compiled."""
+    return (applies(x_shape, w_shape, geometry, dtype) and tuple(geometry.dilation) == (1, 1) and geometry.groups == 1
             and (activation is None or activation.primitive is relu_p) and compiled.kernel("AT_image_pooled") is not None)
 
 
 def conv3x3_input(g, w, x_shape, padding, derivative=None, key=None, bias=False, pooled=None, dilation=(1, 1),
-                  tag=None):
+                  groups=1, tag=None):
     """The transpose of ``conv3x3`` in x, applied to ĝ: g (N, O, Ho, Wo) → (N, C, H, W), an NCHW view of
     channels-last memory. ĝ = g, or g·act'(y) for ``derivative = (y, activation)`` (y the output of a fused
     ``activation``, as g; ``_grad_tiles``). With ``pooled = (gp, first, maxima, kernel)``, g is a ``StandIn``
@@ -443,22 +457,24 @@ def conv3x3_input(g, w, x_shape, padding, derivative=None, key=None, bias=False,
     gradients are asked for), besides the weight gradient (see ``_kept``): with ``bias``, Σ_{n,i,j} ĝ, the sum over
     tiles of dM[ξ = (1, 1)] (Aᵀ's column 1 is all ones: dM[1, 1] is the sum of the tile's 16 cells). Dilated, the
     undilated transpose of g (and y) laid out as the phases' convolution's (``conv3x3``), the result taken back from
-    x's phases; ``tag``: what the kept tiles are kept under (default ``padding``)."""
+    x's phases; ``groups`` as ``conv3x3``'s (not with ``pooled``); ``tag``: what the kept tiles are kept under
+    (default ``_tag``'s)."""
     if tuple(dilation) != (1, 1):
         return _phased_transpose(g, w, x_shape, padding, derivative, g if key is None else key, bias, pooled,
-                                 dilation)
-    tag = padding if tag is None else tag
+                                 dilation, groups)
+    tag = _tag(padding, dilation, groups) if tag is None else tag
     n, c, h, wd = x_shape
     (top, _), (left, _) = padding
     th, tw = _geometry(g.shape[2:])
     relu = derivative is not None and derivative[1].primitive is relu_p
-    if pooled is not None and (compiled.kernel("A_pooled") is None or derivative is not None and not relu):
+    if pooled is not None and (compiled.kernel("A_pooled") is None or derivative is not None and not relu
+                               or groups > 1):  # (``A_pooled`` lays its tiles out ungrouped)
         g, pooled = g.value(), None
     if pooled is None:  # (the pool's stand-in is read through ``pooled``)
         gr = _grad_rows(g, th, tw)
         derivative = None if derivative is None else (_grad_rows(derivative[0], th, tw), derivative[1])
     key = g if key is None else key
-    ut = _filter_tiles(w, transposed=True)
+    ut = _filter_tiles(w, transposed=True, groups=groups)
     out = np.empty((n, 4 * th + 2, 4 * tw + 2, c), dtype=g.dtype)
     chunks = _chunks(n, th, tw, max(c, g.shape[1]), g.dtype.itemsize)
     kept = _kept.get("input")
@@ -469,15 +485,16 @@ def conv3x3_input(g, w, x_shape, padding, derivative=None, key=None, bias=False,
 
     def task(chunk):
         if pooled is None:
-            dm = _grad_tiles(gr[chunk], th, tw, None if derivative is None else (derivative[0][chunk], derivative[1]))
+            dm = _grad_tiles(gr[chunk], th, tw, None if derivative is None else (derivative[0][chunk], derivative[1]),
+                             groups)
         else:
             dm = _pooled_grad_tiles(pooled, relu, chunk, th, tw)
-        if bias:
-            bias_sums[chunk.start] = np.ones(dm.shape[1], g.dtype) @ dm[7]  # (1ᵀ dM[1, 1] by BLAS: 4× add.reduce)
-        dv = np.matmul(dm, ut, out=scratch("M", dm.shape[:2] + (c,), g.dtype))
+        if bias:  # (1ᵀ dM[1, 1] by BLAS: 4× add.reduce)
+            bias_sums[chunk.start] = (np.ones(dm.shape[2], g.dtype) @ dm[7]).reshape(-1)
+        dv = np.matmul(dm, ut, out=scratch("M", dm.shape[:3] + (c // groups,), g.dtype))
         _input_untiles(dv, out[chunk].shape[0], th, tw, out[chunk])
         if forward is not None:
-            sums[chunk.start] = np.matmul(forward[chunk.start].transpose(0, 2, 1), dm)
+            sums[chunk.start] = np.matmul(forward[chunk.start].transpose(0, 1, 3, 2), dm)
     on_threads(task, chunks)
     if forward is not None:
         _keep("weight", (kept[0], key), tag, _filter_untiles(_chunk_sum(sums, chunks)))
@@ -486,12 +503,12 @@ def conv3x3_input(g, w, x_shape, padding, derivative=None, key=None, bias=False,
     return out[:, top:top + h, left:left + wd].transpose(0, 3, 1, 2)
 
 
-def kept_weight_gradient(x, key, padding, dilation=(1, 1)):
+def kept_weight_gradient(x, key, padding, dilation=(1, 1), groups=1):
     """The weight gradient the latest input transpose made for exactly x and the cotangent ``key`` (the same
     objects), else None; forgotten either way (it is asked for once)."""
     kept = _kept.pop("weight", None)
     return kept[2] if (kept is not None and kept[0][0] is x and kept[0][1] is key
-                       and kept[1] == _tag(padding, dilation)) else None
+                       and kept[1] == _tag(padding, dilation, groups)) else None
 
 
 def kept_bias_gradient(key):
@@ -500,17 +517,17 @@ def kept_bias_gradient(key):
     return kept[2] if kept is not None and kept[0] is key else None
 
 
-def conv3x3_weight(x, g, padding, dilation=(1, 1), kept_as=None):
-    """The transpose of ``conv3x3`` in w: Σ over images and tiles, (O, C, 3, 3) (dilated: of x's phases and g's
-    laid out as their convolution's; ``kept_as`` as ``conv3x3``'s)."""
-    kept = kept_weight_gradient(x, g, padding, dilation)
+def conv3x3_weight(x, g, padding, dilation=(1, 1), kept_as=None, groups=1):
+    """The transpose of ``conv3x3`` in w: Σ over images and tiles, (O, C/G, 3, 3) (dilated: of x's phases and g's
+    laid out as their convolution's; ``kept_as`` and ``groups`` as ``conv3x3``'s)."""
+    kept = kept_weight_gradient(x, g, padding, dilation, groups)
     if kept is not None:
         return kept
     if tuple(dilation) != (1, 1):
         phased = _phased_input(x, padding, dilation)
         return conv3x3_weight(phased, _phased_grad(g, phased.shape[2:], dilation), _UNPADDED,
-                              kept_as=(x, _tag(padding, dilation)))
-    source, tag = (x, padding) if kept_as is None else kept_as
+                              kept_as=(x, _tag(padding, dilation, groups)), groups=groups)
+    source, tag = (x, _tag(padding, dilation, groups)) if kept_as is None else kept_as
     n, c = x.shape[:2]
     o = g.shape[1]
     th, tw = _geometry(g.shape[2:])
@@ -524,8 +541,8 @@ def conv3x3_weight(x, g, padding, dilation=(1, 1), kept_as=None):
     def task(chunk):
         count = gr[chunk].shape[0]
         v = forward[chunk.start] if forward is not None else \
-            _input_tiles(xp[chunk], th, tw, scratch("V", (36, count * th * tw, c), x.dtype))
-        sums[chunk.start] = np.matmul(v.transpose(0, 2, 1), _grad_tiles(gr[chunk], th, tw))
+            _input_tiles(xp[chunk], th, tw, scratch("V", (36, groups, count * th * tw, c // groups), x.dtype))
+        sums[chunk.start] = np.matmul(v.transpose(0, 1, 3, 2), _grad_tiles(gr[chunk], th, tw, groups=groups))
     on_threads(task, chunks)
     return _filter_untiles(_chunk_sum(sums, chunks))
 
