@@ -1,7 +1,7 @@
 """The convolution and pooling options of issue #15 beside the default path, softgrad next to PyTorch eager: fwd+bwd
 (gradients of both operands) of a 3×3 convolution of 64 × 32 × 26 × 26 float32 images (the MNIST net's second
-layer) with dilation 2, 4 groups, depthwise (32 groups), of stride 2 (padding 1), a 5×5 kernel (padding 2), and a
-2×2 max-pool with ceil_mode and return_indices.
+layer) with dilation 2, 4 groups, depthwise (32 groups), of stride 2 (padding 1), a 5×5 kernel (padding 2), a 1×1
+convolution of the same input, and a 2×2 max-pool with ceil_mode and return_indices.
 
 Each library runs in its own process at --threads threads; the rounds alternate the two (the machine is shared)
 and each figure is the best of the rounds' medians. Not a test: it prints a Markdown table.
@@ -20,7 +20,7 @@ import numpy as np
 # name: (channels out, groups, dilation, stride, padding, kernel size)
 CONVS = {"default (32 → 64)": (64, 1, 1, 1, 0, 3), "dilation 2": (64, 1, 2, 1, 0, 3), "groups 4": (64, 4, 1, 1, 0, 3),
          "depthwise": (32, 32, 1, 1, 0, 3), "stride 2, padding 1": (64, 1, 1, 2, 1, 3),
-         "5×5, padding 2": (64, 1, 1, 1, 2, 5)}
+         "5×5, padding 2": (64, 1, 1, 1, 2, 5), "1×1 (32 → 64)": (64, 1, 1, 1, 0, 1)}
 POOLS = {"max-pool 2": {}, "max-pool, ceil_mode": {"ceil_mode": True}, "max-pool, return_indices":
          {"return_indices": True}}
 

@@ -40,6 +40,9 @@ GEOMETRIES = [  # x shape, w shape, stride, padding, dilation, groups
     ((3, 5, 9, 8), (5, 1, 3, 3), (2, 1), ((1, 1), (2, 0)), (1, 2), 5),  # depthwise, strided, padded, dilated
     ((2, 6, 7, 7), (6, 1, 3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 6),  # depthwise, an NCHW input read directly
     ((2, 3, 9, 8), (4, 3, 5, 5), (1, 1), ((2, 2), (2, 1)), (1, 1), 1),  # 5×5, 'same'-like padding
+    ((3, 6, 5, 7), (8, 6, 1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),  # pointwise: x's rows themselves
+    ((3, 6, 5, 4), (4, 3, 1, 1), (1, 1), ((0, 0), (0, 0)), (2, 1), 2),  # pointwise, grouped
+    ((2, 3, 8, 8), (32, 3, 3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1), 1),  # a colour first layer: 27 columns, BLAS
 ]
 
 
@@ -82,6 +85,30 @@ def test_im2col_by_chunks_matches_a_direct_sum_over_taps(monkeypatch, kernels, x
     e = np.zeros(w_shape)
     e[-1, -1, -1, -1] = 1
     assert np.isclose(dw[-1, -1, -1, -1], np.sum(direct(x, e, stride, padding, dilation, groups) * g), rtol=1e-12)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_a_pointwise_convolution_reads_a_channels_last_x_in_place(monkeypatch, groups):
+    """A 1×1 convolution of stride 1 (``_pointwise``): its windows are x's channels-last rows, a view of a
+    channels-last x (as a convolution returns it) and one copy of an NCHW one, and its input transpose is the
+    product itself; the three primitives give im2col's general path's bits either way."""
+    x = RNG.standard_normal((3, 8, 5, 6)).astype(np.float32)
+    channels_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    w = RNG.standard_normal((6, 8 // groups, 1, 1)).astype(np.float32)
+    g = RNG.standard_normal((3, 6, 5, 6)).astype(np.float32)
+    geo = dict(stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=groups)
+    geometry = nn_kernels._Geometry((1, 1), **geo)
+    assert np.shares_memory(nn_kernels._im2col(channels_last, geometry), channels_last)
+
+    def three(x):
+        return [nn_kernels._conv2d_impl(x, w, **geo), nn_kernels._conv2d_input_impl(g, w, x.shape, **geo),
+                nn_kernels._conv2d_weight_impl(x, g, w.shape, **geo)]
+    got = three(x)
+    for a, b in zip(got, three(channels_last)):
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.setattr(nn_kernels, "_pointwise", lambda geo: False)
+    for a, b in zip(got, three(x)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
 def test_the_same_bits_on_one_thread_and_on_several(monkeypatch):
