@@ -124,6 +124,16 @@ def _a(d0, d1, d2, d3, k2, k4, k8):
             d0 - k2 * d1 + k4 * d2 - k8 * d3, d3)
 
 
+def _at2(d0, d1, d2, d3, d4, d5, k2):
+    """Aᵀ (2×6) · d of F(2×2, 5×5): its output transform."""
+    return d0 + d1 + d2 + d3 + d4, d1 - d2 + k2 * d3 - k2 * d4 + d5
+
+
+def _a2(d0, d1, k2):
+    """A (6×2) · d of F(2×2, 5×5): its gradient's tiles, Aᵀ transposed."""
+    return d0, d0 + d1, d0 - d1, d0 + k2 * d1, d0 - k2 * d1, d1
+
+
 # The 2-D passes out[:, x] = M · src[:, x] (``winograd._both_axes``).
 
 
@@ -159,7 +169,21 @@ def _a_rows(src, out):
          out[5, x]) = _a(src[0, x], src[1, x], src[2, x], src[3, x], k2, k4, k8)
 
 
-PASSES = ("BT", "B", "AT", "A")  # ``_slabs``' which
+def _at2_rows(src, out):
+    """M = Aᵀ of F(2×2, 5×5)."""
+    k2 = src.dtype.type(2)
+    for x in range(src.shape[1]):
+        out[0, x], out[1, x] = _at2(src[0, x], src[1, x], src[2, x], src[3, x], src[4, x], src[5, x], k2)
+
+
+def _a2_rows(src, out):
+    """M = A of F(2×2, 5×5)."""
+    k2 = src.dtype.type(2)
+    for x in range(src.shape[1]):
+        out[0, x], out[1, x], out[2, x], out[3, x], out[4, x], out[5, x] = _a2(src[0, x], src[1, x], k2)
+
+
+PASSES = ("BT", "B", "AT", "A", "AT2", "A2")  # ``_slabs``' which
 
 
 def _slabs(which, src, out):
@@ -173,8 +197,12 @@ def _slabs(which, src, out):
             _b_rows(src[r], out[r])
         elif which == 2:
             _at_rows(src[r], out[r])
-        else:
+        elif which == 3:
             _a_rows(src[r], out[r])
+        elif which == 4:
+            _at2_rows(src[r], out[r])
+        else:
+            _a2_rows(src[r], out[r])
 
 
 # The passes that meet an image (n, H, W, C) channels-last, tile t = (a·th + i)·tw + j at rows 4i…, columns 4j…:
@@ -183,20 +211,22 @@ def _slabs(which, src, out):
 # 32→64 layer (6 images, one core) the output side 309 → 209 µs.
 
 
-def _tile(t, th, tw):
-    """Tile t's image and the row and column of its top-left cell: (a, 4i, 4j), t = (a·th + i)·tw + j."""
+def _tile(t, th, tw, step=4):
+    """Tile t's image and the row and column of its top-left cell: (a, step·i, step·j), t = (a·th + i)·tw + j
+    (``step``: its output tile's size, 4 for F(4×4, 3×3), 2 for F(2×2, 5×5))."""
     a, rest = divmod(t, th * tw)
     i, j = divmod(rest, tw)
-    return a, 4 * i, 4 * j
+    return a, step * i, step * j
 
 
-def _bt_image(xp, th, tw, out):
-    """out[r, q, g, t, c'] = Σ_p Bᵀ[r, p] xp[a, 4i + p, 4j + q, g·C' + c']: the tiles d of xp (n, 4th + 2, 4tw + 2,
-    C) and the first pass of Bᵀ d B, out (6, 6, G, n·th·tw, C') group-major (G = 1: no groups)."""
+def _bt_image(xp, step, th, tw, out):
+    """out[r, q, g, t, c'] = Σ_p Bᵀ[r, p] xp[a, s·i + p, s·j + q, g·C' + c'], s = ``step``: the 6×6 tiles d of xp
+    (n, s·th + 6 − s, s·tw + 6 − s, C) and the first pass of Bᵀ d B, out (6, 6, G, n·th·tw, C') group-major (G = 1:
+    no groups)."""
     k2, k4, k5 = xp.dtype.type(2), xp.dtype.type(4), xp.dtype.type(5)
     groups, width = out.shape[2], out.shape[4]
     for t in range(xp.shape[0] * th * tw):
-        a, row, column = _tile(t, th, tw)
+        a, row, column = _tile(t, th, tw, step)
         for q in range(6):
             for g in range(groups):
                 for k in range(width):
@@ -381,6 +411,73 @@ def _b_image(rows, th, tw, carry, out):
     """``_b_image_row`` for r = 0…5, rows (6, 6, G, n·th·tw, C'): B dV Bᵀ overlap-added into out (rows 4, 5 last)."""
     for r in range(6):
         _b_image_row(rows[r], r, th, tw, carry, out)
+
+
+# F(2×2, 5×5)'s (``winograd.conv5x5``): tiles 6×6, 2 apart, so that each input cell is in up to nine of them.
+
+
+def _a2_image(g, y, relu, th, tw, out):
+    """out[r, q, h, t, o'] = Σ_p A[r, p] ĝ[a, 2i + p, 2j + q, h·O' + o'] (F(2×2, 5×5)'s A, 6×2), ĝ as
+    ``_a_image``'s: the 2×2 tiles of g (n, 2th, 2tw, O) and the first pass of A ĝ Aᵀ, out (6, 2, G, n·th·tw, O')."""
+    k2 = g.dtype.type(2)
+    one, zero = g.dtype.type(1), g.dtype.type(0)
+    groups, width = out.shape[2], out.shape[4]
+    for t in range(g.shape[0] * th * tw):
+        a, row, column = _tile(t, th, tw, 2)
+        for q in range(2):
+            for h in range(groups):
+                for k in range(width):
+                    o = h * width + k
+                    d0, d1 = g[a, row, column + q, o], g[a, row + 1, column + q, o]
+                    if relu:  # (a product, as the NumPy rule's: NaN·0 stays NaN)
+                        d0 *= one if y[a, row, column + q, o] > zero else zero
+                        d1 *= one if y[a, row + 1, column + q, o] > zero else zero
+                    (out[0, q, h, t, k], out[1, q, h, t, k], out[2, q, h, t, k], out[3, q, h, t, k],
+                     out[4, q, h, t, k], out[5, q, h, t, k]) = _a2(d0, d1, k2)
+
+
+def _at2_image(rows, relu, th, tw, out):
+    """out[a, 2i + r, 2j + s, g·O' + o'] = Σ_q Aᵀ[s, q] rows[r, q, g, t, o'] (F(2×2, 5×5)'s Aᵀ, through max(·, 0)
+    with ``relu``): the second pass of Aᵀ M A from rows (2, 6, G, n·th·tw, O') into the output (n, 2th, 2tw, O)."""
+    k2 = rows.dtype.type(2)
+    zero = rows.dtype.type(0)
+    groups, width = rows.shape[2], rows.shape[4]
+    for t in range(out.shape[0] * th * tw):
+        a, row, column = _tile(t, th, tw, 2)
+        for r in range(2):
+            for g in range(groups):
+                for k in range(width):
+                    o = g * width + k
+                    y0, y1 = _at2(rows[r, 0, g, t, k], rows[r, 1, g, t, k], rows[r, 2, g, t, k], rows[r, 3, g, t, k],
+                                  rows[r, 4, g, t, k], rows[r, 5, g, t, k], k2)
+                    if relu:  # (NaN stays NaN, as in np.maximum)
+                        y0 = y0 if (y0 > zero) | (y0 != y0) else zero
+                        y1 = y1 if (y1 > zero) | (y1 != y1) else zero
+                    out[a, row + r, column, o], out[a, row + r, column + 1, o] = y0, y1
+
+
+def _b2_image(rows, th, tw, out):
+    """out[a, 2i + r, 2j + s, g·C' + c'] += Σ_q B[s, q] rows[r, q, g, t, c']: the second pass of B dV Bᵀ, every 6×6
+    tile (2 apart) added onto out (n, 2th + 4, 2tw + 4, C), which starts at zero (``_zero_image``)."""
+    k2, k4, k5 = rows.dtype.type(2), rows.dtype.type(4), rows.dtype.type(5)
+    groups, width = rows.shape[2], rows.shape[4]
+    for a in range(out.shape[0]):
+        _zero_image(out, a)
+    for t in range(out.shape[0] * th * tw):
+        a, row, column = _tile(t, th, tw, 2)
+        for r in range(6):
+            for g in range(groups):
+                for k in range(width):
+                    c = g * width + k
+                    v0, v1, v2, v3, v4, v5 = _b(rows[r, 0, g, t, k], rows[r, 1, g, t, k], rows[r, 2, g, t, k],
+                                                rows[r, 3, g, t, k], rows[r, 4, g, t, k], rows[r, 5, g, t, k],
+                                                k2, k4, k5)
+                    out[a, row + r, column, c] += v0
+                    out[a, row + r, column + 1, c] += v1
+                    out[a, row + r, column + 2, c] += v2
+                    out[a, row + r, column + 3, c] += v3
+                    out[a, row + r, column + 4, c] += v4
+                    out[a, row + r, column + 5, c] += v5
 
 
 # ----- an activation's derivative -----
@@ -672,6 +769,7 @@ def _gather_cells(src, rows, columns, out):
 
 
 KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winograd's 2-D passes, by their matrix
+           "AT2": _at2_rows, "A2": _a2_rows, "A2_image": _a2_image, "AT2_image": _at2_image, "B2_image": _b2_image,
            "BT_image": _bt_image, "A_image": _a_image, "A_pooled": _a_pooled, "AT_image": _at_image,
            "AT_image_pooled": _at_image_pooled,
            "B_image": _b_image, "slabs": _slabs,
@@ -680,8 +778,10 @@ KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winogr
            "depthwise_forward": _depthwise_forward, "depthwise_input": _depthwise_input,
            "depthwise_weight": _depthwise_weight, "gather_cells": _gather_cells, "im2col": _im2col,
            "col2im": _col2im}
-_INLINED = ("_bt", "_b", "_at", "_a", "_tile", "_multiply_add", "_zero_image")  # the matrices' rows, …: inlined where used
-_CALLED = ("_bt_rows", "_b_rows", "_at_rows", "_a_rows", "_at_image_row", "_b_image_row")  # compiled alone, called
+# the matrices' rows, …: inlined where used
+_INLINED = ("_bt", "_b", "_at", "_a", "_at2", "_a2", "_tile", "_multiply_add", "_zero_image")
+_CALLED = ("_bt_rows", "_b_rows", "_at_rows", "_a_rows", "_at2_rows", "_a2_rows",  # compiled alone, called
+           "_at_image_row", "_b_image_row")
 _compiled: dict = {}  # name → its Numba dispatcher (compiled at its first call, per dtype and layout)
 _lock = threading.Lock()  # (the pool's threads ask for a kernel at once on a process's first convolution)
 

@@ -462,6 +462,8 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
     out_hw = geo.out_hw(x.shape)
     if winograd.applies(x.shape, w.shape, geo, x.dtype):
         return winograd.conv3x3(x, w, padding, out_hw, bias, activation, dilation=dilation, groups=groups)
+    if winograd.applies5(x.shape, w.shape, geo, x.dtype):
+        return winograd.conv5x5(x, w, padding, out_hw, bias, activation, groups=groups)
     o = w.shape[0]
     w_mat = _weight_matrix(w, groups).swapaxes(1, 2)  # (groups, kh·kw·C/groups, O/groups)
     rows = np.empty((x.shape[0], *out_hw, o), np.result_type(x, w))  # channels-last
@@ -513,6 +515,8 @@ def _conv2d_input_impl(g, w, x_shape, stride, padding, dilation=(1, 1), groups=1
     geo = _Geometry(w.shape[2:], stride, padding, dilation, groups)
     if winograd.applies(x_shape, w.shape, geo, g.dtype):
         return winograd.conv3x3_input(g, w, x_shape, padding, dilation=dilation, groups=groups)
+    if winograd.applies5(x_shape, w.shape, geo, g.dtype):
+        return winograd.conv5x5_input(g, w, x_shape, padding, groups=groups)
     n, c, h, w_ = x_shape
     w_mat = _weight_matrix(w, groups)  # (groups, O/groups, kh·kw·C/groups)
     out = np.empty((n, h, w_, c), np.result_type(g, w))  # channels-last
@@ -540,6 +544,8 @@ def _conv2d_weight_impl(x, g, w_shape, stride, padding, dilation=(1, 1), groups=
     geo = _Geometry(w_shape[2:], stride, padding, dilation, groups)
     if winograd.applies(x.shape, w_shape, geo, x.dtype):
         return winograd.conv3x3_weight(x, g, padding, dilation, groups=groups)
+    if winograd.applies5(x.shape, w_shape, geo, x.dtype):
+        return winograd.conv5x5_weight(x, g, padding, groups=groups)
     return _im2col_weight(x, g, w_shape, geo)
 
 
@@ -755,7 +761,8 @@ def _conv2d_bias_vjp_w(g, ans, x, w, b, activation, **geo):
         if isinstance(g.g, StandIn) and not winograd.applies(shape_of(x), w.shape, geometry, g.g.dtype):
             g.g = g.g.value()  # (a max-pool's scatter, for im2col's chunks below)
         if (g.computed is None and type(g.g) is np.ndarray and type(x) is np.ndarray and type(w) is np.ndarray
-                and not winograd.applies(x.shape, w.shape, geometry, x.dtype)):
+                and not winograd.applies(x.shape, w.shape, geometry, x.dtype)
+                and not winograd.applies5(x.shape, w.shape, geometry, x.dtype)):
             one_pool()
             return _im2col_weight(x, g.g, w.shape, geometry, pending=g)
         g = g.value()
@@ -838,8 +845,9 @@ def _as_dense(x, weight, geometry):
     o, per_group = shape_of(weight)[:2]
     channels = per_group * groups
     if (groups == 1 or channels * o > _DENSE_GROUPED or (per_group == 1 and compiled.available())
-            or winograd.applies(shape_of(x), shape_of(weight), _geometry(shape_of(weight), geometry),
-                                np.result_type(concrete(x), concrete(weight)))
+            or any(applies(shape_of(x), shape_of(weight), _geometry(shape_of(weight), geometry),
+                           np.result_type(concrete(x), concrete(weight))) for applies in (winograd.applies,
+                                                                                           winograd.applies5))
             or not np.isfinite(np.sum(concrete(x)))):
         return weight, geometry
     in_group = np.arange(o)[:, None] // (o // groups) == np.arange(channels)[None, :] // per_group

@@ -65,8 +65,13 @@ _BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
 _G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
                [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
 _AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], dtype=np.float64)
-_MATRICES = {"BT": _BT, "B": _BT.T, "AT": _AT, "A": _AT.T}  # by name, for ``_both_axes``
-_GG = np.kron(_G, _G)  # (36, 9): G ⊗ G, the filter transform of w flattened, U = (G ⊗ G) vec(w)
+# F(2×2, 5×5) at the same points: Bᵀ is F(4×4, 3×3)'s, G's rows are its scales times (1, p, …, p⁴), Aᵀ's (1, p)
+_G5 = np.array([[1 / 4, 0, 0, 0, 0], [-1 / 6] * 5, [-1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6],
+                [1 / 24, 1 / 12, 1 / 6, 1 / 3, 2 / 3], [1 / 24, -1 / 12, 1 / 6, -1 / 3, 2 / 3], [0, 0, 0, 0, 1]])
+_AT2 = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1]], dtype=np.float64)
+_MATRICES = {"BT": _BT, "B": _BT.T, "AT": _AT, "A": _AT.T, "AT2": _AT2, "A2": _AT2.T}  # by name (``_both_axes``)
+# (36, k²): G ⊗ G, the filter transform of a k×k w flattened, U = (G ⊗ G) vec(w), by k
+_GG = {3: np.kron(_G, _G), 5: np.kron(_G5, _G5)}
 _CHUNK_BYTES = 4 << 20  # transformed tiles of a chunk of images (V or M, the larger) take about this much
 _UNPADDED = ((0, 0), (0, 0))
 _MIN_CHANNELS = 4  # fewer input or output channels: GEMMs with so short a side lose to im2col
@@ -119,7 +124,7 @@ def _input_tiles(xp, th, tw, out):
     gathered = compiled.kernel("BT_image")
     if gathered is not None:  # (the gather and the first pass in one sweep)
         rows = scratch("rows", (6, 6) + out.shape[1:], xp.dtype)
-        gathered(xp, th, tw, rows)
+        gathered(xp, 4, th, tw, rows)
         _second_axis("BT", rows.reshape(6, 6, -1), out.reshape(6, 6, -1))
         return out
     windows = sliding_window_view(xp, (6, 6), axis=(1, 2))[:, ::4, ::4]  # (n, th, tw, C, 6, 6)
@@ -215,17 +220,17 @@ def _filter_tiles(w, transposed=False, groups=1):
     view). One GEMM by G ⊗ G (``_GG``) on the filter's nine taps laid out as the result, U[(i, j)] = Σ_(p, q)
     G[i, p]·G[j, q]·w[p, q], in float64 (G's sixths and 24ths are inexact; an einsum over the three factors took
     1 ms for a 64×32 filter, this 0.07 ms)."""
-    o, c = w.shape[:2]
-    taps = w.reshape(groups, o // groups, c, 9).transpose((3, 0, 1, 2) if transposed else (3, 0, 2, 1))
-    u = matmul(_GG, np.ascontiguousarray(taps, dtype=np.float64).reshape(9, -1))  # (BLAS's threads stay asleep)
+    (o, c), k = w.shape[:2], w.shape[3]
+    taps = w.reshape(groups, o // groups, c, k * k).transpose((3, 0, 1, 2) if transposed else (3, 0, 2, 1))
+    u = matmul(_GG[k], np.ascontiguousarray(taps, dtype=np.float64).reshape(k * k, -1))  # (BLAS's threads asleep)
     return u.astype(w.dtype).reshape((36,) + taps.shape[1:])
 
 
-def _filter_untiles(du):
-    """dw = Gᵀ dU G: (36, G, C', O') → (G·O', C', 3, 3), one GEMM by (G ⊗ G)ᵀ in float64, as ``_filter_tiles``."""
+def _filter_untiles(du, k=3):
+    """dw = Gᵀ dU G: (36, G, C', O') → (G·O', C', k, k), one GEMM by (G ⊗ G)ᵀ in float64, as ``_filter_tiles``."""
     groups, c, o = du.shape[1:]
-    dw = matmul(_GG.T, du.reshape(36, -1).astype(np.float64))  # (9, G·C'·O')
-    return np.ascontiguousarray(dw.reshape(3, 3, groups, c, o).transpose(2, 4, 3, 0, 1).reshape(groups * o, c, 3, 3),
+    dw = matmul(_GG[k].T, du.reshape(36, -1).astype(np.float64))  # (k², G·C'·O')
+    return np.ascontiguousarray(dw.reshape(k, k, groups, c, o).transpose(2, 4, 3, 0, 1).reshape(groups * o, c, k, k),
                                 dtype=du.dtype)
 
 
@@ -237,26 +242,28 @@ def _geometry(out_hw):
     return -(-out_hw[0] // 4), -(-out_hw[1] // 4)
 
 
-def _padded(x, padding, th, tw):
-    """x (N, C, H, W) zero-padded to (N, 4th + 2, 4tw + 2, C), channels-last: ``padding`` on top and left, the rest
-    at the bottom and right (padding, plus up to three rows or columns when 4 does not divide Ho or Wo). A view of
-    x when that is no padding at all."""
+def _padded(x, padding, th, tw, step=4):
+    """x (N, C, H, W) zero-padded to (N, s·th + 6 − s, s·tw + 6 − s, C), channels-last, s = ``step`` (the output
+    tile's size): ``padding`` on top and left, the rest at the bottom and right (padding, plus up to s − 1 rows or
+    columns when s does not divide Ho or Wo). A view of x when that is no padding at all."""
     (top, _), (left, _) = padding
     n, c, h, w = x.shape
-    if (top, left, h, w) == (0, 0, 4 * th + 2, 4 * tw + 2):
+    rows, columns = step * th + 6 - step, step * tw + 6 - step
+    if (top, left, h, w) == (0, 0, rows, columns):
         return x.transpose(0, 2, 3, 1)
-    out = np.zeros((n, 4 * th + 2, 4 * tw + 2, c), dtype=x.dtype)
+    out = np.zeros((n, rows, columns, c), dtype=x.dtype)
     out[:, top:top + h, left:left + w] = x.transpose(0, 2, 3, 1)
     return out
 
 
-def _grad_rows(g, th, tw):
-    """g (N, O, Ho, Wo) channels-last, zero-extended to (N, 4th, 4tw, O) (a view when 4 divides Ho and Wo)."""
+def _grad_rows(g, th, tw, step=4):
+    """g (N, O, Ho, Wo) channels-last, zero-extended to (N, s·th, s·tw, O), s = ``step`` (a view when s divides Ho
+    and Wo)."""
     n, o, ho, wo = g.shape
     rows = g.transpose(0, 2, 3, 1)
-    if (ho, wo) == (4 * th, 4 * tw):
+    if (ho, wo) == (step * th, step * tw):
         return rows
-    out = np.zeros((n, 4 * th, 4 * tw, o), dtype=g.dtype)
+    out = np.zeros((n, step * th, step * tw, o), dtype=g.dtype)
     out[:, :ho, :wo] = rows
     return out
 
@@ -362,10 +369,11 @@ def _phased_transpose(g, w, x_shape, padding, derivative, key, bias, pooled, dil
     return _from_phases(out.transpose(0, 2, 3, 1), *_phased_axes(x_shape, padding, dilation), x_shape[2:])
 
 
-def _tag(padding, dilation, groups):
-    """What a convolution's kept tiles are kept under beside its shapes: its padding, and its dilation and groups
-    if any (grouped tiles are laid out group-major)."""
-    return padding if (tuple(dilation), groups) == ((1, 1), 1) else (padding, tuple(dilation), groups)
+def _tag(padding, dilation, groups, size=3):
+    """What a convolution's kept tiles are kept under beside its shapes: its padding, and its dilation, groups and
+    kernel size if any (grouped tiles are laid out group-major; F(2×2, 5×5)'s tiles are 2 apart)."""
+    plain = (tuple(dilation), groups, size) == ((1, 1), 1, 3)
+    return padding if plain else (padding, tuple(dilation), groups, size)
 
 
 # ----- the three convolutions -----
@@ -509,12 +517,12 @@ def conv3x3_input(g, w, x_shape, padding, derivative=None, key=None, bias=False,
     return out[:, top:top + h, left:left + wd].transpose(0, 3, 1, 2)
 
 
-def kept_weight_gradient(x, key, padding, dilation=(1, 1), groups=1):
+def kept_weight_gradient(x, key, padding, dilation=(1, 1), groups=1, size=3):
     """The weight gradient the latest input transpose made for exactly x and the cotangent ``key`` (the same
     objects), else None; forgotten either way (it is asked for once)."""
     kept = _kept.pop("weight", None)
     return kept[2] if (kept is not None and kept[0][0] is x and kept[0][1] is key
-                       and kept[1] == _tag(padding, dilation, groups)) else None
+                       and kept[1] == _tag(padding, dilation, groups, size)) else None
 
 
 def kept_bias_gradient(key):
@@ -553,5 +561,131 @@ def conv3x3_weight(x, g, padding, dilation=(1, 1), kept_as=None, groups=1):
     return _filter_untiles(_chunk_sum(sums, chunks))
 
 
-__all__ = ["applies", "pools", "conv3x3", "conv3x3_input", "conv3x3_weight", "kept_weight_gradient",
-           "kept_bias_gradient"]
+# ----- F(2×2, 5×5): 5×5 stride-1 convolutions -----
+# The same 6×6 tiles and Bᵀ at the same points, each making a 2×2 output tile (so 2 apart, each input cell in up
+# to nine): 36 multiply-adds a position for 4 outputs where im2col takes 25 each (2.8× fewer), the transforms
+# compiled only (``compiled``'s ``*2_image``: without Numba, im2col). Its products are ``conv3x3``'s, its kept tiles
+# the same kind (under a tag with the kernel size); undilated, ungrouped or grouped.
+
+
+def applies5(x_shape, w_shape, geometry, dtype) -> bool:
+    """Whether the convolution of x by w (O, C/G, 5, 5) goes through F(2×2, 5×5): stride 1, undilated, float32 or
+    float64, at least ``_MIN_CHANNELS`` inputs and outputs a group, the kernels compiled."""
+    return (tuple(w_shape[2:]) == (5, 5) and tuple(geometry.stride) == (1, 1) and tuple(geometry.dilation) == (1, 1)
+            and min(w_shape[1], w_shape[0] // geometry.groups) >= _MIN_CHANNELS
+            and np.dtype(dtype) in (np.float32, np.float64) and compiled.kernel("B2_image") is not None)
+
+
+def _geometry5(out_hw):
+    """F(2×2, 5×5)'s tiles along each axis: ⌈Ho / 2⌉, ⌈Wo / 2⌉."""
+    return -(-out_hw[0] // 2), -(-out_hw[1] // 2)
+
+
+def conv5x5(x, w, padding, out_hw, bias=None, activation=None, groups=1):
+    """``conv3x3`` for w (O, C/G, 5, 5), by F(2×2, 5×5): Y = Aᵀ [U ⊙ V] A of every 2×2 output tile, + bias[o]
+    (added to M[ξ = (1, 1)]: Aᵀ's column 1 is all ones), through ``activation`` (ReLU as the output is written)."""
+    n, c = x.shape[:2]
+    o = w.shape[0]
+    th, tw = _geometry5(out_hw)
+    xp = _padded(x, padding, th, tw, step=2)
+    u = _filter_tiles(w, groups=groups)
+    out = np.empty((n, 2 * th, 2 * tw, o), dtype=x.dtype)
+    chunks = _chunks(n, th, tw, max(c, o), x.dtype.itemsize)
+    relu = activation is not None and activation.primitive is relu_p
+    tiles = {}
+
+    def task(chunk):
+        count = out[chunk].shape[0] * th * tw
+        rows = scratch("rows", (6, 6, groups, count, c // groups), x.dtype)
+        compiled.kernel("BT_image")(xp[chunk], 2, th, tw, rows)
+        v = tiles[chunk.start] = np.empty((36, groups, count, c // groups), x.dtype)
+        _second_axis("BT", rows.reshape(6, 6, -1), v.reshape(6, 6, -1))
+        m = np.matmul(v, u, out=scratch("M", (36, groups, count, o // groups), x.dtype))
+        if bias is not None:
+            m[7] += bias.reshape(groups, 1, -1)
+        rows = scratch("rows", (2, 6, groups, count, o // groups), x.dtype)  # (the first pass, then the second,
+        compiled.kernel("AT2")(m.reshape(6, -1), rows.reshape(2, -1))  # the scatter and ReLU in one)
+        compiled.kernel("AT2_image")(rows, relu, th, tw, out[chunk])
+    on_threads(task, chunks)
+    _keep("input", x, (x.shape, _tag(padding, (1, 1), groups, 5), out_hw), (chunks, tiles))
+    y = out[:, :out_hw[0], :out_hw[1]]
+    if activation is not None and not relu:
+        activation.forward(y, y)
+    return y.transpose(0, 3, 1, 2)
+
+
+def _grad_tiles5(g, th, tw, groups):
+    """dM = A g Aᵀ (F(2×2, 5×5)'s A) of every 2×2 tile of g (n, 2th, 2tw, O): (36, G, n·th·tw, O/G) group-major,
+    in this thread's scratch."""
+    n, o = g.shape[0], g.shape[3]
+    shape = (groups, n * th * tw, o // groups)
+    rows = scratch("rows", (6, 2) + shape, g.dtype)
+    compiled.kernel("A2_image")(g, g, False, th, tw, rows)
+    dm = scratch("dM", (6, 6, n * th * tw * o), g.dtype)
+    return _second_axis("A2", rows.reshape(6, 2, -1), dm).reshape(36, *shape)
+
+
+def conv5x5_input(g, w, x_shape, padding, groups=1):
+    """The transpose of ``conv5x5`` in x: g (N, O, Ho, Wo) → (N, C, H, W), an NCHW view of channels-last memory;
+    given the cotangent of the latest forward ``conv5x5`` of an x of this shape, it also makes that convolution's
+    weight gradient from the kept tiles (``_kept``)."""
+    n, c, h, wd = x_shape
+    (top, _), (left, _) = padding
+    th, tw = _geometry5(g.shape[2:])
+    gr = _grad_rows(g, th, tw, step=2)
+    ut = _filter_tiles(w, transposed=True, groups=groups)
+    out = np.empty((n, 2 * th + 4, 2 * tw + 4, c), dtype=g.dtype)
+    chunks = _chunks(n, th, tw, max(c, g.shape[1]), g.dtype.itemsize)
+    tag = _tag(padding, (1, 1), groups, 5)
+    kept = _kept.get("input")
+    forward = None
+    if kept is not None and kept[1] == (x_shape, tag, tuple(g.shape[2:])) and kept[2][0] == chunks:
+        forward = _kept.pop("input")[2][1]
+    sums = {}
+
+    def task(chunk):
+        dm = _grad_tiles5(gr[chunk], th, tw, groups)
+        dv = np.matmul(dm, ut, out=scratch("M", dm.shape[:3] + (c // groups,), g.dtype))
+        rows = scratch("rows", (6, 6) + dv.shape[1:], g.dtype)  # (the first pass; the second with the overlap-add)
+        compiled.kernel("B")(dv.reshape(6, -1), rows.reshape(6, -1))
+        compiled.kernel("B2_image")(rows, th, tw, out[chunk])
+        if forward is not None:
+            sums[chunk.start] = np.matmul(forward[chunk.start].transpose(0, 1, 3, 2), dm)
+    on_threads(task, chunks)
+    if forward is not None:
+        _keep("weight", (kept[0], g), tag, _filter_untiles(_chunk_sum(sums, chunks), 5))
+    return out[:, top:top + h, left:left + wd].transpose(0, 3, 1, 2)
+
+
+def conv5x5_weight(x, g, padding, groups=1):
+    """The transpose of ``conv5x5`` in w: Σ over images and tiles, (O, C/G, 5, 5) (what the input transpose made
+    for exactly x and g, if it did)."""
+    kept = kept_weight_gradient(x, g, padding, groups=groups, size=5)
+    if kept is not None:
+        return kept
+    n, c = x.shape[:2]
+    o = g.shape[1]
+    th, tw = _geometry5(g.shape[2:])
+    chunks = _chunks(n, th, tw, max(c, o), x.dtype.itemsize)
+    forward = _take("input", x, (x.shape, _tag(padding, (1, 1), groups, 5), tuple(g.shape[2:])))
+    forward = forward[1] if forward is not None and forward[0] == chunks else None
+    xp = _padded(x, padding, th, tw, step=2) if forward is None else None
+    gr = _grad_rows(g, th, tw, step=2)
+    sums = {}
+
+    def task(chunk):
+        count = gr[chunk].shape[0] * th * tw
+        if forward is not None:
+            v = forward[chunk.start]
+        else:
+            rows = scratch("rows", (6, 6, groups, count, c // groups), x.dtype)
+            compiled.kernel("BT_image")(xp[chunk], 2, th, tw, rows)
+            v = scratch("V", (36, groups, count, c // groups), x.dtype)
+            _second_axis("BT", rows.reshape(6, 6, -1), v.reshape(6, 6, -1))
+        sums[chunk.start] = np.matmul(v.transpose(0, 1, 3, 2), _grad_tiles5(gr[chunk], th, tw, groups))
+    on_threads(task, chunks)
+    return _filter_untiles(_chunk_sum(sums, chunks), 5)
+
+
+__all__ = ["applies", "applies5", "pools", "conv3x3", "conv3x3_input", "conv3x3_weight", "conv5x5", "conv5x5_input",
+           "conv5x5_weight", "kept_weight_gradient", "kept_bias_gradient"]
