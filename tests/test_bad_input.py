@@ -645,7 +645,7 @@ bad("explain.run(unknown topic)", lambda: __import__("softgrad.explain", fromlis
 bad("config.debug_nans=1", lambda: setattr(sg.config, "debug_nans", 1), TypeError, "debug_nans", "1")
 bad("config.debug_infs='yes'", lambda: setattr(sg.config, "debug_infs", "yes"), TypeError, "debug_infs", "'yes'")
 bad("compiled.kernel('C')", lambda: __import__("softgrad.ops.compiled", fromlist=["kernel"]).kernel("C"),
-    ValueError, "kernel name", "'A', 'AT', 'AT_image'", "'pool_scatter'", "got 'C'")
+    ValueError, "kernel name must be one of [", "'BT_image'", "'pool_scatter'", "got 'C'")
 bad("config.threads=0", lambda: setattr(sg.config, "threads", 0), ValueError, "threads", "int >= 1", "got 0")
 bad("config.threads=2.0", lambda: setattr(sg.config, "threads", 2.0), TypeError, "threads", "got 2.0")
 
