@@ -18,6 +18,7 @@ def im2col(monkeypatch, name, *args):
     """The im2col + GEMM result of the kernel ``name`` (Winograd switched off)."""
     with monkeypatch.context() as m:
         m.setattr(winograd, "applies", lambda *a: False)
+        m.setattr(winograd, "applies5", lambda *a: False)
         return getattr(nn_kernels, name)(*args)
 
 
@@ -306,3 +307,76 @@ def test_a_convolution_with_relu_and_a_pool_by_hand_is_im2cols(monkeypatch, grou
     monkeypatch.setattr(winograd, "applies", lambda *a: False)
     for a, e in zip(got, grad(loss, (0, 1, 2))(x, w, b)):
         assert np.max(np.abs(a.numpy() - e.numpy())) <= 1e-13 * np.max(np.abs(e.numpy()))
+
+
+@pytest.mark.parametrize("x_shape, out_channels, padding, groups", [
+    ((3, 4, 8, 8), 5, ((0, 0), (0, 0)), 1),  # even output (4 × 4)
+    ((2, 5, 9, 8), 4, ((1, 1), (0, 2)), 1),  # odd output height, asymmetric padding
+    ((9, 6, 7, 10), 7, ((2, 2), (2, 2)), 1),  # 'same' padding; several chunks (below)
+    ((3, 8, 9, 11), 8, ((1, 2), (2, 1)), 2),  # grouped, 4 channels a group
+])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 5e-14), (np.float32, 1e-5)])
+def test_5x5_convolutions_by_f2x2_5x5_match_im2col(monkeypatch, x_shape, out_channels, padding, groups, dtype,
+                                                   rtol):
+    """A 5×5 stride-1 convolution goes through F(2×2, 5×5) (compiled): all three primitives are im2col's to
+    rounding, the weight gradient made by the input transpose from the forward's tiles and afresh."""
+    if not compiled.available():
+        pytest.skip("Numba is not installed (pip install softgrad[fast]): 5×5 convolutions take im2col's path")
+    monkeypatch.setattr(winograd, "_CHUNK_BYTES", 1)
+    x = RNG.standard_normal(x_shape).astype(dtype)
+    w = RNG.standard_normal((out_channels, x_shape[1] // groups, 5, 5)).astype(dtype)
+    geometry = nn_kernels._Geometry((5, 5), STRIDE, padding, (1, 1), groups)
+    assert winograd.applies5(x.shape, w.shape, geometry, dtype)
+    assert not winograd.applies(x.shape, w.shape, geometry, dtype)
+    y = im2col(monkeypatch, "_conv2d_impl", x, w, STRIDE, padding, (1, 1), groups)
+    g = RNG.standard_normal(y.shape).astype(dtype)
+    expected = [y, im2col(monkeypatch, "_conv2d_input_impl", g, w, x.shape, STRIDE, padding, (1, 1), groups),
+                im2col(monkeypatch, "_conv2d_weight_impl", x, g, w.shape, STRIDE, padding, (1, 1), groups)]
+    winograd._kept.clear()
+    got = three(x, w, g, padding, (1, 1), groups)
+    assert not winograd._kept  # (the weight gradient came from the input transpose)
+    got.append(nn_kernels._conv2d_weight_impl(x, g, w.shape, STRIDE, padding, (1, 1), groups))  # (afresh)
+    winograd.conv5x5(x, w, padding, y.shape[2:], groups=groups)  # (from the forward's kept tiles, no transpose)
+    got.append(nn_kernels._conv2d_weight_impl(x, g, w.shape, STRIDE, padding, (1, 1), groups))
+    assert not winograd._kept
+    for a, want in zip(got, expected + expected[2:] * 2):
+        assert a.shape == want.shape and a.dtype == dtype
+        assert np.max(np.abs(a - want)) <= rtol * np.max(np.abs(want))
+
+
+def test_a_5x5_convolutions_kept_gradients_are_not_a_3x3_ones():
+    """Kept under its padding and kernel size: after a 5×5 convolution's forward and input transpose of x and g,
+    the weight gradient of a 3×3 convolution of the very same x and g (its output as large, so its padding 2
+    smaller) is computed afresh, not read; and the reverse."""
+    if not compiled.available():
+        pytest.skip("Numba is not installed (pip install softgrad[fast]): 5×5 convolutions take im2col's path")
+    x, g = RNG.standard_normal((2, 4, 12, 12)), RNG.standard_normal((2, 4, 10, 10))
+    w3, w5 = RNG.standard_normal((4, 4, 3, 3)), RNG.standard_normal((4, 4, 5, 5))
+    padding3, padding5 = ((0, 0), (0, 0)), ((1, 1), (1, 1))
+    fresh3, fresh5 = winograd.conv3x3_weight(x, g, padding3), winograd.conv5x5_weight(x, g, padding5)
+    winograd.conv5x5(x, w5, padding5, (10, 10))
+    winograd.conv5x5_input(g, w5, x.shape, padding5)
+    np.testing.assert_allclose(winograd.conv3x3_weight(x, g, padding3), fresh3, rtol=1e-13)
+    winograd.conv3x3(x, w3, padding3, (10, 10))
+    winograd.conv3x3_input(g, w3, x.shape, padding3)
+    np.testing.assert_allclose(winograd.conv5x5_weight(x, g, padding5), fresh5, rtol=1e-13)
+    winograd._kept.clear()
+
+
+def test_the_5x5_overlap_add_is_numpys():
+    """B2_image adds each 6×6 tile of dX (tiles 2 apart, so each cell in up to nine) into its place, as NumPy's
+    slice-by-slice sum does, the second transform pass B (rows, ·) with it."""
+    if not compiled.available():
+        pytest.skip("Numba is not installed (pip install softgrad[fast])")
+    th, tw, groups, n, cg = 3, 4, 2, 2, 3
+    rows = RNG.standard_normal((6, 6, groups, n * th * tw, cg))
+    out = np.full((n, 2 * th + 4, 2 * tw + 4, groups * cg), np.nan)  # (written, not added to)
+    compiled.kernel("B2_image")(rows, th, tw, out)
+    full = np.einsum("sq,rqgtc->rsgtc", winograd._BT.T, rows)  # B along each tile's second axis
+    full = full.reshape(6, 6, groups, n, th, tw, cg)
+    want = np.zeros(out.shape)
+    for i in range(th):
+        for j in range(tw):
+            tile = full[:, :, :, :, i, j].transpose(3, 0, 1, 2, 4).reshape(n, 6, 6, groups * cg)
+            want[:, 2 * i:2 * i + 6, 2 * j:2 * j + 6] += tile
+    np.testing.assert_allclose(out, want, rtol=1e-13, atol=1e-13)

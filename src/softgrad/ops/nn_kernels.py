@@ -633,6 +633,9 @@ _GROUPED = [((3, 4, 2, 2), (2, 3, 4, 3), dict(stride=(1, 2), padding=((0, 0), (1
             ((4, 4, 3, 3), (2, 4, 3, 2), _DILATED_WINO)]
 # grouped on Winograd's path (4 channels a group: its tiles group-major): (x, weight, output shapes, geometry)
 _GROUPED_WINO = ((2, 8, 6, 5), (8, 4, 3, 3), (2, 8, 5, 4), dict(stride=(1, 1), padding=((1, 0), (0, 1)), groups=2))
+# 5×5 on F(2×2, 5×5)'s path (compiled), dense and in 2 groups: (x, weight, output shapes, geometry)
+_WINO5 = [((2, 4, 6, 5), (4, 4, 5, 5), (2, 4, 5, 4), dict(stride=(1, 1), padding=((1, 2), (2, 1)), groups=1)),
+          ((2, 8, 6, 7), (8, 4, 5, 5), (2, 8, 6, 3), dict(stride=(1, 1), padding=((2, 2), (0, 0)), groups=2))]
 
 # (``geo``: the keyword parameters stride, padding, dilation, groups, passed on unchanged)
 conv2d_p = Primitive("conv2d", _conv2d_impl, (
@@ -643,7 +646,8 @@ conv2d_p = Primitive("conv2d", _conv2d_impl, (
     Sample(In((1, 2, 4, 4)), In((3, 2, 2, 2)), stride=(1, 1), padding=((0, 0), (0, 0))),
     Sample(In(_WINO_X), In(_WINO_W), **_WINO_GEOMETRY),
     *(Sample(In(_GROUP_X), In(w), **geometry) for w, _, geometry in _GROUPED),
-    Sample(In(_GROUPED_WINO[0]), In(_GROUPED_WINO[1]), **_GROUPED_WINO[3])])
+    Sample(In(_GROUPED_WINO[0]), In(_GROUPED_WINO[1]), **_GROUPED_WINO[3]),
+    *(Sample(In(x), In(w), **geometry) for x, w, _, geometry in _WINO5)])
 
 conv2d_input_p = Primitive("conv2d_input", _conv2d_input_impl, (
     lambda h, ans, g, w, x_shape, **geo: conv2d_p.bind(h, w, **geo),
@@ -652,7 +656,8 @@ conv2d_input_p = Primitive("conv2d_input", _conv2d_input_impl, (
     samples=[Sample(In(_CONV_G), In(_CONV_W), x_shape=_CONV_X, **_CONV_GEOMETRY),
              Sample(In(_WINO_G), In(_WINO_W), x_shape=_WINO_X, **_WINO_GEOMETRY),
              *(Sample(In(g), In(w), x_shape=_GROUP_X, **geometry) for w, g, geometry in _GROUPED),
-             Sample(In(_GROUPED_WINO[2]), In(_GROUPED_WINO[1]), x_shape=_GROUPED_WINO[0], **_GROUPED_WINO[3])])
+             Sample(In(_GROUPED_WINO[2]), In(_GROUPED_WINO[1]), x_shape=_GROUPED_WINO[0], **_GROUPED_WINO[3]),
+             *(Sample(In(g), In(w), x_shape=x, **geometry) for x, w, g, geometry in _WINO5)])
 
 conv2d_weight_p = Primitive("conv2d_weight", _conv2d_weight_impl, (
     lambda k, ans, x, g, w_shape, **geo: conv2d_input_p.bind(g, k, x_shape=shape_of(x), **geo),
@@ -663,7 +668,8 @@ conv2d_weight_p = Primitive("conv2d_weight", _conv2d_weight_impl, (
                     padding=((0, 0), (0, 0))),  # fewer window columns (4) than outputs (8): im2col first
              Sample(In(_WINO_X), In(_WINO_G), w_shape=_WINO_W, **_WINO_GEOMETRY),
              *(Sample(In(_GROUP_X), In(g), w_shape=w, **geometry) for w, g, geometry in _GROUPED),
-             Sample(In(_GROUPED_WINO[0]), In(_GROUPED_WINO[2]), w_shape=_GROUPED_WINO[1], **_GROUPED_WINO[3])])
+             Sample(In(_GROUPED_WINO[0]), In(_GROUPED_WINO[2]), w_shape=_GROUPED_WINO[1], **_GROUPED_WINO[3]),
+             *(Sample(In(x), In(g), w_shape=w, **geometry) for x, w, g, geometry in _WINO5)])
 
 
 # ----- convolution, bias and activation in one primitive (as ``dense``) -----
@@ -791,6 +797,7 @@ conv2d_bias_p = Primitive("conv2d_bias", _conv2d_bias_impl, (_conv2d_bias_vjp_x,
         Sample(In(_WINO_X), In(_WINO_W), None, activation="sigmoid", **_WINO_GEOMETRY),
         Sample(In(_GROUP_X), In((4, 4, 3, 3)), _BIAS, activation="relu", **_DILATED_WINO),
         Sample(In(_GROUPED_WINO[0]), In(_GROUPED_WINO[1]), In((8,)), activation="relu", **_GROUPED_WINO[3]),
+        *(Sample(In(x), In(w), In((w[0],)), activation="relu", **geometry) for x, w, _, geometry in _WINO5),
         Sample(In(_CONV_X), In(_CONV_W), _BIAS, activation="tanh", **_CONV_GEOMETRY)])
 
 
