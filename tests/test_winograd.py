@@ -22,6 +22,29 @@ def im2col(monkeypatch, name, *args):
         return getattr(nn_kernels, name)(*args)
 
 
+def im2col_three(monkeypatch, x, w, g, padding, dilation=(1, 1), groups=1):
+    """``three``, by im2col + GEMM."""
+    return [im2col(monkeypatch, "_conv2d_impl", x, w, STRIDE, padding, dilation, groups),
+            im2col(monkeypatch, "_conv2d_input_impl", g, w, x.shape, STRIDE, padding, dilation, groups),
+            im2col(monkeypatch, "_conv2d_weight_impl", x, g, w.shape, STRIDE, padding, dilation, groups)]
+
+
+def assert_three_match_im2col(monkeypatch, x, w, padding, dilation, groups, rtol):
+    """All three primitives are im2col's to rounding, the weight gradient made by the input transpose from the
+    forward's tiles and afresh; returns g and im2col's three."""
+    y = im2col(monkeypatch, "_conv2d_impl", x, w, STRIDE, padding, dilation, groups)
+    g = RNG.standard_normal(y.shape).astype(x.dtype)
+    expected = im2col_three(monkeypatch, x, w, g, padding, dilation, groups)
+    winograd._kept.clear()
+    got = three(x, w, g, padding, dilation, groups)
+    assert not winograd._kept  # (the weight gradient came from the input transpose)
+    got.append(nn_kernels._conv2d_weight_impl(x, g, w.shape, STRIDE, padding, dilation, groups))  # (afresh)
+    for a, want in zip(got, expected + expected[2:]):
+        assert a.shape == want.shape and a.dtype == x.dtype
+        assert np.max(np.abs(a - want)) <= rtol * np.max(np.abs(want))
+    return g, expected
+
+
 def three(x, w, g, padding, dilation=(1, 1), groups=1):
     """conv2d, its input transpose and its weight gradient, as the primitives compute them."""
     return [nn_kernels._conv2d_impl(x, w, STRIDE, padding, dilation, groups),
@@ -42,8 +65,7 @@ def test_winograd_matches_im2col(monkeypatch, kernels, x_shape, out_channels, pa
     assert winograd.applies(x.shape, w.shape, nn_kernels._Geometry((3, 3), STRIDE, padding, (1, 1), 1), dtype)
     y = im2col(monkeypatch, "_conv2d_impl", x, w, STRIDE, padding)
     g = RNG.standard_normal(y.shape).astype(dtype)
-    expected = [y, im2col(monkeypatch, "_conv2d_input_impl", g, w, x.shape, STRIDE, padding),
-                im2col(monkeypatch, "_conv2d_weight_impl", x, g, w.shape, STRIDE, padding)]
+    expected = im2col_three(monkeypatch, x, w, g, padding)
     for got, want in zip(three(x, w, g, padding), expected):
         assert got.shape == want.shape and got.dtype == dtype
         assert np.max(np.abs(got - want)) <= rtol * np.max(np.abs(want))
@@ -66,17 +88,7 @@ def test_dilated_convolutions_by_phases_match_im2col(monkeypatch, kernels, x_sha
     w = RNG.standard_normal((out_channels, x_shape[1], 3, 3)).astype(dtype)
     geometry = nn_kernels._Geometry((3, 3), STRIDE, padding, dilation, 1)
     assert winograd.applies(x.shape, w.shape, geometry, dtype)
-    y = im2col(monkeypatch, "_conv2d_impl", x, w, STRIDE, padding, dilation)
-    g = RNG.standard_normal(y.shape).astype(dtype)
-    expected = [y, im2col(monkeypatch, "_conv2d_input_impl", g, w, x.shape, STRIDE, padding, dilation),
-                im2col(monkeypatch, "_conv2d_weight_impl", x, g, w.shape, STRIDE, padding, dilation)]
-    winograd._kept.clear()
-    got = three(x, w, g, padding, dilation)
-    assert not winograd._kept  # (the weight gradient came from the input transpose)
-    got.append(nn_kernels._conv2d_weight_impl(x, g, w.shape, STRIDE, padding, dilation))  # (afresh)
-    for a, want in zip(got, expected + expected[2:]):
-        assert a.shape == want.shape and a.dtype == dtype
-        assert np.max(np.abs(a - want)) <= rtol * np.max(np.abs(want))
+    assert_three_match_im2col(monkeypatch, x, w, padding, dilation, 1, rtol)
 
 
 @pytest.mark.parametrize("x_shape, out_channels, padding, dilation, groups", [
@@ -96,17 +108,7 @@ def test_grouped_convolutions_match_im2col(monkeypatch, x_shape, out_channels, p
     x = RNG.standard_normal(x_shape).astype(dtype)
     w = RNG.standard_normal((out_channels, x_shape[1] // groups, 3, 3)).astype(dtype)
     assert winograd.applies(x.shape, w.shape, nn_kernels._Geometry((3, 3), STRIDE, padding, dilation, groups), dtype)
-    y = im2col(monkeypatch, "_conv2d_impl", x, w, STRIDE, padding, dilation, groups)
-    g = RNG.standard_normal(y.shape).astype(dtype)
-    expected = [y, im2col(monkeypatch, "_conv2d_input_impl", g, w, x.shape, STRIDE, padding, dilation, groups),
-                im2col(monkeypatch, "_conv2d_weight_impl", x, g, w.shape, STRIDE, padding, dilation, groups)]
-    winograd._kept.clear()
-    got = three(x, w, g, padding, dilation, groups)
-    assert not winograd._kept  # (the weight gradient came from the input transpose)
-    got.append(nn_kernels._conv2d_weight_impl(x, g, w.shape, STRIDE, padding, dilation, groups))  # (afresh)
-    for a, want in zip(got, expected + expected[2:]):
-        assert a.shape == want.shape and a.dtype == dtype
-        assert np.max(np.abs(a - want)) <= rtol * np.max(np.abs(want))
+    assert_three_match_im2col(monkeypatch, x, w, padding, dilation, groups, rtol)
 
 
 def test_a_grouped_convolutions_kept_tiles_are_not_an_ungrouped_ones():
@@ -328,20 +330,11 @@ def test_5x5_convolutions_by_f2x2_5x5_match_im2col(monkeypatch, x_shape, out_cha
     geometry = nn_kernels._Geometry((5, 5), STRIDE, padding, (1, 1), groups)
     assert winograd.applies5(x.shape, w.shape, geometry, dtype)
     assert not winograd.applies(x.shape, w.shape, geometry, dtype)
-    y = im2col(monkeypatch, "_conv2d_impl", x, w, STRIDE, padding, (1, 1), groups)
-    g = RNG.standard_normal(y.shape).astype(dtype)
-    expected = [y, im2col(monkeypatch, "_conv2d_input_impl", g, w, x.shape, STRIDE, padding, (1, 1), groups),
-                im2col(monkeypatch, "_conv2d_weight_impl", x, g, w.shape, STRIDE, padding, (1, 1), groups)]
-    winograd._kept.clear()
-    got = three(x, w, g, padding, (1, 1), groups)
-    assert not winograd._kept  # (the weight gradient came from the input transpose)
-    got.append(nn_kernels._conv2d_weight_impl(x, g, w.shape, STRIDE, padding, (1, 1), groups))  # (afresh)
-    winograd.conv5x5(x, w, padding, y.shape[2:], groups=groups)  # (from the forward's kept tiles, no transpose)
-    got.append(nn_kernels._conv2d_weight_impl(x, g, w.shape, STRIDE, padding, (1, 1), groups))
+    g, expected = assert_three_match_im2col(monkeypatch, x, w, padding, (1, 1), groups, rtol)
+    winograd.conv5x5(x, w, padding, g.shape[2:], groups=groups)  # (from the forward's kept tiles, no transpose)
+    weight = nn_kernels._conv2d_weight_impl(x, g, w.shape, STRIDE, padding, (1, 1), groups)
     assert not winograd._kept
-    for a, want in zip(got, expected + expected[2:] * 2):
-        assert a.shape == want.shape and a.dtype == dtype
-        assert np.max(np.abs(a - want)) <= rtol * np.max(np.abs(want))
+    assert np.max(np.abs(weight - expected[2])) <= rtol * np.max(np.abs(expected[2]))
 
 
 def test_a_5x5_convolutions_kept_gradients_are_not_a_3x3_ones():
