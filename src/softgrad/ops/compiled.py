@@ -16,7 +16,9 @@ transform meets the image (the input's tiles gathered, the output's and the inpu
 overlap-added back, ReLU or its derivative applied on the way), that copy and the neighbouring pass are one sweep
 (``*_image``; the 32→64 layer of the MNIST net: the step 44 → 40 ms on one core, 30 → 25.5 ms on two). Their
 tiles are (·, ·, G, tiles, C/G), group-major, so that a grouped convolution's products are G GEMMs on contiguous
-blocks (G = 1 without groups; the 2-D passes between them see one flat axis either way). A
+blocks (G = 1 without groups; the 2-D passes between them see one flat axis either way). F(2×2, 5×5)'s
+(``AT2``, ``A2`` and ``*2_image``) use the same 6×6 tiles 2 apart: the input gradient's ``B2_image`` overlap-adds
+each tile into up to nine places, zeroing its images first. A
 max-pool right after the convolution hands its backward over uncomputed (``trace.StandIn``): ``A_pooled``
 reads the pool's cotangent and each window's first maximum as it gathers g's tiles, so the x-sized scatter is
 never written out and read back. The arithmetic is M's own, its integer entries written out (±1 as additions);
