@@ -3,7 +3,7 @@ ones too, as the undilated convolution of the input's phases; grouped ones with 
 F(2×2, 5×5) for 5×5 stride-1 ones, 2.8× fewer.
 
 This is where the convolution's speed tricks live; ``nn_kernels`` keeps the primitives and their rules and calls
-these for 3×3 stride-1 kernels (``applies``).
+these for 3×3 and 5×5 stride-1 kernels (``applies``, ``applies5``).
 
 The maths (Lavin & Gray 2016). Along one axis, four outputs of a 3-tap correlation of a 6-sample input tile d are
 y = Aᵀ[(G w) ⊙ (Bᵀ d)], with the interpolation points 0, ±1, ±2 and ∞:
