@@ -1,7 +1,8 @@
-"""The Winograd F(4×4, 3×3) and F(2×2, 5×5) convolutions (softgrad.ops.winograd), their transforms compiled and as BLAS calls,
-agree with im2col + GEMM (the path every other geometry takes) to rounding, in float64 and float32, in all three
-primitives, for output sizes 4 does and does not divide, padding, several chunks of images and any number of
-threads — and give the same bits whatever the threads, and whichever arrays their kept tiles are written into."""
+"""The Winograd F(4×4, 3×3) and F(2×2, 5×5) convolutions (softgrad.ops.winograd), their transforms compiled and
+as BLAS calls, agree with im2col + GEMM (the path every other geometry takes) to rounding, in float64 and float32,
+in all three primitives, for output sizes the tile does and does not divide, padding, several chunks of images and
+any number of threads — and give the same bits whatever the threads, and whichever arrays their kept tiles are
+written into."""
 
 import numpy as np
 import pytest
