@@ -7,6 +7,7 @@ import pytest
 import softgrad as sg
 from softgrad import ops
 from softgrad import _parallel as parallel
+from softgrad.ops import compiled
 from softgrad.ops import softmax_kernels as activations  # (the kernels moved out of ops.activations)
 
 RNG = np.random.default_rng(3)
@@ -42,6 +43,35 @@ def test_softmax_parts_of_many_short_rows_give_numpys_bits(classes, rows, dtype)
         m_kept, total_kept = activations.softmax_parts(x, 1, exps=e)
     for value, expected in [(m, m_ref), (total, total_ref), (m_kept, m_ref), (total_kept, total_ref), (e, e_ref)]:
         np.testing.assert_array_equal(value, expected, strict=True)
+
+
+@pytest.mark.skipif(not compiled.available(), reason="no compiled path to compare: Numba is not installed "
+                    "(pip install softgrad[fast]) or SOFTGRAD_NUMBA=0")
+@pytest.mark.parametrize("classes", [1, 2, 7, 8, 9, 10, 15])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_few_short_rows_give_the_same_bits_compiled_and_in_numpy(monkeypatch, classes, dtype):
+    x = logits((300, classes), dtype)  # fewer than _MANY_ROWS: the compiled row_shift and row_sums
+    y = RNG.integers(0, classes, len(x))
+    asked = []
+
+    def run():
+        e = np.empty_like(x)
+        with np.errstate(invalid="ignore", divide="ignore"):  # (the row of −inf)
+            parts = activations.softmax_parts(x, 1)
+            kept = activations.softmax_parts(x, 1, exps=e, scale=dtype(1 / len(x)))
+            value, g = sg.value_and_grad(lambda v: ops.cross_entropy(v, y))(sg.Tensor(x))
+            return (*parts, *kept, e, value.numpy(), g.numpy(), ops.softmax(x).numpy(), ops.log_softmax(x).numpy())
+
+    def spy(name, kernel=compiled.kernel):
+        asked.append(name)
+        return kernel(name)
+
+    monkeypatch.setattr(compiled, "kernel", spy)
+    compiled_results = run()
+    assert {"row_shift", "row_sums"} <= set(asked)
+    monkeypatch.setattr(compiled, "kernel", lambda name: None)
+    for got, expected in zip(compiled_results, run(), strict=True):
+        np.testing.assert_array_equal(got, expected, strict=True)
 
 
 def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):

@@ -749,6 +749,46 @@ def _depthwise_weight(x, g, sh, sw, dh, dw, top, left, total):
             total += part
 
 
+# ----- the softmax family over short rows: x, e (N, C), C < 16, and m, total (N, 1) (``softmax_kernels``) -----
+
+
+def _row_shift(x, m, e):
+    """m[i] = max_c x[i, c] (NaN if one is NaN; 0 where that is ±inf or NaN) and e[i, c] = x[i, c] − m[i] in one
+    pass, where NumPy's reduction starts its loop once per short row (``row_max``, then the subtraction)."""
+    zero = x.dtype.type(0)
+    for i in range(x.shape[0]):
+        top = x[i, 0]
+        for c in range(1, x.shape[1]):
+            v = x[i, c]
+            if v > top or v != v:  # (top stays NaN once it is: nothing compares greater)
+                top = v
+        if top - top != zero:  # ±inf or NaN
+            top = zero
+        m[i, 0] = top
+        for c in range(x.shape[1]):
+            e[i, c] = x[i, c] - top
+
+
+def _row_sums(e, total, scale, scaled):
+    """total[i] = Σ_c e[i, c] in NumPy's pairwise order (``softmax_kernels._pairwise_sum``), and with ``scaled``
+    e[i, c] ← e[i, c]·(scale/total[i]), the softmax times scale, in the same pass."""
+    classes = e.shape[1]
+    for i in range(e.shape[0]):
+        if classes < 8:
+            s = e[i, 0]
+            for c in range(1, classes):
+                s += e[i, c]
+        else:
+            s = ((e[i, 0] + e[i, 1]) + (e[i, 2] + e[i, 3])) + ((e[i, 4] + e[i, 5]) + (e[i, 6] + e[i, 7]))
+            for c in range(8, classes):
+                s += e[i, c]
+        total[i, 0] = s
+        if scaled:
+            factor = scale / s
+            for c in range(classes):
+                e[i, c] *= factor
+
+
 # ----- cells rearranged: a dilated convolution's phases (``winograd._phased``) -----
 
 
@@ -779,7 +819,7 @@ KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winogr
            "pool_max": _pool_max, "pool_scatter": _pool_scatter,
            "depthwise_forward": _depthwise_forward, "depthwise_input": _depthwise_input,
            "depthwise_weight": _depthwise_weight, "gather_cells": _gather_cells, "im2col": _im2col,
-           "col2im": _col2im}
+           "col2im": _col2im, "row_shift": _row_shift, "row_sums": _row_sums}
 # the matrices' rows, …: inlined where used
 _INLINED = ("_bt", "_b", "_at", "_a", "_at2", "_a2", "_tile", "_multiply_add", "_zero_image")
 _CALLED = ("_bt_rows", "_b_rows", "_at_rows", "_a_rows", "_at2_rows", "_a2_rows",  # compiled alone, called
@@ -800,7 +840,7 @@ def kernel(name: str):
     if numba is None:
         return None
     def compiled_alone(fn):
-        return numba.njit(nogil=True, boundscheck=False, cache=True)(fn)
+        return numba.njit(nogil=True, boundscheck=False, cache=True, error_model="numpy")(fn)
     with _lock:
         if not _compiled:  # the helpers as Numba functions (the kernels find them among this module's globals)
             for helper in _INLINED:

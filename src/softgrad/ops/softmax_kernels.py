@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from softgrad.ops import compiled
 from softgrad.ops._primitive import kept_shape
 from softgrad._parallel import MAX_THREADS, share_out
 
@@ -142,6 +143,9 @@ def softmax_parts(x, axis, exps=None, scale=None):
     once, and without ``exps`` nothing of x's size is allocated.
     """
     axes = axis if isinstance(axis, tuple) else (axis,)
+    parts = _few_short_rows(x, axis, exps, scale)
+    if parts is not None:
+        return parts
     if x.nbytes <= _BLOCK_BYTES or 0 in axes:
         m, total = _shifted_exp_sum(x, axis, e=exps)
         if scale is not None:
@@ -162,6 +166,29 @@ def softmax_parts(x, axis, exps=None, scale=None):
 
     share_out(task, blocks)
     return m, total
+
+
+def _few_short_rows(x, axis, exps, scale):
+    """``softmax_parts`` of fewer than ``_MANY_ROWS`` short rows by the compiled ``row_shift`` and ``row_sums``
+    (the max and the subtraction in one pass, the sums and the scaling in another) around NumPy's exp, so that
+    the bits are those of the NumPy path; None where they do not apply (no Numba, an empty x, another dtype or a
+    scale that is not one number of x's dtype)."""
+    if not (_short_rows(x, axis) and 0 < x.size and len(x) < _MANY_ROWS and x.dtype in _COMPILED_DTYPES):
+        return None
+    if scale is not None and (np.ndim(scale) or np.asarray(scale).dtype != x.dtype):
+        return None
+    shift, sums = compiled.kernel("row_shift"), compiled.kernel("row_sums")
+    if shift is None:
+        return None
+    m, total = np.empty((len(x), 1), x.dtype), np.empty((len(x), 1), x.dtype)
+    e = np.empty(x.shape, x.dtype) if exps is None else exps
+    shift(x, m, e)
+    np.exp(e, out=e)
+    sums(e, total, x.dtype.type(0 if scale is None else scale), scale is not None)
+    return m, total
+
+
+_COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def log_total(total):
