@@ -11,6 +11,7 @@ Rank 0 prints one JSON line with what the test asserts.
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -54,17 +55,24 @@ def gradients() -> dict:
 
 
 def _writes_of_this_process() -> list:
-    """Installs an audit hook; returns the list it fills with every path opened for writing or renamed."""
+    """Installs an audit hook; returns the list it fills with every path opened for writing or renamed, caches of
+    compiled code left out (every process may write those: Python's bytecode, and Numba's kernels, whose cache
+    directory each process probes with a mkdir on its first compiled call)."""
     written = []
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND
+
+    def record(path):
+        named = isinstance(path, (str, bytes, os.PathLike))  # (not a file descriptor)
+        if not (named and "__pycache__" in Path(os.fsdecode(path)).parts):
+            written.append(str(path))
 
     def hook(event, args):
         if event == "open":
             path, mode, flags = args
             if (mode and any(c in mode for c in "wax+")) or (not mode and flags & write_flags):
-                written.append(str(path))
+                record(path)
         elif event in ("os.rename", "os.replace", "os.mkdir", "os.remove"):
-            written.append(str(args[0]))
+            record(args[0])
 
     sys.addaudithook(hook)
     return written

@@ -305,6 +305,43 @@ def test_the_compiled_depthwise_convolution_and_its_rules_agree_with_the_numpy_p
           depthwise_numpy_path(monkeypatch, "_conv2d_weight_impl", x, g, w.shape, *args))
 
 
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_a_depthwise_input_transpose_makes_the_weight_gradient_from_the_forwards_x_with_the_same_bits(
+        monkeypatch, layout):
+    """The forward keeps x channels-last by chunk (an NCHW x copied into held arrays, reused by the next forward;
+    channels-last memory as views); the input transpose makes the weight gradient from it and its own copy of g,
+    returned for those very x and g only, bit for bit what the weight rule makes afresh."""
+    needs_numba("depthwise_forward")
+    monkeypatch.setattr(nn_kernels, "_IM2COL_BYTES", 1)  # (one image a chunk)
+    x = pool_input((3, 6, 9, 8), np.float32, layout)
+    x[0, 1, 2, 3] = 0.5
+    w = RNG.standard_normal((6, 1, 3, 3)).astype(np.float32)
+    args = ((1, 1), ((1, 1), (0, 1)), (1, 1), 6)
+    g = RNG.standard_normal((3, 6, 9, 7)).astype(np.float32)
+    nn_kernels._kept_windows.clear()
+    nn_kernels._kept_depthwise_weight.clear()
+    parallel._held.clear()
+    afresh, afresh_2g = (nn_kernels._conv2d_weight_impl(x, h, w.shape, *args) for h in (g, 2 * g))
+
+    def step(h):
+        y = nn_kernels._conv2d_impl(x, w, *args)
+        kept = nn_kernels._kept_windows[0][3]
+        dx = nn_kernels._conv2d_input_impl(h, w, x.shape, *args)
+        assert not nn_kernels._kept_windows and nn_kernels._kept_depthwise_weight[0][:2] == (x, h)
+        return y, dx, kept
+
+    _, _, kept = step(g)
+    np.testing.assert_array_equal(nn_kernels._conv2d_weight_impl(x, g, w.shape, *args), afresh, strict=True)
+    assert not nn_kernels._kept_depthwise_weight
+    step(g)
+    np.testing.assert_array_equal(nn_kernels._conv2d_weight_impl(x, 2 * g, w.shape, *args), afresh_2g, strict=True)
+    if layout == "nchw":  # (copied into held arrays, handed back when used up, written into by the next forward)
+        assert len(parallel._held) == 1 and all(a is b for a, b in zip(parallel._held[0], kept.values()))
+        assert all(a is b for a, b in zip(step(g)[2].values(), kept.values()))
+    else:  # (views of x's own memory, never handed back)
+        assert not parallel._held and all(np.shares_memory(a, x) for a in kept.values())
+
+
 def test_the_compiled_depthwise_rules_read_a_broadcast_cotangent():
     """The gradient of a sum is a broadcast g (strides 0): copied for the compiled loops, the same numbers."""
     needs_numba("depthwise_input")

@@ -378,9 +378,9 @@ def test_the_5x5_overlap_add_is_numpys():
 
 @pytest.mark.parametrize("size", [3, 5])
 def test_a_forward_writes_its_kept_tiles_into_a_used_up_sets_arrays_with_the_same_bits(size):
-    """Kept tiles used up by the input transpose are held (``_spare``, whole sets, at most ``_SPARE_SETS``) and
-    the next forward of the same shapes writes its tiles into those very arrays, its memory mapped in already:
-    the three results are the first round's, bit for bit."""
+    """Kept tiles used up by the input transpose are held (``_parallel._held``, whole sets, at most
+    ``_HELD_SETS``) and the next forward of the same shapes writes its tiles into those very arrays, its memory
+    mapped in already: the three results are the first round's, bit for bit."""
     if size == 5 and not compiled.available():
         pytest.skip("Numba is not installed (pip install softgrad[fast]): 5×5 convolutions take im2col's path")
     forward, transpose, weight = ((winograd.conv3x3, winograd.conv3x3_input, winograd.conv3x3_weight) if size == 3
@@ -391,20 +391,20 @@ def test_a_forward_writes_its_kept_tiles_into_a_used_up_sets_arrays_with_the_sam
     out_hw = (12 - size, 14 - size)
     g = RNG.standard_normal((9, 7) + out_hw).astype(np.float32)
     winograd._kept.clear()
-    winograd._spare.clear()
+    parallel._held.clear()
 
     def step():
         return [forward(x, w, padding, out_hw), transpose(g, w, x.shape, padding), weight(x, g, padding)]
 
     first = step()
-    assert len(winograd._spare) == 1
-    held = winograd._spare[0]
+    assert len(parallel._held) == 1
+    held = parallel._held[0]
     y = forward(x, w, padding, out_hw)
-    assert not winograd._spare
+    assert not parallel._held
     assert all(a is b for a, b in zip(winograd._kept["input"][2][1].values(), held))
     again = [y, transpose(g, w, x.shape, padding), weight(x, g, padding)]
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     for _ in range(3):
-        winograd._recycle({0: np.empty(3)})
-    assert len(winograd._spare) == winograd._SPARE_SETS
-    winograd._spare.clear()
+        parallel.hand_back({0: np.empty(3)})
+    assert len(parallel._held) == parallel._HELD_SETS
+    parallel._held.clear()

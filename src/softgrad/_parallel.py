@@ -15,6 +15,9 @@ kernel that shares out its work does it here:
 * ``scratch(name, shape, dtype)``: buffers private to each thread, allocated once and reused chunk after chunk and
   call after call (fresh arrays of a few MB each come from, and go back to, the operating system: its page
   faults took ~10× the time of the arithmetic in a Winograd transform).
+* ``held_arrays(chunks, shape_of, dtype)`` and ``hand_back(arrays)``: arrays a forward pass keeps for its backward
+  (Winograd's tiles, a depthwise convolution's x channels-last), by chunk, written into the memory of a set that
+  was used up before.
 
 BLAS's threads and the pool's: one or the other, not both. After a product, OpenBLAS's threads spin for about
 100 ms waiting for the next one (measured), on the cores the pool's threads need: in the MNIST example CNN's
@@ -269,6 +272,35 @@ _SCRATCH_LIMIT = 64 << 20  # larger requests get fresh arrays: no thread keeps m
 _local = threading.local()
 
 
+# Kept arrays are large (the 32 → 64 layer's Winograd tiles, 5×5: 100 MB a batch of 64) and a fresh array is fresh
+# memory, which the kernel maps in page by page as it is first written (10.8 ms of that forward's 46 on one core;
+# on two threads a depthwise convolution's 5.5 MB copy of x cost more than its arithmetic). Sets that were used
+# up are held (the latest ``_HELD_SETS``, so that two layers in turn each find theirs) for the next request of the
+# same shapes.
+_held: list = []
+_HELD_SETS = 2
+
+
+def held_arrays(chunks, shape_of, dtype) -> dict:
+    """{chunk start: an uninitialised array of shape ``shape_of(image count)``}: a held set of those shapes if there
+    is one (its memory mapped in already), else fresh arrays."""
+    shapes = [shape_of(chunk.stop - chunk.start) for chunk in chunks]
+    dtype = np.dtype(dtype)
+    for index, arrays in enumerate(_held):
+        if [a.shape for a in arrays] == shapes and arrays[0].dtype == dtype:
+            arrays = _held.pop(index)
+            break
+    else:
+        arrays = [np.empty(shape, dtype) for shape in shapes]
+    return {chunk.start: a for chunk, a in zip(chunks, arrays)}
+
+
+def hand_back(arrays: dict) -> None:
+    """Hold a used-up set of ``held_arrays`` for a later request; the caller must be done with them."""
+    _held.append(list(arrays.values()))
+    del _held[:-_HELD_SETS]
+
+
 def scratch(name: str, shape, dtype) -> np.ndarray:
     """An uninitialised array of ``shape`` and ``dtype`` private to the calling thread: the same memory at every
     request for ``name`` (grown when too small), so the caller must be done with the previous one."""
@@ -283,4 +315,4 @@ def scratch(name: str, shape, dtype) -> np.ndarray:
 
 
 __all__ = ["MAX_THREADS", "threads", "threads_requested", "set_threads", "one_pool", "share_out", "on_threads",
-           "matmul", "axpy", "elementwise", "chunks", "scratch"]
+           "matmul", "axpy", "elementwise", "chunks", "scratch", "held_arrays", "hand_back"]

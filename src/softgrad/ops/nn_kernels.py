@@ -36,7 +36,7 @@ import numpy as np
 
 from softgrad._checks import check_bool
 from softgrad.ops import compiled, winograd
-from softgrad._parallel import chunks as image_chunks, matmul, on_threads, one_pool, scratch
+from softgrad._parallel import chunks as image_chunks, hand_back, held_arrays, matmul, on_threads, one_pool, scratch
 from softgrad.ops._primitive import In, Sample, multilinear, op, shape_of, tangent_sum
 from softgrad.ops.elementwise import relu, relu_p, sigmoid, sigmoid_p, tanh, tanh_p, where
 from softgrad.ops.linalg import matmul_p
@@ -305,8 +305,14 @@ _WINDOW_SUMS_COLUMNS = 9
 
 # A convolution whose windows are narrower than its output (a first layer's 9 columns against 32 channels out)
 # keeps them from its forward pass for its weight gradient (``_kept_windows``: the latest such convolution's
-# input, geometry and windows by chunk; one layer's at a time, taken once), instead of making them again.
+# input, geometry, chunks, windows by chunk and whether they are ``held_arrays``; one layer's at a time, taken
+# once), instead of making them again. A compiled depthwise convolution keeps x channels-last by chunk instead
+# (the copy it made of an NCHW x, in held arrays, else views of x): its input transpose, given g, makes the
+# weight gradient too, from the same copy of g in cache (``_kept_depthwise_weight``: x, g, geometry, gradient;
+# the weight rule returns it for those very objects). fwd+bwd of 64 × 32 × 26 × 26 NCHW, two threads: 2.2-2.5 →
+# 2.1-2.2 ms (a copy of x and one of g fewer; the copy of x into fresh memory instead of held arrays: 4-9 ms).
 _kept_windows: list = []
+_kept_depthwise_weight: list = []
 
 
 def _keeps_windows(x_shape, geo, channels_out) -> bool:
@@ -370,24 +376,25 @@ def _compiled_geometry(geo):
     return (*geo.stride, *geo.dilation, geo.padding[0][0], geo.padding[1][0])
 
 
-def _channels_innermost(a, name, contiguous=False):
+def _channels_innermost(a, name, contiguous=False, into=None):
     """a (n, h, w, c) with contiguous channel runs: itself if so (or broadcast along them, unless ``contiguous``),
-    else copied into this thread's scratch ``name`` (an NCHW array's channels-last view reads every channel H·W
-    elements apart; the compiled kernels' loops, vectorised for contiguous operands, ran 3× slower over a
-    broadcast g)."""
+    else copied into ``into`` or this thread's scratch ``name`` (an NCHW array's channels-last view reads every
+    channel H·W elements apart; the compiled kernels' loops, vectorised for contiguous operands, ran 3× slower
+    over a broadcast g)."""
     if a.flags.c_contiguous or (not contiguous and a.strides[3] in (0, a.itemsize)):
         return a
-    out = scratch(name, a.shape, a.dtype)
+    out = scratch(name, a.shape, a.dtype) if into is None else into
     np.copyto(out, a)
     return out
 
 
-def _depthwise_forward(x, w, geo, out):
-    """out (n, Ho, Wo, C·M) channels-last = Σ_k window_k(x)[..., c, None] · taps[k, c, :]."""
+def _depthwise_forward(x, w, geo, out, held=None):
+    """out (n, Ho, Wo, C·M) channels-last = Σ_k window_k(x)[..., c, None] · taps[k, c, :]; compiled, x read
+    channels-last (copied into ``held`` if it is not: see ``_kept_windows``)."""
     kernel = _depthwise_kernel("depthwise_forward", x, w, out)
     if kernel is not None:
-        kernel(_channels_innermost(x.transpose(0, 2, 3, 1), "depthwise x", contiguous=True), _compiled_taps(w),
-               *_compiled_geometry(geo), out)
+        kernel(_channels_innermost(x.transpose(0, 2, 3, 1), "depthwise x", contiguous=True, into=held),
+               _compiled_taps(w), *_compiled_geometry(geo), out)
         return
     xp = _channels_innermost(_channels_last(x, geo.padding, scratch_name="im2col padded"), "depthwise x")
     n, ho, wo, o = out.shape
@@ -403,13 +410,14 @@ def _depthwise_forward(x, w, geo, out):
 
 
 def _depthwise_input(g, w, geo, out):
-    """The transpose: out (n, H, W, C) channels-last = Σ_k window_kᵀ(Σ_m g[..., c, m] · taps[k, c, m])."""
+    """The transpose: out (n, H, W, C) channels-last = Σ_k window_kᵀ(Σ_m g[..., c, m] · taps[k, c, m]); returns g
+    as it read it, channels-last."""
     n, c = out.shape[0], out.shape[3]
     kernel = _depthwise_kernel("depthwise_input", g, w, out)
     rows_g = _channels_innermost(g.transpose(0, 2, 3, 1), "depthwise g", contiguous=kernel is not None)
     if kernel is not None:
         kernel(rows_g, _compiled_taps(w), *_compiled_geometry(geo), out)
-        return
+        return rows_g
     ho, wo, o = rows_g.shape[1:]
     taps = _taps(w, c, wo)
     product = scratch("depthwise", (n, ho, wo, c), out.dtype)
@@ -421,6 +429,7 @@ def _depthwise_input(g, w, geo, out):
             np.einsum("nijcm,cm->nijc", rows_g.reshape(n, ho, wo, c, o // c), taps[k], out=product)
         target += product
     _overlap_add(offset, geo, (ho, wo), out)
+    return rows_g
 
 
 def _depthwise_weight(x, g, geo, out):
@@ -474,11 +483,18 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
                                                  and (activation is None or activation.primitive is relu_p)) else None
 
     depthwise = _depthwise(x.shape, geo)
+    chunks = _im2col_chunks(x.shape, geo, o, rows.itemsize)
+    held, owned = None, False  # a compiled depthwise convolution's x channels-last by chunk, kept
+    if depthwise and _depthwise_kernel("depthwise_forward", x, w, rows) is not None:
+        cells = x.transpose(0, 2, 3, 1)
+        owned = not cells.flags.c_contiguous
+        held = (held_arrays(chunks, lambda count: (count,) + cells.shape[1:], x.dtype) if owned
+                else {chunk.start: cells[chunk] for chunk in chunks})
 
     def task(chunk):
         out = rows[chunk].reshape(-1, o)
         if depthwise:
-            _depthwise_forward(x[chunk], w, geo, rows[chunk])
+            _depthwise_forward(x[chunk], w, geo, rows[chunk], None if held is None else held[chunk.start])
         else:
             cols = windows[chunk.start] = _im2col(x[chunk], geo, keep)
             _grouped_matmul(cols, w_mat, out)
@@ -489,10 +505,18 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
             out += bias
         if activation is not None:
             activation.forward(out, out)
-    chunks = _im2col_chunks(x.shape, geo, o, rows.itemsize)
     on_threads(task, chunks)
-    _kept_windows[:] = [(x, geo, chunks, windows)] if keep else []
+    if _kept_windows:
+        _used_up(_kept_windows.pop())
+    if keep or held is not None:
+        _kept_windows.append((x, geo, chunks, windows, False) if keep else (x, geo, chunks, held, owned))
     return rows.transpose(0, 3, 1, 2)
+
+
+def _used_up(kept):
+    """Done with an entry of ``_kept_windows``: its arrays handed back if they are ``held_arrays``."""
+    if kept[4]:
+        hand_back(kept[3])
 
 
 def _grouped_matmul(a, b, out):
@@ -522,10 +546,19 @@ def _conv2d_input_impl(g, w, x_shape, stride, padding, dilation=(1, 1), groups=1
     out = np.empty((n, h, w_, c), np.result_type(g, w))  # channels-last
 
     depthwise = _depthwise(x_shape, geo)
+    chunks = _im2col_chunks(x_shape, geo, w.shape[0], out.itemsize)
+    kept = None  # (x, geo, chunks, x channels-last) of the forward, for the weight gradient on the way
+    if depthwise and _kept_windows and _kept_windows[0][0].shape == x_shape and _kept_windows[0][1:3] == (geo, chunks):
+        kept = _kept_windows.pop()
+        partial = _weight_partials(len(chunks), w.shape, geo, np.result_type(kept[0], g), narrow=False)
+        index_of = {chunk.start: index for index, chunk in enumerate(chunks)}
 
     def task(chunk):
         if depthwise:
-            _depthwise_input(g[chunk], w, geo, out[chunk])
+            rows_g = _depthwise_input(g[chunk], w, geo, out[chunk])
+            if kept is not None:
+                _depthwise_weight(kept[3][chunk.start].transpose(0, 3, 1, 2), rows_g.transpose(0, 3, 1, 2), geo,
+                                  partial[index_of[chunk.start]])
             return
         rows = _rows(g[chunk], groups)
         if _pointwise(geo):  # (each window one cell: the product is the input gradient's rows)
@@ -534,7 +567,10 @@ def _conv2d_input_impl(g, w, x_shape, stride, padding, dilation=(1, 1), groups=1
         cols = scratch("columns", (groups, rows.shape[1], w_mat.shape[2]), out.dtype)
         np.matmul(rows, w_mat, out=cols)
         _col2im(cols, (chunk.stop - chunk.start, c, h, w_), geo, out[chunk])
-    on_threads(task, _im2col_chunks(x_shape, geo, w.shape[0], out.itemsize))
+    on_threads(task, chunks)
+    if kept is not None:
+        _used_up(kept)
+        _kept_depthwise_weight[:] = [(kept[0], g, geo, _weight_sum(partial, w.shape, narrow=False))]
     return out.transpose(0, 3, 1, 2)
 
 
@@ -542,6 +578,10 @@ def _conv2d_weight_impl(x, g, w_shape, stride, padding, dilation=(1, 1), groups=
     """Σ over windows of g ⊗ window = g_rowsᵀ @ im2col(x) per group (3×3 stride 1: Winograd)."""
     one_pool()
     geo = _Geometry(w_shape[2:], stride, padding, dilation, groups)
+    if _kept_depthwise_weight:
+        kept_x, kept_g, kept_geo, gradient = _kept_depthwise_weight.pop()
+        if kept_x is x and kept_g is g and kept_geo == geo:
+            return gradient
     if winograd.applies(x.shape, w_shape, geo, x.dtype):
         return winograd.conv3x3_weight(x, g, padding, dilation, groups=groups)
     if winograd.applies5(x.shape, w_shape, geo, x.dtype):
@@ -558,9 +598,10 @@ def _im2col_weight(x, g, w_shape, geo, pending=None):
     k = kh * kw * c  # (c: the input channels of a group)
     dtype = np.result_type(x, g)
     parts = _im2col_chunks(x.shape, geo, o, dtype.itemsize)
-    kept = None
+    kept = taken = None
     if _kept_windows and _kept_windows[0][0] is x and _kept_windows[0][1:3] == (geo, parts):
-        kept = _kept_windows.pop()[3]
+        taken = _kept_windows.pop()
+        kept = taken[3]
     depthwise = _depthwise(x.shape, geo)
     # the narrower operand transposed first: 1.7× faster for a first layer's 9 columns, 1.1× slower with 288
     narrow = k < o // groups and not depthwise
@@ -568,8 +609,7 @@ def _im2col_weight(x, g, w_shape, geo, pending=None):
     window_sums = compiled.kernel("window_sums") if (
         narrow and k <= _WINDOW_SUMS_COLUMNS and groups == 1 and (pending is None or relu)
         and x.dtype == g.dtype == dtype and (pending is None or pending.ans.dtype == dtype)) else None
-    partial = np.empty((len(parts), groups) + ((k, o // groups) if narrow else (o // groups, k)),
-                       dtype if window_sums is None else np.float64)
+    partial = _weight_partials(len(parts), w_shape, geo, dtype if window_sums is None else np.float64, narrow)
     bias_partial = None if pending is None else np.empty((len(parts), o), dtype)
     index_of = {part.start: index for index, part in enumerate(parts)}
     rule = None if pending is None else DENSE_ACTIVATIONS[pending.activation].primitive.output_vjp
@@ -602,7 +642,8 @@ def _im2col_weight(x, g, w_shape, geo, pending=None):
                 cells = g_chunk.transpose(0, 2, 3, 1).reshape(-1, o)
                 np.matmul(np.ones(len(cells), dtype), cells, out=bias_partial[index])  # (1ᵀĝ by BLAS: 4× add.reduce)
         if depthwise:
-            _depthwise_weight(x[chunk], g_chunk, geo, partial[index])
+            _depthwise_weight(x[chunk] if kept is None else kept[chunk.start].transpose(0, 3, 1, 2), g_chunk, geo,
+                              partial[index])
             return
         rows = _rows(g_chunk, groups)
         cols = _im2col(x[chunk], geo) if kept is None else kept[chunk.start]
@@ -611,8 +652,24 @@ def _im2col_weight(x, g, w_shape, geo, pending=None):
         else:
             np.matmul(rows.swapaxes(1, 2), cols, out=partial[index])
     on_threads(task, parts)
+    if taken is not None:
+        _used_up(taken)
     if pending is not None:
         pending.bias_sum = bias_partial.sum(axis=0)
+    return _weight_sum(partial, w_shape, narrow, dtype)
+
+
+def _weight_partials(count, w_shape, geo, dtype, narrow):
+    """An empty array for ``count`` chunks' weight gradients, by group: (count, groups, K, O/groups) for windows
+    ``narrow``er than the output (colsᵀ @ g), else (count, groups, O/groups, K), K = kh·kw·C/groups."""
+    o, c, kh, kw = w_shape
+    k = kh * kw * c
+    return np.empty((count, geo.groups) + ((k, o // geo.groups) if narrow else (o // geo.groups, k)), dtype)
+
+
+def _weight_sum(partial, w_shape, narrow, dtype=None):
+    """The chunks' ``_weight_partials`` added in chunk order, as (O, C/groups, kh, kw) (in ``dtype``)."""
+    o, c, kh, kw = w_shape
     total = partial.sum(axis=0)
     if narrow:
         total = total.swapaxes(1, 2)

@@ -44,8 +44,8 @@ F(2×2, 5×5) (``conv5x5``, compiled only) uses the same 6×6 input tiles and B�
 to nine), G₅ (6×5, the same points) for the filter and Aᵀ₂ = [[1, 1, 1, 1, 1, 0], [0, 1, −1, 2, −2, 1]]: 36
 multiply-adds a position for 4 outputs where im2col takes 25 each. Against im2col: ≤ 1.6e-14 in float64, ≤ 3.6e-6
 in float32. The MNIST-sized 32 → 64 layer's fwd+bwd, 5×5 padding 2, on one core: 190 → 150 ms (AMD EPYC, a slow
-phase); its kept tiles written into a used-up set's arrays (``_spare``) instead of fresh memory: 104–125 → 73–88
-ms on one core, 70–77 → 40–42 at two threads (3×3: 12.1–15.7 → 12.1–12.8 at two).
+phase); its kept tiles written into a used-up set's arrays (``_parallel.held_arrays``) instead of fresh memory:
+104–125 → 73–88 ms on one core, 70–77 → 40–42 at two threads (3×3: 12.1–15.7 → 12.1–12.8 at two).
 
 Speed: the input transpose, given the cotangent of the latest forward convolution, also makes that convolution's
 weight gradient from the tiles the forward pass kept of x and its own tiles of g (``_kept``), and the weight
@@ -64,7 +64,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from softgrad._parallel import chunks as image_chunks, matmul, on_threads, scratch
+from softgrad._parallel import chunks as image_chunks, hand_back, held_arrays, matmul, on_threads, scratch
 from softgrad.ops import compiled
 from softgrad.ops.elementwise import relu_p
 
@@ -394,17 +394,13 @@ def _tag(padding, dilation, groups, size=3):
 # stays bounded by one layer's V. (A weight gradient nobody asks for, as for a frozen weight, costs its GEMMs once.)
 
 _kept: dict = {}
-# Kept tiles are large (the 32 → 64 layer's, 5×5: 100 MB a batch of 64) and a fresh array is fresh memory, which
-# the kernel maps in page by page as it is first written (10.8 ms of that forward's 46 on one core). The arrays of
-# kept tiles that were used up or replaced are held, whole sets, for the next forward of the same shapes
-# (``_spare``: the latest ``_SPARE_SETS``, so that two Winograd layers in turn each find theirs).
-_spare: list = []
-_SPARE_SETS = 2
+# (Kept tiles are written into the arrays of a used-up set, ``_parallel.held_arrays``: fresh memory cost a 5×5
+# forward a quarter of its time in page faults.)
 
 
 def _keep(kind, source, key, value):
     if kind == "input" and "input" in _kept:
-        _recycle(_kept["input"][2][1])
+        hand_back(_kept["input"][2][1])
     _kept[kind] = (source, key, value)
 
 
@@ -412,25 +408,6 @@ def _take(kind, source, key):
     """What was kept for exactly ``source`` (the same object) and ``key``, else None; forgotten either way."""
     kept = _kept.pop(kind, None)
     return kept[2] if kept is not None and kept[0] is source and kept[1] == key else None
-
-
-def _tile_arrays(chunks, shape_of, dtype):
-    """{chunk start: an array of shape ``shape_of(image count)``} for a forward's kept tiles: a held set of those
-    shapes if there is one (its memory mapped in already), else fresh arrays; every entry is written before read."""
-    shapes = [shape_of(chunk.stop - chunk.start) for chunk in chunks]
-    for index, arrays in enumerate(_spare):
-        if [a.shape for a in arrays] == shapes and arrays[0].dtype == dtype:
-            arrays = _spare.pop(index)
-            break
-    else:
-        arrays = [np.empty(shape, dtype) for shape in shapes]
-    return {chunk.start: a for chunk, a in zip(chunks, arrays)}
-
-
-def _recycle(tiles):
-    """Hold a used-up set of kept tiles ({chunk start: array}) for a later forward (``_tile_arrays``)."""
-    _spare.append(list(tiles.values()))
-    del _spare[:-_SPARE_SETS]
 
 
 def conv3x3(x, w, padding, out_hw, bias=None, activation=None, pooled=False, dilation=(1, 1), kept_as=None,
@@ -464,7 +441,7 @@ def conv3x3(x, w, padding, out_hw, bias=None, activation=None, pooled=False, dil
     else:
         out = np.empty((n, 4 * th, 4 * tw, o), dtype=x.dtype)
     chunks = _chunks(n, th, tw, max(c, o), x.dtype.itemsize)
-    tiles = _tile_arrays(chunks, lambda count: (36, groups, count * th * tw, c // groups), x.dtype)
+    tiles = held_arrays(chunks, lambda count: (36, groups, count * th * tw, c // groups), x.dtype)
 
     def task(chunk):
         count = out[chunk].shape[0]
@@ -545,7 +522,7 @@ def conv3x3_input(g, w, x_shape, padding, derivative=None, key=None, bias=False,
             sums[chunk.start] = np.matmul(forward[chunk.start].transpose(0, 1, 3, 2), dm)
     on_threads(task, chunks)
     if forward is not None:
-        _recycle(forward)
+        hand_back(forward)
         _keep("weight", (kept[0], key), tag, _filter_untiles(_chunk_sum(sums, chunks)))
     if bias:
         _keep("bias", key, None, _chunk_sum(bias_sums, chunks))
@@ -594,7 +571,7 @@ def conv3x3_weight(x, g, padding, dilation=(1, 1), kept_as=None, groups=1):
         sums[chunk.start] = np.matmul(v.transpose(0, 1, 3, 2), _grad_tiles(gr[chunk], th, tw, groups=groups))
     on_threads(task, chunks)
     if forward is not None:
-        _recycle(forward)
+        hand_back(forward)
     return _filter_untiles(_chunk_sum(sums, chunks))
 
 
@@ -629,7 +606,7 @@ def conv5x5(x, w, padding, out_hw, bias=None, activation=None, groups=1):
     out = np.empty((n, 2 * th, 2 * tw, o), dtype=x.dtype)
     chunks = _chunks(n, th, tw, max(c, o), x.dtype.itemsize)
     relu = activation is not None and activation.primitive is relu_p
-    tiles = _tile_arrays(chunks, lambda count: (36, groups, count * th * tw, c // groups), x.dtype)
+    tiles = held_arrays(chunks, lambda count: (36, groups, count * th * tw, c // groups), x.dtype)
 
     def task(chunk):
         count = out[chunk].shape[0] * th * tw
@@ -690,7 +667,7 @@ def conv5x5_input(g, w, x_shape, padding, groups=1):
             sums[chunk.start] = np.matmul(forward[chunk.start].transpose(0, 1, 3, 2), dm)
     on_threads(task, chunks)
     if forward is not None:
-        _recycle(forward)
+        hand_back(forward)
         _keep("weight", (kept[0], g), tag, _filter_untiles(_chunk_sum(sums, chunks), 5))
     return out[:, top:top + h, left:left + wd].transpose(0, 3, 1, 2)
 
@@ -723,7 +700,7 @@ def conv5x5_weight(x, g, padding, groups=1):
         sums[chunk.start] = np.matmul(v.transpose(0, 1, 3, 2), _grad_tiles5(gr[chunk], th, tw, groups))
     on_threads(task, chunks)
     if forward is not None:
-        _recycle(forward)
+        hand_back(forward)
     return _filter_untiles(_chunk_sum(sums, chunks), 5)
 
 
