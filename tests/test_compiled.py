@@ -259,11 +259,12 @@ def test_the_pool_made_inside_the_output_transform_is_the_pool_of_the_output(out
 # ----- depthwise convolution -----
 
 # (x shape, output channels, geometry): 3×3 plain; of column stride 1 (``_depthwise_rows``) with rows strided,
-# padded unevenly and columns dilated; a 2×2 padded past its reach (windows wholly in the padding); strided,
-# padded unevenly and dilated; two outputs a channel, a non-square kernel, padding wider than the dilated kernel
-# reaches
+# padded unevenly and columns dilated, with one output a channel and with three (the images widened); a 2×2 padded
+# past its reach (windows wholly in the padding); strided, padded unevenly and dilated; two outputs a channel, a
+# non-square kernel, padding wider than the dilated kernel reaches
 DEPTHWISE = [((3, 8, 9, 7), 8, dict(kernel=(3, 3), stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1))),
              ((2, 6, 10, 9), 6, dict(kernel=(3, 3), stride=(2, 1), padding=((1, 2), (2, 1)), dilation=(1, 2))),
+             ((2, 3, 10, 9), 9, dict(kernel=(3, 2), stride=(2, 1), padding=((1, 0), (2, 1)), dilation=(1, 2))),
              ((2, 4, 5, 6), 4, dict(kernel=(2, 2), stride=(1, 1), padding=((3, 0), (0, 4)), dilation=(1, 1))),
              ((2, 5, 11, 10), 5, dict(kernel=(3, 3), stride=(2, 3), padding=((2, 1), (0, 2)), dilation=(2, 1))),
              ((2, 3, 6, 8), 6, dict(kernel=(2, 3), stride=(1, 2), padding=((3, 3), (1, 0)), dilation=(1, 2)))]

@@ -49,14 +49,15 @@ first layer (four chunks of 16 images, two threads) 1.4-1.65 → 0.8-0.9 ms, BLA
 run slower side by side than one after the other. An im2col convolution's bias and ReLU (``bias_relu``): one pass
 after its product where NumPy makes two.
 
-**Depthwise convolution** (one input channel a group: ``nn_kernels._depthwise_*``): each output cell's kh·kw
-multiply-adds over its window's contiguous channels summed in L1; the transpose adds every window's products
-back into its image (a gather of each input cell's sum took 1.7× as long), the weight gradient is summed along
-each output row then in float64; the padding's cells are skipped, not copied. NumPy makes a pass over the whole
-chunk per kernel offset. 64 × 32 × 26 × 26 float32, 3×3, one core, 16 images: the forward 0.42 ms, the input
-transpose 0.41 (0.63 as a gather), the weight gradient 0.37; fwd+bwd of the batch at two threads 7.5 ms (as a
-dense convolution, ``nn_kernels._as_dense``) → 4.7 (PyTorch 2.6) → 4.3-4.9 (the scatter; a noisy phase), of
-which about 0.5 copies an NCHW x channels-last, twice.
+**Depthwise convolution** (one input channel a group: ``nn_kernels._depthwise_*``): an output row's sums in L1;
+the transpose adds every window's products back into its image (a gather of each input cell's sum took 1.7× as
+long), the weight gradient is summed along each output row then in float64; the padding's cells are skipped, not
+copied. NumPy makes a pass over the whole chunk per kernel offset. Of stride 1 (``_depthwise_rows``) each kernel
+offset is one flat loop over an output row's cells and channels (M > 1 outputs a channel: over a copy of the image
+with each channel repeated M times). 64 × 32 × 26 × 26 float32, 3×3, one core, 16 images: the forward 0.42 → 0.19
+ms, the input transpose 0.41 → 0.21, the weight gradient 0.37 → 0.19 (with M = 2: 4.0, 5.6, 4.0 → 0.73, 0.77,
+0.76); fwd+bwd of the batch at two threads 7.5 ms (as a dense convolution, ``nn_kernels._as_dense``) → 4.7 → 2.2
+(PyTorch 1.4-1.6), x copied channels-last once (``nn_kernels._kept_windows``).
 
 **im2col and its transpose** (every convolution off Winograd's path: strides, kernels other than 3×3, groups):
 ``im2col`` copies each window's cells straight from x (no padded copy first, no strided copy per offset) and
@@ -613,33 +614,49 @@ def _multiply_add(cell, window, by, c_count, m_count):
 
 
 def _depthwise_rows(which, image, rows, taps, sh, dh, dw, top, left, out):
-    """The three depthwise kernels of stride 1 with one output a channel (M = 1), output row by output row, offset by
-    offset (p, q) along the whole row: row i's cells at offset q are the contiguous run image[a, r, lo + off : hi +
-    off], off = q·dw − left, r = i·sh + p·dh − top, so every product is one flat loop over (j, c) from index 0
-    (64 × 32 × 26 × 26, 3×3, 16 images, one core: forward 0.34 → 0.16 ms). (Numba tests an index that may be
-    negative for wrap-around, element by element: computed indices kept LLVM from vectorising; and a loop over j
-    then c runs 2× slower than one over both.) ``which``:
+    """The three depthwise kernels of stride 1, output row by output row, offset by offset (p, q) along the whole
+    row: row i's cells at offset q are the contiguous run image[a, r, lo + off : hi + off], off = q·dw − left, r =
+    i·sh + p·dh − top, so every product is one flat loop over (j, c) from index 0 (64 × 32 × 26 × 26, 3×3, 16
+    images, one core: forward 0.34 → 0.16 ms). (Numba tests an index that may be negative for wrap-around, element
+    by element: computed indices kept LLVM from vectorising; and a loop over j then c runs 2× slower than one over
+    both.) With M > 1 outputs a channel, each image is widened first, its channels repeated M times (so that
+    channel c·M + m of the wide image meets output c·M + m; 11× faster than a loop over m inside the channels'),
+    and the transpose's wide image summed over m at the end. ``which``:
 
-    0. forward: out = rows (n, Ho, Wo, C), each cell's offsets added in row-major order, ``image`` = x;
+    0. forward: out = rows (n, Ho, Wo, C·M), each cell's offsets added in row-major order, ``image`` = x;
     1. input transpose: out = ``image`` (n, H, W, C), zeroed, += the row's g·taps, rows = g;
-    2. weight gradient: out (kh, kw, Wo·C) float64 += Σ over an image's rows of x·g (summed in the data's dtype),
+    2. weight gradient: out (kh, kw, Wo·C·M) float64 += Σ over an image's rows of x·g (summed in the data's dtype),
        ``image`` = x, rows = g (``taps`` unused: a placeholder of the data's dtype).
     """
-    n, ho, wo, c_count = rows.shape
-    h, w = image.shape[1:3]
+    n, ho, wo, channels = rows.shape
+    h, w, c_count = image.shape[1:]
+    m_count = channels // c_count
     kh, kw = taps.shape[:2]
-    width = wo * c_count
+    width = wo * channels
     zero = rows.dtype.type(0)
     along = np.empty((kh, kw, width), rows.dtype)  # the taps repeated along a row (forward, transpose), or Σ x·g
     if which < 2:
         for p in range(kh):
             for q in range(kw):
                 for j in range(wo):
-                    for c in range(c_count):
-                        along[p, q, j * c_count + c] = taps[p, q, c]
+                    for k in range(channels):
+                        along[p, q, j * channels + k] = taps[p, q, k]
+    wide = np.empty((h, w, channels), rows.dtype)  # (M > 1: image a, each channel repeated M times)
     for a in range(n):
         if which == 2:
             along[:] = zero
+        source = image[a]
+        if m_count > 1:
+            source = wide
+            if which == 1:
+                wide[:] = zero
+            else:
+                for r in range(h):
+                    for s in range(w):
+                        for c in range(c_count):
+                            v = image[a, r, s, c]
+                            for m in range(c * m_count, (c + 1) * m_count):
+                                wide[r, s, m] = v
         for i in range(ho):
             row = rows[a, i].reshape(width)  # (reshape: contiguous only, so never a silent copy)
             if which == 0:
@@ -648,14 +665,14 @@ def _depthwise_rows(which, image, rows, taps, sh, dh, dw, top, left, out):
                 r = i * sh + p * dh - top
                 if r < 0 or r >= h:
                     continue
-                cells = image[a, r].reshape(w * c_count)
+                cells = source[r].reshape(w * channels)
                 for q in range(kw):
                     off = q * dw - left
                     lo, hi = max(0, -off), min(wo, w - off)
                     if hi <= lo:
                         continue
-                    run, part = cells[(lo + off) * c_count:(hi + off) * c_count], row[lo * c_count:hi * c_count]
-                    by = along[p, q, lo * c_count:hi * c_count]
+                    run, part = cells[(lo + off) * channels:(hi + off) * channels], row[lo * channels:hi * channels]
+                    by = along[p, q, lo * channels:hi * channels]
                     if which == 0:
                         for k in range(len(run)):
                             part[k] += run[k] * by[k]
@@ -665,6 +682,14 @@ def _depthwise_rows(which, image, rows, taps, sh, dh, dw, top, left, out):
                     else:
                         for k in range(len(run)):
                             by[k] += run[k] * part[k]
+        if which == 1 and m_count > 1:
+            for r in range(h):
+                for s in range(w):
+                    for c in range(c_count):
+                        v = zero
+                        for m in range(c * m_count, (c + 1) * m_count):
+                            v += wide[r, s, m]
+                        image[a, r, s, c] = v
         if which == 2:
             for p in range(kh):
                 for q in range(kw):
@@ -674,14 +699,14 @@ def _depthwise_rows(which, image, rows, taps, sh, dh, dw, top, left, out):
 
 def _depthwise_forward(x, taps, sh, sw, dh, dw, top, left, out):
     """out[a, i, j, c·M + m] = Σ_{p,q} x[a, i·sh + p·dh − top, j·sw + q·dw − left, c] · taps[p, q, c·M + m], an
-    output cell's sum in L1 (NumPy writes and reads the whole output once per offset); of stride 1 and one output a
-    channel, row by row (``_depthwise_rows``)."""
+    output cell's sum in L1 (NumPy writes and reads the whole output once per offset); of stride 1, row by row
+    (``_depthwise_rows``)."""
     n, ho, wo, o = out.shape
     h, w, c_count = x.shape[1:]
     kh, kw = taps.shape[:2]
     m_count = o // c_count
     zero = out.dtype.type(0)
-    if sw == 1 and m_count == 1:
+    if sw == 1:
         _depthwise_rows(0, x, out, taps, sh, dh, dw, top, left, out)
         return
     for a in range(n):
@@ -711,13 +736,13 @@ def _depthwise_input(g, taps, sh, sw, dh, dw, top, left, out):
     """The transpose: out[a, r, s, c] = Σ_m Σ over the windows' cells (i·sh + p·dh − top, j·sw + q·dw − left) =
     (r, s) of g[a, i, j, c·M + m] · taps[p, q, c·M + m], the padding's skipped: each image zeroed, then every
     window's products added in (a gather of each input cell's sum took 1.7× as long, 0.63 against 0.37 ms); of
-    stride 1 and one output a channel, row by row (``_depthwise_rows``)."""
+    stride 1, row by row (``_depthwise_rows``)."""
     n, ho, wo, o = g.shape
     h, w, c_count = out.shape[1:]
     kh, kw = taps.shape[:2]
     m_count = o // c_count
     zero = g.dtype.type(0)
-    if sw == 1 and m_count == 1:
+    if sw == 1:
         for a in range(n):
             _zero_image(out, a)
         _depthwise_rows(1, out, g, taps, sh, dh, dw, top, left, out)
@@ -797,18 +822,18 @@ def _col2im(cols, kw, sh, sw, dh, dw, top, left, out):
 def _depthwise_weight(x, g, sh, sw, dh, dw, top, left, total):
     """total[p, q, c·M + m] += Σ_{a,i,j} g[a, i, j, c·M + m] · x[a, i·sh + p·dh − top, j·sw + q·dw − left, c] over
     the windows' cells inside the image, total float64: summed in the data's dtype along each output row, then in
-    float64; of stride 1 and one output a channel, row by row (``_depthwise_rows``), each column's sum in float64
-    image by image and the columns summed at the end."""
+    float64; of stride 1, row by row (``_depthwise_rows``), each column's sum in float64 image by image and the
+    columns summed at the end."""
     n, ho, wo, o = g.shape
     h, w, c_count = x.shape[1:]
     kh, kw = total.shape[:2]
     m_count = o // c_count
     zero = g.dtype.type(0)
-    if sw == 1 and m_count == 1:
-        columns = np.zeros((kh, kw, wo * c_count))
+    if sw == 1:
+        columns = np.zeros((kh, kw, wo * o))
         _depthwise_rows(2, x, g, total.astype(g.dtype), sh, dh, dw, top, left, columns)
         for j in range(wo):
-            total += columns[:, :, j * c_count:(j + 1) * c_count]
+            total += columns[:, :, j * o:(j + 1) * o]
         return
     part = np.empty(total.shape, g.dtype)
     for a in range(n):
