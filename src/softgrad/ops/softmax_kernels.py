@@ -10,6 +10,9 @@ the op files call these and keep only the math.
   every path gives the same bits. Kept exponentials stay transposed (``exps_like``: (N, C) column-major), so
   cross_entropy's gradient, written into them, is column-major too: a copy back to C order would cost more than
   the whole exp pass.
+* Fewer short rows (N < 512, as a classifier's batch of logits) go through two compiled passes around NumPy's
+  exp (``_few_short_rows``: the max and x − m in one, the sums and the softmax's scaling in the other), where
+  NumPy starts its reduction loop once per row: cross-entropy fwd+bwd of (256, 10) 37 → 28 µs (JAX jit 31).
 * The shift m is the row max (0 where it is ±inf or NaN), so e^{x−m} ≤ 1 for any finite input.
 """
 
@@ -172,10 +175,10 @@ def _few_short_rows(x, axis, exps, scale):
     """``softmax_parts`` of fewer than ``_MANY_ROWS`` short rows by the compiled ``row_shift`` and ``row_sums``
     (the max and the subtraction in one pass, the sums and the scaling in another) around NumPy's exp, so that
     the bits are those of the NumPy path; None where they do not apply (no Numba, an empty x, another dtype or a
-    scale that is not one number of x's dtype)."""
+    scale that is not a NumPy scalar of x's dtype)."""
     if not (_short_rows(x, axis) and 0 < x.size and len(x) < _MANY_ROWS and x.dtype in _COMPILED_DTYPES):
         return None
-    if scale is not None and (np.ndim(scale) or np.asarray(scale).dtype != x.dtype):
+    if scale is not None and not (isinstance(scale, np.generic) and scale.dtype == x.dtype):
         return None
     shift, sums = compiled.kernel("row_shift"), compiled.kernel("row_sums")
     if shift is None:
