@@ -52,6 +52,7 @@ def test_softmax_parts_of_many_short_rows_give_numpys_bits(classes, rows, dtype)
 def test_few_short_rows_give_the_same_bits_compiled_and_in_numpy(monkeypatch, classes, dtype):
     x = logits((300, classes), dtype)  # fewer than _MANY_ROWS: the compiled row_shift and row_sums
     y = RNG.integers(0, classes, len(x))
+    weight = RNG.uniform(0.5, 2.0, classes).astype(dtype)
     asked = []
 
     def run():
@@ -60,7 +61,10 @@ def test_few_short_rows_give_the_same_bits_compiled_and_in_numpy(monkeypatch, cl
             parts = activations.softmax_parts(x, 1)
             kept = activations.softmax_parts(x, 1, exps=e, scale=dtype(1 / len(x)))
             value, g = sg.value_and_grad(lambda v: ops.cross_entropy(v, y))(sg.Tensor(x))
-            return (*parts, *kept, e, value.numpy(), g.numpy(), ops.softmax(x).numpy(), ops.log_softmax(x).numpy())
+            weighted = sg.value_and_grad(lambda v: ops.cross_entropy(v, y, weight=weight, label_smoothing=0.1))
+            value_w, g_w = weighted(sg.Tensor(x))  # (the exponentials kept, not scaled in the forward)
+            return (*parts, *kept, e, value.numpy(), g.numpy(), value_w.numpy(), g_w.numpy(), ops.softmax(x).numpy(),
+                    ops.log_softmax(x).numpy(), ops.logsumexp(x, axis=1).numpy())
 
     def spy(name, kernel=compiled.kernel):
         asked.append(name)
