@@ -1144,8 +1144,10 @@ def _max_pool2d_indices_impl(x, pooled, kernel, stride, padding, dilation):
     maxima the compiled pool found (``first_maxima``), unless a maximum is NaN (``_winners`` then, which skips
     NaNs)."""
     out_hw = _out_hw(x.shape, kernel, stride, padding, dilation)
-    tiles = _tiles(_channels_last(x, padding, value=-np.inf), kernel, stride, dilation, out_hw)
-    winner = None if tiles is None else first_maxima(tiles, pooled)
+    winner = _kept_by(_first_maxima, pooled)  # (else x's windows are looked at again: a copy of x first)
+    if winner is None:
+        tiles = _tiles(_channels_last(x, padding, value=-np.inf), kernel, stride, dilation, out_hw)
+        winner = None if tiles is None else first_maxima(tiles, pooled)
     if winner is None or np.any(winner == kernel[0] * kernel[1]):
         winner = _winners(x, kernel, stride, padding, dilation)
     ho, wo = out_hw  # winner (N, Ho, Wo, C): offset k = p·kw + q, at (p·d₀)·W + q·d₁ from its window's corner
