@@ -484,8 +484,8 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mea
       sample, normalised as nll is; probabilities: t → (1 − ε)·t + ε/C.
     * Empty batch: 'mean' NaN, 'sum' 0, 'none' an empty array.
 
-    The gradient of many short rows ((N, C) logits, N ≥ 512, C < 16) comes column-major, the layout its kernel
-    works in (``softmax_kernels.exps_like``); its values are those of any other layout.
+    The gradient of many short rows ((N, C) logits, C < 16, N ≥ 4096; N ≥ 512 without Numba) comes column-major,
+    the layout its kernel works in (``softmax_kernels.exps_like``); its values are those of any other layout.
 
     >>> round(cross_entropy([[0.0, 0.0]], [1]).item(), 6)  # ln 2
     0.693147
