@@ -341,6 +341,11 @@ def test_a_depthwise_input_transpose_makes_the_weight_gradient_from_the_forwards
         assert all(a is b for a, b in zip(step(g)[2].values(), kept.values()))
     else:  # (views of x's own memory, never handed back)
         assert not parallel._held and all(np.shares_memory(a, x) for a in kept.values())
+    nn_kernels._kept_depthwise_weight.clear()
+    nn_kernels._conv2d_impl(x, w, *args)  # no input transpose (x needs no gradient): the weight rule reads the copy
+    assert nn_kernels._kept_windows
+    np.testing.assert_array_equal(nn_kernels._conv2d_weight_impl(x, g, w.shape, *args), afresh, strict=True)
+    assert not nn_kernels._kept_windows
 
 
 def test_the_compiled_depthwise_rules_read_a_broadcast_cotangent():
