@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from softgrad import _parallel as parallel
 from softgrad import ops
@@ -346,6 +348,39 @@ def test_a_depthwise_input_transpose_makes_the_weight_gradient_from_the_forwards
     assert nn_kernels._kept_windows
     np.testing.assert_array_equal(nn_kernels._conv2d_weight_impl(x, g, w.shape, *args), afresh, strict=True)
     assert not nn_kernels._kept_windows
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_the_compiled_depthwise_convolution_agrees_with_the_numpy_path_at_any_geometry(data):
+    """Random shapes, kernels, strides (column stride 1 mostly: ``_depthwise_rows``), dilations, uneven paddings
+    and outputs a channel, x NCHW or in channels-last memory, float64: forward, input transpose (and the weight
+    gradient it makes on the way) and the weight rule against the NumPy path."""
+    needs_numba("depthwise_forward")
+    draw = data.draw
+    n, c, m = draw(st.integers(1, 2)), draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 2)), draw(st.sampled_from([1, 1, 2])))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = tuple((draw(st.integers(0, 3)), draw(st.integers(0, 3))) for _ in range(2))
+    size = [draw(st.integers(1, 8)), draw(st.integers(1, 8))]
+    for axis in range(2):  # (at least one output cell)
+        size[axis] = max(size[axis], dilation[axis] * (kernel[axis] - 1) + 1 - sum(padding[axis]))
+    x = RNG.standard_normal((n, c, *size))
+    if draw(st.booleans()):
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    w = RNG.standard_normal((c * m, 1, *kernel))
+    args = (stride, padding, dilation, c)
+    y = nn_kernels._conv2d_impl(x, w, *args)
+    g = RNG.standard_normal(y.shape)
+    got = [y, nn_kernels._conv2d_input_impl(g, w, x.shape, *args), nn_kernels._conv2d_weight_impl(x, g, w.shape, *args)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(nn_kernels, "_depthwise_kernel", lambda *arrays: None)
+        want = [nn_kernels._conv2d_impl(x, w, *args), nn_kernels._conv2d_input_impl(g, w, x.shape, *args),
+                nn_kernels._conv2d_weight_impl(x, g, w.shape, *args)]
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
 def test_the_compiled_depthwise_rules_read_a_broadcast_cotangent():
