@@ -393,8 +393,13 @@ def _depthwise_forward(x, w, geo, out, held=None):
     channels-last (copied into ``held`` if it is not: see ``_kept_windows``)."""
     kernel = _depthwise_kernel("depthwise_forward", x, w, out)
     if kernel is not None:
-        kernel(_channels_innermost(x.transpose(0, 2, 3, 1), "depthwise x", contiguous=True, into=held),
-               _compiled_taps(w), *_compiled_geometry(geo), out)
+        cells = x.transpose(0, 2, 3, 1)
+        sh, sw, dh, dw, top, left = _compiled_geometry(geo)
+        if held is not None and not cells.flags.c_contiguous and x.flags.c_contiguous and sw == 1:
+            compiled.kernel("depthwise_forward_planes")(x, _compiled_taps(w), sh, dh, dw, top, left, out, held)
+            return  # (NCHW x: each image copied into held and convolved while in cache)
+        kernel(_channels_innermost(cells, "depthwise x", contiguous=True, into=held), _compiled_taps(w), sh, sw, dh,
+               dw, top, left, out)
         return
     xp = _channels_innermost(_channels_last(x, geo.padding, scratch_name="im2col padded"), "depthwise x")
     n, ho, wo, o = out.shape
