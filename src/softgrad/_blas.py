@@ -23,12 +23,18 @@ from pathlib import Path
 import numpy as np
 
 
+def bundled_paths() -> list[Path]:
+    """The OpenBLAS libraries NumPy's wheel bundles (``numpy.libs``), resolved; empty for a NumPy built against
+    another BLAS."""
+    return sorted((Path(np.__file__).resolve().parent.parent / "numpy.libs").glob("libscipy_openblas64_*"))
+
+
 @functools.cache
 def _openblas(loader=ctypes.CDLL) -> ctypes.CDLL | None:
     """NumPy's bundled OpenBLAS, or None when there is none; its functions called through ``loader``: ``CDLL``
     gives the GIL up for the call (a long one, as axpy), ``PyDLL`` keeps it (a call of a microsecond: giving it up
     lets the other thread take it, and getting it back waits for that thread's next release)."""
-    for path in sorted((Path(np.__file__).resolve().parent.parent / "numpy.libs").glob("libscipy_openblas64_*")):
+    for path in bundled_paths():
         try:
             return loader(str(path))
         except OSError:

@@ -20,9 +20,8 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-import numpy as np
-
 from softgrad import _parallel as parallel
+from softgrad._blas import bundled_paths
 
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -30,17 +29,17 @@ THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"
 def running_blas_threads() -> int | None:
     """The threads BLAS runs now (the fewest over NumPy's BLAS libraries), or None without threadpoolctl.
 
-    NumPy's are those inside its installation (a wheel's ``numpy.libs``); a BLAS library loaded later by another
+    NumPy's are the ones its wheel bundles (``_blas.bundled_paths``); a BLAS library loaded later by another
     package is not NumPy's (Numba's first compile imports SciPy, which loads its own OpenBLAS with the
-    environment's limit: no product of softgrad's runs on it). Without one there (NumPy linked to the system's
-    BLAS), every BLAS library counts."""
+    environment's limit: no product of softgrad's runs on it). Without one (NumPy linked to the system's BLAS),
+    every BLAS library counts."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
         return None
     libraries = [info for info in threadpool_info() if info["user_api"] == "blas"]
-    numpy_home = os.path.realpath(os.path.dirname(np.__file__))  # (…/numpy, the prefix of …/numpy.libs too)
-    own = [info for info in libraries if os.path.realpath(info["filepath"]).startswith(numpy_home)]
+    bundled = {str(path) for path in bundled_paths()}
+    own = [info for info in libraries if os.path.realpath(info["filepath"]) in bundled]
     counts = [info["num_threads"] for info in own or libraries]
     return min(counts) if counts else None
 
