@@ -1,4 +1,4 @@
-"""The Winograd F(4×4, 3×3) and F(2×2, 5×5) convolutions (softgrad.ops.winograd), their transforms compiled and
+"""The Winograd F(4×4, 3×3) and F(3×3, 5×5) convolutions (softgrad.ops.winograd), their transforms compiled and
 as BLAS calls, agree with im2col + GEMM (the path every other geometry takes) to rounding, in float64 and float32,
 in all three primitives, for output sizes the tile does and does not divide, padding, several chunks of images and
 any number of threads — and give the same bits whatever the threads, and whichever arrays their kept tiles are
@@ -313,15 +313,16 @@ def test_a_convolution_with_relu_and_a_pool_by_hand_is_im2cols(monkeypatch, grou
 
 
 @pytest.mark.parametrize("x_shape, out_channels, padding, groups", [
-    ((3, 4, 8, 8), 5, ((0, 0), (0, 0)), 1),  # even output (4 × 4)
-    ((2, 5, 9, 8), 4, ((1, 1), (0, 2)), 1),  # odd output height, asymmetric padding
+    ((3, 4, 8, 8), 5, ((0, 0), (0, 0)), 1),  # a 4 × 4 output: the 3 × 3 tiles overhang it
+    ((2, 4, 10, 13), 4, ((0, 0), (0, 0)), 1),  # a 6 × 9 output, whole tiles: x and g read in place
+    ((2, 5, 9, 8), 4, ((1, 1), (0, 2)), 1),  # asymmetric padding
     ((9, 6, 7, 10), 7, ((2, 2), (2, 2)), 1),  # 'same' padding; several chunks (below)
     ((3, 8, 9, 11), 8, ((1, 2), (2, 1)), 2),  # grouped, 4 channels a group
 ])
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 5e-14), (np.float32, 1e-5)])
-def test_5x5_convolutions_by_f2x2_5x5_match_im2col(monkeypatch, x_shape, out_channels, padding, groups, dtype,
+def test_5x5_convolutions_by_f3x3_5x5_match_im2col(monkeypatch, x_shape, out_channels, padding, groups, dtype,
                                                    rtol):
-    """A 5×5 stride-1 convolution goes through F(2×2, 5×5) (compiled): all three primitives are im2col's to
+    """A 5×5 stride-1 convolution goes through F(3×3, 5×5) (compiled): all three primitives are im2col's to
     rounding, the weight gradient made by the input transpose from the forward's tiles and afresh."""
     if not compiled.available():
         pytest.skip("Numba is not installed (pip install softgrad[fast]): 5×5 convolutions take im2col's path")
@@ -358,21 +359,21 @@ def test_a_5x5_convolutions_kept_gradients_are_not_a_3x3_ones():
 
 
 def test_the_5x5_overlap_add_is_numpys():
-    """B2_image adds each 6×6 tile of dX (tiles 2 apart, so each cell in up to nine) into its place, as NumPy's
-    slice-by-slice sum does, the second transform pass B (rows, ·) with it."""
+    """B3_image adds each 7×7 tile of dX (tiles 3 apart, so each cell in up to nine) into its place, as NumPy's
+    slice-by-slice sum does, the second transform pass B₇ (rows, ·) with it."""
     if not compiled.available():
         pytest.skip("Numba is not installed (pip install softgrad[fast])")
     th, tw, groups, n, cg = 3, 4, 2, 2, 3
-    rows = RNG.standard_normal((6, 6, groups, n * th * tw, cg))
-    out = np.full((n, 2 * th + 4, 2 * tw + 4, groups * cg), np.nan)  # (written, not added to)
-    compiled.kernel("B2_image")(rows, th, tw, out)
-    full = np.einsum("sq,rqgtc->rsgtc", winograd._BT.T, rows)  # B along each tile's second axis
-    full = full.reshape(6, 6, groups, n, th, tw, cg)
+    rows = RNG.standard_normal((7, 7, groups, n * th * tw, cg))
+    out = np.full((n, 3 * th + 4, 3 * tw + 4, groups * cg), np.nan)  # (written, not added to)
+    compiled.kernel("B3_image")(rows, th, tw, out)
+    full = np.einsum("sq,rqgtc->rsgtc", winograd._BT7.T, rows)  # B₇ along each tile's second axis
+    full = full.reshape(7, 7, groups, n, th, tw, cg)
     want = np.zeros(out.shape)
     for i in range(th):
         for j in range(tw):
-            tile = full[:, :, :, :, i, j].transpose(3, 0, 1, 2, 4).reshape(n, 6, 6, groups * cg)
-            want[:, 2 * i:2 * i + 6, 2 * j:2 * j + 6] += tile
+            tile = full[:, :, :, :, i, j].transpose(3, 0, 1, 2, 4).reshape(n, 7, 7, groups * cg)
+            want[:, 3 * i:3 * i + 7, 3 * j:3 * j + 7] += tile
     np.testing.assert_allclose(out, want, rtol=1e-13, atol=1e-13)
 
 

@@ -16,10 +16,9 @@ transform meets the image (the input's tiles gathered, the output's and the inpu
 overlap-added back, ReLU or its derivative applied on the way), that copy and the neighbouring pass are one sweep
 (``*_image``; the 32→64 layer of the MNIST net: the step 44 → 40 ms on one core, 30 → 25.5 ms on two). Their
 tiles are (·, ·, G, tiles, C/G), group-major, so that a grouped convolution's products are G GEMMs on contiguous
-blocks (G = 1 without groups; the 2-D passes between them see one flat axis either way). F(2×2, 5×5)'s
-(``AT2``, ``A2`` and ``*2_image``) use the same 6×6 tiles 2 apart: the input gradient's ``B2_image`` overlap-adds
-each tile into up to nine places, zeroing its images first. A
-max-pool right after the convolution hands its backward over uncomputed (``trace.StandIn``): ``A_pooled``
+blocks (G = 1 without groups; the 2-D passes between them see one flat axis either way). F(3×3, 5×5)'s
+(``BT7``, ``B7``, ``AT3``, ``A3`` and their ``*_image``) use 7×7 tiles 3 apart: the input gradient's ``B3_image``
+overlap-adds each tile into up to nine places, zeroing its images first. A max-pool right after the convolution hands its backward over uncomputed (``trace.StandIn``): ``A_pooled``
 reads the pool's cotangent and each window's first maximum as it gathers g's tiles, so the x-sized scatter is
 never written out and read back. The arithmetic is M's own, its integer entries written out (±1 as additions);
 only the rounding order differs.
@@ -128,14 +127,43 @@ def _a(d0, d1, d2, d3, k2, k4, k8):
             d0 - k2 * d1 + k4 * d2 - k8 * d3, d3)
 
 
-def _at2(d0, d1, d2, d3, d4, d5, k2):
-    """Aᵀ (2×6) · d of F(2×2, 5×5): its output transform."""
-    return d0 + d1 + d2 + d3 + d4, d1 - d2 + k2 * d3 - k2 * d4 + d5
+# F(3×3, 5×5)'s, at the points 0, ±1, ±2, 1/2 and ∞ (``winograd``): ``k`` its integer entries 2, 3, 4, 5, 7, 8,
+# 9, 10, 12 in the data's dtype (``_sevens``).
 
 
-def _a2(d0, d1, k2):
-    """A (6×2) · d of F(2×2, 5×5): its gradient's tiles, Aᵀ transposed."""
-    return d0, d0 + d1, d0 - d1, d0 + k2 * d1, d0 - k2 * d1, d1
+def _sevens(a):
+    """F(3×3, 5×5)'s integer entries in the dtype of the array ``a``."""
+    t = a.dtype.type
+    return t(2), t(3), t(4), t(5), t(7), t(8), t(9), t(10), t(12)
+
+
+def _bt7(d0, d1, d2, d3, d4, d5, d6, k):
+    """Bᵀ₇ (7×7) · d: F(3×3, 5×5)'s input transform."""
+    k2, k3, k4, k5, k7, k8, k9, k10, k12 = k
+    return (-k4 * d0 + k8 * d1 + k5 * d2 - k10 * d3 - d4 + k2 * d5, k4 * d1 - k4 * d2 - k9 * d3 + d4 + k2 * d5,
+            -k4 * d1 + k12 * d2 - k7 * d3 - k3 * d4 + k2 * d5, k2 * d1 - k3 * d2 - k4 * d3 + k3 * d4 + k2 * d5,
+            -k2 * d1 + k5 * d2 - k5 * d4 + k2 * d5, k4 * d1 - k5 * d3 + d5,
+            -k4 * d1 + k8 * d2 + k5 * d3 - k10 * d4 - d5 + k2 * d6)
+
+
+def _b7(d0, d1, d2, d3, d4, d5, d6, k):
+    """B₇ (7×7) · d: F(3×3, 5×5)'s input transpose, Bᵀ₇ transposed."""
+    k2, k3, k4, k5, k7, k8, k9, k10, k12 = k
+    return (-k4 * d0, k8 * d0 + k4 * d1 - k4 * d2 + k2 * d3 - k2 * d4 + k4 * d5 - k4 * d6,
+            k5 * d0 - k4 * d1 + k12 * d2 - k3 * d3 + k5 * d4 + k8 * d6,
+            -k10 * d0 - k9 * d1 - k7 * d2 - k4 * d3 - k5 * d5 + k5 * d6,
+            -d0 + d1 - k3 * d2 + k3 * d3 - k5 * d4 - k10 * d6, k2 * (d0 + d1 + d2 + d3 + d4) + d5 - d6, k2 * d6)
+
+
+def _at3(d0, d1, d2, d3, d4, d5, d6, k2, k4):
+    """Aᵀ₃ (3×7) · d: F(3×3, 5×5)'s output transform."""
+    return (d0 + d1 + d2 + d3 + d4 + k4 * d5, d1 - d2 + k2 * d3 - k2 * d4 + k2 * d5,
+            d1 + d2 + k4 * d3 + k4 * d4 + d5 + d6)
+
+
+def _a3(d0, d1, d2, k2, k4):
+    """A₃ (7×3) · d: F(3×3, 5×5)'s gradient's tiles, Aᵀ₃ transposed."""
+    return d0, d0 + d1 + d2, d0 - d1 + d2, d0 + k2 * d1 + k4 * d2, d0 - k2 * d1 + k4 * d2, k4 * d0 + k2 * d1 + d2, d2
 
 
 # The 2-D passes out[:, x] = M · src[:, x] (``winograd._both_axes``).
@@ -173,21 +201,39 @@ def _a_rows(src, out):
          out[5, x]) = _a(src[0, x], src[1, x], src[2, x], src[3, x], k2, k4, k8)
 
 
-def _at2_rows(src, out):
-    """M = Aᵀ of F(2×2, 5×5)."""
-    k2 = src.dtype.type(2)
+def _bt7_rows(src, out):
+    """M = Bᵀ₇."""
+    k = _sevens(src)
     for x in range(src.shape[1]):
-        out[0, x], out[1, x] = _at2(src[0, x], src[1, x], src[2, x], src[3, x], src[4, x], src[5, x], k2)
+        (out[0, x], out[1, x], out[2, x], out[3, x], out[4, x], out[5, x],
+         out[6, x]) = _bt7(src[0, x], src[1, x], src[2, x], src[3, x], src[4, x], src[5, x], src[6, x], k)
 
 
-def _a2_rows(src, out):
-    """M = A of F(2×2, 5×5)."""
-    k2 = src.dtype.type(2)
+def _b7_rows(src, out):
+    """M = B₇."""
+    k = _sevens(src)
     for x in range(src.shape[1]):
-        out[0, x], out[1, x], out[2, x], out[3, x], out[4, x], out[5, x] = _a2(src[0, x], src[1, x], k2)
+        (out[0, x], out[1, x], out[2, x], out[3, x], out[4, x], out[5, x],
+         out[6, x]) = _b7(src[0, x], src[1, x], src[2, x], src[3, x], src[4, x], src[5, x], src[6, x], k)
 
 
-PASSES = ("BT", "B", "AT", "A", "AT2", "A2")  # ``_slabs``' which
+def _at3_rows(src, out):
+    """M = Aᵀ₃."""
+    k2, k4 = src.dtype.type(2), src.dtype.type(4)
+    for x in range(src.shape[1]):
+        out[0, x], out[1, x], out[2, x] = _at3(src[0, x], src[1, x], src[2, x], src[3, x], src[4, x], src[5, x],
+                                               src[6, x], k2, k4)
+
+
+def _a3_rows(src, out):
+    """M = A₃."""
+    k2, k4 = src.dtype.type(2), src.dtype.type(4)
+    for x in range(src.shape[1]):
+        (out[0, x], out[1, x], out[2, x], out[3, x], out[4, x], out[5, x],
+         out[6, x]) = _a3(src[0, x], src[1, x], src[2, x], k2, k4)
+
+
+PASSES = ("BT", "B", "AT", "A", "BT7", "B7", "AT3", "A3")  # ``_slabs``' which
 
 
 def _slabs(which, src, out):
@@ -204,9 +250,13 @@ def _slabs(which, src, out):
         elif which == 3:
             _a_rows(src[r], out[r])
         elif which == 4:
-            _at2_rows(src[r], out[r])
+            _bt7_rows(src[r], out[r])
+        elif which == 5:
+            _b7_rows(src[r], out[r])
+        elif which == 6:
+            _at3_rows(src[r], out[r])
         else:
-            _a2_rows(src[r], out[r])
+            _a3_rows(src[r], out[r])
 
 
 # The passes that meet an image (n, H, W, C) channels-last, tile t = (a·th + i)·tw + j at rows 4i…, columns 4j…:
@@ -217,20 +267,19 @@ def _slabs(which, src, out):
 
 def _tile(t, th, tw, step=4):
     """Tile t's image and the row and column of its top-left cell: (a, step·i, step·j), t = (a·th + i)·tw + j
-    (``step``: its output tile's size, 4 for F(4×4, 3×3), 2 for F(2×2, 5×5))."""
+    (``step``: its output tile's size, 4 for F(4×4, 3×3), 3 for F(3×3, 5×5))."""
     a, rest = divmod(t, th * tw)
     i, j = divmod(rest, tw)
     return a, step * i, step * j
 
 
-def _bt_image(xp, step, th, tw, out):
-    """out[r, q, g, t, c'] = Σ_p Bᵀ[r, p] xp[a, s·i + p, s·j + q, g·C' + c'], s = ``step``: the 6×6 tiles d of xp
-    (n, s·th + 6 − s, s·tw + 6 − s, C) and the first pass of Bᵀ d B, out (6, 6, G, n·th·tw, C') group-major (G = 1:
-    no groups)."""
+def _bt_image(xp, th, tw, out):
+    """out[r, q, g, t, c'] = Σ_p Bᵀ[r, p] xp[a, 4i + p, 4j + q, g·C' + c']: the 6×6 tiles d of xp (n, 4th + 2,
+    4tw + 2, C) and the first pass of Bᵀ d B, out (6, 6, G, n·th·tw, C') group-major (G = 1: no groups)."""
     k2, k4, k5 = xp.dtype.type(2), xp.dtype.type(4), xp.dtype.type(5)
     groups, width = out.shape[2], out.shape[4]
     for t in range(xp.shape[0] * th * tw):
-        a, row, column = _tile(t, th, tw, step)
+        a, row, column = _tile(t, th, tw)
         for q in range(6):
             for g in range(groups):
                 for k in range(width):
@@ -417,71 +466,98 @@ def _b_image(rows, th, tw, carry, out):
         _b_image_row(rows[r], r, th, tw, carry, out)
 
 
-# F(2×2, 5×5)'s (``winograd.conv5x5``): tiles 6×6, 2 apart, so that each input cell is in up to nine of them.
+# F(3×3, 5×5)'s (``winograd.conv5x5``): tiles 7×7, 3 apart, so that each input cell is in up to nine of them.
 
 
-def _a2_image(g, y, relu, th, tw, out):
-    """out[r, q, h, t, o'] = Σ_p A[r, p] ĝ[a, 2i + p, 2j + q, h·O' + o'] (F(2×2, 5×5)'s A, 6×2), ĝ as
-    ``_a_image``'s: the 2×2 tiles of g (n, 2th, 2tw, O) and the first pass of A ĝ Aᵀ, out (6, 2, G, n·th·tw, O')."""
-    k2 = g.dtype.type(2)
-    one, zero = g.dtype.type(1), g.dtype.type(0)
+def _bt7_image(xp, th, tw, out):
+    """out[r, q, g, t, c'] = Σ_p Bᵀ₇[r, p] xp[a, 3i + p, 3j + q, g·C' + c']: the 7×7 tiles d of xp (n, 3th + 4,
+    3tw + 4, C) and the first pass of Bᵀ₇ d B₇, out (7, 7, G, n·th·tw, C') group-major."""
+    k = _sevens(xp)
+    groups, width = out.shape[2], out.shape[4]
+    for t in range(xp.shape[0] * th * tw):
+        a, row, column = _tile(t, th, tw, 3)
+        for q in range(7):
+            for g in range(groups):
+                for j in range(width):
+                    c = g * width + j
+                    (out[0, q, g, t, j], out[1, q, g, t, j], out[2, q, g, t, j], out[3, q, g, t, j],
+                     out[4, q, g, t, j], out[5, q, g, t, j], out[6, q, g, t, j]) = _bt7(
+                        xp[a, row, column + q, c], xp[a, row + 1, column + q, c], xp[a, row + 2, column + q, c],
+                        xp[a, row + 3, column + q, c], xp[a, row + 4, column + q, c], xp[a, row + 5, column + q, c],
+                        xp[a, row + 6, column + q, c], k)
+
+
+def _a3_image(g, th, tw, out):
+    """out[r, q, h, t, o'] = Σ_p A₃[r, p] g[a, 3i + p, 3j + q, h·O' + o']: the 3×3 tiles of g (n, Ho, Wo, O) and
+    the first pass of A₃ g Aᵀ₃, out (7, 3, G, n·th·tw, O') group-major. g is read in place: the cells of the last
+    tiles past its last row or column are zeros (no zero-extended copy of g, a fresh array each step)."""
+    k2, k4 = g.dtype.type(2), g.dtype.type(4)
+    zero = g.dtype.type(0)
+    ho, wo = g.shape[1], g.shape[2]
     groups, width = out.shape[2], out.shape[4]
     for t in range(g.shape[0] * th * tw):
-        a, row, column = _tile(t, th, tw, 2)
-        for q in range(2):
+        a, row, column = _tile(t, th, tw, 3)  # (row < Ho, column < Wo: th = ⌈Ho / 3⌉, tw = ⌈Wo / 3⌉)
+        second, third = row + 1 < ho, row + 2 < ho
+        r1, r2 = min(row + 1, ho - 1), min(row + 2, ho - 1)
+        for q in range(3):
+            inside = column + q < wo
+            s = min(column + q, wo - 1)
             for h in range(groups):
-                for k in range(width):
-                    o = h * width + k
-                    d0, d1 = g[a, row, column + q, o], g[a, row + 1, column + q, o]
-                    if relu:  # (a product, as the NumPy rule's: NaN·0 stays NaN)
-                        d0 *= one if y[a, row, column + q, o] > zero else zero
-                        d1 *= one if y[a, row + 1, column + q, o] > zero else zero
-                    (out[0, q, h, t, k], out[1, q, h, t, k], out[2, q, h, t, k], out[3, q, h, t, k],
-                     out[4, q, h, t, k], out[5, q, h, t, k]) = _a2(d0, d1, k2)
+                for j in range(width):
+                    o = h * width + j
+                    d0 = g[a, row, s, o] if inside else zero
+                    d1 = g[a, r1, s, o] if inside and second else zero
+                    d2 = g[a, r2, s, o] if inside and third else zero
+                    (out[0, q, h, t, j], out[1, q, h, t, j], out[2, q, h, t, j], out[3, q, h, t, j],
+                     out[4, q, h, t, j], out[5, q, h, t, j], out[6, q, h, t, j]) = _a3(d0, d1, d2, k2, k4)
 
 
-def _at2_image(rows, relu, th, tw, out):
-    """out[a, 2i + r, 2j + s, g·O' + o'] = Σ_q Aᵀ[s, q] rows[r, q, g, t, o'] (F(2×2, 5×5)'s Aᵀ, through max(·, 0)
-    with ``relu``): the second pass of Aᵀ M A from rows (2, 6, G, n·th·tw, O') into the output (n, 2th, 2tw, O)."""
-    k2 = rows.dtype.type(2)
+def _at3_image(rows, relu, th, tw, out):
+    """out[a, 3i + r, 3j + s, g·O' + o'] = Σ_q Aᵀ₃[s, q] rows[r, q, g, t, o'] (through max(·, 0) with ``relu``): the
+    second pass of Aᵀ₃ M A₃ from rows (3, 7, G, n·th·tw, O') into the output (n, 3th, 3tw, O)."""
+    k2, k4 = rows.dtype.type(2), rows.dtype.type(4)
     zero = rows.dtype.type(0)
     groups, width = rows.shape[2], rows.shape[4]
     for t in range(out.shape[0] * th * tw):
-        a, row, column = _tile(t, th, tw, 2)
-        for r in range(2):
+        a, row, column = _tile(t, th, tw, 3)
+        for r in range(3):
             for g in range(groups):
-                for k in range(width):
-                    o = g * width + k
-                    y0, y1 = _at2(rows[r, 0, g, t, k], rows[r, 1, g, t, k], rows[r, 2, g, t, k], rows[r, 3, g, t, k],
-                                  rows[r, 4, g, t, k], rows[r, 5, g, t, k], k2)
+                for j in range(width):
+                    o = g * width + j
+                    y0, y1, y2 = _at3(rows[r, 0, g, t, j], rows[r, 1, g, t, j], rows[r, 2, g, t, j],
+                                      rows[r, 3, g, t, j], rows[r, 4, g, t, j], rows[r, 5, g, t, j],
+                                      rows[r, 6, g, t, j], k2, k4)
                     if relu:  # (NaN stays NaN, as in np.maximum)
                         y0 = y0 if (y0 > zero) | (y0 != y0) else zero
                         y1 = y1 if (y1 > zero) | (y1 != y1) else zero
+                        y2 = y2 if (y2 > zero) | (y2 != y2) else zero
                     out[a, row + r, column, o], out[a, row + r, column + 1, o] = y0, y1
+                    out[a, row + r, column + 2, o] = y2
 
 
-def _b2_image(rows, th, tw, out):
-    """out[a, 2i + r, 2j + s, g·C' + c'] += Σ_q B[s, q] rows[r, q, g, t, c']: the second pass of B dV Bᵀ, every 6×6
-    tile (2 apart) added onto out (n, 2th + 4, 2tw + 4, C), which starts at zero (``_zero_image``)."""
-    k2, k4, k5 = rows.dtype.type(2), rows.dtype.type(4), rows.dtype.type(5)
+def _b3_image(rows, th, tw, out):
+    """out[a, 3i + r, 3j + s, g·C' + c'] += Σ_q B₇[s, q] rows[r, q, g, t, c']: the second pass of B₇ dV Bᵀ₇, every
+    7×7 tile (3 apart) added onto out (n, 3th + 4, 3tw + 4, C), which starts at zero (``_zero_image``)."""
+    k = _sevens(rows)
     groups, width = rows.shape[2], rows.shape[4]
     for a in range(out.shape[0]):
         _zero_image(out, a)
     for t in range(out.shape[0] * th * tw):
-        a, row, column = _tile(t, th, tw, 2)
-        for r in range(6):
+        a, row, column = _tile(t, th, tw, 3)
+        for r in range(7):
             for g in range(groups):
-                for k in range(width):
-                    c = g * width + k
-                    v0, v1, v2, v3, v4, v5 = _b(rows[r, 0, g, t, k], rows[r, 1, g, t, k], rows[r, 2, g, t, k],
-                                                rows[r, 3, g, t, k], rows[r, 4, g, t, k], rows[r, 5, g, t, k],
-                                                k2, k4, k5)
+                for j in range(width):
+                    c = g * width + j
+                    v0, v1, v2, v3, v4, v5, v6 = _b7(rows[r, 0, g, t, j], rows[r, 1, g, t, j], rows[r, 2, g, t, j],
+                                                     rows[r, 3, g, t, j], rows[r, 4, g, t, j], rows[r, 5, g, t, j],
+                                                     rows[r, 6, g, t, j], k)
                     out[a, row + r, column, c] += v0
                     out[a, row + r, column + 1, c] += v1
                     out[a, row + r, column + 2, c] += v2
                     out[a, row + r, column + 3, c] += v3
                     out[a, row + r, column + 4, c] += v4
                     out[a, row + r, column + 5, c] += v5
+                    out[a, row + r, column + 6, c] += v6
 
 
 # ----- an activation's derivative -----
@@ -927,7 +1003,8 @@ def _gather_cells(src, rows, columns, out):
 
 
 KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winograd's 2-D passes, by their matrix
-           "AT2": _at2_rows, "A2": _a2_rows, "A2_image": _a2_image, "AT2_image": _at2_image, "B2_image": _b2_image,
+           "BT7": _bt7_rows, "B7": _b7_rows, "AT3": _at3_rows, "A3": _a3_rows,  # F(3×3, 5×5)'s
+           "BT7_image": _bt7_image, "A3_image": _a3_image, "AT3_image": _at3_image, "B3_image": _b3_image,
            "BT_image": _bt_image, "A_image": _a_image, "A_pooled": _a_pooled, "AT_image": _at_image,
            "AT_image_pooled": _at_image_pooled,
            "B_image": _b_image, "slabs": _slabs,
@@ -938,10 +1015,10 @@ KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winogr
            "depthwise_weight": _depthwise_weight, "gather_cells": _gather_cells, "im2col": _im2col,
            "col2im": _col2im, "row_shift": _row_shift, "row_sums": _row_sums}
 # the matrices' rows, …: inlined where used
-_INLINED = ("_bt", "_b", "_at", "_a", "_at2", "_a2", "_tile", "_multiply_add", "_zero_image",
-            "_depthwise_rows")
-_CALLED = ("_bt_rows", "_b_rows", "_at_rows", "_a_rows", "_at2_rows", "_a2_rows",  # compiled alone, called
-           "_at_image_row", "_b_image_row")
+_INLINED = ("_bt", "_b", "_at", "_a", "_sevens", "_bt7", "_b7", "_at3", "_a3", "_tile", "_multiply_add",
+            "_zero_image", "_depthwise_rows")
+_CALLED = ("_bt_rows", "_b_rows", "_at_rows", "_a_rows", "_bt7_rows", "_b7_rows", "_at3_rows", "_a3_rows",
+           "_at_image_row", "_b_image_row")  # compiled alone, called
 _compiled: dict = {}  # name → its Numba dispatcher (compiled at its first call, per dtype and layout)
 _lock = threading.Lock()  # (the pool's threads ask for a kernel at once on a process's first convolution)
 

@@ -73,13 +73,19 @@ _BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
 _G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
                [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
 _AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], dtype=np.float64)
-# F(2×2, 5×5) at the same points: Bᵀ is F(4×4, 3×3)'s, G's rows are its scales times (1, p, …, p⁴), Aᵀ's (1, p)
-_G5 = np.array([[1 / 4, 0, 0, 0, 0], [-1 / 6] * 5, [-1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6],
-                [1 / 24, 1 / 12, 1 / 6, 1 / 3, 2 / 3], [1 / 24, -1 / 12, 1 / 6, -1 / 3, 2 / 3], [0, 0, 0, 0, 1]])
-_AT2 = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1]], dtype=np.float64)
-_MATRICES = {"BT": _BT, "B": _BT.T, "AT": _AT, "A": _AT.T, "AT2": _AT2, "A2": _AT2.T}  # by name (``_both_axes``)
-# (36, k²): G ⊗ G, the filter transform of a k×k w flattened, U = (G ⊗ G) vec(w), by k
-_GG = {3: np.kron(_G, _G), 5: np.kron(_G5, _G5)}
+# F(3×3, 5×5) at the points 0, ±1, ±2, 1/2 and ∞ (Bᵀ₇'s rows but the sixth scaled by 2, Aᵀ₃'s sixth column by 4,
+# so that both are integers; G₇'s rows scaled back)
+_BT7 = np.array([[-4, 8, 5, -10, -1, 2, 0], [0, 4, -4, -9, 1, 2, 0], [0, -4, 12, -7, -3, 2, 0],
+                 [0, 2, -3, -4, 3, 2, 0], [0, -2, 5, 0, -5, 2, 0], [0, 4, 0, -5, 0, 1, 0],
+                 [0, -4, 8, 5, -10, -1, 2]], dtype=np.float64)
+_G7 = np.array([[-1 / 4, 0, 0, 0, 0], [-1 / 6] * 5, [1 / 18, -1 / 18, 1 / 18, -1 / 18, 1 / 18],
+                [1 / 72, 1 / 36, 1 / 18, 1 / 9, 2 / 9], [-1 / 120, 1 / 60, -1 / 30, 1 / 15, -2 / 15],
+                [8 / 45, 4 / 45, 2 / 45, 1 / 45, 1 / 90], [0, 0, 0, 0, 1 / 2]])
+_AT3 = np.array([[1, 1, 1, 1, 1, 4, 0], [0, 1, -1, 2, -2, 2, 0], [0, 1, 1, 4, 4, 1, 1]], dtype=np.float64)
+_MATRICES = {"BT": _BT, "B": _BT.T, "AT": _AT, "A": _AT.T,  # by name (``_both_axes``, ``compiled``'s passes)
+             "BT7": _BT7, "B7": _BT7.T, "AT3": _AT3, "A3": _AT3.T}
+# (a², k²): G ⊗ G, the filter transform of a k×k w flattened, U = (G ⊗ G) vec(w), by k (a = 6, 7)
+_GG = {3: np.kron(_G, _G), 5: np.kron(_G7, _G7)}
 _CHUNK_BYTES = 4 << 20  # transformed tiles of a chunk of images (V or M, the larger) take about this much
 _UNPADDED = ((0, 0), (0, 0))
 _MIN_CHANNELS = 4  # fewer input or output channels: GEMMs with so short a side lose to im2col
@@ -132,7 +138,7 @@ def _input_tiles(xp, th, tw, out):
     gathered = compiled.kernel("BT_image")
     if gathered is not None:  # (the gather and the first pass in one sweep)
         rows = scratch("rows", (6, 6) + out.shape[1:], xp.dtype)
-        gathered(xp, 4, th, tw, rows)
+        gathered(xp, th, tw, rows)
         _second_axis("BT", rows.reshape(6, 6, -1), out.reshape(6, 6, -1))
         return out
     windows = sliding_window_view(xp, (6, 6), axis=(1, 2))[:, ::4, ::4]  # (n, th, tw, C, 6, 6)
@@ -223,21 +229,21 @@ def _input_untiles(dv, n, th, tw, out):
 
 
 def _filter_tiles(w, transposed=False, groups=1):
-    """U = G w Gᵀ of w (O, C', 3, 3) in G groups (C' = C/G inputs, O' = O/G outputs each): (36, G, C', O), or its
-    transpose (36, G, O', C'), C-contiguous either way (BLAS reads each 1.5× faster than the other's transposed
+    """U = G w Gᵀ of w (O, C', k, k) in G groups (C' = C/G inputs, O' = O/G outputs each): (a², G, C', O), or its
+    transpose (a², G, O', C') (a = 6 for k = 3, 7 for k = 5), C-contiguous either way (BLAS reads each 1.5× faster than the other's transposed
     view). One GEMM by G ⊗ G (``_GG``) on the filter's nine taps laid out as the result, U[(i, j)] = Σ_(p, q)
     G[i, p]·G[j, q]·w[p, q], in float64 (G's sixths and 24ths are inexact; an einsum over the three factors took
     1 ms for a 64×32 filter, this 0.07 ms)."""
     (o, c), k = w.shape[:2], w.shape[3]
     taps = w.reshape(groups, o // groups, c, k * k).transpose((3, 0, 1, 2) if transposed else (3, 0, 2, 1))
     u = matmul(_GG[k], np.ascontiguousarray(taps, dtype=np.float64).reshape(k * k, -1))  # (BLAS's threads asleep)
-    return u.astype(w.dtype).reshape((36,) + taps.shape[1:])
+    return u.astype(w.dtype).reshape((len(u),) + taps.shape[1:])
 
 
 def _filter_untiles(du, k=3):
-    """dw = Gᵀ dU G: (36, G, C', O') → (G·O', C', k, k), one GEMM by (G ⊗ G)ᵀ in float64, as ``_filter_tiles``."""
+    """dw = Gᵀ dU G: (a², G, C', O') → (G·O', C', k, k), one GEMM by (G ⊗ G)ᵀ in float64, as ``_filter_tiles``."""
     groups, c, o = du.shape[1:]
-    dw = matmul(_GG[k].T, du.reshape(36, -1).astype(np.float64))  # (k², G·C'·O')
+    dw = matmul(_GG[k].T, du.reshape(len(du), -1).astype(np.float64))  # (k², G·C'·O')
     return np.ascontiguousarray(dw.reshape(k, k, groups, c, o).transpose(2, 4, 3, 0, 1).reshape(groups * o, c, k, k),
                                 dtype=du.dtype)
 
@@ -250,13 +256,13 @@ def _geometry(out_hw):
     return -(-out_hw[0] // 4), -(-out_hw[1] // 4)
 
 
-def _padded(x, padding, th, tw, step=4):
-    """x (N, C, H, W) zero-padded to (N, s·th + 6 − s, s·tw + 6 − s, C), channels-last, s = ``step`` (the output
-    tile's size): ``padding`` on top and left, the rest at the bottom and right (padding, plus up to s − 1 rows or
-    columns when s does not divide Ho or Wo). A view of x when that is no padding at all."""
+def _padded(x, padding, th, tw, step=4, kernel=3):
+    """x (N, C, H, W) zero-padded to (N, s·th + k − 1, s·tw + k − 1, C), channels-last, s = ``step`` (the output
+    tile's size), k = ``kernel``: ``padding`` on top and left, the rest at the bottom and right (padding, plus up
+    to s − 1 rows or columns when s does not divide Ho or Wo). A view of x when that is no padding at all."""
     (top, _), (left, _) = padding
     n, c, h, w = x.shape
-    rows, columns = step * th + 6 - step, step * tw + 6 - step
+    rows, columns = step * th + kernel - 1, step * tw + kernel - 1
     if (top, left, h, w) == (0, 0, rows, columns):
         return x.transpose(0, 2, 3, 1)
     out = np.zeros((n, rows, columns, c), dtype=x.dtype)
@@ -264,21 +270,21 @@ def _padded(x, padding, th, tw, step=4):
     return out
 
 
-def _grad_rows(g, th, tw, step=4):
-    """g (N, O, Ho, Wo) channels-last, zero-extended to (N, s·th, s·tw, O), s = ``step`` (a view when s divides Ho
-    and Wo)."""
+def _grad_rows(g, th, tw):
+    """g (N, O, Ho, Wo) channels-last, zero-extended to (N, 4th, 4tw, O) (a view when 4 divides Ho and Wo)."""
     n, o, ho, wo = g.shape
     rows = g.transpose(0, 2, 3, 1)
-    if (ho, wo) == (step * th, step * tw):
+    if (ho, wo) == (4 * th, 4 * tw):
         return rows
-    out = np.zeros((n, step * th, step * tw, o), dtype=g.dtype)
+    out = np.zeros((n, 4 * th, 4 * tw, o), dtype=g.dtype)
     out[:, :ho, :wo] = rows
     return out
 
 
-def _chunks(n, th, tw, channels, itemsize):
-    """Slices of the N images, each with about ``_CHUNK_BYTES`` of transformed tiles (36·th·tw·channels each)."""
-    return image_chunks(n, 36 * th * tw * channels * itemsize, _CHUNK_BYTES)
+def _chunks(n, th, tw, channels, itemsize, positions=36):
+    """Slices of the N images, each with about ``_CHUNK_BYTES`` of transformed tiles (positions·th·tw·channels each;
+    36 positions a 6×6 tile, 49 a 7×7 one)."""
+    return image_chunks(n, positions * th * tw * channels * itemsize, _CHUNK_BYTES)
 
 
 def _chunk_sum(parts, chunks):
@@ -379,7 +385,7 @@ def _phased_transpose(g, w, x_shape, padding, derivative, key, bias, pooled, dil
 
 def _tag(padding, dilation, groups, size=3):
     """What a convolution's kept tiles are kept under beside its shapes: its padding, and its dilation, groups and
-    kernel size if any (grouped tiles are laid out group-major; F(2×2, 5×5)'s tiles are 2 apart)."""
+    kernel size if any (grouped tiles are laid out group-major; F(3×3, 5×5)'s are 7×7)."""
     plain = (tuple(dilation), groups, size) == ((1, 1), 1, 3)
     return padding if plain else (padding, tuple(dilation), groups, size)
 
@@ -575,51 +581,59 @@ def conv3x3_weight(x, g, padding, dilation=(1, 1), kept_as=None, groups=1):
     return _filter_untiles(_chunk_sum(sums, chunks))
 
 
-# ----- F(2×2, 5×5): 5×5 stride-1 convolutions -----
-# The same 6×6 tiles and Bᵀ at the same points, each making a 2×2 output tile (so 2 apart, each input cell in up
-# to nine): 36 multiply-adds a position for 4 outputs where im2col takes 25 each (2.8× fewer), the transforms
-# compiled only (``compiled``'s ``*2_image``: without Numba, im2col). Its products are ``conv3x3``'s, its kept tiles
-# the same kind (under a tag with the kernel size); undilated, ungrouped or grouped.
+# ----- F(3×3, 5×5): 5×5 stride-1 convolutions -----
+# 7×7 input tiles (3 apart, each input cell in up to nine), each making a 3×3 output tile: 49 multiply-adds a
+# position for 9 outputs where im2col takes 25 each (4.6× fewer; F(2×2, 5×5) on 6×6 tiles took 36 for 4, 2.8×
+# fewer), the transforms compiled only (``compiled``'s ``BT7``, ``B7``, ``AT3``, ``A3``: without Numba, im2col). Its
+# products are ``conv3x3``'s, its kept tiles the same kind (under a tag with the kernel size); undilated, ungrouped
+# or grouped.
+
+_POSITIONS5 = 49  # a 7×7 tile's
 
 
 def applies5(x_shape, w_shape, geometry, dtype) -> bool:
-    """Whether the convolution of x by w (O, C/G, 5, 5) goes through F(2×2, 5×5): stride 1, undilated, float32 or
+    """Whether the convolution of x by w (O, C/G, 5, 5) goes through F(3×3, 5×5): stride 1, undilated, float32 or
     float64, at least ``_MIN_CHANNELS`` inputs and outputs a group, the kernels compiled."""
     return (tuple(w_shape[2:]) == (5, 5) and tuple(geometry.stride) == (1, 1) and tuple(geometry.dilation) == (1, 1)
             and min(w_shape[1], w_shape[0] // geometry.groups) >= _MIN_CHANNELS
-            and np.dtype(dtype) in (np.float32, np.float64) and compiled.kernel("B2_image") is not None)
+            and np.dtype(dtype) in (np.float32, np.float64) and compiled.kernel("BT7_image") is not None)
 
 
 def _geometry5(out_hw):
-    """F(2×2, 5×5)'s tiles along each axis: ⌈Ho / 2⌉, ⌈Wo / 2⌉."""
-    return -(-out_hw[0] // 2), -(-out_hw[1] // 2)
+    """F(3×3, 5×5)'s tiles along each axis: ⌈Ho / 3⌉, ⌈Wo / 3⌉."""
+    return -(-out_hw[0] // 3), -(-out_hw[1] // 3)
+
+
+def _input_tiles5(xp, th, tw, out):
+    """V = Bᵀ₇ d B₇ of every 7×7 tile d (3 apart) of xp (n, 3th + 4, 3tw + 4, C), into out (49, G, n·th·tw, C/G)."""
+    rows = scratch("rows", (7, 7) + out.shape[1:], xp.dtype)
+    compiled.kernel("BT7_image")(xp, th, tw, rows)
+    _second_axis("BT7", rows.reshape(7, 7, -1), out.reshape(7, 7, -1))
+    return out
 
 
 def conv5x5(x, w, padding, out_hw, bias=None, activation=None, groups=1):
-    """``conv3x3`` for w (O, C/G, 5, 5), by F(2×2, 5×5): Y = Aᵀ [U ⊙ V] A of every 2×2 output tile, + bias[o]
-    (added to M[ξ = (1, 1)]: Aᵀ's column 1 is all ones), through ``activation`` (ReLU as the output is written)."""
+    """``conv3x3`` for w (O, C/G, 5, 5), by F(3×3, 5×5): Y = Aᵀ₃ [U ⊙ V] A₃ of every 3×3 output tile, + bias[o]
+    (added to M[ξ = (1, 1)]: Aᵀ₃'s column 1 is all ones), through ``activation`` (ReLU as the output is written)."""
     n, c = x.shape[:2]
     o = w.shape[0]
     th, tw = _geometry5(out_hw)
-    xp = _padded(x, padding, th, tw, step=2)
+    xp = _padded(x, padding, th, tw, step=3, kernel=5)
     u = _filter_tiles(w, groups=groups)
-    out = np.empty((n, 2 * th, 2 * tw, o), dtype=x.dtype)
-    chunks = _chunks(n, th, tw, max(c, o), x.dtype.itemsize)
+    out = np.empty((n, 3 * th, 3 * tw, o), dtype=x.dtype)
+    chunks = _chunks(n, th, tw, max(c, o), x.dtype.itemsize, _POSITIONS5)
     relu = activation is not None and activation.primitive is relu_p
-    tiles = held_arrays(chunks, lambda count: (36, groups, count * th * tw, c // groups), x.dtype)
+    tiles = held_arrays(chunks, lambda count: (_POSITIONS5, groups, count * th * tw, c // groups), x.dtype)
 
     def task(chunk):
         count = out[chunk].shape[0] * th * tw
-        rows = scratch("rows", (6, 6, groups, count, c // groups), x.dtype)
-        compiled.kernel("BT_image")(xp[chunk], 2, th, tw, rows)
-        v = tiles[chunk.start]
-        _second_axis("BT", rows.reshape(6, 6, -1), v.reshape(6, 6, -1))
-        m = np.matmul(v, u, out=scratch("M", (36, groups, count, o // groups), x.dtype))
+        v = _input_tiles5(xp[chunk], th, tw, tiles[chunk.start])
+        m = np.matmul(v, u, out=scratch("M", (_POSITIONS5, groups, count, o // groups), x.dtype))
         if bias is not None:
-            m[7] += bias.reshape(groups, 1, -1)
-        rows = scratch("rows", (2, 6, groups, count, o // groups), x.dtype)  # (the first pass, then the second,
-        compiled.kernel("AT2")(m.reshape(6, -1), rows.reshape(2, -1))  # the scatter and ReLU in one)
-        compiled.kernel("AT2_image")(rows, relu, th, tw, out[chunk])
+            m[8] += bias.reshape(groups, 1, -1)
+        rows = scratch("rows", (3, 7, groups, count, o // groups), x.dtype)  # (the first pass, then the second,
+        compiled.kernel("AT3")(m.reshape(7, -1), rows.reshape(3, -1))  # the scatter and ReLU in one)
+        compiled.kernel("AT3_image")(rows, relu, th, tw, out[chunk])
     on_threads(task, chunks)
     _keep("input", x, (x.shape, _tag(padding, (1, 1), groups, 5), out_hw), (chunks, tiles))
     y = out[:, :out_hw[0], :out_hw[1]]
@@ -629,14 +643,14 @@ def conv5x5(x, w, padding, out_hw, bias=None, activation=None, groups=1):
 
 
 def _grad_tiles5(g, th, tw, groups):
-    """dM = A g Aᵀ (F(2×2, 5×5)'s A) of every 2×2 tile of g (n, 2th, 2tw, O): (36, G, n·th·tw, O/G) group-major,
-    in this thread's scratch."""
+    """dM = A₃ g Aᵀ₃ of every 3×3 tile of g (n, Ho, Wo, O) channels-last (the last tiles' cells past it zeros):
+    (49, G, n·th·tw, O/G) group-major, in this thread's scratch."""
     n, o = g.shape[0], g.shape[3]
     shape = (groups, n * th * tw, o // groups)
-    rows = scratch("rows", (6, 2) + shape, g.dtype)
-    compiled.kernel("A2_image")(g, g, False, th, tw, rows)
-    dm = scratch("dM", (6, 6, n * th * tw * o), g.dtype)
-    return _second_axis("A2", rows.reshape(6, 2, -1), dm).reshape(36, *shape)
+    rows = scratch("rows", (7, 3) + shape, g.dtype)
+    compiled.kernel("A3_image")(g, th, tw, rows)
+    dm = scratch("dM", (7, 7, n * th * tw * o), g.dtype)
+    return _second_axis("A3", rows.reshape(7, 3, -1), dm).reshape(_POSITIONS5, *shape)
 
 
 def conv5x5_input(g, w, x_shape, padding, groups=1):
@@ -646,10 +660,10 @@ def conv5x5_input(g, w, x_shape, padding, groups=1):
     n, c, h, wd = x_shape
     (top, _), (left, _) = padding
     th, tw = _geometry5(g.shape[2:])
-    gr = _grad_rows(g, th, tw, step=2)
+    gr = g.transpose(0, 2, 3, 1)
     ut = _filter_tiles(w, transposed=True, groups=groups)
-    out = np.empty((n, 2 * th + 4, 2 * tw + 4, c), dtype=g.dtype)
-    chunks = _chunks(n, th, tw, max(c, g.shape[1]), g.dtype.itemsize)
+    out = np.empty((n, 3 * th + 4, 3 * tw + 4, c), dtype=g.dtype)
+    chunks = _chunks(n, th, tw, max(c, g.shape[1]), g.dtype.itemsize, _POSITIONS5)
     tag = _tag(padding, (1, 1), groups, 5)
     kept = _kept.get("input")
     forward = None
@@ -660,9 +674,9 @@ def conv5x5_input(g, w, x_shape, padding, groups=1):
     def task(chunk):
         dm = _grad_tiles5(gr[chunk], th, tw, groups)
         dv = np.matmul(dm, ut, out=scratch("M", dm.shape[:3] + (c // groups,), g.dtype))
-        rows = scratch("rows", (6, 6) + dv.shape[1:], g.dtype)  # (the first pass; the second with the overlap-add)
-        compiled.kernel("B")(dv.reshape(6, -1), rows.reshape(6, -1))
-        compiled.kernel("B2_image")(rows, th, tw, out[chunk])
+        rows = scratch("rows", (7, 7) + dv.shape[1:], g.dtype)  # (the first pass; the second with the overlap-add)
+        compiled.kernel("B7")(dv.reshape(7, -1), rows.reshape(7, -1))
+        compiled.kernel("B3_image")(rows, th, tw, out[chunk])
         if forward is not None:
             sums[chunk.start] = np.matmul(forward[chunk.start].transpose(0, 1, 3, 2), dm)
     on_threads(task, chunks)
@@ -681,11 +695,11 @@ def conv5x5_weight(x, g, padding, groups=1):
     n, c = x.shape[:2]
     o = g.shape[1]
     th, tw = _geometry5(g.shape[2:])
-    chunks = _chunks(n, th, tw, max(c, o), x.dtype.itemsize)
+    chunks = _chunks(n, th, tw, max(c, o), x.dtype.itemsize, _POSITIONS5)
     forward = _take("input", x, (x.shape, _tag(padding, (1, 1), groups, 5), tuple(g.shape[2:])))
     forward = forward[1] if forward is not None and forward[0] == chunks else None
-    xp = _padded(x, padding, th, tw, step=2) if forward is None else None
-    gr = _grad_rows(g, th, tw, step=2)
+    xp = _padded(x, padding, th, tw, step=3, kernel=5) if forward is None else None
+    gr = g.transpose(0, 2, 3, 1)
     sums = {}
 
     def task(chunk):
@@ -693,10 +707,7 @@ def conv5x5_weight(x, g, padding, groups=1):
         if forward is not None:
             v = forward[chunk.start]
         else:
-            rows = scratch("rows", (6, 6, groups, count, c // groups), x.dtype)
-            compiled.kernel("BT_image")(xp[chunk], 2, th, tw, rows)
-            v = scratch("V", (36, groups, count, c // groups), x.dtype)
-            _second_axis("BT", rows.reshape(6, 6, -1), v.reshape(6, 6, -1))
+            v = _input_tiles5(xp[chunk], th, tw, scratch("V", (_POSITIONS5, groups, count, c // groups), x.dtype))
         sums[chunk.start] = np.matmul(v.transpose(0, 1, 3, 2), _grad_tiles5(gr[chunk], th, tw, groups))
     on_threads(task, chunks)
     if forward is not None:
