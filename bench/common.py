@@ -258,7 +258,7 @@ def blas_info() -> list[dict[str, Any]]:
     except Exception:
         return []
     return [
-        {k: d.get(k) for k in ("user_api", "internal_api", "num_threads", "version")}
+        {k: d.get(k) for k in ("user_api", "internal_api", "num_threads", "version", "architecture")}
         for d in threadpool_info()
     ]
 

@@ -25,6 +25,29 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_vectors() -> str:
+    """The widest vector instructions the CPU has, from its flags (AVX-512, AVX2, …; '?' off Linux)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "?"
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse2", "SSE2")):
+        if flag in flags:
+            return name
+    return "?"
+
+
+def blas_kernels(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Which kernels NumPy's OpenBLAS ran (its architecture, as the numpy peer's threadpoolctl reported it), the
+    CPU's vector width, and OPENBLAS_CORETYPE if the environment forces a kernel family: JAX's XLA and PyTorch's
+    oneDNN pick their own kernels, so a forced older family slows NumPy's GEMMs alone."""
+    architectures = sorted({info.get("architecture") for run in runs if run.get("row") == "numpy"
+                            for info in run.get("blas") or () if info.get("internal_api") == "openblas"} - {None})
+    return {"openblas": ", ".join(architectures) or "?", "cpu_vectors": cpu_vectors(),
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
+
+
 def git(*args: str) -> str:
     """The output of a git command in the repository ('' if it fails)."""
     env = dict(os.environ, GIT_OPTIONAL_LOCKS="0")  # never take the index lock
@@ -75,7 +98,7 @@ def describe(plan: Plan, runs: list[dict[str, Any]], wall: float, command: str) 
         "cnn_warmup": budget.cnn_warmup, "cnn_steps": budget.cnn_steps, "cnn_repeats": budget.cnn_repeats,
         "gemm_n": 1024 if plan.quick else W.GEMM_N,
         "copy_mib": (W.COPY_BYTES // 4 if plan.quick else W.COPY_BYTES) // 2**20,
-        "limit_threads": plan.limit_threads, "versions": versions(runs),
+        "limit_threads": plan.limit_threads, "versions": versions(runs), "blas_kernels": blas_kernels(runs),
         "glibc": " ".join(platform.libc_ver()), "platform": platform.platform(),
         "command": command, "wall_s": wall, "workloads": plan.workloads, "peers": plan.rows,
         "softgrad_source": softgrad_source(plan.softgrad_rev),

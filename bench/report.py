@@ -236,6 +236,7 @@ def header(res: Results, meta: dict[str, Any]) -> list[str]:
         f"{meta['date']} · {meta['cpu']} · {meta['cores']} cores · **{res.threads} threads for every "
         f"library** · {'quick run' if meta['quick'] else 'full run'} · "
         f"environments: {', '.join(res.envs)}", "",
+        *blas_kernels_line(meta),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) +
         f" (softgrad from the {src.get('from', '?')}, commit {src.get('commit', '?')[:10]}"
         + (", with uncommitted changes" if src.get("uncommitted_changes") == "yes" else "") + ").", "",
@@ -245,6 +246,18 @@ def header(res: Results, meta: dict[str, Any]) -> list[str]:
         "`MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736`. "
         "*vs torch*: this row's time / PyTorch's (below 1 is faster).", "",
     ]
+
+
+def blas_kernels_line(meta: dict[str, Any]) -> list[str]:
+    """Which kernels NumPy's OpenBLAS ran, and whether the environment forced them (runs before this line existed
+    have no such entry: nothing)."""
+    kernels = meta.get("blas_kernels")
+    if not kernels:
+        return []
+    forced = kernels.get("OPENBLAS_CORETYPE")
+    return [f"NumPy's OpenBLAS ran its {kernels['openblas']} kernels on a CPU with {kernels['cpu_vectors']}"
+            + (f" (forced by OPENBLAS_CORETYPE={forced} in the environment; JAX's and PyTorch's own kernels are not)"
+               if forced else "") + ".", ""]
 
 
 def shared_machine(meta: dict[str, Any]) -> list[str]:

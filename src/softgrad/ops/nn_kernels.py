@@ -695,7 +695,7 @@ _GROUPED = [((3, 4, 2, 2), (2, 3, 4, 3), dict(stride=(1, 2), padding=((0, 0), (1
             ((4, 4, 3, 3), (2, 4, 3, 2), _DILATED_WINO)]
 # grouped on Winograd's path (4 channels a group: its tiles group-major): (x, weight, output shapes, geometry)
 _GROUPED_WINO = ((2, 8, 6, 5), (8, 4, 3, 3), (2, 8, 5, 4), dict(stride=(1, 1), padding=((1, 0), (0, 1)), groups=2))
-# 5×5 on F(2×2, 5×5)'s path (compiled), dense and in 2 groups: (x, weight, output shapes, geometry)
+# 5×5 on F(3×3, 5×5)'s path (compiled), dense and in 2 groups: (x, weight, output shapes, geometry)
 _WINO5 = [((2, 4, 6, 5), (4, 4, 5, 5), (2, 4, 5, 4), dict(stride=(1, 1), padding=((1, 2), (2, 1)), groups=1)),
           ((2, 8, 6, 7), (8, 4, 5, 5), (2, 8, 6, 3), dict(stride=(1, 1), padding=((2, 2), (0, 0)), groups=2))]
 

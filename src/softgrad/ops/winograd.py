@@ -1,6 +1,6 @@
 """Winograd F(4×4, 3×3): the 3×3 stride-1 convolutions of ``nn_kernels`` with 4× fewer multiplications (dilated
 ones too, as the undilated convolution of the input's phases; grouped ones with their tiles group-major); and
-F(2×2, 5×5) for 5×5 stride-1 ones, 2.8× fewer.
+F(3×3, 5×5) for 5×5 stride-1 ones, 4.6× fewer.
 
 This is where the convolution's speed tricks live; ``nn_kernels`` keeps the primitives and their rules and calls
 these for 3×3 and 5×5 stride-1 kernels (``applies``, ``applies5``).
@@ -40,12 +40,20 @@ dense convolution by a block-diagonal weight (``nn_kernels._as_dense``) made G×
 32 → 64 layer in 4 groups: the products of a chunk 0.51 → 0.22 ms, fwd+bwd at two threads 20.7 → 14.3-16.2 ms).
 The transforms are the dense convolution's; only the order of a tile's channels changes.
 
-F(2×2, 5×5) (``conv5x5``, compiled only) uses the same 6×6 input tiles and Bᵀ, now 2 apart (each input cell in up
-to nine), G₅ (6×5, the same points) for the filter and Aᵀ₂ = [[1, 1, 1, 1, 1, 0], [0, 1, −1, 2, −2, 1]]: 36
-multiply-adds a position for 4 outputs where im2col takes 25 each. Against im2col: ≤ 1.6e-14 in float64, ≤ 3.6e-6
-in float32. The MNIST-sized 32 → 64 layer's fwd+bwd, 5×5 padding 2, on one core: 190 → 150 ms (AMD EPYC, a slow
-phase); its kept tiles written into a used-up set's arrays (``_parallel.held_arrays``) instead of fresh memory:
-104–125 → 73–88 ms on one core, 70–77 → 40–42 at two threads (3×3: 12.1–15.7 → 12.1–12.8 at two).
+F(3×3, 5×5) (``conv5x5``, compiled only) takes 7×7 input tiles 3 apart (each input cell in up to nine), at the
+points 0, ±1, ±2, 1/2 and ∞, with G₇ (7×5, ``_G7``) for the filter and (their rows and columns scaled to integers)
+
+    Bᵀ₇ = [[−4, 8, 5, −10, −1, 2, 0], [0, 4, −4, −9, 1, 2, 0], [0, −4, 12, −7, −3, 2, 0], [0, 2, −3, −4, 3, 2, 0],
+           [0, −2, 5, 0, −5, 2, 0], [0, 4, 0, −5, 0, 1, 0], [0, −4, 8, 5, −10, −1, 2]]
+    Aᵀ₃ = [[1, 1, 1, 1, 1, 4, 0], [0, 1, −1, 2, −2, 2, 0], [0, 1, 1, 4, 4, 1, 1]]
+
+49 multiply-adds a position for 9 outputs where im2col takes 25 each (F(2×2, 5×5), on 6×6 tiles 2 apart, took
+36 for 4: 1.5× the products). Against im2col on the MNIST-sized layer (padding 2; forward, input gradient, weight
+gradient): 1.0e-14, 7.8e-15, 2.1e-14 in float64; 5.8e-6, 3.5e-6, 8.0e-6 in float32 (im2col: 5.2e-7, 2.6e-7,
+3.3e-7), F(4×4, 3×3)'s order; tested below 1e-5. That layer's fwd+bwd on one core: 190 (im2col) → 150 (F(2×2,
+5×5)) → 73–88 ms (its kept tiles in a used-up set's arrays, ``_parallel.held_arrays``: fresh memory cost a quarter
+of the forward in page faults) → 54–58 ms (F(3×3, 5×5), against 72–78 in the same run; its g read in place, not
+copied zero-extended: a fresh array every step, 2000 page faults).
 
 Speed: the input transpose, given the cotangent of the latest forward convolution, also makes that convolution's
 weight gradient from the tiles the forward pass kept of x and its own tiles of g (``_kept``), and the weight
@@ -84,7 +92,7 @@ _G7 = np.array([[-1 / 4, 0, 0, 0, 0], [-1 / 6] * 5, [1 / 18, -1 / 18, 1 / 18, -1
 _AT3 = np.array([[1, 1, 1, 1, 1, 4, 0], [0, 1, -1, 2, -2, 2, 0], [0, 1, 1, 4, 4, 1, 1]], dtype=np.float64)
 _MATRICES = {"BT": _BT, "B": _BT.T, "AT": _AT, "A": _AT.T,  # by name (``_both_axes``, ``compiled``'s passes)
              "BT7": _BT7, "B7": _BT7.T, "AT3": _AT3, "A3": _AT3.T}
-# (a², k²): G ⊗ G, the filter transform of a k×k w flattened, U = (G ⊗ G) vec(w), by k (a = 6, 7)
+# (a², k²): G ⊗ G, the filter transform of a k×k w flattened, U = (G ⊗ G) vec(w), by k (tiles a×a: 6, 7)
 _GG = {3: np.kron(_G, _G), 5: np.kron(_G7, _G7)}
 _CHUNK_BYTES = 4 << 20  # transformed tiles of a chunk of images (V or M, the larger) take about this much
 _UNPADDED = ((0, 0), (0, 0))
