@@ -88,27 +88,34 @@ def test_im2col_by_chunks_matches_a_direct_sum_over_taps(monkeypatch, kernels, x
 
 
 @pytest.mark.parametrize("groups", [1, 2])
-def test_a_pointwise_convolution_reads_a_channels_last_x_in_place(monkeypatch, groups):
-    """A 1×1 convolution of stride 1 (``_pointwise``): its windows are x's channels-last rows, a view of a
-    channels-last x (as a convolution returns it) and one copy of an NCHW one, and its input transpose is the
-    product itself; the three primitives give im2col's general path's bits either way."""
+def test_a_pointwise_convolution_reads_either_layout_in_place(monkeypatch, groups):
+    """A 1×1 convolution of stride 1 (``_pointwise``): of a channels-last x (as a convolution returns it) its
+    windows are x's rows, a view, and its input transpose is the product itself, results channels-last; of an NCHW
+    x (and g) one product per image of its planes (``_by_planes``), results NCHW in memory, nothing copied. The
+    three primitives give im2col's general path's values either way, the same bits on one thread and on several."""
     x = RNG.standard_normal((3, 8, 5, 6)).astype(np.float32)
     channels_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     w = RNG.standard_normal((6, 8 // groups, 1, 1)).astype(np.float32)
     g = RNG.standard_normal((3, 6, 5, 6)).astype(np.float32)
+    g_last = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     geo = dict(stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), groups=groups)
     geometry = nn_kernels._Geometry((1, 1), **geo)
     assert np.shares_memory(nn_kernels._im2col(channels_last, geometry), channels_last)
 
-    def three(x):
+    def three(x, g):
         return [nn_kernels._conv2d_impl(x, w, **geo), nn_kernels._conv2d_input_impl(g, w, x.shape, **geo),
                 nn_kernels._conv2d_weight_impl(x, g, w.shape, **geo)]
-    got = three(x)
-    for a, b in zip(got, three(channels_last)):
+    by_planes, by_rows = three(x, g), three(channels_last, g_last)
+    assert by_planes[0].flags.c_contiguous and by_planes[1].flags.c_contiguous
+    assert not by_rows[0].flags.c_contiguous and by_rows[0].transpose(0, 2, 3, 1).flags.c_contiguous
+    monkeypatch.setattr(nn_kernels, "_IM2COL_BYTES", 1)  # (one image a chunk)
+    monkeypatch.setattr(parallel, "threads", lambda: 3)
+    for a, b in zip(by_planes, three(x, g)):
         np.testing.assert_array_equal(a, b)
     monkeypatch.setattr(nn_kernels, "_pointwise", lambda geo: False)
-    for a, b in zip(got, three(x)):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    for planes, rows, general in zip(by_planes, by_rows, three(x, g)):
+        scale = np.max(np.abs(general))  # (float32 sums in different orders)
+        assert np.max(np.abs(planes - general)) <= 1e-6 * scale and np.max(np.abs(rows - general)) <= 1e-6 * scale
 
 
 def test_the_same_bits_on_one_thread_and_on_several(monkeypatch):

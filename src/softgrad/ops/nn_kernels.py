@@ -233,6 +233,25 @@ def _pointwise(geo) -> bool:
     return geo.kernel == (1, 1) and geo.stride == (1, 1) and geo.padding == ((0, 0), (0, 0))
 
 
+# A pointwise convolution of an operand in NCHW memory (``_by_planes``: x C-contiguous in the forward and the weight
+# gradient, g in the input transpose) is one product per image and group, of its (C, H·W) planes: y[n] = W x[n],
+# dx[n] = Wᵀ g[n], dW = Σ_n g[n] x[n]ᵀ, the result NCHW in memory too; the rows path (channels-last cells) would
+# copy the operand transposed first and return a channels-last result. 64 × 32 × 26 × 26 by 64 × 32 × 1 × 1, one
+# core: forward 3.8 → 1.9 ms, input transpose 4.1 → 2.1, weight gradient 6.0 → 2.4.
+
+
+def _by_planes(a, geo, x_shape) -> bool:
+    """Whether a pointwise convolution of an x of ``x_shape`` (not depthwise) takes ``a`` (x or g) by its NCHW
+    planes: ``a`` C-contiguous."""
+    return _pointwise(geo) and not _depthwise(x_shape, geo) and a.flags.c_contiguous
+
+
+def _planes(a, group, groups):
+    """Group ``group``'s channels of a C-contiguous (n, C, H, W) as (n, C/groups, H·W): a view."""
+    width = a.shape[1] // groups
+    return a[:, group * width:(group + 1) * width].reshape(len(a), width, -1)
+
+
 def _im2col(x, geo, keep=False):
     """Windows as rows, per group: (groups, N·Ho·Wo, kh·kw·C/groups), columns ordered (i, j, c) (into this thread's
     scratch; a fresh array to ``keep``): compiled, each window's cells copied straight from x (``compiled``'s
@@ -479,6 +498,8 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
     if winograd.applies5(x.shape, w.shape, geo, x.dtype):
         return winograd.conv5x5(x, w, padding, out_hw, bias, activation, groups=groups)
     o = w.shape[0]
+    if _by_planes(x, geo, x.shape):
+        return _pointwise_planes(x, w, bias, activation, geo)
     w_mat = _weight_matrix(w, groups).swapaxes(1, 2)  # (groups, kh·kw·C/groups, O/groups)
     rows = np.empty((x.shape[0], *out_hw, o), np.result_type(x, w))  # channels-last
 
@@ -518,6 +539,26 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
     return rows.transpose(0, 3, 1, 2)
 
 
+def _pointwise_planes(x, w, bias, activation, geo):
+    """y[n] = W x[n] (+ bias, through ``activation``) per group, image by image, for x NCHW in memory: (N, O, H,
+    W) C-contiguous."""
+    groups, o = geo.groups, w.shape[0]
+    w_mat = _weight_matrix(w, groups)  # (groups, O/groups, C/groups)
+    y = np.empty((x.shape[0], o, *x.shape[2:]), np.result_type(x, w))
+
+    def task(chunk):
+        for group in range(groups):
+            np.matmul(w_mat[group], _planes(x[chunk], group, groups), out=_planes(y[chunk], group, groups))
+        if bias is not None:
+            y[chunk] += bias.reshape(-1, 1, 1)
+        if activation is not None:
+            activation.forward(y[chunk], y[chunk])
+    on_threads(task, _im2col_chunks(x.shape, geo, o, y.itemsize))
+    if _kept_windows:
+        _used_up(_kept_windows.pop())
+    return y
+
+
 def _used_up(kept):
     """Done with an entry of ``_kept_windows``: its arrays handed back if they are ``held_arrays``."""
     if kept[4]:
@@ -548,6 +589,12 @@ def _conv2d_input_impl(g, w, x_shape, stride, padding, dilation=(1, 1), groups=1
         return winograd.conv5x5_input(g, w, x_shape, padding, groups=groups)
     n, c, h, w_ = x_shape
     w_mat = _weight_matrix(w, groups)  # (groups, O/groups, kh·kw·C/groups)
+    if _by_planes(g, geo, x_shape):  # (dx[n] = Wᵀ g[n], NCHW)
+        out = np.empty(x_shape, np.result_type(g, w))
+        on_threads(lambda chunk: [np.matmul(w_mat[group].T, _planes(g[chunk], group, groups),
+                                            out=_planes(out[chunk], group, groups)) for group in range(groups)],
+                   _im2col_chunks(x_shape, geo, w.shape[0], out.itemsize))
+        return out
     out = np.empty((n, h, w_, c), np.result_type(g, w))  # channels-last
 
     depthwise = _depthwise(x_shape, geo)
@@ -620,8 +667,16 @@ def _im2col_weight(x, g, w_shape, geo, pending=None):
     rule = None if pending is None else DENSE_ACTIVATIONS[pending.activation].primitive.output_vjp
     relu_rule_sum = compiled.kernel("relu_rule_sum") if relu else None
 
+    planes = pending is None and _by_planes(x, geo, x.shape) and _by_planes(g, geo, x.shape)  # (Σ_n g[n] x[n]ᵀ)
+
     def task(chunk):
         index, g_chunk = index_of[chunk.start], g[chunk]
+        if planes:
+            for group in range(groups):
+                xs, gs = _planes(x[chunk], group, groups), _planes(g_chunk, group, groups)
+                products = np.matmul(xs, gs.transpose(0, 2, 1)) if narrow else np.matmul(gs, xs.transpose(0, 2, 1))
+                np.sum(products, axis=0, out=partial[index, group])
+            return
         if window_sums is not None:  # (ĝ, Σ ĝ and Σ windowsᵀ ĝ in one compiled pass: ĝ never written out)
             cols = _im2col(x[chunk], geo) if kept is None else kept[chunk.start]
             partial[index, 0] = 0.0
@@ -698,6 +753,8 @@ _GROUPED_WINO = ((2, 8, 6, 5), (8, 4, 3, 3), (2, 8, 5, 4), dict(stride=(1, 1), p
 # 5×5 on F(3×3, 5×5)'s path (compiled), dense and in 2 groups: (x, weight, output shapes, geometry)
 _WINO5 = [((2, 4, 6, 5), (4, 4, 5, 5), (2, 4, 5, 4), dict(stride=(1, 1), padding=((1, 2), (2, 1)), groups=1)),
           ((2, 8, 6, 7), (8, 4, 5, 5), (2, 8, 6, 3), dict(stride=(1, 1), padding=((2, 2), (0, 0)), groups=2))]
+# 1×1 in 2 groups, its NCHW operands by their planes (``_by_planes``): (x, weight, output shapes, geometry)
+_PLANES = ((2, 4, 3, 5), (6, 2, 1, 1), (2, 6, 3, 5), dict(stride=(1, 1), padding=((0, 0), (0, 0)), groups=2))
 
 # (``geo``: the keyword parameters stride, padding, dilation, groups, passed on unchanged)
 conv2d_p = Primitive("conv2d", _conv2d_impl, (
@@ -709,7 +766,8 @@ conv2d_p = Primitive("conv2d", _conv2d_impl, (
     Sample(In(_WINO_X), In(_WINO_W), **_WINO_GEOMETRY),
     *(Sample(In(_GROUP_X), In(w), **geometry) for w, _, geometry in _GROUPED),
     Sample(In(_GROUPED_WINO[0]), In(_GROUPED_WINO[1]), **_GROUPED_WINO[3]),
-    *(Sample(In(x), In(w), **geometry) for x, w, _, geometry in _WINO5)])
+    *(Sample(In(x), In(w), **geometry) for x, w, _, geometry in _WINO5),
+    Sample(In(_PLANES[0]), In(_PLANES[1]), **_PLANES[3])])
 
 conv2d_input_p = Primitive("conv2d_input", _conv2d_input_impl, (
     lambda h, ans, g, w, x_shape, **geo: conv2d_p.bind(h, w, **geo),
@@ -719,7 +777,8 @@ conv2d_input_p = Primitive("conv2d_input", _conv2d_input_impl, (
              Sample(In(_WINO_G), In(_WINO_W), x_shape=_WINO_X, **_WINO_GEOMETRY),
              *(Sample(In(g), In(w), x_shape=_GROUP_X, **geometry) for w, g, geometry in _GROUPED),
              Sample(In(_GROUPED_WINO[2]), In(_GROUPED_WINO[1]), x_shape=_GROUPED_WINO[0], **_GROUPED_WINO[3]),
-             *(Sample(In(g), In(w), x_shape=x, **geometry) for x, w, g, geometry in _WINO5)])
+             *(Sample(In(g), In(w), x_shape=x, **geometry) for x, w, g, geometry in _WINO5),
+             Sample(In(_PLANES[2]), In(_PLANES[1]), x_shape=_PLANES[0], **_PLANES[3])])
 
 conv2d_weight_p = Primitive("conv2d_weight", _conv2d_weight_impl, (
     lambda k, ans, x, g, w_shape, **geo: conv2d_input_p.bind(g, k, x_shape=shape_of(x), **geo),
@@ -731,7 +790,8 @@ conv2d_weight_p = Primitive("conv2d_weight", _conv2d_weight_impl, (
              Sample(In(_WINO_X), In(_WINO_G), w_shape=_WINO_W, **_WINO_GEOMETRY),
              *(Sample(In(_GROUP_X), In(g), w_shape=w, **geometry) for w, g, geometry in _GROUPED),
              Sample(In(_GROUPED_WINO[0]), In(_GROUPED_WINO[2]), w_shape=_GROUPED_WINO[1], **_GROUPED_WINO[3]),
-             *(Sample(In(x), In(g), w_shape=w, **geometry) for x, w, g, geometry in _WINO5)])
+             *(Sample(In(x), In(g), w_shape=w, **geometry) for x, w, g, geometry in _WINO5),
+             Sample(In(_PLANES[0]), In(_PLANES[2]), w_shape=_PLANES[1], **_PLANES[3])])
 
 
 # ----- convolution, bias and activation in one primitive (as ``dense``) -----
@@ -860,6 +920,7 @@ conv2d_bias_p = Primitive("conv2d_bias", _conv2d_bias_impl, (_conv2d_bias_vjp_x,
         Sample(In(_GROUP_X), In((4, 4, 3, 3)), _BIAS, activation="relu", **_DILATED_WINO),
         Sample(In(_GROUPED_WINO[0]), In(_GROUPED_WINO[1]), In((8,)), activation="relu", **_GROUPED_WINO[3]),
         *(Sample(In(x), In(w), In((w[0],)), activation="relu", **geometry) for x, w, _, geometry in _WINO5),
+        Sample(In(_PLANES[0]), In(_PLANES[1]), In((6,)), activation="tanh", **_PLANES[3]),
         Sample(In(_CONV_X), In(_CONV_W), _BIAS, activation="tanh", **_CONV_GEOMETRY)])
 
 
