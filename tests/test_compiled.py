@@ -311,16 +311,18 @@ def test_the_compiled_depthwise_convolution_and_its_rules_agree_with_the_numpy_p
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
 def test_a_depthwise_input_transpose_makes_the_weight_gradient_from_the_forwards_x_with_the_same_bits(
         monkeypatch, layout):
-    """The forward keeps x channels-last by chunk (an NCHW x copied into held arrays, reused by the next forward;
-    channels-last memory as views); the input transpose makes the weight gradient from it and its own copy of g,
-    returned for those very x and g only, bit for bit what the weight rule makes afresh."""
+    """Off the planes' path (``_depthwise_by_planes``: here an NCHW x of row stride 2, or x in channels-last
+    memory), the forward keeps x channels-last by chunk (an NCHW x copied into held arrays, reused by the next
+    forward; channels-last memory as views); the input transpose makes the weight gradient from it and its own
+    copy of g, returned for those very x and g only, bit for bit what the weight rule makes afresh."""
     needs_numba("depthwise_forward")
     monkeypatch.setattr(nn_kernels, "_IM2COL_BYTES", 1)  # (one image a chunk)
     x = pool_input((3, 6, 9, 8), np.float32, layout)
     x[0, 1, 2, 3] = 0.5
     w = RNG.standard_normal((6, 1, 3, 3)).astype(np.float32)
-    args = ((1, 1), ((1, 1), (0, 1)), (1, 1), 6)
-    g = RNG.standard_normal((3, 6, 9, 7)).astype(np.float32)
+    stride = (2, 1) if layout == "nchw" else (1, 1)
+    args = (stride, ((1, 1), (0, 1)), (1, 1), 6)
+    g = RNG.standard_normal((3, 6, 5 if layout == "nchw" else 9, 7)).astype(np.float32)
     nn_kernels._kept_windows.clear()
     nn_kernels._kept_depthwise_weight.clear()
     parallel._held.clear()
@@ -381,6 +383,44 @@ def test_the_compiled_depthwise_convolution_agrees_with_the_numpy_path_at_any_ge
     for a, b in zip(got, want, strict=True):
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m, padding, dilation", [(1, ((0, 0), (0, 0)), (1, 1)), (2, ((1, 2), (0, 1)), (2, 1)),
+                                                  (3, ((2, 2), (2, 2)), (1, 2))])
+def test_a_stride_1_depthwise_convolution_of_nchw_memory_goes_plane_by_plane(monkeypatch, dtype, m, padding,
+                                                                             dilation):
+    """x and g in NCHW memory, stride 1 (``_depthwise_by_planes``): results NCHW in memory, nothing kept for the
+    weight rule, the NumPy path's values (the forward its bits), and the same bits on one thread with one chunk
+    and on three threads with one image a chunk (the weight gradient's chunks added in chunk order)."""
+    needs_numba("depthwise_planes")
+    x = RNG.standard_normal((5, 3, 8, 7)).astype(dtype)
+    x[1, 2, 3, 4] = np.nan
+    w = RNG.standard_normal((3 * m, 1, 3, 3)).astype(dtype)
+    args = ((1, 1), padding, dilation, 3)
+    nn_kernels._kept_windows.clear()
+
+    def three():
+        y = nn_kernels._conv2d_impl(x, w, *args)
+        assert y.flags.c_contiguous and not nn_kernels._kept_windows
+        g = np.cos(np.nan_to_num(y))
+        dx = nn_kernels._conv2d_input_impl(g, w, x.shape, *args)
+        assert dx.flags.c_contiguous
+        return y, dx, nn_kernels._conv2d_weight_impl(x, g, w.shape, *args)
+    got = three()
+    monkeypatch.setattr(nn_kernels, "_IM2COL_BYTES", 1)
+    monkeypatch.setattr(parallel, "threads", lambda: 3)
+    for a, b in zip(got, three()):
+        np.testing.assert_array_equal(a, b)
+    y = got[0]
+    np.testing.assert_array_equal(y, depthwise_numpy_path(monkeypatch, "_conv2d_impl", x, w, *args))
+    g = np.cos(np.nan_to_num(y))
+    for a, name, operands in [(got[1], "_conv2d_input_impl", (g, w, x.shape)),
+                              (got[2], "_conv2d_weight_impl", (x, g, w.shape))]:
+        want = depthwise_numpy_path(monkeypatch, name, *operands, *args)
+        assert np.array_equal(np.isnan(a), np.isnan(want))
+        scale = np.nanmax(np.abs(want))
+        assert np.nanmax(np.abs(a - want)) <= (1e-6 if dtype == np.float32 else 1e-13) * scale
 
 
 def test_the_compiled_depthwise_rules_read_a_broadcast_cotangent():

@@ -407,6 +407,15 @@ def _channels_innermost(a, name, contiguous=False, into=None):
     return out
 
 
+def _depthwise_by_planes(a, w, geo, x_shape) -> bool:
+    """Whether a depthwise convolution of an x of ``x_shape`` takes ``a`` (x, or g in the input transpose) plane by
+    plane (``compiled._depthwise_planes``): stride 1, compiled for a's and w's dtype, and ``a`` in NCHW memory (its
+    channels-last view not contiguous: copying it channels-last first took 0.34 ms of the forward's 2.6 on one
+    core, and the kernel then met the copy in cold cache)."""
+    return (_depthwise(x_shape, geo) and geo.stride == (1, 1) and not a.transpose(0, 2, 3, 1).flags.c_contiguous
+            and _depthwise_kernel("depthwise_planes", a, w) is not None)
+
+
 def _depthwise_forward(x, w, geo, out, held=None):
     """out (n, Ho, Wo, C·M) channels-last = Σ_k window_k(x)[..., c, None] · taps[k, c, :]; compiled, x read
     channels-last (copied into ``held`` if it is not: see ``_kept_windows``)."""
@@ -498,8 +507,8 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
     if winograd.applies5(x.shape, w.shape, geo, x.dtype):
         return winograd.conv5x5(x, w, padding, out_hw, bias, activation, groups=groups)
     o = w.shape[0]
-    if _by_planes(x, geo, x.shape):
-        return _pointwise_planes(x, w, bias, activation, geo)
+    if _by_planes(x, geo, x.shape) or _depthwise_by_planes(x, w, geo, x.shape):
+        return _by_image_planes(x, w, bias, activation, geo)
     w_mat = _weight_matrix(w, groups).swapaxes(1, 2)  # (groups, kh·kw·C/groups, O/groups)
     rows = np.empty((x.shape[0], *out_hw, o), np.result_type(x, w))  # channels-last
 
@@ -539,15 +548,20 @@ def _convolved(x, w, bias, activation, stride, padding, dilation=(1, 1), groups=
     return rows.transpose(0, 3, 1, 2)
 
 
-def _pointwise_planes(x, w, bias, activation, geo):
-    """y[n] = W x[n] (+ bias, through ``activation``) per group, image by image, for x NCHW in memory: (N, O, H,
-    W) C-contiguous."""
+def _by_image_planes(x, w, bias, activation, geo):
+    """A pointwise convolution's y[n] = W x[n] per group, or a depthwise one plane by plane (``_depthwise_by_planes``),
+    + bias, through ``activation``, image by image, for x NCHW in memory: (N, O, Ho, Wo) C-contiguous."""
     groups, o = geo.groups, w.shape[0]
-    w_mat = _weight_matrix(w, groups)  # (groups, O/groups, C/groups)
-    y = np.empty((x.shape[0], o, *x.shape[2:]), np.result_type(x, w))
+    depthwise = _depthwise(x.shape, geo)
+    w_mat = None if depthwise else _weight_matrix(w, groups)  # (groups, O/groups, C/groups)
+    taps = _compiled_taps(w) if depthwise else None
+    y = np.empty((x.shape[0], o, *geo.out_hw(x.shape)), np.result_type(x, w))
+    _, _, dh, dw, top, left = _compiled_geometry(geo)
 
     def task(chunk):
-        for group in range(groups):
+        if depthwise:
+            compiled.kernel("depthwise_planes")(0, x[chunk], y[chunk], taps, dh, dw, top, left, y[chunk])
+        for group in range(0 if depthwise else groups):
             np.matmul(w_mat[group], _planes(x[chunk], group, groups), out=_planes(y[chunk], group, groups))
         if bias is not None:
             y[chunk] += bias.reshape(-1, 1, 1)
@@ -589,18 +603,26 @@ def _conv2d_input_impl(g, w, x_shape, stride, padding, dilation=(1, 1), groups=1
         return winograd.conv5x5_input(g, w, x_shape, padding, groups=groups)
     n, c, h, w_ = x_shape
     w_mat = _weight_matrix(w, groups)  # (groups, O/groups, kh·kw·C/groups)
-    if _by_planes(g, geo, x_shape):  # (dx[n] = Wᵀ g[n], NCHW)
-        out = np.empty(x_shape, np.result_type(g, w))
-        on_threads(lambda chunk: [np.matmul(w_mat[group].T, _planes(g[chunk], group, groups),
-                                            out=_planes(out[chunk], group, groups)) for group in range(groups)],
-                   _im2col_chunks(x_shape, geo, w.shape[0], out.itemsize))
-        return out
-    out = np.empty((n, h, w_, c), np.result_type(g, w))  # channels-last
-
+    dtype = np.result_type(g, w)
     depthwise = _depthwise(x_shape, geo)
-    chunks = _im2col_chunks(x_shape, geo, w.shape[0], out.itemsize)
+    chunks = _im2col_chunks(x_shape, geo, w.shape[0], dtype.itemsize)
+    kept_x = (depthwise and _kept_windows and _kept_windows[0][0].shape == x_shape  # (the forward's x channels-last)
+              and _kept_windows[0][1:3] == (geo, chunks))
+    if _by_planes(g, geo, x_shape) or not kept_x and _depthwise_by_planes(g, w, geo, x_shape):
+        out = np.empty(x_shape, dtype)  # (NCHW: dx[n] = Wᵀ g[n], or plane by plane)
+        taps, (_, _, dh, dw, top, left) = _compiled_taps(w) if depthwise else None, _compiled_geometry(geo)
+
+        def planes(chunk):
+            if depthwise:
+                compiled.kernel("depthwise_planes")(1, out[chunk], g[chunk], taps, dh, dw, top, left, out[chunk])
+            for group in range(0 if depthwise else groups):
+                np.matmul(w_mat[group].T, _planes(g[chunk], group, groups), out=_planes(out[chunk], group, groups))
+        on_threads(planes, chunks)
+        return out
+    out = np.empty((n, h, w_, c), dtype)  # channels-last
+
     kept = None  # (x, geo, chunks, x channels-last) of the forward, for the weight gradient on the way
-    if depthwise and _kept_windows and _kept_windows[0][0].shape == x_shape and _kept_windows[0][1:3] == (geo, chunks):
+    if kept_x:
         kept = _kept_windows.pop()
         partial = _weight_partials(len(chunks), w.shape, geo, np.result_type(kept[0], g), narrow=False)
         index_of = {chunk.start: index for index, chunk in enumerate(chunks)}
@@ -638,7 +660,22 @@ def _conv2d_weight_impl(x, g, w_shape, stride, padding, dilation=(1, 1), groups=
         return winograd.conv3x3_weight(x, g, padding, dilation, groups=groups)
     if winograd.applies5(x.shape, w_shape, geo, x.dtype):
         return winograd.conv5x5_weight(x, g, padding, groups=groups)
+    if _depthwise_by_planes(x, g, geo, x.shape):
+        return _depthwise_weight_by_planes(x, g, w_shape, geo)
     return _im2col_weight(x, g, w_shape, geo)
+
+
+def _depthwise_weight_by_planes(x, g, w_shape, geo):
+    """Σ over images of g·x̃ per offset and output channel (``compiled._depthwise_planes``, which 2), by chunks of
+    images added in chunk order: (C·M, 1, kh, kw)."""
+    _, _, dh, dw, top, left = _compiled_geometry(geo)
+    chunks = _im2col_chunks(x.shape, geo, w_shape[0], x.itemsize)
+    partial = np.zeros((len(chunks), 1, *geo.kernel, w_shape[0]))
+    placeholder = np.empty((1, 1, 1), x.dtype)  # (the kernel's taps: unused, of the data's dtype)
+    index_of = {chunk.start: index for index, chunk in enumerate(chunks)}
+    on_threads(lambda chunk: compiled.kernel("depthwise_planes")(2, x[chunk], g[chunk], placeholder, dh, dw, top,
+                                                                 left, partial[index_of[chunk.start]]), chunks)
+    return np.ascontiguousarray(partial.sum(axis=0).transpose(3, 0, 1, 2), dtype=np.result_type(x, g))
 
 
 def _im2col_weight(x, g, w_shape, geo, pending=None):
