@@ -362,7 +362,8 @@ def _rows(g, groups):
 # A depthwise convolution (one input channel per group, M = O/C outputs of each) is kh·kw multiply-adds of
 # whole channels-last windows by per-channel taps, chunk by chunk of images: as an im2col GEMM it was C
 # products of K = kh·kw by M = 1 (MNIST-sized 32 channels, 64 images, two threads: 51 ms fwd+bwd, NumPy's offset
-# by offset 15, compiled, ``compiled._depthwise_forward`` and its two rules, 4.75; PyTorch 2.6).
+# by offset 15, compiled, ``compiled._depthwise_forward`` and its two rules, 4.75; PyTorch 2.6). Of stride 1 on
+# NCHW memory, plane by plane instead (``_depthwise_by_planes``), its results NCHW.
 # (Without Numba, ops.conv2d runs one of few channels as a dense convolution instead: ``_as_dense``.)
 
 
