@@ -142,7 +142,11 @@ def test_the_pooled_gradient_tiles_are_those_of_the_scatter_written_out(shape, k
     scattered = nn_kernels._pool_scatter_impl(gp, y, pooled, *geometry)
     th, tw = winograd._geometry((h, w))
     want = np.full((6, 4, 1, n * th * tw, c), np.nan, dtype)  # (one group)
-    a_image(winograd._grad_rows(scattered, th, tw), winograd._grad_rows(y, th, tw), relu, th, tw, want)
+    a_image(winograd._grad_rows(scattered, th, tw, True), winograd._grad_rows(y, th, tw, True), relu, th, tw, want)
+    extended = np.full(want.shape, np.nan, dtype)  # (g and y zero-extended to whole tiles: the same tiles)
+    a_image(winograd._grad_rows(scattered, th, tw, False), winograd._grad_rows(y, th, tw, False), relu, th, tw,
+            extended)
+    np.testing.assert_array_equal(extended, want)
     want = want[:, :, 0]
     tiles = nn_kernels._tiles(y.transpose(0, 2, 3, 1), kernel, kernel, (1, 1), pooled.shape[2:])
     first = nn_kernels.first_maxima(tiles, pooled)  # (what the forward kept)

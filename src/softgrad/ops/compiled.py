@@ -297,24 +297,32 @@ def _bt_image(xp, th, tw, out):
 
 def _a_image(g, y, relu, th, tw, out):
     """out[r, q, h, t, o'] = Σ_p A[r, p] ĝ[a, 4i + p, 4j + q, h·O' + o'], ĝ = g, or g·(y > 0) with ``relu`` (y the
-    ReLU's output, as g): the 4×4 tiles of g (n, 4th, 4tw, O) and the first pass of A ĝ Aᵀ, out (6, 4, G,
-    n·th·tw, O') group-major."""
+    ReLU's output, as g): the 4×4 tiles of g (n, Ho, Wo, O) and the first pass of A ĝ Aᵀ, out (6, 4, G, n·th·tw,
+    O') group-major. g is read in place: the cells of the last tiles past its last row or column are zeros (no
+    zero-extended copy of g, a fresh array each step)."""
     k2, k4, k8 = g.dtype.type(2), g.dtype.type(4), g.dtype.type(8)
     one, zero = g.dtype.type(1), g.dtype.type(0)
+    ho, wo = g.shape[1], g.shape[2]
     groups, width = out.shape[2], out.shape[4]
     for t in range(g.shape[0] * th * tw):
-        a, row, column = _tile(t, th, tw)
+        a, row, column = _tile(t, th, tw)  # (row < Ho, column < Wo: th = ⌈Ho / 4⌉, tw = ⌈Wo / 4⌉)
+        second, third, fourth = row + 1 < ho, row + 2 < ho, row + 3 < ho
+        r1, r2, r3 = min(row + 1, ho - 1), min(row + 2, ho - 1), min(row + 3, ho - 1)
         for q in range(4):
+            inside = column + q < wo
+            s = min(column + q, wo - 1)
             for h in range(groups):
                 for k in range(width):
                     o = h * width + k
-                    d0, d1 = g[a, row, column + q, o], g[a, row + 1, column + q, o]
-                    d2, d3 = g[a, row + 2, column + q, o], g[a, row + 3, column + q, o]
+                    d0 = g[a, row, s, o] if inside else zero
+                    d1 = g[a, r1, s, o] if inside and second else zero
+                    d2 = g[a, r2, s, o] if inside and third else zero
+                    d3 = g[a, r3, s, o] if inside and fourth else zero
                     if relu:  # (a product, as the NumPy rule's: NaN·0 stays NaN)
-                        d0 *= one if y[a, row, column + q, o] > zero else zero
-                        d1 *= one if y[a, row + 1, column + q, o] > zero else zero
-                        d2 *= one if y[a, row + 2, column + q, o] > zero else zero
-                        d3 *= one if y[a, row + 3, column + q, o] > zero else zero
+                        d0 *= one if y[a, row, s, o] > zero else zero
+                        d1 *= one if y[a, r1, s, o] > zero else zero
+                        d2 *= one if y[a, r2, s, o] > zero else zero
+                        d3 *= one if y[a, r3, s, o] > zero else zero
                     (out[0, q, h, t, k], out[1, q, h, t, k], out[2, q, h, t, k], out[3, q, h, t, k],
                      out[4, q, h, t, k], out[5, q, h, t, k]) = _a(d0, d1, d2, d3, k2, k4, k8)
 

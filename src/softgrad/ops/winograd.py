@@ -181,15 +181,21 @@ def _as_tiles(rows, th, tw):
     return rows.reshape(n, th, 4, tw, 4, o).transpose(2, 4, 0, 1, 3, 5)
 
 
+def _gathers(derivative) -> bool:
+    """Whether g's tiles (and ĝ = g·act'(y) for ``derivative``) are gathered compiled (``A_image``)."""
+    return compiled.kernel("A_image") is not None and (derivative is None or derivative[1].primitive is relu_p)
+
+
 def _grad_tiles(g, th, tw, derivative=None, groups=1):
-    """dM = A ĝ Aᵀ of every 4×4 tile of g (n, 4th, 4tw, O): (36, G, n·th·tw, O/G) group-major (the NumPy path:
-    G = 1), in this thread's scratch; ĝ = g, or g·act'(y) for ``derivative = (y, activation)`` (y as g: a
-    ``FusedActivation``'s output), applied to the tiles as they are copied (so ĝ itself is never written out)."""
+    """dM = A ĝ Aᵀ of every 4×4 tile of g (n, 4th, 4tw, O) (or (n, Ho, Wo, O) where ``_gathers``): (36, G, n·th·tw,
+    O/G) group-major (the NumPy path: G = 1), in this thread's scratch; ĝ = g, or g·act'(y) for ``derivative =
+    (y, activation)`` (y as g: a ``FusedActivation``'s output), applied to the tiles as they are copied (so ĝ itself
+    is never written out)."""
     n, o = g.shape[0], g.shape[3]
     shape = (groups, n * th * tw, o // groups)
     dm = scratch("dM", (6, 6, n * th * tw * o), g.dtype)
     gathered = compiled.kernel("A_image")
-    if gathered is not None and (derivative is None or derivative[1].primitive is relu_p):
+    if _gathers(derivative):
         rows = scratch("rows", (6, 4) + shape, g.dtype)  # (the gather, ReLU's rule and the first pass)
         relu = derivative is not None
         gathered(g, derivative[0] if relu else g, relu, th, tw, rows)
@@ -278,11 +284,12 @@ def _padded(x, padding, th, tw, step=4, kernel=3):
     return out
 
 
-def _grad_rows(g, th, tw):
-    """g (N, O, Ho, Wo) channels-last, zero-extended to (N, 4th, 4tw, O) (a view when 4 divides Ho and Wo)."""
+def _grad_rows(g, th, tw, gathered):
+    """g (N, O, Ho, Wo) channels-last: a view where the compiled gather reads it (``gathered``, ``_gathers``: the
+    cells past it zeros), else zero-extended to (N, 4th, 4tw, O) (a view when 4 divides Ho and Wo)."""
     n, o, ho, wo = g.shape
     rows = g.transpose(0, 2, 3, 1)
-    if (ho, wo) == (4 * th, 4 * tw):
+    if (ho, wo) == (4 * th, 4 * tw) or gathered:
         return rows
     out = np.zeros((n, 4 * th, 4 * tw, o), dtype=g.dtype)
     out[:, :ho, :wo] = rows
@@ -510,8 +517,9 @@ def conv3x3_input(g, w, x_shape, padding, derivative=None, key=None, bias=False,
                                or groups > 1):  # (``A_pooled`` lays its tiles out ungrouped)
         g, pooled = g.value(), None
     if pooled is None:  # (the pool's stand-in is read through ``pooled``)
-        gr = _grad_rows(g, th, tw)
-        derivative = None if derivative is None else (_grad_rows(derivative[0], th, tw), derivative[1])
+        gathered = _gathers(derivative)
+        gr = _grad_rows(g, th, tw, gathered)
+        derivative = None if derivative is None else (_grad_rows(derivative[0], th, tw, gathered), derivative[1])
     key = g if key is None else key
     ut = _filter_tiles(w, transposed=True, groups=groups)
     out = np.empty((n, 4 * th + 2, 4 * tw + 2, c), dtype=g.dtype)
@@ -575,7 +583,7 @@ def conv3x3_weight(x, g, padding, dilation=(1, 1), kept_as=None, groups=1):
     forward = _take("input", source, (x.shape, tag, tuple(g.shape[2:])))
     forward = forward[1] if forward is not None and forward[0] == chunks else None
     xp = _padded(x, padding, th, tw) if forward is None else None
-    gr = _grad_rows(g, th, tw)
+    gr = _grad_rows(g, th, tw, _gathers(None))
     sums = {}
 
     def task(chunk):
