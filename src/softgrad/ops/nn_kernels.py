@@ -785,6 +785,7 @@ _GROUP_X = (2, 4, 6, 5)
 _GROUPED = [((3, 4, 2, 2), (2, 3, 4, 3), dict(stride=(1, 2), padding=((0, 0), (1, 0)), dilation=(2, 1), groups=1)),
             ((6, 2, 3, 2), (2, 6, 6, 4), dict(stride=(1, 1), padding=((1, 1), (0, 0)), dilation=(1, 1), groups=2)),
             ((8, 1, 3, 3), (2, 8, 2, 3), dict(stride=(2, 1), padding=((1, 0), (1, 1)), dilation=(2, 2), groups=4)),
+            ((8, 1, 3, 2), (2, 8, 5, 4), dict(stride=(1, 1), padding=((1, 0), (0, 1)), dilation=(1, 2), groups=4)),
             ((4, 4, 3, 3), (2, 4, 3, 2), _DILATED_WINO)]
 # grouped on Winograd's path (4 channels a group: its tiles group-major): (x, weight, output shapes, geometry)
 _GROUPED_WINO = ((2, 8, 6, 5), (8, 4, 3, 3), (2, 8, 5, 4), dict(stride=(1, 1), padding=((1, 0), (0, 1)), groups=2))
