@@ -87,6 +87,26 @@ def test_im2col_by_chunks_matches_a_direct_sum_over_taps(monkeypatch, kernels, x
     assert np.isclose(dw[-1, -1, -1, -1], np.sum(direct(x, e, stride, padding, dilation, groups) * g), rtol=1e-12)
 
 
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups",
+                         GEOMETRIES + [((2, 8, 6, 6), (8, 8, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),  # 3×3, 5×5:
+                                       ((2, 8, 7, 7), (8, 8, 5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1),  # Winograd's
+                                       ((2, 8, 9, 9), (8, 8, 3, 3), (1, 1), ((0, 0), (0, 0)), (2, 2), 1)])  # shapes
+def test_an_empty_batch_convolves_to_an_empty_output_and_a_zero_weight_gradient(x_shape, w_shape, stride, padding,
+                                                                                dilation, groups):
+    """No images (every path: im2col, depthwise, pointwise by rows or planes; Winograd's shapes take im2col's): an
+    output with no images, an input gradient of x's shape, a weight gradient of zeros, and for the layers too."""
+    x = np.zeros((0,) + x_shape[1:])
+    w, b = RNG.standard_normal(w_shape), RNG.standard_normal(w_shape[0])
+
+    def loss(x, w, b):
+        geometry = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+        y, fused = ops.conv2d(x, w, **geometry), ops.conv2d(x, w, **geometry, bias=b, activation="relu")
+        assert y.shape[:2] == fused.shape[:2] == (0, w_shape[0])
+        return (y * y).sum() + (fused * fused).sum()
+    dx, dw, db = grad(loss, (0, 1, 2))(x, w, b)
+    assert dx.shape == x.shape and dw.shape == w.shape and not np.any(dw.numpy()) and not np.any(db.numpy())
+
+
 @pytest.mark.parametrize("groups", [1, 2])
 def test_a_pointwise_convolution_reads_either_layout_in_place(monkeypatch, groups):
     """A 1×1 convolution of stride 1 (``_pointwise``): of a channels-last x (as a convolution returns it) its

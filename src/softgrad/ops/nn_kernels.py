@@ -249,7 +249,7 @@ def _by_planes(a, geo, x_shape) -> bool:
 def _planes(a, group, groups):
     """Group ``group``'s channels of a C-contiguous (n, C, H, W) as (n, C/groups, H·W): a view."""
     width = a.shape[1] // groups
-    return a[:, group * width:(group + 1) * width].reshape(len(a), width, -1)
+    return a[:, group * width:(group + 1) * width].reshape(len(a), width, a.shape[2] * a.shape[3])
 
 
 def _im2col(x, geo, keep=False):
@@ -269,12 +269,12 @@ def _im2col(x, geo, keep=False):
         width, nhwc = c // g, x.transpose(0, 2, 3, 1)
         for group in range(g):
             gather(nhwc[..., group * width:(group + 1) * width], geo.kernel[1], *_compiled_geometry(geo), cols[group])
-        return cols.reshape(g, n * ho * wo, -1)
+        return cols.reshape(g, n * ho * wo, shape[4] * shape[5])
     xp = _channels_last(x, geo.padding, scratch_name="im2col padded")
     for k, (rows, columns) in enumerate(geo.offsets((ho, wo))):
         window = xp[:, rows, columns]
         cols[:, :, :, :, k] = window[None] if g == 1 else np.moveaxis(window.reshape(n, ho, wo, g, -1), 3, 0)
-    return cols.reshape(g, n * ho * wo, -1)
+    return cols.reshape(g, n * ho * wo, shape[4] * shape[5])
 
 
 def _col2im(cols, x_shape, geo, out):

@@ -104,10 +104,10 @@ def applies(x_shape, w_shape, geometry, dtype) -> bool:
     dilation, groups G) goes through Winograd here: 3×3, stride 1, float32 or float64, at least ``_MIN_CHANNELS``
     input and output channels a group (grouped: with the compiled kernels, which lay the tiles out group-major);
     dilated, by its phases (``_phased_input``) when each phase of the padded input has at least 3 rows and
-    columns."""
+    columns; at least one image (an empty batch takes im2col's path)."""
     padded = [x_shape[2 + a] + sum(geometry.padding[a]) for a in range(2)]
     groups = geometry.groups
-    return (tuple(w_shape[2:]) == (3, 3) and tuple(geometry.stride) == (1, 1)
+    return (x_shape[0] > 0 and tuple(w_shape[2:]) == (3, 3) and tuple(geometry.stride) == (1, 1)
             and all(size // d >= 3 for size, d in zip(padded, geometry.dilation))
             and min(w_shape[1], w_shape[0] // groups) >= _MIN_CHANNELS and np.dtype(dtype) in (np.float32, np.float64)
             and (groups == 1 or compiled.kernel("BT_image") is not None))
@@ -371,7 +371,7 @@ def _gather_cells(src, rows, columns, out):
     compiled, chunk by chunk of images on threads; else by NumPy's fancy indexing."""
     gather = compiled.kernel("gather_cells")
     if gather is not None and src.dtype == out.dtype:
-        per_image = out[0].nbytes
+        per_image = out[:1].nbytes  # (an image's, or 0 for none)
         on_threads(lambda chunk: gather(src[chunk], rows, columns, out[chunk]),
                    image_chunks(len(out), per_image, _CHUNK_BYTES // 4))
         return
@@ -616,8 +616,8 @@ _POSITIONS5 = 49  # a 7×7 tile's
 
 def applies5(x_shape, w_shape, geometry, dtype) -> bool:
     """Whether the convolution of x by w (O, C/G, 5, 5) goes through F(3×3, 5×5): stride 1, undilated, float32 or
-    float64, at least ``_MIN_CHANNELS`` inputs and outputs a group, the kernels compiled."""
-    return (tuple(w_shape[2:]) == (5, 5) and tuple(geometry.stride) == (1, 1) and tuple(geometry.dilation) == (1, 1)
+    float64, at least ``_MIN_CHANNELS`` inputs and outputs a group, the kernels compiled, at least one image."""
+    return (x_shape[0] > 0 and tuple(w_shape[2:]) == (5, 5) and tuple(geometry.stride) == (1, 1) and tuple(geometry.dilation) == (1, 1)
             and min(w_shape[1], w_shape[0] // geometry.groups) >= _MIN_CHANNELS
             and np.dtype(dtype) in (np.float32, np.float64) and compiled.kernel("BT7_image") is not None)
 
