@@ -237,7 +237,7 @@ def _a3_rows(src, out):
          out[6, x]) = _a3(src[0, x], src[1, x], src[2, x], k2, k4)
 
 
-PASSES = ("BT", "B", "AT", "A", "BT7", "B7", "AT3", "A3")  # ``_slabs``' which
+PASSES = ("BT", "B", "AT", "A", "BT7", "A3")  # ``_slabs``' which (B7 and AT3 run on one slab only)
 
 
 def _slabs(which, src, out):
@@ -255,10 +255,6 @@ def _slabs(which, src, out):
             _a_rows(src[r], out[r])
         elif which == 4:
             _bt7_rows(src[r], out[r])
-        elif which == 5:
-            _b7_rows(src[r], out[r])
-        elif which == 6:
-            _at3_rows(src[r], out[r])
         else:
             _a3_rows(src[r], out[r])
 
@@ -1105,7 +1101,7 @@ KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winogr
 # the matrices' rows, …: inlined where used
 _INLINED = ("_bt", "_b", "_at", "_a", "_sevens", "_bt7", "_b7", "_at3", "_a3", "_tile", "_multiply_add",
             "_zero_image", "_depthwise_rows")
-_CALLED = ("_bt_rows", "_b_rows", "_at_rows", "_a_rows", "_bt7_rows", "_b7_rows", "_at3_rows", "_a3_rows",
+_CALLED = ("_bt_rows", "_b_rows", "_at_rows", "_a_rows", "_bt7_rows", "_a3_rows",
            "_at_image_row", "_b_image_row")  # compiled alone, called
 _REASSOCIATED = ("_dot",)  # compiled alone, called, their additions reassociated (fastmath's "reassoc" alone)
 _compiled: dict = {}  # name → its Numba dispatcher (compiled at its first call, per dtype and layout)
