@@ -80,6 +80,10 @@ def main(argv=None) -> None:
     if args.measure:
         print(json.dumps(measure(args.measure, args.threads)))
         return
+    import common
+    import meta
+    import report
+    print(*report.blas_kernels_line({"blas_kernels": meta.blas_kernels(common.blas_info())}), sep="\n")
     best = {"softgrad": {}, "torch": {}}
     for _ in range(args.rounds):
         for library in best:

@@ -38,12 +38,12 @@ def cpu_vectors() -> str:
     return "?"
 
 
-def blas_kernels(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Which kernels NumPy's OpenBLAS ran (its architecture, as the numpy peer's threadpoolctl reported it), the
-    CPU's vector width, and OPENBLAS_CORETYPE if the environment forces a kernel family: JAX's XLA and PyTorch's
-    oneDNN pick their own kernels, so a forced older family slows NumPy's GEMMs alone."""
-    architectures = sorted({info.get("architecture") for run in runs if run.get("row") == "numpy"
-                            for info in run.get("blas") or () if info.get("internal_api") == "openblas"} - {None})
+def blas_kernels(infos: list[dict[str, Any]]) -> dict[str, Any]:
+    """Which kernels NumPy's OpenBLAS runs (its architecture in threadpoolctl's ``infos``, ``common.blas_info``),
+    the CPU's vector width, and OPENBLAS_CORETYPE if the environment forces a kernel family: JAX's XLA and
+    PyTorch's oneDNN pick their own kernels, so a forced older family slows NumPy's GEMMs alone."""
+    architectures = sorted({info.get("architecture") for info in infos if info.get("internal_api") == "openblas"}
+                           - {None})
     return {"openblas": ", ".join(architectures) or "?", "cpu_vectors": cpu_vectors(),
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
 
@@ -83,6 +83,7 @@ def describe(plan: Plan, runs: list[dict[str, Any]], wall: float, command: str) 
     """The meta of a run of ``plan`` that made the attempts ``runs`` in ``wall`` seconds (the slow-phase
     counts are added by ``report.write_results``)."""
     budget = Budget.for_mode(plan.quick)
+    numpy_blas = [info for run in runs if run.get("row") == "numpy" for info in run.get("blas") or ()]
     thread_check = sorted({(r["row"], r.get("library_threads")) for r in runs
                            if r.get("library_threads") is not None and r["workload"] != "limits"})
     return {
@@ -98,7 +99,7 @@ def describe(plan: Plan, runs: list[dict[str, Any]], wall: float, command: str) 
         "cnn_warmup": budget.cnn_warmup, "cnn_steps": budget.cnn_steps, "cnn_repeats": budget.cnn_repeats,
         "gemm_n": 1024 if plan.quick else W.GEMM_N,
         "copy_mib": (W.COPY_BYTES // 4 if plan.quick else W.COPY_BYTES) // 2**20,
-        "limit_threads": plan.limit_threads, "versions": versions(runs), "blas_kernels": blas_kernels(runs),
+        "limit_threads": plan.limit_threads, "versions": versions(runs), "blas_kernels": blas_kernels(numpy_blas),
         "glibc": " ".join(platform.libc_ver()), "platform": platform.platform(),
         "command": command, "wall_s": wall, "workloads": plan.workloads, "peers": plan.rows,
         "softgrad_source": softgrad_source(plan.softgrad_rev),
