@@ -33,6 +33,25 @@ def test_pow_exponent_derivative_at_zero_base_follows_pytorch():
     assert dy_negative[0] == -np.inf  # xʸ·ln x = inf·(−inf), as PyTorch
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("y", [2, 2.0, 3, 2.5, -1, 1])
+def test_pow_by_a_python_number_gives_the_bits_of_an_exponent_array(dtype, y):
+    """x ** y for y a Python number takes the short ways (x·x for 2, no elementwise test for y = 0 in the rule):
+    value, gradient and second derivative bit for bit those of y as a 0-d array of x's dtype (the general
+    path), NaN, ±inf and −0 included."""
+    x = np.random.default_rng(2).standard_normal(40).astype(dtype)
+    x[:4] = [np.nan, np.inf, -0.0, 0.0]
+    as_array = np.asarray(y, dtype)
+    with np.errstate(all="ignore"):
+        for by_number, by_array in [(ops.pow(x, y), ops.pow(x, as_array)),
+                                    (sg.grad(lambda x: (x ** y).sum())(x), sg.grad(lambda x: (x ** as_array).sum())(x)),
+                                    (sg.grad(sg.grad(lambda x: (x ** y).sum()))(x),
+                                     sg.grad(sg.grad(lambda x: (x ** as_array).sum()))(x))]:
+            a, b = by_number.numpy(), by_array.numpy()
+            assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+            assert np.array_equal(np.signbit(a), np.signbit(b))
+
+
 # ----- clip: Tensor bounds are differentiated; twice too -----
 
 
