@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from softgrad import _parallel as parallel
 from softgrad import ops
-from softgrad.ops import compiled, nn_kernels, winograd
+from softgrad.ops import compiled, elementwise, nn_kernels, winograd
 
 RNG = np.random.default_rng(17)
 
@@ -459,3 +459,25 @@ def test_gather_cells_copies_the_cells_it_is_given_and_zeroes_the_rest(layout):
     want[:, rows < 0] = 0
     want[:, :, columns < 0] = 0
     assert np.array_equal(out, want)
+
+
+# ----- an activation's forward -----
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["C", "transposed", "strided"])
+def test_a_large_sigmoid_in_place_gives_the_formulas_bits(dtype, layout):
+    """σ of an array of at least ``_LARGE`` cells (e^{−|x|} and 1/(1 + e) in place, the choice by x's sign
+    compiled: ``sigmoid_select``) is NumPy's formula bit for bit, NaN, ±inf, ±0 and huge values included, whatever
+    x's layout; the result is C-contiguous, x untouched."""
+    needs_numba("sigmoid_select")
+    x = (RNG.standard_normal((8, 6, 40, 20)) * 30).astype(dtype)
+    x.flat[:7] = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e30, -1e30]
+    x = {"C": x, "transposed": x.transpose(0, 2, 3, 1), "strided": x[:, ::2]}[layout]
+    assert x.size >= elementwise._LARGE
+    before = x.copy()
+    got = elementwise._stable_sigmoid(x)
+    e = np.exp(-np.abs(x))
+    r = 1.0 / (1.0 + e)
+    np.testing.assert_array_equal(got, np.where(x >= 0, r, e * r))
+    assert got.dtype == dtype and got.flags.c_contiguous and np.array_equal(x, before, equal_nan=True)

@@ -568,6 +568,16 @@ def _b3_image(rows, th, tw, out):
                     out[a, row + r, column + 6, c] += v6
 
 
+# ----- an activation's forward -----
+
+
+def _sigmoid_select(x, e, r):
+    """e ← r where x ≥ 0, else e·r (flat, one length): the stable sigmoid's last step, 1/(1+e) or e/(1+e) by x's
+    sign (``elementwise._stable_sigmoid``), a select LLVM vectorises where NumPy's where branches a cell."""
+    for i in range(x.size):
+        e[i] = r[i] if x[i] >= 0 else e[i] * r[i]
+
+
 # ----- an activation's derivative -----
 
 
@@ -1091,6 +1101,7 @@ KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winogr
            "BT_image": _bt_image, "A_image": _a_image, "A_pooled": _a_pooled, "AT_image": _at_image,
            "AT_image_pooled": _at_image_pooled,
            "B_image": _b_image, "slabs": _slabs,
+           "sigmoid_select": _sigmoid_select,
            "bias_relu": _bias_relu, "relu_rule_sum": _relu_rule_sum, "window_sums": _window_sums,
            "pool_max": _pool_max, "pool_scatter": _pool_scatter,
            "depthwise_forward": _depthwise_forward, "depthwise_forward_planes": _depthwise_forward_planes,
