@@ -481,3 +481,25 @@ def test_a_large_sigmoid_in_place_gives_the_formulas_bits(dtype, layout):
     r = 1.0 / (1.0 + e)
     np.testing.assert_array_equal(got, np.where(x >= 0, r, e * r))
     assert got.dtype == dtype and got.flags.c_contiguous and np.array_equal(x, before, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_a_large_where_by_the_compiled_select_gives_numpys_where(dtype):
+    """``elementwise.select`` (where's forward): a large boolean condition with x and y of its shape or single
+    numbers (or one number broadcast; cast as np.where casts them) takes the compiled select, others np.where;
+    dtype, values, NaN, ±0 and ±inf as np.where's, for every mix of arrays, Python numbers, NumPy scalars and
+    layouts."""
+    needs_numba("select")
+    shape = (8, 6, 40, 20)
+    condition = RNG.random(shape) > 0.5
+    x, y = ((RNG.standard_normal(shape) * 5).astype(dtype) for _ in range(2))
+    if dtype != np.int64:
+        x.flat[:4] = [np.nan, np.inf, -0.0, 0.0]
+    assert condition.size >= elementwise._LARGE
+    for a, b in [(x, y), (x, 0), (0.5, y), (x, np.float32(2.5)), (3, 4), (x, np.asfortranarray(y)), (x, y[0]),
+                 (x.astype(np.float32), y.astype(np.float64)), (np.broadcast_to(dtype(3), shape), x),
+                 (x.astype(np.float32), np.broadcast_to(np.float64(2), shape))]:  # (a sum's gradient, broadcast)
+        got, want = elementwise.select(condition, a, b), np.where(condition, a, b)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+        assert np.array_equal(np.signbit(got), np.signbit(want))

@@ -21,7 +21,7 @@ from softgrad.ops._primitive import (
     In, Sample, batch_shape, batched_axis, cast_back, in_float32, jvp_from_vjps, kept_shape, normalize_axis, number,
     op, shape_of,
 )
-from softgrad.ops.elementwise import abs as absolute, exp_p, sigmoid_p, sqrt, tanh_p, where_p
+from softgrad.ops.elementwise import abs as absolute, exp_p, select, sigmoid_p, sqrt, tanh_p, where_p
 from softgrad.ops.reductions import max as reduce_max, sum as reduce_sum, sum_p
 from softgrad.ops.softmax_kernels import exp_shifted, log_total, row_max, softmax_parts
 from softgrad.trace import Primitive
@@ -198,7 +198,7 @@ def _leaky_relu_vjp(g, ans, x, negative_slope):
     return where_p.bind(x > 0, g, g * negative_slope)
 
 
-leaky_relu_p = Primitive("leaky_relu", lambda x, negative_slope: np.where(x > 0, x, x * negative_slope),
+leaky_relu_p = Primitive("leaky_relu", lambda x, negative_slope: select(x > 0, x, x * negative_slope),
                          (_leaky_relu_vjp,), batchable=True,
                          jvp=jvp_from_vjps(_leaky_relu_vjp),
                          samples=[Sample(In((2, 3), "nonzero"), negative_slope=0.1)])
@@ -217,7 +217,7 @@ def leaky_relu(x, negative_slope=0.01):
 
 
 def _elu_impl(x, alpha):
-    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))  # min: no overflow in the unused branch
+    return select(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))  # min: no overflow in the unused branch
 
 
 def _elu_vjp(g, ans, x, alpha):

@@ -578,6 +578,14 @@ def _sigmoid_select(x, e, r):
         e[i] = r[i] if x[i] >= 0 else e[i] * r[i]
 
 
+def _select(condition, x, y, out):
+    """out[i] = x[i] if condition[i] else y[i], flat (x or y of one element: that value everywhere): np.where as a
+    select LLVM vectorises (``elementwise.select``)."""
+    x_one, y_one = len(x) == 1, len(y) == 1
+    for i in range(len(out)):
+        out[i] = (x[0] if x_one else x[i]) if condition[i] else (y[0] if y_one else y[i])
+
+
 # ----- an activation's derivative -----
 
 
@@ -1101,7 +1109,7 @@ KERNELS = {"BT": _bt_rows, "B": _b_rows, "AT": _at_rows, "A": _a_rows,  # Winogr
            "BT_image": _bt_image, "A_image": _a_image, "A_pooled": _a_pooled, "AT_image": _at_image,
            "AT_image_pooled": _at_image_pooled,
            "B_image": _b_image, "slabs": _slabs,
-           "sigmoid_select": _sigmoid_select,
+           "sigmoid_select": _sigmoid_select, "select": _select,
            "bias_relu": _bias_relu, "relu_rule_sum": _relu_rule_sum, "window_sums": _window_sums,
            "pool_max": _pool_max, "pool_scatter": _pool_scatter,
            "depthwise_forward": _depthwise_forward, "depthwise_forward_planes": _depthwise_forward_planes,
