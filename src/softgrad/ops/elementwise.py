@@ -523,7 +523,7 @@ def masked_fill(x, mask, value):
 
 def _xlogy_impl(x, y):
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(x == 0, 0, x * np.log(y))
+        return select(x == 0, 0, x * np.log(y))
 
 
 def _xlogy_vjp_y(g, ans, x, y):
