@@ -498,7 +498,8 @@ def test_a_large_where_by_the_compiled_select_gives_numpys_where(dtype):
     assert condition.size >= elementwise._LARGE
     for a, b in [(x, y), (x, 0), (0.5, y), (x, np.float32(2.5)), (3, 4), (x, np.asfortranarray(y)), (x, y[0]),
                  (x.astype(np.float32), y.astype(np.float64)), (np.broadcast_to(dtype(3), shape), x),
-                 (x.astype(np.float32), np.broadcast_to(np.float64(2), shape))]:  # (a sum's gradient, broadcast)
+                 (x.astype(np.float32), np.broadcast_to(np.float64(2), shape)),  # (a sum's gradient, broadcast)
+                 (np.broadcast_to(dtype(1), (2,) + shape), 0), (x, y[None])]:  # (x and y broadcasting the condition)
         got, want = elementwise.select(condition, a, b), np.where(condition, a, b)
         assert got.dtype == want.dtype and got.shape == want.shape
         np.testing.assert_array_equal(got, want)
