@@ -244,10 +244,10 @@ def _input_untiles(dv, n, th, tw, out):
 
 def _filter_tiles(w, transposed=False, groups=1):
     """U = G w Gᵀ of w (O, C', k, k) in G groups (C' = C/G inputs, O' = O/G outputs each): (a², G, C', O), or its
-    transpose (a², G, O', C') (a = 6 for k = 3, 7 for k = 5), C-contiguous either way (BLAS reads each 1.5× faster than the other's transposed
-    view). One GEMM by G ⊗ G (``_GG``) on the filter's nine taps laid out as the result, U[(i, j)] = Σ_(p, q)
-    G[i, p]·G[j, q]·w[p, q], in float64 (G's sixths and 24ths are inexact; an einsum over the three factors took
-    1 ms for a 64×32 filter, this 0.07 ms)."""
+    transpose (a², G, O', C') (a = 6 for k = 3, 7 for k = 5), C-contiguous either way (BLAS reads each 1.5×
+    faster than the other's transposed view). One GEMM by G ⊗ G (``_GG``) on the filter's k² taps laid out as the
+    result, U[(i, j)] = Σ_(p, q) G[i, p]·G[j, q]·w[p, q], in float64 (G's sixths and 24ths are inexact; an einsum
+    over the three factors took 1 ms for a 64×32 filter, this 0.07 ms)."""
     (o, c), k = w.shape[:2], w.shape[3]
     taps = w.reshape(groups, o // groups, c, k * k).transpose((3, 0, 1, 2) if transposed else (3, 0, 2, 1))
     u = matmul(_GG[k], np.ascontiguousarray(taps, dtype=np.float64).reshape(k * k, -1))  # (BLAS's threads asleep)
