@@ -18,9 +18,9 @@ overlap-added back, ReLU or its derivative applied on the way), that copy and th
 tiles are (·, ·, G, tiles, C/G), group-major, so that a grouped convolution's products are G GEMMs on contiguous
 blocks (G = 1 without groups; the 2-D passes between them see one flat axis either way). F(3×3, 5×5)'s
 (``BT7``, ``B7``, ``AT3``, ``A3`` and their ``*_image``) use 7×7 tiles 3 apart: the input gradient's ``B3_image``
-overlap-adds each tile into up to nine places, zeroing its images first. A max-pool right after the convolution hands its backward over uncomputed (``trace.StandIn``): ``A_pooled``
-reads the pool's cotangent and each window's first maximum as it gathers g's tiles, so the x-sized scatter is
-never written out and read back. The arithmetic is M's own, its integer entries written out (±1 as additions);
+overlap-adds each tile into up to nine places, zeroing its images first. A max-pool right after the convolution
+hands its backward over uncomputed (``trace.StandIn``): ``A_pooled`` reads the pool's cotangent and each window's
+first maximum as it gathers g's tiles, so the x-sized scatter is never written out and read back. The arithmetic is M's own, its integer entries written out (±1 as additions);
 only the rounding order differs.
 
 **Few calls from Python.** Every call from a pool thread into a kernel gives the GIL back and takes it again on

@@ -617,7 +617,8 @@ _POSITIONS5 = 49  # a 7×7 tile's
 def applies5(x_shape, w_shape, geometry, dtype) -> bool:
     """Whether the convolution of x by w (O, C/G, 5, 5) goes through F(3×3, 5×5): stride 1, undilated, float32 or
     float64, at least ``_MIN_CHANNELS`` inputs and outputs a group, the kernels compiled, at least one image."""
-    return (x_shape[0] > 0 and tuple(w_shape[2:]) == (5, 5) and tuple(geometry.stride) == (1, 1) and tuple(geometry.dilation) == (1, 1)
+    return (x_shape[0] > 0 and tuple(w_shape[2:]) == (5, 5) and tuple(geometry.stride) == (1, 1)
+            and tuple(geometry.dilation) == (1, 1)
             and min(w_shape[1], w_shape[0] // geometry.groups) >= _MIN_CHANNELS
             and np.dtype(dtype) in (np.float32, np.float64) and compiled.kernel("BT7_image") is not None)
 
