@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from softgrad import _parallel as parallel
-from softgrad import ops
+from softgrad import hessian, ops, value_and_grad
 from softgrad.ops import compiled, elementwise, nn_kernels, winograd
 
 RNG = np.random.default_rng(17)
@@ -504,3 +504,34 @@ def test_a_large_where_by_the_compiled_select_gives_numpys_where(dtype):
         assert got.dtype == want.dtype and got.shape == want.shape
         np.testing.assert_array_equal(got, want)
         assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_a_large_smooth_l1_loss_in_one_compiled_pass_gives_the_numpy_paths_bits(monkeypatch, dtype, reduction):
+    """smooth_l1_loss of large arrays (``compiled``'s smooth_l1: the value, then g·slope, each one pass): value
+    and gradient bit for bit the NumPy path's, NaN, ±inf and ±0 included; the value the composed formula's
+    where(|d| < β, ½d²/β, |d| − ½β); the second derivative 1/β inside, 0 outside."""
+    needs_numba("smooth_l1")
+    x = (RNG.standard_normal((40, 30, 20)) * 2).astype(dtype)
+    y = RNG.standard_normal((40, 30, 20)).astype(dtype)
+    x.flat[:5] = [np.nan, np.inf, -np.inf, 0.0, -0.0]
+    y.flat[3] = 0.0
+
+    def loss(x):
+        value = ops.smooth_l1_loss(x, y, beta=0.7, reduction=reduction)
+        return value.sum() if reduction == "none" else value
+    compiled_value, compiled_grad = value_and_grad(loss)(x)
+    elementwise_loss = ops.smooth_l1_loss(x, y, beta=0.7, reduction="none").numpy()
+    with monkeypatch.context() as m:
+        m.setattr(compiled, "kernel", lambda name: None)
+        numpy_value, numpy_grad = value_and_grad(loss)(x)
+    np.testing.assert_array_equal(compiled_value.numpy(), numpy_value.numpy())
+    np.testing.assert_array_equal(compiled_grad.numpy(), numpy_grad.numpy())
+    d = x - y
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(elementwise_loss, np.where(np.abs(d) < 0.7, (0.5 / 0.7) * (d * d),
+                                                                 np.abs(d) - 0.5 * 0.7))
+    small = RNG.standard_normal(6)
+    curvature = np.diag(hessian(lambda x: ops.smooth_l1_loss(x, small * 0, beta=0.7, reduction="sum"))(small).numpy())
+    np.testing.assert_allclose(curvature, np.where(np.abs(small) < 0.7, 1 / 0.7, 0.0))

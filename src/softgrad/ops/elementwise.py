@@ -429,7 +429,7 @@ def _flat_operand(value, shape, dtype):
     element if it is one number or one number broadcast (a sum's or mean's gradient; cast to ``dtype``, as
     np.where casts it), else None."""
     if type(value) is np.ndarray and value.ndim and not any(value.strides):
-        value = value.reshape(-1)[:1].reshape(())  # (one number: its dtype kept, for the cast below)
+        value = np.asarray(value[(0,) * value.ndim])  # (one number, its dtype kept for the cast below; no copy)
     if type(value) is np.ndarray and value.shape == shape:
         return value.reshape(-1) if value.dtype == dtype and value.flags.c_contiguous else None
     if np.ndim(value) == 0:
