@@ -508,30 +508,38 @@ def test_a_large_where_by_the_compiled_select_gives_numpys_where(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_a_large_smooth_l1_loss_in_one_compiled_pass_gives_the_numpy_paths_bits(monkeypatch, dtype, reduction):
-    """smooth_l1_loss of large arrays (``compiled``'s smooth_l1: the value, then g·slope, each one pass): value
-    and gradient bit for bit the NumPy path's, NaN, ±inf and ±0 included; the value the composed formula's
-    where(|d| < β, ½d²/β, |d| − ½β); the second derivative 1/β inside, 0 outside."""
-    needs_numba("smooth_l1")
+@pytest.mark.parametrize("name", ["smooth_l1_loss", "huber_loss"])
+def test_a_large_smooth_l1_or_huber_loss_in_one_compiled_pass_gives_the_numpy_paths_bits(monkeypatch, dtype,
+                                                                                       reduction, name):
+    """smooth_l1_loss and huber_loss of large arrays (``compiled``'s huber: the value, then g·slope, each one pass):
+    value and gradient bit for bit the NumPy path's, NaN, ±inf and ±0 included; the value the composed formula's
+    (where(|d| < β, ½d²/β, |d| − ½β), where(|d| < δ, ½d², δ·(|d| − ½δ))); the second derivative 1/β (1) inside,
+    0 outside."""
+    needs_numba("huber")
     x = (RNG.standard_normal((40, 30, 20)) * 2).astype(dtype)
     y = RNG.standard_normal((40, 30, 20)).astype(dtype)
     x.flat[:5] = [np.nan, np.inf, -np.inf, 0.0, -0.0]
     y.flat[3] = 0.0
+    width = {"beta": 0.7} if name == "smooth_l1_loss" else {"delta": 0.7}
+    fn = getattr(ops, name)
 
     def loss(x):
-        value = ops.smooth_l1_loss(x, y, beta=0.7, reduction=reduction)
+        value = fn(x, y, reduction=reduction, **width)
         return value.sum() if reduction == "none" else value
     compiled_value, compiled_grad = value_and_grad(loss)(x)
-    elementwise_loss = ops.smooth_l1_loss(x, y, beta=0.7, reduction="none").numpy()
+    elementwise_loss = fn(x, y, reduction="none", **width).numpy()
     with monkeypatch.context() as m:
         m.setattr(compiled, "kernel", lambda name: None)
         numpy_value, numpy_grad = value_and_grad(loss)(x)
     np.testing.assert_array_equal(compiled_value.numpy(), numpy_value.numpy())
     np.testing.assert_array_equal(compiled_grad.numpy(), numpy_grad.numpy())
     d = x - y
+    size = np.abs(d)
     with np.errstate(invalid="ignore"):
-        np.testing.assert_array_equal(elementwise_loss, np.where(np.abs(d) < 0.7, (0.5 / 0.7) * (d * d),
-                                                                 np.abs(d) - 0.5 * 0.7))
+        formula = (np.where(size < 0.7, (0.5 / 0.7) * (d * d), size - 0.5 * 0.7) if name == "smooth_l1_loss"
+                   else np.where(size < 0.7, 0.5 * (d * d), 0.7 * (size - 0.5 * 0.7)))
+    np.testing.assert_array_equal(elementwise_loss, formula)
     small = RNG.standard_normal(6)
-    curvature = np.diag(hessian(lambda x: ops.smooth_l1_loss(x, small * 0, beta=0.7, reduction="sum"))(small).numpy())
-    np.testing.assert_allclose(curvature, np.where(np.abs(small) < 0.7, 1 / 0.7, 0.0))
+    curvature = np.diag(hessian(lambda x: fn(x, small * 0, reduction="sum", **width))(small).numpy())
+    np.testing.assert_allclose(curvature, np.where(np.abs(small) < 0.7, 1 / 0.7 if name == "smooth_l1_loss" else 1,
+                                                   0.0))

@@ -276,7 +276,7 @@ ELEMENTWISE = (
     "neg exp log log1p expm1 sqrt square sign abs sin cos tanh sigmoid softplus relu add sub mul div pow floordiv "
     "mod maximum minimum where clip xlogy equal not_equal less less_equal greater greater_equal logical_and "
     "logical_or logical_xor logical_not isfinite isnan astype copy logsigmoid leaky_relu elu normal_cdf gelu "
-    "clamped_log binary_cross_entropy binary_cross_entropy_with_logits smooth_l1 smooth_l1_slope"
+    "clamped_log binary_cross_entropy binary_cross_entropy_with_logits huber huber_slope"
 ).split()
 AXIS_WISE = "sum mean prod max min cumsum cumprod argsort logsumexp softmax log_softmax vector_norm".split()
 

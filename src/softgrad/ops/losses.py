@@ -1,8 +1,8 @@
 """Losses with PyTorch's semantics, and the argument checks every loss shares. Where stability or speed needs
 it (binary cross-entropy on probabilities and on logits; cross-entropy and NLL, in ``cross_entropy``) a loss is
-one fused primitive with its closed-form rule beside it, as is ``smooth_l1_loss`` (for speed: one compiled pass
-for its value and one for its gradient where NumPy makes seven and six); the other regression losses and
-``kl_div`` are composed from primitives whose rules are already their closed forms.
+one fused primitive with its closed-form rule beside it, as are ``smooth_l1_loss`` and ``huber_loss`` (for speed:
+one compiled pass for the value and one for the gradient where NumPy makes seven and six); the other regression
+losses and ``kl_div`` are composed from primitives whose rules are already their closed forms.
 
 ``reduction`` is 'mean', 'sum' or 'none' everywhere (``kl_div`` also takes 'batchmean'). float16 inputs are
 computed in float32 and the loss is returned as float16. Bad input raises ``ValueError``/``TypeError`` that
@@ -313,7 +313,8 @@ def l1_loss(input, target, reduction="mean"):
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     """½d²/β for |d| < β, |d| − ½β otherwise (d = x − y; ``beta=0`` is l1_loss).  ∂/∂x = d/β or sign(d)
 
-    One primitive (``smooth_l1_p``, its slope ``smooth_l1_slope_p`` for higher orders), compiled for large arrays.
+    One primitive with huber_loss (``huber_p``, its slope ``huber_slope_p`` for higher orders), compiled for large
+    arrays.
 
     >>> smooth_l1_loss([0.0, 0.0], [0.5, 3.0])
     Tensor(shape=[], dtype=Float32, value= 1.3125)
@@ -321,68 +322,8 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     check_reduction(reduction)
     check_beta("smooth_l1_loss", beta)
     (x, y), dtype = _input_and_target("smooth_l1_loss", input, target)
-    loss = abs(x - y) if beta == 0 else smooth_l1_p.bind(x, y, beta=float(beta))
+    loss = abs(x - y) if beta == 0 else huber_p.bind(x, y, width=float(beta), huber=False)
     return cast_back(reduce_loss(loss, reduction), dtype)
-
-
-def _smooth_l1_kernel(x, y, g=None):
-    """``compiled``'s smooth_l1 for plain, C-contiguous x and y of one float dtype, large enough (and g of their
-    shape and dtype, or one number), else None."""
-    if not (type(x) is np.ndarray and type(y) is np.ndarray and x.size >= _LARGE and x.dtype == y.dtype
-            and x.dtype in (np.float32, np.float64) and x.flags.c_contiguous and y.flags.c_contiguous):
-        return None
-    if g is not None and not (type(g) is np.ndarray and g.dtype == x.dtype
-                              and (g.shape == x.shape and g.flags.c_contiguous or not any(g.strides))):
-        return None
-    return compiled.kernel("smooth_l1")
-
-
-def _smooth_l1_impl(x, y, beta):
-    """½d²/β for |d| < β, |d| − ½β otherwise (d = x − y), elementwise: compiled in one pass (``compiled``'s
-    smooth_l1), else NumPy's seven, the same bits."""
-    kernel = _smooth_l1_kernel(x, y)
-    if kernel is None:
-        d = x - y
-        size = np.abs(d)
-        return select(size < beta, (0.5 / beta) * (d * d), size - 0.5 * beta)
-    out = np.empty(x.shape, x.dtype)
-    kernel(0, x.reshape(-1), y.reshape(-1), beta, x.reshape(-1)[:1], out.reshape(-1))
-    return out
-
-
-def _smooth_l1_slope_impl(x, y, beta):
-    """s = ∂ℓ/∂x: d/β for |d| < β, else sign(d)."""
-    d = x - y
-    size = np.abs(d)
-    return select(size < beta, d / beta, np.sign(d))
-
-
-def _smooth_l1_vjp_x(g, ans, x, y, beta):
-    """g·s; for plain arrays in one compiled pass (the same bits as g * s)."""
-    if isinstance(g, Tensor) or isinstance(x, Tensor) or isinstance(y, Tensor):
-        return g * smooth_l1_slope_p.bind(x, y, beta=beta)
-    kernel = _smooth_l1_kernel(x, y, g)
-    if kernel is None:
-        return g * _smooth_l1_slope_impl(x, y, beta)
-    out = np.empty(x.shape, x.dtype)
-    g_cells = g.reshape(-1) if any(g.strides) else np.asarray(g[(0,) * g.ndim]).reshape(1)  # (a broadcast: one)
-    kernel(1, x.reshape(-1), y.reshape(-1), beta, g_cells, out.reshape(-1))
-    return out
-
-
-def _smooth_l1_slope_vjp(g, ans, x, y, beta):
-    """∂s/∂x = 1/β for |x − y| < β, else 0."""
-    return where(abs(x - y) < beta, g / beta, 0)
-
-
-smooth_l1_slope_p = Primitive("smooth_l1_slope", _smooth_l1_slope_impl, (
-    _smooth_l1_slope_vjp, lambda g, ans, x, y, beta: -_smooth_l1_slope_vjp(g, ans, x, y, beta)), batchable=True,
-    jvp=jvp_from_vjps(_smooth_l1_slope_vjp, lambda g, ans, x, y, beta: -_smooth_l1_slope_vjp(g, ans, x, y, beta)),
-    samples=[Sample(In((3, 4)), In((3, 4)), beta=0.7)])
-smooth_l1_p = Primitive("smooth_l1", _smooth_l1_impl, (
-    _smooth_l1_vjp_x, lambda g, ans, x, y, beta: -_smooth_l1_vjp_x(g, ans, x, y, beta)), batchable=True,
-    jvp=jvp_from_vjps(_smooth_l1_vjp_x, lambda g, ans, x, y, beta: -_smooth_l1_vjp_x(g, ans, x, y, beta)),
-    samples=[Sample(In((3, 4)), In((3, 4)), beta=0.7), Sample(In((2, 3)), In((2, 3)), beta=2.0)])
 
 
 @op
@@ -395,10 +336,84 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     check_reduction(reduction)
     check_delta("huber_loss", delta)
     (x, y), dtype = _input_and_target("huber_loss", input, target)
+    return cast_back(reduce_loss(huber_p.bind(x, y, width=float(delta), huber=True), reduction), dtype)
+
+
+# smooth_l1 (width β) and huber (width δ) are one family: with d = x − y and a = |d|, ℓ = c·d² for a < width, w·(a −
+# ½width) beyond, and ∂ℓ/∂x = d/s inside, w·sign(d) beyond; smooth_l1: c = ½/β, w = 1, s = β; huber: c = ½, w = δ,
+# s = 1 (w = 1 and s = 1 multiply and divide exactly: each loss's formula, bit for bit).
+
+
+def _constants(width, huber):
+    """(c, w, s) of the family above."""
+    return (0.5, width, 1.0) if huber else (0.5 / width, 1.0, width)
+
+
+def _huber_kernel(x, y, g=None):
+    """``compiled``'s huber for plain, C-contiguous x and y of one float dtype, large enough (and g of their shape
+    and dtype, or one number broadcast), else None."""
+    if not (type(x) is np.ndarray and type(y) is np.ndarray and x.size >= _LARGE and x.dtype == y.dtype
+            and x.dtype in (np.float32, np.float64) and x.flags.c_contiguous and y.flags.c_contiguous):
+        return None
+    if g is not None and not (type(g) is np.ndarray and g.dtype == x.dtype
+                              and (g.shape == x.shape and g.flags.c_contiguous or not any(g.strides))):
+        return None
+    return compiled.kernel("huber")
+
+
+def _huber_impl(x, y, width, huber):
+    """ℓ elementwise: compiled in one pass (``compiled``'s huber), else NumPy's seven, the same bits."""
+    c, w, s = _constants(width, huber)
+    kernel = _huber_kernel(x, y)
+    if kernel is None:
+        d = x - y
+        size = np.abs(d)
+        return select(size < width, c * (d * d), (size - 0.5 * width) if not huber else w * (size - 0.5 * width))
+    out = np.empty(x.shape, x.dtype)
+    kernel(0, x.reshape(-1), y.reshape(-1), width, c, w, s, x.reshape(-1)[:1], out.reshape(-1))
+    return out
+
+
+def _huber_slope_impl(x, y, width, huber):
+    """∂ℓ/∂x: d/s for |d| < width, else w·sign(d)."""
+    c, w, s = _constants(width, huber)
     d = x - y
-    size = abs(d)
-    loss = where(size < delta, 0.5 * (d * d), delta * (size - 0.5 * delta))
-    return cast_back(reduce_loss(loss, reduction), dtype)
+    size = np.abs(d)
+    return select(size < width, d / s if not huber else d, np.sign(d) if not huber else w * np.sign(d))
+
+
+def _huber_vjp_x(g, ans, x, y, width, huber):
+    """g·∂ℓ/∂x; for plain arrays in one compiled pass (the same bits as g * slope)."""
+    if isinstance(g, Tensor) or isinstance(x, Tensor) or isinstance(y, Tensor):
+        return g * huber_slope_p.bind(x, y, width=width, huber=huber)
+    kernel = _huber_kernel(x, y, g)
+    if kernel is None:
+        return g * _huber_slope_impl(x, y, width, huber)
+    out = np.empty(x.shape, x.dtype)
+    g_cells = g.reshape(-1) if any(g.strides) else np.asarray(g[(0,) * g.ndim]).reshape(1)  # (a broadcast: one)
+    kernel(1, x.reshape(-1), y.reshape(-1), width, *_constants(width, huber), g_cells, out.reshape(-1))
+    return out
+
+
+def _huber_vjp_y(g, ans, x, y, width, huber):
+    return -_huber_vjp_x(g, ans, x, y, width, huber)
+
+
+def _huber_slope_vjp_x(g, ans, x, y, width, huber):
+    """∂²ℓ/∂x² = 1/s for |x − y| < width, else 0."""
+    return where(abs(x - y) < width, g if huber else g / width, 0)
+
+
+def _huber_slope_vjp_y(g, ans, x, y, width, huber):
+    return -_huber_slope_vjp_x(g, ans, x, y, width, huber)
+
+
+_HUBER_SAMPLES = [Sample(In((3, 4)), In((3, 4)), width=0.7, huber=False), Sample(In((2, 3)), In((2, 3)), width=2.0,
+                                                                                 huber=True)]
+huber_slope_p = Primitive("huber_slope", _huber_slope_impl, (_huber_slope_vjp_x, _huber_slope_vjp_y), batchable=True,
+                          jvp=jvp_from_vjps(_huber_slope_vjp_x, _huber_slope_vjp_y), samples=_HUBER_SAMPLES)
+huber_p = Primitive("huber", _huber_impl, (_huber_vjp_x, _huber_vjp_y), batchable=True,
+                    jvp=jvp_from_vjps(_huber_vjp_x, _huber_vjp_y), samples=_HUBER_SAMPLES)
 
 
 
