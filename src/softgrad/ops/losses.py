@@ -21,7 +21,8 @@ import numpy as np
 from softgrad.ops._primitive import In, Sample, cast_back, first_index, in_float32, jvp_from_vjps, op, shape_of
 from softgrad.ops import compiled
 from softgrad.ops.elementwise import (
-    _LARGE, abs, exp, maximum_p, select, sigmoid_p, softplus_impl, softplus_p, square, where, where_p, xlogy,
+    _LARGE, _flat_operand, abs, exp, maximum_p, select, sigmoid_p, softplus_impl, softplus_p, square, where, where_p,
+    xlogy,
 )
 from softgrad.ops.reductions import mean, sum
 from softgrad.ops.shape import astype
@@ -349,14 +350,10 @@ def _constants(width, huber):
     return (0.5, width, 1.0) if huber else (0.5 / width, 1.0, width)
 
 
-def _huber_kernel(x, y, g=None):
-    """``compiled``'s huber for plain, C-contiguous x and y of one float dtype, large enough (and g of their shape
-    and dtype, or one number broadcast), else None."""
+def _huber_kernel(x, y):
+    """``compiled``'s huber for plain, C-contiguous x and y of one float dtype, large enough, else None."""
     if not (type(x) is np.ndarray and type(y) is np.ndarray and x.size >= _LARGE and x.dtype == y.dtype
             and x.dtype in (np.float32, np.float64) and x.flags.c_contiguous and y.flags.c_contiguous):
-        return None
-    if g is not None and not (type(g) is np.ndarray and g.dtype == x.dtype
-                              and (g.shape == x.shape and g.flags.c_contiguous or not any(g.strides))):
         return None
     return compiled.kernel("huber")
 
@@ -368,7 +365,7 @@ def _huber_impl(x, y, width, huber):
     if kernel is None:
         d = x - y
         size = np.abs(d)
-        return select(size < width, c * (d * d), (size - 0.5 * width) if not huber else w * (size - 0.5 * width))
+        return select(size < width, c * (d * d), w * (size - 0.5 * width))
     out = np.empty(x.shape, x.dtype)
     kernel(0, x.reshape(-1), y.reshape(-1), width, c, w, s, x.reshape(-1)[:1], out.reshape(-1))
     return out
@@ -376,21 +373,21 @@ def _huber_impl(x, y, width, huber):
 
 def _huber_slope_impl(x, y, width, huber):
     """∂ℓ/∂x: d/s for |d| < width, else w·sign(d)."""
-    c, w, s = _constants(width, huber)
+    _, w, s = _constants(width, huber)
     d = x - y
     size = np.abs(d)
-    return select(size < width, d / s if not huber else d, np.sign(d) if not huber else w * np.sign(d))
+    return select(size < width, d / s, w * np.sign(d))
 
 
 def _huber_vjp_x(g, ans, x, y, width, huber):
     """g·∂ℓ/∂x; for plain arrays in one compiled pass (the same bits as g * slope)."""
     if isinstance(g, Tensor) or isinstance(x, Tensor) or isinstance(y, Tensor):
         return g * huber_slope_p.bind(x, y, width=width, huber=huber)
-    kernel = _huber_kernel(x, y, g)
-    if kernel is None:
+    kernel = _huber_kernel(x, y)
+    g_cells = _flat_operand(g, x.shape, x.dtype) if type(g) is np.ndarray and g.dtype == x.dtype else None
+    if kernel is None or g_cells is None:  # (g of x's shape and dtype, or one number broadcast: select's operands)
         return g * _huber_slope_impl(x, y, width, huber)
     out = np.empty(x.shape, x.dtype)
-    g_cells = g.reshape(-1) if any(g.strides) else np.asarray(g[(0,) * g.ndim]).reshape(1)  # (a broadcast: one)
     kernel(1, x.reshape(-1), y.reshape(-1), width, *_constants(width, huber), g_cells, out.reshape(-1))
     return out
 
